@@ -1,0 +1,190 @@
+/**
+ * The library API: the same functions the CLI calls. Each takes an open workspace.
+ *
+ * @example
+ * const ws = await openWorkspace('./shop');
+ * await ingest(ws, 'orders', ['data/orders/orders-2026-01-01.csv']);
+ * await run(ws);
+ * const plan = await planBackfill(ws, { dataset: 'daily_revenue', from: '2026-04-24', to: '2026-04-30', downstream: true });
+ * await backfill(ws, { dataset: 'daily_revenue', from: '2026-04-24', to: '2026-04-30', downstream: true }, { reason: 'upstream fix' });
+ */
+import { getDataset } from '../config/project.js';
+import { frozenPartitions, lockedPartitions, recentPartitions } from '../core/guards.js';
+import { sortKeys } from '../core/grain.js';
+import { describeStale, expectedPartitions, inputsFor, staleReasons } from '../core/staleness.js';
+import { TidemarkError, usageError } from '../errors.js';
+import { executePlan, type RunResult } from '../execute/executor.js';
+import { modelStager } from '../execute/model-stager.js';
+import type { RunOptions } from '../execute/run-context.js';
+import { buildBackfillPlan, buildRunPlan, type BackfillRequest, type RunRequest } from '../plan/build.js';
+import { loadPlanningState } from '../plan/snapshot.js';
+import type { Plan } from '../plan/types.js';
+import { loadPartitions } from '../state/partitions.js';
+import { listActiveRuns, listRuns, listTasks, type RunRecord } from '../state/runs.js';
+import type { Workspace } from '../workspace.js';
+
+export async function planRun(ws: Workspace, request: RunRequest = {}): Promise<Plan> {
+  return buildRunPlan(ws.project, await loadPlanningState(ws.engine, ws.engine), request);
+}
+
+export async function planBackfill(ws: Workspace, request: BackfillRequest): Promise<Plan> {
+  return buildBackfillPlan(ws.project, await loadPlanningState(ws.engine, ws.engine), request);
+}
+
+export async function run(ws: Workspace, request: RunRequest = {}, options: Partial<RunOptions> = {}): Promise<RunResult> {
+  const plan = await planRun(ws, request);
+  return executePlan(ws, plan, { reason: options.reason ?? 'scheduled run: build missing and stale partitions', ...options }, modelStager);
+}
+
+/** Backfills a range; pass `plan` to execute exactly the plan a user already confirmed. */
+export async function backfill(ws: Workspace, request: BackfillRequest, options: RunOptions, confirmed?: Plan): Promise<RunResult> {
+  requireReason(options.reason, 'backfill');
+  const plan = confirmed ?? (await planBackfill(ws, request));
+  return executePlan(ws, plan, options, modelStager);
+}
+
+export function requireReason(reason: string | undefined, command: string): asserts reason is string {
+  if (!reason || !reason.trim()) {
+    throw usageError(`${command} needs --reason: it is recorded in the audit trail`, `tidemark ${command} … --reason "why this is being done"`);
+  }
+}
+
+export type PartitionState = 'published' | 'stale' | 'missing' | 'building' | 'failed' | 'frozen' | 'locked';
+
+export interface PartitionRow {
+  dataset: string;
+  partition: string;
+  state: PartitionState;
+  version: number | null;
+  rows: number | null;
+  checksum: string | null;
+  run_id: string | null;
+  published_at: string | null;
+  stale_reasons?: string[];
+  protected?: string[];
+}
+
+/** Every partition of a dataset with its state: published, stale (and why), missing, building, failed, frozen or locked. */
+export async function listPartitions(ws: Workspace, dataset: string): Promise<PartitionRow[]> {
+  const ds = getDataset(ws.project, dataset);
+  const { engine, project } = ws;
+  const state = await loadPlanningState(engine, engine);
+  const records = (await loadPartitions(engine, engine, dataset)).get(dataset) ?? new Map();
+  const expected = expectedPartitions(project, state.snapshot).get(dataset) ?? new Set();
+  const keys = sortKeys([...records.keys(), ...expected]);
+  const frozen = new Set(frozenPartitions(ds, keys));
+  const locked = new Set(lockedPartitions(state.locks, dataset, keys).flatMap((l) => l.partitions));
+  const recent = recentPartitions(ds, records.keys());
+  const building = state.claims.get(dataset) ?? new Map();
+  const failed = await failedPartitions(ws, dataset);
+  return keys.map((k) => {
+    const rec = records.get(k);
+    let stale: string[] = [];
+    if (rec && ds.kind === 'model') stale = staleReasons(rec.inputs, inputsFor(project, ds, k, state.snapshot)).map(describeStale);
+    const protections = [...(frozen.has(k) ? ['frozen'] : []), ...(locked.has(k) ? ['locked'] : []), ...(recent.has(k) ? ['recent'] : [])];
+    let st: PartitionState = rec ? 'published' : 'missing';
+    if (stale.length) st = 'stale';
+    if (failed.has(k) && (!rec || failed.get(k)! > rec.published_at)) st = 'failed';
+    if (building.has(k)) st = 'building';
+    if (st === 'published' && frozen.has(k)) st = 'frozen';
+    if (st === 'published' && locked.has(k)) st = 'locked';
+    const row: PartitionRow = {
+      dataset,
+      partition: k,
+      state: st,
+      version: rec?.version ?? null,
+      rows: rec?.rows ?? null,
+      checksum: rec?.checksum ?? null,
+      run_id: rec?.run_id ?? null,
+      published_at: rec?.published_at ?? null,
+    };
+    if (stale.length) row.stale_reasons = stale;
+    if (protections.length) row.protected = protections;
+    return row;
+  });
+}
+
+/** Partitions whose latest run failed on them (partition → when). */
+async function failedPartitions(ws: Workspace, dataset: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const runs = (await listRuns(ws.engine, ws.engine, 20)).filter((r) => r.status === 'failed');
+  for (const r of runs) for (const t of await listTasks(ws.engine, ws.engine, r.run_id)) if (t.dataset === dataset && t.status === 'failed' && !out.has(t.partition)) out.set(t.partition, r.updated_at);
+  return out;
+}
+
+export interface DatasetStatus {
+  dataset: string;
+  kind: 'source' | 'model';
+  grain: string;
+  partitions: number;
+  published: number;
+  stale: number;
+  missing: number;
+  failed: number;
+  rows: number;
+  first: string | null;
+  last: string | null;
+}
+
+export interface ProjectStatus {
+  project: string;
+  engine: string;
+  datasets: DatasetStatus[];
+  active_runs: Pick<RunRecord, 'run_id' | 'kind' | 'status' | 'actor' | 'created_at'>[];
+  failed_runs: Pick<RunRecord, 'run_id' | 'kind' | 'error' | 'created_at'>[];
+}
+
+export async function status(ws: Workspace): Promise<ProjectStatus> {
+  const datasets: DatasetStatus[] = [];
+  for (const name of ws.project.order) {
+    const rows = await listPartitions(ws, name);
+    const ds = ws.project.datasets.get(name)!;
+    const count = (s: PartitionState) => rows.filter((r) => r.state === s).length;
+    const present = rows.filter((r) => r.version !== null);
+    datasets.push({
+      dataset: name,
+      kind: ds.kind,
+      grain: ds.grain,
+      partitions: rows.length,
+      published: present.length,
+      stale: count('stale'),
+      missing: count('missing'),
+      failed: count('failed'),
+      rows: present.reduce((s, r) => s + (r.rows ?? 0), 0),
+      first: present[0]?.partition ?? null,
+      last: present[present.length - 1]?.partition ?? null,
+    });
+  }
+  const active = await listActiveRuns(ws.engine, ws.engine);
+  const recent = await listRuns(ws.engine, ws.engine, 20);
+  return {
+    project: ws.project.name,
+    engine: ws.engine.kind,
+    datasets,
+    active_runs: active.map(({ run_id, kind, status: s, actor, created_at }) => ({ run_id, kind, status: s, actor, created_at })),
+    failed_runs: recent.filter((r) => r.status === 'failed').map(({ run_id, kind, error, created_at }) => ({ run_id, kind, error, created_at })),
+  };
+}
+
+const READ_ONLY = /^\s*(select|with|from|describe|show|explain|summarize|values|table)\b/i;
+
+/** Read-only SQL: only query statements are accepted, and they run in a transaction that is always rolled back. */
+export async function query(ws: Workspace, sql: string): Promise<Record<string, unknown>[]> {
+  const text = sql.trim().replace(/;\s*$/, '');
+  if (!READ_ONLY.test(text) || text.includes(';')) {
+    throw new TidemarkError('USAGE', 'query is read-only: give one SELECT (or WITH/DESCRIBE/SHOW/EXPLAIN) statement', {
+      hint: 'data changes go through ingest, run, backfill or restore so they are versioned and audited',
+    });
+  }
+  let rows: Record<string, unknown>[] = [];
+  await ws.engine
+    .transaction(async (tx) => {
+      rows = await tx.query(text);
+      throw ROLLBACK;
+    })
+    .catch((error) => {
+      if (error !== ROLLBACK) throw error;
+    });
+  return rows;
+}
+const ROLLBACK = Symbol('rollback');

@@ -1,0 +1,174 @@
+/** init, ingest, run, plan, backfill: the commands that build and rebuild partitions. */
+import path from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import type { Command } from 'commander';
+import { backfill, planBackfill, requireReason, run } from '../../api/operations.js';
+import { TidemarkError, usageError } from '../../errors.js';
+import { scaffoldShopExample } from '../../example/shop.js';
+import { ingest } from '../../execute/ingest.js';
+import { assertNoBlockingGuards } from '../../execute/executor.js';
+import { confirm, print, printJson, withWorkspace } from '../context.js';
+import { planJson, renderPlan, renderResult, resultJson } from '../render.js';
+
+interface WriteFlags {
+  reason?: string;
+  yes?: boolean;
+  dryRun?: boolean;
+  maxParallel?: string;
+  pool?: string;
+  allowEmpty?: boolean;
+  allowShrink?: boolean;
+}
+
+export function parsePositiveInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw usageError(`${flag} must be a positive integer, got '${value}'`);
+  return n;
+}
+
+function runOptions(f: WriteFlags) {
+  return {
+    reason: f.reason ?? '',
+    yes: f.yes,
+    dryRun: f.dryRun,
+    maxParallel: parsePositiveInt(f.maxParallel, '--max-parallel'),
+    pool: f.pool,
+    allowEmpty: f.allowEmpty,
+    allowShrink: f.allowShrink,
+  };
+}
+
+/** Resolves --last 7d / --from / --to into an inclusive range. */
+export function rangeFlags(f: { from?: string; to?: string; last?: string }, lastKey: () => Promise<string | null>): Promise<{ from: string; to: string }> {
+  return (async () => {
+    if (f.last) {
+      const m = /^(\d+)([hdm])$/.exec(f.last);
+      if (!m) throw usageError(`--last must look like 7d, 24h or 3m, got '${f.last}'`);
+      const to = f.to ?? (await lastKey());
+      if (!to) throw usageError('--last needs existing partitions or --to');
+      const n = Number(m[1]);
+      const d = new Date(`${to.slice(0, 10)}T${to.length > 10 ? to.slice(11, 13) : '00'}:00:00Z`);
+      if (m[2] === 'h') d.setUTCHours(d.getUTCHours() - (n - 1));
+      else if (m[2] === 'd') d.setUTCDate(d.getUTCDate() - (n - 1));
+      else d.setUTCMonth(d.getUTCMonth() - (n - 1));
+      const iso = d.toISOString();
+      return { from: m[2] === 'h' ? iso.slice(0, 13) : iso.slice(0, 10), to };
+    }
+    if (!f.from || !f.to) throw usageError('give --from and --to (inclusive partition keys), or --last 7d');
+    return { from: f.from, to: f.to };
+  })();
+}
+
+export function registerCoreCommands(program: Command): void {
+  program
+    .command('init [dir]')
+    .description('scaffold a project (--example shop ships generated data and models)')
+    .option('--example <name>', 'example to scaffold', 'shop')
+    .action(async (dir: string | undefined, opts: { example: string }, cmd: Command) => {
+      const target = path.resolve(dir ?? '.');
+      if (opts.example !== 'shop') throw usageError(`unknown example '${opts.example}'`, 'available examples: shop');
+      if (existsSync(path.join(target, 'tidemark.yaml'))) throw new TidemarkError('USAGE', `${target} already has a tidemark.yaml`, { hint: 'choose an empty folder' });
+      mkdirSync(target, { recursive: true });
+      await scaffoldShopExample(target);
+      if (cmd.optsWithGlobals().json) printJson({ project: target, example: opts.example });
+      else print(`Created ${target} from the ${opts.example} example.\nNext: cd ${path.relative(process.cwd(), target) || '.'} && tidemark ingest orders data/orders/*.csv && tidemark ingest fx_rates data/fx_rates/*.csv && tidemark run`);
+    });
+
+  program
+    .command('ingest <source> <files...>')
+    .description('load CSV, Parquet or NDJSON files into a source, idempotently')
+    .option('--reason <text>', 'why (recorded in the audit trail)')
+    .option('--dry-run', 'show what would be loaded; write nothing')
+    .option('--allow-empty', 'allow files to leave a partition empty')
+    .option('--allow-shrink', 'allow files to shrink a partition beyond guards.max_shrink')
+    .action(async (source: string, files: string[], f: WriteFlags, cmd: Command) =>
+      withWorkspace(cmd, async (ws, g) => {
+        const result = await ingest(ws, source, files, { ...runOptions(f), reason: f.reason || undefined });
+        if (g.json) printJson({ ...resultJson(result), files: result.files });
+        else {
+          const loaded = result.files.filter((x) => x.status !== 'unchanged').length;
+          print(`${loaded} file(s) to load, ${result.files.length - loaded} already loaded and unchanged.`);
+          print(renderResult(result));
+        }
+      }),
+    );
+
+  program
+    .command('run [datasets...]')
+    .description('build missing partitions and rebuild stale ones, in dependency order')
+    .option('--reason <text>', 'why (recorded in the audit trail)')
+    .option('--dry-run', 'print the plan; write nothing')
+    .option('--max-parallel <n>', 'partitions computed at once')
+    .option('--pool <name>', 'resource pool (default production)')
+    .option('--allow-empty', 'allow a partition that had rows to become empty')
+    .option('--allow-shrink', 'allow a partition to shrink beyond guards.max_shrink')
+    .action(async (datasets: string[], f: WriteFlags, cmd: Command) =>
+      withWorkspace(cmd, async (ws, g) => {
+        const opts = runOptions(f);
+        const result = await run(ws, { datasets }, { ...opts, reason: f.reason || 'scheduled run: build missing and stale partitions' });
+        if (g.json) printJson(f.dryRun ? planJson(result.plan) : resultJson(result));
+        else print(f.dryRun ? renderPlan(result.plan) + '\nDry run: nothing was written.' : renderResult(result));
+      }),
+    );
+
+  program
+    .command('plan <dataset>')
+    .description('show what a backfill would rebuild: partitions per dataset, guards, estimated rows')
+    .option('--from <date>', 'first partition (inclusive)')
+    .option('--to <date>', 'last partition (inclusive)')
+    .option('--last <span>', 'the last N partitions, e.g. 7d')
+    .option('--downstream', 'include the exact partitions of dependents')
+    .option('--include-recent', 'as backfill --include-recent')
+    .option('--allow-full-refresh', 'as backfill --allow-full-refresh')
+    .action(async (dataset: string, f: { from?: string; to?: string; last?: string; downstream?: boolean; includeRecent?: boolean; allowFullRefresh?: boolean }, cmd: Command) =>
+      withWorkspace(cmd, async (ws, g) => {
+        const range = await rangeFlags(f, () => lastPartition(ws, dataset));
+        const plan = await planBackfill(ws, { dataset, ...range, downstream: f.downstream, includeRecent: f.includeRecent, allowFullRefresh: f.allowFullRefresh });
+        if (g.json) printJson(planJson(plan));
+        else print(renderPlan(plan));
+      }),
+    );
+
+  program
+    .command('backfill <dataset>')
+    .description('rebuild exactly a range of partitions (and, with --downstream, exactly their dependents), atomically')
+    .option('--from <date>', 'first partition (inclusive)')
+    .option('--to <date>', 'last partition (inclusive)')
+    .option('--last <span>', 'the last N partitions, e.g. 7d')
+    .option('--reason <text>', 'why (required; recorded in the audit trail)')
+    .option('--downstream', 'also rebuild the partitions of dependents that read the range')
+    .option('--yes', 'do not ask for confirmation')
+    .option('--dry-run', 'print the real plan; write nothing')
+    .option('--max-parallel <n>', 'partitions computed at once')
+    .option('--pool <name>', 'resource pool (default backfill)')
+    .option('--include-recent', 'allow touching the newest protect.recent partitions')
+    .option('--allow-full-refresh', 'allow rebuilding every partition or more than guards.max_backfill_partitions')
+    .option('--allow-empty', 'allow a partition that had rows to become empty')
+    .option('--allow-shrink', 'allow a partition to shrink beyond guards.max_shrink')
+    .action(async (dataset: string, f: WriteFlags & { from?: string; to?: string; last?: string; downstream?: boolean; includeRecent?: boolean; allowFullRefresh?: boolean }, cmd: Command) =>
+      withWorkspace(cmd, async (ws, g) => {
+        requireReason(f.reason, 'backfill');
+        const range = await rangeFlags(f, () => lastPartition(ws, dataset));
+        const request = { dataset, ...range, downstream: f.downstream, includeRecent: f.includeRecent, allowFullRefresh: f.allowFullRefresh };
+        const plan = await planBackfill(ws, request);
+        if (f.dryRun) {
+          if (g.json) printJson(planJson(plan));
+          else print(`${renderPlan(plan)}\nDry run: nothing was written.`);
+          return;
+        }
+        assertNoBlockingGuards(plan);
+        if (!g.json) print(renderPlan(plan));
+        await confirm(`Backfill ${plan.tasks.length} partition(s)?`, f.yes);
+        const result = await backfill(ws, request, runOptions(f), plan);
+        if (g.json) printJson(resultJson(result));
+        else print(renderResult(result));
+      }),
+    );
+}
+
+async function lastPartition(ws: import('../../workspace.js').Workspace, dataset: string): Promise<string | null> {
+  const rows = await ws.engine.query<{ p: string | null }>(`SELECT max(partition) AS p FROM ${ws.engine.dialect.table(ws.engine.stateSchema, 'partitions')} WHERE dataset = $1`, [dataset]);
+  return rows[0]?.p ?? null;
+}
+

@@ -1,0 +1,59 @@
+/** Shared plumbing for commands: global options, opening the workspace, printing, confirmation. */
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import { TidemarkError } from '../errors.js';
+import { openWorkspace, type Workspace } from '../workspace.js';
+import { attachProgress } from './progress.js';
+
+export interface GlobalOptions {
+  project?: string;
+  json?: boolean;
+  actor?: string;
+  debug?: boolean;
+  wait?: string | boolean;
+}
+
+export function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals() as GlobalOptions;
+}
+
+/** Opens the project, runs `fn`, always closes. Progress goes to stderr unless --json. */
+export async function withWorkspace<T>(cmd: Command, fn: (ws: Workspace, g: GlobalOptions) => Promise<T>): Promise<T> {
+  const g = globals(cmd);
+  const waitMs = g.wait === undefined || g.wait === false ? 0 : g.wait === true ? 3_600_000 : Number(g.wait) * 1000;
+  const ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine(), waitMs });
+  const detach = attachProgress(ws.events, { quiet: Boolean(g.json) && !process.stderr.isTTY });
+  try {
+    return await fn(ws, g);
+  } finally {
+    detach();
+    await ws.close();
+  }
+}
+
+export function commandLine(): string {
+  return ['tidemark', ...process.argv.slice(2)].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function print(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+/** Asks on a TTY; without one, --yes is required (exit 3). */
+export async function confirm(question: string, yes: boolean | undefined): Promise<void> {
+  if (yes) return;
+  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+    throw new TidemarkError('CONFIRM', 'confirmation needed and no terminal to ask on', { hint: 'review the plan (--dry-run), then pass --yes' });
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = (await rl.question(`${question} [y/N] `)).trim().toLowerCase();
+    if (answer !== 'y' && answer !== 'yes') throw new TidemarkError('CONFIRM', 'not confirmed; nothing was changed');
+  } finally {
+    rl.close();
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The CLI is a thin shell: parse arguments, call the library, render. Errors are mapped to exit codes
+ * in one place and printed as one `error:` line plus a `hint:` line; stacks only with --debug.
+ */
+import { Command, CommanderError } from 'commander';
+import { coerceError } from '../errors.js';
+import { TIDEMARK_VERSION } from '../version.js';
+import { registerCoreCommands } from './commands/core.js';
+import { registerInspectCommands } from './commands/inspect.js';
+
+export function buildProgram(): Command {
+  const program = new Command('tidemark')
+    .description('Safe, scoped, audited, reversible backfills for partitioned SQL pipelines')
+    .version(TIDEMARK_VERSION)
+    .option('--project <dir>', 'project folder (default: the current folder or its nearest parent with tidemark.yaml)')
+    .option('--json', 'machine-readable output with stable field names')
+    .option('--actor <name>', 'who is acting (default: $TIDEMARK_ACTOR, else the OS user)')
+    .option('--wait [seconds]', 'wait for a project held by another process instead of failing')
+    .option('--debug', 'print stack traces')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerCoreCommands(program);
+  registerInspectCommands(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander already printed its own "error: …" line.
+      return error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2;
+    }
+    const err = coerceError(error);
+    const debug = argv.includes('--debug');
+    process.stderr.write(`error: ${err.message}\n`);
+    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    if (debug) process.stderr.write(`${(err.cause as Error | undefined)?.stack ?? err.stack}\n`);
+    return err.exitCode;
+  }
+}

@@ -1,0 +1,110 @@
+/** Human rendering of results; JSON output is produced by the commands from the same data. */
+import type { Guard } from '../core/guards.js';
+import type { RunResult } from '../execute/executor.js';
+import type { Plan } from '../plan/types.js';
+
+export function table(rows: Record<string, unknown>[], columns?: string[]): string {
+  if (!rows.length) return '(none)';
+  const cols = columns ?? Object.keys(rows[0]);
+  const text = rows.map((r) => cols.map((c) => formatCell(r[c])));
+  const widths = cols.map((c, i) => Math.max(c.length, ...text.map((t) => t[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...text.map(line)].join('\n');
+}
+
+function formatCell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+/** Compresses a sorted key list into ranges: 2026-03-01..2026-03-07, 2026-03-09. */
+export function ranges(keys: string[]): string {
+  if (!keys.length) return '';
+  const out: string[] = [];
+  let start = keys[0];
+  let prev = keys[0];
+  const next = (k: string) => {
+    const d = new Date(`${k.length === 13 ? `${k}:00:00` : k}${k.length === 10 ? 'T00:00:00' : ''}Z`);
+    if (k.length === 13) d.setUTCHours(d.getUTCHours() + 1);
+    else if (k.endsWith('-01') && keys.every((x) => x.endsWith('-01'))) d.setUTCMonth(d.getUTCMonth() + 1);
+    else d.setUTCDate(d.getUTCDate() + 1);
+    const iso = d.toISOString();
+    return k.length === 13 ? iso.slice(0, 13) : iso.slice(0, 10);
+  };
+  for (const k of keys.slice(1)) {
+    if (k === next(prev)) {
+      prev = k;
+      continue;
+    }
+    out.push(start === prev ? start : `${start}..${prev}`);
+    start = prev = k;
+  }
+  out.push(start === prev ? start : `${start}..${prev}`);
+  return out.join(', ');
+}
+
+export function renderGuards(guards: Guard[]): string[] {
+  return guards.map((g) => `  ${g.blocking ? 'REFUSED' : 'note'} [${g.code}] ${g.message}${g.blocking ? `\n    → ${g.hint}` : ''}`);
+}
+
+export function renderPlan(plan: Plan): string {
+  const lines: string[] = [];
+  const total = plan.tasks.length;
+  lines.push(`Plan: ${plan.kind} of ${plan.targets.join(', ') || 'all models'} — ${total} partition(s) in ${plan.datasets.length} dataset(s), ~${plan.estimated_rows.toLocaleString('en-US')} rows`);
+  for (const d of plan.datasets) {
+    const reasons = new Map<string, number>();
+    for (const t of plan.tasks.filter((x) => x.dataset === d.dataset)) reasons.set(t.reason, (reasons.get(t.reason) ?? 0) + 1);
+    const why = [...reasons].map(([r, n]) => `${n} ${r}`).join(', ');
+    lines.push(`  ${d.dataset.padEnd(20)} ${String(d.partitions.length).padStart(5)}  ${ranges(d.partitions)}  (${why})`);
+  }
+  if (!total) lines.push('  nothing to do: every partition is up to date');
+  if (plan.guards.length) {
+    lines.push('Guards:');
+    lines.push(...renderGuards(plan.guards));
+  } else if (total) lines.push('Guards: none apply');
+  return lines.join('\n');
+}
+
+export function planJson(plan: Plan): Record<string, unknown> {
+  return {
+    kind: plan.kind,
+    datasets: plan.datasets.map((d) => ({
+      dataset: d.dataset,
+      partitions: d.partitions,
+      reasons: Object.fromEntries(plan.tasks.filter((t) => t.dataset === d.dataset).map((t) => [t.partition, t.reason])),
+    })),
+    guards: plan.guards.map(({ code, dataset, partitions, message, hint, blocking }) => ({ code, dataset, partitions, message, hint, blocking })),
+    estimated_rows: plan.estimated_rows,
+  };
+}
+
+export function resultJson(r: RunResult): Record<string, unknown> {
+  return {
+    run_id: r.run_id,
+    status: r.status,
+    published: r.published.map((p) => ({
+      dataset: p.dataset,
+      partition: p.partition,
+      version_before: p.version_before,
+      version_after: p.version_after,
+      rows_before: p.rows_before,
+      rows_after: p.rows_after,
+      checksum_before: p.checksum_before,
+      checksum_after: p.checksum_after,
+    })),
+    unchanged: r.unchanged,
+    reused: r.reused,
+    skipped: r.skipped,
+  };
+}
+
+export function renderResult(r: RunResult): string {
+  if (r.status === 'noop') return 'Nothing to do: every partition is up to date.';
+  if (r.status === 'dry_run') return `${renderPlan(r.plan)}\nDry run: nothing was written.`;
+  const lines = [`Run ${r.run_id} published: ${r.published.length} partition(s) changed, ${r.unchanged} unchanged${r.skipped ? `, ${r.skipped} dependent(s) skipped (inputs unchanged)` : ''}${r.reused ? `, ${r.reused} reused from an earlier attempt` : ''}.`];
+  const byDs = new Map<string, string[]>();
+  for (const p of r.published) byDs.set(p.dataset, [...(byDs.get(p.dataset) ?? []), p.partition]);
+  for (const [ds, keys] of byDs) lines.push(`  ${ds.padEnd(20)} ${String(keys.length).padStart(5)}  ${ranges(keys.sort())}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,238 @@
+/**
+ * Loads tidemark.yaml: environment interpolation, schema validation with YAML paths and line numbers,
+ * model SQL files, refs, dependency edges and cycle detection. Every error names the file and the path.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isMap, isScalar, isSeq, parseDocument, LineCounter, type Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
+import { TidemarkError } from '../errors.js';
+import type { Grain } from '../core/grain.js';
+import { projectSchema, type ProjectFile } from './schema.js';
+import { normalizeType } from './types.js';
+import { parseRefs } from './template.js';
+import type { DatasetSpec, ModelSpec, Project, SourceSpec } from './project.js';
+
+export const CONFIG_FILE = 'tidemark.yaml';
+export const STATE_DIR = '.tidemark';
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Finds the project folder: `dir` itself, or the nearest parent holding tidemark.yaml. */
+export function findProjectDir(dir: string): string {
+  let current = path.resolve(dir);
+  for (;;) {
+    if (existsSync(path.join(current, CONFIG_FILE))) return current;
+    const parent = path.dirname(current);
+    if (parent === current) {
+      throw new TidemarkError('CONFIG', `no ${CONFIG_FILE} found in ${path.resolve(dir)} or its parents`, {
+        hint: 'run `tidemark init DIR --example shop` to create a project, or pass --project DIR',
+      });
+    }
+    current = parent;
+  }
+}
+
+export function loadProject(dir: string, options: LoadOptions = {}): Project {
+  const projectDir = findProjectDir(dir);
+  const configPath = path.join(projectDir, CONFIG_FILE);
+  const text = readFileSync(configPath, 'utf8');
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    throw new TidemarkError('CONFIG', `${CONFIG_FILE}: ${e.message.split('\n')[0]}`);
+  }
+  const secrets: string[] = [];
+  const raw = interpolateEnv(doc.toJS(), options.env ?? process.env, secrets, []);
+  const parsed = projectSchema.safeParse(raw);
+  if (!parsed.success) throw configError(parsed.error, doc.contents, lineCounter);
+  const file = parsed.data;
+
+  const hash = createHash('sha256').update(text);
+  const datasets = new Map<string, DatasetSpec>();
+  for (const [name, ds] of Object.entries(file.datasets)) {
+    const common = {
+      name,
+      partitionColumn: ds.partition.column,
+      grain: ds.partition.grain as Grain,
+      key: ds.key,
+      checks: ds.checks,
+      protect: ds.protect ?? { frozen: [] },
+      consumers: ds.consumers,
+    };
+    for (const c of ds.consumers) {
+      if (!file.consumers[c]) {
+        throw new TidemarkError('CONFIG', `${CONFIG_FILE}: datasets.${name}.consumers: unknown consumer '${c}'`, {
+          hint: `declare it under consumers: (known: ${Object.keys(file.consumers).join(', ') || 'none'})`,
+        });
+      }
+    }
+    if (ds.kind === 'source') {
+      const columns = Object.entries(ds.schema.current).map(([n, t]) => ({ name: n, type: normalizeType(t)! }));
+      const at = `datasets.${name}`;
+      requireColumn(columns, ds.partition.column, `${at}.partition.column`);
+      for (const k of ds.key) requireColumn(columns, k, `${at}.key`);
+      const spec: SourceSpec = {
+        ...common,
+        kind: 'source',
+        format: ds.format,
+        columns,
+        history: ds.schema.history
+          .map((h) => ({ version: h.version, columns: Object.entries(h.columns).map(([n, t]) => ({ name: n, type: normalizeType(t)! })), adapt: h.adapt }))
+          .sort((a, b) => b.version - a.version),
+      };
+      datasets.set(name, spec);
+    } else {
+      const sqlPath = path.resolve(projectDir, ds.sql);
+      if (!existsSync(sqlPath)) {
+        throw new TidemarkError('CONFIG', `${CONFIG_FILE}: datasets.${name}.sql: model file ${ds.sql} does not exist`);
+      }
+      const sqlTemplate = readFileSync(sqlPath, 'utf8').trim().replace(/;\s*$/, '');
+      hash.update(`\0${name}\0${sqlTemplate}`);
+      const refs = parseRefs(sqlTemplate, ds.sql);
+      const upstream = refs.filter((r) => r !== name).map((r) => ({ dataset: r, lookback: ds.depends_on[r]?.lookback ?? 0 }));
+      for (const dep of Object.keys(ds.depends_on)) {
+        if (!refs.includes(dep)) {
+          throw new TidemarkError('CONFIG', `${CONFIG_FILE}: datasets.${name}.depends_on.${dep}: ${ds.sql} never reads {{ ref('${dep}') }}`);
+        }
+      }
+      if (refs.includes(name) && !ds.depends_on_past) {
+        throw new TidemarkError('CONFIG', `${CONFIG_FILE}: datasets.${name}: ${ds.sql} reads itself`, {
+          hint: 'set depends_on_past: true for a cumulative model that reads its own previous partition',
+        });
+      }
+      const spec: ModelSpec = {
+        ...common,
+        kind: 'model',
+        sqlFile: ds.sql,
+        sqlTemplate,
+        upstream,
+        dependsOnPast: ds.depends_on_past,
+        incremental: ds.incremental,
+        onSchemaChange: ds.on_schema_change,
+      };
+      datasets.set(name, spec);
+    }
+  }
+  for (const ds of datasets.values()) {
+    if (ds.kind !== 'model') continue;
+    for (const up of ds.upstream) {
+      if (!datasets.has(up.dataset)) {
+        throw new TidemarkError('CONFIG', `${ds.sqlFile}: ref('${up.dataset}') names an unknown dataset`, {
+          hint: `datasets in this project: ${[...datasets.keys()].join(', ')}`,
+        });
+      }
+    }
+  }
+
+  return {
+    dir: projectDir,
+    configPath,
+    name: file.name,
+    engine: resolveEngine(file, projectDir, options.env ?? process.env),
+    pools: resolvePools(file),
+    guards: file.guards,
+    retention: file.retention,
+    datasets,
+    order: topologicalOrder(datasets),
+    consumers: file.consumers,
+    configHash: hash.digest('hex'),
+    secrets,
+  };
+}
+
+function requireColumn(columns: { name: string }[], name: string, at: string): void {
+  if (!columns.some((c) => c.name === name)) {
+    throw new TidemarkError('CONFIG', `${CONFIG_FILE}: ${at}: column '${name}' is not in schema.current`);
+  }
+}
+
+function resolveEngine(file: ProjectFile, dir: string, env: NodeJS.ProcessEnv): Project['engine'] {
+  const url = env.TIDEMARK_DATABASE_URL;
+  if (file.engine.kind === 'postgres') return { kind: 'postgres', url: file.engine.url, schema: file.engine.schema };
+  if (url && env.TIDEMARK_ENGINE === 'postgres') return { kind: 'postgres', url, schema: 'tidemark_data' };
+  return { kind: 'duckdb', path: path.resolve(dir, file.engine.path ?? path.join(STATE_DIR, 'warehouse.duckdb')) };
+}
+
+const DEFAULT_POOLS = {
+  production: { slots: 2, priority: 10 },
+  backfill: { slots: 1, priority: 1 },
+};
+
+function resolvePools(file: ProjectFile): Project['pools'] {
+  const pools: Project['pools'] = { ...DEFAULT_POOLS };
+  for (const [name, p] of Object.entries(file.pools)) pools[name] = { ...p };
+  return pools;
+}
+
+/** Datasets in dependency order; a cycle is a config error naming it. */
+function topologicalOrder(datasets: Map<string, DatasetSpec>): string[] {
+  const order: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, trail: string[]): void => {
+    const s = state.get(name);
+    if (s === 'done') return;
+    if (s === 'visiting') {
+      const cycle = [...trail.slice(trail.indexOf(name)), name];
+      throw new TidemarkError('CONFIG', `${CONFIG_FILE}: dependency cycle: ${cycle.join(' → ')}`);
+    }
+    state.set(name, 'visiting');
+    const ds = datasets.get(name)!;
+    if (ds.kind === 'model') for (const up of ds.upstream) visit(up.dataset, [...trail, name]);
+    state.set(name, 'done');
+    order.push(name);
+  };
+  for (const name of [...datasets.keys()].sort()) visit(name, []);
+  return order;
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, secrets: string[], at: (string | number)[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
+      const v = env[name] ?? fallback;
+      if (v === undefined) {
+        throw new TidemarkError('CONFIG', `${CONFIG_FILE}: ${at.join('.')}: environment variable ${name} is not set`, {
+          hint: `export ${name}=… before running tidemark`,
+        });
+      }
+      if (v.length >= 4) secrets.push(v);
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, env, secrets, [...at, i]));
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateEnv(v, env, secrets, [...at, k])]));
+  }
+  return value;
+}
+
+function configError(error: z.ZodError, root: unknown, lines: LineCounter): TidemarkError {
+  const issue = error.issues[0];
+  const at = issue.path.map(String);
+  const where = at.length ? at.join('.') : '(top level)';
+  const line = lineOf(root, at, lines);
+  let message = issue.message;
+  if (issue.code === 'invalid_value' && 'values' in issue) message = `expected one of ${(issue.values as unknown[]).join(', ')}`;
+  if (issue.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  return new TidemarkError('CONFIG', `${CONFIG_FILE}${line ? `:${line}` : ''}: ${where}: ${message}`);
+}
+
+function lineOf(root: unknown, at: string[], lines: LineCounter): number | null {
+  let node = root as YamlNode | null;
+  let best: YamlNode | null = node;
+  for (const key of at) {
+    if (isMap(node)) node = (node.get(key, true) as YamlNode | undefined) ?? null;
+    else if (isSeq(node)) node = (node.get(Number(key), true) as YamlNode | undefined) ?? null;
+    else node = null;
+    if (!node) break;
+    best = node;
+  }
+  const range = best && (isScalar(best) || isMap(best) || isSeq(best)) ? best.range : undefined;
+  return range ? lines.linePos(range[0]).line : null;
+}

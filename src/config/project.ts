@@ -1,0 +1,105 @@
+/** The resolved project: what the rest of Tidemark works with once tidemark.yaml has been loaded. */
+import type { Grain } from '../core/grain.js';
+import { TidemarkError } from '../errors.js';
+import type { CheckConfig, ConsumerConfig, PoolConfig, ProtectConfig } from './schema.js';
+
+export interface ColumnSpec {
+  name: string;
+  type: string;
+}
+
+export interface SchemaVersionSpec {
+  version: number;
+  columns: ColumnSpec[];
+  /** current column → SQL expression over the old columns */
+  adapt: Record<string, string>;
+}
+
+export interface UpstreamSpec {
+  dataset: string;
+  lookback: number;
+}
+
+interface DatasetCommon {
+  name: string;
+  partitionColumn: string;
+  grain: Grain;
+  key: string[];
+  checks: CheckConfig[];
+  protect: ProtectConfig;
+  consumers: string[];
+}
+
+export interface SourceSpec extends DatasetCommon {
+  kind: 'source';
+  format?: 'csv' | 'parquet' | 'ndjson';
+  columns: ColumnSpec[];
+  /** Older shapes, newest first; `columns` is the current one. */
+  history: SchemaVersionSpec[];
+}
+
+export interface ModelSpec extends DatasetCommon {
+  kind: 'model';
+  sqlFile: string;
+  sqlTemplate: string;
+  upstream: UpstreamSpec[];
+  dependsOnPast: boolean;
+  incremental?: { cursor: string };
+  onSchemaChange: 'fail' | 'add_columns';
+}
+
+export type DatasetSpec = SourceSpec | ModelSpec;
+
+export type EngineConfig = { kind: 'duckdb'; path: string } | { kind: 'postgres'; url: string; schema: string };
+
+export interface Project {
+  dir: string;
+  configPath: string;
+  name: string;
+  engine: EngineConfig;
+  pools: Record<string, Required<Pick<PoolConfig, 'slots' | 'priority'>> & PoolConfig>;
+  guards: { max_backfill_partitions: number; max_shrink: number };
+  retention: { versions: number; days: number };
+  datasets: Map<string, DatasetSpec>;
+  /** Dataset names in dependency order (upstream first). */
+  order: string[];
+  consumers: Record<string, ConsumerConfig>;
+  /** SHA-256 of the config file and model SQL, recorded in audit records. */
+  configHash: string;
+  /** Values interpolated from the environment; redacted from logs, audit and JSON output. */
+  secrets: string[];
+}
+
+export function getDataset(project: Project, name: string): DatasetSpec {
+  const ds = project.datasets.get(name);
+  if (!ds) throw unknownDataset(project, name);
+  return ds;
+}
+
+export function getModel(project: Project, name: string): ModelSpec {
+  const ds = getDataset(project, name);
+  if (ds.kind !== 'model') {
+    throw new TidemarkError('USAGE', `'${name}' is a source; sources are loaded with 'tidemark ingest', not rebuilt`, {
+      hint: `tidemark ingest ${name} FILE…`,
+    });
+  }
+  return ds;
+}
+
+function unknownDataset(project: Project, name: string): Error {
+  const names = [...project.datasets.keys()];
+  const close = names.filter((n) => n.includes(name) || name.includes(n));
+  return new TidemarkError('UNKNOWN_DATASET', `unknown dataset '${name}'`, {
+    hint: `datasets in this project: ${(close.length ? close : names).join(', ')}`,
+  });
+}
+
+/** Datasets that read `name` directly (with their mapping). */
+export function directDependents(project: Project, name: string): { dataset: ModelSpec; lookback: number }[] {
+  const out: { dataset: ModelSpec; lookback: number }[] = [];
+  for (const ds of project.datasets.values()) {
+    if (ds.kind !== 'model') continue;
+    for (const up of ds.upstream) if (up.dataset === name) out.push({ dataset: ds, lookback: up.lookback });
+  }
+  return out;
+}

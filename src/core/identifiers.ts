@@ -1,0 +1,24 @@
+/**
+ * Identifiers that reach SQL text (dataset, column, schema, staging table names) are validated
+ * here and quoted by the engine. Values never reach SQL text: they are bound as parameters.
+ */
+import { TidemarkError } from '../errors.js';
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+export function isIdentifier(name: string): boolean {
+  return IDENTIFIER.test(name) && !name.toLowerCase().startsWith('_tm_');
+}
+
+export function assertIdentifier(name: string, what: string): string {
+  if (!IDENTIFIER.test(name)) {
+    throw new TidemarkError('USAGE', `invalid ${what} '${name}': use letters, digits and _ (max 63), starting with a letter or _`);
+  }
+  return name;
+}
+
+/** Names Tidemark adds to tables it manages; user columns may not use the prefix. */
+export const RESERVED_PREFIX = '_tm_';
+export const FILE_COLUMN = '_tm_file';
+export const PARTITION_COLUMN = '_tm_partition';
+export const VERSION_COLUMN = '_tm_version';

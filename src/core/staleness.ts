@@ -1,0 +1,104 @@
+/**
+ * Which partitions a model should have, what each was built from, and why one is stale. Pure: it works
+ * on a snapshot of partition versions, so plans and `status` agree and unit tests need no database.
+ */
+import type { DatasetSpec, ModelSpec, Project } from '../config/project.js';
+import { addPartitions, isCoarser, partitionsOverlapping, truncateKey, type PartitionKey } from './grain.js';
+import { upstreamKeys, type PartitionMapping } from './dependencies.js';
+
+export interface PartitionVersion {
+  version: number;
+  rows: number;
+  checksum: string;
+  inputs: Record<string, Record<string, number>>;
+}
+
+/** dataset → partition → current version. */
+export type Snapshot = Map<string, Map<PartitionKey, PartitionVersion>>;
+
+export interface StaleReason {
+  upstream: string;
+  partition: PartitionKey;
+  from: number | null;
+  to: number | null;
+}
+
+export function mappingOf(model: ModelSpec, upstream: DatasetSpec, lookback: number): PartitionMapping {
+  return { upstreamGrain: upstream.grain, downstreamGrain: model.grain, lookback };
+}
+
+/**
+ * Partitions each dataset should have: a source has what was ingested; a model has a partition
+ * wherever every one of its upstreams has data for it (so a join with a rates table does not invent
+ * days without orders). `extra` adds partitions a plan is about to create upstream.
+ */
+export function expectedPartitions(project: Project, snapshot: Snapshot): Map<string, Set<PartitionKey>> {
+  const expected = new Map<string, Set<PartitionKey>>();
+  for (const name of project.order) {
+    const ds = project.datasets.get(name)!;
+    if (ds.kind === 'source') {
+      expected.set(name, new Set(snapshot.get(name)?.keys() ?? []));
+      continue;
+    }
+    let result: Set<PartitionKey> | undefined;
+    for (const up of ds.upstream) {
+      const upSpec = project.datasets.get(up.dataset)!;
+      const mapped = new Set<PartitionKey>();
+      for (const key of expected.get(up.dataset) ?? []) {
+        if (isCoarser(ds.grain, upSpec.grain) || ds.grain === upSpec.grain) mapped.add(truncateKey(key, ds.grain));
+        else for (const k of partitionsOverlapping(key, upSpec.grain, ds.grain)) mapped.add(k);
+      }
+      result = intersect(result, mapped);
+    }
+    expected.set(name, result ?? new Set());
+  }
+  return expected;
+}
+
+function intersect(a: Set<PartitionKey> | undefined, b: Set<PartitionKey>): Set<PartitionKey> {
+  if (!a) return b;
+  const out = new Set<PartitionKey>();
+  for (const k of a) if (b.has(k)) out.add(k);
+  return out;
+}
+
+/** The upstream partition versions model partition `key` reads now: its input fingerprint. */
+export function inputsFor(project: Project, model: ModelSpec, key: PartitionKey, snapshot: Snapshot): Record<string, Record<string, number>> {
+  const inputs: Record<string, Record<string, number>> = {};
+  for (const up of model.upstream) {
+    const upSpec = project.datasets.get(up.dataset)!;
+    const current = snapshot.get(up.dataset);
+    const versions: Record<string, number> = {};
+    for (const k of upstreamKeys(key, mappingOf(model, upSpec, up.lookback))) {
+      const v = current?.get(k);
+      if (v) versions[k] = v.version;
+    }
+    inputs[up.dataset] = versions;
+  }
+  if (model.dependsOnPast) {
+    const prev = addPartitions(key, model.grain, -1);
+    const v = snapshot.get(model.name)?.get(prev);
+    inputs[model.name] = v ? { [prev]: v.version } : {};
+  }
+  return inputs;
+}
+
+/** Differences between what a partition was built from and what its inputs are now. */
+export function staleReasons(recorded: Record<string, Record<string, number>>, now: Record<string, Record<string, number>>): StaleReason[] {
+  const reasons: StaleReason[] = [];
+  for (const [upstream, versions] of Object.entries(now)) {
+    const before = recorded[upstream] ?? {};
+    for (const key of new Set([...Object.keys(before), ...Object.keys(versions)])) {
+      const from = before[key] ?? null;
+      const to = versions[key] ?? null;
+      if (from !== to) reasons.push({ upstream, partition: key, from, to });
+    }
+  }
+  return reasons.sort((a, b) => (a.upstream + a.partition).localeCompare(b.upstream + b.partition));
+}
+
+export function describeStale(r: StaleReason): string {
+  if (r.from === null) return `${r.upstream} ${r.partition} appeared (v${r.to})`;
+  if (r.to === null) return `${r.upstream} ${r.partition} disappeared (was v${r.from})`;
+  return `${r.upstream} ${r.partition} changed v${r.from} → v${r.to}`;
+}

@@ -1,0 +1,23 @@
+import type { Grain } from '../../core/grain.js';
+import type { Dialect } from '../engine.js';
+
+export const duckdbDialect: Dialect = {
+  quote: (id) => `"${id.replace(/"/g, '""')}"`,
+  table(schema, name) {
+    return `${this.quote(schema)}.${this.quote(name)}`;
+  },
+  windowLiteral: (value, grain) => (grain === 'hour' ? `TIMESTAMP '${value}'` : `DATE '${value}'`),
+  columnType: (type) => type,
+  checksum(columns) {
+    // hash() is DuckDB's 64-bit row hash; summing (as HUGEINT) makes it order-independent while still
+    // counting duplicates, which XOR would cancel out.
+    const cols = columns.map((c) => this.quote(c)).join(', ');
+    return `CAST(coalesce(sum(CAST(hash(${cols}) AS HUGEINT)), 0) AS VARCHAR)`;
+  },
+  partitionKey(c, grain) {
+    if (grain === 'hour') return `strftime(CAST(${c} AS TIMESTAMP), '%Y-%m-%dT%H')`;
+    if (grain === 'month') return `strftime(CAST(${c} AS TIMESTAMP), '%Y-%m-01')`;
+    return `strftime(CAST(${c} AS TIMESTAMP), '%Y-%m-%d')`;
+  },
+  stringLiteral: (value) => `'${value.replace(/'/g, "''")}'`,
+};

@@ -1,0 +1,183 @@
+/**
+ * DuckDB, embedded: the default engine. One DuckDB file admits one writing process, so the project
+ * layer turns the driver's lock error into a message naming the holder.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { TidemarkError } from '../../errors.js';
+import type { Capabilities, ColumnInfo, Connection, Db, Engine, FileFormat, Row } from '../engine.js';
+import { Mutex } from '../mutex.js';
+import { duckdbDialect } from './dialect.js';
+import { toPlain } from './values.js';
+
+class DuckDbConnection implements Connection {
+  private readonly mutex = new Mutex();
+  constructor(private readonly conn: DuckDBConnection) {}
+
+  query<T = Row>(sql: string, params?: unknown[]): Promise<T[]> {
+    return this.mutex.run(() => runQuery<T>(this.conn, sql, params));
+  }
+
+  exec(sql: string, params?: unknown[]): Promise<void> {
+    return this.mutex.run(() => runExec(this.conn, sql, params));
+  }
+
+  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      await runExec(this.conn, 'BEGIN TRANSACTION');
+      const tx = new TransactionDb(this.conn);
+      try {
+        const result = await fn(tx);
+        tx.done = true;
+        await runExec(this.conn, 'COMMIT');
+        return result;
+      } catch (error) {
+        tx.done = true;
+        await runExec(this.conn, 'ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.mutex.run(async () => this.conn.closeSync());
+  }
+}
+
+/** The connection as seen inside its transaction: statements run directly, in order. */
+class TransactionDb implements Db {
+  done = false;
+  constructor(private readonly conn: DuckDBConnection) {}
+  private check(): void {
+    if (this.done) throw new TidemarkError('INTERNAL', 'transaction already finished');
+  }
+  query<T = Row>(sql: string, params?: unknown[]): Promise<T[]> {
+    this.check();
+    return runQuery<T>(this.conn, sql, params);
+  }
+  exec(sql: string, params?: unknown[]): Promise<void> {
+    this.check();
+    return runExec(this.conn, sql, params);
+  }
+  transaction<T>(): Promise<T> {
+    throw new TidemarkError('INTERNAL', 'nested transactions are not supported');
+  }
+}
+
+async function runQuery<T>(conn: DuckDBConnection, sql: string, params?: unknown[]): Promise<T[]> {
+  try {
+    const reader = await conn.runAndReadAll(sql, params as never);
+    const rows = reader.getRowObjects();
+    return rows.map((r) => {
+      const out: Row = {};
+      for (const [k, v] of Object.entries(r)) out[k] = toPlain(v);
+      return out as T;
+    });
+  } catch (error) {
+    throw sqlError(error);
+  }
+}
+
+async function runExec(conn: DuckDBConnection, sql: string, params?: unknown[]): Promise<void> {
+  try {
+    await conn.run(sql, params as never);
+  } catch (error) {
+    throw sqlError(error);
+  }
+}
+
+function sqlError(error: unknown): TidemarkError {
+  if (error instanceof TidemarkError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new TidemarkError('SQL', message.split('\n')[0], { engineMessage: message }, { cause: error });
+}
+
+export class DuckDbEngine implements Engine {
+  readonly kind = 'duckdb';
+  readonly capabilities: Capabilities = { multiWriter: false, threadsPerConnection: false, memoryLimit: true };
+  readonly dialect = duckdbDialect;
+  readonly dataSchema = 'main';
+  readonly stateSchema = 'tidemark';
+  readonly historySchema = 'tidemark_history';
+  readonly stagingSchema = 'tidemark_staging';
+
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly main: DuckDbConnection,
+    private readonly extra: Set<DuckDbConnection>,
+  ) {}
+
+  static async open(file: string, options: { threads?: number } = {}): Promise<DuckDbEngine> {
+    if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+    let instance: DuckDBInstance;
+    try {
+      const config: Record<string, string> = {};
+      if (options.threads) config.threads = String(options.threads);
+      instance = await DuckDBInstance.create(file, config);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const lock = /Conflicting lock is held in (.*?) \(PID (\d+)\)/.exec(message);
+      if (lock) {
+        throw new TidemarkError('LOCKED', `the project's database is held by another process (pid ${lock[2]})`, { pid: Number(lock[2]), file });
+      }
+      throw new TidemarkError('INTERNAL', `cannot open DuckDB file ${file}: ${message.split('\n')[0]}`, {}, { cause: error });
+    }
+    const main = new DuckDbConnection(await instance.connect());
+    return new DuckDbEngine(instance, main, new Set());
+  }
+
+  query<T = Row>(sql: string, params?: unknown[]): Promise<T[]> {
+    return this.main.query<T>(sql, params);
+  }
+  exec(sql: string, params?: unknown[]): Promise<void> {
+    return this.main.exec(sql, params);
+  }
+  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    return this.main.transaction(fn);
+  }
+
+  async connect(options: { threads?: number; memoryLimit?: string } = {}): Promise<Connection> {
+    const conn = new DuckDbConnection(await this.instance.connect());
+    // DuckDB's thread and memory settings are per database instance, not per connection; a pool's
+    // limits are applied by the scheduler (slots) rather than here. See capabilities.threadsPerConnection.
+    void options;
+    this.extra.add(conn);
+    const close = conn.close.bind(conn);
+    conn.close = async () => {
+      this.extra.delete(conn);
+      await close();
+    };
+    return conn;
+  }
+
+  async columns(schema: string, table: string, db: Db = this.main): Promise<ColumnInfo[] | null> {
+    const rows = await db.query<{ column_name: string; data_type: string }>(
+      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
+      [schema, table],
+    );
+    return rows.length ? rows.map((r) => ({ name: r.column_name, type: r.data_type })) : null;
+  }
+
+  async describeQuery(db: Db, sql: string): Promise<ColumnInfo[]> {
+    const rows = await db.query<{ column_name: string; column_type: string }>(`DESCRIBE ${sql}`);
+    return rows.map((r) => ({ name: r.column_name, type: r.column_type }));
+  }
+
+  readFileSql(file: string, format: FileFormat, header?: string[]): string {
+    const f = this.dialect.stringLiteral(file);
+    if (format === 'csv' && header?.length) {
+      const columns = header.map((c) => `${this.dialect.stringLiteral(c)}: 'VARCHAR'`).join(', ');
+      return `SELECT * FROM read_csv(${f}, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"', columns = {${columns}})`;
+    }
+    if (format === 'parquet') return `SELECT * FROM read_parquet(${f})`;
+    if (format === 'ndjson') return `SELECT * FROM read_json(${f}, format = 'newline_delimited')`;
+    return `SELECT * FROM read_csv(${f}, header = true)`;
+  }
+
+  async close(): Promise<void> {
+    for (const c of [...this.extra]) await c.close();
+    await this.main.close();
+    this.instance.closeSync();
+  }
+}

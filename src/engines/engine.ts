@@ -1,0 +1,77 @@
+/**
+ * The narrow seam between Tidemark and a SQL engine. Everything above it is engine-agnostic: code
+ * asks `engine.capabilities`, never the engine's name. Only src/engines/duckdb imports the DuckDB
+ * driver and only src/engines/postgres imports pg.
+ */
+import type { Grain } from '../core/grain.js';
+
+export type Row = Record<string, unknown>;
+
+export interface Capabilities {
+  /** Several processes may write at once (Postgres); DuckDB admits one writing process per file. */
+  multiWriter: boolean;
+  /** Thread count can be bounded per connection (else it is per database instance). */
+  threadsPerConnection: boolean;
+  /** The engine can enforce a memory limit. */
+  memoryLimit: boolean;
+}
+
+/** A connection or a transaction on one: run SQL with `$1`-style parameters. */
+export interface Db {
+  query<T = Row>(sql: string, params?: unknown[]): Promise<T[]>;
+  exec(sql: string, params?: unknown[]): Promise<void>;
+  /** Runs `fn` in a transaction; rolls back if it throws. Not re-entrant. */
+  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+}
+
+export interface Connection extends Db {
+  close(): Promise<void>;
+}
+
+export interface ColumnInfo {
+  name: string;
+  type: string;
+}
+
+export type FileFormat = 'csv' | 'parquet' | 'ndjson';
+
+export interface Dialect {
+  quote(identifier: string): string;
+  /** `schema.table`, both quoted. */
+  table(schema: string, name: string): string;
+  /** A typed literal for a window bound: DATE '2026-03-07' or TIMESTAMP '2026-03-07 13:00:00'. */
+  windowLiteral(value: string, grain: Grain): string;
+  /** The engine's spelling of a portable column type. */
+  columnType(type: string): string;
+  /** An aggregate over rows giving an order-independent checksum of `columns` (as text). */
+  checksum(columns: string[]): string;
+  /** SQL giving the partition key (ISO text) at `grain` of `expr`, an already-quoted column expression. */
+  partitionKey(expr: string, grain: Grain): string;
+  /** A string literal (only for constants Tidemark itself produces; user values are parameters). */
+  stringLiteral(value: string): string;
+}
+
+export interface Engine extends Db {
+  readonly kind: string;
+  readonly capabilities: Capabilities;
+  readonly dialect: Dialect;
+  /** Schema holding live dataset tables. */
+  readonly dataSchema: string;
+  /** Schema names for Tidemark's own tables. */
+  readonly stateSchema: string;
+  readonly historySchema: string;
+  readonly stagingSchema: string;
+  /** A separate connection, e.g. for a pool's tasks with bounded threads. */
+  connect(options?: { threads?: number; memoryLimit?: string }): Promise<Connection>;
+  /** Columns of a table, or null if it does not exist. Pass `db` when inside a transaction. */
+  columns(schema: string, table: string, db?: Db): Promise<ColumnInfo[] | null>;
+  /** Output columns of a SELECT without running it; engine errors surface as SQL errors. */
+  describeQuery(db: Db, sql: string): Promise<ColumnInfo[]>;
+  /**
+   * A SELECT that reads a data file with the engine (used by ingest). For CSV, `header` (the column
+   * names, read from the file's first line) lets the engine skip type sniffing: every column is read
+   * as text and cast to the declared type in SQL, which is both faster and stricter.
+   */
+  readFileSql(file: string, format: FileFormat, header?: string[]): string;
+  close(): Promise<void>;
+}

@@ -1,0 +1,151 @@
+/**
+ * The run lifecycle shared by every write: refuse on guards → create or resume the run → compute into
+ * staging (a Stager) → publish in one transaction → drop staging. A failure stops at once, publishes
+ * nothing and leaves staging for the next attempt.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import os from 'node:os';
+import type { Db } from '../engines/engine.js';
+import { TidemarkError, coerceError } from '../errors.js';
+import { blockingGuards, type Plan } from '../plan/types.js';
+import { nowIso } from '../state/json.js';
+import { appendOutboxEvent } from '../state/outbox.js';
+import { findResumableRun, insertRun, insertTasks, listTasks, setRunStatus } from '../state/runs.js';
+import { stateTable } from '../state/tables.js';
+import { noteHolderRun, type Workspace } from '../workspace.js';
+import { crashPoint } from './crash.js';
+import { publishRun, type PublishKind, type PublishedPartition } from './publish.js';
+import type { RunContext, RunOptions } from './run-context.js';
+import { dropStaging } from './staging.js';
+
+export interface RunResult {
+  run_id: string | null;
+  status: 'published' | 'noop' | 'dry_run';
+  published: PublishedPartition[];
+  unchanged: number;
+  /** Tasks whose staged output from an earlier attempt was reused. */
+  reused: number;
+  /** Dependents skipped because nothing they read changed. */
+  skipped: number;
+  plan: Plan;
+}
+
+/** How a kind of run fills staging. */
+export interface Stager {
+  /** Checks that need the engine but write nothing (model SQL binds, output shape matches). */
+  preflight(ws: Workspace, plan: Plan): Promise<void>;
+  /** Computes every task into staging, marking each computed or skipped; returns counts. */
+  compute(ctx: RunContext): Promise<{ reused: number; skipped: number }>;
+  publishKind?: PublishKind;
+  /** Extra state written in the publish transaction (e.g. the ingest manifest). */
+  publishHook?(ctx: RunContext): (tx: Db) => Promise<void>;
+}
+
+export function newRunId(): string {
+  const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);
+  return `r${t}_${randomBytes(3).toString('hex')}`;
+}
+
+export function runKeyOf(plan: Plan): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify(plan.request));
+  for (const t of plan.tasks) h.update(`\n${t.dataset}\0${t.partition}`);
+  return h.digest('hex').slice(0, 32);
+}
+
+export function assertNoBlockingGuards(plan: Plan): void {
+  const blocking = blockingGuards(plan);
+  if (!blocking.length) return;
+  const g = blocking[0];
+  throw new TidemarkError('GUARD', `refused: ${g.message}`, {
+    hint: g.hint,
+    dataset: g.dataset,
+    partitions: g.partitions,
+    guards: blocking,
+  });
+}
+
+export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions, stager: Stager): Promise<RunResult> {
+  assertNoBlockingGuards(plan);
+  const empty = { published: [], unchanged: 0, reused: 0, skipped: 0, plan };
+  if (!plan.tasks.length) return { run_id: null, status: 'noop', ...empty };
+  await stager.preflight(ws, plan);
+  if (options.dryRun) return { run_id: null, status: 'dry_run', ...empty };
+
+  const { engine } = ws;
+  const runKey = runKeyOf(plan);
+  const resumable = await findResumableRun(engine, engine, runKey);
+  let runId: string;
+  if (resumable) {
+    runId = resumable.run_id;
+    // Tasks interrupted or failed last time start again; computed ones are checked for reuse.
+    await engine.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending', error = NULL WHERE run_id = $1 AND status IN ('computing', 'failed', 'skipped')`, [runId]);
+    await setRunStatus(engine, engine, runId, 'computing', { error: null, pid: process.pid });
+  } else {
+    runId = newRunId();
+    await engine.transaction(async (tx) => {
+      const now = nowIso();
+      await insertRun(tx, engine, {
+        run_id: runId,
+        kind: plan.kind,
+        run_key: runKey,
+        status: 'computing',
+        actor: ws.actor,
+        reason: options.reason,
+        command: ws.command,
+        pool: options.pool ?? (plan.kind === 'run' || plan.kind === 'ingest' ? 'production' : 'backfill'),
+        request: plan.request,
+        plan: { datasets: plan.datasets, guards: plan.guards, estimated_rows: plan.estimated_rows, reasons: plan.tasks.map((t) => t.reason) },
+        error: null,
+        pid: process.pid,
+        host: os.hostname(),
+        created_at: now,
+        updated_at: now,
+        published_at: null,
+        publish_seq: null,
+      });
+      await insertTasks(tx, engine, runId, plan.tasks);
+      await appendOutboxEvent(tx, engine, 'run.started', runId, { kind: plan.kind, datasets: plan.datasets });
+    });
+  }
+  noteHolderRun(ws, runId);
+  const ctx: RunContext = { ws, runId, plan, options, columns: new Map(), staged: new Map() };
+  ws.events.emit({ type: 'run.started', run_id: runId, kind: plan.kind, tasks: plan.tasks.length, resumed: resumable ? 1 : 0 });
+
+  let counts: { reused: number; skipped: number };
+  let result;
+  try {
+    counts = await stager.compute(ctx);
+    crashPoint('compute.done');
+    await setRunStatus(engine, engine, runId, 'publishing');
+    ws.events.emit({ type: 'run.publishing', run_id: runId });
+    result = await publishRun(ctx, stager.publishKind ?? 'computed', { extra: stager.publishHook?.(ctx) });
+  } catch (error) {
+    const err = coerceError(error);
+    await markFailed(ws, runId, err).catch(() => undefined);
+    ws.events.emit({ type: 'run.failed', run_id: runId, error: err.message });
+    if (err.code === 'VALIDATION' || err.code === 'SQL') {
+      err.details.run_id = runId;
+    }
+    throw err;
+  } finally {
+    noteHolderRun(ws, undefined);
+  }
+  await dropStaging(engine, runId, plan.datasets.map((d) => d.dataset)).catch(() => undefined);
+  ws.events.emit({ type: 'run.published', run_id: runId, published: result.published.length, unchanged: result.unchanged });
+  return { run_id: runId, status: 'published', published: result.published, unchanged: result.unchanged, reused: counts.reused, skipped: counts.skipped, plan };
+}
+
+async function markFailed(ws: Workspace, runId: string, err: TidemarkError): Promise<void> {
+  const { engine } = ws;
+  const tasks = await listTasks(engine, engine, runId);
+  const failed = tasks.filter((t) => t.status === 'failed');
+  await engine.transaction(async (tx) => {
+    await setRunStatus(tx, engine, runId, 'failed', { error: ws.redact(err.message) });
+    await appendOutboxEvent(tx, engine, 'run.failed', runId, {
+      error: ws.redact(err.message),
+      failed: failed.map((t) => ({ dataset: t.dataset, partition: t.partition })),
+    });
+  });
+  if (failed.length && !err.details.partitions) err.details.partitions = failed.map((t) => t.partition);
+}

@@ -1,0 +1,275 @@
+/**
+ * Ingest: files → a source's partitions, through the same write path as everything else. A file
+ * already loaded with the same content is a no-op; a changed file replaces exactly the rows it
+ * contributed (rows remember their file in `_tm_file`), and only partitions whose content changed
+ * get a new version.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { getDataset, type SourceSpec } from '../config/project.js';
+import { frozenPartitions, listKeys, lockedPartitions, type Guard } from '../core/guards.js';
+import { sortKeys } from '../core/grain.js';
+import { FILE_COLUMN, PARTITION_COLUMN } from '../core/identifiers.js';
+import type { ColumnInfo, Db, FileFormat } from '../engines/engine.js';
+import { TidemarkError } from '../errors.js';
+import { conflictGuards } from '../plan/build.js';
+import { loadPlanningState } from '../plan/snapshot.js';
+import { planDatasets, type Plan, type PlannedTask } from '../plan/types.js';
+import { nowIso } from '../state/json.js';
+import { liveTable, stagingTable, stateTable } from '../state/tables.js';
+import type { Workspace } from '../workspace.js';
+import { crashPoint } from './crash.js';
+import { executePlan, type RunResult, type Stager } from './executor.js';
+import type { RunContext, RunOptions } from './run-context.js';
+import { ensureStagingTable } from './staging.js';
+import { validateStaged, validationError } from './validate.js';
+
+export interface IngestFile {
+  /** As given on the command line. */
+  given: string;
+  absolute: string;
+  /** Identity in the manifest: relative to the project when inside it. */
+  name: string;
+  format: FileFormat;
+  sha256: string;
+  bytes: number;
+  status: 'new' | 'changed' | 'unchanged';
+  /** Partitions the file's previous version contributed to. */
+  previousPartitions: string[];
+  partitions: string[];
+  /** CSV column names from the first line. */
+  header?: string[];
+}
+
+export interface IngestResult extends RunResult {
+  files: { file: string; status: IngestFile['status'] }[];
+}
+
+export function formatOf(file: string, declared?: FileFormat): FileFormat {
+  if (declared) return declared;
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.parquet') return 'parquet';
+  if (ext === '.ndjson' || ext === '.jsonl' || ext === '.json') return 'ndjson';
+  if (ext === '.csv' || ext === '.tsv' || ext === '.txt') return 'csv';
+  throw new TidemarkError('BAD_INPUT', `cannot tell the format of ${file} from its extension`, { hint: 'use .csv, .parquet or .ndjson, or set format: in the source config' });
+}
+
+/** The column names on a CSV file's first line (quotes removed). */
+function readCsvHeader(file: string): string[] {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const first = buf.subarray(0, n).toString('utf8').split(/\r?\n/)[0].replace(/^\uFEFF/, '');
+    if (!first.trim()) throw new Error('the file is empty');
+    return first.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1').replace(/""/g, '"'));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export async function planIngest(ws: Workspace, source: string, files: string[]): Promise<{ plan: Plan; files: IngestFile[] }> {
+  const ds = getDataset(ws.project, source);
+  if (ds.kind !== 'source') {
+    throw new TidemarkError('USAGE', `'${source}' is a model; models are computed by run and backfill, not ingested`, { hint: `tidemark backfill ${source} --from … --to … --reason …` });
+  }
+  if (!files.length) throw new TidemarkError('USAGE', 'no files given', { hint: `tidemark ingest ${source} data/${source}/*.csv` });
+  const { engine, project } = ws;
+  const manifest = new Map(
+    (await engine.query<{ file: string; sha256: string; partitions: string }>(`SELECT file, sha256, partitions FROM ${stateTable(engine, 'ingested_files')} WHERE dataset = $1`, [source])).map((r) => [
+      r.file,
+      r,
+    ]),
+  );
+  const seen = new Set<string>();
+  const result: IngestFile[] = [];
+  for (const given of files) {
+    const absolute = path.resolve(given);
+    let bytes: number;
+    try {
+      const st = statSync(absolute);
+      if (!st.isFile()) throw new Error('not a regular file');
+      bytes = st.size;
+    } catch (error) {
+      throw new TidemarkError('BAD_INPUT', `cannot read ${given}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+    }
+    const rel = path.relative(project.dir, absolute);
+    const name = rel.startsWith('..') || path.isAbsolute(rel) ? absolute : rel.split(path.sep).join('/');
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const sha256 = await sha256File(absolute);
+    const known = manifest.get(name);
+    const status = !known ? 'new' : known.sha256 === sha256 ? 'unchanged' : 'changed';
+    result.push({ given, absolute, name, format: formatOf(given, ds.format), sha256, bytes, status, previousPartitions: known ? (JSON.parse(known.partitions) as string[]) : [], partitions: [] });
+  }
+
+  const state = await loadPlanningState(engine, engine);
+  const current = state.snapshot.get(source) ?? new Map();
+  const affected = new Set<string>();
+  for (const f of result.filter((x) => x.status !== 'unchanged')) {
+    const select = adaptedSelect(ws, ds, f, await fileColumns(ws, ds, f));
+    const key = engine.dialect.partitionKey(engine.dialect.quote(ds.partitionColumn), ds.grain);
+    const rows = await engine.query<{ k: string | null }>(`SELECT DISTINCT ${key} AS k FROM (${select}) t`).catch((error: unknown) => {
+      throw new TidemarkError('BAD_INPUT', `${f.given}: ${(error as Error).message}`, { hint: `check the values of ${ds.name}'s columns in this file` });
+    });
+    if (rows.some((r) => r.k === null)) throw new TidemarkError('BAD_INPUT', `${f.given}: some rows have no ${ds.partitionColumn}`, { hint: 'every row needs its partition column' });
+    f.partitions = sortKeys(rows.map((r) => String(r.k)));
+    for (const k of [...f.partitions, ...f.previousPartitions]) affected.add(k);
+  }
+  const tasks: PlannedTask[] = sortKeys(affected).map((k) => ({
+    dataset: source,
+    partition: k,
+    reason: 'ingest',
+    current_rows: current.get(k)?.rows ?? null,
+    current_version: current.get(k)?.version ?? null,
+  }));
+  const guards: Guard[] = [];
+  const keys = tasks.map((t) => t.partition);
+  const frozen = frozenPartitions(ds, keys.filter((k) => current.has(k)));
+  if (frozen.length) {
+    guards.push({ code: 'FROZEN', dataset: source, partitions: frozen, message: `${source}: these files would change frozen partitions ${listKeys(frozen)}`, hint: `change datasets.${source}.protect in tidemark.yaml`, blocking: true });
+  }
+  for (const { lock, partitions } of lockedPartitions(state.locks, source, keys)) {
+    guards.push({ code: 'LOCKED', dataset: source, partitions, message: `${source}: ${listKeys(partitions)} locked by ${lock.actor} (${lock.reason})`, hint: `tidemark unlock ${source} --from ${lock.from_key} --to ${lock.to_key} --reason "…"`, blocking: true });
+  }
+  guards.push(...conflictGuards(tasks, state));
+  const plan: Plan = {
+    kind: 'ingest',
+    targets: [source],
+    tasks,
+    datasets: planDatasets(tasks),
+    guards,
+    estimated_rows: 0,
+    request: { kind: 'ingest', dataset: source, files: result.filter((f) => f.status !== 'unchanged').map((f) => [f.name, f.sha256]) },
+  };
+  return { plan, files: result };
+}
+
+/** The file's columns as the engine reads them; a file missing current columns is refused. */
+async function fileColumns(ws: Workspace, ds: SourceSpec, f: IngestFile): Promise<ColumnInfo[]> {
+  let cols: ColumnInfo[];
+  try {
+    if (f.format === 'csv') {
+      f.header = readCsvHeader(f.absolute);
+      cols = f.header.map((name) => ({ name, type: 'VARCHAR' }));
+    } else cols = await ws.engine.describeQuery(ws.engine, ws.engine.readFileSql(f.absolute, f.format));
+  } catch (error) {
+    throw new TidemarkError('BAD_INPUT', `cannot read ${f.given} as ${f.format}: ${(error as Error).message}`);
+  }
+  const missing = ds.columns.filter((c) => !cols.some((x) => x.name === c.name));
+  if (missing.length) {
+    const extra = cols.filter((c) => !ds.columns.some((x) => x.name === c.name));
+    throw new TidemarkError('BAD_INPUT', `${f.given} does not match the schema of ${ds.name}: missing column(s) ${missing.map((c) => c.name).join(', ')}${extra.length ? `; unexpected ${extra.map((c) => c.name).join(', ')}` : ''}`, {
+      hint: `expected columns: ${ds.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`,
+    });
+  }
+  return cols;
+}
+
+/** SELECT producing the source's current columns from a file, cast in the engine. */
+function adaptedSelect(ws: Workspace, ds: SourceSpec, f: IngestFile, _cols: ColumnInfo[]): string {
+  const d = ws.engine.dialect;
+  const list = ds.columns.map((c) => `CAST(${d.quote(c.name)} AS ${d.columnType(c.type)}) AS ${d.quote(c.name)}`).join(', ');
+  return `SELECT ${list} FROM (${ws.engine.readFileSql(f.absolute, f.format, f.header)}) src`;
+}
+
+export async function ingest(ws: Workspace, source: string, files: string[], options: Partial<RunOptions> = {}): Promise<IngestResult> {
+  const planned = await planIngest(ws, source, files);
+  const reason = options.reason ?? `ingest ${planned.files.filter((f) => f.status !== 'unchanged').length} file(s)`;
+  const result = await executePlan(ws, planned.plan, { ...options, reason }, ingestStager(planned.files));
+  return { ...result, files: planned.files.map((f) => ({ file: f.name, status: f.status })) };
+}
+
+function ingestStager(files: IngestFile[]): Stager {
+  const changed = files.filter((f) => f.status !== 'unchanged');
+  return {
+    async preflight() {
+      /* files were read and checked while planning */
+    },
+    async compute(ctx) {
+      const { engine, project } = ctx.ws;
+      const ds = getDataset(project, ctx.plan.targets[0]) as SourceSpec;
+      const d = engine.dialect;
+      const staging = stagingTable(engine, ctx.runId, ds.name);
+      const userCols = ds.columns.map((c) => ({ name: c.name, type: d.columnType(c.type) }));
+      await ensureStagingTable(engine, engine, ctx.runId, ds.name, [...userCols, { name: FILE_COLUMN, type: 'VARCHAR' }]);
+      ctx.columns.set(ds.name, ds.columns.map((c) => c.name));
+      const key = d.partitionKey(d.quote(ds.partitionColumn), ds.grain);
+      const cols = ds.columns.map((c) => d.quote(c.name)).join(', ');
+      const fileCol = d.quote(FILE_COLUMN);
+      const p = d.quote(PARTITION_COLUMN);
+      await engine.transaction(async (tx) => {
+        await tx.exec(`DELETE FROM ${staging}`);
+        for (const f of changed) {
+          const select = adaptedSelect(ctx.ws, ds, f, []);
+          await tx.exec(`INSERT INTO ${staging} SELECT ${cols}, $1, ${key} FROM (${select}) t`, [f.name]);
+          crashPoint('ingest.file_loaded');
+        }
+        // Rows other files contributed to the affected partitions stay as they are.
+        const liveCols = await engine.columns(engine.dataSchema, ds.name, tx);
+        if (liveCols) {
+          const params: unknown[] = [ctx.runId, ds.name];
+          const notMine = changed.map((f) => (params.push(f.name), `$${params.length}`)).join(', ');
+          await tx.exec(
+            `INSERT INTO ${staging} SELECT ${cols}, ${fileCol}, ${key} FROM ${liveTable(engine, ds.name)}
+             WHERE ${key} IN (SELECT partition FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND dataset = $2) AND ${fileCol} NOT IN (${notMine})`,
+            params,
+          );
+        }
+        const problems = await validateStaged(tx, {
+          engine,
+          dataset: ds,
+          staging,
+          columns: ds.columns.map((c) => c.name),
+          currentRows: new Map(ctx.plan.tasks.filter((t) => t.current_rows !== null).map((t) => [t.partition, t.current_rows!])),
+          maxShrink: project.guards.max_shrink,
+          allowEmpty: Boolean(ctx.options.allowEmpty),
+          allowShrink: Boolean(ctx.options.allowShrink),
+        });
+        // A partition left with no rows at all has nothing in staging to validate: check it here.
+        const stats = await tx.query<{ part: string; n: number; c: string }>(
+          `SELECT ${p} AS part, count(*) AS n, ${d.checksum(ds.columns.map((c) => c.name))} AS c FROM ${staging} GROUP BY ${p}`,
+        );
+        const byPart = new Map(stats.map((s) => [s.part, s]));
+        for (const t of ctx.plan.tasks) {
+          if (!byPart.has(t.partition) && (t.current_rows ?? 0) > 0 && !ctx.options.allowEmpty) {
+            problems.push({ dataset: ds.name, partition: t.partition, code: 'EMPTY_RESULT', message: `these files would leave the partition empty (it has ${t.current_rows} rows; pass --allow-empty if intended)` });
+          }
+        }
+        if (problems.length) throw validationError(problems);
+        const now = nowIso();
+        for (const t of ctx.plan.tasks) {
+          const s = byPart.get(t.partition);
+          await tx.exec(
+            `UPDATE ${stateTable(engine, 'tasks')} SET status = 'computed', rows = $4, checksum = $5, finished_at = $6, attempts = attempts + 1 WHERE run_id = $1 AND dataset = $2 AND partition = $3`,
+            [ctx.runId, ds.name, t.partition, s ? Number(s.n) : 0, s ? String(s.c) : '0', now],
+          );
+        }
+      });
+      crashPoint('ingest.staged');
+      return { reused: 0, skipped: 0 };
+    },
+    publishHook: (ctx) => async (tx) => {
+      const { engine } = ctx.ws;
+      const table = stateTable(engine, 'ingested_files');
+      const counts = await tx.query<{ f: string; n: number }>(
+        `SELECT ${engine.dialect.quote(FILE_COLUMN)} AS f, count(*) AS n FROM ${stagingTable(engine, ctx.runId, ctx.plan.targets[0])} GROUP BY 1`,
+      );
+      const rowsOf = new Map(counts.map((c) => [c.f, Number(c.n)]));
+      for (const f of changed) {
+        await tx.exec(`DELETE FROM ${table} WHERE dataset = $1 AND file = $2`, [ctx.plan.targets[0], f.name]);
+        await tx.exec(
+          `INSERT INTO ${table} (dataset, file, sha256, bytes, rows, partitions, schema_version, run_id, loaded_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8)`,
+          [ctx.plan.targets[0], f.name, f.sha256, f.bytes, rowsOf.get(f.name) ?? 0, JSON.stringify(f.partitions), ctx.runId, nowIso()],
+        );
+      }
+    },
+  };
+}

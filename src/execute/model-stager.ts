@@ -1,0 +1,256 @@
+/**
+ * Computes model partitions into staging: each task renders its model's SQL for its window, inserts
+ * the rows in one transaction with their validation, and is marked computed only after that commits.
+ * Tasks run dataset by dataset in dependency order, in parallel within a dataset.
+ */
+import { getModel, type ModelSpec, type Project } from '../config/project.js';
+import { addPartitions, type PartitionKey } from '../core/grain.js';
+import { upstreamKeys } from '../core/dependencies.js';
+import { FILE_COLUMN, PARTITION_COLUMN } from '../core/identifiers.js';
+import { inputsFor, mappingOf, type Snapshot } from '../core/staleness.js';
+import type { ColumnInfo, Connection, Db, Engine } from '../engines/engine.js';
+import { TidemarkError } from '../errors.js';
+import type { Plan, PlannedTask } from '../plan/types.js';
+import { loadPartitions } from '../state/partitions.js';
+import { listTasks, updateTask } from '../state/runs.js';
+import { stagingTable, stateTable } from '../state/tables.js';
+import { nowIso } from '../state/json.js';
+import type { Workspace } from '../workspace.js';
+import { crashPoint } from './crash.js';
+import type { Stager } from './executor.js';
+import { renderModelSql, sqlHash, type RefSource } from './render.js';
+import type { RunContext } from './run-context.js';
+import { describeColumnDiff, ensureStagingTable, sameColumns } from './staging.js';
+import { validateStaged, validationError } from './validate.js';
+
+export const modelStager: Stager = {
+  async preflight(ws, plan) {
+    for (const name of datasetsInOrder(ws.project, plan)) {
+      const model = getModel(ws.project, name);
+      const first = plan.tasks.find((t) => t.dataset === name)!;
+      const refs = await plainRefs(ws, model);
+      if (!refs) continue; // an upstream is built by this same run; checked when staging is prepared
+      const sql = renderModelSql(ws.engine, ws.project, model, first.partition, (d) => refs.get(d)!);
+      await describeModel(ws.engine, ws.engine, model, sql);
+    }
+  },
+
+  async compute(ctx) {
+    const { ws, plan } = ctx;
+    const { engine, project } = ws;
+    const snapshot = await currentSnapshot(ws);
+    let reused = 0;
+    let skipped = 0;
+    const changed = new Map<string, Set<PartitionKey>>();
+    const recomputed = new Map<string, Set<PartitionKey>>();
+    const parallel = Math.max(1, ctx.options.maxParallel ?? 2);
+    const connections: Connection[] = [];
+    try {
+      for (let i = 0; i < parallel; i++) connections.push(await engine.connect());
+      for (const name of datasetsInOrder(project, plan)) {
+        const model = getModel(project, name);
+        const planned = plan.tasks.filter((t) => t.dataset === name);
+        const columns = await prepareStaging(ctx, model, planned[0].partition);
+        ctx.columns.set(name, columns.map((c) => c.name));
+        const records = new Map((await listTasks(engine, engine, ctx.runId)).filter((t) => t.dataset === name).map((t) => [t.partition, t]));
+        const live = snapshot.get(name) ?? new Map();
+        const myChanged = new Set<PartitionKey>();
+        const myRecomputed = new Set<PartitionKey>();
+        changed.set(name, myChanged);
+        recomputed.set(name, myRecomputed);
+        const readsAny = (t: PlannedTask, sets: Map<string, Set<PartitionKey>>) => readsFrom(project, model, t.partition, sets);
+
+        const runTask = async (conn: Connection, t: PlannedTask) => {
+          const rec = records.get(t.partition)!;
+          const sql = renderModelSql(engine, project, model, t.partition, (d) => refSource(ctx, d, snapshot));
+          const hash = sqlHash(sql);
+          const inputs = inputsFor(project, model, t.partition, snapshot);
+          if (t.reason === 'downstream' && !readsAny(t, changed)) {
+            await updateTask(engine, engine, ctx.runId, name, t.partition, { status: 'skipped', finished_at: nowIso() });
+            skipped++;
+            ws.events.emit({ type: 'task.finished', run_id: ctx.runId, dataset: name, partition: t.partition, status: 'skipped' });
+            return;
+          }
+          if (rec.status === 'computed' && rec.sql_hash === hash && JSON.stringify(rec.inputs) === JSON.stringify(inputs) && !readsAny(t, recomputed)) {
+            reused++;
+            noteChange(t.partition, rec.checksum, live.get(t.partition)?.checksum, myChanged);
+            ws.events.emit({ type: 'task.finished', run_id: ctx.runId, dataset: name, partition: t.partition, status: 'reused', rows: Number(rec.rows) });
+            return;
+          }
+          ws.events.emit({ type: 'task.started', run_id: ctx.runId, dataset: name, partition: t.partition });
+          await updateTask(engine, engine, ctx.runId, name, t.partition, { status: 'computing', started_at: nowIso(), attempt: true });
+          try {
+            const stats = await computeTask(ctx, conn, model, t, sql, columns);
+            await updateTask(engine, engine, ctx.runId, name, t.partition, { status: 'computed', rows: stats.rows, checksum: stats.checksum, sql_hash: hash, inputs, finished_at: nowIso(), error: null });
+            crashPoint('task.computed');
+            myRecomputed.add(t.partition);
+            noteChange(t.partition, stats.checksum, live.get(t.partition)?.checksum, myChanged);
+            ws.events.emit({ type: 'task.finished', run_id: ctx.runId, dataset: name, partition: t.partition, status: 'computed', rows: stats.rows });
+          } catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            await updateTask(engine, engine, ctx.runId, name, t.partition, { status: 'failed', error: ws.redact(message), finished_at: nowIso() });
+            ws.events.emit({ type: 'task.finished', run_id: ctx.runId, dataset: name, partition: t.partition, status: 'failed' });
+            throw error;
+          }
+        };
+        // A cumulative model reads its own previous partition: its tasks run one by one, in order.
+        await runAll(model.dependsOnPast ? connections.slice(0, 1) : connections, planned, runTask);
+      }
+    } finally {
+      for (const c of connections) await c.close();
+    }
+    return { reused, skipped };
+  },
+};
+
+/** Dependents compute only when something they read actually changed in this run. */
+function noteChange(partition: PartitionKey, checksum: string | null, liveChecksum: string | undefined, into: Set<PartitionKey>): void {
+  if (checksum !== liveChecksum) into.add(partition);
+}
+
+/** Runs tasks with one worker per connection; the first failure stops new tasks from starting. */
+async function runAll(connections: Connection[], tasks: PlannedTask[], fn: (c: Connection, t: PlannedTask) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: unknown = null;
+  await Promise.all(
+    connections.map(async (conn) => {
+      while (failure === null && next < tasks.length) {
+        const t = tasks[next++];
+        try {
+          await fn(conn, t);
+        } catch (error) {
+          if (failure === null) failure = error;
+        }
+      }
+    }),
+  );
+  if (failure !== null) throw failure;
+}
+
+async function computeTask(ctx: RunContext, conn: Connection, model: ModelSpec, t: PlannedTask, sql: string, columns: ColumnInfo[]): Promise<{ rows: number; checksum: string }> {
+  const { engine, project } = ctx.ws;
+  const d = engine.dialect;
+  const staging = stagingTable(engine, ctx.runId, model.name);
+  const p = d.quote(PARTITION_COLUMN);
+  return conn.transaction(async (tx) => {
+    await tx.exec(`DELETE FROM ${staging} WHERE ${p} = $1`, [t.partition]);
+    try {
+      await tx.exec(`INSERT INTO ${staging} SELECT q.*, $1 FROM (${sql}) q`, [t.partition]);
+    } catch (error) {
+      throw modelSqlError(model, t.partition, error);
+    }
+    const problems = await validateStaged(tx, {
+      engine,
+      dataset: model,
+      staging,
+      columns: columns.map((c) => c.name),
+      partition: t.partition,
+      currentRows: new Map(t.current_rows !== null ? [[t.partition, t.current_rows]] : []),
+      maxShrink: project.guards.max_shrink,
+      allowEmpty: Boolean(ctx.options.allowEmpty),
+      allowShrink: Boolean(ctx.options.allowShrink),
+    });
+    if (problems.length) throw validationError(problems);
+    const stats = await tx.query<{ n: number; c: string }>(
+      `SELECT count(*) AS n, ${d.checksum(columns.map((c) => c.name))} AS c FROM ${staging} WHERE ${p} = $1`,
+      [t.partition],
+    );
+    return { rows: Number(stats[0].n), checksum: String(stats[0].c) };
+  });
+}
+
+function modelSqlError(model: ModelSpec, partition: string, error: unknown): TidemarkError {
+  const message = error instanceof TidemarkError ? error.message : String(error);
+  return new TidemarkError('SQL', `${model.sqlFile} (${model.name} ${partition}): ${message}`, {
+    dataset: model.name,
+    partitions: [partition],
+    hint: `fix ${model.sqlFile} and re-issue the command; nothing was published`,
+  });
+}
+
+/** Creates the run's staging table for a model from the shape of its output. */
+async function prepareStaging(ctx: RunContext, model: ModelSpec, firstPartition: PartitionKey): Promise<ColumnInfo[]> {
+  const { engine, project } = ctx.ws;
+  const snapshot = await currentSnapshot(ctx.ws);
+  const sql = renderModelSql(engine, project, model, firstPartition, (d) => refSource(ctx, d, snapshot));
+  const columns = await describeModel(engine, engine, model, sql);
+  const recreated = await ensureStagingTable(engine, engine, ctx.runId, model.name, columns);
+  if (recreated) {
+    await engine.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending' WHERE run_id = $1 AND dataset = $2 AND status = 'computed'`, [ctx.runId, model.name]);
+  }
+  return columns;
+}
+
+/** The model's output columns; refuses SQL errors and output that no longer matches the live table. */
+async function describeModel(db: Db, engine: Engine, model: ModelSpec, sql: string): Promise<ColumnInfo[]> {
+  let columns: ColumnInfo[];
+  try {
+    columns = await engine.describeQuery(db, sql);
+  } catch (error) {
+    const message = error instanceof TidemarkError ? error.message : String(error);
+    throw new TidemarkError('SQL', `${model.sqlFile}: ${message}`, { dataset: model.name, hint: `fix ${model.sqlFile}; nothing was changed` });
+  }
+  const reserved = columns.find((c) => c.name.toLowerCase().startsWith('_tm_'));
+  if (reserved) throw new TidemarkError('CONFIG', `${model.sqlFile}: column '${reserved.name}' uses the reserved prefix _tm_`);
+  for (const col of [model.partitionColumn, ...model.key]) {
+    if (!columns.some((c) => c.name === col)) {
+      throw new TidemarkError('CONFIG', `${model.sqlFile}: the SELECT has no column '${col}' (declared as ${col === model.partitionColumn ? 'partition.column' : 'key'} of ${model.name})`, {
+        hint: `output columns: ${columns.map((c) => c.name).join(', ')}`,
+      });
+    }
+  }
+  const live = await engine.columns(engine.dataSchema, model.name, db);
+  if (live && !sameColumns(live, columns)) {
+    throw new TidemarkError('VALIDATION', `${model.name}: the output of ${model.sqlFile} no longer matches the live table: ${describeColumnDiff(live, columns)}`, {
+      dataset: model.name,
+      hint: 'a backfill never changes the live schema; restore the SQL, or migrate the table deliberately',
+    });
+  }
+  return columns;
+}
+
+function datasetsInOrder(project: Project, plan: Plan): string[] {
+  const inPlan = new Set(plan.tasks.map((t) => t.dataset));
+  return project.order.filter((n) => inPlan.has(n));
+}
+
+async function currentSnapshot(ws: Workspace): Promise<Snapshot> {
+  const parts = await loadPartitions(ws.engine, ws.engine);
+  return new Map([...parts].map(([ds, m]) => [ds, new Map([...m].map(([k, r]) => [k, r]))]));
+}
+
+/** How `ref(dataset)` reads during this run: live only, or staged partitions over live. */
+function refSource(ctx: RunContext, dataset: string, snapshot: Snapshot): RefSource {
+  const ds = ctx.ws.project.datasets.get(dataset)!;
+  const columns = ctx.columns.get(dataset) ?? (ds.kind === 'source' ? ds.columns.map((c) => c.name) : null);
+  const liveExists = (snapshot.get(dataset)?.size ?? 0) > 0;
+  if (ctx.columns.has(dataset)) return { columns, staging: { runId: ctx.runId }, liveExists };
+  return { columns, liveExists };
+}
+
+/** Refs for a plan-time check against live tables only; null if an upstream has no live table yet. */
+async function plainRefs(ws: Workspace, model: ModelSpec): Promise<Map<string, RefSource> | null> {
+  const refs = new Map<string, RefSource>();
+  for (const up of [...model.upstream.map((u) => u.dataset), ...(model.dependsOnPast ? [model.name] : [])]) {
+    const ds = ws.project.datasets.get(up)!;
+    const live = await ws.engine.columns(ws.engine.dataSchema, up);
+    if (!live) {
+      if (up === model.name) continue;
+      return null;
+    }
+    refs.set(up, { columns: ds.kind === 'source' ? live.map((c) => c.name).filter((c) => c !== FILE_COLUMN) : null, liveExists: true });
+  }
+  if (model.dependsOnPast && !refs.has(model.name)) return null;
+  return refs;
+}
+
+/** True if partition `key` of `model` reads any partition in `sets` (per upstream dataset, or its own past). */
+function readsFrom(project: Project, model: ModelSpec, key: PartitionKey, sets: Map<string, Set<PartitionKey>>): boolean {
+  for (const up of model.upstream) {
+    const set = sets.get(up.dataset);
+    if (!set?.size) continue;
+    if (upstreamKeys(key, mappingOf(model, project.datasets.get(up.dataset)!, up.lookback)).some((k) => set.has(k))) return true;
+  }
+  if (model.dependsOnPast) return sets.get(model.name)?.has(addPartitions(key, model.grain, -1)) ?? false;
+  return false;
+}

@@ -1,0 +1,201 @@
+/**
+ * Publish: one engine transaction moves the previous live rows of every changed partition to history,
+ * inserts the staged rows, records the new versions and input fingerprints, appends the audit
+ * records and the outbox event. Readers see the old state or the new state, never a mix.
+ */
+import type { DatasetSpec } from '../config/project.js';
+import { windowOf } from '../core/grain.js';
+import { FILE_COLUMN, PARTITION_COLUMN, VERSION_COLUMN } from '../core/identifiers.js';
+import { inputsFor, type Snapshot } from '../core/staleness.js';
+import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
+import { appendAudit } from '../state/audit.js';
+import { nowIso } from '../state/json.js';
+import { nextPublishSeq } from '../state/meta.js';
+import { appendOutboxEvent } from '../state/outbox.js';
+import { loadPartitions, type Inputs } from '../state/partitions.js';
+import { listTasks, setRunStatus, type TaskRecord } from '../state/runs.js';
+import { historyTable, liveTable, stagingName, stagingTable, stateTable } from '../state/tables.js';
+import { TidemarkError } from '../errors.js';
+import { crashPoint } from './crash.js';
+import type { RunContext } from './run-context.js';
+
+export interface PublishedPartition {
+  dataset: string;
+  partition: string;
+  version_before: number | null;
+  version_after: number;
+  rows_before: number | null;
+  rows_after: number;
+  checksum_before: string | null;
+  checksum_after: string;
+}
+
+export interface PublishResult {
+  publish_seq: number;
+  published: PublishedPartition[];
+  unchanged: number;
+}
+
+/** How a run's versions are labelled in history and the change feed. */
+export type PublishKind = 'computed' | 'restore';
+
+export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed', hooks: { extra?: (tx: Db) => Promise<void> } = {}): Promise<PublishResult> {
+  const { ws, runId } = ctx;
+  const { engine, project } = ws;
+  return engine.transaction(async (tx) => {
+    const seq = await nextPublishSeq(tx, engine);
+    const current = await loadPartitions(tx, engine);
+    const snapshot: Snapshot = new Map();
+    for (const [ds, m] of current) snapshot.set(ds, new Map([...m].map(([k, r]) => [k, { ...r }])));
+    const tasks = await listTasks(tx, engine, runId);
+    const published: PublishedPartition[] = [];
+    let unchanged = 0;
+    const now = nowIso();
+
+    for (const name of project.order) {
+      const mine = tasks.filter((t) => t.dataset === name && t.status === 'computed');
+      if (!mine.length) continue;
+      const ds = project.datasets.get(name)!;
+      const before = current.get(name) ?? new Map();
+      const changed = mine.filter((t) => before.get(t.partition)?.checksum !== t.checksum).sort((a, b) => a.partition.localeCompare(b.partition));
+      const same = mine.filter((t) => !changed.includes(t));
+      unchanged += same.length;
+      await markTasks(tx, engine, runId, name, changed, 'published');
+      await markTasks(tx, engine, runId, name, same, 'unchanged');
+      if (changed.length) {
+        await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition));
+        crashPoint('publish.replaced');
+      }
+      let dsSnapshot = snapshot.get(name);
+      if (!dsSnapshot) snapshot.set(name, (dsSnapshot = new Map()));
+      const changedKeys = new Set(changed.map((t) => t.partition));
+      // Partitions in ascending order, so a cumulative model's d sees d-1's new version.
+      for (const t of [...mine].sort((a, b) => a.partition.localeCompare(b.partition))) {
+        const prev = before.get(t.partition);
+        const inputs: Inputs = ds.kind === 'model' ? inputsFor(project, ds, t.partition, snapshot) : {};
+        if (!changedKeys.has(t.partition)) {
+          if (prev && JSON.stringify(prev.inputs) !== JSON.stringify(inputs)) {
+            await tx.exec(`UPDATE ${stateTable(engine, 'partitions')} SET inputs = $3 WHERE dataset = $1 AND partition = $2`, [name, t.partition, JSON.stringify(inputs)]);
+          }
+          continue;
+        }
+        const version = (prev?.version ?? 0) + 1;
+        const rows = Number(t.rows);
+        const checksum = String(t.checksum);
+        const versionKind = kind === 'restore' ? 'restore' : prev ? 'restate' : 'new';
+        dsSnapshot.set(t.partition, { version, rows, checksum, inputs });
+        await tx.exec(`DELETE FROM ${stateTable(engine, 'partitions')} WHERE dataset = $1 AND partition = $2`, [name, t.partition]);
+        await tx.exec(
+          `INSERT INTO ${stateTable(engine, 'partitions')} (dataset, partition, version, rows, checksum, run_id, publish_seq, published_at, inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+          [name, t.partition, version, rows, checksum, runId, seq, now, JSON.stringify(inputs)],
+        );
+        if (prev) {
+          await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET replaced_at = $4 WHERE dataset = $1 AND partition = $2 AND version = $3`, [name, t.partition, prev.version, now]);
+        }
+        await tx.exec(
+          `INSERT INTO ${stateTable(engine, 'versions')} (dataset, partition, version, rows, checksum, run_id, publish_seq, published_at, inputs, kind, actor, reason, retained, replaced_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, TRUE, NULL)`,
+          [name, t.partition, version, rows, checksum, runId, seq, now, JSON.stringify(inputs), versionKind, ws.actor, ctx.options.reason],
+        );
+        published.push({
+          dataset: name,
+          partition: t.partition,
+          version_before: prev?.version ?? null,
+          version_after: version,
+          rows_before: prev?.rows ?? null,
+          rows_after: rows,
+          checksum_before: prev?.checksum ?? null,
+          checksum_after: checksum,
+        });
+      }
+      if (changed.length || ctx.plan.targets.includes(name)) {
+        const mineChanged = published.filter((p) => p.dataset === name);
+        await appendAudit(tx, engine, {
+          actor: ws.actor,
+          action: ctx.plan.kind,
+          reason: ctx.options.reason,
+          command: ws.command,
+          run_id: runId,
+          dataset: name,
+          partitions: mineChanged.map((p) => p.partition),
+          details: { publish_seq: seq, changed: mineChanged.map(({ dataset: _d, ...rest }) => rest), unchanged: same.length, request: ctx.plan.request },
+          config_hash: project.configHash,
+        });
+      }
+    }
+    if (hooks.extra) await hooks.extra(tx);
+    await appendOutboxEvent(tx, engine, 'run.published', runId, {
+      kind: ctx.plan.kind,
+      publish_seq: seq,
+      datasets: [...new Set(published.map((p) => p.dataset))],
+      partitions: published.map((p) => ({ dataset: p.dataset, partition: p.partition, version: p.version_after })),
+    });
+    await setRunStatus(tx, engine, runId, 'published', { publish_seq: seq, error: null });
+    crashPoint('publish.before_commit');
+    return { publish_seq: seq, published, unchanged };
+  });
+}
+
+async function markTasks(tx: Db, engine: Engine, runId: string, dataset: string, tasks: TaskRecord[], status: string): Promise<void> {
+  for (let i = 0; i < tasks.length; i += 500) {
+    const chunk = tasks.slice(i, i + 500);
+    const params: unknown[] = [runId, dataset, status];
+    const list = chunk.map((t) => (params.push(t.partition), `$${params.length}`)).join(', ');
+    await tx.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = $3 WHERE run_id = $1 AND dataset = $2 AND partition IN (${list})`, params);
+  }
+}
+
+/** Live columns of a dataset as stored (sources carry the file each row came from). */
+export function storedColumns(ds: DatasetSpec, userColumns: ColumnInfo[]): ColumnInfo[] {
+  return ds.kind === 'source' ? [...userColumns, { name: FILE_COLUMN, type: 'VARCHAR' }] : userColumns;
+}
+
+async function replacePartitions(tx: Db, engine: Engine, ctx: RunContext, ds: DatasetSpec, keys: string[]): Promise<void> {
+  const d = engine.dialect;
+  const live = liveTable(engine, ds.name);
+  const staging = stagingTable(engine, ctx.runId, ds.name);
+  const stagedCols = (await engine.columns(engine.stagingSchema, stagingName(ctx.runId, ds.name), tx))!.filter((c) => c.name !== PARTITION_COLUMN);
+  const cols = stagedCols.map((c) => d.quote(c.name)).join(', ');
+  await tx.exec(`CREATE TABLE IF NOT EXISTS ${live} (${stagedCols.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
+  const history = historyTable(engine, ds.name);
+  await tx.exec(
+    `CREATE TABLE IF NOT EXISTS ${history} (${[...stagedCols, { name: PARTITION_COLUMN, type: 'VARCHAR' }, { name: VERSION_COLUMN, type: 'INTEGER' }]
+      .map((c) => `${d.quote(c.name)} ${c.type}`)
+      .join(', ')})`,
+  );
+  const pc = d.quote(ds.partitionColumn);
+  const sorted = [...keys].sort();
+  // Bounds let the engine skip untouched row groups; the key test picks the exact partitions.
+  const lo = d.windowLiteral(windowOf(sorted[0], ds.grain).start, ds.grain);
+  const hi = d.windowLiteral(windowOf(sorted[sorted.length - 1], ds.grain).end, ds.grain);
+  const chosen = `(SELECT partition FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND dataset = $2 AND status = 'published')`;
+  const inLive = (c: string) => `${c} >= ${lo} AND ${c} < ${hi} AND ${d.partitionKey(c, ds.grain)} IN ${chosen}`;
+  const lc = `l.${pc}`;
+  await tx.exec(
+    `INSERT INTO ${history} SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, p.partition, p.version FROM ${live} l
+     JOIN ${stateTable(engine, 'partitions')} p ON p.dataset = $2 AND p.partition = ${d.partitionKey(lc, ds.grain)} WHERE ${inLive(lc)}`,
+    [ctx.runId, ds.name],
+  );
+  await tx.exec(`DELETE FROM ${live} WHERE ${inLive(pc)}`, [ctx.runId, ds.name]);
+  await tx.exec(`INSERT INTO ${live} (${cols}) SELECT ${cols} FROM ${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}`, [ctx.runId, ds.name]);
+  await checkKeysAcrossPartitions(tx, engine, ctx, ds, staging, chosen);
+}
+
+/** Keys are unique within the live table; staging validated each partition, this checks the rest. */
+async function checkKeysAcrossPartitions(tx: Db, engine: Engine, ctx: RunContext, ds: DatasetSpec, staging: string, chosen: string): Promise<void> {
+  if (ds.key.includes(ds.partitionColumn)) return; // keys cannot collide across partitions
+  const d = engine.dialect;
+  const k = ds.key.map((c) => d.quote(c));
+  const rows = await tx.query<Record<string, unknown>>(
+    `SELECT ${k.map((c) => `l.${c}`).join(', ')}, count(*) AS n FROM ${liveTable(engine, ds.name)} l
+     JOIN (SELECT DISTINCT ${k.join(', ')} FROM ${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}) s ON ${k.map((c) => `l.${c} = s.${c}`).join(' AND ')}
+     GROUP BY ${k.map((c) => `l.${c}`).join(', ')} HAVING count(*) > 1 LIMIT 3`,
+    [ctx.runId, ds.name],
+  );
+  if (!rows.length) return;
+  const shown = rows.map((r) => `(${ds.key.map((c) => `${c}=${String(r[c])}`).join(', ')})`).join('; ');
+  throw new TidemarkError('VALIDATION', `${ds.name}: key ${ds.key.join(', ')} would not be unique in the live table: ${shown} also exist(s) in other partitions`, {
+    dataset: ds.name,
+    hint: 'nothing was published; the same key appears in partitions outside this run (use `tidemark check` to inspect)',
+  });
+}

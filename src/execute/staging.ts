@@ -1,0 +1,40 @@
+/** Staging tables: where a run's output waits, validated, until it is published. */
+import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
+import { PARTITION_COLUMN } from '../core/identifiers.js';
+import { stagingName } from '../state/tables.js';
+
+/** Creates the staging table of a run and dataset, or recreates it when the output shape changed. Returns true if (re)created. */
+export async function ensureStagingTable(db: Db, engine: Engine, runId: string, dataset: string, columns: ColumnInfo[]): Promise<boolean> {
+  const d = engine.dialect;
+  const name = stagingName(runId, dataset);
+  const table = d.table(engine.stagingSchema, name);
+  const existing = await engine.columns(engine.stagingSchema, name, db);
+  const wanted = [...columns, { name: PARTITION_COLUMN, type: 'VARCHAR' }];
+  if (existing && sameColumns(existing, wanted)) return false;
+  if (existing) await db.exec(`DROP TABLE ${table}`);
+  await db.exec(`CREATE TABLE ${table} (${wanted.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
+  return true;
+}
+
+export function sameColumns(a: ColumnInfo[], b: ColumnInfo[]): boolean {
+  return a.length === b.length && a.every((c, i) => c.name === b[i].name && c.type.toUpperCase() === b[i].type.toUpperCase());
+}
+
+/** A readable column-level difference between a live table and new output. */
+export function describeColumnDiff(live: ColumnInfo[], next: ColumnInfo[]): string {
+  const parts: string[] = [];
+  for (const c of next) {
+    const l = live.find((x) => x.name === c.name);
+    if (!l) parts.push(`+ ${c.name} ${c.type} (new)`);
+    else if (l.type.toUpperCase() !== c.type.toUpperCase()) parts.push(`~ ${c.name}: ${l.type} → ${c.type}`);
+  }
+  for (const l of live) if (!next.some((c) => c.name === l.name)) parts.push(`- ${l.name} ${l.type} (missing)`);
+  if (!parts.length) parts.push('columns are in a different order');
+  return parts.join('; ');
+}
+
+export async function dropStaging(engine: Engine, runId: string, datasets: string[]): Promise<void> {
+  for (const ds of datasets) {
+    await engine.exec(`DROP TABLE IF EXISTS ${engine.dialect.table(engine.stagingSchema, stagingName(runId, ds))}`);
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Validation of staged rows, before anything is published: rows outside their partition's window
+ * (the wrong-date-filter incident), duplicate keys, declared checks, and empty or shrinking results.
+ * Every problem names its partition.
+ */
+import type { DatasetSpec } from '../config/project.js';
+import { renderTemplate } from '../config/template.js';
+import { PARTITION_COLUMN } from '../core/identifiers.js';
+import type { Db, Engine } from '../engines/engine.js';
+import { TidemarkError } from '../errors.js';
+
+export interface Problem {
+  dataset: string;
+  partition: string;
+  code: 'OUTSIDE_WINDOW' | 'NULL_PARTITION' | 'DUPLICATE_KEY' | 'CHECK' | 'EMPTY_RESULT' | 'SHRINK';
+  message: string;
+}
+
+export interface ValidationInput {
+  engine: Engine;
+  dataset: DatasetSpec;
+  staging: string;
+  columns: string[];
+  /** One partition, or every partition in the staging table. */
+  partition?: string;
+  /** Current live row counts, for the empty and shrink guards. */
+  currentRows: Map<string, number>;
+  maxShrink: number;
+  allowEmpty: boolean;
+  allowShrink: boolean;
+}
+
+export async function validateStaged(db: Db, v: ValidationInput): Promise<Problem[]> {
+  const d = v.engine.dialect;
+  const p = d.quote(PARTITION_COLUMN);
+  const pc = d.quote(v.dataset.partitionColumn);
+  const scope = v.partition === undefined ? 'TRUE' : `${p} = $1`;
+  const params = v.partition === undefined ? [] : [v.partition];
+  const problems: Problem[] = [];
+  const name = v.dataset.name;
+  const add = (partition: string, code: Problem['code'], message: string) => problems.push({ dataset: name, partition, code, message });
+
+  const outside = await db.query<{ part: string; n: number; nulls: number; lo: string | null; hi: string | null }>(
+    `SELECT ${p} AS part, count(*) AS n, count(*) - count(${pc}) AS nulls, CAST(min(${pc}) AS VARCHAR) AS lo, CAST(max(${pc}) AS VARCHAR) AS hi
+     FROM ${v.staging} WHERE ${scope} AND (${pc} IS NULL OR ${d.partitionKey(pc, v.dataset.grain)} <> ${p}) GROUP BY ${p}`,
+    params,
+  );
+  for (const r of outside) {
+    if (Number(r.nulls) > 0) add(r.part, 'NULL_PARTITION', `${r.nulls} row(s) have NULL ${v.dataset.partitionColumn}`);
+    const n = Number(r.n) - Number(r.nulls);
+    if (n > 0) add(r.part, 'OUTSIDE_WINDOW', `${n} row(s) fall outside the partition window: ${v.dataset.partitionColumn} ranges ${r.lo} .. ${r.hi}`);
+  }
+
+  const keyCols = v.dataset.key.map((k) => d.quote(k));
+  const dups = await db.query<Record<string, unknown>>(
+    `SELECT ${p} AS _part, ${keyCols.join(', ')}, count(*) AS _n FROM ${v.staging} WHERE ${scope} GROUP BY ${p}, ${keyCols.join(', ')} HAVING count(*) > 1 ORDER BY ${p}, _n DESC LIMIT 20`,
+    params,
+  );
+  const dupByPart = new Map<string, Record<string, unknown>[]>();
+  for (const r of dups) {
+    const list = dupByPart.get(String(r._part)) ?? [];
+    list.push(r);
+    dupByPart.set(String(r._part), list);
+  }
+  for (const [part, rows] of dupByPart) {
+    const shown = rows.slice(0, 3).map((r) => `(${v.dataset.key.map((k) => `${k}=${String(r[k])}`).join(', ')}) ×${r._n}`);
+    add(part, 'DUPLICATE_KEY', `duplicate key ${v.dataset.key.join(', ')}: ${shown.join('; ')}${rows.length > 3 ? ' …' : ''}`);
+  }
+
+  for (const check of v.dataset.checks) {
+    for (const r of await runCheck(db, v, check, scope, params)) add(r.part, 'CHECK', r.message);
+  }
+
+  const counts = await db.query<{ part: string; n: number }>(`SELECT ${p} AS part, count(*) AS n FROM ${v.staging} WHERE ${scope} GROUP BY ${p}`, params);
+  const staged = new Map(counts.map((r) => [r.part, Number(r.n)]));
+  const partitions = v.partition !== undefined ? [v.partition] : [...new Set([...staged.keys()])];
+  for (const part of partitions) {
+    const before = v.currentRows.get(part) ?? 0;
+    const after = staged.get(part) ?? 0;
+    if (before > 0 && after === 0 && !v.allowEmpty) {
+      add(part, 'EMPTY_RESULT', `the result is empty but the partition has ${before} rows (pass --allow-empty if that is intended)`);
+    } else if (before > 0 && after > 0 && after < before * (1 - v.maxShrink) && !v.allowShrink) {
+      add(part, 'SHRINK', `the result shrinks the partition from ${before} to ${after} rows, more than guards.max_shrink (${Math.round(v.maxShrink * 100)}%) (pass --allow-shrink if intended)`);
+    }
+  }
+  return problems;
+}
+
+async function runCheck(db: Db, v: ValidationInput, check: DatasetSpec['checks'][number], scope: string, params: unknown[]): Promise<{ part: string; message: string }[]> {
+  const d = v.engine.dialect;
+  const p = d.quote(PARTITION_COLUMN);
+  const q = (c: string) => d.quote(c);
+  if ('not_null' in check) {
+    const out: { part: string; message: string }[] = [];
+    for (const col of check.not_null) {
+      const rows = await db.query<{ part: string; n: number }>(`SELECT ${p} AS part, count(*) AS n FROM ${v.staging} WHERE ${scope} AND ${q(col)} IS NULL GROUP BY ${p}`, params);
+      for (const r of rows) out.push({ part: r.part, message: `check not_null(${col}) failed: ${r.n} NULL value(s)` });
+    }
+    return out;
+  }
+  if ('unique' in check) {
+    const cols = check.unique.map(q).join(', ');
+    const rows = await db.query<{ part: string; n: number }>(
+      `SELECT part, count(*) AS n FROM (SELECT ${p} AS part FROM ${v.staging} WHERE ${scope} GROUP BY ${p}, ${cols} HAVING count(*) > 1) t GROUP BY part`,
+      params,
+    );
+    return rows.map((r) => ({ part: r.part, message: `check unique(${check.unique.join(', ')}) failed: ${r.n} duplicated value(s)` }));
+  }
+  if ('accepted_values' in check) {
+    const { column, values } = check.accepted_values;
+    const offset = params.length;
+    const placeholders = values.map((_, i) => `$${offset + i + 1}`).join(', ');
+    const rows = await db.query<{ part: string; n: number; example: string }>(
+      `SELECT ${p} AS part, count(*) AS n, CAST(min(${q(column)}) AS VARCHAR) AS example FROM ${v.staging} WHERE ${scope} AND ${q(column)} IS NOT NULL AND CAST(${q(column)} AS VARCHAR) NOT IN (${placeholders}) GROUP BY ${p}`,
+      [...params, ...values.map(String)],
+    );
+    return rows.map((r) => ({ part: r.part, message: `check accepted_values(${column}) failed: ${r.n} row(s) such as '${r.example}'` }));
+  }
+  if ('row_count' in check) {
+    const { min, max } = check.row_count;
+    const rows = await db.query<{ part: string; n: number }>(`SELECT ${p} AS part, count(*) AS n FROM ${v.staging} WHERE ${scope} GROUP BY ${p}`, params);
+    const counts = new Map(rows.map((r) => [r.part, Number(r.n)]));
+    if (v.partition !== undefined && !counts.has(v.partition)) counts.set(v.partition, 0);
+    const out: { part: string; message: string }[] = [];
+    for (const [part, n] of counts) {
+      if (min !== undefined && n < min) out.push({ part, message: `check row_count failed: ${n} row(s), expected at least ${min}` });
+      if (max !== undefined && n > max) out.push({ part, message: `check row_count failed: ${n} row(s), expected at most ${max}` });
+    }
+    return out;
+  }
+  // Custom SQL: `{{ this }}` is the staged rows of the partition(s); the query must return no rows.
+  const cols = v.columns.map(q).join(', ');
+  const self = `(SELECT ${cols}, ${p} FROM ${v.staging} WHERE ${scope})`;
+  const sql = renderTemplate(check.sql, { this: self }, `datasets.${v.dataset.name}.checks`);
+  let rows: Record<string, unknown>[];
+  try {
+    rows = await db.query(`SELECT * FROM (${sql}) t LIMIT 3`, params);
+  } catch (error) {
+    throw new TidemarkError('SQL', `check ${check.name ?? 'sql'} of ${v.dataset.name} failed to run: ${(error as Error).message}`);
+  }
+  if (!rows.length) return [];
+  const part = v.partition ?? String(rows[0][PARTITION_COLUMN] ?? '(all)');
+  return [{ part, message: `check ${check.name ?? 'sql'} failed: returned ${rows.length}${rows.length === 3 ? '+' : ''} row(s), e.g. ${JSON.stringify(rows[0])}` }];
+}
+
+export function validationError(problems: Problem[]): TidemarkError {
+  const first = problems[0];
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem(s))` : '';
+  return new TidemarkError('VALIDATION', `${first.dataset} ${first.partition}: ${first.message}${more}`, {
+    dataset: first.dataset,
+    partitions: [...new Set(problems.map((p) => p.partition))],
+    problems,
+    hint: 'nothing was published; fix the model or the data and re-issue the command (computed partitions are reused)',
+  });
+}

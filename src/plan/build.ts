@@ -1,0 +1,272 @@
+/**
+ * Scope → plan. `run` plans missing and stale partitions; `backfill` plans exactly the named range
+ * and, with `downstream`, exactly the partitions of dependents that read it. Guards are evaluated
+ * here, before any write.
+ */
+import { directDependents, getDataset, getModel, type ModelSpec, type Project } from '../config/project.js';
+import { addPartitions, parsePartitionKey, partitionRange, sortKeys, type PartitionKey } from '../core/grain.js';
+import { downstreamKeys, upstreamKeys } from '../core/dependencies.js';
+import { expectedPartitions, inputsFor, mappingOf, staleReasons } from '../core/staleness.js';
+import { frozenPartitions, fullRefreshGuard, listKeys, lockedPartitions, recentPartitions, type Guard } from '../core/guards.js';
+import { TidemarkError } from '../errors.js';
+import type { PlanningState } from './snapshot.js';
+import { planDatasets, type Plan, type PlannedTask, type RunKind, type TaskReason } from './types.js';
+
+export interface RunRequest {
+  datasets?: string[];
+}
+
+export interface BackfillRequest {
+  dataset: string;
+  from: string;
+  to: string;
+  downstream?: boolean;
+  allowFullRefresh?: boolean;
+  includeRecent?: boolean;
+}
+
+/** Parses and checks a --from/--to range for a dataset. */
+export function resolveRange(project: Project, dataset: string, from: string, to: string): PartitionKey[] {
+  const ds = getDataset(project, dataset);
+  const a = parsePartitionKey(from, ds.grain);
+  const b = parsePartitionKey(to, ds.grain);
+  if (a > b) throw new TidemarkError('BAD_DATE', `--from ${from} is after --to ${to}`, { hint: 'swap them: --from is the first partition, --to the last (inclusive)' });
+  return partitionRange(a, b, ds.grain);
+}
+
+export function buildRunPlan(project: Project, state: PlanningState, request: RunRequest = {}): Plan {
+  const selected = new Set(request.datasets?.length ? request.datasets.map((d) => getModel(project, d).name) : project.order);
+  const expected = expectedPartitions(project, state.snapshot);
+  const planned = new Map<string, Set<PartitionKey>>();
+  const tasks: PlannedTask[] = [];
+  const skippedProtected = new Map<string, PartitionKey[]>();
+
+  for (const name of project.order) {
+    const ds = project.datasets.get(name)!;
+    if (ds.kind !== 'model' || !selected.has(name)) continue;
+    const current = state.snapshot.get(name) ?? new Map();
+    const keys = sortKeys(expected.get(name) ?? []);
+    const frozen = new Set(frozenPartitions(ds, keys));
+    const mine = new Set<PartitionKey>();
+    for (const key of keys) {
+      const rec = current.get(key);
+      let reason: TaskReason | null = null;
+      let stale;
+      if (!rec) reason = 'missing';
+      else {
+        stale = staleReasons(rec.inputs, inputsFor(project, ds, key, state.snapshot));
+        if (stale.length) reason = 'stale';
+        else if (readsPlanned(project, ds, key, planned, mine)) reason = 'downstream';
+      }
+      if (!reason) continue;
+      // A routine run never rewrites protected history; it reports what it left alone instead.
+      if (rec && (frozen.has(key) || lockedPartitions(state.locks, name, [key]).length)) {
+        let list = skippedProtected.get(name);
+        if (!list) skippedProtected.set(name, (list = []));
+        list.push(key);
+        continue;
+      }
+      mine.add(key);
+      tasks.push(task(name, key, reason, rec, stale));
+    }
+    planned.set(name, mine);
+  }
+
+  const guards: Guard[] = [...skippedProtected].map(([dataset, partitions]) => ({
+    code: 'SKIPPED_PROTECTED',
+    dataset,
+    partitions,
+    message: `${dataset}: ${partitions.length} stale partition(s) are frozen or locked and were left as they are: ${listKeys(partitions)}`,
+    hint: `unlock them or backfill explicitly: tidemark backfill ${dataset} --from … --to … --reason …`,
+    blocking: false,
+  }));
+  guards.push(...conflictGuards(tasks, state));
+  return finish('run', request.datasets ?? [], tasks, guards, state, { kind: 'run', datasets: [...selected].sort() });
+}
+
+export function buildBackfillPlan(project: Project, state: PlanningState, request: BackfillRequest): Plan {
+  const model = getModel(project, request.dataset);
+  const range = resolveRange(project, model.name, request.from, request.to);
+  const expected = expectedPartitions(project, state.snapshot);
+  const current = state.snapshot.get(model.name) ?? new Map();
+  const available = new Set([...(expected.get(model.name) ?? []), ...current.keys()]);
+  const targets = range.filter((k) => available.has(k));
+  if (targets.length === 0) {
+    const all = sortKeys(available);
+    throw new TidemarkError('BAD_INPUT', `${model.name} has no partitions between ${range[0]} and ${range[range.length - 1]}`, {
+      hint: all.length ? `its partitions run from ${all[0]} to ${all[all.length - 1]}` : `its upstream has no data yet: ingest it first`,
+    });
+  }
+
+  const tasks: PlannedTask[] = targets.map((k) => task(model.name, k, 'requested', current.get(k)));
+  if (request.downstream) tasks.push(...expandDownstream(project, state, expected, model.name, targets));
+
+  const guards: Guard[] = [];
+  const full = fullRefreshGuard(model, targets, new Set(current.keys()), {
+    kind: 'backfill',
+    allowFullRefresh: request.allowFullRefresh,
+    maxBackfillPartitions: project.guards.max_backfill_partitions,
+  });
+  if (full) guards.push(full);
+  guards.push(...protectionGuards(project, state, tasks, 'backfill', request.includeRecent ?? false));
+  guards.push(...conflictGuards(tasks, state));
+  const normalized = {
+    kind: 'backfill',
+    dataset: model.name,
+    from: targets[0],
+    to: targets[targets.length - 1],
+    downstream: Boolean(request.downstream),
+  };
+  return finish('backfill', [model.name], tasks, guards, state, normalized);
+}
+
+/**
+ * Exactly the partitions of every (transitive) dependent that read the changed partitions: a day d
+ * reaches rolling partitions d..d+lookback and the month of d, and nothing else.
+ */
+export function expandDownstream(
+  project: Project,
+  state: PlanningState,
+  expected: Map<string, Set<PartitionKey>>,
+  dataset: string,
+  keys: PartitionKey[],
+): PlannedTask[] {
+  const changed = new Map<string, Set<PartitionKey>>([[dataset, new Set(keys)]]);
+  const tasks: PlannedTask[] = [];
+  for (const name of project.order) {
+    const ds = project.datasets.get(name)!;
+    if (ds.kind !== 'model' || name === dataset) continue;
+    const reach = new Set<PartitionKey>();
+    for (const up of ds.upstream) {
+      const upKeys = changed.get(up.dataset);
+      if (!upKeys) continue;
+      const mapping = mappingOf(ds, project.datasets.get(up.dataset)!, up.lookback);
+      for (const k of upKeys) for (const d of downstreamKeys(k, mapping)) reach.add(d);
+    }
+    const exists = expected.get(name) ?? new Set();
+    const current = state.snapshot.get(name) ?? new Map();
+    let affected = sortKeys([...reach].filter((k) => exists.has(k) || current.has(k)));
+    if (ds.dependsOnPast && affected.length) {
+      // A cumulative model carries every change forward: rebuild from the earliest one onwards.
+      const all = sortKeys([...exists, ...current.keys()]);
+      affected = all.filter((k) => k >= affected[0]);
+    }
+    if (!affected.length) continue;
+    changed.set(name, new Set(affected));
+    for (const k of affected) tasks.push(task(name, k, 'downstream', current.get(k)));
+  }
+  return tasks;
+}
+
+function readsPlanned(project: Project, ds: ModelSpec, key: PartitionKey, planned: Map<string, Set<PartitionKey>>, mine: Set<PartitionKey>): boolean {
+  for (const up of ds.upstream) {
+    const upPlanned = planned.get(up.dataset);
+    if (!upPlanned?.size) continue;
+    const mapping = mappingOf(ds, project.datasets.get(up.dataset)!, up.lookback);
+    if (upstreamKeys(key, mapping).some((k) => upPlanned.has(k))) return true;
+  }
+  return ds.dependsOnPast && mine.has(addPartitions(key, ds.grain, -1));
+}
+
+function task(dataset: string, partition: PartitionKey, reason: TaskReason, rec?: { version: number; rows: number } | undefined, stale?: PlannedTask['stale']): PlannedTask {
+  const t: PlannedTask = { dataset, partition, reason, current_rows: rec?.rows ?? null, current_version: rec?.version ?? null };
+  if (stale?.length) t.stale = stale;
+  return t;
+}
+
+/** Frozen, locked and recent partitions touched by a backfill or restore. */
+export function protectionGuards(project: Project, state: PlanningState, tasks: PlannedTask[], kind: RunKind, includeRecent: boolean): Guard[] {
+  const guards: Guard[] = [];
+  for (const { dataset, partitions } of planDatasets(tasks)) {
+    const ds = getDataset(project, dataset);
+    const frozen = frozenPartitions(ds, partitions);
+    if (frozen.length) {
+      guards.push({
+        code: 'FROZEN',
+        dataset,
+        partitions: frozen,
+        message: `${dataset}: ${frozen.length} partition(s) are frozen by protect in tidemark.yaml: ${listKeys(frozen)}`,
+        hint: `narrow the range, or change datasets.${dataset}.protect in tidemark.yaml (a reviewed change)`,
+        blocking: true,
+      });
+    }
+    for (const { lock, partitions: locked } of lockedPartitions(state.locks, dataset, partitions)) {
+      guards.push({
+        code: 'LOCKED',
+        dataset,
+        partitions: locked,
+        message: `${dataset}: ${listKeys(locked)} locked by ${lock.actor} (${lock.from_key}..${lock.to_key}: ${lock.reason})`,
+        hint: `tidemark unlock ${dataset} --from ${lock.from_key} --to ${lock.to_key} --reason "…"`,
+        blocking: true,
+      });
+    }
+    if (!includeRecent) {
+      const recent = recentPartitions(ds, state.snapshot.get(dataset)?.keys() ?? []);
+      const touched = partitions.filter((k) => recent.has(k));
+      if (touched.length) {
+        guards.push({
+          code: 'RECENT',
+          dataset,
+          partitions: touched,
+          message: `${dataset}: ${listKeys(touched)} among the newest ${ds.protect.recent} partitions, protected from ${kind}`,
+          hint: '--include-recent',
+          blocking: true,
+        });
+      }
+    }
+  }
+  return guards;
+}
+
+/** Two runs never write the same partition: a run in flight holding one refuses the plan. */
+export function conflictGuards(tasks: PlannedTask[], state: PlanningState): Guard[] {
+  const byRun = new Map<string, { dataset: string; partitions: PartitionKey[]; pid: number | null; kind: string }>();
+  for (const t of tasks) {
+    const run = state.claims.get(t.dataset)?.get(t.partition);
+    if (!run) continue;
+    const key = `${run.run_id}\0${t.dataset}`;
+    let entry = byRun.get(key);
+    if (!entry) byRun.set(key, (entry = { dataset: t.dataset, partitions: [], pid: run.pid, kind: run.kind }));
+    entry.partitions.push(t.partition);
+  }
+  return [...byRun].map(([key, e]) => ({
+    code: 'RUN_CONFLICT' as const,
+    dataset: e.dataset,
+    partitions: e.partitions,
+    message: `${e.dataset}: ${listKeys(e.partitions)} held by ${e.kind} run ${key.split('\0')[0]} (pid ${e.pid}) in flight`,
+    hint: 'wait for it (tidemark runs), or retry with --wait',
+    blocking: true,
+  }));
+}
+
+function finish(kind: RunKind, targets: string[], tasks: PlannedTask[], guards: Guard[], state: PlanningState, request: Record<string, unknown>): Plan {
+  return {
+    kind,
+    targets,
+    tasks,
+    datasets: planDatasets(tasks),
+    guards,
+    estimated_rows: estimateRows(tasks, state),
+    request,
+  };
+}
+
+/** Rows a plan will write: current rows where a partition exists, else the dataset's average. */
+function estimateRows(tasks: PlannedTask[], state: PlanningState): number {
+  let total = 0;
+  const averages = new Map<string, number>();
+  for (const t of tasks) {
+    if (t.current_rows !== null) {
+      total += t.current_rows;
+      continue;
+    }
+    let avg = averages.get(t.dataset);
+    if (avg === undefined) {
+      const parts = [...(state.snapshot.get(t.dataset)?.values() ?? [])];
+      avg = parts.length ? Math.round(parts.reduce((s, p) => s + p.rows, 0) / parts.length) : 0;
+      averages.set(t.dataset, avg);
+    }
+    total += avg;
+  }
+  return total;
+}

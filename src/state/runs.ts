@@ -1,0 +1,152 @@
+/** Runs and their tasks: the operational journal that makes a run resumable. */
+import type { Db, Engine } from '../engines/engine.js';
+import { nowIso, parseJson } from './json.js';
+import { stateTable } from './tables.js';
+
+export type RunStatus = 'planned' | 'computing' | 'publishing' | 'published' | 'complete' | 'failed' | 'cancelled';
+export type TaskStatus = 'pending' | 'computing' | 'computed' | 'skipped' | 'failed' | 'published' | 'unchanged';
+
+export interface RunRecord {
+  run_id: string;
+  kind: string;
+  run_key: string;
+  status: RunStatus;
+  actor: string;
+  reason: string;
+  command: string;
+  pool: string;
+  request: Record<string, unknown>;
+  plan: unknown;
+  error: string | null;
+  pid: number | null;
+  host: string | null;
+  created_at: string;
+  updated_at: string;
+  published_at: string | null;
+  publish_seq: number | null;
+}
+
+export interface TaskRecord {
+  run_id: string;
+  dataset: string;
+  partition: string;
+  ord: number;
+  status: TaskStatus;
+  attempts: number;
+  rows: number | null;
+  checksum: string | null;
+  sql_hash: string | null;
+  inputs: Record<string, Record<string, number>>;
+  error: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+const ACTIVE: RunStatus[] = ['planned', 'computing', 'publishing'];
+export const isActive = (s: RunStatus): boolean => ACTIVE.includes(s);
+
+function runFromRow(r: Record<string, unknown>): RunRecord {
+  return {
+    ...(r as unknown as RunRecord),
+    request: parseJson(r.request, {}),
+    plan: parseJson(r.plan, null),
+    pid: r.pid === null ? null : Number(r.pid),
+    publish_seq: r.publish_seq === null ? null : Number(r.publish_seq),
+  };
+}
+
+function taskFromRow(r: Record<string, unknown>): TaskRecord {
+  return {
+    ...(r as unknown as TaskRecord),
+    rows: r.rows === null ? null : Number(r.rows),
+    ord: Number(r.ord),
+    attempts: Number(r.attempts),
+    inputs: parseJson(r.inputs, {}),
+  };
+}
+
+export async function getRun(db: Db, engine: Engine, runId: string): Promise<RunRecord | null> {
+  const rows = await db.query(`SELECT * FROM ${stateTable(engine, 'runs')} WHERE run_id = $1`, [runId]);
+  return rows[0] ? runFromRow(rows[0]) : null;
+}
+
+export async function listRuns(db: Db, engine: Engine, limit = 50): Promise<RunRecord[]> {
+  const rows = await db.query(`SELECT * FROM ${stateTable(engine, 'runs')} ORDER BY created_at DESC, run_id DESC LIMIT ${Math.max(1, Math.floor(limit))}`);
+  return rows.map(runFromRow);
+}
+
+/** The latest unfinished run issued with the same request, which re-issuing the command resumes. */
+export async function findResumableRun(db: Db, engine: Engine, runKey: string): Promise<RunRecord | null> {
+  const rows = await db.query(
+    `SELECT * FROM ${stateTable(engine, 'runs')} WHERE run_key = $1 AND status IN ('planned', 'computing', 'publishing', 'failed', 'cancelled') ORDER BY created_at DESC LIMIT 1`,
+    [runKey],
+  );
+  return rows[0] ? runFromRow(rows[0]) : null;
+}
+
+export async function listActiveRuns(db: Db, engine: Engine): Promise<RunRecord[]> {
+  const rows = await db.query(`SELECT * FROM ${stateTable(engine, 'runs')} WHERE status IN ('planned', 'computing', 'publishing')`);
+  return rows.map(runFromRow);
+}
+
+export async function insertRun(db: Db, engine: Engine, run: RunRecord): Promise<void> {
+  await db.exec(
+    `INSERT INTO ${stateTable(engine, 'runs')} (run_id, kind, run_key, status, actor, reason, command, pool, request, plan, error, pid, host, created_at, updated_at, published_at, publish_seq)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+    [run.run_id, run.kind, run.run_key, run.status, run.actor, run.reason, run.command, run.pool, JSON.stringify(run.request), JSON.stringify(run.plan), run.error, run.pid, run.host, run.created_at, run.updated_at, run.published_at, run.publish_seq],
+  );
+}
+
+export async function setRunStatus(db: Db, engine: Engine, runId: string, status: RunStatus, extra: { error?: string | null; publish_seq?: number; pid?: number } = {}): Promise<void> {
+  const now = nowIso();
+  const sets = ['status = $2', 'updated_at = $3'];
+  const params: unknown[] = [runId, status, now];
+  if (extra.error !== undefined) params.push(extra.error), sets.push(`error = $${params.length}`);
+  if (extra.publish_seq !== undefined) {
+    params.push(extra.publish_seq), sets.push(`publish_seq = $${params.length}`);
+    params.push(now), sets.push(`published_at = $${params.length}`);
+  }
+  if (extra.pid !== undefined) params.push(extra.pid), sets.push(`pid = $${params.length}`);
+  await db.exec(`UPDATE ${stateTable(engine, 'runs')} SET ${sets.join(', ')} WHERE run_id = $1`, params);
+}
+
+export async function insertTasks(db: Db, engine: Engine, runId: string, tasks: { dataset: string; partition: string }[]): Promise<void> {
+  // One multi-row INSERT per chunk: a 1,000-partition run should not cost 1,000 round trips.
+  const table = stateTable(engine, 'tasks');
+  for (let i = 0; i < tasks.length; i += 200) {
+    const chunk = tasks.slice(i, i + 200);
+    const params: unknown[] = [];
+    const values = chunk.map((t, j) => {
+      params.push(runId, t.dataset, t.partition, i + j);
+      const b = params.length - 3;
+      return `($${b}, $${b + 1}, $${b + 2}, $${b + 3}, 'pending', 0)`;
+    });
+    await db.exec(`INSERT INTO ${table} (run_id, dataset, partition, ord, status, attempts) VALUES ${values.join(', ')}`, params);
+  }
+}
+
+export async function listTasks(db: Db, engine: Engine, runId: string): Promise<TaskRecord[]> {
+  const rows = await db.query(`SELECT * FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 ORDER BY ord`, [runId]);
+  return rows.map(taskFromRow);
+}
+
+export async function updateTask(
+  db: Db,
+  engine: Engine,
+  runId: string,
+  dataset: string,
+  partition: string,
+  fields: Partial<Pick<TaskRecord, 'status' | 'rows' | 'checksum' | 'sql_hash' | 'error' | 'started_at' | 'finished_at'>> & { inputs?: TaskRecord['inputs']; attempt?: boolean },
+): Promise<void> {
+  const sets: string[] = [];
+  const params: unknown[] = [runId, dataset, partition];
+  for (const [k, v] of Object.entries(fields)) {
+    if (k === 'attempt') {
+      if (v) sets.push('attempts = attempts + 1');
+      continue;
+    }
+    params.push(k === 'inputs' ? JSON.stringify(v) : v);
+    sets.push(`${k} = $${params.length}`);
+  }
+  await db.exec(`UPDATE ${stateTable(engine, 'tasks')} SET ${sets.join(', ')} WHERE run_id = $1 AND dataset = $2 AND partition = $3`, params);
+}
