@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { redactSecrets } from './audit/redact.js';
 import { loadProject, STATE_DIR, type LoadOptions } from './config/load.js';
 import type { Project } from './config/project.js';
 import { DuckDbEngine } from './engines/duckdb/engine.js';
@@ -55,7 +56,7 @@ export function defaultActor(env: NodeJS.ProcessEnv = process.env): string {
 
 export async function openWorkspace(dir: string, options: OpenOptions = {}): Promise<Workspace> {
   const project = loadProject(dir, options);
-  const redact = (text: string): string => project.secrets.reduce((t, s) => t.split(s).join('***'), text);
+  const redact = (text: string): string => redactSecrets(text, project.secrets);
   const command = redact(options.command ?? 'library');
   const engine = await openEngine(project, command, options.waitMs ?? 0);
   try {

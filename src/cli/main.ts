@@ -7,6 +7,9 @@ import { coerceError } from '../errors.js';
 import { TIDEMARK_VERSION } from '../version.js';
 import { registerCoreCommands } from './commands/core.js';
 import { registerInspectCommands } from './commands/inspect.js';
+import { registerVersionCommands } from './commands/versions.js';
+import { registerAuditCommands } from './commands/audit.js';
+import { registerChangesCommands } from './commands/changes.js';
 
 export function buildProgram(): Command {
   const program = new Command('tidemark')
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
     .exitOverride();
   registerCoreCommands(program);
   registerInspectCommands(program);
+  registerVersionCommands(program);
+  registerAuditCommands(program);
+  registerChangesCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

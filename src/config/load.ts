@@ -100,6 +100,11 @@ export function loadProject(dir: string, options: LoadOptions = {}): Project {
           throw new TidemarkError('CONFIG', `${CONFIG_FILE}: datasets.${name}.depends_on.${dep}: ${ds.sql} never reads {{ ref('${dep}') }}`);
         }
       }
+      if (ds.depends_on_past && !ds.columns) {
+        throw new TidemarkError('CONFIG', `${CONFIG_FILE}: datasets.${name}.columns: a depends_on_past model must declare its output columns`, {
+          hint: 'its first partition reads its own (still empty) past, so the shape cannot be inferred: add columns: { day: DATE, … }',
+        });
+      }
       if (refs.includes(name) && !ds.depends_on_past) {
         throw new TidemarkError('CONFIG', `${CONFIG_FILE}: datasets.${name}: ${ds.sql} reads itself`, {
           hint: 'set depends_on_past: true for a cumulative model that reads its own previous partition',
@@ -112,6 +117,7 @@ export function loadProject(dir: string, options: LoadOptions = {}): Project {
         sqlTemplate,
         upstream,
         dependsOnPast: ds.depends_on_past,
+        columns: ds.columns ? Object.entries(ds.columns).map(([n, t]) => ({ name: n, type: normalizeType(t)! })) : undefined,
         incremental: ds.incremental,
         onSchemaChange: ds.on_schema_change,
       };

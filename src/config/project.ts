@@ -44,6 +44,8 @@ export interface ModelSpec extends DatasetCommon {
   sqlTemplate: string;
   upstream: UpstreamSpec[];
   dependsOnPast: boolean;
+  /** Declared output columns (optional; required for depends_on_past). */
+  columns?: ColumnSpec[];
   incremental?: { cursor: string };
   onSchemaChange: 'fail' | 'add_columns';
 }

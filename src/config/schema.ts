@@ -65,6 +65,8 @@ const model = z.strictObject({
   sql: z.string().min(1),
   depends_on: z.record(identifier, dependency).default({}),
   depends_on_past: z.boolean().default(false),
+  /** Output columns; needed by a depends_on_past model so its first partition can read its (empty) past. */
+  columns: columns.optional(),
   incremental: z.strictObject({ cursor: identifier }).optional(),
   on_schema_change: z.enum(['fail', 'add_columns']).default('fail'),
 });

@@ -1,7 +1,8 @@
 /**
  * The narrow seam between Tidemark and a SQL engine. Everything above it is engine-agnostic: code
  * asks `engine.capabilities`, never the engine's name. Only src/engines/duckdb imports the DuckDB
- * driver and only src/engines/postgres imports pg.
+ * driver and only src/engines/postgres imports pg (src/engines/postgres/file-tables.ts also uses
+ * DuckDB, only to read Parquet/NDJSON files that PostgreSQL cannot read).
  */
 import type { Grain } from '../core/grain.js';
 
@@ -70,8 +71,20 @@ export interface Engine extends Db {
   /**
    * A SELECT that reads a data file with the engine (used by ingest). For CSV, `header` (the column
    * names, read from the file's first line) lets the engine skip type sniffing: every column is read
-   * as text and cast to the declared type in SQL, which is both faster and stricter.
+   * as text and cast to the declared type in SQL, which is both faster and stricter. An engine that
+   * cannot read the client's files (PostgreSQL) returns a SELECT over a table that it fills from the
+   * file when a statement first uses it.
    */
   readFileSql(file: string, format: FileFormat, header?: string[]): string;
+  /**
+   * Multi-writer engines: takes a lock, held until `tx` ends, that serialises state-store migrations
+   * across processes (several may open the same store at once).
+   */
+  lockMigrations?(tx: Db): Promise<void>;
+  /**
+   * Refreshes the planner statistics of `table` (schema-qualified, quoted) after a bulk load, for
+   * engines that plan joins from them (PostgreSQL: a new staging table has none).
+   */
+  analyze?(db: Db, table: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -66,6 +66,8 @@ export function assertNoBlockingGuards(plan: Plan): void {
 }
 
 export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions, stager: Stager): Promise<RunResult> {
+  // The reason lands in runs, versions and the audit record: secrets never do (DESIGN.md).
+  options = { ...options, reason: ws.redact(options.reason) };
   assertNoBlockingGuards(plan);
   const empty = { published: [], unchanged: 0, reused: 0, skipped: 0, plan };
   if (!plan.tasks.length) return { run_id: null, status: 'noop', ...empty };

@@ -11,14 +11,14 @@ import { inputsFor, mappingOf, type Snapshot } from '../core/staleness.js';
 import type { ColumnInfo, Connection, Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import type { Plan, PlannedTask } from '../plan/types.js';
-import { loadPartitions } from '../state/partitions.js';
+import { loadPartitions, type Inputs } from '../state/partitions.js';
 import { listTasks, updateTask } from '../state/runs.js';
 import { stagingTable, stateTable } from '../state/tables.js';
 import { nowIso } from '../state/json.js';
 import type { Workspace } from '../workspace.js';
 import { crashPoint } from './crash.js';
 import type { Stager } from './executor.js';
-import { renderModelSql, sqlHash, type RefSource } from './render.js';
+import { ensureRefView, refViewTable, renderModelSql, sqlHash, type RefSource } from './render.js';
 import type { RunContext } from './run-context.js';
 import { describeColumnDiff, ensureStagingTable, sameColumns } from './staging.js';
 import { validateStaged, validationError } from './validate.js';
@@ -80,8 +80,7 @@ export const modelStager: Stager = {
           ws.events.emit({ type: 'task.started', run_id: ctx.runId, dataset: name, partition: t.partition });
           await updateTask(engine, engine, ctx.runId, name, t.partition, { status: 'computing', started_at: nowIso(), attempt: true });
           try {
-            const stats = await computeTask(ctx, conn, model, t, sql, columns);
-            await updateTask(engine, engine, ctx.runId, name, t.partition, { status: 'computed', rows: stats.rows, checksum: stats.checksum, sql_hash: hash, inputs, finished_at: nowIso(), error: null });
+            const stats = await computeTask(ctx, conn, model, t, sql, columns, { sql_hash: hash, inputs });
             crashPoint('task.computed');
             myRecomputed.add(t.partition);
             noteChange(t.partition, stats.checksum, live.get(t.partition)?.checksum, myChanged);
@@ -127,7 +126,19 @@ async function runAll(connections: Connection[], tasks: PlannedTask[], fn: (c: C
   if (failure !== null) throw failure;
 }
 
-async function computeTask(ctx: RunContext, conn: Connection, model: ModelSpec, t: PlannedTask, sql: string, columns: ColumnInfo[]): Promise<{ rows: number; checksum: string }> {
+/**
+ * Stages one partition, validates it and marks its task computed, all in one transaction: the staged
+ * rows and the record that they are complete commit together (one commit per task, not two).
+ */
+async function computeTask(
+  ctx: RunContext,
+  conn: Connection,
+  model: ModelSpec,
+  t: PlannedTask,
+  sql: string,
+  columns: ColumnInfo[],
+  record: { sql_hash: string; inputs: Inputs },
+): Promise<{ rows: number; checksum: string }> {
   const { engine, project } = ctx.ws;
   const d = engine.dialect;
   const staging = stagingTable(engine, ctx.runId, model.name);
@@ -155,7 +166,9 @@ async function computeTask(ctx: RunContext, conn: Connection, model: ModelSpec, 
       `SELECT count(*) AS n, ${d.checksum(columns.map((c) => c.name))} AS c FROM ${staging} WHERE ${p} = $1`,
       [t.partition],
     );
-    return { rows: Number(stats[0].n), checksum: String(stats[0].c) };
+    const result = { rows: Number(stats[0].n), checksum: String(stats[0].c) };
+    await updateTask(tx, engine, ctx.runId, model.name, t.partition, { status: 'computed', ...result, ...record, finished_at: nowIso(), error: null });
+    return result;
   });
 }
 
@@ -172,13 +185,36 @@ function modelSqlError(model: ModelSpec, partition: string, error: unknown): Tid
 async function prepareStaging(ctx: RunContext, model: ModelSpec, firstPartition: PartitionKey): Promise<ColumnInfo[]> {
   const { engine, project } = ctx.ws;
   const snapshot = await currentSnapshot(ctx.ws);
+  const liveExists = (await engine.columns(engine.dataSchema, model.name)) !== null;
+  if (model.dependsOnPast && !liveExists && model.columns) {
+    // The first build of a cumulative model reads its own past through the run's view, which must
+    // exist before its output can be described: create it from the declared columns.
+    await prepareSelfView(ctx, model, model.columns);
+  }
   const sql = renderModelSql(engine, project, model, firstPartition, (d) => refSource(ctx, d, snapshot));
   const columns = await describeModel(engine, engine, model, sql);
+  if (model.columns) {
+    const declared = model.columns.map((c) => ({ name: c.name, type: engine.dialect.columnType(c.type) }));
+    if (!sameColumns(declared, columns)) {
+      throw new TidemarkError('VALIDATION', `${model.name}: the output of ${model.sqlFile} does not match its declared columns: ${describeColumnDiff(declared, columns)}`, { dataset: model.name });
+    }
+  }
+  await engine.exec(`DROP VIEW IF EXISTS ${refViewTable(engine, ctx.runId, model.name)}`);
   const recreated = await ensureStagingTable(engine, engine, ctx.runId, model.name, columns);
+  await ensureRefView(engine, engine, project, ctx.runId, model.name, columns.map((c) => c.name), liveExists);
   if (recreated) {
     await engine.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending' WHERE run_id = $1 AND dataset = $2 AND status = 'computed'`, [ctx.runId, model.name]);
   }
   return columns;
+}
+
+async function prepareSelfView(ctx: RunContext, model: ModelSpec, declared: ColumnInfo[]): Promise<void> {
+  const { engine, project } = ctx.ws;
+  const columns = declared.map((c) => ({ name: c.name, type: engine.dialect.columnType(c.type) }));
+  await engine.exec(`DROP VIEW IF EXISTS ${refViewTable(engine, ctx.runId, model.name)}`);
+  await ensureStagingTable(engine, engine, ctx.runId, model.name, columns);
+  await ensureRefView(engine, engine, project, ctx.runId, model.name, columns.map((c) => c.name), false);
+  ctx.columns.set(model.name, columns.map((c) => c.name));
 }
 
 /** The model's output columns; refuses SQL errors and output that no longer matches the live table. */

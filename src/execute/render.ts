@@ -8,8 +8,8 @@ import type { ModelSpec } from '../config/project.js';
 import { renderTemplate } from '../config/template.js';
 import { windowOf, type PartitionKey } from '../core/grain.js';
 import { PARTITION_COLUMN } from '../core/identifiers.js';
-import type { Engine } from '../engines/engine.js';
-import { liveTable, stagingTable, stateTable } from '../state/tables.js';
+import type { Db, Engine } from '../engines/engine.js';
+import { liveTable, stagingName, stagingTable, stateTable } from '../state/tables.js';
 import type { Project } from '../config/project.js';
 
 export interface RefSource {
@@ -28,24 +28,37 @@ export function renderModelSql(engine: Engine, project: Project, model: ModelSpe
     {
       start: d.windowLiteral(w.start, model.grain),
       end: d.windowLiteral(w.end, model.grain),
-      ref: (name) => refSql(engine, project, name, refs(name)),
+      ref: (name) => refSql(engine, name, refs(name)),
     },
     model.sqlFile,
   );
 }
 
-function refSql(engine: Engine, project: Project, dataset: string, src: RefSource): string {
+/**
+ * A ref renders as a plain relation name, so model SQL may alias it freely (`FROM {{ ref('x') }} o`):
+ * the live table, or, when this run has staged partitions of `x`, the run's overlay view of it
+ * (created by ensureRefView).
+ */
+function refSql(engine: Engine, dataset: string, src: RefSource): string {
+  return src.staging ? refViewTable(engine, src.staging.runId, dataset) : liveTable(engine, dataset);
+}
+
+export function refViewTable(engine: Engine, runId: string, dataset: string): string {
+  return engine.dialect.table(engine.stagingSchema, stagingName(runId, `${dataset}__v`));
+}
+
+/** The run's view of `dataset`: staged partitions of this run over the live ones. */
+export async function ensureRefView(db: Db, engine: Engine, project: Project, runId: string, dataset: string, columns: string[], liveExists: boolean): Promise<void> {
   const d = engine.dialect;
-  const live = liveTable(engine, dataset);
   const ds = project.datasets.get(dataset)!;
-  const cols = src.columns ? src.columns.map((c) => d.quote(c)).join(', ') : '*';
-  if (!src.staging) return ds.kind === 'source' && src.columns ? `(SELECT ${cols} FROM ${live})` : live;
-  const { runId } = src.staging;
+  const cols = columns.map((c) => d.quote(c)).join(', ');
   const computed = `(SELECT partition FROM ${stateTable(engine, 'tasks')} WHERE run_id = ${d.stringLiteral(runId)} AND dataset = ${d.stringLiteral(dataset)} AND status = 'computed')`;
   const staged = `SELECT ${cols} FROM ${stagingTable(engine, runId, dataset)} WHERE ${d.quote(PARTITION_COLUMN)} IN ${computed}`;
-  if (!src.liveExists) return `(${staged})`;
   const key = d.partitionKey(d.quote(ds.partitionColumn), ds.grain);
-  return `(SELECT ${cols} FROM ${live} WHERE ${key} NOT IN ${computed} UNION ALL ${staged})`;
+  const body = liveExists ? `SELECT ${cols} FROM ${liveTable(engine, dataset)} WHERE ${key} NOT IN ${computed} UNION ALL ${staged}` : staged;
+  const view = refViewTable(engine, runId, dataset);
+  await db.exec(`DROP VIEW IF EXISTS ${view}`);
+  await db.exec(`CREATE VIEW ${view} AS ${body}`);
 }
 
 export function sqlHash(sql: string): string {

@@ -35,6 +35,7 @@ export function describeColumnDiff(live: ColumnInfo[], next: ColumnInfo[]): stri
 
 export async function dropStaging(engine: Engine, runId: string, datasets: string[]): Promise<void> {
   for (const ds of datasets) {
+    await engine.exec(`DROP VIEW IF EXISTS ${engine.dialect.table(engine.stagingSchema, stagingName(runId, `${ds}__v`))}`);
     await engine.exec(`DROP TABLE IF EXISTS ${engine.dialect.table(engine.stagingSchema, stagingName(runId, ds))}`);
   }
 }

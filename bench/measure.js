@@ -1,0 +1,29 @@
+/** Timing helpers for the benchmark: one warm-up, then the median of N measured runs. */
+import { performance } from 'node:perf_hooks';
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * Times `fn` (milliseconds): `warmup` unmeasured calls, then `runs` measured ones. `prepare(i)` runs
+ * before each call, outside the timing (e.g. a model change so the backfill has real work to publish).
+ */
+export async function measure(label, fn, { warmup = 1, runs = 3, prepare } = {}) {
+  const samples = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    if (prepare) await prepare(i);
+    const t0 = performance.now();
+    await fn(i);
+    const ms = performance.now() - t0;
+    if (i >= warmup) samples.push(ms);
+    process.stderr.write(`  ${label}: ${i < warmup ? 'warm-up' : `run ${i - warmup + 1}`} ${ms.toFixed(0)} ms\n`);
+  }
+  return { median_ms: round(median(samples)), samples_ms: samples.map(round) };
+}
+
+export function round(ms) {
+  return Math.round(ms * 10) / 10;
+}

@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: a benchmark, not a test. One run prints, side by side, each figure with its ratio
+ * and goal (issue 2), and writes them to bench/results.json:
+ *   (a) a 365-partition backfill of a simple daily model through Tidemark vs a hand-written script
+ *       sending the same per-partition SQL to DuckDB with the same atomic publish (goal ≤ 1.3×);
+ *   (b) a 7-partition backfill vs a full refresh of all 1,095 daily partitions (goal ≤ 0.02×);
+ *   (c) `run` with nothing to do, as a CLI subprocess and in-process (goal ≤ 300 ms).
+ * Each figure is the median of 3 runs after one warm-up.
+ *
+ * Later issues add scenarios (restore vs rebuild, history overhead, audit verify, late data): each is
+ * one function returning result rows, appended to SCENARIOS.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { backfill, run } from '../dist/api/operations.js';
+import { openWorkspace } from '../dist/workspace.js';
+import { handBackfill } from './hand-written.js';
+import { measure, median, round } from './measure.js';
+import { createBenchProject, databaseFile, DAYS, dayAt, MODEL, modelSql, ROWS_PER_DAY, setModelVariant, SOURCE_COLUMNS } from './project.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const BIN = path.join(HERE, '..', 'bin', 'tidemark.js');
+
+/** Each measured backfill uses a new model variant, so every partition really changes. */
+let variant = 0;
+const nextVariant = (dir) => () => setModelVariant(dir, ++variant);
+
+/** A Tidemark backfill through the library API, opening and closing the workspace like a CLI call. */
+async function tidemarkBackfill(dir, from, to, allowFullRefresh = false) {
+  const ws = await openWorkspace(dir, { actor: 'bench', command: `bench backfill ${from}..${to}` });
+  try {
+    const result = await backfill(ws, { dataset: MODEL, from, to, allowFullRefresh }, { reason: 'bench', yes: true });
+    if (result.status !== 'published') throw new Error(`backfill ${from}..${to} did not publish (${result.status})`);
+    return result;
+  } finally {
+    await ws.close();
+  }
+}
+
+/** (a) 365 partitions through Tidemark vs the hand-written script. */
+async function scenarioVsHandWritten(dir) {
+  const days = Array.from({ length: 365 }, (_, i) => dayAt(DAYS - 365 + i));
+  const [from, to] = [days[0], days[days.length - 1]];
+  const tm = await measure('tidemark backfill 365', () => tidemarkBackfill(dir, from, to), { prepare: nextVariant(dir) });
+  const hand = await measure(
+    'hand-written 365',
+    () => handBackfill({ file: databaseFile(dir), table: `hand_${MODEL}`, column: 'day', template: modelSql(variant), days, sourceColumns: SOURCE_COLUMNS }),
+    { prepare: () => void ++variant },
+  );
+  return [
+    {
+      id: 'a',
+      name: '365-partition backfill: Tidemark vs hand-written DuckDB script',
+      measured_ms: tm.median_ms,
+      baseline_ms: hand.median_ms,
+      ratio: tm.median_ms / hand.median_ms,
+      goal: '≤ 1.3',
+      met: tm.median_ms / hand.median_ms <= 1.3,
+      samples: { tidemark: tm.samples_ms, hand_written: hand.samples_ms },
+    },
+  ];
+}
+
+/** (b) 7 partitions vs all 1,095. */
+async function scenarioScopedVsFull(dir) {
+  const seven = await measure('tidemark backfill 7', () => tidemarkBackfill(dir, dayAt(DAYS - 7), dayAt(DAYS - 1)), { prepare: nextVariant(dir) });
+  const full = await measure('tidemark full refresh 1095', () => tidemarkBackfill(dir, dayAt(0), dayAt(DAYS - 1), true), { prepare: nextVariant(dir) });
+  const ratio = seven.median_ms / full.median_ms;
+  return [
+    {
+      id: 'b',
+      name: `7-partition backfill vs full refresh of ${DAYS} partitions`,
+      measured_ms: seven.median_ms,
+      baseline_ms: full.median_ms,
+      ratio,
+      goal: '≤ 0.02',
+      met: ratio <= 0.02,
+      samples: { seven: seven.samples_ms, full_refresh: full.samples_ms },
+    },
+  ];
+}
+
+/** (c) `run` with nothing to do: the CLI as a user runs it, and the library call in-process. */
+async function scenarioNoopRun(dir) {
+  const cli = await measure('no-op run (CLI)', () => {
+    const child = spawnSync(process.execPath, [BIN, 'run', '--json', '--project', dir], { encoding: 'utf8' });
+    if (child.status !== 0) throw new Error(`tidemark run failed: ${child.stderr}`);
+    const result = JSON.parse(child.stdout);
+    if (result.status !== 'noop') throw new Error(`expected a no-op run, got ${result.status}`);
+  });
+  const inProcess = await measure('no-op run (in-process)', async () => {
+    const ws = await openWorkspace(dir, { actor: 'bench', command: 'bench run' });
+    try {
+      const result = await run(ws);
+      if (result.status !== 'noop') throw new Error(`expected a no-op run, got ${result.status}`);
+    } finally {
+      await ws.close();
+    }
+  });
+  const row = (id, name, m) => ({ id, name, measured_ms: m.median_ms, baseline_ms: null, ratio: null, goal: '≤ 300 ms', met: m.median_ms <= 300, samples: { run: m.samples_ms } });
+  return [row('c', `no-op run over ${DAYS} partitions × 2 datasets, CLI subprocess`, cli), row('c', 'no-op run, in-process (open + plan + close)', inProcess)];
+}
+
+const SCENARIOS = [scenarioVsHandWritten, scenarioScopedVsFull, scenarioNoopRun];
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    memory_gb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  };
+}
+
+function report(results, m, seconds) {
+  const lines = [];
+  lines.push(`Tidemark benchmark — ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, ${m.os}, Node ${m.node}`);
+  lines.push(`Data: ${DAYS} daily partitions × ${ROWS_PER_DAY.toLocaleString('en-US')} rows; median of 3 after 1 warm-up.`);
+  lines.push('');
+  const rows = results.map((r) => ({
+    '': r.id,
+    scenario: r.name,
+    measured: `${fmtMs(r.measured_ms)}`,
+    baseline: r.baseline_ms === null ? '' : fmtMs(r.baseline_ms),
+    ratio: r.ratio === null ? '' : r.ratio.toFixed(r.ratio < 0.1 ? 4 : 2),
+    goal: r.goal,
+    met: r.met ? 'yes' : 'NO',
+  }));
+  const cols = Object.keys(rows[0]);
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
+  const line = (cells) => cells.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
+  lines.push(line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => r[c]))));
+  lines.push('', `Total bench time ${seconds.toFixed(0)} s (including building the project).`);
+  return lines.join('\n');
+}
+
+function fmtMs(ms) {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`;
+}
+
+async function main() {
+  const t0 = performance.now();
+  const root = mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-'));
+  const dir = path.join(root, 'bench');
+  try {
+    process.stderr.write(`building the bench project in ${dir} (${DAYS} days × ${ROWS_PER_DAY} rows)…\n`);
+    const setup0 = performance.now();
+    await createBenchProject(dir);
+    const setupMs = performance.now() - setup0;
+    process.stderr.write(`  set-up ${(setupMs / 1000).toFixed(1)} s\n`);
+    const results = [];
+    for (const scenario of SCENARIOS) results.push(...(await scenario(dir)));
+    const m = machine();
+    const seconds = (performance.now() - t0) / 1000;
+    process.stdout.write(`\n${report(results, m, seconds)}\n`);
+    const json = {
+      date: new Date().toISOString(),
+      machine: m,
+      data: { days: DAYS, rows_per_day: ROWS_PER_DAY },
+      method: 'median of 3 after 1 warm-up',
+      setup_ms: round(setupMs),
+      total_s: Math.round(seconds),
+      results: results.map((r) => ({ ...r, ratio: r.ratio === null ? null : Math.round(r.ratio * 10000) / 10000 })),
+    };
+    writeFileSync(path.join(HERE, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
+    process.stdout.write(`Results written to bench/results.json\n`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+export { median };
+await main();

@@ -1,0 +1,302 @@
+#!/usr/bin/env node
+/**
+ * `npm run demo`: the main job end to end on embedded DuckDB, through the real CLI.
+ *
+ * Failure mode 1 of DESIGN.md ("a fix for the last 7 days turns into a full refresh"): scaffold the
+ * shop example into a fresh temp folder, load it, build it, then the upstream team re-delivers the
+ * last 7 days of orders with corrected EUR amounts. Only those 7 files reload, a plan shows the
+ * blast radius, a scoped backfill rebuilds exactly those partitions and their dependents, and the
+ * demo proves it: a before/after table of every partition that changed, and the count of the ones
+ * that did not (same version and checksum).
+ *
+ * Every step spawns `node bin/tidemark.js … --project DIR` and prints the command first, so what you
+ * see is what you would type. The demo exits non-zero if any command fails or the scope is wrong.
+ *
+ * Extending it: each step is one function taking the shared `demo` state; later capabilities
+ * (restore of a bad backfill, audit verify, lineage, a late file) are new functions appended to
+ * STEPS below.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(REPO, 'bin', 'tidemark.js');
+
+/**
+ * The shop example's datasets, with the column each partition is keyed by and one metric worth
+ * comparing before/after (the fix lowers EUR amounts by 10%, so these are the numbers that move).
+ */
+const DATASETS = [
+  { dataset: 'orders', partitionColumn: 'order_date', metric: 'amount_cents' },
+  { dataset: 'fx_rates', partitionColumn: 'rate_date', metric: 'usd_per_unit' },
+  { dataset: 'daily_revenue', partitionColumn: 'day', metric: 'revenue_usd_cents' },
+  { dataset: 'revenue_7d', partitionColumn: 'day', metric: 'revenue_usd_cents_7d' },
+  { dataset: 'monthly_revenue', partitionColumn: 'month', metric: 'revenue_usd_cents' },
+];
+
+const FIX_REASON = 'upstream fix for EUR amounts';
+
+// ---------------------------------------------------------------------------------------------
+// Steps. Each one is a chapter of the story; `demo` carries what later steps need.
+// ---------------------------------------------------------------------------------------------
+
+/** 1. A fresh project from the shop example: tidemark.yaml, SQL models, 120 days of CSV. */
+function scaffoldProject(demo) {
+  chapter('1. Scaffold the shop example into a fresh folder');
+  tidemark(['init', demo.dir, '--example', 'shop'], { project: false, display: 'init $DEMO --example shop' });
+}
+
+/** 2. Load both sources: one partition per day, one file per day. */
+function ingestSources() {
+  chapter('2. Ingest the sources (one CSV file per day)');
+  tidemark(['ingest', 'orders', glob('data/orders/*.csv')]);
+  tidemark(['ingest', 'fx_rates', glob('data/fx_rates/*.csv')]);
+}
+
+/** 3. Build every model partition, in dependency order. */
+function buildModels() {
+  chapter('3. Build every model partition');
+  tidemark(['run']);
+}
+
+/** 4. What the warehouse holds now. */
+function showStatus() {
+  chapter('4. Status');
+  tidemark(['status']);
+}
+
+/** 5. Record partition versions and metrics before the incident, to compare afterwards. */
+function snapshotBefore(demo) {
+  chapter('5. Snapshot every partition before the fix (versions, checksums, metrics)');
+  demo.before = snapshot();
+}
+
+/** 6. The upstream team re-delivers the last 7 days; re-ingest reloads only the changed files. */
+function applyUpstreamFix(demo) {
+  chapter('6. Incident: upstream corrects EUR amounts for the last 7 days');
+  const fixes = readdirSync(path.join(demo.dir, 'data', 'fixes')).filter((f) => f.endsWith('.csv')).sort();
+  command(`cp data/fixes/*.csv data/orders/     # ${fixes.length} corrected files`);
+  for (const f of fixes) copyFileSync(path.join(demo.dir, 'data', 'fixes', f), path.join(demo.dir, 'data', 'orders', f));
+  const result = tidemark(['ingest', 'orders', glob('data/orders/*.csv'), '--json'], { json: true });
+  const reloaded = result.files.filter((f) => f.status !== 'unchanged');
+  say(`→ ${reloaded.length} file(s) reloaded, ${result.files.length - reloaded.length} already loaded and unchanged; ${result.published.length} orders partition(s) got a new version (run ${result.run_id})`);
+  expect(reloaded.length === fixes.length, `expected exactly ${fixes.length} files to reload, got ${reloaded.length}`);
+  demo.fixedDays = result.published.map((p) => p.partition).sort();
+}
+
+/** 7. The blast radius, before anything is written. */
+function planBackfill(demo) {
+  chapter('7. Plan: what would a backfill of those 7 days rebuild?');
+  tidemark(['plan', 'daily_revenue', '--last', '7d', '--downstream']);
+  demo.plan = tidemark(['plan', 'daily_revenue', '--last', '7d', '--downstream', '--json'], { json: true });
+  say(`→ the same plan as data: ${demo.plan.datasets.map((d) => `${d.dataset} ${d.partitions.length}`).join(', ')} (kept to check the result against)`);
+}
+
+/** 8. The scoped, audited, atomic backfill. */
+function backfillFix(demo) {
+  chapter('8. Backfill exactly those partitions and their dependents');
+  const result = tidemark(['backfill', 'daily_revenue', '--last', '7d', '--downstream', '--reason', FIX_REASON, '--yes', '--json'], { json: true });
+  say(`→ run ${result.run_id} ${result.status}: ${result.published.length} partition(s) got a new version, ${result.unchanged} unchanged`);
+  demo.backfill = result;
+}
+
+/** 9. Record partition versions and metrics after the fix. */
+function snapshotAfter(demo) {
+  chapter('9. Snapshot every partition after the fix');
+  demo.after = snapshot();
+}
+
+/** 10. The proof: what changed (and by how much), and how much did not. */
+function reportBeforeAfter(demo) {
+  chapter('10. Before / after');
+  const { changed, untouched, total } = compareSnapshots(demo.before, demo.after);
+  const rows = changed.map((c) => ({
+    dataset: c.dataset,
+    partition: c.partition,
+    version: `${c.before?.version ?? '-'} → ${c.after.version}`,
+    rows: c.before?.rows === c.after.rows ? String(c.after.rows) : `${c.before?.rows ?? '-'} → ${c.after.rows}`,
+    metric: c.metric,
+    before: formatNumber(c.metricBefore),
+    after: formatNumber(c.metricAfter),
+    change: percentChange(c.metricBefore, c.metricAfter),
+  }));
+  say(table(rows));
+  say('');
+  const perDataset = DATASETS.map(({ dataset }) => `${dataset} ${changed.filter((c) => c.dataset === dataset).length}`).join(', ');
+  say(`Changed: ${changed.length} partition(s) (${perDataset}).`);
+  say(`Untouched: ${untouched} of ${total} partitions kept the same version and checksum.`);
+
+  // The guarantee, checked rather than asserted in prose: the model partitions that changed are
+  // exactly the ones the backfill published, and the source partitions exactly the fixed days.
+  const published = new Set(demo.backfill.published.map((p) => `${p.dataset}/${p.partition}`));
+  const changedModels = changed.filter((c) => c.dataset !== 'orders').map((c) => `${c.dataset}/${c.partition}`);
+  const changedOrders = changed.filter((c) => c.dataset === 'orders').map((c) => c.partition);
+  const planned = new Set(demo.plan.datasets.flatMap((d) => d.partitions.map((p) => `${d.dataset}/${p}`)));
+  expect(changedModels.length === published.size && changedModels.every((k) => published.has(k)), 'model partitions outside the backfill changed');
+  expect([...published].every((k) => planned.has(k)), 'the backfill published partitions that were not in the plan');
+  expect(JSON.stringify(changedOrders) === JSON.stringify(demo.fixedDays), 'orders partitions other than the fixed days changed');
+  say(`Scope check passed: nothing outside the plan (${planned.size} partitions) and the ${demo.fixedDays.length} re-delivered days changed.`);
+}
+
+/** The story, in order. Append later chapters here (restore, audit verify, lineage, late data). */
+const STEPS = [scaffoldProject, ingestSources, buildModels, showStatus, snapshotBefore, applyUpstreamFix, planBackfill, backfillFix, snapshotAfter, reportBeforeAfter];
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots: `partitions --json` for every dataset plus one `query --json` for the metrics.
+// ---------------------------------------------------------------------------------------------
+
+function snapshot() {
+  const partitions = new Map();
+  for (const { dataset } of DATASETS) {
+    for (const p of tidemark(['partitions', dataset, '--json'], { json: true })) partitions.set(`${dataset}/${p.partition}`, p);
+  }
+  const sql = DATASETS.map(
+    ({ dataset, partitionColumn, metric }) =>
+      `SELECT '${dataset}' AS dataset, CAST(${partitionColumn} AS VARCHAR) AS partition, sum(${metric}) AS metric FROM ${dataset} GROUP BY ALL`,
+  ).join(' UNION ALL ');
+  const metrics = new Map();
+  for (const r of tidemark(['query', sql, '--json'], { json: true, display: `query "<sum of one metric per partition, every dataset>" --json` })) {
+    metrics.set(`${r.dataset}/${r.partition}`, Number(r.metric));
+  }
+  say(`→ ${partitions.size} partitions recorded`);
+  return { partitions, metrics };
+}
+
+function compareSnapshots(before, after) {
+  const changed = [];
+  let untouched = 0;
+  for (const [key, a] of after.partitions) {
+    const b = before.partitions.get(key);
+    if (b && b.version === a.version && b.checksum === a.checksum) {
+      untouched++;
+      continue;
+    }
+    const metric = DATASETS.find((d) => d.dataset === a.dataset).metric;
+    changed.push({ dataset: a.dataset, partition: a.partition, before: b, after: a, metric, metricBefore: before.metrics.get(key), metricAfter: after.metrics.get(key) });
+  }
+  const order = (c) => DATASETS.findIndex((d) => d.dataset === c.dataset);
+  changed.sort((x, y) => order(x) - order(y) || x.partition.localeCompare(y.partition));
+  return { changed, untouched, total: after.partitions.size };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the CLI.
+// ---------------------------------------------------------------------------------------------
+
+let projectDir = '';
+
+/** A file glob, shown as typed and expanded here (the CLI receives the file list, as from a shell). */
+function glob(pattern) {
+  return { glob: pattern };
+}
+
+function expand(arg) {
+  if (typeof arg === 'string') return [arg];
+  const dir = path.dirname(arg.glob);
+  const suffix = path.basename(arg.glob).replace('*', '');
+  return readdirSync(path.join(projectDir, dir))
+    .filter((f) => f.endsWith(suffix))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+function shellQuote(arg) {
+  if (typeof arg !== 'string') return arg.glob;
+  return /^[\w./=:@-]+$/.test(arg) ? arg : `"${arg.replace(/(["\\$`])/g, '\\$1')}"`;
+}
+
+/**
+ * Runs `tidemark ARGS --project $DEMO` from the project folder and prints the command first.
+ * With `json`, stdout is captured and parsed; otherwise it goes straight to the terminal.
+ */
+function tidemark(args, { json = false, project = true, display } = {}) {
+  const shown = display ?? args.map(shellQuote).join(' ');
+  command(`tidemark ${shown}${project ? ' --project $DEMO' : ''}`);
+  const argv = [BIN, ...args.flatMap(expand), ...(project ? ['--project', projectDir] : [])];
+  const started = Date.now();
+  const child = spawnSync(process.execPath, argv, {
+    cwd: project ? projectDir : REPO,
+    stdio: ['ignore', json ? 'pipe' : 'inherit', 'inherit'],
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    env: { ...process.env, TIDEMARK_ACTOR: process.env.TIDEMARK_ACTOR ?? 'demo' },
+  });
+  if (child.error) fail(`could not start the CLI: ${child.error.message}`);
+  if (child.status !== 0) fail(`\`tidemark ${shown}\` exited with code ${child.status ?? child.signal}`);
+  if (!json) say(dim(`  (${((Date.now() - started) / 1000).toFixed(1)} s)`));
+  return json ? JSON.parse(child.stdout) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output.
+// ---------------------------------------------------------------------------------------------
+
+const tty = process.stdout.isTTY;
+const bold = (s) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
+const dim = (s) => (tty ? `\x1b[2m${s}\x1b[0m` : s);
+
+function say(text) {
+  process.stdout.write(`${text}\n`);
+}
+
+function chapter(title) {
+  say(`\n${bold(`== ${title}`)}`);
+}
+
+function command(text) {
+  say(bold(`$ ${text}`));
+}
+
+function fail(message) {
+  throw new Error(message);
+}
+
+function expect(ok, message) {
+  if (!ok) fail(`scope check failed: ${message}`);
+}
+
+function formatNumber(n) {
+  if (n === undefined || Number.isNaN(n)) return '-';
+  return Number.isInteger(n) ? n.toLocaleString('en-US') : n.toLocaleString('en-US', { maximumFractionDigits: 4 });
+}
+
+function percentChange(a, b) {
+  if (a === undefined || b === undefined || a === 0) return '';
+  const pct = ((b - a) / a) * 100;
+  return `${pct >= 0 ? '+' : ''}${pct.toFixed(2)}%`;
+}
+
+function table(rows) {
+  if (!rows.length) return '(none)';
+  const cols = Object.keys(rows[0]);
+  const right = new Set(['before', 'after', 'change', 'rows']);
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+  const cell = (c, v, i) => (right.has(c) ? String(v).padStart(widths[i]) : String(v).padEnd(widths[i]));
+  return [cols.map((c, i) => cell(c, c, i)).join('  '), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => cols.map((c, i) => cell(c, r[c], i)).join('  '))].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const started = Date.now();
+  const root = mkdtempSync(path.join(os.tmpdir(), 'tidemark-demo-'));
+  projectDir = path.join(root, 'shop');
+  const demo = { dir: projectDir };
+  say(bold('Tidemark demo: a fix for the last 7 days stays a fix for the last 7 days.'));
+  say(`Project folder: ${projectDir}`);
+  command(`export DEMO=${projectDir}`);
+  try {
+    for (const step of STEPS) await step(demo);
+  } catch (error) {
+    process.stderr.write(`\ndemo failed: ${error.message}\nThe project is left in ${projectDir} for inspection.\n`);
+    process.exitCode = 1;
+    return;
+  }
+  say(`\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s. The project is in ${projectDir}; try \`tidemark status --project ${projectDir}\`.`);
+  if (process.env.TIDEMARK_DEMO_CLEANUP === '1') rmSync(root, { recursive: true, force: true });
+}
+
+await main();

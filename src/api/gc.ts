@@ -1,0 +1,202 @@
+/**
+ * `tidemark gc`: applies the retention policy to history and drops staging nobody will resume.
+ *
+ * Retention (`retention: { versions: N, days: D }`): per partition, a replaced version is removed
+ * only when it is older than the newest N replaced versions AND was replaced more than D days ago.
+ * The live version is never touched. Its history rows are deleted and `versions.retained` set to
+ * false in one transaction with the audit record, so `history` and `restore` can say which
+ * versions are gone.
+ *
+ * Staging: a failed or interrupted run keeps its staging so re-issuing the command resumes it. gc
+ * drops staging of runs that published (a leftover), runs no longer recorded, and failed attempts
+ * superseded by a later run of the same request; `allStaging` also drops the latest failed attempt
+ * of each request. Staging of a run whose process is alive is never dropped.
+ */
+import type { Db, Engine } from '../engines/engine.js';
+import { PARTITION_COLUMN, VERSION_COLUMN } from '../core/identifiers.js';
+import { isProcessAlive } from '../plan/snapshot.js';
+import { appendAudit } from '../state/audit.js';
+import { isActive, listRuns, type RunRecord } from '../state/runs.js';
+import { historyTable, stateTable } from '../state/tables.js';
+import type { Workspace } from '../workspace.js';
+
+export interface GcOptions {
+  reason?: string;
+  dryRun?: boolean;
+  /** Also drop the staging of the latest failed attempt of each request (it can then not resume). */
+  allStaging?: boolean;
+  /** Clock for the `days` rule (tests). */
+  now?: Date;
+}
+
+export interface RemovedVersion {
+  dataset: string;
+  partition: string;
+  version: number;
+  rows: number;
+  replaced_at: string;
+}
+
+export interface DroppedStaging {
+  table: string;
+  run_id: string;
+  run_status: string | null;
+  rows: number;
+  /** A run's overlay view (no rows of its own). */
+  view: boolean;
+}
+
+export interface GcReport {
+  dry_run: boolean;
+  policy: { versions: number; days: number };
+  versions_removed: RemovedVersion[];
+  history_rows_removed: number;
+  staging_dropped: DroppedStaging[];
+  staging_rows_removed: number;
+}
+
+export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcReport> {
+  const { engine, project } = ws;
+  const policy = project.retention;
+  const reason = options.reason?.trim() || `gc: retention policy (keep ${policy.versions} replaced versions per partition and anything replaced within ${policy.days} days)`;
+  const now = options.now ?? new Date();
+  const expired = await expiredVersions(engine, policy, now);
+  let historyRows = 0;
+  const byDataset = new Map<string, RemovedVersion[]>();
+  for (const v of expired) byDataset.set(v.dataset, [...(byDataset.get(v.dataset) ?? []), v]);
+  for (const [dataset, versions] of byDataset) {
+    historyRows += await countHistoryRows(engine, engine, dataset, versions);
+    if (options.dryRun) continue;
+    await engine.transaction(async (tx) => {
+      await removeFromHistory(tx, engine, dataset, versions);
+      await appendAudit(tx, engine, {
+        actor: ws.actor,
+        action: 'gc.retention',
+        reason,
+        command: ws.command,
+        run_id: null,
+        dataset,
+        partitions: [...new Set(versions.map((v) => v.partition))].sort(),
+        details: { policy, removed: versions.map(({ partition, version, rows }) => ({ partition, version, rows })) },
+        config_hash: project.configHash,
+      });
+    });
+  }
+
+  const staging = await stagingToDrop(engine, Boolean(options.allStaging));
+  if (staging.length && !options.dryRun) {
+    await engine.transaction(async (tx) => {
+      for (const s of staging) await tx.exec(`DROP ${s.view ? 'VIEW' : 'TABLE'} IF EXISTS ${engine.dialect.table(engine.stagingSchema, s.table)}`);
+      await appendAudit(tx, engine, {
+        actor: ws.actor,
+        action: 'gc.staging',
+        reason,
+        command: ws.command,
+        run_id: null,
+        dataset: null,
+        partitions: [],
+        details: { dropped: staging.map(({ table, run_id, run_status, rows, view }) => ({ table, run_id, run_status, rows, view })) },
+        config_hash: project.configHash,
+      });
+    });
+  }
+  return {
+    dry_run: Boolean(options.dryRun),
+    policy,
+    versions_removed: expired,
+    history_rows_removed: historyRows,
+    staging_dropped: staging,
+    staging_rows_removed: staging.reduce((n, s) => n + s.rows, 0),
+  };
+}
+
+/** Replaced versions still held that the policy no longer keeps. */
+async function expiredVersions(engine: Engine, policy: { versions: number; days: number }, now: Date): Promise<RemovedVersion[]> {
+  const rows = await engine.query<{ dataset: string; partition: string; version: number; rows: number; replaced_at: string }>(
+    `SELECT dataset, partition, version, rows, replaced_at FROM ${stateTable(engine, 'versions')}
+     WHERE retained AND replaced_at IS NOT NULL ORDER BY dataset, partition, version DESC`,
+  );
+  const cutoff = new Date(now.getTime() - policy.days * 86_400_000).toISOString();
+  const out: RemovedVersion[] = [];
+  let group = '';
+  let rank = 0;
+  for (const r of rows) {
+    const key = `${r.dataset}\0${r.partition}`;
+    rank = key === group ? rank + 1 : 1;
+    group = key;
+    if (rank <= policy.versions || r.replaced_at > cutoff) continue;
+    out.push({ dataset: r.dataset, partition: r.partition, version: Number(r.version), rows: Number(r.rows), replaced_at: r.replaced_at });
+  }
+  return out.sort((a, b) => a.dataset.localeCompare(b.dataset) || a.partition.localeCompare(b.partition) || a.version - b.version);
+}
+
+/** `(partition = $a AND version = $b) OR …` over chunks, so hundreds of versions stay a few statements. */
+function chunks<T>(items: T[], size = 200): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function versionPredicate(engine: Engine, versions: RemovedVersion[], partitionColumn: string, versionColumn: string, offset = 0): { sql: string; params: unknown[] } {
+  const d = engine.dialect;
+  const params: unknown[] = [];
+  const terms = versions.map((v) => {
+    params.push(v.partition, v.version);
+    return `(${d.quote(partitionColumn)} = $${offset + params.length - 1} AND ${d.quote(versionColumn)} = $${offset + params.length})`;
+  });
+  return { sql: terms.join(' OR '), params };
+}
+
+async function historyExists(db: Db, engine: Engine, dataset: string): Promise<boolean> {
+  return (await engine.columns(engine.historySchema, dataset, db)) !== null;
+}
+
+async function countHistoryRows(db: Db, engine: Engine, dataset: string, versions: RemovedVersion[]): Promise<number> {
+  if (!(await historyExists(db, engine, dataset))) return 0;
+  let n = 0;
+  for (const chunk of chunks(versions)) {
+    const p = versionPredicate(engine, chunk, PARTITION_COLUMN, VERSION_COLUMN);
+    const [row] = await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${historyTable(engine, dataset)} WHERE ${p.sql}`, p.params);
+    n += Number(row.n);
+  }
+  return n;
+}
+
+async function removeFromHistory(tx: Db, engine: Engine, dataset: string, versions: RemovedVersion[]): Promise<void> {
+  const exists = await historyExists(tx, engine, dataset);
+  for (const chunk of chunks(versions)) {
+    if (exists) {
+      const h = versionPredicate(engine, chunk, PARTITION_COLUMN, VERSION_COLUMN);
+      await tx.exec(`DELETE FROM ${historyTable(engine, dataset)} WHERE ${h.sql}`, h.params);
+    }
+    const v = versionPredicate(engine, chunk, 'partition', 'version', 1);
+    await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET retained = FALSE WHERE dataset = $1 AND (${v.sql})`, [dataset, ...v.params]);
+  }
+}
+
+/** Staging tables (and the runs' overlay views over them) no one will resume from. */
+async function stagingToDrop(engine: Engine, all: boolean): Promise<DroppedStaging[]> {
+  const tables = await engine.query<{ table_name: string; table_type: string }>(
+    `SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
+    [engine.stagingSchema],
+  );
+  if (!tables.length) return [];
+  const runs = new Map((await listRuns(engine, engine, 100_000)).map((r) => [r.run_id, r]));
+  // The latest run of each request is the one re-issuing the command resumes.
+  const latestOfKey = new Map<string, RunRecord>();
+  for (const r of [...runs.values()].sort((a, b) => a.created_at.localeCompare(b.created_at))) latestOfKey.set(r.run_key, r);
+  const out: DroppedStaging[] = [];
+  for (const { table_name: table, table_type: type } of tables) {
+    const runId = table.split('__')[0];
+    const run = runs.get(runId) ?? null;
+    if (run && isActive(run.status) && isProcessAlive(run.pid)) continue; // in flight
+    const finished = run !== null && (run.status === 'published' || run.status === 'complete');
+    const resumable = run !== null && !finished && latestOfKey.get(run.run_key)?.run_id === run.run_id;
+    if (resumable && !all) continue;
+    const view = type.toUpperCase().includes('VIEW');
+    const rows = view ? 0 : Number((await engine.query<{ n: number }>(`SELECT count(*) AS n FROM ${engine.dialect.table(engine.stagingSchema, table)}`))[0].n);
+    out.push({ table, run_id: runId, run_status: run?.status ?? null, rows, view });
+  }
+  // Views first: they read the tables.
+  return out.sort((a, b) => Number(b.view) - Number(a.view) || a.table.localeCompare(b.table));
+}

@@ -1,0 +1,119 @@
+/** audit log | verify | export | lineage: the tamper-evident trail (DESIGN.md failure mode 7). */
+import { renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { auditLog, chainBrokenError, exportAudit, lineage, verifyAudit } from '../../api/audit.js';
+import { usageError } from '../../errors.js';
+import { print, printJson, withWorkspace } from '../context.js';
+import { ranges, table } from '../render.js';
+
+export function registerAuditCommands(program: Command): void {
+  const audit = program.command('audit').description('the tamper-evident audit trail: log, verify, export, lineage');
+
+  audit
+    .command('log')
+    .description('audit records in sequence order')
+    .option('--dataset <name>', 'only records about this dataset')
+    .option('--since <time>', 'only records at or after this time (ISO, or a span such as 24h, 7d)')
+    .option('--run <id>', 'only records of this run')
+    .action(async (opts: { dataset?: string; since?: string; run?: string }, cmd: Command) =>
+      withWorkspace(cmd, async (ws, g) => {
+        const records = await auditLog(ws, { dataset: opts.dataset, since: opts.since, runId: opts.run });
+        if (g.json) return printJson(records);
+        print(
+          table(
+            records.map((r) => ({
+              seq: r.seq,
+              at: r.at,
+              actor: r.actor,
+              action: r.action,
+              dataset: r.dataset,
+              partitions: ranges(r.partitions),
+              reason: r.reason,
+              run_id: r.run_id,
+            })),
+          ),
+        );
+      }),
+    );
+
+  audit
+    .command('verify')
+    .description('recompute the hash chain; exit 4 naming the first bad record')
+    .option('--head <hash>', 'a head exported earlier (audit verify / audit export): also detects a truncated tail')
+    .action(async (opts: { head?: string }, cmd: Command) =>
+      withWorkspace(cmd, async (ws, g) => {
+        const verdict = await verifyAudit(ws, { head: opts.head });
+        if (g.json) printJson(verdict);
+        if (!verdict.ok) throw chainBrokenError(verdict);
+        if (!g.json) print(`Audit chain intact: ${verdict.count} record(s), head ${verdict.head}`);
+      }),
+    );
+
+  audit
+    .command('export')
+    .description('the whole chain as JSON lines, ending with the head hash to anchor outside Tidemark')
+    .option('--format <format>', 'output format (jsonl)', 'jsonl')
+    .option('--output <file>', 'write to this file instead of stdout')
+    .action(async (opts: { format: string; output?: string }, cmd: Command) => {
+      if (opts.format !== 'jsonl') throw usageError(`unknown export format '${opts.format}'`, 'available formats: jsonl');
+      await withWorkspace(cmd, async (ws, g) => {
+        const exported = await exportAudit(ws);
+        const text = exported.lines.map((l) => `${l}\n`).join('');
+        if (!opts.output) return process.stdout.write(text);
+        // Write then rename: a reader never sees half an export.
+        const file = path.resolve(opts.output);
+        const partial = `${file}.partial-${process.pid}`;
+        writeFileSync(partial, text);
+        renameSync(partial, file);
+        if (g.json) printJson({ file, count: exported.count, head: exported.head });
+        else print(`Exported ${exported.count} audit record(s) to ${file}; head ${exported.head}`);
+      });
+    });
+
+  audit
+    .command('lineage <dataset>')
+    .description('every version of a partition: who, when, why, which run, built from which upstream versions')
+    .requiredOption('--partition <key>', 'the partition (e.g. 2026-03-07)')
+    .action(async (dataset: string, opts: { partition: string }, cmd: Command) =>
+      withWorkspace(cmd, async (ws, g) => {
+        const entries = await lineage(ws, dataset, opts.partition);
+        if (g.json) return printJson(entries);
+        print(`${dataset} ${entries[0].partition}: ${entries.length} version(s)`);
+        print(
+          table(
+            entries.map((e) => ({
+              version: e.replaced_at ? `v${e.version}` : `v${e.version} (live)`,
+              kind: e.kind,
+              at: e.published_at,
+              actor: e.actor,
+              reason: e.reason,
+              run: `${e.run_kind ?? '?'} ${e.run_id}`,
+              rows: e.rows,
+              checksum: e.checksum.slice(0, 12),
+              built_from: upstreamSummary(e.inputs),
+            })),
+          ),
+        );
+      }),
+    );
+}
+
+/** `orders 2026-03-01..2026-03-07 (v1-v2)` per upstream dataset: a lookback window stays one line. */
+function upstreamSummary(inputs: { dataset: string; partition: string; version: number }[]): string {
+  if (!inputs.length) return '';
+  const byDataset = new Map<string, { partition: string; version: number }[]>();
+  for (const i of inputs) {
+    let list = byDataset.get(i.dataset);
+    if (!list) byDataset.set(i.dataset, (list = []));
+    list.push(i);
+  }
+  return [...byDataset]
+    .map(([ds, list]) => {
+      const versions = [...new Set(list.map((l) => l.version))].sort((a, b) => a - b);
+      const v = versions.length === 1 ? `v${versions[0]}` : `v${versions[0]}-v${versions[versions.length - 1]}`;
+      if (list.length === 1) return `${ds} ${list[0].partition} ${v}`;
+      return `${ds} ${ranges(list.map((l) => l.partition))} (${v})`;
+    })
+    .join('; ');
+}

@@ -1,0 +1,26 @@
+import type { Grain } from '../../core/grain.js';
+import type { Dialect } from '../engine.js';
+
+/** Portable type names (see config/types.ts) that PostgreSQL spells differently. */
+const PG_SPELLING = new Map([['DOUBLE', 'DOUBLE PRECISION']]);
+
+export const postgresDialect: Dialect = {
+  quote: (id) => `"${id.replace(/"/g, '""')}"`,
+  table(schema, name) {
+    return `${this.quote(schema)}.${this.quote(name)}`;
+  },
+  windowLiteral: (value, grain) => (grain === 'hour' ? `TIMESTAMP '${value}'` : `DATE '${value}'`),
+  columnType: (type) => PG_SPELLING.get(type.toUpperCase()) ?? type,
+  checksum(columns) {
+    // 64 bits of each row's md5, summed as numeric: order-independent, and duplicates count (XOR would
+    // cancel them). ROW(...)::text is PostgreSQL's canonical text of the row, NULLs included.
+    const cols = columns.map((c) => this.quote(c)).join(', ');
+    return `CAST(coalesce(sum(('x' || substr(md5(CAST(ROW(${cols}) AS TEXT)), 1, 16))::bit(64)::bigint::numeric), 0) AS VARCHAR)`;
+  },
+  partitionKey(c, grain) {
+    if (grain === 'hour') return `to_char(CAST(${c} AS TIMESTAMP), 'YYYY-MM-DD"T"HH24')`;
+    if (grain === 'month') return `to_char(CAST(${c} AS TIMESTAMP), 'YYYY-MM-01')`;
+    return `to_char(CAST(${c} AS TIMESTAMP), 'YYYY-MM-DD')`;
+  },
+  stringLiteral: (value) => `'${value.replace(/'/g, "''")}'`,
+};

@@ -1,0 +1,168 @@
+// Bad input through the real CLI (issue 2): exit 2 (or 3 for guards and confirmation), exactly one
+// `error:` line plus a `hint:` where there is a way forward, no stack trace, and data and state
+// exactly as before.
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { builtShop, cleanup, cli, cliJson, readModel, requireBuild, snapshotState, writeModel, type CliResult } from '../helpers/project.js';
+
+let dir: string;
+let yaml: string;
+let dailySql: string;
+
+beforeAll(async () => {
+  requireBuild();
+  dir = await builtShop();
+  yaml = readFileSync(path.join(dir, 'tidemark.yaml'), 'utf8');
+  dailySql = readModel(dir, 'daily_revenue');
+});
+afterAll(() => cleanup(dir));
+
+const YAML = () => path.join(dir, 'tidemark.yaml');
+
+interface Case {
+  name: string;
+  args: string[];
+  exit: number;
+  error: RegExp;
+  hint?: RegExp;
+  /** Breaks the project before the command; the project is restored afterwards. */
+  setup?: () => void;
+}
+
+const backfill = (from: string, to: string, ...more: string[]) => ['backfill', 'daily_revenue', '--from', from, '--to', to, '--reason', 'test', '--yes', ...more];
+
+const CASES: Case[] = [
+  { name: 'unknown dataset (backfill)', args: ['backfill', 'daily_revenu', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'x', '--yes'], exit: 2, error: /unknown dataset 'daily_revenu'/, hint: /daily_revenue/ },
+  { name: 'unknown dataset (plan)', args: ['plan', 'nope', '--from', '2026-03-01', '--to', '2026-03-02'], exit: 2, error: /unknown dataset 'nope'/, hint: /datasets in this project/ },
+  { name: 'unknown dataset (ingest)', args: ['ingest', 'nope', 'data/orders/orders-2026-03-01.csv'], exit: 2, error: /unknown dataset 'nope'/ },
+  { name: 'unknown dataset (partitions)', args: ['partitions', 'nope'], exit: 2, error: /unknown dataset 'nope'/ },
+  { name: 'malformed date', args: backfill('2026/03/01', '2026-03-02'), exit: 2, error: /malformed date '2026\/03\/01'/, hint: /2026-03-07/ },
+  { name: 'impossible date', args: backfill('2026-02-30', '2026-03-02'), exit: 2, error: /impossible date '2026-02-30'/ },
+  { name: '--from after --to', args: backfill('2026-03-05', '2026-03-02'), exit: 2, error: /--from 2026-03-05 is after --to 2026-03-02/, hint: /swap/ },
+  { name: 'a range with no partitions', args: backfill('2027-01-01', '2027-01-05'), exit: 2, error: /no partitions between 2027-01-01 and 2027-01-05/, hint: /2026-02-15 to 2026-03-16/ },
+  { name: 'backfilling a source', args: ['backfill', 'orders', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'x', '--yes'], exit: 2, error: /'orders' is a source/, hint: /tidemark ingest orders/ },
+  { name: 'missing file for ingest', args: ['ingest', 'orders', 'data/orders/orders-2026-03-01.csv', 'data/orders/missing.csv'], exit: 2, error: /cannot read data\/orders\/missing\.csv: no such file/ },
+  {
+    name: 'a CSV missing a column',
+    setup: () => {
+      const csv = readFileSync(path.join(dir, 'data/orders/orders-2026-03-03.csv'), 'utf8');
+      const noStatus = csv.split('\n').map((l) => l.split(',').filter((_, i) => i !== 4).join(',')).join('\n');
+      writeFileSync(path.join(dir, 'data/orders/no-status.csv'), noStatus);
+    },
+    args: ['ingest', 'orders', 'data/orders/no-status.csv'],
+    exit: 2,
+    error: /no-status\.csv does not match the schema of orders: missing column\(s\) status/,
+    hint: /expected columns: order_id BIGINT/,
+  },
+  {
+    name: 'a CSV with a bad value',
+    setup: () => writeFileSync(path.join(dir, 'data/orders/bad-date.csv'), 'order_id,customer_id,amount_cents,currency,status,order_date\n1,2,3,USD,paid,2026-02-30\n'),
+    args: ['ingest', 'orders', 'data/orders/bad-date.csv'],
+    exit: 2,
+    error: /bad-date\.csv/,
+  },
+  {
+    name: 'an SQL error in a model',
+    setup: () => writeModel(dir, 'daily_revenue', dailySql.replace('o.currency AS currency', 'o.currencyy AS currency')),
+    args: backfill('2026-03-01', '2026-03-02'),
+    exit: 2,
+    error: /models\/daily_revenue\.sql: .*currencyy/,
+    hint: /fix models\/daily_revenue\.sql/,
+  },
+  {
+    name: 'an SQL syntax error in a model',
+    setup: () => writeModel(dir, 'daily_revenue', dailySql.replace('SELECT', 'SELEC')),
+    args: backfill('2026-03-01', '2026-03-02', '--downstream'),
+    exit: 2,
+    error: /models\/daily_revenue\.sql: Parser Error/,
+  },
+  {
+    name: 'a config error names the YAML path',
+    setup: () => writeFileSync(YAML(), yaml.replace('partition: { column: day, grain: day }\n    key: [day, currency]\n    # Checks', 'partition: { column: day, grain: weekly }\n    key: [day, currency]\n    # Checks')),
+    args: ['status'],
+    exit: 2,
+    error: /tidemark\.yaml:\d+: datasets\.daily_revenue\.partition\.grain: expected one of hour, day, month/,
+  },
+  {
+    name: 'an unknown field in the config',
+    setup: () => writeFileSync(YAML(), yaml.replace('guards: { max_backfill_partitions: 90 }', 'guards: { max_backfill_partitions: 90, max_partitions: 3 }')),
+    args: ['status'],
+    exit: 2,
+    error: /guards: unknown field 'max_partitions'/,
+  },
+  {
+    name: 'ref() to an unknown dataset',
+    setup: () => writeModel(dir, 'daily_revenue', dailySql.replace("{{ ref('fx_rates') }}", "{{ ref('fx_ratez') }}")),
+    args: ['status'],
+    exit: 2,
+    error: /models\/daily_revenue\.sql: ref\('fx_ratez'\) names an unknown dataset/,
+    hint: /fx_rates/,
+  },
+  {
+    name: 'a dependency cycle',
+    setup: () => writeModel(dir, 'daily_revenue', dailySql.replace("WHERE o.status = 'paid'", "WHERE o.status = 'paid' AND o.currency IN (SELECT currency FROM {{ ref('revenue_7d') }})")),
+    args: ['status'],
+    exit: 2,
+    error: /dependency cycle: (daily_revenue → revenue_7d → daily_revenue|revenue_7d → daily_revenue → revenue_7d)/,
+  },
+  { name: 'backfill without --reason', args: ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--yes'], exit: 2, error: /backfill needs --reason/, hint: /--reason "/ },
+  { name: 'backfill without --yes and no TTY', args: ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'x'], exit: 3, error: /confirmation needed/, hint: /--yes/ },
+  { name: 'a full refresh (every partition)', args: backfill('2026-02-15', '2026-03-16'), exit: 3, error: /every partition of daily_revenue \(30\): that is a full refresh/, hint: /--allow-full-refresh/ },
+  {
+    name: 'more partitions than guards.max_backfill_partitions',
+    setup: () => writeFileSync(YAML(), yaml.replace('max_backfill_partitions: 90', 'max_backfill_partitions: 10')),
+    args: backfill('2026-03-01', '2026-03-11'),
+    exit: 3,
+    error: /11 partitions of daily_revenue, more than guards\.max_backfill_partitions \(10\)/,
+    hint: /--allow-full-refresh/,
+  },
+  { name: 'a bad --max-parallel', args: backfill('2026-03-01', '2026-03-02', '--max-parallel', '0'), exit: 2, error: /--max-parallel must be a positive integer/ },
+  { name: 'a missing argument (commander)', args: ['backfill'], exit: 2, error: /missing required argument 'dataset'/ },
+  { name: 'a write statement in query', args: ['query', 'DELETE FROM orders'], exit: 2, error: /query is read-only/, hint: /ingest, run, backfill or restore/ },
+  { name: 'two statements in query', args: ['query', 'SELECT 1; DROP TABLE orders'], exit: 2, error: /query is read-only/ },
+];
+
+function lines(r: CliResult, prefix: string): string[] {
+  return r.stderr.split('\n').filter((l) => l.startsWith(prefix));
+}
+
+describe('bad input', () => {
+  it.each(CASES)('$name → exit $exit, one error line, nothing changed', async (c) => {
+    const before = await snapshotState(dir);
+    let r: CliResult;
+    try {
+      c.setup?.();
+      r = cli(dir, c.args);
+    } finally {
+      writeFileSync(YAML(), yaml);
+      writeModel(dir, 'daily_revenue', dailySql);
+    }
+    expect({ code: r.code, errors: lines(r, 'error:').length }, r.stderr).toEqual({ code: c.exit, errors: 1 });
+    expect(lines(r, 'error:')[0]).toMatch(c.error);
+    if (c.hint) expect(lines(r, 'hint:')[0] ?? '(no hint)').toMatch(c.hint);
+    expect(r.stderr).not.toMatch(/^\s+at /m); // no stack trace
+    expect(r.stderr.split('\n').filter((l) => l.trim() && !/^(error|hint):/.test(l) && !l.startsWith('(run with --help'))).toEqual([]);
+    expect(await snapshotState(dir)).toEqual(before);
+  });
+
+  it('--allow-full-refresh lifts the full-refresh guard', () => {
+    const plan = cliJson(dir, ['plan', 'daily_revenue', '--from', '2026-02-15', '--to', '2026-03-16']);
+    expect(plan.guards.map((g: { code: string }) => g.code)).toEqual(['FULL_REFRESH']);
+    const allowed = cliJson(dir, ['plan', 'daily_revenue', '--from', '2026-02-15', '--to', '2026-03-16', '--allow-full-refresh']);
+    expect(allowed.guards).toEqual([]);
+    const r = cli(dir, [...backfill('2026-02-15', '2026-03-16', '--allow-full-refresh'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).unchanged).toBe(30);
+  });
+
+  it('an engine error is one line; --debug adds the full engine message and stack', () => {
+    const plain = cli(dir, ['query', 'SELECT * FROM no_such_table']);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: Catalog Error: .*no_such_table/)]);
+    const debug = cli(dir, ['query', 'SELECT * FROM no_such_table', '--debug']);
+    expect(debug.code).toBe(2);
+    expect(debug.stderr).toMatch(/^error: /);
+    expect(debug.stderr.trim().split('\n').length).toBeGreaterThan(1);
+  });
+});

@@ -1,0 +1,55 @@
+// A project held by another one-shot process (issue 2) and read-only `query`.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { builtShop, cleanup, cli, cliJson, holdWorkspace, requireBuild, snapshotState } from '../helpers/project.js';
+
+let dir: string;
+
+beforeAll(async () => {
+  requireBuild();
+  dir = await builtShop();
+});
+afterAll(() => cleanup(dir));
+
+describe('a project held by another process', () => {
+  it('a second process gets exit 1 and a message naming the holder pid and command', async () => {
+    const holder = await holdWorkspace(dir, 'tidemark backfill daily_revenue --from 2026-03-01 --to 2026-03-07', 'r20260307_120000_abcdef');
+    try {
+      for (const args of [['status'], ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'x', '--yes']]) {
+        const r = cli(dir, args);
+        expect(r.code, r.stderr).toBe(1);
+        const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+        expect(errors).toHaveLength(1);
+        expect(errors[0]).toContain(`pid ${holder.pid}`);
+        expect(errors[0]).toContain("running 'tidemark backfill daily_revenue --from 2026-03-01 --to 2026-03-07' (run r20260307_120000_abcdef)");
+        expect(r.stderr).toMatch(/^hint: .*--wait/m);
+        expect(r.stderr).not.toMatch(/Conflicting lock|IO Error/);
+      }
+    } finally {
+      await holder.stop();
+    }
+    // Once the holder is gone the project opens again.
+    expect(cli(dir, ['status']).code).toBe(0);
+  });
+});
+
+describe('query', () => {
+  it('--json returns an array of row objects, with big integers as strings', () => {
+    const rows = cliJson(dir, ['query', "SELECT day, currency, orders FROM daily_revenue WHERE day = DATE '2026-03-07' ORDER BY currency"]);
+    expect(Array.isArray(rows)).toBe(true);
+    expect(rows.map((r: { currency: string }) => r.currency)).toEqual(['EUR', 'GBP', 'USD']);
+    expect(rows[0]).toEqual({ day: '2026-03-07', currency: 'EUR', orders: expect.any(Number) });
+    expect(cliJson(dir, ['query', 'SELECT 9007199254740993::BIGINT AS big, 42 AS small'])).toEqual([{ big: '9007199254740993', small: 42 }]);
+    expect(cliJson(dir, ['query', 'SELECT 1 AS a WHERE false'])).toEqual([]);
+  });
+
+  it('refuses writes with exit 2 and changes nothing', async () => {
+    const before = await snapshotState(dir);
+    for (const sql of ['DELETE FROM orders', 'UPDATE orders SET amount_cents = 0', 'DROP TABLE daily_revenue', 'SELECT 1; DELETE FROM orders', 'INSERT INTO orders SELECT * FROM orders']) {
+      const r = cli(dir, ['query', sql, '--json']);
+      expect({ sql, code: r.code, stdout: r.stdout }).toEqual({ sql, code: 2, stdout: '' });
+      expect(r.stderr).toMatch(/^error: query is read-only/);
+    }
+    expect(await snapshotState(dir)).toEqual(before);
+    expect(Number(cliJson(dir, ['query', 'SELECT count(*) AS n FROM orders'])[0].n)).toBeGreaterThan(50_000);
+  });
+});

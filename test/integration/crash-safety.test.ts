@@ -1,0 +1,109 @@
+// Crash safety (issue 2): the CLI is SIGKILLed at many points of a multi-partition backfill (and of
+// an ingest). After each kill the live tables equal the complete old state or the complete new
+// state, never a mix; re-running the same command converges to the new state with no duplicate
+// keys, reusing what was already computed. Kill points come from TIDEMARK_CRASH_AT=name:n
+// (src/execute/crash.ts).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  applyOrdersFix,
+  builtShop,
+  cleanup,
+  cli,
+  copyProject,
+  days,
+  duplicateKeys,
+  requireBuild,
+  snapshotLive,
+  snapshotState,
+  writeOrdersFix,
+  type StateDump,
+} from '../helpers/project.js';
+
+const FIX_DAYS = days('2026-03-01', '2026-03-10');
+const BACKFILL = ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-10', '--downstream', '--reason', 'EUR amount fix', '--yes', '--json'];
+// 10 daily + 16 rolling (03-01..03-16) + 1 month = 27 tasks; three datasets change at publish.
+const TASKS = 27;
+
+const BACKFILL_POINTS = [
+  ...[1, 2, 3, 4, 5, 6, 8, 10, 11, 12, 14, 16, 18, 20, 22, 24, 26, 27].map((n) => `task.computed:${n}`),
+  'compute.done:1',
+  'publish.replaced:1',
+  'publish.replaced:2',
+  'publish.replaced:3',
+  'publish.before_commit:1',
+];
+
+let old: string; // fix ingested, models stale: the state every kill point starts from
+let oldLive: StateDump['live'];
+let newLive: StateDump['live'];
+const made: string[] = [];
+
+beforeAll(async () => {
+  requireBuild();
+  old = await builtShop();
+  applyOrdersFix(old, FIX_DAYS);
+  oldLive = await snapshotLive(old);
+  const reference = copyProject(old);
+  made.push(reference);
+  const r = cli(reference, BACKFILL);
+  expect(r.code).toBe(0);
+  expect(JSON.parse(r.stdout).published).toHaveLength(TASKS);
+  newLive = await snapshotLive(reference);
+  expect(newLive).not.toEqual(oldLive);
+});
+afterAll(() => cleanup(old, ...made));
+
+function which(live: StateDump['live']): 'old' | 'new' | 'mixed' {
+  if (JSON.stringify(live) === JSON.stringify(oldLive)) return 'old';
+  if (JSON.stringify(live) === JSON.stringify(newLive)) return 'new';
+  return 'mixed';
+}
+
+describe('SIGKILL during a 27-partition backfill', () => {
+  it('covers at least 20 kill points across compute and publish', () => {
+    expect(BACKFILL_POINTS.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it.each(BACKFILL_POINTS)('killed at %s: old or new state, then the re-run converges and reuses staging', async (point) => {
+    const dir = copyProject(old);
+    made.push(dir);
+    const killed = cli(dir, BACKFILL, { env: { TIDEMARK_CRASH_AT: point } });
+    expect({ signal: killed.signal, stderr: killed.stderr.split('\n').filter((l) => l.startsWith('error:')) }).toEqual({ signal: 'SIGKILL', stderr: [] });
+    const afterKill = which(await snapshotLive(dir));
+    expect(afterKill).not.toBe('mixed');
+    // Nothing is committed before the publish commit, so every one of these points leaves the old state.
+    expect(afterKill).toBe('old');
+
+    const rerun = cli(dir, BACKFILL);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const result = JSON.parse(rerun.stdout);
+    expect(which(await snapshotLive(dir))).toBe('new');
+    expect(await duplicateKeys(dir)).toEqual({ orders: 0, fx_rates: 0, daily_revenue: 0, revenue_7d: 0, monthly_revenue: 0 });
+    expect(result.published).toHaveLength(TASKS);
+    // Every partition computed before the kill is reused, not recomputed.
+    const computedBeforeKill = point.startsWith('task.computed:') ? Number(point.split(':')[1]) : TASKS;
+    expect(result.reused).toBeGreaterThanOrEqual(computedBeforeKill);
+    cleanup(dir);
+  });
+});
+
+describe('SIGKILL during an ingest', () => {
+  const INGEST_POINTS = ['ingest.file_loaded:1', 'ingest.file_loaded:4', 'ingest.staged:1', 'publish.replaced:1', 'publish.before_commit:1'];
+
+  it.each(INGEST_POINTS)('killed at %s: the source is old or new, and the re-run loads the files once', async (point) => {
+    const dir = copyProject(old);
+    made.push(dir);
+    const files = writeOrdersFix(dir, days('2026-02-20', '2026-02-24'));
+    const before = await snapshotState(dir);
+    const killed = cli(dir, ['ingest', 'orders', ...files, '--json'], { env: { TIDEMARK_CRASH_AT: point } });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(await snapshotState(dir)).toEqual(before);
+    const rerun = cli(dir, ['ingest', 'orders', ...files, '--json']);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(JSON.parse(rerun.stdout).published).toHaveLength(5);
+    const again = cli(dir, ['ingest', 'orders', ...files, '--json']);
+    expect(JSON.parse(again.stdout).files.every((f: { status: string }) => f.status === 'unchanged')).toBe(true);
+    expect((await duplicateKeys(dir)).orders).toBe(0);
+    cleanup(dir);
+  });
+});

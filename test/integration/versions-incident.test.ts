@@ -1,0 +1,173 @@
+/**
+ * Failure mode 3, end to end on a real DuckDB file through the CLI: a backfill with wrong SQL over
+ * the wrong range overwrites good partitions; `diff` shows exactly what it changed; `restore --run`
+ * brings every one back to its pre-incident checksum as a new version; the partitions it did not
+ * touch never change version; then the intended backfill succeeds. A restore is undone by
+ * restoring the run it made.
+ */
+import { cpSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { days, partitionStates, readFile, scaleRevenue, shopProject, tm, tmJson, writeFile, type PartitionState, SETUP_TIMEOUT, SLOW } from './versions-fixture.js';
+
+const INCIDENT = days('2026-04-21', '2026-04-30'); // the range the backfill wrongly covered
+const INTENDED = days('2026-04-24', '2026-04-30'); // the range the upstream fix touched
+const OTHERS = days('2026-03-02', '2026-04-20'); // 50 partitions nobody meant to touch
+
+describe('the wrong-filter incident and its restore', SLOW, () => {
+  let dir: string;
+  let before: Map<string, Map<string, PartitionState>>;
+  let incidentRun: string;
+  let restoreRun: string;
+  let goodSql: string;
+
+  beforeAll(() => {
+    dir = shopProject('incident', 60); // 2026-03-02 .. 2026-04-30
+    before = partitionStates(dir);
+    goodSql = readFile(dir, 'models/daily_revenue.sql');
+  }, SETUP_TIMEOUT);
+
+  test('60 days are published, each at version 1', () => {
+    const daily = before.get('daily_revenue')!;
+    expect(daily.size).toBe(60);
+    expect([...daily.values()].every((p) => p.version === 1)).toBe(true);
+  });
+
+  test('the incident: a backfill with wrong SQL over the wrong range rewrites 10 good days', () => {
+    // Upstream fix for the last 7 days (the intended work)...
+    const fixes = path.join(dir, 'data', 'fixes');
+    for (const f of readdirSync(fixes)) cpSync(path.join(fixes, f), path.join(dir, 'data', 'orders', f));
+    const orders = readdirSync(path.join(dir, 'data', 'orders')).sort().slice(-60).map((f) => `data/orders/${f}`);
+    tmJson(dir, 'ingest', 'orders', ...orders);
+    // ...done with a broken model and a too-wide range.
+    writeFile(dir, 'models/daily_revenue.sql', scaleRevenue(goodSql, 2));
+    const inc = tmJson(dir, 'backfill', 'daily_revenue', '--from', INCIDENT[0], '--to', INCIDENT[9], '--downstream', '--reason', 'apply the EUR fix', '--yes');
+    writeFile(dir, 'models/daily_revenue.sql', goodSql);
+    incidentRun = inc.run_id;
+    const daily = inc.published.filter((p: { dataset: string }) => p.dataset === 'daily_revenue');
+    expect(daily.map((p: { partition: string }) => p.partition)).toEqual(INCIDENT);
+    expect(inc.published.some((p: { dataset: string }) => p.dataset === 'revenue_7d')).toBe(true); // dashboards' inputs are wrong too
+  });
+
+  test('diff shows exactly those 10 partitions, with checksums, key counts and metric sums', () => {
+    const diff = tmJson(dir, 'diff', incidentRun, '--dataset', 'daily_revenue');
+    expect(diff.run_id).toBe(incidentRun);
+    expect(diff.kind).toBe('backfill');
+    expect(diff.partitions.map((p: { partition: string }) => p.partition)).toEqual(INCIDENT);
+    for (const p of diff.partitions) {
+      const was = before.get('daily_revenue')!.get(p.partition)!;
+      expect(p.version_before).toBe(1);
+      expect(p.version_after).toBe(2);
+      expect(p.checksum_before).toBe(was.checksum);
+      expect(p.checksum_after).not.toBe(was.checksum);
+      expect(p.rows_before).toBe(was.rows);
+      expect(p.added).toBe(0);
+      expect(p.removed).toBe(0);
+      expect(p.changed).toBe(p.rows_after); // every currency row of the day has a different revenue
+      expect(p.sums.orders.after).toBe(p.sums.orders.before);
+      expect(p.sums.revenue_usd_cents.after).not.toBe(p.sums.revenue_usd_cents.before);
+    }
+    // Days the upstream fix did not touch are exactly doubled.
+    for (const p of diff.partitions.filter((x: { partition: string }) => !INTENDED.includes(x.partition))) {
+      expect(Number(p.sums.revenue_usd_cents.after)).toBe(2 * Number(p.sums.revenue_usd_cents.before));
+    }
+    // Without --dataset the diff also lists the dependents the run rewrote.
+    const all = tmJson(dir, 'diff', incidentRun);
+    expect(new Set(all.partitions.map((p: { dataset: string }) => p.dataset))).toEqual(new Set(['daily_revenue', 'revenue_7d', 'monthly_revenue']));
+    const text = tm(dir, 'diff', incidentRun, '--dataset', 'daily_revenue');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('total revenue_usd_cents');
+  });
+
+  test('restore needs --yes without a terminal, and --dry-run writes nothing', () => {
+    const versions = tmJson(dir, 'query', 'SELECT count(*) AS n FROM tidemark.versions');
+    const noYes = tm(dir, 'restore', 'daily_revenue', '--run', incidentRun, '--reason', 'undo the incident');
+    expect(noYes.code).toBe(3);
+    const dry = tmJson(dir, 'restore', 'daily_revenue', '--run', incidentRun, '--downstream', '--reason', 'undo the incident', '--dry-run');
+    expect(dry.restored.map((s: { partition: string; version: number }) => [s.partition, s.version])).toEqual(INCIDENT.map((d) => [d, 1]));
+    expect(dry.datasets.map((d: { dataset: string }) => d.dataset).sort()).toEqual(['daily_revenue', 'monthly_revenue', 'revenue_7d']);
+    expect(tmJson(dir, 'query', 'SELECT count(*) AS n FROM tidemark.versions')).toEqual(versions);
+  });
+
+  test('restore --run brings all 10 back to their pre-incident checksums as new versions; the other 50 never changed', () => {
+    const res = tmJson(dir, 'restore', 'daily_revenue', '--run', incidentRun, '--downstream', '--reason', 'undo the incident', '--yes');
+    restoreRun = res.run_id;
+    expect(res.status).toBe('published');
+    const now = partitionStates(dir);
+    const daily = now.get('daily_revenue')!;
+    for (const d of INCIDENT) {
+      expect(daily.get(d)!.checksum).toBe(before.get('daily_revenue')!.get(d)!.checksum);
+      expect(daily.get(d)!.version).toBe(3); // a restore is a new version, not a rewind
+    }
+    for (const d of OTHERS) expect(daily.get(d)).toEqual(before.get('daily_revenue')!.get(d));
+    // The dependents were recomputed from the restored days: back to their pre-incident content too.
+    for (const ds of ['revenue_7d', 'monthly_revenue']) {
+      for (const [k, p] of now.get(ds)!) expect(p.checksum, `${ds} ${k}`).toBe(before.get(ds)!.get(k)!.checksum);
+    }
+    const hist = tmJson(dir, 'history', 'daily_revenue', '--partition', '2026-04-25');
+    expect(hist.map((h: { version: number; kind: string; retained: boolean; current: boolean }) => [h.version, h.kind, h.retained, h.current])).toEqual([
+      [1, 'new', true, false],
+      [2, 'restate', true, false],
+      [3, 'restore', true, true],
+    ]);
+    expect(hist[2].run_id).toBe(restoreRun);
+    expect(hist[2].actor).toBe('tester');
+    expect(hist[2].reason).toBe('undo the incident');
+    expect(hist[2].checksum).toBe(hist[0].checksum);
+    const audit = tmJson(dir, 'query', `SELECT action, dataset FROM tidemark.audit WHERE run_id = '${restoreRun}' ORDER BY seq`);
+    expect(audit.map((a: { action: string }) => a.action)).toContain('restore');
+  });
+
+  test('restored content predates the upstream fix, so those days show as stale; restoring again is a no-op', () => {
+    const parts = tmJson(dir, 'partitions', 'daily_revenue');
+    const stale = parts.filter((p: { state: string }) => p.state === 'stale').map((p: { partition: string }) => p.partition);
+    expect(stale).toEqual(INTENDED);
+    const again = tmJson(dir, 'restore', 'daily_revenue', '--run', incidentRun, '--reason', 'undo twice', '--yes');
+    expect(again.status).toBe('noop');
+    expect(again.already_current.length).toBe(10);
+  });
+
+  test('then the corrected backfill of the intended range succeeds', () => {
+    const fix = tmJson(dir, 'backfill', 'daily_revenue', '--from', INTENDED[0], '--to', INTENDED[6], '--downstream', '--reason', 'apply the EUR fix, correctly', '--yes');
+    expect(fix.status).toBe('published');
+    expect(fix.published.filter((p: { dataset: string }) => p.dataset === 'daily_revenue').map((p: { partition: string }) => p.partition)).toEqual(INTENDED);
+    const daily = partitionStates(dir, ['daily_revenue']).get('daily_revenue')!;
+    for (const d of INTENDED) expect(daily.get(d)!.checksum).not.toBe(before.get('daily_revenue')!.get(d)!.checksum);
+    for (const d of INCIDENT.filter((x) => !INTENDED.includes(x))) expect(daily.get(d)!.version).toBe(3);
+    const diff = tmJson(dir, 'diff', fix.run_id, '--dataset', 'daily_revenue');
+    for (const p of diff.partitions) expect(Number(p.sums.revenue_usd_cents.after)).toBeLessThan(Number(p.sums.revenue_usd_cents.before)); // EUR was 10% too high
+    expect(tmJson(dir, 'partitions', 'daily_revenue').every((p: { state: string }) => p.state === 'published')).toBe(true);
+  });
+
+  test('a restore is undone by restoring the run it made', () => {
+    const incidentContent = tmJson(dir, 'history', 'daily_revenue').filter((h: { run_id: string }) => h.run_id === incidentRun);
+    const undo = tmJson(dir, 'restore', 'daily_revenue', '--run', restoreRun, '--reason', 'undo the restore', '--yes');
+    expect(undo.published.map((p: { partition: string }) => p.partition)).toEqual(INCIDENT);
+    const daily = partitionStates(dir, ['daily_revenue']).get('daily_revenue')!;
+    for (const h of incidentContent) expect(daily.get(h.partition)!.checksum).toBe(h.checksum);
+  });
+
+  test('bad restore requests are usage errors and change nothing', () => {
+    const versions = tmJson(dir, 'query', 'SELECT count(*) AS n FROM tidemark.versions');
+    expect(tm(dir, 'restore', 'daily_revenue', '--run', 'r_nope', '--reason', 'x', '--yes').code).toBe(2);
+    expect(tm(dir, 'restore', 'daily_revenue', '--reason', 'x', '--yes').code).toBe(2); // no --run/--version/--as-of
+    expect(tm(dir, 'restore', 'daily_revenue', '--run', incidentRun, '--version', '1', '--reason', 'x', '--yes').code).toBe(2);
+    expect(tm(dir, 'restore', 'daily_revenue', '--version', '1', '--reason', 'x', '--yes').code).toBe(2); // --version needs a range
+    expect(tm(dir, 'restore', 'daily_revenue', '--version', '9', '--from', '2026-04-25', '--to', '2026-04-25', '--reason', 'x', '--yes').code).toBe(2);
+    expect(tm(dir, 'restore', 'daily_revenue', '--run', incidentRun, '--yes').code).toBe(2); // no reason
+    expect(tm(dir, 'restore', 'daily_revenue', '--as-of', 'yesterday-ish', '--reason', 'x', '--yes').code).toBe(2);
+    expect(tmJson(dir, 'query', 'SELECT count(*) AS n FROM tidemark.versions')).toEqual(versions);
+  });
+
+  test('restore --as-of brings back what was live at that time; --version N one partition', () => {
+    const hist = tmJson(dir, 'history', 'daily_revenue', '--partition', '2026-04-22');
+    const first = hist[0];
+    const asOf = tmJson(dir, 'restore', 'daily_revenue', '--as-of', first.published_at, '--from', '2026-04-21', '--to', '2026-04-23', '--reason', 'back to the first build', '--yes');
+    expect(asOf.published.map((p: { partition: string }) => p.partition)).toEqual(['2026-04-21', '2026-04-22', '2026-04-23']);
+    const daily = partitionStates(dir, ['daily_revenue']).get('daily_revenue')!;
+    expect(daily.get('2026-04-22')!.checksum).toBe(first.checksum);
+    const one = tmJson(dir, 'restore', 'daily_revenue', '--version', '2', '--from', '2026-04-22', '--to', '2026-04-22', '--reason', 'look at the bad one again', '--yes');
+    expect(one.published).toHaveLength(1);
+    expect(one.published[0].checksum_after).toBe(hist[1].checksum);
+  });
+});
