@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { backfill, run } from '../dist/api/operations.js';
 import { openWorkspace } from '../dist/workspace.js';
 import { handBackfill } from './hand-written.js';
-import { measure, median, round } from './measure.js';
+import { measure, round } from './measure.js';
 import { createBenchProject, databaseFile, DAYS, dayAt, MODEL, modelSql, ROWS_PER_DAY, setModelVariant, SOURCE_COLUMNS } from './project.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -116,12 +116,15 @@ function machine() {
     memory_gb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
+    // Other work on the machine inflates every figure; recorded so a reader can judge them.
+    load_average_1m: Math.round(os.loadavg()[0] * 100) / 100,
   };
 }
 
 function report(results, m, seconds) {
   const lines = [];
   lines.push(`Tidemark benchmark — ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, ${m.os}, Node ${m.node}`);
+  if (m.load_average_1m > m.cores) lines.push(`Note: the machine was busy (load average ${m.load_average_1m} on ${m.cores} cores); figures are inflated and noisy.`);
   lines.push(`Data: ${DAYS} daily partitions × ${ROWS_PER_DAY.toLocaleString('en-US')} rows; median of 3 after 1 warm-up.`);
   lines.push('');
   const rows = results.map((r) => ({
@@ -176,5 +179,4 @@ async function main() {
   }
 }
 
-export { median };
 await main();

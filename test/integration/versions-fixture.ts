@@ -3,7 +3,7 @@
  * real CLI (a subprocess running the built dist/), so exit codes and JSON shapes are the contract's.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,11 @@ export function shopProject(label: string, days: number, editYaml?: (yaml: strin
   tmJson(dir, 'ingest', 'fx_rates', ...last('fx_rates'));
   tmJson(dir, 'run');
   return dir;
+}
+
+/** Removes a project made by shopProject (its temp parent folder included). */
+export function removeProject(dir: string | undefined): void {
+  if (dir) rmSync(path.dirname(dir), { recursive: true, force: true });
 }
 
 export function editFile(dir: string, file: string, edit: (text: string) => string): void {

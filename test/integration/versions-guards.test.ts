@@ -3,8 +3,8 @@
  * (in staging, before publish) and the frozen, recent and locked guards (at plan time, exit 3,
  * naming the partitions). Every refusal leaves versions and live rows exactly as they were.
  */
-import { beforeAll, describe, expect, test } from 'vitest';
-import { readFile, scaleRevenue, shopProject, tm, tmJson, wholeState, writeFile, SETUP_TIMEOUT, SLOW } from './versions-fixture.js';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { readFile, scaleRevenue, shopProject, tm, tmJson, wholeState, writeFile, removeProject, SETUP_TIMEOUT, SLOW } from './versions-fixture.js';
 
 // 20 days: 2026-04-11 .. 2026-04-30. Frozen before 04-15, the newest 3 days are "recent".
 const PROTECT = '    protect: { frozen_before: 2026-04-15, recent: 3 }\n';
@@ -23,6 +23,7 @@ describe('guards refuse and leave data untouched', SLOW, () => {
     );
     goodSql = readFile(dir, 'models/daily_revenue.sql');
   }, SETUP_TIMEOUT);
+  afterAll(() => removeProject(dir));
 
   test('a model whose filter produces nothing for some partitions is refused before publish', () => {
     const state = wholeState(dir);

@@ -7,8 +7,8 @@
  */
 import { cpSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, test } from 'vitest';
-import { days, partitionStates, readFile, scaleRevenue, shopProject, tm, tmJson, writeFile, type PartitionState, SETUP_TIMEOUT, SLOW } from './versions-fixture.js';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { days, partitionStates, readFile, scaleRevenue, shopProject, tm, tmJson, writeFile, type PartitionState, removeProject, SETUP_TIMEOUT, SLOW } from './versions-fixture.js';
 
 const INCIDENT = days('2026-04-21', '2026-04-30'); // the range the backfill wrongly covered
 const INTENDED = days('2026-04-24', '2026-04-30'); // the range the upstream fix touched
@@ -26,6 +26,7 @@ describe('the wrong-filter incident and its restore', SLOW, () => {
     before = partitionStates(dir);
     goodSql = readFile(dir, 'models/daily_revenue.sql');
   }, SETUP_TIMEOUT);
+  afterAll(() => removeProject(dir));
 
   test('60 days are published, each at version 1', () => {
     const daily = before.get('daily_revenue')!;

@@ -4,9 +4,9 @@
  * removed version cannot be restored and the error names the oldest version still held; staging of
  * failed runs is kept for resume unless asked, leftovers are dropped; everything is audited.
  */
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openWorkspace } from '../../src/workspace.js';
-import { readFile, scaleRevenue, shopProject, tm, tmJson, writeFile, SETUP_TIMEOUT, SLOW } from './versions-fixture.js';
+import { readFile, scaleRevenue, shopProject, tm, tmJson, writeFile, removeProject, SETUP_TIMEOUT, SLOW } from './versions-fixture.js';
 
 const A = '2026-04-25'; // gets versions 1..4
 const B = '2026-04-27'; // gets versions 1..2
@@ -43,9 +43,10 @@ describe('retention and gc', SLOW, () => {
     backfillScaled(3, A, A);
     backfillScaled(4, A, B); // A: v4, B: v2 (and 04-26 v2)
   }, SETUP_TIMEOUT);
+  afterAll(() => removeProject(dir));
 
   test('versions younger than `days` are kept even beyond `versions`', () => {
-    const report = tmJson(dir, 'gc');
+    const report = tmJson(dir, 'gc', '--reason', 'clean-up');
     expect(report.versions_removed).toEqual([]);
     expect(report.history_rows_removed).toBe(0);
     expect(historyRows()).toEqual([`${A} v1`, `${A} v2`, `${A} v3`, '2026-04-26 v1', `${B} v1`]);
@@ -75,7 +76,7 @@ describe('retention and gc', SLOW, () => {
     const audit = tmJson(dir, 'query', "SELECT action, reason, dataset FROM tidemark.audit WHERE action = 'gc.retention'");
     expect(audit).toEqual([{ action: 'gc.retention', reason: 'monthly clean-up', dataset: 'daily_revenue' }]);
     // A second gc finds nothing more.
-    expect(tmJson(dir, 'gc').versions_removed).toEqual([]);
+    expect(tmJson(dir, 'gc', '--reason', 'clean-up').versions_removed).toEqual([]);
   });
 
   test('restoring a removed version is a clear error naming the oldest version still held', () => {
@@ -110,12 +111,12 @@ describe('retention and gc', SLOW, () => {
     const tablesOf = (dropped: { table: string; view: boolean }[]) => dropped.filter((s) => !s.view);
     expect(staging()).toHaveLength(2);
 
-    const first = tmJson(dir, 'gc');
+    const first = tmJson(dir, 'gc', '--reason', 'clean-up');
     expect(tablesOf(first.staging_dropped).map((s) => s.table)).toEqual(['r00000000_000000_aaaaaa__daily_revenue']);
     expect(first.staging_rows_removed).toBe(30);
     expect(staging()).toHaveLength(1); // the failed attempt, kept so re-issuing resumes it
 
-    const all = tmJson(dir, 'gc', '--all-staging');
+    const all = tmJson(dir, 'gc', '--all-staging', '--reason', 'clean-up');
     expect(tablesOf(all.staging_dropped)).toHaveLength(1);
     expect(all.staging_dropped.every((s: { run_status: string }) => s.run_status === 'failed')).toBe(true);
     expect(tmJson(dir, 'query', "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'tidemark_staging'")).toEqual([{ n: 0 }]);

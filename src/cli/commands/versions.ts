@@ -157,6 +157,8 @@ export function registerVersionCommands(program: Command): void {
     .option('--all-staging', 'also drop the staging of the latest failed attempt of each command (it will recompute)')
     .action(async (f: { reason?: string; dryRun?: boolean; allStaging?: boolean }, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
+        // Removing retained versions cannot be undone: it needs a reason like every other destructive write.
+        if (!f.dryRun) requireReason(f.reason, 'gc');
         const r = await gc(ws, { reason: f.reason, dryRun: f.dryRun, allStaging: f.allStaging });
         if (g.json) return printJson(r);
         const verb = r.dry_run ? 'Would free' : 'Freed';
