@@ -31,6 +31,11 @@ export async function planBackfill(ws: Workspace, request: BackfillRequest): Pro
   return buildBackfillPlan(ws.project, await loadPlanningState(ws.engine, ws.engine), request);
 }
 
+/** The checks a real run makes before writing anything (model SQL binds, output shape matches live). */
+export async function preflight(ws: Workspace, plan: Plan): Promise<void> {
+  if (plan.tasks.length) await modelStager.preflight(ws, plan);
+}
+
 export async function run(ws: Workspace, request: RunRequest = {}, options: Partial<RunOptions> = {}): Promise<RunResult> {
   const plan = await planRun(ws, request);
   return executePlan(ws, plan, { reason: options.reason ?? 'scheduled run: build missing and stale partitions', ...options }, modelStager);

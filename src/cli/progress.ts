@@ -7,11 +7,13 @@ export function attachProgress(events: EventBus, opts: { quiet?: boolean } = {})
   const tty = Boolean(process.stderr.isTTY);
   let bar: cliProgress.SingleBar | null = null;
   let done = 0;
+  let total = 0;
   let lastLine = 0;
   const off = events.on((e: TidemarkEvent) => {
     switch (e.type) {
       case 'run.started':
         done = 0;
+        total = e.tasks;
         if (tty) {
           bar = new cliProgress.SingleBar(
             { stream: process.stderr, format: ' {bar} {value}/{total} partitions | {detail}', hideCursor: true, clearOnComplete: true },
@@ -25,7 +27,7 @@ export function attachProgress(events: EventBus, opts: { quiet?: boolean } = {})
         if (bar) bar.update(done, { detail: `${e.dataset} ${e.partition} ${e.status}` });
         else if (e.status === 'failed' || Date.now() - lastLine > 1000) {
           lastLine = Date.now();
-          process.stderr.write(`  ${done} done: ${e.dataset} ${e.partition} ${e.status}\n`);
+          process.stderr.write(`  ${done}/${total} ${e.dataset} ${e.partition} ${e.status}\n`);
         }
         break;
       case 'run.paused':

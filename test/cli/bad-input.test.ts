@@ -15,7 +15,7 @@ beforeAll(async () => {
   dir = await builtShop();
   yaml = readFileSync(path.join(dir, 'tidemark.yaml'), 'utf8');
   dailySql = readModel(dir, 'daily_revenue');
-});
+}, 300_000);
 afterAll(() => cleanup(dir));
 
 const YAML = () => path.join(dir, 'tidemark.yaml');

@@ -7,7 +7,7 @@ let dir: string;
 beforeAll(async () => {
   requireBuild();
   dir = await builtShop();
-});
+}, 300_000);
 afterAll(() => cleanup(dir));
 
 describe('a project held by another process', () => {

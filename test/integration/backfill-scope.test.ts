@@ -41,7 +41,7 @@ function fresh(): string {
 beforeAll(async () => {
   requireBuild();
   base = await builtShop();
-});
+}, 300_000);
 afterAll(() => cleanup(base, ...made));
 
 describe('backfill scope', () => {
@@ -90,7 +90,7 @@ describe('backfill scope', () => {
     expect(result.skipped).toBe(4); // revenue_7d 03-01, 03-11, 03-12, 03-13
     // And the plan's "partitions" now all agree with their inputs: nothing is left stale.
     expect([...after.values()].filter((p) => p.state !== 'published')).toEqual([]);
-  });
+  }, 300_000);
 
   it('a backfill with identical content creates no version, and its dependents are skipped', async () => {
     const dir = fresh();
@@ -135,5 +135,5 @@ describe('idempotency', () => {
     expect(perPartition.every((r) => Number(r.n) === 1 && Number(r.max_v) === 2)).toBe(true);
     const versionsAfter = await withWorkspace(dir, (ws) => ws.engine.query<{ n: number }>(`SELECT count(*) AS n FROM tidemark.versions`));
     expect(Number(versionsAfter[0].n) - Number(versionsBefore[0].n)).toBe(21);
-  });
+  }, 600_000); // ten CLI backfills: generous for a loaded 2-core machine; no timing is asserted
 });

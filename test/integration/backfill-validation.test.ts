@@ -33,7 +33,7 @@ beforeAll(async () => {
   requireBuild();
   base = await builtShop();
   original = readModel(base, 'daily_revenue');
-});
+}, 300_000);
 afterAll(() => cleanup(base, ...made));
 
 function errorLines(stderr: string): string[] {

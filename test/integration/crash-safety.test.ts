@@ -50,7 +50,7 @@ beforeAll(async () => {
   expect(JSON.parse(r.stdout).published).toHaveLength(TASKS);
   newLive = await snapshotLive(reference);
   expect(newLive).not.toEqual(oldLive);
-});
+}, 300_000);
 afterAll(() => cleanup(old, ...made));
 
 function which(live: StateDump['live']): 'old' | 'new' | 'mixed' {
@@ -84,7 +84,7 @@ describe('SIGKILL during a 27-partition backfill', () => {
     const computedBeforeKill = point.startsWith('task.computed:') ? Number(point.split(':')[1]) : TASKS;
     expect(result.reused).toBeGreaterThanOrEqual(computedBeforeKill);
     cleanup(dir);
-  });
+  }, 300_000);
 });
 
 describe('SIGKILL during an ingest', () => {
@@ -105,5 +105,5 @@ describe('SIGKILL during an ingest', () => {
     expect(JSON.parse(again.stdout).files.every((f: { status: string }) => f.status === 'unchanged')).toBe(true);
     expect((await duplicateKeys(dir)).orders).toBe(0);
     cleanup(dir);
-  });
+  }, 300_000);
 });

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { existsSync, mkdirSync } from 'node:fs';
 import type { Command } from 'commander';
-import { backfill, planBackfill, requireReason, run } from '../../api/operations.js';
+import { backfill, planBackfill, preflight, requireReason, run } from '../../api/operations.js';
 import { TidemarkError, usageError } from '../../errors.js';
 import { scaffoldShopExample } from '../../example/shop.js';
 import { ingest } from '../../execute/ingest.js';
@@ -125,6 +125,8 @@ export function registerCoreCommands(program: Command): void {
       withWorkspace(cmd, async (ws, g) => {
         const range = await rangeFlags(f, () => lastPartition(ws, dataset));
         const plan = await planBackfill(ws, { dataset, ...range, downstream: f.downstream, includeRecent: f.includeRecent, allowFullRefresh: f.allowFullRefresh });
+        // The plan is the real one: model SQL that would fail is reported now, not at 2 a.m.
+        await preflight(ws, plan);
         if (g.json) printJson(planJson(plan));
         else print(renderPlan(plan));
       }),
@@ -154,7 +156,11 @@ export function registerCoreCommands(program: Command): void {
         const plan = await planBackfill(ws, request);
         if (f.dryRun) {
           if (g.json) printJson(planJson(plan));
-          else print(`${renderPlan(plan)}\nDry run: nothing was written.`);
+          else print(renderPlan(plan));
+          // Everything the real run checks before writing, so a dry run cannot pass what the run refuses.
+          assertNoBlockingGuards(plan);
+          await preflight(ws, plan);
+          if (!g.json) print('Dry run: nothing was written.');
           return;
         }
         assertNoBlockingGuards(plan);
