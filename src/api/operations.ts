@@ -9,6 +9,7 @@
  * await backfill(ws, { dataset: 'daily_revenue', from: '2026-04-24', to: '2026-04-30', downstream: true }, { reason: 'upstream fix' });
  */
 import { getDataset } from '../config/project.js';
+import { runsAwaitingConsumers, type AwaitingRun } from './consumers.js';
 import { frozenPartitions, lockedPartitions, recentPartitions } from '../core/guards.js';
 import { sortKeys } from '../core/grain.js';
 import { describeStale, expectedPartitions, inputsFor, staleReasons } from '../core/staleness.js';
@@ -137,6 +138,8 @@ export interface ProjectStatus {
   datasets: DatasetStatus[];
   active_runs: Pick<RunRecord, 'run_id' | 'kind' | 'status' | 'actor' | 'created_at'>[];
   failed_runs: Pick<RunRecord, 'run_id' | 'kind' | 'error' | 'created_at'>[];
+  /** Runs published but not complete: required consumers have not all acknowledged (issue 9). */
+  awaiting_consumers: AwaitingRun[];
 }
 
 export async function status(ws: Workspace): Promise<ProjectStatus> {
@@ -168,6 +171,7 @@ export async function status(ws: Workspace): Promise<ProjectStatus> {
     datasets,
     active_runs: active.map(({ run_id, kind, status: s, actor, created_at }) => ({ run_id, kind, status: s, actor, created_at })),
     failed_runs: recent.filter((r) => r.status === 'failed').map(({ run_id, kind, error, created_at }) => ({ run_id, kind, error, created_at })),
+    awaiting_consumers: await runsAwaitingConsumers(ws),
   };
 }
 

@@ -10,6 +10,11 @@ import { registerInspectCommands } from './commands/inspect.js';
 import { registerVersionCommands } from './commands/versions.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerChangesCommands } from './commands/changes.js';
+import { registerServeCommands } from './commands/serve.js';
+import { registerRunsCommands } from './commands/runs.js';
+import { delegateToServer } from '../server/client.js';
+import { registerConsumersCommands } from './commands/consumers.js';
+import { registerSchemaCommands } from './commands/schema.js';
 
 export function buildProgram(): Command {
   const program = new Command('tidemark')
@@ -27,6 +32,10 @@ export function buildProgram(): Command {
   registerVersionCommands(program);
   registerAuditCommands(program);
   registerChangesCommands(program);
+  registerServeCommands(program);
+  registerRunsCommands(program);
+  registerConsumersCommands(program);
+  registerSchemaCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
@@ -34,6 +43,9 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    // Issue 7: while `tidemark serve` holds the project, commands are handed to it.
+    const delegated = await delegateToServer(argv);
+    if (delegated !== null) return delegated;
     await program.parseAsync(argv);
     return 0;
   } catch (error) {

@@ -11,6 +11,7 @@ import { TidemarkError } from '../errors.js';
 import type { Grain } from '../core/grain.js';
 import { projectSchema, type ProjectFile } from './schema.js';
 import { normalizeType } from './types.js';
+import { checkSchemaHistory } from './adapters.js';
 import { parseRefs } from './template.js';
 import type { DatasetSpec, ModelSpec, Project, SourceSpec } from './project.js';
 
@@ -76,14 +77,20 @@ export function loadProject(dir: string, options: LoadOptions = {}): Project {
       const at = `datasets.${name}`;
       requireColumn(columns, ds.partition.column, `${at}.partition.column`);
       for (const k of ds.key) requireColumn(columns, k, `${at}.key`);
+      // Schema evolution: history entries keep their YAML path (`at`) so later engine checks can name it.
+      const history = ds.schema.history.map((h, i) => ({
+        version: h.version,
+        columns: Object.entries(h.columns).map(([n, t]) => ({ name: n, type: normalizeType(t)! })),
+        adapt: h.adapt,
+        at: `${at}.schema.history[${i}]`,
+      }));
+      checkSchemaHistory(CONFIG_FILE, name, columns, history);
       const spec: SourceSpec = {
         ...common,
         kind: 'source',
         format: ds.format,
         columns,
-        history: ds.schema.history
-          .map((h) => ({ version: h.version, columns: Object.entries(h.columns).map(([n, t]) => ({ name: n, type: normalizeType(t)! })), adapt: h.adapt }))
-          .sort((a, b) => b.version - a.version),
+        history: history.sort((a, b) => b.version - a.version),
       };
       datasets.set(name, spec);
     } else {

@@ -13,6 +13,8 @@ export interface SchemaVersionSpec {
   columns: ColumnSpec[];
   /** current column → SQL expression over the old columns */
   adapt: Record<string, string>;
+  /** YAML path of the entry (`datasets.orders.schema.history[0]`), for errors found after loading. */
+  at?: string;
 }
 
 export interface UpstreamSpec {

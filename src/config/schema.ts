@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { GRAINS } from '../core/grain.js';
 import { normalizeType, SUPPORTED_TYPES_HINT } from './types.js';
+import { retrySettings, verifyConfigSchema } from '../consumers/config.js';
 
 const identifier = z
   .string()
@@ -80,10 +81,10 @@ const pool = z.strictObject({
 });
 
 const consumer = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('webhook'), url: z.string().url(), secret: z.string().optional(), timeout_ms: z.number().int().positive().default(5000), required: z.boolean().default(true), pause: z.boolean().default(false), verify: z.unknown().optional() }),
-  z.strictObject({ kind: z.literal('command'), command: z.string().min(1), timeout_ms: z.number().int().positive().default(30000), required: z.boolean().default(true), verify: z.unknown().optional() }),
-  z.strictObject({ kind: z.literal('sql'), sql: z.string().min(1), required: z.boolean().default(true), verify: z.unknown().optional() }),
-  z.strictObject({ kind: z.literal('file'), path: z.string().min(1), required: z.boolean().default(true) }),
+  z.strictObject({ kind: z.literal('webhook'), url: z.string().url(), secret: z.string().optional(), timeout_ms: z.number().int().positive().default(5000), required: z.boolean().default(true), pause: z.boolean().default(false), verify: verifyConfigSchema.optional(), ...retrySettings }),
+  z.strictObject({ kind: z.literal('command'), command: z.string().min(1), timeout_ms: z.number().int().positive().default(30000), required: z.boolean().default(true), verify: verifyConfigSchema.optional(), ...retrySettings }),
+  z.strictObject({ kind: z.literal('sql'), sql: z.string().min(1), required: z.boolean().default(true), verify: verifyConfigSchema.optional(), ...retrySettings }),
+  z.strictObject({ kind: z.literal('file'), path: z.string().min(1), required: z.boolean().default(true), ...retrySettings }),
 ]);
 
 export const projectSchema = z.strictObject({

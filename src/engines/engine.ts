@@ -86,5 +86,10 @@ export interface Engine extends Db {
    * engines that plan joins from them (PostgreSQL: a new staging table has none).
    */
   analyze?(db: Db, table: string): Promise<void>;
+  /**
+   * Engines whose thread and memory limits are per database instance (DuckDB): sets them for the whole
+   * instance; `undefined` restores the engine's default. Used by the scheduler (issue 7).
+   */
+  setInstanceLimits?(limits: { threads?: number; memoryLimit?: string }): Promise<void>;
   close(): Promise<void>;
 }

@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Db } from '../engines/engine.js';
+import { requestPause } from '../consumers/pause.js';
 import { TidemarkError, coerceError } from '../errors.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
@@ -73,6 +74,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   if (!plan.tasks.length) return { run_id: null, status: 'noop', ...empty };
   await stager.preflight(ws, plan);
   if (options.dryRun) return { run_id: null, status: 'dry_run', ...empty };
+  await (options.beforeStart ?? requestPause)(ws, plan);
 
   const { engine } = ws;
   const runKey = runKeyOf(plan);
@@ -122,9 +124,12 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     await setRunStatus(engine, engine, runId, 'publishing');
     ws.events.emit({ type: 'run.publishing', run_id: runId });
     result = await publishRun(ctx, stager.publishKind ?? 'computed', { extra: stager.publishHook?.(ctx) });
+    crashPoint('publish.committed');
   } catch (error) {
     const err = coerceError(error);
-    await markFailed(ws, runId, err).catch(() => undefined);
+    // Issue 7: a cancelled run is 'cancelled', not 'failed' (staging is kept either way, for resume).
+    if (err.code === 'CANCELLED') await markCancelled(ws, runId).catch(() => undefined);
+    else await markFailed(ws, runId, err).catch(() => undefined);
     ws.events.emit({ type: 'run.failed', run_id: runId, error: err.message });
     if (err.code === 'VALIDATION' || err.code === 'SQL') {
       err.details.run_id = runId;
@@ -136,6 +141,15 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   await dropStaging(engine, runId, plan.datasets.map((d) => d.dataset)).catch(() => undefined);
   ws.events.emit({ type: 'run.published', run_id: runId, published: result.published.length, unchanged: result.unchanged });
   return { run_id: runId, status: 'published', published: result.published, unchanged: result.unchanged, reused: counts.reused, skipped: counts.skipped, plan };
+}
+
+async function markCancelled(ws: Workspace, runId: string): Promise<void> {
+  const { engine } = ws;
+  const tasks = await listTasks(engine, engine, runId);
+  await engine.transaction(async (tx) => {
+    await setRunStatus(tx, engine, runId, 'cancelled', { error: null });
+    await appendOutboxEvent(tx, engine, 'run.cancelled', runId, { computed: tasks.filter((t) => t.status === 'computed').length, tasks: tasks.length });
+  });
 }
 
 async function markFailed(ws: Workspace, runId: string, err: TidemarkError): Promise<void> {

@@ -2,16 +2,17 @@
  * Ingest: files → a source's partitions, through the same write path as everything else. A file
  * already loaded with the same content is a no-op; a changed file replaces exactly the rows it
  * contributed (rows remember their file in `_tm_file`), and only partitions whose content changed
- * get a new version.
+ * get a new version. Each file is read as the schema version its shape matches (or --schema-version)
+ * and adapted to the current schema in the engine; the manifest records the version used.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import path from 'node:path';
 import { getDataset, type SourceSpec } from '../config/project.js';
 import { frozenPartitions, listKeys, lockedPartitions, type Guard } from '../core/guards.js';
 import { sortKeys } from '../core/grain.js';
 import { FILE_COLUMN, PARTITION_COLUMN } from '../core/identifiers.js';
-import type { ColumnInfo, Db, FileFormat } from '../engines/engine.js';
+import type { Db, FileFormat } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { conflictGuards } from '../plan/build.js';
 import { loadPlanningState } from '../plan/snapshot.js';
@@ -20,6 +21,7 @@ import { nowIso } from '../state/json.js';
 import { liveTable, stagingTable, stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { crashPoint } from './crash.js';
+import { adaptedSelect, checkAdapters, readShape, resolveVersion } from './schema-adapt.js';
 import { executePlan, type RunResult, type Stager } from './executor.js';
 import type { RunContext, RunOptions } from './run-context.js';
 import { ensureStagingTable } from './staging.js';
@@ -38,12 +40,19 @@ export interface IngestFile {
   /** Partitions the file's previous version contributed to. */
   previousPartitions: string[];
   partitions: string[];
-  /** CSV column names from the first line. */
-  header?: string[];
+  /** Schema version the file is read as (changed files only). */
+  schemaVersion?: number;
+  /** SELECT of the file's rows in the current schema (changed files only). */
+  select?: string;
+}
+
+export interface IngestOptions {
+  /** Read every file as this schema version instead of matching its shape (--schema-version). */
+  schemaVersion?: number;
 }
 
 export interface IngestResult extends RunResult {
-  files: { file: string; status: IngestFile['status'] }[];
+  files: { file: string; status: IngestFile['status']; schema_version?: number }[];
 }
 
 export function formatOf(file: string, declared?: FileFormat): FileFormat {
@@ -55,33 +64,20 @@ export function formatOf(file: string, declared?: FileFormat): FileFormat {
   throw new TidemarkError('BAD_INPUT', `cannot tell the format of ${file} from its extension`, { hint: 'use .csv, .parquet or .ndjson, or set format: in the source config' });
 }
 
-/** The column names on a CSV file's first line (quotes removed). */
-function readCsvHeader(file: string): string[] {
-  const fd = openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(64 * 1024);
-    const n = readSync(fd, buf, 0, buf.length, 0);
-    const first = buf.subarray(0, n).toString('utf8').split(/\r?\n/)[0].replace(/^\uFEFF/, '');
-    if (!first.trim()) throw new Error('the file is empty');
-    return first.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1').replace(/""/g, '"'));
-  } finally {
-    closeSync(fd);
-  }
-}
-
 async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
-export async function planIngest(ws: Workspace, source: string, files: string[]): Promise<{ plan: Plan; files: IngestFile[] }> {
+export async function planIngest(ws: Workspace, source: string, files: string[], options: IngestOptions = {}): Promise<{ plan: Plan; files: IngestFile[] }> {
   const ds = getDataset(ws.project, source);
   if (ds.kind !== 'source') {
     throw new TidemarkError('USAGE', `'${source}' is a model; models are computed by run and backfill, not ingested`, { hint: `tidemark backfill ${source} --from … --to … --reason …` });
   }
   if (!files.length) throw new TidemarkError('USAGE', 'no files given', { hint: `tidemark ingest ${source} data/${source}/*.csv` });
   const { engine, project } = ws;
+  await checkAdapters(engine, engine, ds, project.configHash);
   const manifest = new Map(
     (await engine.query<{ file: string; sha256: string; partitions: string }>(`SELECT file, sha256, partitions FROM ${stateTable(engine, 'ingested_files')} WHERE dataset = $1`, [source])).map((r) => [
       r.file,
@@ -114,7 +110,11 @@ export async function planIngest(ws: Workspace, source: string, files: string[])
   const current = state.snapshot.get(source) ?? new Map();
   const affected = new Set<string>();
   for (const f of result.filter((x) => x.status !== 'unchanged')) {
-    const select = adaptedSelect(ws, ds, f, await fileColumns(ws, ds, f));
+    const shaped = await readShape(engine, f.absolute, f.format, f.given);
+    const version = await resolveVersion(engine, ds, shaped, f.given, options.schemaVersion);
+    const select = adaptedSelect(engine, ds, version, shaped);
+    f.schemaVersion = version.version;
+    f.select = select;
     const key = engine.dialect.partitionKey(engine.dialect.quote(ds.partitionColumn), ds.grain);
     const rows = await engine.query<{ k: string | null }>(`SELECT DISTINCT ${key} AS k FROM (${select}) t`).catch((error: unknown) => {
       throw new TidemarkError('BAD_INPUT', `${f.given}: ${(error as Error).message}`, { hint: `check the values of ${ds.name}'s columns in this file` });
@@ -147,44 +147,21 @@ export async function planIngest(ws: Workspace, source: string, files: string[])
     datasets: planDatasets(tasks),
     guards,
     estimated_rows: 0,
-    request: { kind: 'ingest', dataset: source, files: result.filter((f) => f.status !== 'unchanged').map((f) => [f.name, f.sha256]) },
+    request: {
+      kind: 'ingest',
+      dataset: source,
+      files: result.filter((f) => f.status !== 'unchanged').map((f) => [f.name, f.sha256]),
+      ...(options.schemaVersion !== undefined ? { schema_version: options.schemaVersion } : {}),
+    },
   };
   return { plan, files: result };
 }
 
-/** The file's columns as the engine reads them; a file missing current columns is refused. */
-async function fileColumns(ws: Workspace, ds: SourceSpec, f: IngestFile): Promise<ColumnInfo[]> {
-  let cols: ColumnInfo[];
-  try {
-    if (f.format === 'csv') {
-      f.header = readCsvHeader(f.absolute);
-      cols = f.header.map((name) => ({ name, type: 'VARCHAR' }));
-    } else cols = await ws.engine.describeQuery(ws.engine, ws.engine.readFileSql(f.absolute, f.format));
-  } catch (error) {
-    throw new TidemarkError('BAD_INPUT', `cannot read ${f.given} as ${f.format}: ${(error as Error).message}`);
-  }
-  const missing = ds.columns.filter((c) => !cols.some((x) => x.name === c.name));
-  if (missing.length) {
-    const extra = cols.filter((c) => !ds.columns.some((x) => x.name === c.name));
-    throw new TidemarkError('BAD_INPUT', `${f.given} does not match the schema of ${ds.name}: missing column(s) ${missing.map((c) => c.name).join(', ')}${extra.length ? `; unexpected ${extra.map((c) => c.name).join(', ')}` : ''}`, {
-      hint: `expected columns: ${ds.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`,
-    });
-  }
-  return cols;
-}
-
-/** SELECT producing the source's current columns from a file, cast in the engine. */
-function adaptedSelect(ws: Workspace, ds: SourceSpec, f: IngestFile, _cols: ColumnInfo[]): string {
-  const d = ws.engine.dialect;
-  const list = ds.columns.map((c) => `CAST(${d.quote(c.name)} AS ${d.columnType(c.type)}) AS ${d.quote(c.name)}`).join(', ');
-  return `SELECT ${list} FROM (${ws.engine.readFileSql(f.absolute, f.format, f.header)}) src`;
-}
-
-export async function ingest(ws: Workspace, source: string, files: string[], options: Partial<RunOptions> = {}): Promise<IngestResult> {
-  const planned = await planIngest(ws, source, files);
+export async function ingest(ws: Workspace, source: string, files: string[], options: Partial<RunOptions> & IngestOptions = {}): Promise<IngestResult> {
+  const planned = await planIngest(ws, source, files, { schemaVersion: options.schemaVersion });
   const reason = options.reason ?? `ingest ${planned.files.filter((f) => f.status !== 'unchanged').length} file(s)`;
   const result = await executePlan(ws, planned.plan, { ...options, reason }, ingestStager(planned.files));
-  return { ...result, files: planned.files.map((f) => ({ file: f.name, status: f.status })) };
+  return { ...result, files: planned.files.map((f) => ({ file: f.name, status: f.status, ...(f.schemaVersion !== undefined ? { schema_version: f.schemaVersion } : {}) })) };
 }
 
 function ingestStager(files: IngestFile[]): Stager {
@@ -208,8 +185,7 @@ function ingestStager(files: IngestFile[]): Stager {
       await engine.transaction(async (tx) => {
         await tx.exec(`DELETE FROM ${staging}`);
         for (const f of changed) {
-          const select = adaptedSelect(ctx.ws, ds, f, []);
-          await tx.exec(`INSERT INTO ${staging} SELECT ${cols}, $1, ${key} FROM (${select}) t`, [f.name]);
+          await tx.exec(`INSERT INTO ${staging} SELECT ${cols}, $1, ${key} FROM (${f.select!}) t`, [f.name]);
           crashPoint('ingest.file_loaded');
         }
         // Rows other files contributed to the affected partitions stay as they are.
@@ -266,8 +242,8 @@ function ingestStager(files: IngestFile[]): Stager {
       for (const f of changed) {
         await tx.exec(`DELETE FROM ${table} WHERE dataset = $1 AND file = $2`, [ctx.plan.targets[0], f.name]);
         await tx.exec(
-          `INSERT INTO ${table} (dataset, file, sha256, bytes, rows, partitions, schema_version, run_id, loaded_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8)`,
-          [ctx.plan.targets[0], f.name, f.sha256, f.bytes, rowsOf.get(f.name) ?? 0, JSON.stringify(f.partitions), ctx.runId, nowIso()],
+          `INSERT INTO ${table} (dataset, file, sha256, bytes, rows, partitions, schema_version, run_id, loaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+          [ctx.plan.targets[0], f.name, f.sha256, f.bytes, rowsOf.get(f.name) ?? 0, JSON.stringify(f.partitions), f.schemaVersion ?? null, ctx.runId, nowIso()],
         );
       }
     },

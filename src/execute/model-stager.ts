@@ -20,7 +20,8 @@ import { crashPoint } from './crash.js';
 import type { Stager } from './executor.js';
 import { ensureRefView, refViewTable, renderModelSql, sqlHash, type RefSource } from './render.js';
 import type { RunContext } from './run-context.js';
-import { describeColumnDiff, ensureStagingTable, sameColumns } from './staging.js';
+import { openTaskGate } from '../scheduler/gate.js';
+import { addedColumns, describeColumnDiff, ensureStagingTable, sameColumns } from './staging.js';
 import { validateStaged, validationError } from './validate.js';
 
 export const modelStager: Stager = {
@@ -45,6 +46,9 @@ export const modelStager: Stager = {
     const recomputed = new Map<string, Set<PartitionKey>>();
     const parallel = Math.max(1, ctx.options.maxParallel ?? 2);
     const connections: Connection[] = [];
+    // Issue 7: every computed task takes a slot of the run's pool and passes the throttle and the cancel
+    // check first; all of it happens between tasks, never inside one.
+    const gate = openTaskGate(ctx, parallel);
     try {
       for (let i = 0; i < parallel; i++) connections.push(await engine.connect());
       for (const name of datasetsInOrder(project, plan)) {
@@ -77,9 +81,10 @@ export const modelStager: Stager = {
             ws.events.emit({ type: 'task.finished', run_id: ctx.runId, dataset: name, partition: t.partition, status: 'reused', rows: Number(rec.rows) });
             return;
           }
+          const endTask = await gate.enter(conn);
           ws.events.emit({ type: 'task.started', run_id: ctx.runId, dataset: name, partition: t.partition });
-          await updateTask(engine, engine, ctx.runId, name, t.partition, { status: 'computing', started_at: nowIso(), attempt: true });
           try {
+            await updateTask(engine, engine, ctx.runId, name, t.partition, { status: 'computing', started_at: nowIso(), attempt: true });
             const stats = await computeTask(ctx, conn, model, t, sql, columns, { sql_hash: hash, inputs });
             crashPoint('task.computed');
             myRecomputed.add(t.partition);
@@ -90,12 +95,15 @@ export const modelStager: Stager = {
             await updateTask(engine, engine, ctx.runId, name, t.partition, { status: 'failed', error: ws.redact(message), finished_at: nowIso() });
             ws.events.emit({ type: 'task.finished', run_id: ctx.runId, dataset: name, partition: t.partition, status: 'failed' });
             throw error;
+          } finally {
+            endTask();
           }
         };
         // A cumulative model reads its own previous partition: its tasks run one by one, in order.
         await runAll(model.dependsOnPast ? connections.slice(0, 1) : connections, planned, runTask);
       }
     } finally {
+      await gate.close();
       for (const c of connections) await c.close();
     }
     return { reused, skipped };
@@ -236,10 +244,16 @@ async function describeModel(db: Db, engine: Engine, model: ModelSpec, sql: stri
     }
   }
   const live = await engine.columns(engine.dataSchema, model.name, db);
-  if (live && !sameColumns(live, columns)) {
+  // Schema evolution (issue 6): with on_schema_change: add_columns, new columns at the end pass here;
+  // publish adds them to the live table (replacePartitions). Anything else still fails.
+  const additive = live !== null && model.onSchemaChange === 'add_columns' && addedColumns(live, columns) !== null;
+  if (live && !sameColumns(live, columns) && !additive) {
     throw new TidemarkError('VALIDATION', `${model.name}: the output of ${model.sqlFile} no longer matches the live table: ${describeColumnDiff(live, columns)}`, {
       dataset: model.name,
-      hint: 'a backfill never changes the live schema; restore the SQL, or migrate the table deliberately',
+      hint:
+        model.onSchemaChange === 'add_columns'
+          ? 'on_schema_change: add_columns only adds new columns at the end; restore the SQL, or migrate the table deliberately'
+          : 'a backfill never changes the live schema; restore the SQL, set on_schema_change: add_columns for new columns, or migrate the table deliberately',
     });
   }
   return columns;

@@ -17,6 +17,7 @@ import { listTasks, setRunStatus, type TaskRecord } from '../state/runs.js';
 import { historyTable, liveTable, stagingName, stagingTable, stateTable } from '../state/tables.js';
 import { TidemarkError } from '../errors.js';
 import { crashPoint } from './crash.js';
+import { addedColumns } from './staging.js';
 import type { RunContext } from './run-context.js';
 
 export interface PublishedPartition {
@@ -62,8 +63,9 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
       unchanged += same.length;
       await markTasks(tx, engine, runId, name, changed, 'published');
       await markTasks(tx, engine, runId, name, same, 'unchanged');
+      let schemaChange: { added: ColumnInfo[] } | null = null;
       if (changed.length) {
-        await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition));
+        schemaChange = await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition));
         crashPoint('publish.replaced');
       }
       let dsSnapshot = snapshot.get(name);
@@ -118,7 +120,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
           run_id: runId,
           dataset: name,
           partitions: mineChanged.map((p) => p.partition),
-          details: { publish_seq: seq, changed: mineChanged.map(({ dataset: _d, ...rest }) => rest), unchanged: same.length, request: ctx.plan.request },
+          details: { publish_seq: seq, changed: mineChanged.map(({ dataset: _d, ...rest }) => rest), unchanged: same.length, request: ctx.plan.request, ...(schemaChange ? { schema_change: schemaChange } : {}) },
           config_hash: project.configHash,
         });
       }
@@ -150,19 +152,20 @@ export function storedColumns(ds: DatasetSpec, userColumns: ColumnInfo[]): Colum
   return ds.kind === 'source' ? [...userColumns, { name: FILE_COLUMN, type: 'VARCHAR' }] : userColumns;
 }
 
-async function replacePartitions(tx: Db, engine: Engine, ctx: RunContext, ds: DatasetSpec, keys: string[]): Promise<void> {
+/** Replaces the partitions' live rows; returns the columns it added to the live table (on_schema_change: add_columns), if any. */
+async function replacePartitions(tx: Db, engine: Engine, ctx: RunContext, ds: DatasetSpec, keys: string[]): Promise<{ added: ColumnInfo[] } | null> {
   const d = engine.dialect;
   const live = liveTable(engine, ds.name);
   const staging = stagingTable(engine, ctx.runId, ds.name);
   const stagedCols = (await engine.columns(engine.stagingSchema, stagingName(ctx.runId, ds.name), tx))!.filter((c) => c.name !== PARTITION_COLUMN);
   const cols = stagedCols.map((c) => d.quote(c.name)).join(', ');
+  // Schema evolution (issue 6): describeModel let an additive change through only for a model with
+  // on_schema_change: add_columns; the new columns are added here, inside the publish transaction.
+  const schemaChange = await addNewColumns(tx, engine, ds, stagedCols);
   await tx.exec(`CREATE TABLE IF NOT EXISTS ${live} (${stagedCols.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
   const history = historyTable(engine, ds.name);
-  await tx.exec(
-    `CREATE TABLE IF NOT EXISTS ${history} (${[...stagedCols, { name: PARTITION_COLUMN, type: 'VARCHAR' }, { name: VERSION_COLUMN, type: 'INTEGER' }]
-      .map((c) => `${d.quote(c.name)} ${c.type}`)
-      .join(', ')})`,
-  );
+  const historyCols = [...stagedCols, { name: PARTITION_COLUMN, type: 'VARCHAR' }, { name: VERSION_COLUMN, type: 'INTEGER' }];
+  await tx.exec(`CREATE TABLE IF NOT EXISTS ${history} (${historyCols.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
   const pc = d.quote(ds.partitionColumn);
   const sorted = [...keys].sort();
   // Bounds let the engine skip untouched row groups; the key test picks the exact partitions.
@@ -172,13 +175,30 @@ async function replacePartitions(tx: Db, engine: Engine, ctx: RunContext, ds: Da
   const inLive = (c: string) => `${c} >= ${lo} AND ${c} < ${hi} AND ${d.partitionKey(c, ds.grain)} IN ${chosen}`;
   const lc = `l.${pc}`;
   await tx.exec(
-    `INSERT INTO ${history} SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, p.partition, p.version FROM ${live} l
+    `INSERT INTO ${history} (${historyCols.map((c) => d.quote(c.name)).join(', ')}) SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, p.partition, p.version FROM ${live} l
      JOIN ${stateTable(engine, 'partitions')} p ON p.dataset = $2 AND p.partition = ${d.partitionKey(lc, ds.grain)} WHERE ${inLive(lc)}`,
     [ctx.runId, ds.name],
   );
   await tx.exec(`DELETE FROM ${live} WHERE ${inLive(pc)}`, [ctx.runId, ds.name]);
   await tx.exec(`INSERT INTO ${live} (${cols}) SELECT ${cols} FROM ${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}`, [ctx.runId, ds.name]);
   await checkKeysAcrossPartitions(tx, engine, ctx, ds, staging, chosen);
+  return schemaChange;
+}
+
+/** ALTER TABLE … ADD COLUMN on the live and history tables for staged columns they lack (add_columns models only). */
+async function addNewColumns(tx: Db, engine: Engine, ds: DatasetSpec, stagedCols: ColumnInfo[]): Promise<{ added: ColumnInfo[] } | null> {
+  if (ds.kind !== 'model' || ds.onSchemaChange !== 'add_columns') return null;
+  const liveCols = await engine.columns(engine.dataSchema, ds.name, tx);
+  if (!liveCols) return null;
+  const added = addedColumns(liveCols, stagedCols);
+  if (!added?.length) return null;
+  const d = engine.dialect;
+  const historyExists = (await engine.columns(engine.historySchema, ds.name, tx)) !== null;
+  for (const c of added) {
+    await tx.exec(`ALTER TABLE ${liveTable(engine, ds.name)} ADD COLUMN ${d.quote(c.name)} ${c.type}`);
+    if (historyExists) await tx.exec(`ALTER TABLE ${historyTable(engine, ds.name)} ADD COLUMN ${d.quote(c.name)} ${c.type}`);
+  }
+  return { added };
 }
 
 /** Keys are unique within the live table; staging validated each partition, this checks the rest. */

@@ -55,7 +55,11 @@ export async function ensureRefView(db: Db, engine: Engine, project: Project, ru
   const computed = `(SELECT partition FROM ${stateTable(engine, 'tasks')} WHERE run_id = ${d.stringLiteral(runId)} AND dataset = ${d.stringLiteral(dataset)} AND status = 'computed')`;
   const staged = `SELECT ${cols} FROM ${stagingTable(engine, runId, dataset)} WHERE ${d.quote(PARTITION_COLUMN)} IN ${computed}`;
   const key = d.partitionKey(d.quote(ds.partitionColumn), ds.grain);
-  const body = liveExists ? `SELECT ${cols} FROM ${liveTable(engine, dataset)} WHERE ${key} NOT IN ${computed} UNION ALL ${staged}` : staged;
+  // Schema evolution (issue 6): a column an add_columns model just gained is not in the live table
+  // until publish; its live partitions read it as NULL, as they will after ALTER TABLE … ADD COLUMN.
+  const live = liveExists ? new Set(((await engine.columns(engine.dataSchema, dataset, db)) ?? []).map((c) => c.name)) : new Set<string>();
+  const liveCols = columns.map((c) => (live.has(c) ? d.quote(c) : `NULL AS ${d.quote(c)}`)).join(', ');
+  const body = liveExists ? `SELECT ${liveCols} FROM ${liveTable(engine, dataset)} WHERE ${key} NOT IN ${computed} UNION ALL ${staged}` : staged;
   const view = refViewTable(engine, runId, dataset);
   await db.exec(`DROP VIEW IF EXISTS ${view}`);
   await db.exec(`CREATE VIEW ${view} AS ${body}`);

@@ -1,5 +1,7 @@
 /** What a task needs to know about the run it belongs to. */
 import type { Plan } from '../plan/types.js';
+import type { ProcessScheduler } from '../scheduler/scheduler.js';
+import type { Clock } from '../scheduler/throttle.js';
 import type { Workspace } from '../workspace.js';
 
 export interface RunOptions {
@@ -12,6 +14,19 @@ export interface RunOptions {
   allowShrink?: boolean;
   /** Publish each partition in its own transaction instead of one for the whole run. */
   publishPerPartition?: boolean;
+  /** Throttling (issue 7): at most this many tasks started per minute. */
+  rate?: number;
+  /** Run window in local time, e.g. '22:00-06:00' (overrides the pool's `window`). */
+  window?: string;
+  /** Time source for rate and window; tests inject one instead of sleeping. */
+  clock?: Clock;
+  /** The scheduler whose pools the tasks take slots from (default: the one of this process's engine). */
+  scheduler?: ProcessScheduler;
+  /**
+   * Called after preflight, before the run is created; throwing refuses the run with nothing written.
+   * Default: the pause handshake with consumers that have `pause: true` (src/consumers/pause.ts).
+   */
+  beforeStart?: (ws: Workspace, plan: Plan) => Promise<void>;
   /** Test hook: called at named points so crash tests can kill the process there. */
   onCheckpoint?: (point: string) => void;
 }

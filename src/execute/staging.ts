@@ -20,6 +20,12 @@ export function sameColumns(a: ColumnInfo[], b: ColumnInfo[]): boolean {
   return a.length === b.length && a.every((c, i) => c.name === b[i].name && c.type.toUpperCase() === b[i].type.toUpperCase());
 }
 
+/** Columns `next` adds at the end of `live`, all else equal (an additive change); null when the change is not additive. */
+export function addedColumns(live: ColumnInfo[], next: ColumnInfo[]): ColumnInfo[] | null {
+  if (next.length < live.length || !sameColumns(live, next.slice(0, live.length))) return null;
+  return next.slice(live.length);
+}
+
 /** A readable column-level difference between a live table and new output. */
 export function describeColumnDiff(live: ColumnInfo[], next: ColumnInfo[]): string {
   const parts: string[] = [];

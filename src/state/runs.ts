@@ -3,7 +3,9 @@ import type { Db, Engine } from '../engines/engine.js';
 import { nowIso, parseJson } from './json.js';
 import { stateTable } from './tables.js';
 
-export type RunStatus = 'planned' | 'computing' | 'publishing' | 'published' | 'complete' | 'failed' | 'cancelled';
+// 'cancelling': `tidemark cancel` asked the executing process to stop between tasks (issue 7); the run
+// still holds its partitions until that process marks it 'cancelled'.
+export type RunStatus = 'planned' | 'computing' | 'cancelling' | 'publishing' | 'published' | 'complete' | 'failed' | 'cancelled';
 export type TaskStatus = 'pending' | 'computing' | 'computed' | 'skipped' | 'failed' | 'published' | 'unchanged';
 
 export interface RunRecord {
@@ -42,7 +44,7 @@ export interface TaskRecord {
   finished_at: string | null;
 }
 
-const ACTIVE: RunStatus[] = ['planned', 'computing', 'publishing'];
+const ACTIVE: RunStatus[] = ['planned', 'computing', 'cancelling', 'publishing'];
 export const isActive = (s: RunStatus): boolean => ACTIVE.includes(s);
 
 function runFromRow(r: Record<string, unknown>): RunRecord {
@@ -78,14 +80,14 @@ export async function listRuns(db: Db, engine: Engine, limit = 50): Promise<RunR
 /** The latest unfinished run issued with the same request, which re-issuing the command resumes. */
 export async function findResumableRun(db: Db, engine: Engine, runKey: string): Promise<RunRecord | null> {
   const rows = await db.query(
-    `SELECT * FROM ${stateTable(engine, 'runs')} WHERE run_key = $1 AND status IN ('planned', 'computing', 'publishing', 'failed', 'cancelled') ORDER BY created_at DESC LIMIT 1`,
+    `SELECT * FROM ${stateTable(engine, 'runs')} WHERE run_key = $1 AND status IN ('planned', 'computing', 'cancelling', 'publishing', 'failed', 'cancelled') ORDER BY created_at DESC LIMIT 1`,
     [runKey],
   );
   return rows[0] ? runFromRow(rows[0]) : null;
 }
 
 export async function listActiveRuns(db: Db, engine: Engine): Promise<RunRecord[]> {
-  const rows = await db.query(`SELECT * FROM ${stateTable(engine, 'runs')} WHERE status IN ('planned', 'computing', 'publishing')`);
+  const rows = await db.query(`SELECT * FROM ${stateTable(engine, 'runs')} WHERE status IN ('planned', 'computing', 'cancelling', 'publishing')`);
   return rows.map(runFromRow);
 }
 

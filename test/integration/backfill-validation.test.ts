@@ -105,7 +105,8 @@ describe('failure and resume', () => {
     expect(resumed.status).toBe('published');
     expect(resumed.reused).toBeGreaterThanOrEqual(4); // 03-01..03-04 were computed before the failure
     const runs = await withWorkspace(dir, (ws) => ws.engine.query(`SELECT run_id, status FROM tidemark.runs WHERE kind = 'backfill' ORDER BY created_at`));
-    expect(runs).toEqual([{ run_id: resumed.run_id, status: 'published' }]);
+    // 'complete', not just 'published': no consumer has to acknowledge it (issue 9).
+    expect(runs).toEqual([{ run_id: resumed.run_id, status: 'complete' }]);
     const changed = resumed.published.filter((p: { dataset: string }) => p.dataset === 'daily_revenue').map((p: { partition: string }) => p.partition);
     expect(changed).toEqual(['2026-03-02', '2026-03-06']);
   });

@@ -2,13 +2,16 @@
 import path from 'node:path';
 import { existsSync, mkdirSync } from 'node:fs';
 import type { Command } from 'commander';
-import { backfill, planBackfill, preflight, requireReason, run } from '../../api/operations.js';
+import { backfill, planBackfill, planRun, preflight, requireReason, run } from '../../api/operations.js';
 import { TidemarkError, usageError } from '../../errors.js';
 import { scaffoldShopExample } from '../../example/shop.js';
 import { ingest } from '../../execute/ingest.js';
 import { assertNoBlockingGuards } from '../../execute/executor.js';
 import { confirm, print, printJson, withWorkspace } from '../context.js';
 import { planJson, renderPlan, renderResult, resultJson } from '../render.js';
+import { parseRate, parseWindow } from '../../scheduler/throttle.js';
+import { waitForConflictingRuns } from '../../scheduler/claims.js';
+import type { GlobalOptions } from '../context.js';
 
 interface WriteFlags {
   reason?: string;
@@ -18,6 +21,15 @@ interface WriteFlags {
   pool?: string;
   allowEmpty?: boolean;
   allowShrink?: boolean;
+  /** Throttling (issue 7). */
+  rate?: string;
+  window?: string;
+}
+
+/** --wait also waits for runs in flight that hold the planned partitions (issue 7). */
+function waitMs(g: GlobalOptions): number | null {
+  if (g.wait === undefined || g.wait === false) return null;
+  return g.wait === true ? 3_600_000 : Number(g.wait) * 1000;
 }
 
 export function parsePositiveInt(value: string | undefined, flag: string): number | undefined {
@@ -36,6 +48,8 @@ function runOptions(f: WriteFlags) {
     pool: f.pool,
     allowEmpty: f.allowEmpty,
     allowShrink: f.allowShrink,
+    rate: f.rate === undefined ? undefined : parseRate(f.rate),
+    window: f.window === undefined ? undefined : parseWindow(f.window).text,
   };
 }
 
@@ -82,9 +96,11 @@ export function registerCoreCommands(program: Command): void {
     .option('--dry-run', 'show what would be loaded; write nothing')
     .option('--allow-empty', 'allow files to leave a partition empty')
     .option('--allow-shrink', 'allow files to shrink a partition beyond guards.max_shrink')
-    .action(async (source: string, files: string[], f: WriteFlags, cmd: Command) =>
+    .option('--schema-version <n>', 'read every file as this schema version instead of matching its shape')
+    .action(async (source: string, files: string[], f: WriteFlags & { schemaVersion?: string }, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
-        const result = await ingest(ws, source, files, { ...runOptions(f), reason: f.reason || undefined });
+        const schemaVersion = parsePositiveInt(f.schemaVersion, '--schema-version');
+        const result = await ingest(ws, source, files, { ...runOptions(f), reason: f.reason || undefined, schemaVersion });
         if (g.json) printJson({ ...resultJson(result), files: result.files });
         else {
           const loaded = result.files.filter((x) => x.status !== 'unchanged').length;
@@ -106,6 +122,8 @@ export function registerCoreCommands(program: Command): void {
     .action(async (datasets: string[], f: WriteFlags, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
         const opts = runOptions(f);
+        const wait = waitMs(g);
+        if (wait !== null && !f.dryRun) await waitForConflictingRuns(() => planRun(ws, { datasets }), await planRun(ws, { datasets }), { timeoutMs: wait, events: ws.events });
         const result = await run(ws, { datasets }, { ...opts, reason: f.reason || 'scheduled run: build missing and stale partitions' });
         if (g.json) printJson(f.dryRun ? planJson(result.plan) : resultJson(result));
         else print(f.dryRun ? renderPlan(result.plan) + '\nDry run: nothing was written.' : renderResult(result));
@@ -144,6 +162,8 @@ export function registerCoreCommands(program: Command): void {
     .option('--dry-run', 'print the real plan; write nothing')
     .option('--max-parallel <n>', 'partitions computed at once')
     .option('--pool <name>', 'resource pool (default backfill)')
+    .option('--rate <n/min>', 'start at most N partitions per minute (e.g. 30/min)')
+    .option('--window <HH:MM-HH:MM>', 'run only inside this daily window, local time (e.g. 22:00-06:00); pauses between tasks outside it')
     .option('--include-recent', 'allow touching the newest protect.recent partitions')
     .option('--allow-full-refresh', 'allow rebuilding every partition or more than guards.max_backfill_partitions')
     .option('--allow-empty', 'allow a partition that had rows to become empty')
@@ -153,7 +173,9 @@ export function registerCoreCommands(program: Command): void {
         requireReason(f.reason, 'backfill');
         const range = await rangeFlags(f, () => lastPartition(ws, dataset));
         const request = { dataset, ...range, downstream: f.downstream, includeRecent: f.includeRecent, allowFullRefresh: f.allowFullRefresh };
-        const plan = await planBackfill(ws, request);
+        let plan = await planBackfill(ws, request);
+        const wait = waitMs(g);
+        if (wait !== null && !f.dryRun) plan = await waitForConflictingRuns(() => planBackfill(ws, request), plan, { timeoutMs: wait, events: ws.events });
         if (f.dryRun) {
           if (g.json) printJson(planJson(plan));
           else print(renderPlan(plan));

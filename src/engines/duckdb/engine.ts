@@ -151,6 +151,18 @@ export class DuckDbEngine implements Engine {
     return conn;
   }
 
+  /**
+   * DuckDB's `threads` and `memory_limit` belong to the database instance: every connection shares
+   * them. A dedicated connection applies them so that a busy main connection never delays a change.
+   */
+  async setInstanceLimits(limits: { threads?: number; memoryLimit?: string }): Promise<void> {
+    if (!this.settings) this.settings = new DuckDbConnection(await this.instance.connect());
+    await this.settings.exec(limits.threads ? `SET threads = ${Math.floor(limits.threads)}` : 'RESET threads');
+    const memory = limits.memoryLimit && /^\d+(\.\d+)?\s*[KMGT]i?B$/i.test(limits.memoryLimit) ? limits.memoryLimit : undefined;
+    await this.settings.exec(memory ? `SET memory_limit = '${memory}'` : 'RESET memory_limit');
+  }
+  private settings: DuckDbConnection | null = null;
+
   async columns(schema: string, table: string, db: Db = this.main): Promise<ColumnInfo[] | null> {
     const rows = await db.query<{ column_name: string; data_type: string }>(
       `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
@@ -177,6 +189,7 @@ export class DuckDbEngine implements Engine {
 
   async close(): Promise<void> {
     for (const c of [...this.extra]) await c.close();
+    await this.settings?.close();
     await this.main.close();
     this.instance.closeSync();
   }

@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+/**
+ * Issue 6 benchmark: ingesting 5M rows of v1 Parquet through schema adapters (rename, dollars DOUBLE →
+ * cents BIGINT, a default constant, a dropped column) vs DuckDB reading the same file into the same
+ * table with a hand-written INSERT … SELECT of the same expressions (goal: ratio ≤ 1.3). Each measured
+ * Tidemark ingest is a first load into a fresh project; its phases are timed from the event stream:
+ * plan (file hash, shape match, the DISTINCT read of partition keys), stage (staging insert and
+ * validation), publish (the one transaction into live).
+ *
+ * Run `npm run build && node bench/schema-ingest.js [rows] [days]`; `scenarioSchemaIngest` is exported
+ * so bench/run.js can add it to its scenarios.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { ingest } from '../dist/execute/ingest.js';
+import { openWorkspace } from '../dist/workspace.js';
+import { measure, round } from './measure.js';
+
+const YAML = `name: schema_bench
+datasets:
+  orders:
+    kind: source
+    partition: { column: order_date, grain: day }
+    key: [order_id]
+    schema:
+      current: { order_id: BIGINT, customer_id: BIGINT, amount_cents: BIGINT, currency: VARCHAR, order_date: DATE }
+      history:
+        - version: 1
+          columns: { order_id: BIGINT, customer: BIGINT, amount: DOUBLE, legacy_flag: VARCHAR, order_date: DATE }
+          adapt: { customer_id: customer, amount_cents: "CAST(round(amount * 100) AS BIGINT)", currency: "'USD'" }
+`;
+
+/** The same expressions, written by hand, into a table of the same shape (with the file column Tidemark keeps). */
+const HAND_TABLE = `CREATE TABLE orders (order_id BIGINT, customer_id BIGINT, amount_cents BIGINT, currency VARCHAR, order_date DATE, _tm_file VARCHAR)`;
+const handInsert = (file) => `INSERT INTO orders SELECT order_id, customer AS customer_id, CAST(round(amount * 100) AS BIGINT) AS amount_cents, 'USD' AS currency, order_date, 'data/orders-v1.parquet'
+  FROM read_parquet('${file.replace(/'/g, "''")}')`;
+
+async function withDuckDb(file, fn) {
+  const instance = await DuckDBInstance.create(file);
+  const conn = await instance.connect();
+  try {
+    return await fn(conn);
+  } finally {
+    conn.closeSync();
+    instance.closeSync?.();
+  }
+}
+
+/** v1 Parquet: `rows` orders over `days` days, written by DuckDB. */
+async function writeV1Parquet(file, rows, days) {
+  await withDuckDb(':memory:', (conn) =>
+    conn.run(`COPY (SELECT i AS order_id, i % 50000 AS customer, round((i % 100000) / 100.0 + 0.99, 2) AS amount, CASE WHEN i % 7 = 0 THEN 'x' END AS legacy_flag,
+      DATE '2025-01-01' + CAST(i % ${days} AS INTEGER) AS order_date FROM range(${rows}) t(i)) TO '${file}' (FORMAT parquet)`),
+  );
+}
+
+function freshProject(root, n) {
+  const dir = path.join(root, `tm-${n}`);
+  mkdirSync(path.join(dir, 'data'), { recursive: true });
+  writeFileSync(path.join(dir, 'tidemark.yaml'), YAML);
+  return dir;
+}
+
+export async function scenarioSchemaIngest({ rows = 5_000_000, days = 100 } = {}) {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'tidemark-schema-bench-'));
+  try {
+    const parquet = path.join(root, 'orders-v1.parquet');
+    process.stderr.write(`writing ${rows.toLocaleString('en-US')} rows of v1 Parquet over ${days} days…\n`);
+    await writeV1Parquet(parquet, rows, days);
+    let n = 0;
+    let dir;
+    const phases = [];
+    const tm = await measure(
+      'tidemark ingest (v1 → current)',
+      async () => {
+        const ws = await openWorkspace(dir, { actor: 'bench', command: 'bench ingest' });
+        const marks = { start: performance.now() };
+        const off = ws.events.on((e) => {
+          if (e.type === 'run.started') marks.planned = performance.now();
+          if (e.type === 'run.publishing') marks.staged = performance.now();
+          if (e.type === 'run.published') marks.published = performance.now();
+        });
+        try {
+          const result = await ingest(ws, 'orders', [path.join(dir, 'data', 'orders-v1.parquet')], { reason: 'bench' });
+          if (result.status !== 'published' || result.files[0].schema_version !== 1) throw new Error(`unexpected ingest result ${JSON.stringify(result.files)}`);
+        } finally {
+          off();
+          await ws.close();
+        }
+        phases.push({ plan: marks.planned - marks.start, stage: marks.staged - marks.planned, publish: marks.published - marks.staged, close: performance.now() - marks.published });
+      },
+      {
+        prepare: () => {
+          dir = freshProject(root, ++n);
+          copyFileSync(parquet, path.join(dir, 'data', 'orders-v1.parquet'));
+        },
+      },
+    );
+    const hand = await measure(
+      'hand-written INSERT … SELECT',
+      () =>
+        withDuckDb(path.join(root, `hand-${++n}.duckdb`), async (conn) => {
+          await conn.run(HAND_TABLE);
+          await conn.run('BEGIN TRANSACTION');
+          await conn.run(handInsert(parquet));
+          await conn.run('COMMIT');
+        }),
+    );
+    const measured = phases.slice(-3);
+    const avg = (k) => round(measured.reduce((s, p) => s + p[k], 0) / measured.length);
+    const ratio = tm.median_ms / hand.median_ms;
+    return [
+      {
+        id: 'schema',
+        name: `ingest ${rows.toLocaleString('en-US')} rows of v1 Parquet through adapters vs hand-written INSERT … SELECT`,
+        measured_ms: tm.median_ms,
+        baseline_ms: hand.median_ms,
+        ratio,
+        goal: '≤ 1.3',
+        met: ratio <= 1.3,
+        samples: { tidemark: tm.samples_ms, hand_written: hand.samples_ms },
+        phases_ms: { plan: avg('plan'), stage: avg('stage'), publish: avg('publish'), close: avg('close') },
+      },
+    ];
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const rows = Number(process.argv[2] ?? 5_000_000);
+  const days = Number(process.argv[3] ?? 100);
+  const [r] = await scenarioSchemaIngest({ rows, days });
+  process.stdout.write(
+    `\n${r.name}\n  Tidemark ${r.measured_ms} ms (phases: plan ${r.phases_ms.plan} ms, stage ${r.phases_ms.stage} ms, publish ${r.phases_ms.publish} ms, close ${r.phases_ms.close} ms)\n` +
+      `  hand-written ${r.baseline_ms} ms\n  ratio ${r.ratio.toFixed(2)} (goal ${r.goal}: ${r.met ? 'met' : 'NOT met'}); load average ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} cores\n`,
+  );
+}

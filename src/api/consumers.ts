@@ -1,0 +1,154 @@
+/**
+ * Library API for downstream consumers: what is configured, how deliveries stand, redelivery,
+ * verification against the warehouse, and readiness. The CLI's `consumers …` and `ready` call these.
+ * Nothing here returns a consumer's secret; configured values from the environment are redacted.
+ */
+import { describeTarget, isPauseConsumer, maxAttempts, subscriptions } from '../consumers/config.js';
+import { listDeliveries, requeue, type DeliveryStatus } from '../consumers/deliveries.js';
+import { dispatch, type DispatchOptions, type DispatchReport } from '../consumers/dispatcher.js';
+import { enqueueNewEvents } from '../consumers/enqueue.js';
+import { readiness, type Readiness } from '../consumers/ready.js';
+import { verifyRun, type VerifyReport } from '../consumers/verify.js';
+import { TidemarkError } from '../errors.js';
+import { stateTable } from '../state/tables.js';
+import type { Workspace } from '../workspace.js';
+
+export { dispatch, readiness, verifyRun };
+export type { DispatchReport, Readiness, VerifyReport };
+
+export interface ConsumerInfo {
+  consumer: string;
+  kind: string;
+  target: string;
+  datasets: string[];
+  required: boolean;
+  pause: boolean;
+  signed: boolean;
+  verify: boolean;
+  max_attempts: number;
+}
+
+export function listConsumers(ws: Workspace): ConsumerInfo[] {
+  const subs = subscriptions(ws.project);
+  return Object.entries(ws.project.consumers).map(([name, c]) => ({
+    consumer: name,
+    kind: c.kind,
+    target: describeTarget(c, ws.redact),
+    datasets: subs.get(name) ?? [],
+    required: c.required !== false,
+    pause: isPauseConsumer(c),
+    signed: c.kind === 'webhook' && Boolean(c.secret),
+    verify: c.kind !== 'file' && Boolean(c.verify),
+    max_attempts: maxAttempts(c),
+  }));
+}
+
+export interface LastDelivery {
+  event_id: number;
+  event_type: string;
+  run_id: string;
+  status: DeliveryStatus;
+  attempts: number;
+  delivered_at: string | null;
+  next_attempt_at: string | null;
+  last_error: string | null;
+}
+
+export interface ConsumerStatus extends ConsumerInfo {
+  delivered: number;
+  pending: number;
+  dead: number;
+  last_delivery: LastDelivery | null;
+}
+
+export interface AwaitingRun {
+  run_id: string;
+  kind: string;
+  published_at: string | null;
+  /** Required consumers that have not acknowledged its run.published yet (pending or dead). */
+  waiting_for: { consumer: string; status: DeliveryStatus; attempts: number; last_error: string | null }[];
+}
+
+export interface ConsumersStatus {
+  consumers: ConsumerStatus[];
+  /** Runs published but not complete. */
+  awaiting: AwaitingRun[];
+  /** Deliveries for consumers no longer in tidemark.yaml. */
+  orphaned: { consumer: string; pending: number }[];
+}
+
+export async function consumersStatus(ws: Workspace): Promise<ConsumersStatus> {
+  const all = await listDeliveries(ws.engine, ws.engine);
+  const consumers = listConsumers(ws).map((info): ConsumerStatus => {
+    const mine = all.filter((d) => d.consumer === info.consumer);
+    const last = mine.find((d) => d.status !== 'pending' || d.attempts > 0) ?? mine[0];
+    return {
+      ...info,
+      delivered: mine.filter((d) => d.status === 'delivered').length,
+      pending: mine.filter((d) => d.status === 'pending').length,
+      dead: mine.filter((d) => d.status === 'dead').length,
+      last_delivery: last ? lastDelivery(last) : null,
+    };
+  });
+  const orphaned = [...new Set(all.filter((d) => !ws.project.consumers[d.consumer] && d.status === 'pending').map((d) => d.consumer))].map((consumer) => ({
+    consumer,
+    pending: all.filter((d) => d.consumer === consumer && d.status === 'pending').length,
+  }));
+  return { consumers, awaiting: await runsAwaitingConsumers(ws), orphaned };
+}
+
+function lastDelivery(d: LastDelivery): LastDelivery {
+  const { event_id, event_type, run_id, status, attempts, delivered_at, next_attempt_at, last_error } = d;
+  return { event_id, event_type, run_id, status, attempts, delivered_at, next_attempt_at, last_error };
+}
+
+/** Runs in status `published` (the newest `limit`): their required consumers have not all acknowledged yet. */
+export async function runsAwaitingConsumers(ws: Workspace, limit = 50): Promise<AwaitingRun[]> {
+  const { engine } = ws;
+  const runs = await engine.query<{ run_id: string; kind: string; published_at: string | null }>(
+    `SELECT run_id, kind, published_at FROM ${stateTable(engine, 'runs')} WHERE status = 'published' ORDER BY published_at DESC, run_id DESC LIMIT ${Math.max(1, Math.floor(limit))}`,
+  );
+  const out: AwaitingRun[] = [];
+  for (const r of runs) {
+    const deliveries = (await listDeliveries(engine, engine, { runId: r.run_id })).filter(
+      (d) => d.event_type === 'run.published' && d.status !== 'delivered' && ws.project.consumers[d.consumer]?.required !== false,
+    );
+    out.push({ ...r, waiting_for: deliveries.map((d) => ({ consumer: d.consumer, status: d.status, attempts: d.attempts, last_error: d.last_error })) });
+  }
+  return out;
+}
+
+export interface RedeliverRequest {
+  consumer?: string;
+  run?: string;
+  /** Re-queue dead-lettered deliveries. */
+  dead?: boolean;
+}
+
+export interface RedeliverReport extends DispatchReport {
+  requeued: number;
+}
+
+/**
+ * Delivers everything pending (new outbox events included). `--dead` re-queues dead-lettered
+ * deliveries; `--run` re-queues a run's deliveries whatever their status (a forced re-send).
+ */
+export async function redeliver(ws: Workspace, request: RedeliverRequest = {}, options: Omit<DispatchOptions, 'consumer'> = {}): Promise<RedeliverReport> {
+  if (request.consumer && !ws.project.consumers[request.consumer]) {
+    throw new TidemarkError('USAGE', `unknown consumer '${request.consumer}'`, { hint: `consumers: ${Object.keys(ws.project.consumers).join(', ') || 'none'}` });
+  }
+  if (request.run) {
+    const runs = await ws.engine.query(`SELECT 1 FROM ${stateTable(ws.engine, 'runs')} WHERE run_id = $1`, [request.run]);
+    if (!runs.length) throw new TidemarkError('NOT_FOUND', `unknown run '${request.run}'`);
+  }
+  const now = new Date((options.now ?? Date.now)()).toISOString();
+  // Fan out events first, so a run's deliveries exist before they are re-queued.
+  await enqueueNewEvents(ws, now);
+  let requeued = 0;
+  if (request.dead || request.run) {
+    const statuses: DeliveryStatus[] = request.dead ? ['dead'] : ['dead', 'delivered'];
+    requeued = await requeue(ws.engine, ws.engine, { consumer: request.consumer, runId: request.run, statuses }, now);
+  }
+  const report = await dispatch(ws, { ...options, consumer: request.consumer });
+  return { ...report, requeued };
+}

@@ -1,0 +1,144 @@
+/**
+ * consumers list|status|redeliver|verify, and ready: downstream notifications and readiness.
+ * Exit codes: verify finds a mismatch → 4; ready says not ready → 3; redeliver leaves deliveries
+ * unacknowledged → 1.
+ */
+import type { Command } from 'commander';
+import { consumersStatus, listConsumers, readiness, redeliver, verifyRun, type Readiness } from '../../api/consumers.js';
+import { TidemarkError, usageError } from '../../errors.js';
+import { openWorkspace } from '../../workspace.js';
+import { commandLine, globals, print, printJson, withWorkspace } from '../context.js';
+import { table } from '../render.js';
+
+export function registerConsumersCommands(program: Command): void {
+  const consumers = program.command('consumers').description('downstream consumers: webhooks, commands, SQL refreshes and ready-marker files');
+
+  consumers
+    .command('list')
+    .description('configured consumers and the datasets they follow')
+    .action(async (_o: unknown, cmd: Command) =>
+      withWorkspace(cmd, async (ws, g) => {
+        const rows = listConsumers(ws);
+        if (g.json) return printJson(rows);
+        print(table(rows.map((c) => ({ consumer: c.consumer, kind: c.kind, datasets: c.datasets.join(', '), required: c.required, pause: c.pause, verify: c.verify, target: c.target }))));
+      }),
+    );
+
+  consumers
+    .command('status')
+    .description('deliveries per consumer (delivered, pending, dead, last delivery) and runs waiting for consumers')
+    .action(async (_o: unknown, cmd: Command) =>
+      withWorkspace(cmd, async (ws, g) => {
+        const s = await consumersStatus(ws);
+        if (g.json) return printJson(s);
+        print(
+          table(
+            s.consumers.map((c) => ({
+              consumer: c.consumer,
+              kind: c.kind,
+              datasets: c.datasets.join(', '),
+              delivered: c.delivered,
+              pending: c.pending,
+              dead: c.dead,
+              last: c.last_delivery ? `${c.last_delivery.event_type} ${c.last_delivery.run_id} ${c.last_delivery.status} (${c.last_delivery.attempts} attempt(s))` : '',
+              last_error: c.last_delivery?.last_error ?? '',
+            })),
+          ),
+        );
+        if (s.awaiting.length) {
+          print('\nRuns published but not complete (waiting for required consumers):');
+          print(table(s.awaiting.map((r) => ({ run_id: r.run_id, kind: r.kind, published_at: r.published_at, waiting_for: r.waiting_for.map((w) => `${w.consumer} (${w.status})`).join(', ') }))));
+        }
+        for (const o of s.orphaned) print(`\nnote: ${o.pending} pending delivery(ies) for '${o.consumer}', which is no longer in tidemark.yaml`);
+      }),
+    );
+
+  consumers
+    .command('redeliver')
+    .description('deliver pending events now; --dead re-queues dead-lettered ones, --run re-sends a run')
+    .option('--consumer <name>', 'only this consumer')
+    .option('--run <id>', "re-queue this run's deliveries (delivered ones too)")
+    .option('--dead', 're-queue dead-lettered deliveries')
+    .action(async (f: { consumer?: string; run?: string; dead?: boolean }, cmd: Command) =>
+      withWorkspace(cmd, async (ws, g) => {
+        const r = await redeliver(ws, f);
+        if (g.json) printJson(r);
+        else {
+          print(`${r.requeued} re-queued, ${r.delivered} delivered, ${r.pending} pending, ${r.dead} dead-lettered.`);
+          for (const a of r.attempts.filter((x) => x.error)) print(`  ${a.consumer} ${a.event_type} ${a.run_id} attempt ${a.attempt}: ${a.error}`);
+          if (r.completed_runs.length) print(`Complete: ${r.completed_runs.join(', ')}`);
+        }
+        if (r.pending || r.dead) {
+          throw new TidemarkError('INTERNAL', `${r.pending + r.dead} delivery(ies) not acknowledged (${r.pending} pending, ${r.dead} dead-lettered)`, {
+            hint: 'see `tidemark consumers status`; fix the consumer, then `tidemark consumers redeliver --dead`',
+          });
+        }
+      }),
+    );
+
+  consumers
+    .command('verify <run>')
+    .description("compare what consumers serve with the warehouse for every partition the run published (exit 4 on mismatch)")
+    .option('--consumer <name>', 'only this consumer')
+    .action(async (runId: string, f: { consumer?: string }, cmd: Command) =>
+      withWorkspace(cmd, async (ws, g) => {
+        const r = await verifyRun(ws, runId, f);
+        if (g.json) printJson(r);
+        else {
+          print(`Verified ${r.checked} partition(s) of run ${r.run_id}: ${r.mismatches.length} mismatch(es), ${r.errors.length} error(s).`);
+          if (r.mismatches.length) print(table(r.mismatches.map(({ consumer, dataset, partition, consumer_value, warehouse_value }) => ({ consumer, dataset, partition, consumer_value, warehouse_value }))));
+          for (const e of r.errors) print(`  ${e.consumer} ${e.dataset} ${e.partition}: ${e.error}`);
+          if (r.unverifiable.length) print(`No verify block (not checked): ${r.unverifiable.join(', ')}`);
+        }
+        if (r.mismatches.length) {
+          const shown = r.mismatches.slice(0, 5).map((m) => `${m.consumer} ${m.dataset} ${m.partition}: ${String(m.consumer_value)} ≠ ${String(m.warehouse_value)}`);
+          throw new TidemarkError('CHECK_FAILED', `${r.mismatches.length} partition(s) disagree with the warehouse: ${shown.join('; ')}${r.mismatches.length > 5 ? '; …' : ''}`, {
+            hint: `the consumer still serves old values; \`tidemark consumers redeliver --run ${runId}\` re-sends the invalidation`,
+          });
+        }
+        if (r.errors.length) throw new TidemarkError('INTERNAL', `${r.errors.length} partition(s) could not be verified: ${r.errors[0].error}`);
+      }),
+    );
+
+  program
+    .command('ready <dataset>')
+    .description('exit 0 when the partition (default: the newest) is published and no run holds it, 3 otherwise')
+    .option('--partition <key>', 'the partition (default: the newest published)')
+    .option('--timeout <seconds>', 'with --wait: give up after this long', '300')
+    .action(async (dataset: string, f: { partition?: string; timeout: string }, cmd: Command) => {
+      const g = globals(cmd);
+      // `--wait` is the global option (wait for a held project); for ready it means: poll until ready.
+      const wait = g.wait !== undefined && g.wait !== false;
+      const timeoutS = Number(f.timeout);
+      if (!Number.isFinite(timeoutS) || timeoutS < 0) throw usageError(`--timeout must be a number of seconds, got '${f.timeout}'`);
+      const deadline = Date.now() + timeoutS * 1000;
+      for (;;) {
+        const r = await checkReady(g.project ?? process.cwd(), dataset, f.partition);
+        if (r.ready || !wait || Date.now() >= deadline) {
+          if (g.json) printJson(r);
+          else print(r.ready ? `ready: ${dataset} ${r.partition} (version ${r.version})` : `not ready: ${r.reason}`);
+          if (!r.ready) throw new TidemarkError('GUARD', `not ready: ${r.reason}`, { hint: wait ? `still not ready after ${timeoutS} s` : 'add --wait --timeout SECONDS to wait for it' });
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, Math.max(0, deadline - Date.now()))));
+      }
+    });
+}
+
+/** A DuckDB project held by another process is being written (or read) right now: not ready. */
+async function checkReady(dir: string, dataset: string, partition?: string): Promise<Readiness> {
+  let ws;
+  try {
+    ws = await openWorkspace(dir, { command: commandLine() });
+  } catch (error) {
+    if (error instanceof TidemarkError && error.code === 'LOCKED') {
+      return { dataset, partition: partition ?? null, ready: false, version: null, publish_seq: null, reason: error.message, held_by: [] };
+    }
+    throw error;
+  }
+  try {
+    return await readiness(ws, dataset, partition);
+  } finally {
+    await ws.close();
+  }
+}

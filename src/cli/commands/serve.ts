@@ -1,0 +1,41 @@
+/**
+ * `tidemark serve`: the long-running scheduler process of a project (issue 7). It holds the DuckDB
+ * file and runs, side by side and under the pools' slots and priorities, the commands that other
+ * terminals hand to it (src/server/client.ts). It prints where it listens; the token is in
+ * .tidemark/serve.json (mode 0600).
+ */
+import type { Command } from 'commander';
+import { startServer } from '../../server/server.js';
+import { openWorkspace } from '../../workspace.js';
+import { commandLine, globals, print, printJson } from '../context.js';
+import { parsePositiveInt } from './core.js';
+
+export function registerServeCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('run the scheduler and local API for this project; other commands are handed to it')
+    .option('--port <n>', 'port to listen on (0: any free port)', '7391')
+    .option('--host <address>', 'address to bind (the API is local by default)', '127.0.0.1')
+    .action(async (opts: { port: string; host: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const port = opts.port === '0' ? 0 : parsePositiveInt(opts.port, '--port')!;
+      const ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine() });
+      const log = (line: string) => process.stderr.write(`[serve] ${line}\n`);
+      let server;
+      try {
+        server = await startServer(ws, { host: opts.host, port, log });
+      } catch (error) {
+        await ws.close();
+        throw error;
+      }
+      if (g.json) printJson({ url: server.url, host: server.info.host, port: server.info.port, pid: process.pid, project: ws.project.dir });
+      else print(`tidemark serve: ${ws.project.name} at ${server.url} (pid ${process.pid}); token in .tidemark/serve.json. Stop with Ctrl-C.`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      log('stopping: runs in flight stop here and resume when their command is re-issued');
+      await server.close();
+      await ws.close();
+    });
+}

@@ -1,0 +1,98 @@
+/**
+ * The `tidemark.deliveries` table: one row per (outbox event, consumer), updated after every attempt
+ * (attempt count, last error, when to try again), so the dispatcher can resume from any process.
+ * Statuses: pending → delivered, or pending → dead after the consumer's max attempts.
+ */
+import type { Db, Engine } from '../engines/engine.js';
+import { stateTable } from '../state/tables.js';
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'dead';
+
+export interface DeliveryRow {
+  event_id: number;
+  consumer: string;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_error: string | null;
+  delivered_at: string | null;
+}
+
+/** A delivery with the event it carries. */
+export interface DeliveryWithEvent extends DeliveryRow {
+  event_type: string;
+  run_id: string;
+  payload: string;
+  created_at: string;
+}
+
+function fromRow<T extends DeliveryRow>(r: Record<string, unknown>): T {
+  return { ...(r as unknown as T), event_id: Number(r.event_id), attempts: Number(r.attempts) };
+}
+
+export async function insertDelivery(db: Db, engine: Engine, eventId: number, consumer: string, now: string): Promise<void> {
+  await db.exec(
+    `INSERT INTO ${stateTable(engine, 'deliveries')} (event_id, consumer, status, attempts, next_attempt_at, last_error, delivered_at)
+     SELECT CAST($1 AS BIGINT), CAST($2 AS VARCHAR), 'pending', 0, CAST($3 AS VARCHAR), NULL, NULL
+     WHERE NOT EXISTS (SELECT 1 FROM ${stateTable(engine, 'deliveries')} WHERE event_id = CAST($1 AS BIGINT) AND consumer = CAST($2 AS VARCHAR))`,
+    [eventId, consumer, now],
+  );
+}
+
+/** A consumer's undelivered events, oldest first: they are delivered strictly in this order. */
+export async function pendingFor(db: Db, engine: Engine, consumer: string): Promise<DeliveryWithEvent[]> {
+  const rows = await db.query(
+    `SELECT d.*, o.event_type, o.run_id, o.payload, o.created_at FROM ${stateTable(engine, 'deliveries')} d
+     JOIN ${stateTable(engine, 'outbox')} o ON o.event_id = d.event_id
+     WHERE d.consumer = $1 AND d.status = 'pending' ORDER BY d.event_id`,
+    [consumer],
+  );
+  return rows.map((r) => fromRow<DeliveryWithEvent>(r));
+}
+
+export async function consumersWithPending(db: Db, engine: Engine): Promise<string[]> {
+  const rows = await db.query<{ consumer: string }>(`SELECT DISTINCT consumer FROM ${stateTable(engine, 'deliveries')} WHERE status = 'pending' ORDER BY consumer`);
+  return rows.map((r) => r.consumer);
+}
+
+export async function recordAttempt(
+  db: Db,
+  engine: Engine,
+  d: { event_id: number; consumer: string },
+  outcome: { status: DeliveryStatus; attempts: number; next_attempt_at: string | null; last_error: string | null; delivered_at: string | null },
+): Promise<void> {
+  await db.exec(
+    `UPDATE ${stateTable(engine, 'deliveries')} SET status = $3, attempts = $4, next_attempt_at = $5, last_error = $6, delivered_at = $7 WHERE event_id = $1 AND consumer = $2`,
+    [d.event_id, d.consumer, outcome.status, outcome.attempts, outcome.next_attempt_at, outcome.last_error, outcome.delivered_at],
+  );
+}
+
+/** Every delivery, optionally of one consumer or run, newest event first. */
+export async function listDeliveries(db: Db, engine: Engine, filter: { consumer?: string; runId?: string; eventId?: number } = {}): Promise<DeliveryWithEvent[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.consumer) params.push(filter.consumer), where.push(`d.consumer = $${params.length}`);
+  if (filter.runId) params.push(filter.runId), where.push(`o.run_id = $${params.length}`);
+  if (filter.eventId !== undefined) params.push(filter.eventId), where.push(`d.event_id = $${params.length}`);
+  const rows = await db.query(
+    `SELECT d.*, o.event_type, o.run_id, o.payload, o.created_at FROM ${stateTable(engine, 'deliveries')} d
+     JOIN ${stateTable(engine, 'outbox')} o ON o.event_id = d.event_id
+     ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.event_id DESC, d.consumer`,
+    params,
+  );
+  return rows.map((r) => fromRow<DeliveryWithEvent>(r));
+}
+
+/** Puts matching deliveries back in the queue with a fresh attempt budget; returns how many. */
+export async function requeue(db: Db, engine: Engine, filter: { consumer?: string; runId?: string; statuses: DeliveryStatus[] }, now: string): Promise<number> {
+  const params: unknown[] = [now];
+  const where = [`status IN (${filter.statuses.map((s) => (params.push(s), `$${params.length}`)).join(', ')})`];
+  if (filter.consumer) params.push(filter.consumer), where.push(`consumer = $${params.length}`);
+  if (filter.runId) params.push(filter.runId), where.push(`event_id IN (SELECT event_id FROM ${stateTable(engine, 'outbox')} WHERE run_id = $${params.length})`);
+  const rows = await db.query(
+    `UPDATE ${stateTable(engine, 'deliveries')} SET status = 'pending', attempts = 0, next_attempt_at = $1, last_error = NULL, delivered_at = NULL
+     WHERE ${where.join(' AND ')} RETURNING event_id`,
+    params,
+  );
+  return rows.length;
+}

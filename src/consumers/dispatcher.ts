@@ -1,0 +1,163 @@
+/**
+ * The dispatcher: delivers outbox events to consumers after the publish committed.
+ *
+ * - At least once: a delivery is marked delivered only after the consumer acknowledged; a process
+ *   killed in between delivers it again next time.
+ * - In order per consumer: a consumer's next event waits until the previous one is delivered or
+ *   dead-lettered. Consumers do not wait for each other.
+ * - Retries with exponential backoff (`backoff_ms`, doubling), dead-lettered after `max_attempts`.
+ * - Bounded: it stops at a deadline and leaves the rest pending for the next dispatch
+ *   (the next publishing command, or `tidemark consumers redeliver`).
+ *
+ * Clock and sleep are injectable so tests can drive retries without waiting.
+ */
+import type { ConsumerConfig } from '../config/schema.js';
+import { coerceError } from '../errors.js';
+import type { Workspace } from '../workspace.js';
+import { backoffMs, maxAttempts, subscriptions, timeoutMs } from './config.js';
+import { completeRunIfAcknowledged } from './completion.js';
+import { consumersWithPending, pendingFor, recordAttempt, type DeliveryStatus, type DeliveryWithEvent } from './deliveries.js';
+import { enqueueNewEvents } from './enqueue.js';
+import { eventBody, eventFromRow } from './events.js';
+import { deliverOnce } from './kinds/index.js';
+
+export interface DispatchOptions {
+  /** Only this consumer. */
+  consumer?: string;
+  /** Give up (leaving the rest pending) after this long; default from the consumers' settings. */
+  budgetMs?: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface AttemptRecord {
+  event_id: number;
+  event_type: string;
+  run_id: string;
+  consumer: string;
+  attempt: number;
+  status: DeliveryStatus;
+  error: string | null;
+}
+
+export interface DispatchReport {
+  enqueued: number;
+  attempts: AttemptRecord[];
+  delivered: number;
+  dead: number;
+  /** Deliveries still waiting (backoff past the deadline, or unknown consumer). */
+  pending: number;
+  completed_runs: string[];
+}
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** However many consumers and attempts, one in-process dispatch never holds a command longer. */
+const MAX_DEFAULT_BUDGET_MS = 120_000;
+
+/** Enough time for every attempt of the slowest consumer: timeouts plus backoffs. */
+export function defaultBudgetMs(ws: Workspace, env: NodeJS.ProcessEnv = process.env): number {
+  const fromEnv = Number(env.TIDEMARK_DISPATCH_BUDGET_MS);
+  if (Number.isFinite(fromEnv) && fromEnv >= 0 && env.TIDEMARK_DISPATCH_BUDGET_MS) return fromEnv;
+  let budget = 0;
+  for (const c of Object.values(ws.project.consumers)) {
+    const n = maxAttempts(c);
+    let total = n * timeoutMs(c);
+    for (let i = 1; i < n; i++) total += backoffMs(c, i);
+    budget = Math.max(budget, total);
+  }
+  return Math.min(budget, MAX_DEFAULT_BUDGET_MS);
+}
+
+export async function dispatch(ws: Workspace, options: DispatchOptions = {}): Promise<DispatchReport> {
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? realSleep;
+  const deadline = now() + (options.budgetMs ?? defaultBudgetMs(ws));
+  const report: DispatchReport = { enqueued: 0, attempts: [], delivered: 0, dead: 0, pending: 0, completed_runs: [] };
+  const queued = await enqueueNewEvents(ws, new Date(now()).toISOString());
+  report.enqueued = queued.deliveries;
+  report.completed_runs.push(...queued.completed);
+  const follows = subscriptions(ws.project);
+
+  for (;;) {
+    let wakeAt = Infinity;
+    for (const name of await consumersWithPending(ws.engine, ws.engine)) {
+      if (options.consumer && name !== options.consumer) continue;
+      const c = ws.project.consumers[name];
+      if (!c) continue; // removed from tidemark.yaml: left pending, `consumers status` shows it
+      wakeAt = Math.min(wakeAt, await drainConsumer(ws, name, c, follows.get(name) ?? [], { now, deadline }, report));
+    }
+    if (wakeAt === Infinity || wakeAt > deadline) break;
+    await sleep(Math.max(0, wakeAt - now()));
+  }
+  for (const name of await consumersWithPending(ws.engine, ws.engine)) {
+    if (!options.consumer || name === options.consumer) report.pending += (await pendingFor(ws.engine, ws.engine, name)).length;
+  }
+  return report;
+}
+
+/**
+ * Delivers a consumer's pending events in order until one has to wait; returns when to come back
+ * (Infinity when nothing is left or the deadline passed).
+ */
+async function drainConsumer(
+  ws: Workspace,
+  name: string,
+  c: ConsumerConfig,
+  follows: string[],
+  clock: { now: () => number; deadline: number },
+  report: DispatchReport,
+): Promise<number> {
+  for (const d of await pendingFor(ws.engine, ws.engine, name)) {
+    const due = d.next_attempt_at ? Date.parse(d.next_attempt_at) : 0;
+    if (due > clock.now()) return due;
+    if (clock.now() > clock.deadline) return Infinity;
+    const retryAt = await attempt(ws, name, c, follows, d, clock.now, report);
+    if (retryAt !== null) return retryAt;
+  }
+  return Infinity;
+}
+
+/** One attempt, recorded in deliveries; returns when to retry, or null when the consumer may move on. */
+async function attempt(
+  ws: Workspace,
+  name: string,
+  c: ConsumerConfig,
+  follows: string[],
+  d: DeliveryWithEvent,
+  now: () => number,
+  report: DispatchReport,
+): Promise<number | null> {
+  const event = eventFromRow(d as unknown as Record<string, unknown>);
+  const n = d.attempts + 1;
+  let error: string | null = null;
+  try {
+    await deliverOnce(ws, c, eventBody(ws, event), follows);
+  } catch (e) {
+    error = ws.redact(coerceError(e).message);
+  }
+  const at = new Date(now()).toISOString();
+  const base = { event_id: d.event_id, event_type: d.event_type, run_id: d.run_id, consumer: name, attempt: n, error };
+  if (error === null) {
+    await recordAttempt(ws.engine, ws.engine, d, { status: 'delivered', attempts: n, next_attempt_at: null, last_error: d.last_error, delivered_at: at });
+    report.attempts.push({ ...base, status: 'delivered' });
+    report.delivered++;
+    if (await completeRunIfAcknowledged(ws, event)) report.completed_runs.push(event.run_id);
+    return null;
+  }
+  const dead = n >= maxAttempts(c);
+  const retryAt = dead ? null : now() + backoffMs(c, n);
+  await recordAttempt(ws.engine, ws.engine, d, {
+    status: dead ? 'dead' : 'pending',
+    attempts: n,
+    next_attempt_at: retryAt === null ? null : new Date(retryAt).toISOString(),
+    last_error: error,
+    delivered_at: null,
+  });
+  report.attempts.push({ ...base, status: dead ? 'dead' : 'pending' });
+  ws.events.emit({
+    type: 'log',
+    message: `consumer ${name}: ${d.event_type} of run ${d.run_id} not acknowledged (attempt ${n}/${maxAttempts(c)}): ${error}${dead ? ' — dead-lettered; `tidemark consumers redeliver --dead` retries it' : ''}`,
+  });
+  if (dead) report.dead++;
+  return retryAt;
+}

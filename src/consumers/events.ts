@@ -1,0 +1,96 @@
+/**
+ * Reading the outbox and deciding who hears about each event. An event concerns a consumer when the
+ * run touched a dataset the consumer follows: the datasets a publish changed for `run.published`,
+ * the datasets the run planned for `run.started` / `run.failed` / `run.cancelled`. A pausing consumer
+ * also hears `run.published` of every run it paused for, even when nothing it follows changed: that
+ * event is its signal to resume.
+ */
+import type { Db, Engine } from '../engines/engine.js';
+import { parseJson } from '../state/json.js';
+import { getRun } from '../state/runs.js';
+import { stateTable } from '../state/tables.js';
+import type { Workspace } from '../workspace.js';
+import { acceptsEvent, isPauseConsumer, subscriptions } from './config.js';
+
+export interface OutboxEvent {
+  event_id: number;
+  event_type: string;
+  run_id: string;
+  payload: Record<string, unknown>;
+  created_at: string;
+}
+
+export interface PartitionRef {
+  dataset: string;
+  partition: string;
+  version?: number;
+}
+
+export async function outboxAfter(db: Db, engine: Engine, afterId: number): Promise<OutboxEvent[]> {
+  const rows = await db.query(`SELECT * FROM ${stateTable(engine, 'outbox')} WHERE event_id > $1 ORDER BY event_id`, [afterId]);
+  return rows.map(eventFromRow);
+}
+
+export function eventFromRow(r: Record<string, unknown>): OutboxEvent {
+  return {
+    event_id: Number(r.event_id),
+    event_type: String(r.event_type),
+    run_id: String(r.run_id),
+    payload: parseJson<Record<string, unknown>>(r.payload, {}),
+    created_at: String(r.created_at),
+  };
+}
+
+/** `datasets` of a payload as names: run.started carries plan entries `{ dataset, partitions }`. */
+export function datasetNames(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  return value.map((d) => (typeof d === 'string' ? d : String((d as { dataset?: unknown }).dataset ?? ''))).filter(Boolean);
+}
+
+/** Partitions an event names: the published versions, or the planned partitions of a starting run. */
+export function eventPartitions(payload: Record<string, unknown>): PartitionRef[] {
+  if (Array.isArray(payload.partitions)) return payload.partitions as PartitionRef[];
+  if (Array.isArray(payload.datasets)) {
+    return (payload.datasets as unknown[]).flatMap((d) =>
+      d && typeof d === 'object' && Array.isArray((d as { partitions?: unknown }).partitions)
+        ? ((d as { partitions: string[] }).partitions.map((p) => ({ dataset: (d as { dataset: string }).dataset, partition: p })))
+        : [],
+    );
+  }
+  return [];
+}
+
+/** Datasets the run planned (from its plan in `tidemark.runs`). */
+export async function plannedDatasets(db: Db, engine: Engine, runId: string): Promise<string[]> {
+  const run = await getRun(db, engine, runId);
+  return datasetNames((run?.plan as { datasets?: unknown } | null)?.datasets);
+}
+
+/** The consumers an event is delivered to, in name order. */
+export async function recipientsOf(ws: Workspace, event: OutboxEvent, db: Db = ws.engine): Promise<string[]> {
+  const planned = await plannedDatasets(db, ws.engine, event.run_id);
+  const changed = event.event_type === 'run.published' ? datasetNames(event.payload.datasets) : planned;
+  const out: string[] = [];
+  for (const [name, follows] of subscriptions(ws.project)) {
+    const c = ws.project.consumers[name];
+    if (!acceptsEvent(c, event.event_type)) continue;
+    const concerns = follows.some((d) => changed.includes(d)) || (isPauseConsumer(c) && follows.some((d) => planned.includes(d)));
+    if (concerns) out.push(name);
+  }
+  return out.sort();
+}
+
+/** The JSON a consumer receives: the outbox payload plus the event id, project and time. */
+export function eventBody(ws: Workspace, event: OutboxEvent): Record<string, unknown> {
+  const { payload } = event;
+  return {
+    event_id: event.event_id,
+    type: event.event_type,
+    run_id: event.run_id,
+    project: ws.project.name,
+    created_at: event.created_at,
+    ...payload,
+    datasets: datasetNames(payload.datasets),
+    partitions: eventPartitions(payload),
+  };
+}

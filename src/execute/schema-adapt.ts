@@ -1,0 +1,209 @@
+/**
+ * Schema evolution in the engine: reading a file's shape, the SELECT that turns a file of any declared
+ * version into the current schema (old columns cast to their declared types, then the adapters, then
+ * a cast to the current types — all in SQL, never row by row in JavaScript), the engine-side check that
+ * every adapter can produce its column's type, and a trial cast that counts the rows that would fail.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { SourceSpec } from '../config/project.js';
+import { typeFamily } from '../config/types.js';
+import type { ColumnInfo, Db, Engine, FileFormat } from '../engines/engine.js';
+import { TidemarkError } from '../errors.js';
+import { canCast, describeDiff, forceVersion, matchShape, schemaVersions, type FileShape, type SchemaVersion } from './schema-match.js';
+
+export interface ShapedFile {
+  absolute: string;
+  format: FileFormat;
+  shape: FileShape;
+  /** CSV column names from the first line (the engine then reads every column as text). */
+  header?: string[];
+}
+
+/** The column names on a CSV file's first line (quotes removed). */
+export function readCsvHeader(file: string): string[] {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const first = buf.subarray(0, n).toString('utf8').split(/\r?\n/)[0].replace(/^\uFEFF/, '');
+    if (!first.trim()) throw new Error('the file is empty');
+    return first.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1').replace(/""/g, '"'));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A file's columns: CSV names from its header (no types); Parquet/NDJSON names and types from the engine. */
+export async function readShape(engine: Engine, absolute: string, format: FileFormat, label: string): Promise<ShapedFile> {
+  try {
+    if (format === 'csv') {
+      const header = readCsvHeader(absolute);
+      return { absolute, format, header, shape: { typed: false, columns: header.map((name) => ({ name, type: 'VARCHAR' })) } };
+    }
+    const columns = await engine.describeQuery(engine, engine.readFileSql(absolute, format));
+    return { absolute, format, shape: { typed: true, columns } };
+  } catch (error) {
+    throw new TidemarkError('BAD_INPUT', `cannot read ${label} as ${format}: ${(error as Error).message}`);
+  }
+}
+
+const lower = (s: string) => s.toLowerCase();
+
+/** The expression giving current column `name` in `version`: its adapter, else the same-named old column. */
+function adapterOf(engine: Engine, version: SchemaVersion, name: string): string {
+  const key = Object.keys(version.adapt).find((k) => lower(k) === lower(name));
+  return key ? version.adapt[key] : engine.dialect.quote(name);
+}
+
+/** The file column a declared column reads (names match case-insensitively, as in SQL). */
+function fileColumn(file: ShapedFile, name: string): string {
+  return file.shape.columns.find((c) => lower(c.name) === lower(name))?.name ?? name;
+}
+
+/** SELECT of the file's rows in the current schema, read as `version`. */
+export function adaptedSelect(engine: Engine, ds: SourceSpec, version: SchemaVersion, file: ShapedFile): string {
+  const d = engine.dialect;
+  const read = `FROM (${engine.readFileSql(file.absolute, file.format, file.header)}) src`;
+  const typed = (c: { name: string; type: string }) => `CAST(${d.quote(fileColumn(file, c.name))} AS ${d.columnType(c.type)}) AS ${d.quote(c.name)}`;
+  if (version.current) return `SELECT ${ds.columns.map(typed).join(', ')} ${read}`;
+  // Old columns get their declared types first, so adapters see numbers and dates even in a CSV.
+  const old = `SELECT ${version.columns.map(typed).join(', ')} ${read}`;
+  const adapted = ds.columns.map((c) => `CAST((${adapterOf(engine, version, c.name)}) AS ${d.columnType(c.type)}) AS ${d.quote(c.name)}`);
+  return `SELECT ${adapted.join(', ')} FROM (${old}) old`;
+}
+
+const checked = new WeakMap<Engine, Set<string>>();
+
+/**
+ * Every adapter of `ds` binds in the engine and yields a type castable to its current column: checked
+ * on typed NULL rows of each old version, so nothing is read. A failure is a config error naming the
+ * YAML path of the column. Checked once per engine and config.
+ */
+export async function checkAdapters(engine: Engine, db: Db, ds: SourceSpec, configHash: string): Promise<void> {
+  const done = checked.get(engine) ?? new Set<string>();
+  checked.set(engine, done);
+  if (done.has(`${configHash}\0${ds.name}`)) return;
+  const d = engine.dialect;
+  for (const version of schemaVersions(ds).filter((v) => !v.current)) {
+    const nulls = `SELECT ${version.columns.map((c) => `CAST(NULL AS ${d.columnType(c.type)}) AS ${d.quote(c.name)}`).join(', ')}`;
+    for (const c of ds.columns) {
+      const adapted = Object.keys(version.adapt).some((k) => lower(k) === lower(c.name));
+      const at = adapted ? `${version.at}.adapt.${c.name}` : `${version.at}.columns.${c.name}`;
+      const expr = adapterOf(engine, version, c.name);
+      let type: string;
+      try {
+        [{ type }] = await engine.describeQuery(db, `SELECT (${expr}) AS ${d.quote(c.name)} FROM (${nulls}) old`);
+      } catch (error) {
+        throw new TidemarkError('CONFIG', `tidemark.yaml: ${at}: '${expr}' does not run on version ${version.version}'s columns: ${(error as Error).message}`, {
+          hint: `adapters are SQL over ${version.columns.map((x) => `${x.name} ${x.type}`).join(', ')}`,
+        });
+      }
+      // A bare NULL describes as INTEGER: it casts to anything.
+      if (!canCast(type, c.type) && !/^\s*null\s*$/i.test(expr)) {
+        throw new TidemarkError('CONFIG', `tidemark.yaml: ${at}: '${expr}' gives ${type}, which cannot become ${c.name} ${c.type}`, {
+          hint: `make the expression produce ${c.type}, e.g. CAST(… AS ${c.type}), or a value that casts to it`,
+        });
+      }
+    }
+  }
+  done.add(`${configHash}\0${ds.name}`);
+}
+
+export interface CastFailure {
+  column: string;
+  /** `read`: the file's value does not cast to the version's declared type; `adapt`: the adapter's result does not cast to the current type. */
+  stage: 'read' | 'adapt';
+  type: string;
+  rows: number;
+}
+
+export interface TrialCast {
+  rows: number;
+  failures: CastFailure[];
+  /** Set when the rows could not be cast at all (an adapter raised an error, or the engine has no TRY_CAST and a cast failed). */
+  error?: string;
+}
+
+/**
+ * Reads every row of the file as `version` and counts, per column, the values that would fail to cast
+ * — without writing. Uses TRY_CAST; an engine without it gets an all-or-nothing cast instead.
+ */
+export async function trialCast(engine: Engine, ds: SourceSpec, version: SchemaVersion, file: ShapedFile): Promise<TrialCast> {
+  const d = engine.dialect;
+  const read = `FROM (${engine.readFileSql(file.absolute, file.format, file.header)}) src`;
+  const inner = version.columns
+    .map((c, i) => {
+      const raw = d.quote(fileColumn(file, c.name));
+      const cast = `TRY_CAST(${raw} AS ${d.columnType(c.type)})`;
+      // Text or a float read as an integer must not lose a fraction ('2.5' casts to 3): that is how a
+      // CSV of dollars tells itself apart from one of cents.
+      const foundType = file.shape.columns.find((x) => lower(x.name) === lower(c.name))?.type ?? 'VARCHAR';
+      const lossy = typeFamily(c.type) === 'integer' && ['string', 'float', 'decimal'].includes(typeFamily(foundType)) ? ` OR TRY_CAST(${raw} AS DOUBLE) <> ${cast}` : '';
+      return `${cast} AS ${d.quote(c.name)}, (${raw} IS NOT NULL AND (${cast} IS NULL${lossy})) AS "_tm_f${i}"`;
+    })
+    .join(', ');
+  const outputs = version.current ? [] : ds.columns;
+  const middle = `SELECT *${outputs.map((c, j) => `, (${adapterOf(engine, version, c.name)}) AS "_tm_o${j}"`).join('')} FROM (SELECT ${inner} ${read}) old`;
+  const counts = [
+    'count(*) AS n',
+    ...version.columns.map((c, i) => `count(*) FILTER (WHERE "_tm_f${i}") AS "_tm_in${i}"`),
+    ...outputs.map((c, j) => `count(*) FILTER (WHERE "_tm_o${j}" IS NOT NULL AND TRY_CAST("_tm_o${j}" AS ${d.columnType(c.type)}) IS NULL) AS "_tm_out${j}"`),
+  ];
+  try {
+    const [r] = await engine.query<Record<string, unknown>>(`SELECT ${counts.join(', ')} FROM (${middle}) m`);
+    const failures: CastFailure[] = [
+      ...version.columns.map((c, i) => ({ column: c.name, stage: 'read' as const, type: c.type, rows: Number(r[`_tm_in${i}`]) })),
+      ...outputs.map((c, j) => ({ column: c.name, stage: 'adapt' as const, type: c.type, rows: Number(r[`_tm_out${j}`]) })),
+    ].filter((f) => f.rows > 0);
+    return { rows: Number(r.n), failures };
+  } catch (trialError) {
+    try {
+      const [r] = await engine.query<{ n: number }>(`SELECT count(*) AS n FROM (${adaptedSelect(engine, ds, version, file)}) t`);
+      return { rows: Number(r.n), failures: [] };
+    } catch (error) {
+      return { rows: 0, failures: [], error: (error as Error).message || (trialError as Error).message };
+    }
+  }
+}
+
+export function describeFailures(t: TrialCast): string {
+  if (t.error) return t.error;
+  return t.failures.map((f) => `${f.column}: ${f.rows} row(s) ${f.stage === 'read' ? 'not' : 'whose adapted value is not'} ${f.type}`).join('; ');
+}
+
+/**
+ * The version a file is read as: `forced` (--schema-version), else the shape's match, newest first. A
+ * CSV whose names fit several versions is read as the newest one all of whose values cast. No match is
+ * a BAD_INPUT error (exit 2) listing the difference from the closest version and a history entry to add.
+ */
+export async function resolveVersion(engine: Engine, ds: SourceSpec, file: ShapedFile, label: string, forced?: number): Promise<SchemaVersion> {
+  const versions = schemaVersions(ds);
+  if (forced !== undefined) {
+    const f = forceVersion(file.shape, versions, forced);
+    if (!f) throw new TidemarkError('USAGE', `${ds.name} has no schema version ${forced}`, { hint: `its versions: ${versions.map((v) => v.version).join(', ')} (${versions[0].version} is current)` });
+    if (f.diff) throw new TidemarkError('BAD_INPUT', `${label} does not have the shape of ${ds.name} version ${forced}: ${describeDiff(f.diff)}`, { hint: 'drop --schema-version to let Tidemark match the shape', diff: f.diff });
+    return f.version;
+  }
+  const match = matchShape(file.shape, versions);
+  if (match.kind === 'match') return match.version;
+  if (match.kind === 'ambiguous') {
+    const tried: string[] = [];
+    for (const v of match.candidates) {
+      const t = await trialCast(engine, ds, v, file);
+      if (!t.error && !t.failures.length) return v;
+      tried.push(`version ${v.version}: ${describeFailures(t)}`);
+    }
+    throw new TidemarkError('BAD_INPUT', `${label} has the column names of ${ds.name} versions ${match.candidates.map((v) => v.version).join(', ')} but its values fit none: ${tried.join('; ')}`, {
+      hint: 'fix the values, or force a version with --schema-version N to see the failing rows',
+    });
+  }
+  throw new TidemarkError('BAD_INPUT', `${label} matches no schema version of ${ds.name}; against version ${match.closest.version} (closest): ${describeDiff(match.closest)}`, {
+    hint: `file columns: ${shapeText(file.shape.columns, file.shape.typed)}. To accept this shape, add under datasets.${ds.name}.schema.history:\n${match.suggestion}`,
+    diff: match.closest,
+    suggestion: match.suggestion,
+  });
+}
+
+function shapeText(columns: ColumnInfo[], typed: boolean): string {
+  return columns.map((c) => (typed ? `${c.name} ${c.type}` : c.name)).join(', ');
+}

@@ -1,0 +1,75 @@
+/**
+ * Cancelling a run: `tidemark cancel RUN` asks; the process executing the run checks between tasks,
+ * stops, and marks the run `cancelled`. Nothing is published and staging is kept, so re-issuing the
+ * command resumes with the tasks already computed.
+ *
+ * The request is recorded in the state store (status `cancelling`) when the canceller can open it,
+ * which is always the case on PostgreSQL and through `tidemark serve`. When a one-shot DuckDB
+ * command holds the file, nobody else can write to it: the request is then a marker file
+ * `.tidemark/cancel/RUN` that the holder polls.
+ */
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { STATE_DIR } from '../config/load.js';
+import type { Project } from '../config/project.js';
+import type { Db, Engine } from '../engines/engine.js';
+import { TidemarkError } from '../errors.js';
+import { getRun, setRunStatus, type RunRecord } from '../state/runs.js';
+
+/** Runs this process was asked to cancel (saves a state-store read per task). */
+const requested = new Set<string>();
+
+export function cancelMarker(project: Project, runId: string): string {
+  return path.join(project.dir, STATE_DIR, 'cancel', runId.replace(/[^A-Za-z0-9_-]/g, '_'));
+}
+
+/** Marks an in-flight run `cancelling`; refuses runs that are finished or already publishing. */
+export async function requestCancel(db: Db, engine: Engine, runId: string): Promise<RunRecord> {
+  const run = await getRun(db, engine, runId);
+  if (!run) throw new TidemarkError('NOT_FOUND', `no run '${runId}'`, { hint: 'list runs with `tidemark runs`' });
+  if (run.status === 'cancelling') return run;
+  if (run.status === 'publishing') {
+    throw new TidemarkError('USAGE', `run ${runId} is publishing; its single publish transaction cannot be cancelled`, { hint: 'wait for it, then `tidemark restore` if the result is unwanted' });
+  }
+  if (run.status !== 'planned' && run.status !== 'computing') {
+    throw new TidemarkError('USAGE', `run ${runId} is ${run.status}; only a computing run can be cancelled`);
+  }
+  await setRunStatus(db, engine, runId, 'cancelling');
+  requested.add(runId);
+  return { ...run, status: 'cancelling' };
+}
+
+/** For a DuckDB file held by a one-shot command: leave a marker the holder picks up between tasks. */
+export function requestCancelByMarker(project: Project, runId: string): void {
+  const file = cancelMarker(project, runId);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, new Date().toISOString());
+}
+
+export function clearCancelRequest(project: Project, runId: string): void {
+  requested.delete(runId);
+  rmSync(cancelMarker(project, runId), { force: true });
+}
+
+/**
+ * Has someone asked to cancel `runId`? Checks this process's requests and the marker file on every
+ * call, and the state store at most once per `dbEveryMs` (another process may have asked there).
+ */
+export function cancelChecker(project: Project, engine: Engine, runId: string, dbEveryMs = 1000): (db: Db) => Promise<boolean> {
+  let lastDbCheck = 0;
+  return async (db) => {
+    if (requested.has(runId) || existsSync(cancelMarker(project, runId))) return true;
+    const now = Date.now();
+    if (now - lastDbCheck < dbEveryMs) return false;
+    lastDbCheck = now;
+    const rows = await db.query<{ status: string }>(`SELECT status FROM ${engine.dialect.table(engine.stateSchema, 'runs')} WHERE run_id = $1`, [runId]);
+    return rows[0]?.status === 'cancelling';
+  };
+}
+
+export function cancelledError(runId: string): TidemarkError {
+  return new TidemarkError('CANCELLED', `run ${runId} was cancelled between tasks; nothing was published`, {
+    run_id: runId,
+    hint: 're-issue the same command to resume: tasks already computed are reused',
+  });
+}

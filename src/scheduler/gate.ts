@@ -1,0 +1,56 @@
+/**
+ * What a run's task passes before it starts: a cancel check, the throttle (window, rate) and a slot of
+ * the run's pool. Everything happens between tasks; once a task has its slot it runs to the end.
+ */
+import type { Db } from '../engines/engine.js';
+import type { RunContext } from '../execute/run-context.js';
+import { cancelChecker, cancelledError, clearCancelRequest } from './cancel.js';
+import { defaultPool, schedulerFor } from './scheduler.js';
+import { parseWindow, systemClock, Throttle } from './throttle.js';
+
+export interface TaskGate {
+  readonly pool: string;
+  /** Waits until a task may start; returns the function that ends it (releases the slot). */
+  enter(db: Db): Promise<() => void>;
+  /** The run stops computing (finished, failed or cancelled). */
+  close(): Promise<void>;
+}
+
+/** `parallel`: how many tasks the run could run at once (its demand on the pool). */
+export function openTaskGate(ctx: RunContext, parallel: number): TaskGate {
+  const { ws, runId, options } = ctx;
+  const scheduler = options.scheduler ?? schedulerFor(ws);
+  const pool = options.pool ?? defaultPool(ctx.plan.kind);
+  const limits = scheduler.slots.limits(pool); // refuses an unknown pool before any task starts
+  const windowText = options.window ?? limits.window;
+  const throttle = new Throttle({ ratePerMinute: options.rate, window: windowText ? parseWindow(windowText) : undefined, clock: options.clock ?? systemClock });
+  // A re-issued command resumes a cancelled run: its old request no longer applies.
+  clearCancelRequest(ws.project, runId);
+  const cancelled = cancelChecker(ws.project, ws.engine, runId);
+  const member = scheduler.slots.join(pool, parallel);
+
+  return {
+    pool,
+    async enter(db) {
+      const check = async () => {
+        if (await cancelled(db)) throw cancelledError(runId);
+      };
+      if (throttle.active) {
+        await throttle.admit({ paused: (reason) => ws.events.emit({ type: 'run.paused', run_id: runId, reason }), check });
+      } else await check();
+      const slot = await member.acquire();
+      try {
+        await check(); // the wait for a slot may have been long
+        await scheduler.applyLimits();
+      } catch (error) {
+        slot.release();
+        throw error;
+      }
+      return () => slot.release();
+    },
+    async close() {
+      member.leave();
+      await scheduler.applyLimits().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/** `tidemark runs`: recent runs with their pool and task progress. */
+import type { Engine } from '../engines/engine.js';
+import { listRuns, type RunStatus } from '../state/runs.js';
+import { stateTable } from '../state/tables.js';
+
+export interface RunSummary {
+  run_id: string;
+  kind: string;
+  status: RunStatus;
+  pool: string;
+  actor: string;
+  reason: string;
+  created_at: string;
+  updated_at: string;
+  tasks: { total: number; computed: number; pending: number; failed: number; skipped: number };
+}
+
+export async function listRunSummaries(engine: Engine, limit = 50): Promise<RunSummary[]> {
+  const runs = await listRuns(engine, engine, limit);
+  if (!runs.length) return [];
+  const rows = await engine.query<{ run_id: string; status: string; n: number }>(
+    `SELECT run_id, status, count(*) AS n FROM ${stateTable(engine, 'tasks')} WHERE run_id IN (${runs.map((_, i) => `$${i + 1}`).join(', ')}) GROUP BY run_id, status`,
+    runs.map((r) => r.run_id),
+  );
+  return runs.map((r) => {
+    const tasks = { total: 0, computed: 0, pending: 0, failed: 0, skipped: 0 };
+    for (const row of rows.filter((x) => x.run_id === r.run_id)) {
+      const n = Number(row.n);
+      tasks.total += n;
+      if (row.status === 'computed' || row.status === 'published' || row.status === 'unchanged') tasks.computed += n;
+      else if (row.status === 'failed') tasks.failed += n;
+      else if (row.status === 'skipped') tasks.skipped += n;
+      else tasks.pending += n;
+    }
+    return { run_id: r.run_id, kind: r.kind, status: r.status, pool: r.pool, actor: r.actor, reason: r.reason, created_at: r.created_at, updated_at: r.updated_at, tasks };
+  });
+}

@@ -1,0 +1,89 @@
+/**
+ * The local API of `tidemark serve`. GET routes only read. Every other method needs the bearer token
+ * from .tidemark/serve.json; `POST /api/commands` runs a CLI command line in this process and streams
+ * its progress events, output and exit code back as NDJSON lines:
+ *   {"t":"event","event":{…}}  {"t":"out","text":"…"}  {"t":"err","text":"…"}  {"t":"exit","code":0}
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { Hono } from 'hono';
+import { coerceError } from '../errors.js';
+import { requestCancel } from '../scheduler/cancel.js';
+import { listRunSummaries } from '../scheduler/run-list.js';
+import { schedulerFor } from '../scheduler/scheduler.js';
+import { getRun, listTasks } from '../state/runs.js';
+import type { Workspace } from '../workspace.js';
+import { runHostedCommand } from './hosted.js';
+
+export interface AppOptions {
+  ws: Workspace;
+  token: string;
+  /** One line per served command (the server's terminal). */
+  log?: (line: string) => void;
+}
+
+export function createApp({ ws, token, log = () => undefined }: AppOptions): Hono {
+  const app = new Hono();
+  const expected = Buffer.from(`Bearer ${token}`);
+
+  app.use('*', async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    const given = Buffer.from(c.req.header('authorization') ?? '');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      return c.json({ error: 'a bearer token is required (see .tidemark/serve.json)' }, 401);
+    }
+    return next();
+  });
+
+  app.onError((error, c) => {
+    const err = coerceError(error);
+    return c.json({ error: err.message, code: err.code, hint: err.hint }, err.exitCode === 2 ? 400 : err.code === 'NOT_FOUND' ? 404 : 500);
+  });
+
+  app.get('/api/health', (c) => c.json({ ok: true, pid: process.pid, project: ws.project.name }));
+  app.get('/api/runs', async (c) => c.json(await listRunSummaries(ws.engine, Number(c.req.query('limit') ?? 50))));
+  app.get('/api/runs/:id', async (c) => {
+    const run = await getRun(ws.engine, ws.engine, c.req.param('id'));
+    if (!run) return c.json({ error: `no run '${c.req.param('id')}'` }, 404);
+    return c.json({ ...run, tasks: await listTasks(ws.engine, ws.engine, run.run_id) });
+  });
+  app.get('/api/pools', (c) => c.json(schedulerFor(ws).slots.usage()));
+
+  app.post('/api/runs/:id/cancel', async (c) => {
+    const run = await requestCancel(ws.engine, ws.engine, c.req.param('id'));
+    return c.json({ run_id: run.run_id, status: run.status });
+  });
+
+  app.post('/api/commands', async (c) => {
+    const body = (await c.req.json().catch(() => null)) as { argv?: unknown; actor?: unknown } | null;
+    const argv = body?.argv;
+    if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) return c.json({ error: 'expected {"argv": ["run", …]}' }, 400);
+    if (argv.includes('serve')) return c.json({ error: 'a server does not start another server' }, 400);
+    const actor = typeof body?.actor === 'string' ? body.actor : undefined;
+    const encoder = new TextEncoder();
+    const started = Date.now();
+    const stream = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        let open = true;
+        const send = (line: object) => {
+          if (!open) return;
+          try {
+            controller.enqueue(encoder.encode(`${JSON.stringify(line)}\n`));
+          } catch {
+            open = false; // the client went away; the command still runs to its end
+          }
+        };
+        const code = await runHostedCommand(ws, { argv, actor }, {
+          event: (event) => send({ t: 'event', event }),
+          stdout: (text) => send({ t: 'out', text }),
+          stderr: (text) => send({ t: 'err', text }),
+        });
+        log(`${actor ?? ws.actor}: tidemark ${ws.redact(argv.join(' '))} → exit ${code} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+        send({ t: 'exit', code });
+        if (open) controller.close();
+      },
+    });
+    return new Response(stream, { headers: { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' } });
+  });
+
+  return app;
+}
