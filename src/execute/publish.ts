@@ -12,7 +12,7 @@ import { appendAudit } from '../state/audit.js';
 import { nowIso } from '../state/json.js';
 import { nextPublishSeq } from '../state/meta.js';
 import { appendOutboxEvent } from '../state/outbox.js';
-import { loadPartitions, type Inputs } from '../state/partitions.js';
+import { loadPartitions, recordNewVersions, type Inputs, type NewVersion } from '../state/partitions.js';
 import { listTasks, setRunStatus, type TaskRecord } from '../state/runs.js';
 import { historyTable, liveTable, stagingName, stagingTable, stateTable } from '../state/tables.js';
 import { TidemarkError } from '../errors.js';
@@ -65,12 +65,14 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
       await markTasks(tx, engine, runId, name, same, 'unchanged');
       let schemaChange: { added: ColumnInfo[] } | null = null;
       if (changed.length) {
-        schemaChange = await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition));
+        const prior = { replacesRows: changed.some((t) => before.has(t.partition)), datasetEmpty: before.size === 0 };
+        schemaChange = await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition), prior);
         crashPoint('publish.replaced');
       }
       let dsSnapshot = snapshot.get(name);
       if (!dsSnapshot) snapshot.set(name, (dsSnapshot = new Map()));
       const changedKeys = new Set(changed.map((t) => t.partition));
+      const newVersions: NewVersion[] = [];
       // Partitions in ascending order, so a cumulative model's d sees d-1's new version.
       for (const t of [...mine].sort((a, b) => a.partition.localeCompare(b.partition))) {
         const prev = before.get(t.partition);
@@ -86,19 +88,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
         const checksum = String(t.checksum);
         const versionKind = kind === 'restore' ? 'restore' : prev ? 'restate' : 'new';
         dsSnapshot.set(t.partition, { version, rows, checksum, inputs });
-        await tx.exec(`DELETE FROM ${stateTable(engine, 'partitions')} WHERE dataset = $1 AND partition = $2`, [name, t.partition]);
-        await tx.exec(
-          `INSERT INTO ${stateTable(engine, 'partitions')} (dataset, partition, version, rows, checksum, run_id, publish_seq, published_at, inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-          [name, t.partition, version, rows, checksum, runId, seq, now, JSON.stringify(inputs)],
-        );
-        if (prev) {
-          await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET replaced_at = $4 WHERE dataset = $1 AND partition = $2 AND version = $3`, [name, t.partition, prev.version, now]);
-        }
-        await tx.exec(
-          `INSERT INTO ${stateTable(engine, 'versions')} (dataset, partition, version, rows, checksum, run_id, publish_seq, published_at, inputs, kind, actor, reason, retained, replaced_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, TRUE, NULL)`,
-          [name, t.partition, version, rows, checksum, runId, seq, now, JSON.stringify(inputs), versionKind, ws.actor, ctx.options.reason],
-        );
+        newVersions.push({ partition: t.partition, version, rows, checksum, inputs, kind: versionKind });
         published.push({
           dataset: name,
           partition: t.partition,
@@ -110,6 +100,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
           checksum_after: checksum,
         });
       }
+      await recordNewVersions(tx, engine, name, newVersions, { run_id: runId, publish_seq: seq, published_at: now, actor: ws.actor, reason: ctx.options.reason });
       if (changed.length || ctx.plan.targets.includes(name)) {
         const mineChanged = published.filter((p) => p.dataset === name);
         await appendAudit(tx, engine, {
@@ -153,7 +144,14 @@ export function storedColumns(ds: DatasetSpec, userColumns: ColumnInfo[]): Colum
 }
 
 /** Replaces the partitions' live rows; returns the columns it added to the live table (on_schema_change: add_columns), if any. */
-async function replacePartitions(tx: Db, engine: Engine, ctx: RunContext, ds: DatasetSpec, keys: string[]): Promise<{ added: ColumnInfo[] } | null> {
+async function replacePartitions(
+  tx: Db,
+  engine: Engine,
+  ctx: RunContext,
+  ds: DatasetSpec,
+  keys: string[],
+  prior: { replacesRows: boolean; datasetEmpty: boolean },
+): Promise<{ added: ColumnInfo[] } | null> {
   const d = engine.dialect;
   const live = liveTable(engine, ds.name);
   const staging = stagingTable(engine, ctx.runId, ds.name);
@@ -174,14 +172,18 @@ async function replacePartitions(tx: Db, engine: Engine, ctx: RunContext, ds: Da
   const chosen = `(SELECT partition FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND dataset = $2 AND status = 'published')`;
   const inLive = (c: string) => `${c} >= ${lo} AND ${c} < ${hi} AND ${d.partitionKey(c, ds.grain)} IN ${chosen}`;
   const lc = `l.${pc}`;
-  await tx.exec(
-    `INSERT INTO ${history} (${historyCols.map((c) => d.quote(c.name)).join(', ')}) SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, p.partition, p.version FROM ${live} l
-     JOIN ${stateTable(engine, 'partitions')} p ON p.dataset = $2 AND p.partition = ${d.partitionKey(lc, ds.grain)} WHERE ${inLive(lc)}`,
-    [ctx.runId, ds.name],
-  );
-  await tx.exec(`DELETE FROM ${live} WHERE ${inLive(pc)}`, [ctx.runId, ds.name]);
+  // Live rows exist only in partitions with a published version: when none of these has one, there is
+  // nothing to move to history or delete (a first load skips two scans of the live table).
+  if (prior.replacesRows) {
+    await tx.exec(
+      `INSERT INTO ${history} (${historyCols.map((c) => d.quote(c.name)).join(', ')}) SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, p.partition, p.version FROM ${live} l
+       JOIN ${stateTable(engine, 'partitions')} p ON p.dataset = $2 AND p.partition = ${d.partitionKey(lc, ds.grain)} WHERE ${inLive(lc)}`,
+      [ctx.runId, ds.name],
+    );
+    await tx.exec(`DELETE FROM ${live} WHERE ${inLive(pc)}`, [ctx.runId, ds.name]);
+  }
   await tx.exec(`INSERT INTO ${live} (${cols}) SELECT ${cols} FROM ${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}`, [ctx.runId, ds.name]);
-  await checkKeysAcrossPartitions(tx, engine, ctx, ds, staging, chosen);
+  await checkKeysAcrossPartitions(tx, engine, ctx, ds, staging, chosen, prior.datasetEmpty);
   return schemaChange;
 }
 
@@ -202,19 +204,29 @@ async function addNewColumns(tx: Db, engine: Engine, ds: DatasetSpec, stagedCols
 }
 
 /** Keys are unique within the live table; staging validated each partition, this checks the rest. */
-async function checkKeysAcrossPartitions(tx: Db, engine: Engine, ctx: RunContext, ds: DatasetSpec, staging: string, chosen: string): Promise<void> {
+async function checkKeysAcrossPartitions(tx: Db, engine: Engine, ctx: RunContext, ds: DatasetSpec, staging: string, chosen: string, liveWasEmpty: boolean): Promise<void> {
   if (ds.key.includes(ds.partitionColumn)) return; // keys cannot collide across partitions
+  const d = engine.dialect;
+  const k = ds.key.map((c) => d.quote(c));
+  // Into an empty table (a first load), the live rows are exactly the staged ones: one aggregate over
+  // them finds the same duplicates as the join below, without the join.
+  if (liveWasEmpty) {
+    const dups = await tx.query<Record<string, unknown>>(`SELECT ${k.join(', ')}, count(*) AS n FROM ${liveTable(engine, ds.name)} GROUP BY ${k.join(', ')} HAVING count(*) > 1 LIMIT 3`);
+    return reportCrossPartitionDuplicates(ds, dups);
+  }
   // The join below is planned from statistics, which a just-filled staging table lacks (PostgreSQL
   // then guessed a nested loop: a minute for 14k × 40k rows).
   await engine.analyze?.(tx, staging);
-  const d = engine.dialect;
-  const k = ds.key.map((c) => d.quote(c));
   const rows = await tx.query<Record<string, unknown>>(
     `SELECT ${k.map((c) => `l.${c}`).join(', ')}, count(*) AS n FROM ${liveTable(engine, ds.name)} l
      JOIN (SELECT DISTINCT ${k.join(', ')} FROM ${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}) s ON ${k.map((c) => `l.${c} = s.${c}`).join(' AND ')}
      GROUP BY ${k.map((c) => `l.${c}`).join(', ')} HAVING count(*) > 1 LIMIT 3`,
     [ctx.runId, ds.name],
   );
+  reportCrossPartitionDuplicates(ds, rows);
+}
+
+function reportCrossPartitionDuplicates(ds: DatasetSpec, rows: Record<string, unknown>[]): void {
   if (!rows.length) return;
   const shown = rows.map((r) => `(${ds.key.map((c) => `${c}=${String(r[c])}`).join(', ')})`).join('; ');
   throw new TidemarkError('VALIDATION', `${ds.name}: key ${ds.key.join(', ')} would not be unique in the live table: ${shown} also exist(s) in other partitions`, {
