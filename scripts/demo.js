@@ -142,7 +142,7 @@ function reportBeforeAfter(demo) {
 }
 
 /** The story, in order. Append later chapters here (restore, audit verify, lineage, late data). */
-const STEPS = [scaffoldProject, ingestSources, buildModels, showStatus, snapshotBefore, applyUpstreamFix, planBackfill, backfillFix, snapshotAfter, reportBeforeAfter];
+const STEPS = [scaffoldProject, ingestSources, buildModels, showStatus, snapshotBefore, applyUpstreamFix, planBackfill, backfillFix, snapshotAfter, reportBeforeAfter, dashboardCache];
 
 // ---------------------------------------------------------------------------------------------
 // Snapshots: `partitions --json` for every dataset plus one `query --json` for the metrics.
@@ -300,3 +300,52 @@ async function main() {
 }
 
 await main();
+
+// ---------------------------------------------------------------------------------------------
+// Issue 9: downstream consumers. Appended chapter (runs after the main story).
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * 11. Dashboards see the correction. A SQL consumer keeps a dashboard cache table in sync: it is
+ * refreshed from the outbox after every publish of daily_revenue, and `consumers verify` checks it
+ * against the warehouse per published partition.
+ */
+async function dashboardCache(demo) {
+  chapter('11. Downstream: a dashboard cache refreshed after each publish, then verified');
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const config = path.join(demo.dir, 'tidemark.yaml');
+  const yaml = readFileSync(config, 'utf8').replace('    sql: models/daily_revenue.sql\n', '    sql: models/daily_revenue.sql\n    consumers: [dashboard_cache]\n');
+  const dayTotal = 'SELECT sum(revenue_usd_cents) FROM daily_revenue WHERE day = CAST($1 AS DATE)';
+  writeFileSync(
+    config,
+    `${yaml}
+# Downstream consumers (issue 9): notified from the outbox after each publish, with retries.
+consumers:
+  dashboard_cache:
+    kind: sql
+    sql: CREATE OR REPLACE TABLE dashboard_daily AS SELECT day, sum(revenue_usd_cents) AS revenue FROM daily_revenue GROUP BY day
+    verify: { sql: "SELECT revenue FROM dashboard_daily WHERE day = CAST($1 AS DATE)", warehouse: "${dayTotal}" }
+`,
+  );
+  say('→ tidemark.yaml: daily_revenue now notifies the consumer dashboard_cache (a SQL refresh with a verify block)');
+  tidemark(['consumers', 'list']);
+
+  // A late correction: one paid order of the last day is cancelled upstream.
+  const files = readdirSync(path.join(demo.dir, 'data', 'orders')).filter((f) => f.endsWith('.csv')).sort();
+  const last = files[files.length - 1];
+  const file = path.join(demo.dir, 'data', 'orders', last);
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  const cancelled = lines.findLastIndex((l) => l.includes(',paid,'));
+  lines[cancelled] = lines[cancelled].replace(',paid,', ',cancelled,');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  command(`# upstream cancels order ${lines[cancelled].split(',')[0]} in data/orders/${last}`);
+  tidemark(['ingest', 'orders', `data/orders/${last}`]);
+  const run = tidemark(['run', '--json'], { json: true });
+  say(`→ run ${run.run_id}: ${run.published.length} partition(s) rebuilt; the dashboard cache was refreshed before the command exited`);
+  tidemark(['consumers', 'status']);
+  const verify = tidemark(['consumers', 'verify', run.run_id, '--json'], { json: true });
+  expect(verify.mismatches.length === 0 && verify.checked > 0, 'the dashboard cache disagrees with the warehouse');
+  say(`→ consumers verify: ${verify.checked} partition(s) of the dashboard cache agree with the warehouse`);
+  tidemark(['ready', 'daily_revenue']);
+}
+

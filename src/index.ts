@@ -42,3 +42,6 @@ export { diffRun, gc, history, lock, planRestore, restore, unlock } from './api/
 export { auditLog, exportAudit, lineage, verifyAudit } from './api/audit.js';
 export { listChanges } from './api/changes.js';
 export { verifyAuditChain } from './audit/chain.js';
+export { consumersStatus, listConsumers, redeliver } from './api/consumers.js';
+/** Delivers pending outbox events to consumers; the CLI calls it after every publishing command. */
+export { dispatch } from './consumers/dispatcher.js';

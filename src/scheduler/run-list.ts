@@ -12,6 +12,7 @@ export interface RunSummary {
   reason: string;
   created_at: string;
   updated_at: string;
+  published_at: string | null;
   tasks: { total: number; computed: number; pending: number; failed: number; skipped: number };
 }
 
@@ -32,6 +33,6 @@ export async function listRunSummaries(engine: Engine, limit = 50): Promise<RunS
       else if (row.status === 'skipped') tasks.skipped += n;
       else tasks.pending += n;
     }
-    return { run_id: r.run_id, kind: r.kind, status: r.status, pool: r.pool, actor: r.actor, reason: r.reason, created_at: r.created_at, updated_at: r.updated_at, tasks };
+    return { run_id: r.run_id, kind: r.kind, status: r.status, pool: r.pool, actor: r.actor, reason: r.reason, created_at: r.created_at, updated_at: r.updated_at, published_at: r.published_at, tasks };
   });
 }

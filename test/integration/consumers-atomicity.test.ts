@@ -39,7 +39,6 @@ it('a concurrent reader sees only the old total or the new total during a 30-par
     expect(result.published.filter((p) => p.dataset === 'daily_revenue')).toHaveLength(30);
     expect(now.total).not.toBe(old.total);
     expect(seen.length).toBeGreaterThan(0);
-    console.log("DEBUG", seen.length, seen.filter((s) => s.total === old.total).length, seen.filter((s) => s.total === now.total).length);
     const states = new Set(seen.map((s) => (s.total === old.total && Number(s.n) === Number(old.n) ? 'old' : s.total === now.total && Number(s.n) === Number(now.n) ? 'new' : `mixed ${s.total}/${s.n}`)));
     expect([...states].filter((s) => s !== 'old' && s !== 'new')).toEqual([]);
   } finally {
