@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { backfill, run } from '../dist/api/operations.js';
 import { openWorkspace } from '../dist/workspace.js';
 import { handBackfill } from './hand-written.js';
+import { scenarioIsolation } from './isolation.js';
 import { measure, round } from './measure.js';
 import { createBenchProject, databaseFile, DAYS, dayAt, MODEL, modelSql, ROWS_PER_DAY, setModelVariant, SOURCE_COLUMNS } from './project.js';
 
@@ -106,7 +107,8 @@ async function scenarioNoopRun(dir) {
   return [row('c', `no-op run over ${DAYS} partitions × 2 datasets, CLI subprocess`, cli), row('c', 'no-op run, in-process (open + plan + close)', inProcess)];
 }
 
-const SCENARIOS = [scenarioVsHandWritten, scenarioScopedVsFull, scenarioNoopRun];
+// Issue 7: the isolation figure builds its own project (bench/isolation.js).
+const SCENARIOS = [scenarioVsHandWritten, scenarioScopedVsFull, scenarioNoopRun, scenarioIsolation];
 
 function machine() {
   const cpus = os.cpus();

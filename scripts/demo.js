@@ -142,7 +142,7 @@ function reportBeforeAfter(demo) {
 }
 
 /** The story, in order. Append later chapters here (restore, audit verify, lineage, late data). */
-const STEPS = [scaffoldProject, ingestSources, buildModels, showStatus, snapshotBefore, applyUpstreamFix, planBackfill, backfillFix, snapshotAfter, reportBeforeAfter, dashboardCache];
+const STEPS = [scaffoldProject, ingestSources, buildModels, showStatus, snapshotBefore, applyUpstreamFix, planBackfill, backfillFix, snapshotAfter, reportBeforeAfter, dashboardCache, throttledBackfillBesideProduction];
 
 // ---------------------------------------------------------------------------------------------
 // Snapshots: `partitions --json` for every dataset plus one `query --json` for the metrics.
@@ -349,3 +349,69 @@ consumers:
   tidemark(['ready', 'daily_revenue']);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Issue 7: resource governance. Appended chapter (runs after the chapters above).
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * 12. A big backfill does not starve production. `tidemark serve` holds the DuckDB file; a throttled
+ * backfill (--rate) runs in the backfill pool while, from another "terminal", new data arrives and
+ * the production `run` goes first: it finishes while the backfill is still working.
+ */
+async function throttledBackfillBesideProduction(demo) {
+  chapter('12. Side by side: a throttled backfill and a production run, through `tidemark serve`');
+  const { spawn } = await import('node:child_process');
+  const { writeFileSync } = await import('node:fs');
+  const { generateOrdersCsv, generateFxCsv } = await import('../dist/example/shop.js');
+  const env = { ...process.env, TIDEMARK_ACTOR: process.env.TIDEMARK_ACTOR ?? 'demo' };
+  const background = (args) => {
+    command(`tidemark ${args.map(shellQuote).join(' ')} --project $DEMO &`);
+    const child = spawn(process.execPath, [BIN, ...args, '--project', projectDir], { cwd: projectDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (b) => (stdout += b));
+    const done = new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout })));
+    return { child, done, stdout: () => stdout };
+  };
+
+  const server = background(['serve', '--port', '0', '--json']);
+  while (!server.stdout().includes('}')) {
+    if (server.child.exitCode !== null) fail('tidemark serve did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  say(`→ serve listening at ${JSON.parse(server.stdout()).url}; other commands are handed to it (token in .tidemark/serve.json, mode 0600)`);
+  try {
+    const backfill = background(['backfill', 'daily_revenue', '--from', '2026-02-01', '--to', '2026-03-31', '--reason', 'reprocess Feb-Mar (throttled)', '--yes', '--rate', '300/min', '--json']);
+    let backfillRun;
+    while (!backfillRun) {
+      await new Promise((r) => setTimeout(r, 200));
+      backfillRun = tidemarkQuiet(['runs', '--json']).find((r) => r.kind === 'backfill' && r.status === 'computing');
+      if (backfill.child.exitCode !== null) fail('the backfill ended before production arrived');
+    }
+    say(`→ backfill ${backfillRun.run_id} is running in pool ${backfillRun.pool}, throttled to 300 partitions/min`);
+
+    command('# meanwhile, in another terminal: the data of a new day arrives');
+    writeFileSync(path.join(demo.dir, 'data', 'orders', 'orders-2026-05-01.csv'), generateOrdersCsv('2026-05-01'));
+    writeFileSync(path.join(demo.dir, 'data', 'fx_rates', 'fx-2026-05-01.csv'), generateFxCsv('2026-05-01'));
+    tidemark(['ingest', 'fx_rates', 'data/fx_rates/fx-2026-05-01.csv']);
+    tidemark(['ingest', 'orders', 'data/orders/orders-2026-05-01.csv']);
+    const run = tidemark(['run', '--json'], { json: true });
+    const during = tidemarkQuiet(['runs', '--json']).find((r) => r.run_id === backfillRun.run_id);
+    say(`→ production run ${run.run_id}: ${run.published.length} partition(s) published while the backfill was at ${during.tasks.computed}/${during.tasks.total} (${during.status})`);
+    tidemark(['runs', '--limit', '4']);
+    const result = await backfill.done;
+    expect(result.code === 0, 'the throttled backfill failed');
+    const bf = JSON.parse(result.stdout);
+    say(`→ backfill ${bf.run_id} finished after production: ${bf.published.length} changed, ${bf.unchanged} unchanged`);
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.done;
+    say('→ serve stopped');
+  }
+
+  /** A CLI call whose output is data for the demo, not something to show. */
+  function tidemarkQuiet(args) {
+    const child = spawnSync(process.execPath, [BIN, ...args, '--project', projectDir], { cwd: projectDir, env, encoding: 'utf8' });
+    if (child.status !== 0) fail(`tidemark ${args.join(' ')} failed: ${child.stderr}`);
+    return JSON.parse(child.stdout);
+  }
+}

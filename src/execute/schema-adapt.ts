@@ -197,8 +197,9 @@ export async function resolveVersion(engine: Engine, ds: SourceSpec, file: Shape
       hint: 'fix the values, or force a version with --schema-version N to see the failing rows',
     });
   }
+  const closest = versions.find((v) => v.version === match.closest.version)!;
   throw new TidemarkError('BAD_INPUT', `${label} matches no schema version of ${ds.name}; against version ${match.closest.version} (closest): ${describeDiff(match.closest)}`, {
-    hint: `file columns: ${shapeText(file.shape.columns, file.shape.typed)}. To accept this shape, add under datasets.${ds.name}.schema.history:\n${match.suggestion}`,
+    hint: `expected columns: ${shapeText(closest.columns, true)}; the file has: ${shapeText(file.shape.columns, file.shape.typed)}. To accept this shape, add under datasets.${ds.name}.schema.history (replace any CAST(NULL …) with a default): ${match.suggestionInline}`,
     diff: match.closest,
     suggestion: match.suggestion,
   });

@@ -37,7 +37,7 @@ export type ShapeMatch =
   | { kind: 'match'; version: SchemaVersion }
   /** Several versions fit by name alone (CSV): the caller decides by trying to cast, newest first. */
   | { kind: 'ambiguous'; candidates: SchemaVersion[] }
-  | { kind: 'none'; closest: ShapeDiff; suggestion: string };
+  | { kind: 'none'; closest: ShapeDiff; suggestion: string; suggestionInline: string };
 
 export function currentVersionNumber(ds: SourceSpec): number {
   return Math.max(0, ...ds.history.map((h) => h.version)) + 1;
@@ -120,7 +120,7 @@ export function matchShape(shape: FileShape, versions: SchemaVersion[]): ShapeMa
   }
   // Closest: fewest differences; on a tie, the newer version (versions come newest first).
   const closest = diffs.reduce((best, x) => (distance(x.d) < distance(best.d) ? x : best)).d;
-  return { kind: 'none', closest, suggestion: suggestHistoryEntry(shape, versions) };
+  return { kind: 'none', closest, suggestion: suggestHistoryEntry(shape, versions), suggestionInline: suggestHistoryEntryInline(shape, versions) };
 }
 
 /** The version `forced` (--schema-version), checked against the shape; a diff when it does not fit. */
@@ -139,17 +139,27 @@ export function describeDiff(d: ShapeDiff): string {
   return parts.join('; ');
 }
 
+/** A history entry that would accept a file's shape (see suggestHistoryEntry). */
+export interface SuggestedEntry {
+  version: number;
+  columns: ColumnSpec[];
+  adapt: [string, string][];
+  /** Current columns no file column gives: their adapter is a typed NULL to replace with a default. */
+  todo: string[];
+}
+
 /**
  * A history entry that would accept this shape: its columns as found, and an adapter for each current
  * column the file does not carry as is: a likely rename (an unclaimed file column with a similar name
  * and a usable type), a cast, or a typed NULL to replace with a default.
  */
-export function suggestHistoryEntry(shape: FileShape, versions: SchemaVersion[]): string {
+export function suggestEntry(shape: FileShape, versions: SchemaVersion[]): SuggestedEntry {
   const current = versions.find((v) => v.current)!;
   const fileType = (c: ColumnInfo) => (shape.typed ? (normalizeType(c.type) ?? c.type) : (current.columns.find((x) => lower(x.name) === lower(c.name))?.type ?? 'VARCHAR'));
   const claimed = new Set(current.columns.map((c) => lower(c.name)));
   const unclaimed = shape.columns.filter((c) => !claimed.has(lower(c.name)));
   const adapt: [string, string][] = [];
+  const todo: string[] = [];
   for (const c of current.columns) {
     const same = shape.columns.find((x) => lower(x.name) === lower(c.name));
     if (same) {
@@ -164,21 +174,35 @@ export function suggestHistoryEntry(shape: FileShape, versions: SchemaVersion[])
     if (rename) {
       unclaimed.splice(unclaimed.indexOf(rename), 1);
       adapt.push([c.name, typeFit(fileType(rename), c.type, true) === 'mistyped' ? `CAST(${rename.name} AS ${c.type})` : rename.name]);
-    } else adapt.push([c.name, `CAST(NULL AS ${c.type})  # TODO: no column of the file gives ${c.name}; put a default or an expression`]);
-  }
-  const next = Math.max(...versions.map((v) => v.version)) + 1;
-  const lines = [
-    `- version: ${next}  # any unused number; files are matched by shape, newest version first`,
-    `  columns: { ${shape.columns.map((c) => `${c.name}: ${fileType(c)}`).join(', ')} }`,
-  ];
-  if (adapt.length) {
-    lines.push('  adapt:');
-    for (const [col, expr] of adapt) {
-      const [sql, comment] = expr.split('  # ');
-      lines.push(`    ${col}: ${JSON.stringify(sql)}${comment ? `  # ${comment}` : ''}`);
+    } else {
+      adapt.push([c.name, `CAST(NULL AS ${c.type})`]);
+      todo.push(c.name);
     }
-  } else lines.push('  adapt: {}');
+  }
+  const version = Math.max(...versions.map((v) => v.version)) + 1;
+  return { version, columns: shape.columns.map((c) => ({ name: c.name, type: fileType(c) })), adapt, todo };
+}
+
+const flowColumns = (columns: ColumnSpec[]) => `{ ${columns.map((c) => `${c.name}: ${c.type}`).join(', ')} }`;
+
+/** The suggestion as a YAML block to paste under schema.history, with TODO comments. */
+export function suggestHistoryEntry(shape: FileShape, versions: SchemaVersion[]): string {
+  const e = suggestEntry(shape, versions);
+  const lines = [`- version: ${e.version}  # any unused number; files are matched by shape, newest version first`, `  columns: ${flowColumns(e.columns)}`];
+  if (!e.adapt.length) lines.push('  adapt: {}');
+  else {
+    lines.push('  adapt:');
+    for (const [col, sql] of e.adapt) {
+      lines.push(`    ${col}: ${JSON.stringify(sql)}${e.todo.includes(col) ? `  # TODO: no column of the file gives ${col}; put a default or an expression` : ''}`);
+    }
+  }
   return lines.join('\n');
+}
+
+/** The same suggestion on one line (YAML flow style), for an error hint. */
+export function suggestHistoryEntryInline(shape: FileShape, versions: SchemaVersion[]): string {
+  const e = suggestEntry(shape, versions);
+  return `- { version: ${e.version}, columns: ${flowColumns(e.columns)}, adapt: { ${e.adapt.map(([c, sql]) => `${c}: ${JSON.stringify(sql)}`).join(', ')} } }`;
 }
 
 /** 0..1: how alike two column names are (shared prefix or containment, e.g. customer → customer_id). */

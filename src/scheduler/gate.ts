@@ -8,11 +8,14 @@ import { cancelChecker, cancelledError, clearCancelRequest } from './cancel.js';
 import { defaultPool, schedulerFor } from './scheduler.js';
 import { parseWindow, systemClock, Throttle } from './throttle.js';
 
+/** Longest time a run keeps its pool claim between the end of its compute and its end. */
+const CLAIM_AFTER_COMPUTE_MAX_MS = 10 * 60_000;
+
 export interface TaskGate {
   readonly pool: string;
   /** Waits until a task may start; returns the function that ends it (releases the slot). */
   enter(db: Db): Promise<() => void>;
-  /** The run stops computing (finished, failed or cancelled). */
+  /** The run stops computing (finished, failed or cancelled); its claim ends with the run. */
   close(): Promise<void>;
 }
 
@@ -49,8 +52,21 @@ export function openTaskGate(ctx: RunContext, parallel: number): TaskGate {
       return () => slot.release();
     },
     async close() {
-      member.leave();
-      await scheduler.applyLimits().catch(() => undefined);
+      // The run keeps its claim on the pool until it has published (or failed): a production run's
+      // publish should not share the engine with backfill tasks that its claim would have held back.
+      // The executor announces the end of every run that computed (run.published / run.failed); the
+      // timer only bounds a claim that nothing ends.
+      const leave = () => {
+        off();
+        clearTimeout(timer);
+        member.leave();
+        void scheduler.applyLimits().catch(() => undefined);
+      };
+      const off = ws.events.on((e) => {
+        if ((e.type === 'run.published' || e.type === 'run.failed') && e.run_id === runId) leave();
+      });
+      const timer = setTimeout(leave, CLAIM_AFTER_COMPUTE_MAX_MS);
+      timer.unref();
     },
   };
 }

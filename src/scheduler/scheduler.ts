@@ -3,15 +3,18 @@
  * `tidemark serve` process runs side by side) takes its task slots from the same pools.
  *
  * What isolation is real (DuckDB):
- * - Slots and priority are real and exact: a backfill starts no task while production could use the
- *   slot, and it never interrupts a task (it yields between tasks).
+ * - Slots and priority are real and exact: a backfill starts no task while a production run (from its
+ *   first task to its publish) could use the slot, and it never interrupts a task: it yields between
+ *   tasks. A backfill task already in flight when production arrives runs to its end.
  * - `threads` and `memory_limit` are per DuckDB *instance*, not per connection, and one process has
- *   one instance per file. So a pool's `threads` is applied to the whole instance while only tasks of
- *   pools with limits run: a backfill alone with `threads: 1` really uses one core, leaving the rest
- *   of the machine to other work. When a production task starts, the instance goes back to the most
- *   generous setting among the running pools (the default, all cores) — and the backfill task still
- *   in flight then shares those threads until it ends. CPU is not partitioned between two queries
+ *   one instance per file. A pool's `threads` is therefore applied to the whole instance while only
+ *   pools with limits are active: a backfill alone with `threads: 1` really uses one core, leaving the
+ *   rest of the machine to other work. When a production run becomes active, the instance goes back
+ *   to the most generous setting among the active pools (the default: all cores), and a backfill task
+ *   still in flight shares those threads until it ends. CPU is not partitioned between two queries
  *   that run at the same moment; the scheduler avoids that moment instead, by priority.
+ * - Not governed: planning, ingest (its own stager) and publish transactions, which run on the main
+ *   connection one at a time; a production publish can wait behind a backfill's publish.
  * - On PostgreSQL (no setInstanceLimits) `threads` does nothing; slots bound connections.
  */
 import os from 'node:os';
@@ -35,12 +38,13 @@ export class ProcessScheduler {
   }
 
   /**
-   * Brings the engine's instance limits in line with the pools now running: before each task starts,
-   * and when a run stops computing. Not on every release, so a backfill running task after task keeps
+   * Brings the engine's instance limits in line with the pools now active: before each task starts,
+   * and when a run ends. Not on every release, so a backfill running task after task keeps
    * its setting instead of switching it twice per task.
    */
   async applyLimits(): Promise<void> {
-    if (this.limits) await this.limits.apply(new Map(this.slots.usage().map((u) => [u.pool, u.running])));
+    // A pool counts while it runs tasks or has a run that is between tasks or publishing (demand).
+    if (this.limits) await this.limits.apply(new Map(this.slots.usage().map((u) => [u.pool, u.running + u.demand])));
   }
 }
 

@@ -6,7 +6,8 @@ import { backfill, run } from '../../src/api/operations.js';
 import type { TidemarkEvent } from '../../src/events.js';
 import { ManualClock } from '../../src/scheduler/manual-clock.js';
 import { ProcessScheduler } from '../../src/scheduler/scheduler.js';
-import { listTasks } from '../../src/state/runs.js';
+import { getRun, listTasks } from '../../src/state/runs.js';
+import { requestCancelByMarker } from '../../src/scheduler/cancel.js';
 import { openWorkspace, type Workspace } from '../../src/workspace.js';
 import { applyOrdersFix, builtShop, cleanup, copyProject, days, requireBuild } from '../helpers/project.js';
 
@@ -69,7 +70,8 @@ describe('scheduler priority', () => {
     await until(() => events.some((e) => e.type === 'task.finished' && e.status === 'computed') && clock.sleeping > 0);
     const prod = run(ws, {}, { scheduler });
     await until(() => events.some((e) => e.type === 'run.started' && e.kind === 'run'));
-    const prodRun = events.find((e) => e.type === 'run.started' && e.kind === 'run')!.run_id;
+    const prodStart = events.find((e) => e.type === 'run.started' && e.kind === 'run') as { run_id: string };
+    const prodRun = prodStart.run_id;
     await until(() => events.some((e) => e.type === 'task.started' && e.run_id === prodRun));
     clock.advance(3_600_000); // the backfill may start its next task now: it must wait for production
     const prodResult = await prod;
@@ -100,7 +102,7 @@ describe('scheduler throttling', () => {
     const events = record(ws, clock);
     const result = backfill(ws, { dataset: 'daily_revenue', from: '2026-03-01', to: '2026-03-07' }, { reason: 'window test', window: '22:00-06:00', clock });
     await until(() => events.some((e) => e.type === 'run.paused'));
-    const runId = events.find((e) => e.type === 'run.started')!.run_id;
+    const runId = (events.find((e) => e.type === 'run.started') as { run_id: string }).run_id;
     clock.set(local(21, 30)); // still outside: it wakes, looks, and waits again
     await clock.nextSleep(true);
     expect(events.filter((e) => e.type === 'task.started')).toEqual([]);
@@ -132,5 +134,29 @@ describe('scheduler throttling', () => {
     expect(done.status).toBe('published');
     expect(events.filter((e) => e.type === 'task.started').map((e) => e.at - local(12))).toEqual([0, 30_000, 60_000]);
     expect(events.filter((e) => e.type === 'run.paused').map((e) => (e as { reason: string }).reason)).toEqual(['throttled to 2/min']);
+  });
+});
+
+describe('cancel', () => {
+  it('a cancel marker (left when a one-shot command holds the file) stops the run between tasks; re-issuing resumes it', async () => {
+    const ws = await fresh();
+    const clock = new ManualClock(local(12));
+    const events = record(ws, clock);
+    const request = { dataset: 'daily_revenue', from: '2026-03-01', to: '2026-03-07' };
+    const first = backfill(ws, request, { reason: 'cancel test', rate: 1, clock });
+    await until(() => events.filter((e) => e.type === 'task.finished').length === 1 && clock.sleeping > 0);
+    const runId = (events.find((e) => e.type === 'run.started') as { run_id: string }).run_id;
+    requestCancelByMarker(ws.project, runId);
+    clock.advance(1000); // the throttle wakes, sees the request, and stops
+    await expect(first).rejects.toMatchObject({ code: 'CANCELLED' });
+    expect((await getRun(ws.engine, ws.engine, runId))!.status).toBe('cancelled');
+    const outbox = await ws.engine.query<{ event_type: string }>(`SELECT event_type FROM tidemark.outbox WHERE run_id = $1 ORDER BY event_id`, [runId]);
+    expect(outbox.map((r) => r.event_type)).toEqual(['run.started', 'run.cancelled']);
+    expect((await listTasks(ws.engine, ws.engine, runId)).filter((t) => t.status === 'computed')).toHaveLength(1);
+
+    const again = await backfill(ws, request, { reason: 'cancel test' });
+    expect(again.run_id).toBe(runId);
+    expect(again.status).toBe('published');
+    expect(again.reused).toBe(1);
   });
 });

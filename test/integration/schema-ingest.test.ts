@@ -98,6 +98,8 @@ describe('ingesting files of older schema versions', () => {
     expect(r.stderr).toContain('customer_id: "cust"');
     expect(r.stderr).toContain('amount_cents: "CAST(amount_cents AS BIGINT)"');
     expect(r.stderr).toContain('columns: { order_id: BIGINT, cust: BIGINT, amount_cents: VARCHAR, currency: VARCHAR, order_date: DATE }');
+    // The CLI contract: one error line and one hint line, the suggestion inline (YAML flow style).
+    expect(r.stderr.trim().split('\n').map((l) => l.split(':')[0])).toEqual(['error', 'hint']);
     expect(await snapshotState(dir)).toEqual(before);
   });
 

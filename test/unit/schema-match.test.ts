@@ -95,6 +95,9 @@ describe('matchShape', () => {
       '    customer_id: "cust"',
       '    amount_cents: "CAST(amount_cents AS BIGINT)"',
     ]);
+    expect(m.suggestionInline).toBe(
+      '- { version: 4, columns: { order_id: BIGINT, cust: BIGINT, amount_cents: VARCHAR, currency: VARCHAR, order_date: DATE }, adapt: { customer_id: "cust", amount_cents: "CAST(amount_cents AS BIGINT)" } }',
+    );
   });
 
   it('suggests a typed NULL with a TODO when nothing in the file gives a column', () => {

@@ -1,0 +1,270 @@
+#!/usr/bin/env node
+/**
+ * Isolation figure (issue 7, failure mode 6 "a big backfill starves production"): a production `run`
+ * of 30 partitions, timed alone, then again while a large backfill (hundreds of partitions, pool
+ * `backfill` with `threads: 1`) runs in the same process — one scheduler, as in `tidemark serve`.
+ * Prints the ratio (goal ≤ 1.25) and checks that the backfill still finished.
+ *
+ * `node bench/isolation.js` runs it on its own (after `npm run build`); bench/run.js can append
+ * `scenarioIsolation` to its SCENARIOS (it takes no argument: it builds its own project).
+ *
+ * The ratio compares production runs while the backfill runs with production runs while the same
+ * backfill is paused between tasks (outside its window), alternating, so that other load on the
+ * machine affects both sides alike; runs with no backfill at all are printed too.
+ *
+ * Production work is real `run` work: before each sample (outside the timing) the 30 daily files of
+ * the `live` source are rewritten with new amounts and ingested, so `run live_daily` rebuilds 30 stale
+ * partitions. The backfill rebuilds `history_daily` after a change of its SQL.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { backfill, run } from '../dist/api/operations.js';
+import { ingest } from '../dist/execute/ingest.js';
+import { openWorkspace } from '../dist/workspace.js';
+import { median, round } from './measure.js';
+
+const HISTORY_DAYS = 600; // the backfill's partitions
+const HISTORY_ROWS_PER_DAY = 4000;
+const LIVE_DAYS = 30; // the production run's partitions
+const LIVE_ROWS_PER_DAY = 20000;
+const SAMPLES = 5; // pairs: backfill paused / backfill running
+const FIRST_DAY = '2024-01-01';
+
+const CONFIG = `# Isolation benchmark: a production source/model and a large history model to backfill.
+name: isolation
+engine: { kind: duckdb }
+guards: { max_backfill_partitions: 1000 }
+pools:
+  production: { slots: 2, priority: 10 }
+  backfill: { slots: 1, priority: 1, threads: 1 }
+datasets:
+  events:
+    kind: source
+    partition: { column: event_date, grain: day }
+    key: [event_id]
+    schema:
+      current: { event_id: BIGINT, user_id: BIGINT, amount_cents: BIGINT, event_date: DATE }
+  history_daily:
+    kind: model
+    sql: models/history_daily.sql
+    partition: { column: day, grain: day }
+    key: [day]
+  live:
+    kind: source
+    partition: { column: event_date, grain: day }
+    key: [event_id]
+    schema:
+      current: { event_id: BIGINT, user_id: BIGINT, amount_cents: BIGINT, event_date: DATE }
+  live_daily:
+    kind: model
+    sql: models/live_daily.sql
+    partition: { column: day, grain: day }
+    key: [day]
+`;
+
+function modelSql(source, variant) {
+  return `SELECT
+  event_date AS day,
+  CAST(count(*) AS BIGINT) AS events,
+  CAST(count(DISTINCT user_id) AS BIGINT) AS users,
+  CAST(sum(amount_cents) AS BIGINT) + ${variant} AS amount_cents,
+  CAST(quantile_cont(amount_cents, 0.9) AS DOUBLE) AS p90_cents
+FROM {{ ref('${source}') }}
+WHERE event_date >= {{ start }}
+  AND event_date < {{ end }}
+GROUP BY event_date
+`;
+}
+
+function dayAt(n, first = FIRST_DAY) {
+  const d = new Date(`${first}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+const LIVE_FIRST = dayAt(HISTORY_DAYS);
+
+async function writeParquet(conn, file, sql) {
+  await conn.run(`COPY (${sql}) TO '${file.replace(/'/g, "''")}' (FORMAT parquet)`);
+}
+
+/** The live source's 30 daily files; `variant` changes the amounts so every partition changes. */
+async function writeLiveFiles(dir, variant) {
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  const files = [];
+  for (let d = 0; d < LIVE_DAYS; d++) {
+    const file = path.join(dir, 'data', 'live', `live-${dayAt(d, LIVE_FIRST)}.parquet`);
+    const base = d * LIVE_ROWS_PER_DAY;
+    await writeParquet(
+      conn,
+      file,
+      `SELECT ${base} + i AS event_id, (i * 7919) % 50000 AS user_id, 100 + ((i + ${variant}) * 104729) % 9900 AS amount_cents,
+              DATE '${dayAt(d, LIVE_FIRST)}' AS event_date FROM range(${LIVE_ROWS_PER_DAY}) t(i)`,
+    );
+    files.push(file);
+  }
+  conn.closeSync();
+  instance.closeSync();
+  return files;
+}
+
+async function createProject(dir) {
+  for (const sub of ['models', 'data/live']) mkdirSync(path.join(dir, sub), { recursive: true });
+  writeFileSync(path.join(dir, 'tidemark.yaml'), CONFIG);
+  writeFileSync(path.join(dir, 'models', 'history_daily.sql'), modelSql('events', 0));
+  writeFileSync(path.join(dir, 'models', 'live_daily.sql'), modelSql('live', 0));
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  const events = path.join(dir, 'data', 'events.parquet');
+  await writeParquet(
+    conn,
+    events,
+    `SELECT i AS event_id, (i * 7919) % 50000 AS user_id, 100 + (i * 104729) % 9900 AS amount_cents,
+            DATE '${FIRST_DAY}' + CAST(i // ${HISTORY_ROWS_PER_DAY} AS INTEGER) AS event_date
+     FROM range(${HISTORY_DAYS * HISTORY_ROWS_PER_DAY}) t(i)`,
+  );
+  conn.closeSync();
+  instance.closeSync();
+  const live = await writeLiveFiles(dir, 0);
+  const ws = await openWorkspace(dir, { actor: 'bench', command: 'bench isolation setup' });
+  try {
+    await ingest(ws, 'events', [events], { reason: 'bench data' });
+    await ingest(ws, 'live', live, { reason: 'bench data' });
+    await run(ws, {}, { reason: 'bench initial build' });
+  } finally {
+    await ws.close();
+  }
+}
+
+let liveVariant = 0;
+
+/** One production sample: new live data (untimed), then the timed `run live_daily`. */
+async function productionRun(ws, dir) {
+  const files = await writeLiveFiles(dir, ++liveVariant);
+  await ingest(ws, 'live', files, { reason: 'new live data' });
+  const t0 = performance.now();
+  const result = await run(ws, { datasets: ['live_daily'] }, { reason: 'bench production run' });
+  const ms = performance.now() - t0;
+  const rebuilt = result.published.length + result.unchanged;
+  if (result.status !== 'published' || rebuilt !== LIVE_DAYS) throw new Error(`production run rebuilt ${rebuilt} partitions (${result.status}), expected ${LIVE_DAYS}`);
+  return ms;
+}
+
+/**
+ * The backfill's run window is switched by the benchmark (a clock it controls): closed, the backfill
+ * pauses between tasks; open, it runs. Samples alternate "backfill paused" and "backfill running", so
+ * a machine whose load drifts (other processes) biases neither side.
+ */
+function switchableClock() {
+  const OPEN = new Date(2026, 0, 1, 6, 0).getTime(); // inside the window 00:00-12:00
+  const CLOSED = new Date(2026, 0, 1, 18, 0).getTime();
+  const clock = {
+    open: true,
+    now: () => (clock.open ? OPEN : CLOSED),
+    sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 20))),
+  };
+  return clock;
+}
+
+async function until(predicate) {
+  while (!predicate()) await new Promise((r) => setTimeout(r, 5));
+}
+
+export async function scenarioIsolation() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-isolation-'));
+  try {
+    process.stderr.write(`isolation: building ${HISTORY_DAYS} history and ${LIVE_DAYS} live partitions…\n`);
+    await createProject(dir);
+    const ws = await openWorkspace(dir, { actor: 'bench', command: 'bench isolation' });
+    try {
+      // Warm-up and a first figure with no backfill at all.
+      const pure = [];
+      for (let i = 0; i < 3; i++) {
+        const ms = await productionRun(ws, dir);
+        if (i > 0) pure.push(ms);
+        process.stderr.write(`  production run, no backfill: ${i ? `run ${i}` : 'warm-up'} ${ms.toFixed(0)} ms\n`);
+      }
+
+      writeFileSync(path.join(dir, 'models', 'history_daily.sql'), modelSql('events', 1));
+      const clock = switchableClock();
+      let backfillRun = null;
+      let inFlight = 0;
+      let started = 0;
+      const off = ws.events.on((e) => {
+        if (e.type === 'run.started' && e.kind === 'backfill') backfillRun = e.run_id;
+        if (e.run_id !== backfillRun) return;
+        if (e.type === 'task.started') (inFlight++, started++);
+        if (e.type === 'task.finished' && e.status === 'computed') inFlight--;
+      });
+      let backfillDone = false;
+      const t0 = performance.now();
+      const big = backfill(
+        ws,
+        { dataset: 'history_daily', from: dayAt(0), to: dayAt(HISTORY_DAYS - 1), allowFullRefresh: true },
+        { reason: 'bench backfill', yes: true, window: '00:00-12:00', clock },
+      ).finally(() => (backfillDone = true));
+      await until(() => started >= 5 || backfillDone);
+
+      const paused = [];
+      const running = [];
+      let overlapped = 0;
+      for (let i = 0; i < SAMPLES * 2; i++) {
+        const withBackfill = i % 2 === 0;
+        clock.open = withBackfill;
+        if (withBackfill) {
+          const before = started;
+          await until(() => started > before || backfillDone); // it is really running again
+        } else await until(() => inFlight === 0 || backfillDone); // nothing of it in flight
+        const ms = await productionRun(ws, dir);
+        const during = withBackfill && !backfillDone;
+        if (withBackfill && during) overlapped++;
+        (withBackfill ? running : paused).push(ms);
+        process.stderr.write(`  production run, backfill ${withBackfill ? 'running' : 'paused'}: ${ms.toFixed(0)} ms${withBackfill && !during ? ' (backfill already done)' : ''}\n`);
+      }
+      clock.open = true;
+      const result = await big;
+      const backfillMs = performance.now() - t0;
+      off();
+      const finished = result.status === 'published' && result.published.length + result.unchanged === HISTORY_DAYS;
+      const alone = median(paused);
+      const during = median(running);
+      const ratio = during / alone;
+      process.stderr.write(`  backfill of ${HISTORY_DAYS} partitions ${finished ? 'finished' : 'DID NOT FINISH'} in ${(backfillMs / 1000).toFixed(1)} s (including its pauses)\n`);
+      return [
+        {
+          id: 'isolation',
+          name: `production run (${LIVE_DAYS} partitions) while a ${HISTORY_DAYS}-partition backfill runs (pool backfill, threads: 1) vs while it is paused`,
+          measured_ms: round(during),
+          baseline_ms: round(alone),
+          ratio,
+          goal: '≤ 1.25, and the backfill finishes',
+          met: ratio <= 1.25 && finished && overlapped === SAMPLES,
+          samples: {
+            no_backfill: pure.map(round),
+            backfill_paused: paused.map(round),
+            backfill_running: running.map(round),
+            samples_overlapping_backfill: overlapped,
+            backfill_ms: round(backfillMs),
+            backfill_finished: finished,
+          },
+        },
+      ];
+    } finally {
+      await ws.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [row] = await scenarioIsolation();
+  console.log(`${row.name}\n  alone ${row.baseline_ms} ms, during backfill ${row.measured_ms} ms: ratio ${row.ratio.toFixed(2)} (goal ${row.goal}) ${row.met ? 'MET' : 'NOT MET'}`);
+  console.log(`  samples: ${JSON.stringify(row.samples)}`);
+  if (!row.met) process.exitCode = 1;
+}
