@@ -13,6 +13,7 @@ import type { Engine } from './engines/engine.js';
 import { TidemarkError } from './errors.js';
 import { EventBus } from './events.js';
 import { migrate } from './state/migrate.js';
+import { attachRunHeartbeat } from './workers/run-heartbeat.js';
 
 export interface OpenOptions extends LoadOptions {
   /** Who is acting: --actor, else TIDEMARK_ACTOR, else the OS user. */
@@ -71,16 +72,20 @@ export async function openWorkspace(dir: string, options: OpenOptions = {}): Pro
     writeFileSync(file, JSON.stringify(holder));
   }
   let closed = false;
+  const events = new EventBus();
+  // Multi-writer engines: runs computed here keep a heartbeat that other machines can see (issue 8).
+  const stopHeartbeats = attachRunHeartbeat(engine, events);
   return {
     project,
     engine,
-    events: new EventBus(),
+    events,
     actor: options.actor ?? defaultActor(options.env),
     command,
     redact,
     async close() {
       if (closed) return;
       closed = true;
+      stopHeartbeats();
       await engine.close();
       if (project.engine.kind === 'duckdb') {
         try {

@@ -15,6 +15,7 @@ import { registerRunsCommands } from './commands/runs.js';
 import { delegateToServer } from '../server/client.js';
 import { registerConsumersCommands } from './commands/consumers.js';
 import { registerSchemaCommands } from './commands/schema.js';
+import { registerCheckpointCommands } from './commands/checkpoint.js';
 
 export function buildProgram(): Command {
   const program = new Command('tidemark')
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerRunsCommands(program);
   registerConsumersCommands(program);
   registerSchemaCommands(program);
+  registerCheckpointCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

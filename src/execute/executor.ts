@@ -14,6 +14,7 @@ import { appendOutboxEvent } from '../state/outbox.js';
 import { findResumableRun, insertRun, insertTasks, listTasks, setRunStatus } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 import { noteHolderRun, type Workspace } from '../workspace.js';
+import { admitRun } from '../workers/admission.js';
 import { crashPoint } from './crash.js';
 import { publishRun, type PublishKind, type PublishedPartition } from './publish.js';
 import type { RunContext, RunOptions } from './run-context.js';
@@ -88,6 +89,8 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   } else {
     runId = newRunId();
     await engine.transaction(async (tx) => {
+      // Multi-writer engines: another process may have planned the same partitions at this moment (issue 8).
+      await admitRun(tx, engine, plan, runId);
       const now = nowIso();
       await insertRun(tx, engine, {
         run_id: runId,

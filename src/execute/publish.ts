@@ -9,6 +9,7 @@ import { FILE_COLUMN, PARTITION_COLUMN, VERSION_COLUMN } from '../core/identifie
 import { inputsFor, type Snapshot } from '../core/staleness.js';
 import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { appendAudit } from '../state/audit.js';
+import { advanceCheckpoint } from '../state/checkpoints.js';
 import { nowIso } from '../state/json.js';
 import { nextPublishSeq } from '../state/meta.js';
 import { appendOutboxEvent } from '../state/outbox.js';
@@ -101,6 +102,9 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
         });
       }
       await recordNewVersions(tx, engine, name, newVersions, { run_id: runId, publish_seq: seq, published_at: now, actor: ws.actor, reason: ctx.options.reason });
+      // Incremental models (issue 5): the checkpoint is recomputed from the live rows just replaced, in
+      // this same transaction, so data and checkpoint commit together (rule in state/checkpoints.ts).
+      if (ds.kind === 'model' && ds.incremental) await advanceCheckpoint(tx, engine, ds, seq, now);
       if (changed.length || ctx.plan.targets.includes(name)) {
         const mineChanged = published.filter((p) => p.dataset === name);
         await appendAudit(tx, engine, {

@@ -20,7 +20,12 @@ export interface RefSource {
   liveExists: boolean;
 }
 
-export function renderModelSql(engine: Engine, project: Project, model: ModelSpec, partition: PartitionKey, refs: (dataset: string) => RefSource): string {
+/**
+ * `checkpoint` is the `{{ checkpoint }}` literal (state/checkpoints.ts checkpointLiteral), loaded by the
+ * caller because rendering is synchronous; an incremental model rendered without one (plan-time checks
+ * that only describe the output) gets NULL.
+ */
+export function renderModelSql(engine: Engine, project: Project, model: ModelSpec, partition: PartitionKey, refs: (dataset: string) => RefSource, checkpoint?: string): string {
   const w = windowOf(partition, model.grain);
   const d = engine.dialect;
   return renderTemplate(
@@ -29,6 +34,7 @@ export function renderModelSql(engine: Engine, project: Project, model: ModelSpe
       start: d.windowLiteral(w.start, model.grain),
       end: d.windowLiteral(w.end, model.grain),
       ref: (name) => refSql(engine, name, refs(name)),
+      checkpoint: model.incremental ? (checkpoint ?? 'NULL') : undefined,
     },
     model.sqlFile,
   );

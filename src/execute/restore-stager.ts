@@ -108,7 +108,7 @@ async function copyVersion(ctx: RunContext, ds: DatasetSpec, t: PlannedTask, ver
         dataset: ds,
         staging,
         columns: userColumns(stored).map((c) => c.name),
-        partition: t.partition,
+        partitions: [t.partition],
         currentRows: new Map(t.current_rows !== null ? [[t.partition, t.current_rows]] : []),
         maxShrink: ws.project.guards.max_shrink,
         allowEmpty: Boolean(ctx.options.allowEmpty),

@@ -21,8 +21,8 @@ export interface ValidationInput {
   dataset: DatasetSpec;
   staging: string;
   columns: string[];
-  /** One partition, or every partition in the staging table. */
-  partition?: string;
+  /** The partitions to check, or every partition in the staging table. */
+  partitions?: string[];
   /** Current live row counts, for the empty and shrink guards. */
   currentRows: Map<string, number>;
   maxShrink: number;
@@ -34,8 +34,8 @@ export async function validateStaged(db: Db, v: ValidationInput): Promise<Proble
   const d = v.engine.dialect;
   const p = d.quote(PARTITION_COLUMN);
   const pc = d.quote(v.dataset.partitionColumn);
-  const scope = v.partition === undefined ? 'TRUE' : `${p} = $1`;
-  const params = v.partition === undefined ? [] : [v.partition];
+  const scope = v.partitions === undefined ? 'TRUE' : `${p} IN (${v.partitions.map((_, i) => `$${i + 1}`).join(', ')})`;
+  const params: unknown[] = v.partitions ?? [];
   const problems: Problem[] = [];
   const name = v.dataset.name;
   const add = (partition: string, code: Problem['code'], message: string) => problems.push({ dataset: name, partition, code, message });
@@ -73,7 +73,7 @@ export async function validateStaged(db: Db, v: ValidationInput): Promise<Proble
 
   const counts = await db.query<{ part: string; n: number }>(`SELECT ${p} AS part, count(*) AS n FROM ${v.staging} WHERE ${scope} GROUP BY ${p}`, params);
   const staged = new Map(counts.map((r) => [r.part, Number(r.n)]));
-  const partitions = v.partition !== undefined ? [v.partition] : [...new Set([...staged.keys()])];
+  const partitions = v.partitions ?? [...staged.keys()];
   for (const part of partitions) {
     const before = v.currentRows.get(part) ?? 0;
     const after = staged.get(part) ?? 0;
@@ -120,7 +120,7 @@ async function runCheck(db: Db, v: ValidationInput, check: DatasetSpec['checks']
     const { min, max } = check.row_count;
     const rows = await db.query<{ part: string; n: number }>(`SELECT ${p} AS part, count(*) AS n FROM ${v.staging} WHERE ${scope} GROUP BY ${p}`, params);
     const counts = new Map(rows.map((r) => [r.part, Number(r.n)]));
-    if (v.partition !== undefined && !counts.has(v.partition)) counts.set(v.partition, 0);
+    for (const part of v.partitions ?? []) if (!counts.has(part)) counts.set(part, 0);
     const out: { part: string; message: string }[] = [];
     for (const [part, n] of counts) {
       if (min !== undefined && n < min) out.push({ part, message: `check row_count failed: ${n} row(s), expected at least ${min}` });
@@ -139,7 +139,7 @@ async function runCheck(db: Db, v: ValidationInput, check: DatasetSpec['checks']
     throw new TidemarkError('SQL', `check ${check.name ?? 'sql'} of ${v.dataset.name} failed to run: ${(error as Error).message}`);
   }
   if (!rows.length) return [];
-  const part = v.partition ?? String(rows[0][PARTITION_COLUMN] ?? '(all)');
+  const part = v.partitions?.length === 1 ? v.partitions[0] : String(rows[0][PARTITION_COLUMN] ?? '(all)');
   return [{ part, message: `check ${check.name ?? 'sql'} failed: returned ${rows.length}${rows.length === 3 ? '+' : ''} row(s), e.g. ${JSON.stringify(rows[0])}` }];
 }
 

@@ -1,10 +1,12 @@
 /** Everything a plan is computed from, read once from the state store. */
+import os from 'node:os';
 import type { Db, Engine } from '../engines/engine.js';
 import type { Snapshot } from '../core/staleness.js';
 import type { UserLock } from '../core/guards.js';
 import { loadPartitions } from '../state/partitions.js';
 import { listLocks } from '../state/locks.js';
 import { listActiveRuns, listTasks, type RunRecord } from '../state/runs.js';
+import { stateTable } from '../state/tables.js';
 
 export interface PlanningState {
   snapshot: Snapshot;
@@ -18,8 +20,9 @@ export async function loadPlanningState(db: Db, engine: Engine): Promise<Plannin
   const snapshot: Snapshot = new Map();
   for (const [ds, m] of partitions) snapshot.set(ds, new Map([...m].map(([k, r]) => [k, { version: r.version, rows: r.rows, checksum: r.checksum, inputs: r.inputs }])));
   const claims = new Map<string, Map<string, RunRecord>>();
+  const alive = engine.capabilities.multiWriter ? await runLivenessAcrossMachines(db, engine) : (run: RunRecord) => isProcessAlive(run.pid);
   for (const run of await listActiveRuns(db, engine)) {
-    if (!isProcessAlive(run.pid)) continue; // an interrupted run holds nothing; re-issuing it resumes
+    if (!alive(run)) continue; // an interrupted run holds nothing; re-issuing it resumes
     for (const t of await listTasks(db, engine, run.run_id)) {
       let m = claims.get(t.dataset);
       if (!m) claims.set(t.dataset, (m = new Map()));
@@ -27,6 +30,19 @@ export async function loadPlanningState(db: Db, engine: Engine): Promise<Plannin
     }
   }
   return { snapshot, locks: await listLocks(db, engine), claims };
+}
+
+/**
+ * Multi-writer engines (issue 8): a pid means something only on its own machine. A run computed by
+ * workers (pid null: `backfill --detach`) holds its partitions until it ends, whichever workers come
+ * and go (their task leases decide who computes, not whether the run holds); a one-process run holds
+ * them while its process is alive (same machine) or its heartbeat in run_leases is fresh (another one).
+ */
+async function runLivenessAcrossMachines(db: Db, engine: Engine): Promise<(run: RunRecord) => boolean> {
+  const now = new Date().toISOString();
+  const fresh = new Set((await db.query<{ run_id: string }>(`SELECT run_id FROM ${stateTable(engine, 'run_leases')} WHERE lease_until > $1`, [now])).map((r) => r.run_id));
+  const here = os.hostname();
+  return (run) => run.pid === null || (run.host === here ? isProcessAlive(run.pid) : fresh.has(run.run_id));
 }
 
 export function isProcessAlive(pid: number | null): boolean {

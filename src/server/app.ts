@@ -12,7 +12,10 @@ import { listRunSummaries } from '../scheduler/run-list.js';
 import { schedulerFor } from '../scheduler/scheduler.js';
 import { getRun, listTasks } from '../state/runs.js';
 import type { Workspace } from '../workspace.js';
-import { runHostedCommand } from './hosted.js';
+import { registerActionRoutes } from './api-actions.js';
+import { registerAssetRoutes } from './api-assets.js';
+import { registerReadRoutes } from './api-read.js';
+import { ConsoleEvents } from './sse.js';
 
 export interface AppOptions {
   ws: Workspace;
@@ -38,6 +41,13 @@ export function createApp({ ws, token, log = () => undefined }: AppOptions): Hon
     const err = coerceError(error);
     return c.json({ error: err.message, code: err.code, hint: err.hint }, err.exitCode === 2 ? 400 : err.code === 'NOT_FOUND' ? 404 : 500);
   });
+
+  // The web console (issue 10): its files, read routes, actions, and the live event feed that every
+  // command run by this server publishes to (runCommand below instead of runHostedCommand).
+  const hub = new ConsoleEvents();
+  registerAssetRoutes(app);
+  registerReadRoutes(app, ws, hub);
+  registerActionRoutes(app, ws, hub);
 
   app.get('/api/health', (c) => c.json({ ok: true, pid: process.pid, project: ws.project.name }));
   app.get('/api/runs', async (c) => c.json(await listRunSummaries(ws.engine, Number(c.req.query('limit') ?? 50))));
@@ -72,7 +82,7 @@ export function createApp({ ws, token, log = () => undefined }: AppOptions): Hon
             open = false; // the client went away; the command still runs to its end
           }
         };
-        const code = await runHostedCommand(ws, { argv, actor }, {
+        const code = await hub.runCommand(ws, { argv, actor }, {
           event: (event) => send({ t: 'event', event }),
           stdout: (text) => send({ t: 'out', text }),
           stderr: (text) => send({ t: 'err', text }),

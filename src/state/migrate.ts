@@ -6,6 +6,7 @@
 import type { Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import * as m001 from './migrations/001_init.js';
+import * as m002 from './migrations/002_workers.js';
 
 interface Migration {
   version: number;
@@ -14,7 +15,10 @@ interface Migration {
   keyed: string[];
 }
 
-export const MIGRATIONS: Migration[] = [{ version: 1, ...m001 }];
+export const MIGRATIONS: Migration[] = [
+  { version: 1, ...m001 },
+  { version: 2, ...m002 },
+];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
 export async function migrate(engine: Engine): Promise<void> {

@@ -5,7 +5,8 @@ import { stateTable } from './tables.js';
 
 // 'cancelling': `tidemark cancel` asked the executing process to stop between tasks (issue 7); the run
 // still holds its partitions until that process marks it 'cancelled'.
-export type RunStatus = 'planned' | 'computing' | 'cancelling' | 'publishing' | 'published' | 'complete' | 'failed' | 'cancelled';
+// 'queued' (issue 8): created by `backfill --detach`, waiting for `tidemark worker` processes (pid null).
+export type RunStatus = 'queued' | 'planned' | 'computing' | 'cancelling' | 'publishing' | 'published' | 'complete' | 'failed' | 'cancelled';
 export type TaskStatus = 'pending' | 'computing' | 'computed' | 'skipped' | 'failed' | 'published' | 'unchanged';
 
 export interface RunRecord {
@@ -44,7 +45,7 @@ export interface TaskRecord {
   finished_at: string | null;
 }
 
-const ACTIVE: RunStatus[] = ['planned', 'computing', 'cancelling', 'publishing'];
+const ACTIVE: RunStatus[] = ['queued', 'planned', 'computing', 'cancelling', 'publishing'];
 export const isActive = (s: RunStatus): boolean => ACTIVE.includes(s);
 
 function runFromRow(r: Record<string, unknown>): RunRecord {
@@ -87,7 +88,7 @@ export async function findResumableRun(db: Db, engine: Engine, runKey: string): 
 }
 
 export async function listActiveRuns(db: Db, engine: Engine): Promise<RunRecord[]> {
-  const rows = await db.query(`SELECT * FROM ${stateTable(engine, 'runs')} WHERE status IN ('planned', 'computing', 'cancelling', 'publishing')`);
+  const rows = await db.query(`SELECT * FROM ${stateTable(engine, 'runs')} WHERE status IN ('queued', 'planned', 'computing', 'cancelling', 'publishing')`);
   return rows.map(runFromRow);
 }
 

@@ -1,0 +1,175 @@
+/**
+ * The console's actions: plan a backfill or a restore, then start it; lock and unlock a range. The
+ * app's middleware already requires the bearer token on every POST. A request is checked first (its
+ * shape, the dataset, the dates, the reason, the guards — all by the same library functions the CLI
+ * uses, writing nothing), so bad input is a 400 with the CLI's message and nothing runs. Then the
+ * action runs as the CLI command line it stands for (`backfill DS --from … --reason … --yes --json`),
+ * in this process, through `ConsoleEvents.runCommand` — the exact path of a command handed over by
+ * another terminal, so its progress reaches `GET /api/events`.
+ *
+ * A plan carries a `plan_id` (a hash of its tasks and guards). Starting with a `plan_id` that no
+ * longer matches a fresh plan is refused (409): what runs is what the user confirmed.
+ */
+import { createHash } from 'node:crypto';
+import type { Context, Hono } from 'hono';
+import { z } from 'zod';
+import { planBackfill, requireReason } from '../api/operations.js';
+import { planRestore, type RestorePlan } from '../api/versions.js';
+import { planJson } from '../cli/render.js';
+import { TidemarkError, usageError } from '../errors.js';
+import { resolveRange } from '../plan/build.js';
+import { blockingGuards, type Plan } from '../plan/types.js';
+import type { Workspace } from '../workspace.js';
+import type { ConsoleEvents } from './sse.js';
+
+const range = { dataset: z.string().min(1, 'dataset is required'), from: z.string().min(1, 'from is required'), to: z.string().min(1, 'to is required') };
+const backfillPlanBody = z.object({ ...range, downstream: z.boolean().optional(), include_recent: z.boolean().optional() }).strict();
+const backfillBody = backfillPlanBody
+  .extend({ reason: z.string().optional(), plan_id: z.string().optional(), rate: z.string().optional(), window: z.string().optional() })
+  .strict();
+const restorePlanBody = z.object({ dataset: z.string().min(1, 'dataset is required'), run: z.string().min(1, 'run is required'), downstream: z.boolean().optional() }).strict();
+const restoreBody = restorePlanBody.extend({ reason: z.string().optional(), plan_id: z.string().optional() }).strict();
+const lockBody = z.object({ ...range, reason: z.string().optional() }).strict();
+
+export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvents): void {
+  // The middleware has checked the token by the time this answers: the console's "is my token right?".
+  app.post('/api/auth/check', (c) => c.json({ ok: true, actor: ws.actor }));
+
+  app.post('/api/plan/backfill', async (c) => {
+    const body = await parseBody(c, backfillPlanBody);
+    return c.json(describePlan(await planBackfill(ws, backfillRequest(body))));
+  });
+
+  app.post('/api/plan/restore', async (c) => {
+    const body = await parseBody(c, restorePlanBody);
+    return c.json(describeRestore(await planRestore(ws, { dataset: body.dataset, run: body.run, downstream: body.downstream })));
+  });
+
+  app.post('/api/actions/backfill', async (c) => {
+    const body = await parseBody(c, backfillBody);
+    requireReason(body.reason, 'backfill');
+    const plan = await planBackfill(ws, backfillRequest(body));
+    const refused = checkPlan(c, plan, body.plan_id);
+    if (refused) return refused;
+    const argv = ['backfill', body.dataset, '--from', body.from, '--to', body.to, '--reason', body.reason, '--yes', '--json'];
+    if (body.downstream) argv.push('--downstream');
+    if (body.include_recent) argv.push('--include-recent');
+    if (body.rate) argv.push('--rate', body.rate);
+    if (body.window) argv.push('--window', body.window);
+    return start(c, hub, ws, argv);
+  });
+
+  app.post('/api/actions/restore', async (c) => {
+    const body = await parseBody(c, restoreBody);
+    requireReason(body.reason, 'restore');
+    const planned = await planRestore(ws, { dataset: body.dataset, run: body.run, downstream: body.downstream });
+    const refused = checkPlan(c, planned.plan, body.plan_id);
+    if (refused) return refused;
+    const argv = ['restore', body.dataset, '--run', body.run, '--reason', body.reason, '--yes', '--json'];
+    if (body.downstream) argv.push('--downstream');
+    return start(c, hub, ws, argv);
+  });
+
+  for (const action of ['lock', 'unlock'] as const) {
+    app.post(`/api/actions/${action}`, async (c) => {
+      const body = await parseBody(c, lockBody);
+      requireReason(body.reason, action);
+      resolveRange(ws.project, body.dataset, body.from, body.to); // unknown dataset, bad or reversed dates: 400
+      return start(c, hub, ws, [action, body.dataset, '--from', body.from, '--to', body.to, '--reason', body.reason, '--json']);
+    });
+  }
+}
+
+async function parseBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
+  const raw: unknown = await c.req.json().catch(() => undefined);
+  if (raw === undefined) throw usageError('the request body must be a JSON object');
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message));
+    throw usageError(`bad request: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
+
+function backfillRequest(body: z.infer<typeof backfillPlanBody>) {
+  return { dataset: body.dataset, from: body.from, to: body.to, downstream: body.downstream, includeRecent: body.include_recent };
+}
+
+/** The hash a confirmed plan is recognised by: which partitions, and which guards apply. */
+export function planId(plan: Plan): string {
+  const shape = { tasks: plan.tasks.map((t) => [t.dataset, t.partition]), guards: plan.guards.map((g) => [g.code, g.dataset, g.partitions, g.blocking]) };
+  return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
+}
+
+function describePlan(plan: Plan) {
+  return {
+    ...planJson(plan),
+    plan_id: planId(plan),
+    targets: plan.targets,
+    tasks: plan.tasks.map((t) => ({ dataset: t.dataset, partition: t.partition, reason: t.reason, current_rows: t.current_rows, current_version: t.current_version })),
+    blocked: blockingGuards(plan).length > 0,
+  };
+}
+
+function describeRestore(p: RestorePlan) {
+  return { ...describePlan(p.plan), restored: p.sources, already_current: p.already_current, not_restorable: p.not_restorable };
+}
+
+/** 409 when a guard refuses the plan, or the plan is not the one the user confirmed. */
+function checkPlan(c: Context, plan: Plan, confirmed: string | undefined): Response | null {
+  const blocking = blockingGuards(plan);
+  if (blocking.length) return c.json({ error: `refused: ${blocking[0].message}`, code: 'GUARD', hint: blocking[0].hint, guards: blocking }, 409);
+  if (!plan.tasks.length) return c.json({ error: 'nothing to do: every partition in the range is up to date', code: 'USAGE' }, 400);
+  if (confirmed !== undefined && confirmed !== planId(plan)) {
+    return c.json({ error: 'the plan changed since it was shown (other writes happened); review the new plan before starting', code: 'CONFIRM', plan: describePlan(plan) }, 409);
+  }
+  return null;
+}
+
+/** HTTP status for a CLI exit code (DESIGN.md): usage 2 → 400, guard/confirm 3 → 409, check 4 → 422. */
+const STATUS_OF_EXIT: Record<number, 400 | 409 | 422> = { 2: 400, 3: 409, 4: 422 };
+
+/**
+ * Runs the command line and answers as soon as its run has started (202, with the run id; progress
+ * follows on /api/events), or when it ends without a run (lock, unlock, an early refusal).
+ */
+function start(c: Context, hub: ConsoleEvents, ws: Workspace, argv: string[]): Promise<Response> {
+  let stdout = '';
+  let stderr = '';
+  let commandId = 0;
+  return new Promise<Response>((resolve) => {
+    let answered = false;
+    const answer = (r: Response) => {
+      if (!answered) resolve(r);
+      answered = true;
+    };
+    hub
+      .runCommand(
+        ws,
+        { argv },
+        {
+          event: (e) => {
+            if (e.type === 'run.started') answer(c.json({ status: 'started', command_id: commandId, run_id: e.run_id, tasks: e.tasks }, 202));
+          },
+          stdout: (text) => (stdout += text),
+          stderr: (text) => (stderr += text),
+        },
+        (id) => (commandId = id),
+      )
+      .then((code) => {
+        if (code === 0) return answer(c.json({ status: 'done', command_id: commandId, exit_code: 0, result: parseJsonOutput(stdout) }));
+        const error = /^error: (.*)$/m.exec(stderr)?.[1] ?? `exit code ${code}`;
+        const hint = /^hint: (.*)$/m.exec(stderr)?.[1];
+        answer(c.json({ error, hint, exit_code: code, command_id: commandId }, STATUS_OF_EXIT[code] ?? 500));
+      })
+      .catch((error: unknown) => answer(c.json({ error: new TidemarkError('INTERNAL', String(error)).message, command_id: commandId }, 500)));
+  });
+}
+
+function parseJsonOutput(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text.trim() || null;
+  }
+}
