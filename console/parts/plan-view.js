@@ -52,8 +52,8 @@ export function ConfirmPlan({ plan, what, reason, onConfirm, onCancel, busy, err
     <div class="confirm-bar">
       <span>${what} ${total} partition${total === 1 ? '' : 's'} with reason <q>${reason}</q>? This writes new versions (restorable) and an audit record.</span>
       <span class="spacer"></span>
-      <button class="btn btn-ghost" onClick=${onCancel} disabled=${busy}>Cancel</button>
-      <${ActionButton} testid="confirm-start" onClick=${onConfirm} busy=${busy} disabled=${plan.blocked || !total}>${what}<//>
+      <button type="button" class="btn btn-ghost" onClick=${onCancel} disabled=${busy}>Cancel</button>
+      <${ActionButton} type="button" testid="confirm-start" onClick=${onConfirm} busy=${busy} disabled=${plan.blocked || !total}>${what}<//>
     </div>
   </div>`;
 }

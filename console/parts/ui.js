@@ -65,9 +65,10 @@ export function Progress({ done, total, state }) {
 }
 
 /** A button that acts: disabled without a token, with the reason on hover and beside it. */
-export function ActionButton({ onClick, children, kind = 'primary', disabled, busy, testid }) {
+export function ActionButton({ onClick, children, kind = 'primary', disabled, busy, testid, type = 'submit' }) {
   const noToken = !getToken();
   return html`<button
+    type=${type}
     class=${`btn btn-${kind}`}
     data-testid=${testid}
     disabled=${noToken || disabled || busy}

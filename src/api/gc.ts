@@ -189,7 +189,8 @@ async function stagingToDrop(engine: Engine, all: boolean): Promise<DroppedStagi
   for (const { table_name: table, table_type: type } of tables) {
     const runId = table.split('__')[0];
     const run = runs.get(runId) ?? null;
-    if (run && isActive(run.status) && isProcessAlive(run.pid)) continue; // in flight
+    // In flight; a run with no pid is computed by workers (issue 8) and in flight while active.
+    if (run && isActive(run.status) && (run.pid === null || isProcessAlive(run.pid))) continue;
     const finished = run !== null && (run.status === 'published' || run.status === 'complete');
     const resumable = run !== null && !finished && latestOfKey.get(run.run_key)?.run_id === run.run_id;
     if (resumable && !all) continue;

@@ -15,6 +15,7 @@ import { registerRunsCommands } from './commands/runs.js';
 import { delegateToServer } from '../server/client.js';
 import { registerConsumersCommands } from './commands/consumers.js';
 import { registerSchemaCommands } from './commands/schema.js';
+import { registerWorkerCommands } from './commands/worker.js';
 import { registerCheckpointCommands } from './commands/checkpoint.js';
 
 export function buildProgram(): Command {
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerRunsCommands(program);
   registerConsumersCommands(program);
   registerSchemaCommands(program);
+  registerWorkerCommands(program);
   registerCheckpointCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;

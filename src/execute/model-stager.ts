@@ -233,6 +233,20 @@ async function computeBatch(
   });
 }
 
+/** Computes one partition (a batch of one), e.g. a task claimed by `tidemark worker`. */
+async function computeTask(
+  ctx: RunContext,
+  conn: Connection,
+  model: ModelSpec,
+  t: PlannedTask,
+  sql: string,
+  columns: ColumnInfo[],
+  record: { sql_hash: string; inputs: Inputs },
+): Promise<{ rows: number; checksum: string }> {
+  const stats = await computeBatch(ctx, conn, model, [{ task: t, plan: { sql, hash: record.sql_hash, inputs: record.inputs } }], columns);
+  return stats.get(t.partition)!;
+}
+
 /** The checksum of an empty partition (the aggregate over no rows). */
 const EMPTY_CHECKSUM = '0';
 

@@ -15,6 +15,7 @@ import type { Project } from '../config/project.js';
 import type { Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { getRun, setRunStatus, type RunRecord } from '../state/runs.js';
+import { cancelQueuedRun } from '../workers/finish.js';
 
 /** Runs this process was asked to cancel (saves a state-store read per task). */
 const requested = new Set<string>();
@@ -31,9 +32,11 @@ export async function requestCancel(db: Db, engine: Engine, runId: string): Prom
   if (run.status === 'publishing') {
     throw new TidemarkError('USAGE', `run ${runId} is publishing; its single publish transaction cannot be cancelled`, { hint: 'wait for it, then `tidemark restore` if the result is unwanted' });
   }
-  if (run.status !== 'planned' && run.status !== 'computing') {
+  if (run.status !== 'queued' && run.status !== 'planned' && run.status !== 'computing') {
     throw new TidemarkError('USAGE', `run ${runId} is ${run.status}; only a computing run can be cancelled`);
   }
+  // A queued run (issue 8) that no worker started yet is cancelled at once.
+  if (run.status === 'queued' && (await cancelQueuedRun(engine, runId))) return { ...run, status: 'cancelled' };
   await setRunStatus(db, engine, runId, 'cancelling');
   requested.add(runId);
   return { ...run, status: 'cancelling' };

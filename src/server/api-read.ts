@@ -48,7 +48,8 @@ export function registerReadRoutes(app: Hono, ws: Workspace, hub: ConsoleEvents)
       const v = live.get(r.partition);
       return { ...r, actor: v?.actor ?? null, reason: v?.reason ?? null, version_kind: v?.kind ?? null };
     });
-    return c.json({ dataset: name, grain: getDataset(ws.project, name).grain, partitions, locks: await listLocks(ws.engine, ws.engine, name) });
+    const spec = getDataset(ws.project, name);
+    return c.json({ dataset: name, kind: spec.kind, grain: spec.grain, partitions, locks: await listLocks(ws.engine, ws.engine, name) });
   });
 
   app.get('/api/runs/:id/diff', async (c) => c.json(await diffRun(ws, c.req.param('id'), { dataset: c.req.query('dataset') || undefined })));

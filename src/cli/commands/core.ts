@@ -12,6 +12,7 @@ import { planJson, renderPlan, renderResult, resultJson } from '../render.js';
 import { parseRate, parseWindow } from '../../scheduler/throttle.js';
 import { waitForConflictingRuns } from '../../scheduler/claims.js';
 import type { GlobalOptions } from '../context.js';
+import { enqueuePlan } from '../../workers/enqueue.js';
 
 interface WriteFlags {
   reason?: string;
@@ -168,7 +169,8 @@ export function registerCoreCommands(program: Command): void {
     .option('--allow-full-refresh', 'allow rebuilding every partition or more than guards.max_backfill_partitions')
     .option('--allow-empty', 'allow a partition that had rows to become empty')
     .option('--allow-shrink', 'allow a partition to shrink beyond guards.max_shrink')
-    .action(async (dataset: string, f: WriteFlags & { from?: string; to?: string; last?: string; downstream?: boolean; includeRecent?: boolean; allowFullRefresh?: boolean }, cmd: Command) =>
+    .option('--detach', 'queue the run for `tidemark worker` processes, print its id and exit (PostgreSQL)')
+    .action(async (dataset: string, f: WriteFlags & { from?: string; to?: string; last?: string; downstream?: boolean; includeRecent?: boolean; allowFullRefresh?: boolean; detach?: boolean }, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
         requireReason(f.reason, 'backfill');
         const range = await rangeFlags(f, () => lastPartition(ws, dataset));
@@ -188,6 +190,12 @@ export function registerCoreCommands(program: Command): void {
         assertNoBlockingGuards(plan);
         if (!g.json) print(renderPlan(plan));
         await confirm(`Backfill ${plan.tasks.length} partition(s)?`, f.yes);
+        if (f.detach) {
+          const queued = await enqueuePlan(ws, plan, runOptions(f));
+          if (g.json) printJson(queued);
+          else print(queued.run_id ? `Queued run ${queued.run_id} (${queued.tasks} task(s), pool ${queued.pool}). Follow it with \`tidemark runs\` or \`tidemark wait ${queued.run_id}\`.` : 'Nothing to do.');
+          return;
+        }
         const result = await backfill(ws, request, runOptions(f), plan);
         if (g.json) printJson(resultJson(result));
         else print(renderResult(result));
