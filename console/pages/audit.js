@@ -22,8 +22,10 @@ export function AuditPage({ lineageOf }) {
   const [dataset, setDataset] = useState('');
   const { data, error } = useResource(`/api/audit${dataset ? `?dataset=${encodeURIComponent(dataset)}` : ''}`);
   const names = project.data?.datasets.map((d) => d.dataset) ?? [];
+  const lineage = html`<${LineageCard} names=${names} initial=${lineageOf} key=${names.length} />`;
+  // Opened for a partition (#/lineage/DS/P): its lineage first; otherwise the log first.
   return html`
-    <${LineageCard} names=${names} initial=${lineageOf} />
+    ${lineageOf ? lineage : null}
     <${Card}
       title="Audit log"
       actions=${html`<${ChainBadge} />
@@ -31,6 +33,7 @@ export function AuditPage({ lineageOf }) {
     >
       ${error ? html`<${ErrorBox} error=${error} />` : !data ? html`<${Loading} />` : html`<${AuditTable} data=${data} />`}
     <//>
+    ${lineageOf ? null : lineage}
   `;
 }
 
@@ -65,16 +68,16 @@ function LineageCard({ names, initial }) {
     setTarget(t);
     location.hash = `#/lineage/${encodeURIComponent(t.dataset)}/${encodeURIComponent(t.partition)}`;
   };
-  return html`<${Card} title="Lineage of a partition">
+  return html`<${Card} title=${target ? `Lineage of ${target.dataset} ${target.partition}` : 'Lineage of a partition'}>
     <form class="form form-row" onSubmit=${show}>
       <label>Dataset <select value=${form.dataset || names[0]} onChange=${(e) => setForm({ ...form, dataset: e.target.value })}>${names.map((n) => html`<option value=${n}>${n}</option>`)}</select></label>
       <label>Partition <input value=${form.partition} onInput=${(e) => setForm({ ...form, partition: e.target.value })} placeholder="2026-04-28" /></label>
       <button class="btn btn-secondary" disabled=${!form.partition.trim()}>Show lineage</button>
     </form>
     ${!url ? html`<p class="muted">Every version of one partition: who published it, when, why, from which upstream versions.</p>` : null}
-    ${url && error ? html`<${ErrorBox} error=${error} />` : null}
+    ${url && error ? html`<div class="gap-top"><${ErrorBox} error=${error} /></div>` : null}
     ${url && data
-      ? html`<table class="table compact" data-testid="lineage-table">
+      ? html`<table class="table compact gap-top" data-testid="lineage-table">
           <thead><tr><th class="num">Version</th><th>Kind</th><th>Published</th><th>Actor</th><th>Reason</th><th>Run</th><th class="num">Rows</th><th>Checksum</th><th>Built from</th><th>State</th></tr></thead>
           <tbody>${data.map(
             (v) => html`<tr>

@@ -40,7 +40,7 @@ export function ConsumersPage() {
             <tbody>${data.awaiting.map(
               (r) => html`<tr>
                 <td><a class="mono" href=${`#/runs/${r.run_id}`}>${r.run_id}</a></td><td>${r.kind}</td><td>${fmtTime(r.published_at)}</td>
-                <td>${r.waiting_for.map((w) => html`<div><strong>${w.consumer}</strong> <${Badge} tone=${w.status === 'dead' ? 'bad' : 'warn'}>${w.status}<//> <span class="muted">${w.attempts} attempt(s)${w.last_error ? ` · ${w.last_error}` : ''}</span></div>`)}</td>
+                <td>${r.waiting_for.length ? null : html`<span class="muted">no required consumer pending; completes at the next delivery</span>`}${r.waiting_for.map((w) => html`<div><strong>${w.consumer}</strong> <${Badge} tone=${w.status === 'dead' ? 'bad' : 'warn'}>${w.status}<//> <span class="muted">${w.attempts} attempt(s)${w.last_error ? ` · ${w.last_error}` : ''}</span></div>`)}</td>
               </tr>`,
             )}</tbody>
           </table>`

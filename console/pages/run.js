@@ -52,12 +52,16 @@ export function RunPage({ id }) {
   `;
 }
 
-/** The plan stored with the run, in the shape PlanView shows (reasons per partition). */
+/**
+ * The plan stored with the run, in the shape PlanView shows. It is stored compactly: `reasons` holds
+ * one reason per task, in the order of the datasets' partitions.
+ */
 function storedPlan(plan) {
+  let i = 0;
   const datasets = (plan.datasets ?? []).map((d) => ({
     dataset: d.dataset,
     partitions: d.partitions,
-    reasons: Object.fromEntries((plan.tasks ?? []).filter((t) => t.dataset === d.dataset).map((t) => [t.partition, t.reason])),
+    reasons: Object.fromEntries(d.partitions.map((p) => [p, plan.reasons?.[i++] ?? ''])),
   }));
   return { datasets, guards: plan.guards ?? [], estimated_rows: plan.estimated_rows ?? 0 };
 }
@@ -90,7 +94,7 @@ function DiffCard({ run }) {
   const ds = dataset && byDataset.has(dataset) ? dataset : names.find((n) => (run.request?.dataset ?? '') === n) ?? names[0];
   const rows = byDataset.get(ds);
   const metrics = Object.keys(rows.find((p) => p.sums)?.sums ?? {});
-  const m = metric && metrics.includes(metric) ? metric : metrics[0];
+  const m = metric && metrics.includes(metric) ? metric : mostChanged(rows, metrics);
   const totals = rows.reduce((t, p) => ({ before: t.before + Number(p.sums?.[m]?.before ?? 0), after: t.after + Number(p.sums?.[m]?.after ?? 0) }), { before: 0, after: 0 });
 
   return html`<${Card}
@@ -118,6 +122,19 @@ function DiffCard({ run }) {
       )}</tbody>
     </table>
   <//>`;
+}
+
+/** The metric whose total moved most relative to its size: what a reviewer wants to see first. */
+function mostChanged(rows, metrics) {
+  let best = metrics[0];
+  let bestScore = -1;
+  for (const m of metrics) {
+    const before = rows.reduce((s, p) => s + Math.abs(Number(p.sums?.[m]?.before ?? 0)), 0);
+    const moved = rows.reduce((s, p) => s + Math.abs(Number(p.sums?.[m]?.after ?? 0) - Number(p.sums?.[m]?.before ?? 0)), 0);
+    const score = moved / (before || 1);
+    if (score > bestScore) [best, bestScore] = [m, score];
+  }
+  return best;
 }
 
 function RestoreCard({ run }) {

@@ -26,7 +26,7 @@ export function DiffChart({ partitions, metric }) {
   }));
   const max = Math.max(0, ...points.flatMap((p) => [p.before ?? 0, p.after ?? 0]));
   const { top, step } = niceScale(max);
-  const group = Math.max(28, Math.min(64, 720 / Math.max(1, points.length)));
+  const group = Math.max(28, Math.min(110, 1100 / Math.max(1, points.length)));
   const width = LEFT + RIGHT + group * points.length;
   const plotH = H - TOP - BOTTOM;
   const y = (v) => TOP + plotH - (v / top) * plotH;

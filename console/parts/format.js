@@ -37,7 +37,7 @@ export function fmtDelta(before, after) {
 export const shortHash = (h) => (h ? String(h).slice(0, 12) : '—');
 
 /** Sorted partition keys as ranges of consecutive keys, like the CLI: 2026-04-24..2026-04-30, 2026-05-02. */
-export function ranges(keys, consecutive = isNextDay) {
+export function ranges(keys, consecutive = isNextKey) {
   const sorted = [...keys].sort();
   const out = [];
   let start = null;
@@ -54,9 +54,17 @@ export function ranges(keys, consecutive = isNextDay) {
   return out.join(', ');
 }
 
-function isNextDay(a, b) {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(a ?? '') || !/^\d{4}-\d{2}-\d{2}$/.test(b)) return false;
-  return Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`) === 86_400_000;
+/** Whether key b follows key a at the grain both are written in (day, month as YYYY-MM-01, hour). */
+function isNextKey(a, b) {
+  const at = (k) => (/^\d{4}-\d{2}-\d{2}T\d{2}$/.test(k) ? Date.parse(`${k}:00:00Z`) : /^\d{4}-\d{2}-\d{2}$/.test(k) ? Date.parse(`${k}T00:00:00Z`) : NaN);
+  const ta = at(a ?? '');
+  const tb = at(b);
+  if (Number.isNaN(ta) || Number.isNaN(tb) || a.length !== b.length) return false;
+  if (a.length === 13) return tb - ta === 3_600_000;
+  if (tb - ta === 86_400_000) return true;
+  // Month partitions are keyed by their first day: 2026-01-01 then 2026-02-01.
+  const da = new Date(ta);
+  return a.endsWith('-01') && b.endsWith('-01') && Date.UTC(da.getUTCFullYear(), da.getUTCMonth() + 1, 1) === tb;
 }
 
 /** Groups items by a key, keeping first-seen order. */

@@ -13,7 +13,7 @@ export function PlanView({ plan }) {
   const total = plan.datasets.reduce((s, d) => s + d.partitions.length, 0);
   return html`<div class="plan" data-testid="plan">
     <p class="plan-summary">
-      <strong>${total}</strong> partition${total === 1 ? '' : 's'} in <strong>${plan.datasets.length}</strong> dataset${plan.datasets.length === 1 ? '' : 's'}
+      <strong>${total}</strong> partition${total === 1 ? '' : 's'} in <strong>${plan.datasets.length}</strong> dataset${plan.datasets.length === 1 ? '' : 's'}${' '}
       · about ${fmtInt(plan.estimated_rows)} rows now live
     </p>
     ${total

@@ -18,6 +18,7 @@ import { getRun } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { locationOf, storedColumnsOf, userColumns, versionRowsSql, type VersionLocation } from './version-content.js';
+import type { PublishedPartition } from '../execute/publish.js';
 
 export { planRestore, restore, type RestorePlan, type RestoreRequest, type RestoreResult } from './restore.js';
 export { lock, unlock, type LockRequest, type LockResult, type UnlockResult } from './locks.js';
@@ -68,15 +69,7 @@ export interface MetricSum {
   after: number | string | null;
 }
 
-export interface PartitionDiff {
-  dataset: string;
-  partition: string;
-  version_before: number | null;
-  version_after: number;
-  rows_before: number | null;
-  rows_after: number;
-  checksum_before: string | null;
-  checksum_after: string;
+export interface PartitionDiff extends PublishedPartition {
   /** Key-level counts; null when one side's rows were removed by retention. */
   added: number | null;
   removed: number | null;

@@ -4,12 +4,13 @@
  * a cast to the current types — all in SQL, never row by row in JavaScript), the engine-side check that
  * every adapter can produce its column's type, and a trial cast that counts the rows that would fail.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
 import type { SourceSpec } from '../config/project.js';
 import { typeFamily } from '../config/types.js';
 import type { ColumnInfo, Db, Engine, FileFormat } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { canCast, describeDiff, forceVersion, matchShape, schemaVersions, type FileShape, type SchemaVersion } from './schema-match.js';
+import { readCsvHeader } from '../io/csv-header.js';
+export { readCsvHeader };
 
 export interface ShapedFile {
   absolute: string;
@@ -19,19 +20,6 @@ export interface ShapedFile {
   header?: string[];
 }
 
-/** The column names on a CSV file's first line (quotes removed). */
-export function readCsvHeader(file: string): string[] {
-  const fd = openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(64 * 1024);
-    const n = readSync(fd, buf, 0, buf.length, 0);
-    const first = buf.subarray(0, n).toString('utf8').split(/\r?\n/)[0].replace(/^\uFEFF/, '');
-    if (!first.trim()) throw new Error('the file is empty');
-    return first.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1').replace(/""/g, '"'));
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** A file's columns: CSV names from its header (no types); Parquet/NDJSON names and types from the engine. */
 export async function readShape(engine: Engine, absolute: string, format: FileFormat, label: string): Promise<ShapedFile> {

@@ -280,6 +280,50 @@ describe('every mutating command writes exactly its audit records', () => {
     },
   };
 
+  scenarios['checkpoint reset'] = async (command) => {
+    // For this scenario daily_revenue is an incremental model (cursor: day) that has no checkpoint yet.
+    const yamlFile = path.join(dir, 'tidemark.yaml');
+    const yaml = readFileSync(yamlFile, 'utf8');
+    const keyLine = '    key: [day, currency]\n'; // its first occurrence is daily_revenue's
+    expect(yaml.includes(keyLine)).toBe(true);
+    writeFileSync(yamlFile, yaml.replace(keyLine, `${keyLine}    incremental: { cursor: day }\n`));
+    try {
+      const listed = cli(dir, ['partitions', 'daily_revenue', '--json']);
+      const beyond = (JSON.parse(listed.stdout) as { partition: string; rows: number | null }[]).filter((p) => p.partition > LAST_DAYS[0] && p.rows !== null);
+      expect(beyond.length, 'partitions after the new mark').toBeGreaterThan(0);
+      const reason = 'replay the days after the EUR fix';
+      // The dry run writes nothing, not even an audit record.
+      const state = await snapshotState(dir);
+      const dry = cli(dir, ['checkpoint', 'reset', 'daily_revenue', '--to', LAST_DAYS[0], '--reason', reason, '--dry-run']);
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(await snapshotState(dir)).toEqual(state);
+
+      const before = await auditRecords(dir);
+      const args = ['checkpoint', 'reset', 'daily_revenue', '--to', LAST_DAYS[0], '--reason', reason, '--yes'];
+      const r = cli(dir, args);
+      expect(r.code, describeRun(args, r)).toBe(0);
+      const after = await auditRecords(dir);
+      expect(after.slice(0, before.length)).toEqual(before);
+      expect(verifyAuditChain(after).ok).toBe(true);
+      const added = after.slice(before.length);
+      expect(added).toHaveLength(1);
+      const [record] = added;
+      expect(command.auditActions).toContain(record.action);
+      expect(record).toMatchObject({ action: 'checkpoint_reset', dataset: 'daily_revenue', partitions: beyond.map((p) => p.partition), reason, actor: 'test', run_id: null });
+      expect(record.command.startsWith('tidemark checkpoint reset daily_revenue')).toBe(true);
+      expect(record.details).toEqual({
+        cursor_column: 'day',
+        from: null,
+        to: LAST_DAYS[0],
+        data_max: beyond[beyond.length - 1].partition,
+        replay: beyond.map((p) => ({ partition: p.partition, rows: p.rows })),
+        rows_beyond: beyond.reduce((s, p) => s + p.rows!, 0),
+      });
+    } finally {
+      writeFileSync(yamlFile, yaml);
+    }
+  };
+
   scenarios.gc = async (command) => {
     // Retention 0/0: every replaced version expires, so gc has something to remove and record.
     const yamlFile = path.join(dir, 'tidemark.yaml');
@@ -324,7 +368,6 @@ describe('every mutating command writes exactly its audit records', () => {
    */
   const genericInvocations: Record<string, string[]> = {
     dedupe: ['dedupe', 'orders', '--reason', 'dedupe check'],
-    'checkpoint reset': ['checkpoint', 'reset', 'daily_revenue', '--reason', 'checkpoint reset check'],
   };
 
   async function genericScenario(command: MutatingCommand): Promise<void> {

@@ -15,7 +15,7 @@
  * the engine closes (a crashed process leaves them behind, like its staging tables).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +24,7 @@ import { TidemarkError } from '../../errors.js';
 import type { FileFormat } from '../engine.js';
 import { copyFromFile } from './copy-from.js';
 import { postgresDialect as d } from './dialect.js';
+import { readCsvHeader } from '../../io/csv-header.js';
 
 interface FileTable {
   qualified: string;
@@ -123,19 +124,6 @@ export class FileTables {
   }
 }
 
-/** Column names on a CSV file's first line (quotes removed), for a CSV read without a given header. */
-function readCsvHeader(file: string): string[] {
-  const fd = openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(64 * 1024);
-    const n = readSync(fd, buf, 0, buf.length, 0);
-    const first = buf.subarray(0, n).toString('utf8').split(/\r?\n/)[0].replace(/^\uFEFF/, '');
-    if (!first.trim()) throw new Error('the file is empty');
-    return first.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1').replace(/""/g, '"'));
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** Writes a Parquet or NDJSON file as CSV (with a header) using an in-memory DuckDB; returns the column names. */
 async function convertToCsv(file: string, format: Exclude<FileFormat, 'csv'>, out: string): Promise<string[]> {
