@@ -116,7 +116,7 @@ export async function validateCheckpoint(ws: Workspace, dataset: string): Promis
     findings.push({
       code: 'stale_partitions',
       severity: 'pending',
-      message: `${stale.size} partition(s) were built from inputs that have changed since; the next \`tidemark run\` replays them`,
+      message: `${stale.size} partition(s) are stale (their inputs changed, or a checkpoint reset asked for a replay); the next \`tidemark run\` replays them`,
       partitions: [...stale.keys()],
       reasons: Object.fromEntries(stale),
     });

@@ -55,6 +55,11 @@ export const NOT_AUDITED_COMMANDS: Readonly<Record<string, string>> = {
   'consumers list': 'read-only',
   'consumers status': 'read-only',
   'consumers redeliver': 'changes delivery bookkeeping only, never data; each delivery is recorded in deliveries',
+  'consumers verify': 'read-only: compares what consumers serve with the warehouse',
+  ready: 'read-only',
+  runs: 'read-only',
+  wait: 'read-only: follows a run until it finishes',
+  cancel: 'stops a run between tasks; a cancelled run publishes nothing, so there is no data change to audit (the run records its cancellation and the outbox carries run.cancelled)',
   serve: 'hosts the console and API; every mutation it executes goes through the audited commands',
   worker: 'executes tasks of runs created (and audited) by ingest, run, backfill or restore',
 };

@@ -83,9 +83,13 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   let runId: string;
   if (resumable) {
     runId = resumable.run_id;
-    // Tasks interrupted or failed last time start again; computed ones are checked for reuse.
-    await engine.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending', error = NULL WHERE run_id = $1 AND status IN ('computing', 'failed', 'skipped')`, [runId]);
-    await setRunStatus(engine, engine, runId, 'computing', { error: null, pid: process.pid });
+    await engine.transaction(async (tx) => {
+      // Multi-writer engines: resuming takes partitions back, so it is admitted like a new run (issue 8).
+      await admitRun(tx, engine, plan, runId);
+      // Tasks interrupted or failed last time start again; computed ones are checked for reuse.
+      await tx.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending', error = NULL WHERE run_id = $1 AND status IN ('computing', 'failed', 'skipped')`, [runId]);
+      await setRunStatus(tx, engine, runId, 'computing', { error: null, pid: process.pid });
+    });
   } else {
     runId = newRunId();
     await engine.transaction(async (tx) => {

@@ -22,8 +22,10 @@ export interface ClaimedTask {
   dataset: string;
   partition: string;
   ord: number;
-  /** The attempt number this claim is (1 for the first); it fences a worker whose lease was lost. */
+  /** The attempt number this claim is (1 for the first). */
   attempt: number;
+  /** When it was claimed (tasks.started_at): with the worker id, it fences a worker whose lease was lost. */
+  claimed_at: string;
   pool: string;
   slot: number;
 }
@@ -72,7 +74,8 @@ export async function claimNextTask(db: Db, engine: Engine, project: Project, wo
       const slot = Number(free[0].slot);
       const until = leaseUntil(worker.leaseMs);
       await tx.exec(
-        `UPDATE ${tasks} SET status = 'computing', attempts = attempts + 1, worker = $4, lease_until = $5, started_at = $6, error = NULL
+        // attempts counts attempts that ended (computed, failed, or lease expired): not incremented here.
+        `UPDATE ${tasks} SET status = 'computing', worker = $4, lease_until = $5, started_at = $6, error = NULL
          WHERE run_id = $1 AND dataset = $2 AND partition = $3`,
         [t.run_id, t.dataset, t.partition, worker.id, until, now],
       );
@@ -86,7 +89,7 @@ export async function claimNextTask(db: Db, engine: Engine, project: Project, wo
         until,
       ]);
       await tx.exec(`UPDATE ${runs} SET status = 'computing', updated_at = $2 WHERE run_id = $1 AND status = 'queued'`, [t.run_id, now]);
-      return { run_id: t.run_id, dataset: t.dataset, partition: t.partition, ord: Number(t.ord), attempt: Number(t.attempts) + 1, pool, slot };
+      return { run_id: t.run_id, dataset: t.dataset, partition: t.partition, ord: Number(t.ord), attempt: Number(t.attempts) + 1, claimed_at: now, pool, slot };
     }
     return null;
   });

@@ -51,7 +51,7 @@ export async function computeClaimedTask(ctx: RunContext, conn: Connection, clai
     if (error instanceof LeaseLostError) return { status: 'lost' };
     const message = ws.redact(error instanceof Error ? error.message : String(error));
     await fenced
-      .transaction((tx) => updateTask(tx, engine, runId, model.name, task.partition, { status: 'failed', error: message, finished_at: nowIso() }))
+      .transaction((tx) => updateTask(tx, engine, runId, model.name, task.partition, { status: 'failed', error: message, finished_at: nowIso(), attempt: true }))
       .catch(() => undefined);
     throw error;
   }
@@ -81,12 +81,12 @@ async function stagedColumns(engine: Engine, runId: string, dataset: string): Pr
 /** `conn`, whose transactions first check (and lock) this worker's hold on the claimed task. */
 function fence(conn: Connection, engine: Engine, claim: ClaimedTask, workerId: string): Connection {
   const holds = async (tx: Db) => {
-    const rows = await tx.query<{ worker: string | null; status: string; attempts: number }>(
-      `SELECT worker, status, attempts FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND dataset = $2 AND partition = $3 FOR UPDATE`,
+    const rows = await tx.query<{ worker: string | null; status: string; started_at: string | null }>(
+      `SELECT worker, status, started_at FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND dataset = $2 AND partition = $3 FOR UPDATE`,
       [claim.run_id, claim.dataset, claim.partition],
     );
     const row = rows[0];
-    if (!row || row.worker !== workerId || row.status !== 'computing' || Number(row.attempts) !== claim.attempt) {
+    if (!row || row.worker !== workerId || row.status !== 'computing' || row.started_at !== claim.claimed_at) {
       throw new LeaseLostError(`${claim.dataset} ${claim.partition} of run ${claim.run_id}: lease lost (attempt ${claim.attempt})`);
     }
   };

@@ -63,6 +63,7 @@ export async function enqueuePlan(ws: Workspace, plan: Plan, options: RunOptions
       reasons: plan.tasks.map((t) => t.reason),
       targets: plan.targets,
       options: { allowEmpty: options.allowEmpty, allowShrink: options.allowShrink },
+      config_hash: project.configHash,
     };
     await engine.transaction(async (tx) => {
       await admitRun(tx, engine, plan, null);

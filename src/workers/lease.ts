@@ -72,9 +72,11 @@ export async function reclaimExpiredTasks(engine: Engine, project: Project, by: 
     // Publishers take this row lock first (state/meta.ts); taking it too keeps the audit chain linear.
     await tx.query(`SELECT value FROM ${stateTable(engine, 'meta')} WHERE key = 'publish_seq' FOR UPDATE`);
     for (const t of expired) {
-      const exhausted = t.attempts >= MAX_ATTEMPTS;
-      const error = `lease of worker ${t.worker ?? '?'} expired at ${t.lease_until} (attempt ${t.attempts})${exhausted ? `; gave up after ${MAX_ATTEMPTS} attempts` : '; retried'}`;
-      await tx.exec(`UPDATE ${tasks} SET status = $4, worker = NULL, lease_until = NULL, error = $5 WHERE run_id = $1 AND dataset = $2 AND partition = $3`, [
+      // The expired attempt ended: it counts (as computed and failed attempts do).
+      const attempt = t.attempts + 1;
+      const exhausted = attempt >= MAX_ATTEMPTS;
+      const error = `lease of worker ${t.worker ?? '?'} expired at ${t.lease_until} (attempt ${attempt})${exhausted ? `; gave up after ${MAX_ATTEMPTS} attempts` : '; retried'}`;
+      await tx.exec(`UPDATE ${tasks} SET status = $4, attempts = attempts + 1, worker = NULL, lease_until = NULL, error = $5 WHERE run_id = $1 AND dataset = $2 AND partition = $3`, [
         t.run_id,
         t.dataset,
         t.partition,
@@ -90,7 +92,7 @@ export async function reclaimExpiredTasks(engine: Engine, project: Project, by: 
         run_id: t.run_id,
         dataset: t.dataset,
         partitions: [t.partition],
-        details: { attempt: t.attempts, worker: t.worker, lease_until: t.lease_until, reclaimed_by: by.workerId, error },
+        details: { attempt, worker: t.worker, lease_until: t.lease_until, reclaimed_by: by.workerId, error },
         config_hash: project.configHash,
       });
       if (exhausted) {

@@ -19,6 +19,8 @@ export interface QueuedPlanRecord {
   reasons: TaskReason[];
   targets: string[];
   options: { allowEmpty?: boolean; allowShrink?: boolean };
+  /** The project (tidemark.yaml and model SQL) the run was planned with: workers must compute the same. */
+  config_hash: string;
 }
 
 export async function loadRunContext(ws: Workspace, runId: string): Promise<{ ctx: RunContext; run: RunRecord }> {
@@ -26,6 +28,12 @@ export async function loadRunContext(ws: Workspace, runId: string): Promise<{ ct
   const run = await getRun(engine, engine, runId);
   if (!run) throw new TidemarkError('NOT_FOUND', `no run '${runId}'`);
   const stored = run.plan as QueuedPlanRecord;
+  if (stored.config_hash && stored.config_hash !== ws.project.configHash) {
+    // Computing with other model SQL than the plan's would publish something nobody planned.
+    throw new TidemarkError('CONFIG', `run ${runId} was queued with a different version of the project (tidemark.yaml or model SQL) than this worker's`, {
+      hint: 'run workers from the same project version as the one that queued the run (restart them after a deploy)',
+    });
+  }
   const tasks: PlannedTask[] = (await listTasks(engine, engine, runId)).map((t) => ({
     dataset: t.dataset,
     partition: t.partition,

@@ -20,7 +20,7 @@ import type { Workspace } from '../workspace.js';
 import { claimNextTask, ensurePoolSlots, poolsByPriority, releaseSlot, type ClaimedTask } from './claim.js';
 import { computeClaimedTask } from './compute.js';
 import { activeWorkerRuns, failRun, finishCancelled, publishIfComplete } from './finish.js';
-import { extendLeases, leaseMs as defaultLeaseMs, reclaimExpiredTasks } from './lease.js';
+import { extendLeases, leaseMs as defaultLeaseMs, MAX_ATTEMPTS, reclaimExpiredTasks } from './lease.js';
 import { requireMultiWriter } from './multi-writer.js';
 import { loadRunContext } from './run-context.js';
 
@@ -101,7 +101,7 @@ export async function runWorker(ws: Workspace, options: WorkerOptions = {}): Pro
   const sweep = async () => {
     const reclaimed = await reclaimExpiredTasks(engine, project, { workerId: id, actor: ws.actor, command: ws.command });
     report.reclaimed += reclaimed.length;
-    for (const t of reclaimed) log(`lease of ${t.worker} on ${t.dataset} ${t.partition} (run ${t.run_id}) expired: ${t.attempts >= 3 ? 'run failed' : 'retrying'}`);
+    for (const t of reclaimed) log(`lease of ${t.worker} on ${t.dataset} ${t.partition} (run ${t.run_id}) expired: ${t.attempts + 1 >= MAX_ATTEMPTS ? 'run failed' : 'retrying'}`);
     const stalePublish = new Date(Date.now() - 2 * leaseMs).toISOString();
     for (const run of await activeWorkerRuns(engine)) {
       if (run.status === 'cancelling') {

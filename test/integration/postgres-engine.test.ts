@@ -205,7 +205,7 @@ describe('PostgresEngine', () => {
       await a.close();
     });
     await Promise.all([migrate(a), migrate(b)]);
-    expect(await a.query(`SELECT version FROM ${a.dialect.table(a.stateSchema, 'schema_migrations')}`)).toEqual([{ version: 1 }]);
+    expect(await a.query(`SELECT version FROM ${a.dialect.table(a.stateSchema, 'schema_migrations')} ORDER BY version`)).toEqual([{ version: 1 }, { version: 2 }]);
     expect(await a.query(`SELECT key, value FROM ${a.dialect.table(a.stateSchema, 'meta')} ORDER BY key`)).toEqual([
       { key: 'audit_head', value: '' },
       { key: 'publish_seq', value: '0' },

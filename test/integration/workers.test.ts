@@ -177,7 +177,7 @@ describe('tidemark worker', () => {
     expect(Number(attempts[0].a)).toBe(1);
     // Published once, audited under the actor who queued it, one record per dataset.
     const audit = await stateRows<{ action: string; actor: string; dataset: string }>(p, (t) => `SELECT action, actor, dataset FROM ${t('audit')} WHERE run_id = $1 ORDER BY seq`, [runId]);
-    expect(audit).toEqual(MODELS.map((dataset) => ({ action: 'backfill', actor: 'tester', dataset })));
+    expect(audit.sort((x, y) => x.dataset.localeCompare(y.dataset))).toEqual([...MODELS].sort().map((dataset) => ({ action: 'backfill', actor: 'tester', dataset })));
     const events = await stateRows<{ event_type: string }>(p, (t) => `SELECT event_type FROM ${t('outbox')} WHERE run_id = $1 ORDER BY event_id`, [runId]);
     expect(events.map((e) => e.event_type)).toEqual(['run.started', 'run.published']);
     const runs = await cli(p, ['runs', '--json']);
@@ -256,7 +256,8 @@ describe('tidemark worker', () => {
       (t) => `SELECT run_id, created_at, published_at FROM ${t('runs')} WHERE reason = 'overlap' AND status IN ('published', 'complete') ORDER BY created_at`,
     );
     expect(published.length).toBe(both.filter((b) => b.code === 0).length);
-    if (published.length === 2) expect(published[0].published_at <= published[1].created_at).toBe(true);
+    const allRuns = await stateRows(p, (t) => `SELECT run_id, status, pid, host, created_at, updated_at, published_at FROM ${t('runs')} ORDER BY created_at`);
+    if (published.length === 2) expect(published[0].published_at <= published[1].created_at, JSON.stringify({ allRuns, both }, null, 1)).toBe(true);
     await assertNoDuplicates(p);
   });
 
