@@ -15,6 +15,8 @@ const CHANGED = new Set(['published', 'complete']);
 export function RunPage({ id }) {
   const live = useLive();
   const { data: run, error } = useResource(`/api/runs/${encodeURIComponent(id)}`);
+  // Read once for the chart, the table and the restore form; only a run that published has one.
+  const diff = useResource(CHANGED.has(run?.status) ? `/api/runs/${encodeURIComponent(id)}/diff` : null);
   if (error) return html`<${ErrorBox} error=${error} />`;
   if (!run) return html`<${Loading} />`;
   const liveRun = live.runs.get(id);
@@ -45,10 +47,10 @@ export function RunPage({ id }) {
         </dd>
       </dl>
     <//>
-    ${CHANGED.has(run.status) ? html`<${DiffCard} run=${run} />` : null}
+    ${CHANGED.has(run.status) ? html`<${DiffCard} run=${run} diff=${diff} />` : null}
     ${run.plan ? html`<${Card} title="Plan"><${PlanView} plan=${storedPlan(run.plan)} /><//>` : null}
     <${TasksCard} tasks=${run.tasks} />
-    ${CHANGED.has(run.status) && run.kind !== 'ingest' ? html`<${RestoreCard} run=${run} />` : null}
+    ${CHANGED.has(run.status) && run.kind !== 'ingest' && diff.data ? html`<${RestoreCard} run=${run} diff=${diff.data} />` : null}
   `;
 }
 
@@ -81,8 +83,7 @@ function TasksCard({ tasks }) {
   <//>`;
 }
 
-function DiffCard({ run }) {
-  const { data: diff, error } = useResource(`/api/runs/${encodeURIComponent(run.run_id)}/diff`);
+function DiffCard({ run, diff: { data: diff, error } }) {
   const [dataset, setDataset] = useState(null);
   const [metric, setMetric] = useState(null);
   if (error) return html`<${Card} title="Diff"><${ErrorBox} error=${error} /><//>`;
@@ -137,8 +138,7 @@ function mostChanged(rows, metrics) {
   return best;
 }
 
-function RestoreCard({ run }) {
-  const { data: diff } = useResource(`/api/runs/${encodeURIComponent(run.run_id)}/diff`);
+function RestoreCard({ run, diff }) {
   const names = diff ? [...new Set(diff.partitions.filter((p) => p.version_before !== null).map((p) => p.dataset))] : [];
   const [form, setForm] = useState({ dataset: '', downstream: true, reason: '' });
   const [plan, setPlan] = useState(null);

@@ -17,6 +17,7 @@ import { registerConsumersCommands } from './commands/consumers.js';
 import { registerSchemaCommands } from './commands/schema.js';
 import { registerWorkerCommands } from './commands/worker.js';
 import { registerCheckpointCommands } from './commands/checkpoint.js';
+import { registerDedupeCommands } from './commands/dedupe.js';
 
 export function buildProgram(): Command {
   const program = new Command('tidemark')
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerCoreCommands(program);
   registerInspectCommands(program);
+  registerDedupeCommands(program);
   registerVersionCommands(program);
   registerAuditCommands(program);
   registerChangesCommands(program);

@@ -29,7 +29,7 @@ export interface UserLock {
 }
 
 export interface GuardOptions {
-  kind: 'run' | 'backfill' | 'restore' | 'ingest';
+  kind: 'run' | 'backfill' | 'restore' | 'ingest' | 'dedupe';
   allowFullRefresh?: boolean;
   includeRecent?: boolean;
   maxBackfillPartitions: number;

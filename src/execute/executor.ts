@@ -39,6 +39,8 @@ export interface Stager {
   /** Computes every task into staging, marking each computed or skipped; returns counts. */
   compute(ctx: RunContext): Promise<{ reused: number; skipped: number }>;
   publishKind?: PublishKind;
+  /** Replace computed partitions even when their checksum equals the recorded one (repairs of out-of-band changes). */
+  alwaysReplace?: boolean;
   /** Extra state written in the publish transaction (e.g. the ingest manifest). */
   publishHook?(ctx: RunContext): (tx: Db) => Promise<void>;
 }
@@ -130,7 +132,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     crashPoint('compute.done');
     await setRunStatus(engine, engine, runId, 'publishing');
     ws.events.emit({ type: 'run.publishing', run_id: runId });
-    result = await publishRun(ctx, stager.publishKind ?? 'computed', { extra: stager.publishHook?.(ctx) });
+    result = await publishRun(ctx, stager.publishKind ?? 'computed', { extra: stager.publishHook?.(ctx), alwaysReplace: stager.alwaysReplace });
     crashPoint('publish.committed');
   } catch (error) {
     const err = coerceError(error);

@@ -41,7 +41,17 @@ export interface PublishResult {
 /** How a run's versions are labelled in history and the change feed. */
 export type PublishKind = 'computed' | 'restore';
 
-export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed', hooks: { extra?: (tx: Db) => Promise<void> } = {}): Promise<PublishResult> {
+export interface PublishHooks {
+  extra?: (tx: Db) => Promise<void>;
+  /**
+   * Replace every computed partition even when its checksum equals the recorded one. For repairs of
+   * live data changed outside Tidemark (dedupe): there the recorded checksum no longer describes the
+   * table, so "same as recorded" does not mean "nothing to do".
+   */
+  alwaysReplace?: boolean;
+}
+
+export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed', hooks: PublishHooks = {}): Promise<PublishResult> {
   const { ws, runId } = ctx;
   const { engine, project } = ws;
   return engine.transaction(async (tx) => {
@@ -59,7 +69,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
       if (!mine.length) continue;
       const ds = project.datasets.get(name)!;
       const before = current.get(name) ?? new Map();
-      const changed = mine.filter((t) => before.get(t.partition)?.checksum !== t.checksum).sort((a, b) => a.partition.localeCompare(b.partition));
+      const changed = mine.filter((t) => hooks.alwaysReplace || before.get(t.partition)?.checksum !== t.checksum).sort((a, b) => a.partition.localeCompare(b.partition));
       const same = mine.filter((t) => !changed.includes(t));
       unchanged += same.length;
       await markTasks(tx, engine, runId, name, changed, 'published');

@@ -6,10 +6,10 @@ import type { Guard } from '../core/guards.js';
 import type { PartitionKey } from '../core/grain.js';
 import type { StaleReason } from '../core/staleness.js';
 
-export type RunKind = 'run' | 'backfill' | 'ingest' | 'restore';
+export type RunKind = 'run' | 'backfill' | 'ingest' | 'restore' | 'dedupe';
 
 /** Why a partition is in the plan. */
-export type TaskReason = 'requested' | 'missing' | 'stale' | 'downstream' | 'ingest' | 'restore';
+export type TaskReason = 'requested' | 'missing' | 'stale' | 'downstream' | 'ingest' | 'restore' | 'dedupe';
 
 export interface PlannedTask {
   dataset: string;

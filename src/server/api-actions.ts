@@ -31,7 +31,9 @@ const restorePlanBody = z.object({ dataset: z.string().min(1, 'dataset is requir
 const restoreBody = restorePlanBody.extend({ reason: z.string().optional(), plan_id: z.string().optional() }).strict();
 const lockBody = z.object({ ...range, reason: z.string().optional() }).strict();
 
-export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvents): void {
+/** `log`: the server's terminal, told each action's command line and exit code like handed-over commands. */
+export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvents, log: (line: string) => void = () => undefined): void {
+  const start = (c: Context, argv: string[]) => startCommand(c, hub, ws, argv, log);
   // The middleware has checked the token by the time this answers: the console's "is my token right?".
   app.post('/api/auth/check', (c) => c.json({ ok: true, actor: ws.actor }));
 
@@ -56,7 +58,7 @@ export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvent
     if (body.include_recent) argv.push('--include-recent');
     if (body.rate) argv.push('--rate', body.rate);
     if (body.window) argv.push('--window', body.window);
-    return start(c, hub, ws, argv);
+    return start(c, argv);
   });
 
   app.post('/api/actions/restore', async (c) => {
@@ -67,7 +69,7 @@ export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvent
     if (refused) return refused;
     const argv = ['restore', body.dataset, '--run', body.run, '--reason', body.reason, '--yes', '--json'];
     if (body.downstream) argv.push('--downstream');
-    return start(c, hub, ws, argv);
+    return start(c, argv);
   });
 
   for (const action of ['lock', 'unlock'] as const) {
@@ -75,7 +77,7 @@ export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvent
       const body = await parseBody(c, lockBody);
       requireReason(body.reason, action);
       resolveRange(ws.project, body.dataset, body.from, body.to); // unknown dataset, bad or reversed dates: 400
-      return start(c, hub, ws, [action, body.dataset, '--from', body.from, '--to', body.to, '--reason', body.reason, '--json']);
+      return start(c, [action, body.dataset, '--from', body.from, '--to', body.to, '--reason', body.reason, '--json']);
     });
   }
 }
@@ -133,7 +135,7 @@ const STATUS_OF_EXIT: Record<number, 400 | 409 | 422> = { 2: 400, 3: 409, 4: 422
  * Runs the command line and answers as soon as its run has started (202, with the run id; progress
  * follows on /api/events), or when it ends without a run (lock, unlock, an early refusal).
  */
-function start(c: Context, hub: ConsoleEvents, ws: Workspace, argv: string[]): Promise<Response> {
+function startCommand(c: Context, hub: ConsoleEvents, ws: Workspace, argv: string[], log: (line: string) => void): Promise<Response> {
   let stdout = '';
   let stderr = '';
   let commandId = 0;
@@ -157,6 +159,7 @@ function start(c: Context, hub: ConsoleEvents, ws: Workspace, argv: string[]): P
         (id) => (commandId = id),
       )
       .then((code) => {
+        log(`${ws.actor} (console): tidemark ${ws.redact(argv.join(' '))} → exit ${code}`);
         if (code === 0) return answer(c.json({ status: 'done', command_id: commandId, exit_code: 0, result: parseJsonOutput(stdout) }));
         const error = /^error: (.*)$/m.exec(stderr)?.[1] ?? `exit code ${code}`;
         const hint = /^hint: (.*)$/m.exec(stderr)?.[1];

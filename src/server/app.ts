@@ -47,7 +47,7 @@ export function createApp({ ws, token, log = () => undefined }: AppOptions): Hon
   const hub = new ConsoleEvents();
   registerAssetRoutes(app);
   registerReadRoutes(app, ws, hub);
-  registerActionRoutes(app, ws, hub);
+  registerActionRoutes(app, ws, hub, log);
 
   app.get('/api/health', (c) => c.json({ ok: true, pid: process.pid, project: ws.project.name }));
   app.get('/api/runs', async (c) => c.json(await listRunSummaries(ws.engine, Number(c.req.query('limit') ?? 50))));

@@ -101,3 +101,12 @@ export async function releaseSlot(db: Db, engine: Engine, claim: ClaimedTask, wo
     [claim.pool, claim.slot, workerId],
   );
 }
+
+/** Gives a claimed task back untouched (this worker cannot compute it), as if never claimed. */
+export async function unclaimTask(db: Db, engine: Engine, claim: ClaimedTask, workerId: string): Promise<void> {
+  await db.exec(
+    `UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending', worker = NULL, lease_until = NULL, started_at = NULL
+     WHERE run_id = $1 AND dataset = $2 AND partition = $3 AND worker = $4 AND started_at = $5 AND status = 'computing'`,
+    [claim.run_id, claim.dataset, claim.partition, workerId, claim.claimed_at],
+  );
+}

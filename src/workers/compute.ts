@@ -10,7 +10,7 @@
  */
 import { getModel } from '../config/project.js';
 import { PARTITION_COLUMN } from '../core/identifiers.js';
-import { inputsFor } from '../core/staleness.js';
+import { inputsFor, type Snapshot } from '../core/staleness.js';
 import type { ColumnInfo, Connection, Db, Engine } from '../engines/engine.js';
 import { computeTask, currentSnapshot, readsFrom, refSource } from '../execute/model-stager.js';
 import { renderModelSql, sqlHash } from '../execute/render.js';
@@ -31,7 +31,7 @@ export async function computeClaimedTask(ctx: RunContext, conn: Connection, clai
   const { ws, runId } = ctx;
   const { engine, project } = ws;
   const model = getModel(project, claim.dataset);
-  const snapshot = await currentSnapshot(ws);
+  const snapshot = await snapshotOf(ctx);
   const planned = ctx.plan.tasks.find((t) => t.dataset === claim.dataset && t.partition === claim.partition)!;
   const live = snapshot.get(model.name)?.get(claim.partition);
   const task: PlannedTask = { ...planned, current_rows: live?.rows ?? null, current_version: live?.version ?? null };
@@ -55,6 +55,17 @@ export async function computeClaimedTask(ctx: RunContext, conn: Connection, clai
       .catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * The live state the run's tasks read, taken once per run and worker, as the one-process path takes
+ * it once when it starts computing: nothing the run writes is published before the run ends.
+ */
+const snapshots = new WeakMap<RunContext, Promise<Snapshot>>();
+function snapshotOf(ctx: RunContext): Promise<Snapshot> {
+  let s = snapshots.get(ctx);
+  if (!s) snapshots.set(ctx, (s = currentSnapshot(ctx.ws)));
+  return s;
 }
 
 /** Partitions this run computed whose content differs from the live one, per dataset. */

@@ -17,7 +17,7 @@ import { dispatch } from '../consumers/dispatcher.js';
 import { crashPoint } from '../execute/crash.js';
 import type { RunContext } from '../execute/run-context.js';
 import type { Workspace } from '../workspace.js';
-import { claimNextTask, ensurePoolSlots, poolsByPriority, releaseSlot, type ClaimedTask } from './claim.js';
+import { claimNextTask, ensurePoolSlots, poolsByPriority, releaseSlot, unclaimTask, type ClaimedTask } from './claim.js';
 import { computeClaimedTask } from './compute.js';
 import { activeWorkerRuns, failRun, finishCancelled, publishIfComplete } from './finish.js';
 import { extendLeases, leaseMs as defaultLeaseMs, MAX_ATTEMPTS, reclaimExpiredTasks } from './lease.js';
@@ -68,6 +68,7 @@ export async function runWorker(ws: Workspace, options: WorkerOptions = {}): Pro
   await ensurePoolSlots(engine, project.pools);
 
   let stopping = false;
+  let fatal: TidemarkError | null = null;
   const stop = () => (stopping = true);
   options.signal?.addEventListener('abort', stop);
   if (options.signal?.aborted) stop();
@@ -115,8 +116,17 @@ export async function runWorker(ws: Workspace, options: WorkerOptions = {}): Pro
   const runTask = async (conn: Connection, claim: ClaimedTask) => {
     log(`claimed ${claim.dataset} ${claim.partition} (run ${claim.run_id}, attempt ${claim.attempt}, pool ${claim.pool} slot ${claim.slot})`);
     crashPoint('worker.claimed');
+    let ctx: RunContext;
     try {
-      const outcome = await computeClaimedTask(await contextOf(claim.run_id), conn, claim, id);
+      ctx = await contextOf(claim.run_id);
+    } catch (error) {
+      // This worker cannot compute the run (e.g. another project version): the task goes back.
+      await unclaimTask(engine, engine, claim, id).catch(() => undefined);
+      await releaseSlot(engine, engine, claim, id).catch(() => undefined);
+      throw error;
+    }
+    try {
+      const outcome = await computeClaimedTask(ctx, conn, claim, id);
       if (outcome.status === 'lost') {
         report.lost++;
         log(`lost ${claim.dataset} ${claim.partition}: its lease expired and another worker took it`);
@@ -155,8 +165,15 @@ export async function runWorker(ws: Workspace, options: WorkerOptions = {}): Pro
           if (options.drain && !(await activeWorkerRuns(engine)).length) break;
           await sleep(pollMs);
         } catch (error) {
+          const err = coerceError(error);
+          if (err.code === 'CONFIG') {
+            // A worker that cannot compute what was queued stops rather than fail runs or spin.
+            fatal ??= err;
+            stopping = true;
+            break;
+          }
           // The store may be briefly unreachable; the worker keeps going (its leases expire if it cannot).
-          log(`error: ${coerceError(error).message}`);
+          log(`error: ${err.message}`);
           await sleep(pollMs);
         }
       }
@@ -172,6 +189,7 @@ export async function runWorker(ws: Workspace, options: WorkerOptions = {}): Pro
     clearInterval(heartbeat);
     options.signal?.removeEventListener('abort', stop);
   }
+  if (fatal) throw fatal;
   log(`worker ${id} stopped: ${report.computed} computed, ${report.skipped} skipped, ${report.failed} failed, ${report.published.length} run(s) published`);
   return report;
 }

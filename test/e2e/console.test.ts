@@ -111,6 +111,7 @@ describe.skipIf(!available)(available ? 'web console in Chromium' : 'web console
     expect(await rows.count()).toBe(FIX.length);
     expect(await rows.first().innerText()).toMatch(/2026-04-24\s+1 → 2/);
     expect(await page.getByTestId('diff-chart').locator('rect.bar-after').count()).toBe(FIX.length);
+    await page.getByText('Undo this run (restore)').waitFor(); // the way back is offered beside the diff
     await page.screenshot({ path: path.join(ARTIFACTS, 'console.png'), fullPage: true });
 
     // Back on the grid, the fixed days are published by this run.
