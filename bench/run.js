@@ -6,26 +6,36 @@
  *       sending the same per-partition SQL to DuckDB with the same atomic publish (goal ≤ 1.3×);
  *   (b) a 7-partition backfill vs a full refresh of all 1,095 daily partitions (goal ≤ 0.02×);
  *   (c) `run` with nothing to do, as a CLI subprocess and in-process (goal ≤ 300 ms).
+ * and the later issues' figures, each built on its own project:
+ *   isolation (issue 7), schema (issue 6: 5M rows through adapters), restore and history (issue 3),
+ *   late (issue 5: one late partition over 5 datasets × 1,095, and a no-op run over them), audit
+ *   (issue 4: verifying a 100,000-record chain).
  * Each figure is the median of 3 runs after one warm-up.
  *
- * Later issues add scenarios (restore vs rebuild, history overhead, audit verify, late data): each is
- * one function returning result rows, appended to SCENARIOS.
+ *   node bench/run.js                      # everything
+ *   node bench/run.js --only restore,late  # a selection, by the ids in the first column
+ * With --only, bench/results.json keeps the previous rows of the scenarios not run.
+ *
+ * Adding a scenario: one function returning result rows, listed in SCENARIOS with its ids.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { backfill, run } from '../dist/api/operations.js';
+import { backfill } from '../dist/api/operations.js';
 import { openWorkspace } from '../dist/workspace.js';
+import { scenarioAuditVerify } from './audit-verify.js';
 import { handBackfill } from './hand-written.js';
 import { scenarioIsolation } from './isolation.js';
+import { scenarioLateData } from './late-data.js';
 import { measure, round } from './measure.js';
+import { noopRunRows } from './noop-run.js';
 import { createBenchProject, databaseFile, DAYS, dayAt, MODEL, modelSql, ROWS_PER_DAY, setModelVariant, SOURCE_COLUMNS } from './project.js';
+import { scenarioRestoreAndHistory } from './restore-history.js';
+import { scenarioSchemaIngest } from './schema-ingest.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const BIN = path.join(HERE, '..', 'bin', 'tidemark.js');
 
 /** Each measured backfill uses a new model variant, so every partition really changes. */
 let variant = 0;
@@ -87,28 +97,40 @@ async function scenarioScopedVsFull(dir) {
 }
 
 /** (c) `run` with nothing to do: the CLI as a user runs it, and the library call in-process. */
-async function scenarioNoopRun(dir) {
-  const cli = await measure('no-op run (CLI)', () => {
-    const child = spawnSync(process.execPath, [BIN, 'run', '--json', '--project', dir], { encoding: 'utf8' });
-    if (child.status !== 0) throw new Error(`tidemark run failed: ${child.stderr}`);
-    const result = JSON.parse(child.stdout);
-    if (result.status !== 'noop') throw new Error(`expected a no-op run, got ${result.status}`);
-  });
-  const inProcess = await measure('no-op run (in-process)', async () => {
-    const ws = await openWorkspace(dir, { actor: 'bench', command: 'bench run' });
-    try {
-      const result = await run(ws);
-      if (result.status !== 'noop') throw new Error(`expected a no-op run, got ${result.status}`);
-    } finally {
-      await ws.close();
-    }
-  });
-  const row = (id, name, m) => ({ id, name, measured_ms: m.median_ms, baseline_ms: null, ratio: null, goal: '≤ 300 ms', met: m.median_ms <= 300, samples: { run: m.samples_ms } });
-  return [row('c', `no-op run over ${DAYS} partitions × 2 datasets, CLI subprocess`, cli), row('c', 'no-op run, in-process (open + plan + close)', inProcess)];
+function scenarioNoopRun(dir) {
+  return noopRunRows(dir, { id: 'c', what: `${DAYS} partitions × 2 datasets` });
 }
 
-// Issue 7: the isolation figure builds its own project (bench/isolation.js).
-const SCENARIOS = [scenarioVsHandWritten, scenarioScopedVsFull, scenarioNoopRun, scenarioIsolation];
+/**
+ * Every scenario, in order: `ids` are the ids of the rows it returns (what --only selects), `project`
+ * says it runs on the shared bench project (built only when one of those is selected); the others
+ * build their own.
+ */
+const SCENARIOS = [
+  { ids: ['a'], project: true, run: scenarioVsHandWritten },
+  { ids: ['b'], project: true, run: scenarioScopedVsFull },
+  { ids: ['c'], project: true, run: scenarioNoopRun },
+  { ids: ['isolation'], run: scenarioIsolation }, // issue 7
+  { ids: ['schema'], run: () => scenarioSchemaIngest() }, // issue 6
+  { ids: ['restore', 'history'], run: scenarioRestoreAndHistory }, // issue 3
+  { ids: ['late'], run: scenarioLateData }, // issue 5
+  { ids: ['audit'], run: () => scenarioAuditVerify() }, // issue 4
+];
+
+/** `--only a,late` (or `--only=a,late`): the scenarios with any of those ids; default all. */
+function selectScenarios(argv) {
+  const i = argv.findIndex((a) => a === '--only' || a.startsWith('--only='));
+  if (i < 0) return { selected: SCENARIOS, only: null };
+  const value = argv[i].includes('=') ? argv[i].slice('--only='.length) : argv[i + 1];
+  const only = (value ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const known = SCENARIOS.flatMap((s) => s.ids);
+  const unknown = only.filter((id) => !known.includes(id));
+  if (!only.length || unknown.length) {
+    process.stderr.write(`--only takes a comma-separated list of: ${known.join(', ')}${unknown.length ? ` (unknown: ${unknown.join(', ')})` : ''}\n`);
+    process.exit(2);
+  }
+  return { selected: SCENARIOS.filter((s) => s.ids.some((id) => only.includes(id))), only };
+}
 
 function machine() {
   const cpus = os.cpus();
@@ -127,7 +149,7 @@ function report(results, m, seconds) {
   const lines = [];
   lines.push(`Tidemark benchmark — ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, ${m.os}, Node ${m.node}`);
   if (m.load_average_1m > m.cores) lines.push(`Note: the machine was busy (load average ${m.load_average_1m} on ${m.cores} cores); figures are inflated and noisy.`);
-  lines.push(`Data: ${DAYS} daily partitions × ${ROWS_PER_DAY.toLocaleString('en-US')} rows; median of 3 after 1 warm-up.`);
+  lines.push(`Data (a, b, c): ${DAYS} daily partitions × ${ROWS_PER_DAY.toLocaleString('en-US')} rows; the other scenarios build their own projects. Median of 3 after 1 warm-up.`);
   lines.push('');
   const rows = results.map((r) => ({
     '': r.id,
@@ -142,7 +164,7 @@ function report(results, m, seconds) {
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
   const line = (cells) => cells.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
   lines.push(line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => r[c]))));
-  lines.push('', `Total bench time ${seconds.toFixed(0)} s (including building the project).`);
+  lines.push('', `Total bench time ${seconds.toFixed(0)} s (including building the projects).`);
   return lines.join('\n');
 }
 
@@ -151,34 +173,59 @@ function fmtMs(ms) {
 }
 
 async function main() {
+  const { selected, only } = selectScenarios(process.argv.slice(2));
   const t0 = performance.now();
   const root = mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-'));
   const dir = path.join(root, 'bench');
   try {
-    process.stderr.write(`building the bench project in ${dir} (${DAYS} days × ${ROWS_PER_DAY} rows)…\n`);
-    const setup0 = performance.now();
-    await createBenchProject(dir);
-    const setupMs = performance.now() - setup0;
-    process.stderr.write(`  set-up ${(setupMs / 1000).toFixed(1)} s\n`);
+    let setupMs = null;
+    if (selected.some((s) => s.project)) {
+      process.stderr.write(`building the bench project in ${dir} (${DAYS} days × ${ROWS_PER_DAY} rows)…\n`);
+      const setup0 = performance.now();
+      await createBenchProject(dir);
+      setupMs = performance.now() - setup0;
+      process.stderr.write(`  set-up ${(setupMs / 1000).toFixed(1)} s\n`);
+    }
     const results = [];
-    for (const scenario of SCENARIOS) results.push(...(await scenario(dir)));
+    for (const scenario of selected) {
+      const s0 = performance.now();
+      const rows = await scenario.run(dir);
+      const seconds = Math.round((performance.now() - s0) / 1000);
+      process.stderr.write(`  [${scenario.ids.join(', ')}] done in ${seconds} s\n`);
+      results.push(...rows.map((r) => ({ ...r, scenario_s: seconds })));
+    }
     const m = machine();
     const seconds = (performance.now() - t0) / 1000;
     process.stdout.write(`\n${report(results, m, seconds)}\n`);
+    const rows = results.map((r) => ({ ...r, ratio: r.ratio === null ? null : Math.round(r.ratio * 10000) / 10000 }));
     const json = {
       date: new Date().toISOString(),
       machine: m,
       data: { days: DAYS, rows_per_day: ROWS_PER_DAY },
       method: 'median of 3 after 1 warm-up',
-      setup_ms: round(setupMs),
+      setup_ms: setupMs === null ? null : round(setupMs),
       total_s: Math.round(seconds),
-      results: results.map((r) => ({ ...r, ratio: r.ratio === null ? null : Math.round(r.ratio * 10000) / 10000 })),
+      only,
+      results: only ? mergeWithPrevious(rows, only) : rows,
     };
-    writeFileSync(path.join(HERE, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
-    process.stdout.write(`Results written to bench/results.json\n`);
+    writeFileSync(RESULTS, `${JSON.stringify(json, null, 2)}\n`);
+    process.stdout.write(`Results written to bench/results.json${only ? ' (rows of the scenarios not run kept from the previous file, each with its own date)' : ''}\n`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+const RESULTS = path.join(HERE, 'results.json');
+
+/** With --only: the new rows, plus the previous file's rows of the scenarios that were not run. */
+function mergeWithPrevious(rows, only) {
+  const now = new Date().toISOString();
+  const fresh = rows.map((r) => ({ ...r, date: now }));
+  if (!existsSync(RESULTS)) return fresh;
+  const previous = JSON.parse(readFileSync(RESULTS, 'utf8'));
+  const kept = (previous.results ?? []).filter((r) => !only.includes(r.id)).map((r) => ({ date: previous.date, ...r }));
+  const order = SCENARIOS.flatMap((s) => s.ids);
+  return [...kept, ...fresh].sort((x, y) => order.indexOf(x.id) - order.indexOf(y.id));
 }
 
 await main();

@@ -12,12 +12,16 @@
  * Every step spawns `node bin/tidemark.js … --project DIR` and prints the command first, so what you
  * see is what you would type. The demo exits non-zero if any command fails or the scope is wrong.
  *
- * Extending it: each step is one function taking the shared `demo` state; later capabilities
- * (restore of a bad backfill, audit verify, lineage, a late file) are new functions appended to
- * STEPS below.
+ * After the main story come the other failure modes, each a chapter: a late file and the precise
+ * rebuild it causes (issue 5), a backfill with a wrong filter undone by one restore (issue 3), a
+ * 2025 file in the old schema (issue 6), downstream consumers (issue 9), a throttled backfill beside
+ * production (issue 7), and last the audit trail: verify the chain, show a repaired partition's
+ * lineage (issue 4).
+ *
+ * Extending it: each step is one function taking the shared `demo` state, listed in STEPS below.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,8 +145,225 @@ function reportBeforeAfter(demo) {
   say(`Scope check passed: nothing outside the plan (${planned.size} partitions) and the ${demo.fixedDays.length} re-delivered days changed.`);
 }
 
-/** The story, in order. Append later chapters here (restore, audit verify, lineage, late data). */
-const STEPS = [scaffoldProject, ingestSources, buildModels, showStatus, snapshotBefore, applyUpstreamFix, planBackfill, backfillFix, snapshotAfter, reportBeforeAfter, dashboardCache, throttledBackfillBesideProduction];
+
+/** The model datasets, the ones a `run`, backfill or restore rebuilds. */
+const MODELS = DATASETS.filter((d) => !['orders', 'fx_rates'].includes(d.dataset)).map((d) => d.dataset);
+
+/** The day of the late file (chapter 11) and the first day of the legacy file (chapter 13). */
+const LATE_DAY = '2026-02-10';
+const LEGACY_DAY = '2025-12-31';
+
+/**
+ * 11. Late data (issue 5). 40 paid orders for a day published weeks ago arrive in their own file.
+ * Ingest bumps only that orders partition; `partitions` says which model partition is stale and
+ * why; `run` rebuilds exactly the windows that read it: daily d, rolling d..d+6, month(d).
+ */
+function lateData(demo) {
+  chapter(`11. Late data: 40 more paid orders for ${LATE_DAY} arrive weeks later`);
+  const ordersDir = path.join(demo.dir, 'data', 'orders');
+  const dayFile = readFileSync(path.join(ordersDir, `orders-${LATE_DAY}.csv`), 'utf8').trimEnd().split('\n');
+  const firstId = Math.max(...dayFile.slice(1).map((l) => Number(l.split(',')[0]))) + 1000;
+  const late = Array.from({ length: 40 }, (_, i) => `${firstId + i},${90000 + i},${1500 + 37 * i},${i % 4 === 0 ? 'EUR' : 'USD'},paid,${LATE_DAY}`);
+  writeFileSync(path.join(ordersDir, `late-${LATE_DAY}.csv`), `${dayFile[0]}\n${late.join('\n')}\n`);
+  command(`# upstream delivers data/orders/late-${LATE_DAY}.csv: ${late.length} orders dated ${LATE_DAY}`);
+  const ingested = tidemark(['ingest', 'orders', `data/orders/late-${LATE_DAY}.csv`, '--json'], { json: true });
+  const bumped = ingested.published.map((p) => `${p.dataset} ${p.partition} v${p.version_before} → v${p.version_after} (${p.rows_before} → ${p.rows_after} rows)`);
+  say(`→ ${bumped.join(', ')}; every other orders partition kept its version`);
+  expect(ingested.published.length === 1 && ingested.published[0].partition === LATE_DAY, `the late file should change only orders ${LATE_DAY}`);
+
+  const stale = tidemark(['partitions', 'daily_revenue', '--json'], { json: true }).filter((p) => p.state === 'stale');
+  for (const p of stale) say(`→ daily_revenue ${p.partition} is stale: ${p.stale_reasons.join('; ')}`);
+  expect(stale.length === 1 && stale[0].partition === LATE_DAY, `exactly daily_revenue ${LATE_DAY} should be stale`);
+
+  const run = tidemark(['run', '--json'], { json: true });
+  const rebuilt = publishedByDataset(run);
+  say(`→ run ${run.run_id} rebuilt exactly:`);
+  for (const dataset of MODELS) say(`    ${dataset.padEnd(16)} ${describeKeys(rebuilt[dataset] ?? [])}`);
+  const expected = { daily_revenue: [LATE_DAY], revenue_7d: dayRange(LATE_DAY, 7), monthly_revenue: [`${LATE_DAY.slice(0, 7)}-01`] };
+  expect(sameScope(rebuilt, expected), `the late file should rebuild daily d, rolling d..d+6 and month(d), got ${JSON.stringify(rebuilt)}`);
+  say('Scope check passed: 1 daily, 7 rolling and 1 monthly partition, nothing else.');
+}
+
+/**
+ * 12. The wrong-filter incident (issue 3, failure mode 3). A well-meant edit of the model SQL counts
+ * pending and refunded orders as revenue; a backfill of the last 10 days publishes wrong numbers to
+ * every layer. `diff` shows the damage, one `restore --run` undoes it (a new version whose content
+ * equals the old), and the checksums prove every model partition is back to its pre-incident content.
+ */
+function wrongFilterIncident(demo) {
+  chapter('12. Incident: a backfill with a wrong filter, and its restore in one command');
+  const pre = modelPartitions();
+  const sqlFile = path.join(demo.dir, 'models', 'daily_revenue.sql');
+  const correctSql = readFileSync(sqlFile, 'utf8');
+  const wrongSql = correctSql.replace("WHERE o.status = 'paid'", "WHERE o.status <> 'cancelled'");
+  expect(wrongSql !== correctSql, "models/daily_revenue.sql no longer has the filter WHERE o.status = 'paid'");
+  writeFileSync(sqlFile, wrongSql);
+  command(`# someone edits models/daily_revenue.sql: WHERE o.status = 'paid'  →  WHERE o.status <> 'cancelled'`);
+  const bad = tidemark(['backfill', 'daily_revenue', '--last', '10d', '--downstream', '--reason', 'reprocess last 10 days after a filter cleanup', '--yes', '--json'], { json: true });
+  say(`→ run ${bad.run_id} ${bad.status}: ${describeCounts(publishedByDataset(bad))} now hold wrong numbers`);
+  demo.incidentRun = bad.run_id;
+
+  command('# the revenue dashboard looks too good; what did that run change?');
+  tidemark(['diff', bad.run_id, '--dataset', 'daily_revenue']);
+  const diff = tidemark(['diff', bad.run_id, '--json'], { json: true });
+  const changedDaily = diff.partitions.filter((p) => p.dataset === 'daily_revenue');
+  expect(changedDaily.length === 10, `diff should list the 10 daily_revenue partitions of the backfill, got ${changedDaily.length}`);
+
+  const restored = tidemark(['restore', 'daily_revenue', '--run', bad.run_id, '--downstream', '--reason', 'undo the wrong-filter backfill', '--yes', '--json'], { json: true });
+  say(`→ restore ${restored.run_id} ${restored.status}: ${describeCounts(publishedByDataset(restored))} republished (daily_revenue from history, dependents recomputed)`);
+  demo.restoreRun = restored.run_id;
+
+  const post = modelPartitions();
+  let bumped = 0;
+  const differ = [];
+  for (const [key, before] of pre) {
+    const after = post.get(key);
+    if (!after || after.checksum !== before.checksum) differ.push(key);
+    else if (after.version !== before.version) bumped++;
+  }
+  expect(differ.length === 0, `checksums differ from before the incident: ${differ.slice(0, 5).join(', ')}`);
+  say(`Checksums: all ${pre.size} model partitions equal their pre-incident checksums (${bumped} of them through a new version: the incident and its restore stay in history).`);
+
+  writeFileSync(sqlFile, correctSql);
+  command(`# put the correct filter back in models/daily_revenue.sql`);
+  const after = tidemark(['run', '--json'], { json: true });
+  expect(after.status === 'noop', `after the restore and the SQL fix, run should have nothing to do (got ${after.status})`);
+  say('→ run has nothing to do: the restored data is what the correct SQL produces');
+}
+
+/**
+ * 13. Schema evolution (issue 6, failure mode 4). A file exported in December 2025 has the old
+ * shape (customer, amount in dollars as DOUBLE, a deprecated channel column, no currency/status).
+ * tidemark.yaml gains a history version with adapters; `schema check` proves the mapping without
+ * writing; ingest adapts in the engine; `run` builds the new day (and the rolling days that now
+ * see it). The current schema and the partitions of today's files are untouched.
+ */
+function legacySchema(demo) {
+  chapter(`13. Schema evolution: a ${LEGACY_DAY.slice(0, 4)} file in the old orders schema`);
+  const config = path.join(demo.dir, 'tidemark.yaml');
+  const current = '      current: { order_id: BIGINT, customer_id: BIGINT, amount_cents: BIGINT, currency: VARCHAR, status: VARCHAR, order_date: DATE }\n';
+  const history = `      history:
+        - version: 1   # the 2025 export: dollars as DOUBLE, customer instead of customer_id, a deprecated channel column
+          columns: { order_id: BIGINT, customer: BIGINT, amount: DOUBLE, order_date: DATE, channel: VARCHAR }
+          adapt: { customer_id: customer, amount_cents: "CAST(round(amount * 100) AS BIGINT)", currency: "'USD'", status: "'paid'" }
+`;
+  const yaml = readFileSync(config, 'utf8');
+  expect(yaml.includes(current), 'the orders schema in tidemark.yaml is not the one this chapter extends');
+  writeFileSync(config, yaml.replace(current, current + history));
+  say('→ tidemark.yaml, datasets.orders.schema gains:');
+  say(dim(history.trimEnd()));
+
+  const { generateFxCsv } = demo.shop;
+  const amounts = Array.from({ length: 300 }, (_, i) => (((1999 + i * 37) % 9000) + 100) / 100);
+  const rows = amounts.map((amount, i) => `${20251231000001 + i},${(i * 7919) % 30000},${amount.toFixed(2)},${LEGACY_DAY},${['web', 'phone', 'store'][i % 3]}`);
+  writeFileSync(path.join(demo.dir, 'data', 'orders', `legacy-${LEGACY_DAY}.csv`), `order_id,customer,amount,order_date,channel\n${rows.join('\n')}\n`);
+  writeFileSync(path.join(demo.dir, 'data', 'fx_rates', `fx-${LEGACY_DAY}.csv`), generateFxCsv(LEGACY_DAY));
+  command(`# data/orders/legacy-${LEGACY_DAY}.csv: ${rows.length} orders in the 2025 shape (order_id,customer,amount,order_date,channel); its FX rates arrive too`);
+
+  tidemark(['schema', 'check', 'orders', `data/orders/legacy-${LEGACY_DAY}.csv`]);
+  tidemark(['ingest', 'fx_rates', `data/fx_rates/fx-${LEGACY_DAY}.csv`]);
+  const ingested = tidemark(['ingest', 'orders', `data/orders/legacy-${LEGACY_DAY}.csv`, '--json'], { json: true });
+  say(`→ the file matched schema version ${ingested.files[0].schema_version} and was adapted in the engine: ${ingested.published.map((p) => `orders ${p.partition}, ${p.rows_after} rows`).join(', ')}`);
+  expect(ingested.files[0].schema_version === 1, 'the legacy file should match schema version 1');
+
+  tidemark(['query', `SELECT order_id, customer_id, amount_cents, currency, status, order_date FROM orders WHERE order_date = DATE '${LEGACY_DAY}' ORDER BY order_id LIMIT 3`]);
+  const [landed] = tidemark(['query', `SELECT count(*) AS n, sum(amount_cents) AS cents FROM orders WHERE order_date = DATE '${LEGACY_DAY}'`, '--json'], { json: true });
+  const expectedCents = amounts.reduce((s, a) => s + Math.round(a * 100), 0);
+  expect(Number(landed.n) === rows.length && Number(landed.cents) === expectedCents, `adapted rows: expected ${rows.length} rows and ${expectedCents} cents, got ${landed.n} and ${landed.cents}`);
+  say(`→ ${landed.n} rows, ${formatNumber(Number(landed.cents))} cents: every dollar amount became the same number of cents`);
+
+  const run = tidemark(['run', '--json'], { json: true });
+  const rebuilt = publishedByDataset(run);
+  say(`→ run ${run.run_id} built the new day:`);
+  for (const dataset of MODELS) say(`    ${dataset.padEnd(16)} ${describeKeys(rebuilt[dataset] ?? [])}`);
+  const expected = { daily_revenue: [LEGACY_DAY], revenue_7d: dayRange(LEGACY_DAY, 7), monthly_revenue: [`${LEGACY_DAY.slice(0, 7)}-01`] };
+  expect(sameScope(rebuilt, expected), `the new day should build daily d, rolling d..d+6 and month(d), got ${JSON.stringify(rebuilt)}`);
+  say('  (the first 6 days of January now see 31 December in their 7-day window, so they were rebuilt too)');
+}
+
+/**
+ * 16. The audit trail (issue 4), at the end of everything: every mutation of this demo wrote a
+ * hash-chained record in the same transaction as its data; `audit verify` recomputes the chain, and
+ * the lineage of a repaired partition tells its whole story (who, when, why, which run, built from
+ * which upstream versions): the first build, the upstream fix, the wrong backfill and its restore.
+ */
+function auditTrail(demo) {
+  chapter('16. The audit trail: verify the chain, then the lineage of a repaired partition');
+  tidemark(['audit', 'verify']);
+  const verdict = tidemark(['audit', 'verify', '--json'], { json: true });
+  expect(verdict.ok === true && verdict.count > 0, 'the audit chain does not verify');
+  // A day the upstream fix repaired (chapter 8) that the wrong backfill then hit (chapter 12).
+  const day = demo.fixedDays.at(-3);
+  tidemark(['audit', 'lineage', 'daily_revenue', '--partition', day]);
+  const lineage = tidemark(['audit', 'lineage', 'daily_revenue', '--partition', day, '--json'], { json: true });
+  const runs = new Set(lineage.map((v) => v.run_id));
+  for (const [what, id] of [['upstream fix backfill', demo.backfill.run_id], ['wrong-filter backfill', demo.incidentRun], ['restore', demo.restoreRun]]) {
+    expect(runs.has(id), `the lineage of daily_revenue ${day} does not show the ${what} (${id})`);
+  }
+  say(`→ ${verdict.count} audit record(s), chain intact; daily_revenue ${day} has ${lineage.length} versions: the fix, the incident and the restore are all on record`);
+}
+
+/** The story, in order. */
+const STEPS = [
+  scaffoldProject,
+  ingestSources,
+  buildModels,
+  showStatus,
+  snapshotBefore,
+  applyUpstreamFix,
+  planBackfill,
+  backfillFix,
+  snapshotAfter,
+  reportBeforeAfter,
+  lateData,
+  wrongFilterIncident,
+  legacySchema,
+  dashboardCache,
+  throttledBackfillBesideProduction,
+  auditTrail,
+];
+
+// ---------------------------------------------------------------------------------------------
+// Helpers of the later chapters: scopes of runs, compared as sets per dataset.
+// ---------------------------------------------------------------------------------------------
+
+/** `partitions --json` of every model dataset: dataset/partition → row. */
+function modelPartitions() {
+  const out = new Map();
+  for (const dataset of MODELS) for (const p of tidemark(['partitions', dataset, '--json'], { json: true })) out.set(`${dataset}/${p.partition}`, p);
+  return out;
+}
+
+/** A run result's published partitions, grouped: dataset → sorted partition keys. */
+function publishedByDataset(result) {
+  const out = {};
+  for (const p of result.published) (out[p.dataset] ??= []).push(p.partition);
+  for (const keys of Object.values(out)) keys.sort();
+  return out;
+}
+
+function sameScope(actual, expected) {
+  const datasets = new Set([...Object.keys(actual), ...Object.keys(expected)]);
+  return [...datasets].every((d) => JSON.stringify(actual[d] ?? []) === JSON.stringify([...(expected[d] ?? [])].sort()));
+}
+
+function describeKeys(keys) {
+  if (!keys.length) return '(none)';
+  return keys.length === 1 ? keys[0] : `${keys.length} partitions: ${keys[0]}..${keys[keys.length - 1]}`;
+}
+
+function describeCounts(byDataset) {
+  return Object.entries(byDataset).map(([d, keys]) => `${d} ${keys.length}`).join(', ');
+}
+
+/** `n` consecutive ISO days starting at `first`. */
+function dayRange(first, n) {
+  return Array.from({ length: n }, (_, i) => {
+    const d = new Date(`${first}T00:00:00Z`);
+    d.setUTCDate(d.getUTCDate() + i);
+    return d.toISOString().slice(0, 10);
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // Snapshots: `partitions --json` for every dataset plus one `query --json` for the metrics.
@@ -284,7 +505,7 @@ async function main() {
   const started = Date.now();
   const root = mkdtempSync(path.join(os.tmpdir(), 'tidemark-demo-'));
   projectDir = path.join(root, 'shop');
-  const demo = { dir: projectDir };
+  const demo = { dir: projectDir, shop: await import('../dist/example/shop.js') };
   say(bold('Tidemark demo: a fix for the last 7 days stays a fix for the last 7 days.'));
   say(`Project folder: ${projectDir}`);
   command(`export DEMO=${projectDir}`);
@@ -306,12 +527,12 @@ await main();
 // ---------------------------------------------------------------------------------------------
 
 /**
- * 11. Dashboards see the correction. A SQL consumer keeps a dashboard cache table in sync: it is
+ * 14. Dashboards see the correction. A SQL consumer keeps a dashboard cache table in sync: it is
  * refreshed from the outbox after every publish of daily_revenue, and `consumers verify` checks it
  * against the warehouse per published partition.
  */
 async function dashboardCache(demo) {
-  chapter('11. Downstream: a dashboard cache refreshed after each publish, then verified');
+  chapter('14. Downstream: a dashboard cache refreshed after each publish, then verified');
   const { readFileSync, writeFileSync } = await import('node:fs');
   const config = path.join(demo.dir, 'tidemark.yaml');
   const yaml = readFileSync(config, 'utf8').replace('    sql: models/daily_revenue.sql\n', '    sql: models/daily_revenue.sql\n    consumers: [dashboard_cache]\n');
@@ -354,12 +575,12 @@ consumers:
 // ---------------------------------------------------------------------------------------------
 
 /**
- * 12. A big backfill does not starve production. `tidemark serve` holds the DuckDB file; a throttled
+ * 15. A big backfill does not starve production. `tidemark serve` holds the DuckDB file; a throttled
  * backfill (--rate) runs in the backfill pool while, from another "terminal", new data arrives and
  * the production `run` goes first: it finishes while the backfill is still working.
  */
 async function throttledBackfillBesideProduction(demo) {
-  chapter('12. Side by side: a throttled backfill and a production run, through `tidemark serve`');
+  chapter('15. Side by side: a throttled backfill and a production run, through `tidemark serve`');
   const { spawn } = await import('node:child_process');
   const { writeFileSync } = await import('node:fs');
   const { generateOrdersCsv, generateFxCsv } = await import('../dist/example/shop.js');

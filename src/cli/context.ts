@@ -24,7 +24,11 @@ export async function withWorkspace<T>(cmd: Command, fn: (ws: Workspace, g: Glob
   const g = globals(cmd);
   // Inside `tidemark serve` (issue 7): the server's open workspace; progress goes back to the client.
   const hosted = hostedCall();
-  if (hosted) return fn(g.actor ? { ...hosted.workspace, actor: g.actor } : hosted.workspace, g);
+  if (hosted) {
+    const ws = g.actor ? { ...hosted.workspace, actor: g.actor } : hosted.workspace;
+    // Commands run by `serve` deliver to consumers too, so their runs can become complete.
+    return deliverAfter(ws, () => fn(ws, g));
+  }
   const waitMs = g.wait === undefined || g.wait === false ? 0 : g.wait === true ? 3_600_000 : Number(g.wait) * 1000;
   const ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine(), waitMs });
   const detach = attachProgress(ws.events, { quiet: Boolean(g.json) && !process.stderr.isTTY });

@@ -103,7 +103,26 @@ export const modelStager: Stager = {
               noteChange(w.task.partition, st.checksum, live.get(w.task.partition)?.checksum, myChanged);
               ws.events.emit({ type: 'task.finished', run_id: ctx.runId, dataset: name, partition: w.task.partition, status: 'computed', rows: st.rows });
             }
-          } catch (error) {
+          } catch (first) {
+            let error: unknown = first;
+            if (work.length > 1 && first instanceof TidemarkError && first.code === 'SQL') {
+              // Find the partition whose SQL fails: the partitions before it are computed and kept.
+              error = null;
+              for (const w of work) {
+                try {
+                  const one = await computeBatch(ctx, conn, model, [w], columns);
+                  const st = one.get(w.task.partition)!;
+                  myRecomputed.add(w.task.partition);
+                  noteChange(w.task.partition, st.checksum, live.get(w.task.partition)?.checksum, myChanged);
+                  ws.events.emit({ type: 'task.finished', run_id: ctx.runId, dataset: name, partition: w.task.partition, status: 'computed', rows: st.rows });
+                } catch (e) {
+                  error = e;
+                  work.splice(0, work.indexOf(w));
+                  break;
+                }
+              }
+              if (error === null) return;
+            }
             const err = error instanceof TidemarkError ? error : modelSqlError(model, work.map((w) => w.task.partition), error);
             // Only the partitions the error names failed; the rest of the batch simply was not computed.
             const failed = new Set(err.details.partitions ?? work.map((w) => w.task.partition));
@@ -119,7 +138,8 @@ export const modelStager: Stager = {
         };
         // A cumulative model reads its own previous partition, committed: one partition at a time, in order.
         const lanes = model.dependsOnPast ? connections.slice(0, 1) : connections;
-        const size = model.dependsOnPast ? 1 : batchSize(planned.length, lanes.length);
+        // A rate limit counts partitions, so a throttled run computes them one at a time.
+        const size = model.dependsOnPast || ctx.options.rate ? 1 : batchSize(planned.length, lanes.length);
         await runAll(lanes, chunk(planned, size), runBatch);
         await markSkipped(ctx, name, skippedKeys);
       }
@@ -197,12 +217,13 @@ async function computeBatch(
   const inList = keys.map((_, i) => `$${i + 1}`).join(', ');
   return conn.transaction(async (tx) => {
     await tx.exec(`DELETE FROM ${staging} WHERE ${p} IN (${inList})`, keys);
-    for (const w of work) {
-      try {
-        await tx.exec(`INSERT INTO ${staging} SELECT q.*, $1 FROM (${w.plan.sql}) q`, [w.task.partition]);
-      } catch (error) {
-        throw modelSqlError(model, [w.task.partition], error);
-      }
+    // One INSERT for the whole batch lets the engine run the partitions' queries together; if it
+    // fails, the caller retries the partitions one by one so the error names the partition.
+    const union = work.map((w, i) => `SELECT q${i}.*, $${i + 1} FROM (${w.plan.sql}) q${i}`).join(' UNION ALL ');
+    try {
+      await tx.exec(`INSERT INTO ${staging} ${union}`, keys);
+    } catch (error) {
+      throw modelSqlError(model, keys, error);
     }
     const problems = await validateStaged(tx, {
       engine,
@@ -222,13 +243,11 @@ async function computeBatch(
     );
     const found = new Map(rows.map((r) => [r.part, r]));
     const stats = new Map<string, { rows: number; checksum: string }>();
-    const now = nowIso();
     for (const w of work) {
       const r = found.get(w.task.partition);
-      const st = { rows: r ? Number(r.n) : 0, checksum: r ? String(r.c) : EMPTY_CHECKSUM };
-      stats.set(w.task.partition, st);
-      await updateTask(tx, engine, ctx.runId, model.name, w.task.partition, { status: 'computed', ...st, sql_hash: w.plan.hash, inputs: w.plan.inputs, started_at: now, finished_at: now, error: null, attempt: true });
+      stats.set(w.task.partition, { rows: r ? Number(r.n) : 0, checksum: r ? String(r.c) : EMPTY_CHECKSUM });
     }
+    await markComputed(tx, ctx, model.name, work.map((w) => ({ partition: w.task.partition, ...stats.get(w.task.partition)!, sql_hash: w.plan.hash, inputs: w.plan.inputs })));
     return stats;
   });
 }
@@ -245,6 +264,24 @@ async function computeTask(
 ): Promise<{ rows: number; checksum: string }> {
   const stats = await computeBatch(ctx, conn, model, [{ task: t, plan: { sql, hash: record.sql_hash, inputs: record.inputs } }], columns);
   return stats.get(t.partition)!;
+}
+
+/** Records a batch's tasks as computed with one UPDATE … FROM (VALUES …), not one statement per task. */
+async function markComputed(tx: Db, ctx: RunContext, dataset: string, done: { partition: string; rows: number; checksum: string; sql_hash: string; inputs: Inputs }[]): Promise<void> {
+  const { engine } = ctx.ws;
+  const params: unknown[] = [ctx.runId, dataset, nowIso()];
+  const values = done.map((t) => {
+    params.push(t.partition, t.rows, t.checksum, t.sql_hash, JSON.stringify(t.inputs));
+    const b = params.length - 4;
+    return `($${b}, CAST($${b + 1} AS BIGINT), $${b + 2}, $${b + 3}, $${b + 4})`;
+  });
+  await tx.exec(
+    `UPDATE ${stateTable(engine, 'tasks')} SET status = 'computed', rows = v.n, checksum = v.c, sql_hash = v.h, inputs = v.i, error = NULL,
+       started_at = $3, finished_at = $3, attempts = attempts + 1
+     FROM (VALUES ${values.join(', ')}) AS v(p, n, c, h, i)
+     WHERE run_id = $1 AND dataset = $2 AND partition = v.p`,
+    params,
+  );
 }
 
 /** The checksum of an empty partition (the aggregate over no rows). */

@@ -24,6 +24,9 @@ import { extendLeases, leaseMs as defaultLeaseMs, MAX_ATTEMPTS, reclaimExpiredTa
 import { requireMultiWriter } from './multi-writer.js';
 import { loadRunContext } from './run-context.js';
 
+/** Lanes per worker process; each holds one connection of the engine's pool. */
+const MAX_CONCURRENCY = 8;
+
 export interface WorkerOptions {
   /** Pools to take tasks from (default: all, highest priority first). */
   pools?: string[];
@@ -58,6 +61,11 @@ export async function runWorker(ws: Workspace, options: WorkerOptions = {}): Pro
   requireMultiWriter(engine, 'tidemark worker');
   for (const p of options.pools ?? []) {
     if (!project.pools[p]) throw new TidemarkError('USAGE', `unknown pool '${p}'`, { hint: `pools of this project: ${Object.keys(project.pools).join(', ')}` });
+  }
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+    // Each lane holds a connection of the engine's pool (10), which the heartbeat and publish share.
+    throw new TidemarkError('USAGE', `--concurrency must be between 1 and ${MAX_CONCURRENCY}, got ${concurrency}`, { hint: 'for more, start more worker processes' });
   }
   const id = newWorkerId();
   const leaseMs = options.leaseMs ?? defaultLeaseMs();
@@ -182,9 +190,9 @@ export async function runWorker(ws: Workspace, options: WorkerOptions = {}): Pro
     }
   };
 
-  log(`worker ${id} started: pools ${pools.join(', ')}, concurrency ${options.concurrency ?? 1}, lease ${leaseMs} ms`);
+  log(`worker ${id} started: pools ${pools.join(', ')}, concurrency ${concurrency}, lease ${leaseMs} ms`);
   try {
-    await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 1) }, (_, i) => lane(i)));
+    await Promise.all(Array.from({ length: concurrency }, (_, i) => lane(i)));
   } finally {
     clearInterval(heartbeat);
     options.signal?.removeEventListener('abort', stop);

@@ -179,7 +179,7 @@ describe('tidemark serve', () => {
     cliJson(dir, ['ingest', 'orders', ...writeOrdersFix(dir, fixDays)]);
     const before = partitionsByKey(dir, ['daily_revenue']);
     const args = ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-07', '--reason', 'EUR fix', '--yes', '--json'];
-    const slow = cliAsync(dir, [...args, '--rate', '120/min']);
+    const slow = cliAsync(dir, [...args, '--rate', '30/min']); // 2 s between tasks: room to cancel even on a loaded machine
     let runId = '';
     await until(async () => {
       const r = (await (await fetch(`${server.url}/api/runs`)).json()) as { run_id: string; kind: string; status: string; tasks: { computed: number } }[];

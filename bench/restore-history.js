@@ -1,0 +1,214 @@
+#!/usr/bin/env node
+/**
+ * Issue 3 figures, on one project of PARTITIONS-sized partitions (a source of ROWS_PER_DAY rows a day
+ * and a model that passes every row through with a computed column, so a model partition is
+ * ROWS_PER_DAY rows):
+ *
+ *  restore  — `restore --run` of a 7-partition backfill vs that backfill (the rebuild), goal ≤ 0.5.
+ *             Each sample changes the model SQL (new content), backfills the 7 newest partitions
+ *             (timed: the rebuild), then restores that run (timed: the restore brings the replaced
+ *             versions back from history and publishes them as new versions).
+ *  history  — the per-publish overhead of retaining history, goal ≤ 1.2. There is no switch to turn
+ *             history off, so what is compared is the publish phase (events run.publishing →
+ *             run.published) of the backfills above, which replace 7 existing partitions (live rows
+ *             moved to history, then deleted, then the staged rows inserted), with the publish phase
+ *             of a `run` that publishes 7 new partitions of the same size (insert only). The baseline
+ *             also skips the delete, so the ratio is an upper bound of the history move's cost.
+ *
+ * Every operation opens and closes its workspace like a CLI call. `node bench/restore-history.js`
+ * runs it alone (after `npm run build`); bench/run.js lists `scenarioRestoreAndHistory`.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { backfill, run } from '../dist/api/operations.js';
+import { restore } from '../dist/api/versions.js';
+import { ingest } from '../dist/execute/ingest.js';
+import { openWorkspace } from '../dist/workspace.js';
+import { median, round } from './measure.js';
+
+const ROWS_PER_DAY = 100_000;
+const INITIAL_DAYS = 14;
+const PARTITIONS = 7; // restored / rebuilt / newly published per sample
+const WARMUP = 1;
+const RUNS = 3;
+const FIRST_DAY = '2025-01-01';
+const MODEL = 'events_enriched';
+
+const CONFIG = `# Issue 3 benchmark: partitions of ${ROWS_PER_DAY} rows, a pass-through model with a computed column.
+name: restore_bench
+engine: { kind: duckdb }
+datasets:
+  events:
+    kind: source
+    partition: { column: event_date, grain: day }
+    key: [event_id]
+    schema:
+      current: { event_id: BIGINT, user_id: BIGINT, amount_cents: BIGINT, event_date: DATE }
+  ${MODEL}:
+    kind: model
+    sql: models/${MODEL}.sql
+    partition: { column: event_date, grain: day }
+    key: [event_id]
+`;
+
+/** `variant` changes the computed column, so a backfill after a SQL change has new content to publish. */
+function modelSql(variant) {
+  return `SELECT event_id, user_id, amount_cents,
+  CAST(amount_cents * ${100 + variant} / 100 AS BIGINT) AS amount_with_fee_cents,
+  event_date
+FROM {{ ref('events') }}
+WHERE event_date >= {{ start }} AND event_date < {{ end }}
+`;
+}
+
+const dayAt = (n) => new Date(Date.parse(`${FIRST_DAY}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+
+/** Writes days first..first+count-1 of the source as one Parquet file. */
+async function writeDays(file, first, count) {
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  try {
+    await conn.run(`COPY (
+      SELECT i AS event_id, (i * 7919) % 50000 AS user_id, 100 + (i * 104729) % 9900 AS amount_cents,
+             DATE '${FIRST_DAY}' + CAST(i // ${ROWS_PER_DAY} AS INTEGER) AS event_date
+      FROM range(${first * ROWS_PER_DAY}, ${(first + count) * ROWS_PER_DAY}) t(i)
+    ) TO '${file.replace(/'/g, "''")}' (FORMAT parquet)`);
+  } finally {
+    conn.closeSync();
+    instance.closeSync?.();
+  }
+}
+
+/** Opens the workspace like a CLI call, runs `fn(ws)`, and times it and its publish phase. */
+async function timed(dir, label, fn) {
+  const ws = await openWorkspace(dir, { actor: 'bench', command: `bench ${label}` });
+  const t0 = performance.now();
+  const marks = {};
+  const off = ws.events.on((e) => {
+    if (e.type === 'run.publishing') marks.publishing = performance.now();
+    if (e.type === 'run.published') marks.published = performance.now();
+  });
+  let result;
+  try {
+    result = await fn(ws);
+  } finally {
+    off();
+    await ws.close();
+  }
+  const total = performance.now() - t0;
+  if (marks.publishing === undefined || marks.published === undefined) throw new Error(`${label}: no publish observed (${result?.status})`);
+  return { result, total, publish: marks.published - marks.publishing };
+}
+
+function expectPublished(result, count, what) {
+  const n = result.published.filter((p) => p.dataset === MODEL).length;
+  if (result.status !== 'published' || n !== count) throw new Error(`${what}: expected ${count} ${MODEL} partitions published, got ${n} (${result.status})`);
+}
+
+const log = (label, i, ms) => process.stderr.write(`  ${label}: ${i < WARMUP ? 'warm-up' : `run ${i - WARMUP + 1}`} ${ms.toFixed(0)} ms\n`);
+
+export async function scenarioRestoreAndHistory() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-restore-'));
+  try {
+    process.stderr.write(`restore/history: building ${INITIAL_DAYS} partitions × ${ROWS_PER_DAY.toLocaleString('en-US')} rows…\n`);
+    mkdirSync(path.join(dir, 'models'), { recursive: true });
+    mkdirSync(path.join(dir, 'data'), { recursive: true });
+    writeFileSync(path.join(dir, 'tidemark.yaml'), CONFIG);
+    writeFileSync(path.join(dir, 'models', `${MODEL}.sql`), modelSql(0));
+    const initial = path.join(dir, 'data', 'events-initial.parquet');
+    await writeDays(initial, 0, INITIAL_DAYS);
+    const ws = await openWorkspace(dir, { actor: 'bench', command: 'bench setup' });
+    try {
+      await ingest(ws, 'events', [initial], { reason: 'bench data' });
+      await run(ws, {}, { reason: 'bench initial build' });
+    } finally {
+      await ws.close();
+    }
+
+    // Rebuild (a backfill with new content) then restore of that backfill's run, alternating.
+    const from = dayAt(INITIAL_DAYS - PARTITIONS);
+    const to = dayAt(INITIAL_DAYS - 1);
+    const rebuilds = [];
+    const restores = [];
+    const replacePublishes = [];
+    const restorePublishes = [];
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      writeFileSync(path.join(dir, 'models', `${MODEL}.sql`), modelSql(i + 1));
+      const bf = await timed(dir, 'backfill', (w) => backfill(w, { dataset: MODEL, from, to }, { reason: 'bench rebuild', yes: true }));
+      expectPublished(bf.result, PARTITIONS, 'backfill');
+      log(`rebuild (backfill) of ${PARTITIONS}`, i, bf.total);
+      const rs = await timed(dir, 'restore', (w) => restore(w, { dataset: MODEL, run: bf.result.run_id }, { reason: 'bench restore', yes: true }));
+      expectPublished(rs.result, PARTITIONS, 'restore');
+      log(`restore --run of ${PARTITIONS}`, i, rs.total);
+      if (i >= WARMUP) {
+        rebuilds.push(bf.total);
+        restores.push(rs.total);
+        replacePublishes.push(bf.publish);
+        restorePublishes.push(rs.publish);
+      }
+    }
+
+    // Publishing new partitions of the same size: each sample ingests PARTITIONS new source days
+    // (not timed), then `run` builds and publishes the PARTITIONS new model partitions. The SQL goes
+    // back to the variant whose content the restores brought back, so nothing else is stale.
+    writeFileSync(path.join(dir, 'models', `${MODEL}.sql`), modelSql(0));
+    const newPublishes = [];
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      const file = path.join(dir, 'data', `events-new-${i}.parquet`);
+      await writeDays(file, INITIAL_DAYS + i * PARTITIONS, PARTITIONS);
+      const w = await openWorkspace(dir, { actor: 'bench', command: 'bench ingest' });
+      try {
+        await ingest(w, 'events', [file], { reason: 'bench new days' });
+      } finally {
+        await w.close();
+      }
+      const r = await timed(dir, 'run', (x) => run(x, {}, { reason: 'bench new partitions' }));
+      expectPublished(r.result, PARTITIONS, 'run of new days');
+      if (r.result.published.some((p) => p.version_before !== null && p.version_before !== undefined && p.version_before !== 0)) throw new Error('the run replaced existing partitions');
+      process.stderr.write(`  publish of ${PARTITIONS} new partitions: ${i < WARMUP ? 'warm-up' : `run ${i - WARMUP + 1}`} ${r.publish.toFixed(0)} ms (run ${r.total.toFixed(0)} ms)\n`);
+      if (i >= WARMUP) newPublishes.push(r.publish);
+    }
+    for (let i = 0; i < replacePublishes.length; i++) process.stderr.write(`  publish phase of the ${PARTITIONS}-partition backfill (replace + history), run ${i + 1}: ${replacePublishes[i].toFixed(0)} ms\n`);
+
+    const restoreMs = median(restores);
+    const rebuildMs = median(rebuilds);
+    const replaceMs = median(replacePublishes);
+    const newMs = median(newPublishes);
+    const size = `${PARTITIONS} partitions × ${ROWS_PER_DAY.toLocaleString('en-US')} rows`;
+    return [
+      {
+        id: 'restore',
+        name: `restore --run of ${size} vs rebuilding them (backfill with new content)`,
+        measured_ms: round(restoreMs),
+        baseline_ms: round(rebuildMs),
+        ratio: restoreMs / rebuildMs,
+        goal: '≤ 0.5',
+        met: restoreMs / rebuildMs <= 0.5,
+        // The publish phase of each side too: what is left is planning, staging and validation.
+        samples: { restore: restores.map(round), rebuild: rebuilds.map(round), restore_publish: restorePublishes.map(round), rebuild_publish: replacePublishes.map(round) },
+      },
+      {
+        id: 'history',
+        name: `publish phase replacing ${size} (history kept) vs publishing ${PARTITIONS} new ones (upper bound)`,
+        measured_ms: round(replaceMs),
+        baseline_ms: round(newMs),
+        ratio: replaceMs / newMs,
+        goal: '≤ 1.2',
+        met: replaceMs / newMs <= 1.2,
+        samples: { replace_with_history: replacePublishes.map(round), publish_new: newPublishes.map(round) },
+      },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  for (const r of await scenarioRestoreAndHistory()) {
+    console.log(`${r.name}\n  ${r.measured_ms} ms vs ${r.baseline_ms} ms: ratio ${r.ratio.toFixed(2)} (goal ${r.goal}) ${r.met ? 'met' : 'NOT met'}`);
+  }
+}
