@@ -15,6 +15,8 @@ export interface Capabilities {
   threadsPerConnection: boolean;
   /** The engine can enforce a memory limit. */
   memoryLimit: boolean;
+  /** Data files keep their column types when read (Parquet/NDJSON on DuckDB); else they arrive as text. */
+  typedFiles: boolean;
 }
 
 /** A connection or a transaction on one: run SQL with `$1`-style parameters. */

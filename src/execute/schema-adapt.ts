@@ -29,7 +29,8 @@ export async function readShape(engine: Engine, absolute: string, format: FileFo
       return { absolute, format, header, shape: { typed: false, columns: header.map((name) => ({ name, type: 'VARCHAR' })) } };
     }
     const columns = await engine.describeQuery(engine, engine.readFileSql(absolute, format));
-    return { absolute, format, shape: { typed: true, columns } };
+    // An engine that loads files as text (Postgres) can only match them by name, like a CSV.
+    return { absolute, format, shape: { typed: engine.capabilities.typedFiles, columns } };
   } catch (error) {
     throw new TidemarkError('BAD_INPUT', `cannot read ${label} as ${format}: ${(error as Error).message}`);
   }

@@ -95,7 +95,7 @@ function sqlError(error: unknown): TidemarkError {
 
 export class DuckDbEngine implements Engine {
   readonly kind = 'duckdb';
-  readonly capabilities: Capabilities = { multiWriter: false, threadsPerConnection: false, memoryLimit: true };
+  readonly capabilities: Capabilities = { multiWriter: false, threadsPerConnection: false, memoryLimit: true, typedFiles: true };
   readonly dialect = duckdbDialect;
   readonly dataSchema = 'main';
   readonly stateSchema = 'tidemark';

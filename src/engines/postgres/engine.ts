@@ -122,7 +122,7 @@ const PREFIX_RE = /^[a-z_][a-z0-9_]{0,46}$/;
 
 export class PostgresEngine extends PgDb implements Engine {
   readonly kind = 'postgres';
-  readonly capabilities: Capabilities = { multiWriter: true, threadsPerConnection: false, memoryLimit: false };
+  readonly capabilities: Capabilities = { multiWriter: true, threadsPerConnection: false, memoryLimit: false, typedFiles: false };
   readonly dialect = postgresDialect;
   readonly dataSchema: string;
   readonly stateSchema: string;
