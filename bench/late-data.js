@@ -110,7 +110,7 @@ async function withWorkspace(dir, command, fn) {
   }
 }
 
-async function createProject(dir) {
+export async function createProject(dir) {
   mkdirSync(path.join(dir, 'models'), { recursive: true });
   mkdirSync(path.join(dir, 'data'), { recursive: true });
   writeFileSync(path.join(dir, 'tidemark.yaml'), CONFIG);

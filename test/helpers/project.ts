@@ -1,15 +1,18 @@
 /**
  * Helpers for integration and CLI tests: a real shop project in a temp folder, the real CLI as a
  * subprocess (compiled dist/, so `npm run build` first), and a comparable dump of everything a
- * write may change. No mocks: every helper works on a real DuckDB file.
+ * write may change. No mocks: every helper works on a real DuckDB file, or on real schemas of the
+ * test PostgreSQL server when a project is made with `{ engine: postgres }` (issue 8).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateOrdersCsv, scaffoldShopExample } from '../../src/example/shop.js';
+import type { Engine } from '../../src/engines/engine.js';
 import { openWorkspace, type Workspace } from '../../src/workspace.js';
+import { freshPgSchemaName } from './pg-schema.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'tidemark.js');
@@ -36,14 +39,107 @@ export function tempDir(prefix = 'tidemark-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/** Removes temp folders; a PostgreSQL project's schemas go with its folder. */
 export function cleanup(...dirs: string[]): void {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const d of dirs) {
+    const pg = pgProjectOf(d);
+    if (pg) pgAdmin(pg.url, dropSchemasScript(pg.prefix));
+    rmSync(d, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engines under test. `inject('pgUrl')` only works inside test files, so suites pass it in:
+//   describe.each(testEngines(inject('pgUrl')))('… ($kind)', (engine) => { … builtShop({ engine }) … })
+// ---------------------------------------------------------------------------------------------
+
+export type TestEngine = { kind: 'duckdb' } | { kind: 'postgres'; url: string };
+
+/** DuckDB always; PostgreSQL too when the global setup provided a server URL ('' when disabled). */
+export function testEngines(pgUrl: string): TestEngine[] {
+  return pgUrl ? [{ kind: 'duckdb' }, { kind: 'postgres', url: pgUrl }] : [{ kind: 'duckdb' }];
+}
+
+const DUCKDB: TestEngine = { kind: 'duckdb' };
+
+/** Where a PostgreSQL test project remembers its server and schema prefix (the CLI never reads it). */
+const PG_PROJECT_FILE = path.join('.tidemark', 'test-pg.json');
+
+interface PgProject {
+  url: string;
+  /** TIDEMARK_PG_SCHEMA_PREFIX for this project: its own four schemas in the shared database. */
+  prefix: string;
+}
+
+function pgProjectOf(dir: string): PgProject | null {
+  const file = path.join(dir, PG_PROJECT_FILE);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as PgProject) : null;
+}
+
+function writePgProject(dir: string, pg: PgProject): void {
+  mkdirSync(path.join(dir, '.tidemark'), { recursive: true });
+  writeFileSync(path.join(dir, PG_PROJECT_FILE), JSON.stringify(pg));
+}
+
+/** Points a scaffolded project at the test server, in schemas of its own. */
+function usePostgres(dir: string, url: string): void {
+  const config = path.join(dir, 'tidemark.yaml');
+  const yaml = readFileSync(config, 'utf8');
+  const edited = yaml.replace('engine: { kind: duckdb }', `engine: { kind: postgres, url: ${JSON.stringify(url)} }`);
+  if (edited === yaml) throw new Error('the shop tidemark.yaml no longer has `engine: { kind: duckdb }`');
+  writeFileSync(config, edited);
+  writePgProject(dir, { url, prefix: `${freshPgSchemaName('shop')}_` });
+}
+
+/** The project's engine-specific environment: its schema prefix on PostgreSQL, nothing on DuckDB. */
+function projectEnv(dir: string): Record<string, string> {
+  const pg = pgProjectOf(dir);
+  return pg ? { TIDEMARK_PG_SCHEMA_PREFIX: pg.prefix } : {};
+}
+
+const SCHEMA_SUFFIXES = ['tidemark_data', 'tidemark', 'tidemark_history', 'tidemark_staging'];
+
+/**
+ * Runs a small node script with a `pg.Client` bound to `client`, synchronously (a child process),
+ * so that cleanup and copyProject keep their synchronous signatures.
+ */
+function pgAdmin(url: string, body: string): void {
+  const script = `
+    import pg from 'pg';
+    const client = new pg.Client({ connectionString: ${JSON.stringify(url)} });
+    await client.connect();
+    try { ${body} } finally { await client.end(); }
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`PostgreSQL test admin script failed: ${r.stderr}`);
+}
+
+function dropSchemasScript(prefix: string): string {
+  return SCHEMA_SUFFIXES.map((s) => `await client.query('DROP SCHEMA IF EXISTS "${prefix}${s}" CASCADE');`).join('\n');
+}
+
+/** Copies every table of a project's four schemas into a new prefix (structure, indexes and rows). */
+function copySchemasScript(from: string, to: string): string {
+  return `
+    await client.query('BEGIN');
+    for (const suffix of ${JSON.stringify(SCHEMA_SUFFIXES)}) {
+      const [src, dst] = [${JSON.stringify(from)} + suffix, ${JSON.stringify(to)} + suffix];
+      await client.query('CREATE SCHEMA "' + dst + '"');
+      const { rows } = await client.query("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'", [src]);
+      for (const { t } of rows) {
+        await client.query('CREATE TABLE "' + dst + '"."' + t + '" (LIKE "' + src + '"."' + t + '" INCLUDING ALL)');
+        await client.query('INSERT INTO "' + dst + '"."' + t + '" SELECT * FROM "' + src + '"."' + t + '"');
+      }
+    }
+    await client.query('COMMIT');
+  `;
 }
 
 /** Environment for a CLI subprocess: no crash point unless asked, a fixed actor. */
 function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, TIDEMARK_ACTOR: 'test', NO_COLOR: '1' };
   delete env.TIDEMARK_CRASH_AT;
+  delete env.TIDEMARK_PG_SCHEMA_PREFIX; // only the project's own prefix (projectEnv) may apply
   return { ...env, ...extra };
 }
 
@@ -51,7 +147,7 @@ function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 export function cli(dir: string, args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args, '--project', dir], {
     cwd: options.cwd ?? dir,
-    env: cliEnv(options.env),
+    env: cliEnv({ ...projectEnv(dir), ...options.env }),
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 64 * 1024 * 1024,
@@ -80,7 +176,7 @@ export function holdWorkspace(dir: string, command: string, runId?: string): Pro
     setInterval(() => {}, 1000);
     process.on('SIGTERM', async () => { await ws.close(); process.exit(0); });
   `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: cliEnv(projectEnv(dir)), stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let err = '';
     child.stderr.on('data', (b: Buffer) => (err += b.toString()));
@@ -107,13 +203,20 @@ export function days(from: string, to: string): string[] {
   return out;
 }
 
+export interface ShopOptions {
+  /** DuckDB (the default) or the test PostgreSQL server, in schemas of the project's own. */
+  engine?: TestEngine;
+}
+
 /**
  * Scaffolds the shop example into a new temp folder and keeps only the data files of
  * [from, to], so tests ingest a small project quickly. Returns the project folder.
  */
-export async function scaffoldShop(from = REDUCED_FROM, to = REDUCED_TO): Promise<string> {
+export async function scaffoldShop(from = REDUCED_FROM, to = REDUCED_TO, options: ShopOptions = {}): Promise<string> {
   const dir = path.join(tempDir(), 'shop');
   await scaffoldShopExample(dir);
+  const engine = options.engine ?? DUCKDB;
+  if (engine.kind === 'postgres') usePostgres(dir, engine.url);
   for (const sub of ['orders', 'fx_rates', 'fixes']) {
     const folder = path.join(dir, 'data', sub);
     for (const f of readdirSync(folder)) {
@@ -133,19 +236,25 @@ export function dataFiles(dir: string, source: 'orders' | 'fx_rates'): string[] 
 }
 
 /** Scaffolds the reduced shop, ingests both sources and runs every model: a fully built project. */
-export async function builtShop(from = REDUCED_FROM, to = REDUCED_TO): Promise<string> {
-  const dir = await scaffoldShop(from, to);
+export async function builtShop(from = REDUCED_FROM, to = REDUCED_TO, options: ShopOptions = {}): Promise<string> {
+  const dir = await scaffoldShop(from, to, options);
   cliJson(dir, ['ingest', 'orders', ...dataFiles(dir, 'orders')]);
   cliJson(dir, ['ingest', 'fx_rates', ...dataFiles(dir, 'fx_rates')]);
   cliJson(dir, ['run']);
   return dir;
 }
 
-/** A copy of a project folder (DuckDB file included) in a new temp folder. */
+/** A copy of a project folder (DuckDB file included; on PostgreSQL its schemas, under a new prefix) in a new temp folder. */
 export function copyProject(dir: string): string {
   const copy = path.join(tempDir(), 'shop');
   cpSync(dir, copy, { recursive: true });
   rmSync(path.join(copy, '.tidemark', 'holder.json'), { force: true });
+  const pg = pgProjectOf(dir);
+  if (pg) {
+    const prefix = `${freshPgSchemaName('shop')}_`;
+    pgAdmin(pg.url, copySchemasScript(pg.prefix, prefix));
+    writePgProject(copy, { url: pg.url, prefix });
+  }
   return copy;
 }
 
@@ -172,13 +281,38 @@ export function readModel(dir: string, model: string): string {
   return readFileSync(path.join(dir, 'models', `${model}.sql`), 'utf8');
 }
 
+/** Opens the project in this process (its PostgreSQL schema prefix applied) for `fn`, then closes it. */
 export async function withWorkspace<T>(dir: string, fn: (ws: Workspace) => Promise<T>): Promise<T> {
-  const ws = await openWorkspace(dir, { actor: 'test', command: 'test' });
+  const ws = await openWithProjectPrefix(dir);
   try {
     return await fn(ws);
   } finally {
     await ws.close();
   }
+}
+
+/**
+ * The engine reads TIDEMARK_PG_SCHEMA_PREFIX once, when it opens; the variable is set only around
+ * the open so that projects (and the CLIs this process spawns) never see each other's prefix.
+ */
+async function openWithProjectPrefix(dir: string): Promise<Workspace> {
+  const pg = pgProjectOf(dir);
+  if (!pg) return openWorkspace(dir, { actor: 'test', command: 'test' });
+  const saved = process.env.TIDEMARK_PG_SCHEMA_PREFIX;
+  process.env.TIDEMARK_PG_SCHEMA_PREFIX = pg.prefix;
+  try {
+    return await openWorkspace(dir, { actor: 'test', command: 'test' });
+  } finally {
+    if (saved === undefined) delete process.env.TIDEMARK_PG_SCHEMA_PREFIX;
+    else process.env.TIDEMARK_PG_SCHEMA_PREFIX = saved;
+  }
+}
+
+/** `ORDER BY` every column: DuckDB's `ALL`, PostgreSQL's column positions (same order). */
+async function orderByAll(engine: Engine, schema: string, table: string): Promise<string> {
+  if (engine.kind === 'duckdb') return 'ALL';
+  const columns = (await engine.columns(schema, table)) ?? [];
+  return columns.map((_, i) => i + 1).join(', ');
 }
 
 /** State tables whose rows are the durable outcome of writes (runs, tasks, outbox, staging are the journal). */
@@ -208,14 +342,14 @@ async function liveRows(ws: Workspace): Promise<StateDump['live']> {
     [engine.dataSchema],
   );
   const out: StateDump['live'] = {};
-  for (const { t } of tables) out[t] = await engine.query(`SELECT * FROM ${engine.dialect.table(engine.dataSchema, t)} ORDER BY ALL`);
+  for (const { t } of tables) out[t] = await engine.query(`SELECT * FROM ${engine.dialect.table(engine.dataSchema, t)} ORDER BY ${await orderByAll(engine, engine.dataSchema, t)}`);
   return out;
 }
 
 async function stateRows(ws: Workspace): Promise<StateDump['state']> {
   const { engine } = ws;
   const out: StateDump['state'] = {};
-  for (const t of DURABLE_STATE_TABLES) out[t] = await engine.query(`SELECT * FROM ${engine.dialect.table(engine.stateSchema, t)} ORDER BY ALL`);
+  for (const t of DURABLE_STATE_TABLES) out[t] = await engine.query(`SELECT * FROM ${engine.dialect.table(engine.stateSchema, t)} ORDER BY ${await orderByAll(engine, engine.stateSchema, t)}`);
   return out;
 }
 
@@ -226,7 +360,7 @@ export async function duplicateKeys(dir: string): Promise<Record<string, number>
     for (const ds of ws.project.datasets.values()) {
       const t = ws.engine.dialect.table(ws.engine.dataSchema, ds.name);
       const k = ds.key.map((c) => ws.engine.dialect.quote(c)).join(', ');
-      const rows = await ws.engine.query<{ n: number }>(`SELECT count(*) AS n FROM (SELECT ${k} FROM ${t} GROUP BY ${k} HAVING count(*) > 1)`);
+      const rows = await ws.engine.query<{ n: number }>(`SELECT count(*) AS n FROM (SELECT ${k} FROM ${t} GROUP BY ${k} HAVING count(*) > 1) AS duplicated`);
       out[ds.name] = Number(rows[0].n);
     }
     return out;

@@ -1,16 +1,16 @@
 /**
  * `tidemark audit log | export | lineage`, the all-or-nothing coupling of a write and its audit
  * record (an injected audit failure rolls the whole publish back), and secrets kept out of the
- * trail. Real CLI subprocesses on a real DuckDB project.
+ * trail. Real CLI subprocesses on a real DuckDB project, and on PostgreSQL (issue 8).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GENESIS_HASH, hashAuditRecord, verifyAuditChain, type AuditRecord } from '../../src/audit/chain.js';
 import type { LineageEntry } from '../../src/api/audit.js';
 import { readAudit } from '../../src/state/audit.js';
 import { stateTable } from '../../src/state/tables.js';
-import { applyOrdersFix, builtShop, cleanup, cli, cliJson, requireBuild, snapshotState, tempDir, withWorkspace } from '../helpers/project.js';
+import { applyOrdersFix, builtShop, cleanup, cli, cliJson, requireBuild, snapshotState, tempDir, testEngines, withWorkspace } from '../helpers/project.js';
 
 const FIX_DAYS = ['2026-03-12', '2026-03-13', '2026-03-14'];
 const SECRET = 's3cr3t-Value-123';
@@ -19,7 +19,7 @@ async function auditRecords(dir: string): Promise<AuditRecord[]> {
   return withWorkspace(dir, (ws) => readAudit(ws.engine, ws.engine));
 }
 
-describe('audit commands on a repaired project', () => {
+describe.each(testEngines(inject('pgUrl')))('audit commands on a repaired project ($kind)', (engine) => {
   let dir: string;
   let outDir: string;
   let backfillRun: string;
@@ -27,7 +27,7 @@ describe('audit commands on a repaired project', () => {
   beforeAll(async () => {
     requireBuild();
     process.env.CACHE_SECRET = SECRET; // read by the helper-run CLIs through the inherited environment
-    dir = await builtShop();
+    dir = await builtShop(undefined, undefined, { engine });
     // A consumer whose secret comes from the environment: its value must never reach the trail.
     const yaml = readFileSync(path.join(dir, 'tidemark.yaml'), 'utf8');
     writeFileSync(
@@ -39,7 +39,7 @@ describe('audit commands on a repaired project', () => {
   });
   afterAll(() => {
     delete process.env.CACHE_SECRET;
-    cleanup(path.dirname(dir), outDir);
+    cleanup(dir, path.dirname(dir), outDir);
   });
 
   it('an injected audit failure fails the backfill and leaves data, versions and audit unchanged', async () => {

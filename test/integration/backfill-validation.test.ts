@@ -1,10 +1,11 @@
 // What a backfill refuses before publish (issue 2): rows outside the partition window, duplicate
 // keys, a failing task; each leaves live data and state exactly as they were, and a failed backfill
-// resumes when the same command is re-issued.
+// resumes when the same command is re-issued. On DuckDB and on PostgreSQL (issue 8).
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateOrdersCsv } from '../../src/example/shop.js';
+import { stateTable } from '../../src/state/tables.js';
 import {
   builtShop,
   cleanup,
@@ -14,100 +15,112 @@ import {
   readModel,
   requireBuild,
   snapshotState,
+  testEngines,
   withWorkspace,
   writeModel,
+  type TestEngine,
 } from '../helpers/project.js';
 
 const BACKFILL = ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-07', '--reason', 'test', '--yes'];
 
-let base: string;
-let original: string;
-const made: string[] = [];
-function fresh(): string {
-  const dir = copyProject(base);
-  made.push(dir);
-  return dir;
+/**
+ * An expression that fails at run time with `message` in the error: DuckDB's error(); PostgreSQL
+ * has no such function, so a cast of the message to an integer, whose error quotes the text.
+ */
+function failWith(engine: TestEngine, message: string): string {
+  return engine.kind === 'duckdb' ? `error('${message}')` : `CAST('${message}' AS INTEGER)`;
 }
 
-beforeAll(async () => {
-  requireBuild();
-  base = await builtShop();
-  original = readModel(base, 'daily_revenue');
-}, 300_000);
-afterAll(() => cleanup(base, ...made));
+describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
+  let base: string;
+  let original: string;
+  const made: string[] = [];
+  function fresh(): string {
+    const dir = copyProject(base);
+    made.push(dir);
+    return dir;
+  }
 
-function errorLines(stderr: string): string[] {
-  return stderr.split('\n').filter((l) => l.startsWith('error:'));
-}
+  beforeAll(async () => {
+    requireBuild();
+    base = await builtShop(undefined, undefined, { engine });
+    original = readModel(base, 'daily_revenue');
+  }, 300_000);
+  afterAll(() => cleanup(base, ...made));
 
-describe('window check', () => {
-  it('a model whose WHERE reaches outside its window fails before publish, naming the partition', async () => {
-    const dir = fresh();
-    const before = await snapshotState(dir);
-    writeModel(dir, 'daily_revenue', original.replace('o.order_date >= {{ start }}', "o.order_date >= {{ start }} - INTERVAL '3 days'"));
-    expect(readModel(dir, 'daily_revenue')).not.toBe(original);
-    const r = cli(dir, [...BACKFILL, '--downstream']);
-    expect(r.code).toBe(4);
-    expect(errorLines(r.stderr)).toHaveLength(1);
-    expect(r.stderr).toMatch(/error: daily_revenue 2026-03-0[1-7]: \d+ row\(s\) fall outside the partition window: day ranges 2026-0[23]-\d\d \.\. 2026-0[23]-\d\d/);
-    expect(r.stderr).toContain('hint: nothing was published');
-    expect(r.stderr).not.toMatch(/\n\s+at /);
-    expect(await snapshotState(dir)).toEqual(before);
+  function errorLines(stderr: string): string[] {
+    return stderr.split('\n').filter((l) => l.startsWith('error:'));
+  }
+
+  describe('window check', () => {
+    it('a model whose WHERE reaches outside its window fails before publish, naming the partition', async () => {
+      const dir = fresh();
+      const before = await snapshotState(dir);
+      writeModel(dir, 'daily_revenue', original.replace('o.order_date >= {{ start }}', "o.order_date >= {{ start }} - INTERVAL '3 days'"));
+      expect(readModel(dir, 'daily_revenue')).not.toBe(original);
+      const r = cli(dir, [...BACKFILL, '--downstream']);
+      expect(r.code).toBe(4);
+      expect(errorLines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(/error: daily_revenue 2026-03-0[1-7]: \d+ row\(s\) fall outside the partition window: day ranges 2026-0[23]-\d\d \.\. 2026-0[23]-\d\d/);
+      expect(r.stderr).toContain('hint: nothing was published');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(await snapshotState(dir)).toEqual(before);
+    });
   });
-});
 
-describe('keys', () => {
-  it('a model producing duplicate keys fails with the key values shown, and publishes nothing', async () => {
-    const dir = fresh();
-    const before = await snapshotState(dir);
-    // Splitting each day's group by customer parity yields two rows per (day, currency).
-    writeModel(dir, 'daily_revenue', original.replace('GROUP BY o.order_date, o.currency', 'GROUP BY o.order_date, o.currency, o.customer_id % 2'));
-    const r = cli(dir, BACKFILL);
-    expect(r.code).toBe(4);
-    expect(errorLines(r.stderr)).toHaveLength(1);
-    expect(r.stderr).toMatch(/error: daily_revenue 2026-03-0[1-7]: duplicate key day, currency: \(day=2026-03-0[1-7], currency=(EUR|GBP|USD)\) ×2/);
-    expect(await snapshotState(dir)).toEqual(before);
+  describe('keys', () => {
+    it('a model producing duplicate keys fails with the key values shown, and publishes nothing', async () => {
+      const dir = fresh();
+      const before = await snapshotState(dir);
+      // Splitting each day's group by customer parity yields two rows per (day, currency).
+      writeModel(dir, 'daily_revenue', original.replace('GROUP BY o.order_date, o.currency', 'GROUP BY o.order_date, o.currency, o.customer_id % 2'));
+      const r = cli(dir, BACKFILL);
+      expect(r.code).toBe(4);
+      expect(errorLines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(/error: daily_revenue 2026-03-0[1-7]: duplicate key day, currency: \(day=2026-03-0[1-7], currency=(EUR|GBP|USD)\) ×2/);
+      expect(await snapshotState(dir)).toEqual(before);
+    });
   });
-});
 
-describe('failure and resume', () => {
-  it('a failing partition stops the run, publishes nothing and names the partition; re-issuing resumes', async () => {
-    const dir = fresh();
-    // The model fails on bad data: a negative customer id. The SQL text stays the same throughout,
-    // so the partitions computed before the failure can be reused when the command is re-issued.
-    const guarded = original.replace('CAST(COUNT(*) AS BIGINT) AS orders', "CAST(SUM(CASE WHEN o.customer_id < 0 THEN error('negative customer_id') ELSE 1 END) AS BIGINT) AS orders");
-    expect(guarded).not.toBe(original);
-    writeModel(dir, 'daily_revenue', guarded);
-    const good = generateOrdersCsv('2026-03-05');
-    const bad = good.replace(/\n(\d+),(\d+),/, '\n$1,-$2,');
-    expect(bad).not.toBe(good);
-    const file = path.join('data', 'orders', 'orders-2026-03-05.csv');
-    writeFileSync(path.join(dir, file), bad);
-    cliJson(dir, ['ingest', 'orders', file]);
-    // Also a real change on other days, so the resumed run has something to publish.
-    for (const d of ['2026-03-02', '2026-03-06']) writeFileSync(path.join(dir, 'data', 'orders', `orders-${d}.csv`), generateOrdersCsv(d, { fix: true }));
-    cliJson(dir, ['ingest', 'orders', 'data/orders/orders-2026-03-02.csv', 'data/orders/orders-2026-03-06.csv']);
+  describe('failure and resume', () => {
+    it('a failing partition stops the run, publishes nothing and names the partition; re-issuing resumes', async () => {
+      const dir = fresh();
+      // The model fails on bad data: a negative customer id. The SQL text stays the same throughout,
+      // so the partitions computed before the failure can be reused when the command is re-issued.
+      const guarded = original.replace('CAST(COUNT(*) AS BIGINT) AS orders', "CAST(SUM(CASE WHEN o.customer_id < 0 THEN ${failWith(engine, 'negative customer_id')} ELSE 1 END) AS BIGINT) AS orders");
+      expect(guarded).not.toBe(original);
+      writeModel(dir, 'daily_revenue', guarded);
+      const good = generateOrdersCsv('2026-03-05');
+      const bad = good.replace(/\n(\d+),(\d+),/, '\n$1,-$2,');
+      expect(bad).not.toBe(good);
+      const file = path.join('data', 'orders', 'orders-2026-03-05.csv');
+      writeFileSync(path.join(dir, file), bad);
+      cliJson(dir, ['ingest', 'orders', file]);
+      // Also a real change on other days, so the resumed run has something to publish.
+      for (const d of ['2026-03-02', '2026-03-06']) writeFileSync(path.join(dir, 'data', 'orders', `orders-${d}.csv`), generateOrdersCsv(d, { fix: true }));
+      cliJson(dir, ['ingest', 'orders', 'data/orders/orders-2026-03-02.csv', 'data/orders/orders-2026-03-06.csv']);
 
-    const before = await snapshotState(dir);
-    const failed = cli(dir, [...BACKFILL, '--downstream', '--max-parallel', '1']);
-    expect(failed.code).not.toBe(0);
-    expect(failed.code).toBe(2); // an SQL error in a model is exit 2
-    expect(errorLines(failed.stderr)).toHaveLength(1);
-    expect(failed.stderr).toContain('models/daily_revenue.sql (daily_revenue 2026-03-05)');
-    expect(failed.stderr).toContain('negative customer_id');
-    expect(failed.stderr).not.toMatch(/\n\s+at /);
-    expect(await snapshotState(dir)).toEqual(before);
+      const before = await snapshotState(dir);
+      const failed = cli(dir, [...BACKFILL, '--downstream', '--max-parallel', '1']);
+      expect(failed.code).not.toBe(0);
+      expect(failed.code).toBe(2); // an SQL error in a model is exit 2
+      expect(errorLines(failed.stderr)).toHaveLength(1);
+      expect(failed.stderr).toContain('models/daily_revenue.sql (daily_revenue 2026-03-05)');
+      expect(failed.stderr).toContain('negative customer_id');
+      expect(failed.stderr).not.toMatch(/\n\s+at /);
+      expect(await snapshotState(dir)).toEqual(before);
 
-    // The fix: the correct file for that day. Same command again → it resumes the failed run.
-    writeFileSync(path.join(dir, file), good);
-    cliJson(dir, ['ingest', 'orders', file]);
-    const resumed = cliJson(dir, [...BACKFILL, '--downstream', '--max-parallel', '1']);
-    expect(resumed.status).toBe('published');
-    expect(resumed.reused).toBeGreaterThanOrEqual(4); // 03-01..03-04 were computed before the failure
-    const runs = await withWorkspace(dir, (ws) => ws.engine.query(`SELECT run_id, status FROM tidemark.runs WHERE kind = 'backfill' ORDER BY created_at`));
-    // 'complete', not just 'published': no consumer has to acknowledge it (issue 9).
-    expect(runs).toEqual([{ run_id: resumed.run_id, status: 'complete' }]);
-    const changed = resumed.published.filter((p: { dataset: string }) => p.dataset === 'daily_revenue').map((p: { partition: string }) => p.partition);
-    expect(changed).toEqual(['2026-03-02', '2026-03-06']);
+      // The fix: the correct file for that day. Same command again → it resumes the failed run.
+      writeFileSync(path.join(dir, file), good);
+      cliJson(dir, ['ingest', 'orders', file]);
+      const resumed = cliJson(dir, [...BACKFILL, '--downstream', '--max-parallel', '1']);
+      expect(resumed.status).toBe('published');
+      expect(resumed.reused).toBeGreaterThanOrEqual(4); // 03-01..03-04 were computed before the failure
+      const runs = await withWorkspace(dir, (ws) => ws.engine.query(`SELECT run_id, status FROM ${stateTable(ws.engine, 'runs')} WHERE kind = 'backfill' ORDER BY created_at`));
+      // 'complete', not just 'published': no consumer has to acknowledge it (issue 9).
+      expect(runs).toEqual([{ run_id: resumed.run_id, status: 'complete' }]);
+      const changed = resumed.published.filter((p: { dataset: string }) => p.dataset === 'daily_revenue').map((p: { partition: string }) => p.partition);
+      expect(changed).toEqual(['2026-03-02', '2026-03-06']);
+    });
   });
 });
