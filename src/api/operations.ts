@@ -188,6 +188,9 @@ export async function query(ws: Workspace, sql: string): Promise<Record<string, 
   let rows: Record<string, unknown>[] = [];
   await ws.engine
     .transaction(async (tx) => {
+      // DuckDB keeps the live tables in its default schema; PostgreSQL in a schema of their own, so
+      // put it first on the search path: `SELECT * FROM daily_revenue` means the same on both.
+      if (ws.engine.kind === 'postgres') await tx.exec(`SET LOCAL search_path TO ${ws.engine.dialect.quote(ws.engine.dataSchema)}, public`);
       rows = await tx.query(text);
       throw ROLLBACK;
     })

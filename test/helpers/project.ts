@@ -97,6 +97,15 @@ function projectEnv(dir: string): Record<string, string> {
   return pg ? { TIDEMARK_PG_SCHEMA_PREFIX: pg.prefix } : {};
 }
 
+/**
+ * The quoted state schema to name in SQL given to `tidemark query`: `tidemark`, or on a PostgreSQL
+ * test project its prefixed schema (the prefix is a test-only isolation device, see usePostgres).
+ */
+export function stateSchemaOf(dir: string): string {
+  const pg = pgProjectOf(dir);
+  return pg ? `"${pg.prefix}tidemark"` : 'tidemark';
+}
+
 const SCHEMA_SUFFIXES = ['tidemark_data', 'tidemark', 'tidemark_history', 'tidemark_staging'];
 
 /**

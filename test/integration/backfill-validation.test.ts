@@ -25,10 +25,11 @@ const BACKFILL = ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '
 
 /**
  * An expression that fails at run time with `message` in the error: DuckDB's error(); PostgreSQL
- * has no such function, so a cast of the message to an integer, whose error quotes the text.
+ * has no such function, so a cast of the message to an integer, whose error quotes the text. The
+ * cast reads a column so that PostgreSQL cannot fold it while planning (it must fail per row).
  */
-function failWith(engine: TestEngine, message: string): string {
-  return engine.kind === 'duckdb' ? `error('${message}')` : `CAST('${message}' AS INTEGER)`;
+function failWith(engine: TestEngine, message: string, column: string): string {
+  return engine.kind === 'duckdb' ? `error('${message}')` : `CAST('${message} ' || ${column} AS INTEGER)`;
 }
 
 describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
@@ -87,7 +88,7 @@ describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
       const dir = fresh();
       // The model fails on bad data: a negative customer id. The SQL text stays the same throughout,
       // so the partitions computed before the failure can be reused when the command is re-issued.
-      const guarded = original.replace('CAST(COUNT(*) AS BIGINT) AS orders', "CAST(SUM(CASE WHEN o.customer_id < 0 THEN ${failWith(engine, 'negative customer_id')} ELSE 1 END) AS BIGINT) AS orders");
+      const guarded = original.replace('CAST(COUNT(*) AS BIGINT) AS orders', `CAST(SUM(CASE WHEN o.customer_id < 0 THEN ${failWith(engine, 'negative customer_id', 'o.customer_id')} ELSE 1 END) AS BIGINT) AS orders`);
       expect(guarded).not.toBe(original);
       writeModel(dir, 'daily_revenue', guarded);
       const good = generateOrdersCsv('2026-03-05');

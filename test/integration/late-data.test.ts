@@ -1,29 +1,23 @@
 // Failure mode 5: late data for an old day arrives after the aggregates were published.
 //
 // The shop example is scaffolded into a temp folder and driven through the real CLI (bin/tidemark.js,
-// which runs dist/: `npm test` builds first). One late file for day d must bump only orders d, and the
-// next `run` must rebuild exactly daily_revenue d, revenue_7d d..d+6 and monthly_revenue month(d),
-// with results equal to a project built from the same files in one go.
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+// which runs dist/: `npm test` builds first), on DuckDB and on PostgreSQL (issue 8). One late file
+// for day d must bump only orders d, and the next `run` must rebuild exactly daily_revenue d,
+// revenue_7d d..d+6 and monthly_revenue month(d), with results equal to a project built from the
+// same files in one go.
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { cleanup, cliJson, requireBuild, scaffoldShop, testEngines, type TestEngine } from '../helpers/project.js';
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'tidemark.js');
-const run = promisify(execFile);
+/** Runs the CLI in a project folder and parses its --json output. */
+async function cli<T = any>(dir: string, ...args: string[]): Promise<T> {
+  return cliJson<T>(dir, args);
+}
 
 const DAYS = 30; // 2026-01-01 .. 2026-01-30
 const LATE_DAY = '2026-01-10';
 const LATE_FILE = `data/orders/late-${LATE_DAY}.csv`;
-
-/** Runs the CLI in a project folder and parses its --json output. */
-async function cli<T = any>(dir: string, ...args: string[]): Promise<T> {
-  const { stdout } = await run(process.execPath, [BIN, ...args, '--json'], { cwd: dir, maxBuffer: 64 * 1024 * 1024 });
-  return JSON.parse(stdout) as T;
-}
 
 function januaryDays(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `2026-01-${String(i + 1).padStart(2, '0')}`);
@@ -41,10 +35,9 @@ function lateOrdersCsv(day: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function scaffold(parent: string, name: string): Promise<string> {
-  const dir = path.join(parent, name);
-  await run(process.execPath, [BIN, 'init', dir]);
-  return dir;
+/** The shop with just the 30 January days of data, on `engine`. */
+function scaffold(engine: TestEngine): Promise<string> {
+  return scaffoldShop('2026-01-01', januaryDays(DAYS)[DAYS - 1], { engine });
 }
 
 const orderFiles = januaryDays(DAYS).map((d) => `data/orders/orders-${d}.csv`);
@@ -79,8 +72,8 @@ function byDataset(published: Published[]): Record<string, string[]> {
 const MODELS = ['daily_revenue', 'revenue_7d', 'monthly_revenue'];
 const ORDER_BY: Record<string, string> = { daily_revenue: 'day, currency', revenue_7d: 'day, currency', monthly_revenue: 'month, currency' };
 
-describe('late data: one late file for an old day', () => {
-  let tmp: string;
+describe.each(testEngines(inject('pgUrl')))('late data: one late file for an old day ($kind)', (engine) => {
+  const made: string[] = [];
   let live: string;
   let before: Record<string, PartitionJson[]>;
   let staleView: PartitionJson[];
@@ -88,8 +81,9 @@ describe('late data: one late file for an old day', () => {
   let rebuild: RunJson;
 
   beforeAll(async () => {
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'tidemark-late-'));
-    live = await scaffold(tmp, 'live');
+    requireBuild();
+    live = await scaffold(engine);
+    made.push(live);
     await cli(live, 'ingest', 'orders', ...orderFiles);
     await cli(live, 'ingest', 'fx_rates', ...fxFiles);
     const first = await cli<RunJson>(live, 'run');
@@ -103,9 +97,7 @@ describe('late data: one late file for an old day', () => {
     rebuild = await cli<RunJson>(live, 'run');
   });
 
-  afterAll(async () => {
-    if (tmp) await rm(tmp, { recursive: true, force: true });
-  });
+  afterAll(() => cleanup(...made, ...made.map((dir) => path.dirname(dir))));
 
   it('ingesting the late file bumps only orders d, from v1 to v2', () => {
     expect(ingestResult.published.map((p) => [p.dataset, p.partition, p.version_before, p.version_after])).toEqual([['orders', LATE_DAY, 1, 2]]);
@@ -145,7 +137,8 @@ describe('late data: one late file for an old day', () => {
   });
 
   it('aggregates equal a from-scratch build of the same files', async () => {
-    const scratch = await scaffold(tmp, 'scratch');
+    const scratch = await scaffold(engine);
+    made.push(scratch);
     await writeFile(path.join(scratch, LATE_FILE), lateOrdersCsv(LATE_DAY));
     await cli(scratch, 'ingest', 'orders', ...orderFiles, LATE_FILE);
     await cli(scratch, 'ingest', 'fx_rates', ...fxFiles);

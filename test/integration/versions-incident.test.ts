@@ -7,26 +7,51 @@
  */
 import { cpSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { days, partitionStates, readFile, scaleRevenue, shopProject, tm, tmJson, writeFile, type PartitionState, removeProject, SETUP_TIMEOUT, SLOW } from './versions-fixture.js';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { builtShop, cleanup, cli, requireBuild, stateSchemaOf, testEngines } from '../helpers/project.js';
+import { days, readFile, scaleRevenue, writeFile, type PartitionState, SETUP_TIMEOUT, SLOW } from './versions-fixture.js';
+
+// Through test/helpers/project.ts (not versions-fixture's tm), so a PostgreSQL project's own schema
+// prefix reaches every CLI; the actor stays the 'tester' the history assertions expect.
+function tm(dir: string, ...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = cli(dir, args, { env: { TIDEMARK_ACTOR: 'tester' } });
+  return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tmJson<T = any>(dir: string, ...args: string[]): T {
+  const r = tm(dir, ...args, '--json');
+  if (r.code !== 0) throw new Error(`tidemark ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** dataset → partition → version/checksum/rows, from `partitions --json`. */
+function partitionStates(dir: string, datasets = ['daily_revenue', 'revenue_7d', 'monthly_revenue']): Map<string, Map<string, PartitionState>> {
+  const out = new Map<string, Map<string, PartitionState>>();
+  for (const ds of datasets) {
+    const rows = tmJson<{ partition: string; version: number; checksum: string; rows: number }[]>(dir, 'partitions', ds);
+    out.set(ds, new Map(rows.filter((r) => r.version !== null).map((r) => [r.partition, { version: r.version, checksum: r.checksum, rows: r.rows }])));
+  }
+  return out;
+}
 
 const INCIDENT = days('2026-04-21', '2026-04-30'); // the range the backfill wrongly covered
 const INTENDED = days('2026-04-24', '2026-04-30'); // the range the upstream fix touched
 const OTHERS = days('2026-03-02', '2026-04-20'); // 50 partitions nobody meant to touch
 
-describe('the wrong-filter incident and its restore', SLOW, () => {
+describe.each(testEngines(inject('pgUrl')))('the wrong-filter incident and its restore ($kind)', SLOW, (engine) => {
   let dir: string;
   let before: Map<string, Map<string, PartitionState>>;
   let incidentRun: string;
   let restoreRun: string;
   let goodSql: string;
 
-  beforeAll(() => {
-    dir = shopProject('incident', 60); // 2026-03-02 .. 2026-04-30
+  beforeAll(async () => {
+    requireBuild();
+    dir = await builtShop('2026-03-02', '2026-04-30', { engine }); // the last 60 days
     before = partitionStates(dir);
     goodSql = readFile(dir, 'models/daily_revenue.sql');
   }, SETUP_TIMEOUT);
-  afterAll(() => removeProject(dir));
+  afterAll(() => dir && cleanup(dir, path.dirname(dir)));
 
   test('60 days are published, each at version 1', () => {
     const daily = before.get('daily_revenue')!;
@@ -81,13 +106,13 @@ describe('the wrong-filter incident and its restore', SLOW, () => {
   });
 
   test('restore needs --yes without a terminal, and --dry-run writes nothing', () => {
-    const versions = tmJson(dir, 'query', 'SELECT count(*) AS n FROM tidemark.versions');
+    const versions = tmJson(dir, 'query', `SELECT count(*) AS n FROM ${stateSchemaOf(dir)}.versions`);
     const noYes = tm(dir, 'restore', 'daily_revenue', '--run', incidentRun, '--reason', 'undo the incident');
     expect(noYes.code).toBe(3);
     const dry = tmJson(dir, 'restore', 'daily_revenue', '--run', incidentRun, '--downstream', '--reason', 'undo the incident', '--dry-run');
     expect(dry.restored.map((s: { partition: string; version: number }) => [s.partition, s.version])).toEqual(INCIDENT.map((d) => [d, 1]));
     expect(dry.datasets.map((d: { dataset: string }) => d.dataset).sort()).toEqual(['daily_revenue', 'monthly_revenue', 'revenue_7d']);
-    expect(tmJson(dir, 'query', 'SELECT count(*) AS n FROM tidemark.versions')).toEqual(versions);
+    expect(tmJson(dir, 'query', `SELECT count(*) AS n FROM ${stateSchemaOf(dir)}.versions`)).toEqual(versions);
   });
 
   test('restore --run brings all 10 back to their pre-incident checksums as new versions; the other 50 never changed', () => {
@@ -115,7 +140,7 @@ describe('the wrong-filter incident and its restore', SLOW, () => {
     expect(hist[2].actor).toBe('tester');
     expect(hist[2].reason).toBe('undo the incident');
     expect(hist[2].checksum).toBe(hist[0].checksum);
-    const audit = tmJson(dir, 'query', `SELECT action, dataset FROM tidemark.audit WHERE run_id = '${restoreRun}' ORDER BY seq`);
+    const audit = tmJson(dir, 'query', `SELECT action, dataset FROM ${stateSchemaOf(dir)}.audit WHERE run_id = '${restoreRun}' ORDER BY seq`);
     expect(audit.map((a: { action: string }) => a.action)).toContain('restore');
   });
 
@@ -149,7 +174,7 @@ describe('the wrong-filter incident and its restore', SLOW, () => {
   });
 
   test('bad restore requests are usage errors and change nothing', () => {
-    const versions = tmJson(dir, 'query', 'SELECT count(*) AS n FROM tidemark.versions');
+    const versions = tmJson(dir, 'query', `SELECT count(*) AS n FROM ${stateSchemaOf(dir)}.versions`);
     expect(tm(dir, 'restore', 'daily_revenue', '--run', 'r_nope', '--reason', 'x', '--yes').code).toBe(2);
     expect(tm(dir, 'restore', 'daily_revenue', '--reason', 'x', '--yes').code).toBe(2); // no --run/--version/--as-of
     expect(tm(dir, 'restore', 'daily_revenue', '--run', incidentRun, '--version', '1', '--reason', 'x', '--yes').code).toBe(2);
@@ -157,7 +182,7 @@ describe('the wrong-filter incident and its restore', SLOW, () => {
     expect(tm(dir, 'restore', 'daily_revenue', '--version', '9', '--from', '2026-04-25', '--to', '2026-04-25', '--reason', 'x', '--yes').code).toBe(2);
     expect(tm(dir, 'restore', 'daily_revenue', '--run', incidentRun, '--yes').code).toBe(2); // no reason
     expect(tm(dir, 'restore', 'daily_revenue', '--as-of', 'yesterday-ish', '--reason', 'x', '--yes').code).toBe(2);
-    expect(tmJson(dir, 'query', 'SELECT count(*) AS n FROM tidemark.versions')).toEqual(versions);
+    expect(tmJson(dir, 'query', `SELECT count(*) AS n FROM ${stateSchemaOf(dir)}.versions`)).toEqual(versions);
   });
 
   test('restore --as-of brings back what was live at that time; --version N one partition', () => {
