@@ -5,7 +5,6 @@
  * .tidemark/serve.json (mode 0600).
  */
 import type { Command } from 'commander';
-import { startServer } from '../../server/server.js';
 import { openWorkspace } from '../../workspace.js';
 import { commandLine, globals, print, printJson } from '../context.js';
 import { parsePositiveInt } from './core.js';
@@ -23,7 +22,7 @@ export function registerServeCommands(program: Command): void {
       const log = (line: string) => process.stderr.write(`[serve] ${line}\n`);
       let server;
       try {
-        server = await startServer(ws, { host: opts.host, port, log });
+        server = await (await import('../../server/server.js')).startServer(ws, { host: opts.host, port, log });
       } catch (error) {
         await ws.close();
         throw error;
