@@ -1,10 +1,11 @@
 // `tidemark serve` (issue 7): while it holds a DuckDB project, CLI processes in other terminals hand
 // their commands to it and work side by side; cancel stops a backfill between tasks and re-issuing
 // resumes it; mutating routes need the token. Real processes, a real DuckDB file, real HTTP.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startServe as startServeProcess, type ServeProcess } from '../e2e/serve-process.js';
 import {
   BIN,
   builtShop,
@@ -21,11 +22,13 @@ import {
   type CliResult,
 } from '../helpers/project.js';
 
-interface Server {
-  child: ChildProcess;
-  url: string;
-  token: string;
-  stop(): Promise<void>;
+type Server = ServeProcess;
+
+/** A `serve` child process for `dir`, stopped after each test. */
+async function startServe(dir: string): Promise<Server> {
+  const server = await startServeProcess(dir);
+  servers.push(server);
+  return server;
 }
 
 const servers: Server[] = [];
@@ -44,40 +47,6 @@ function cliEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** `node bin/tidemark.js serve --port 0`, resolved once it printed where it listens. */
-function startServe(dir: string): Promise<Server> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--json', '--project', dir], { cwd: dir, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`serve exited early (${code}): ${err}`)));
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      let info: { url: string };
-      try {
-        info = JSON.parse(out);
-      } catch {
-        return; // not all of it yet
-      }
-      child.removeAllListeners('exit');
-      const token = JSON.parse(readFileSync(path.join(dir, '.tidemark', 'serve.json'), 'utf8')).token as string;
-      const server: Server = {
-        child,
-        url: info.url,
-        token,
-        stop: () =>
-          new Promise<void>((done) => {
-            if (child.exitCode !== null) return done();
-            child.once('exit', () => done());
-            child.kill('SIGTERM');
-          }),
-      };
-      servers.push(server);
-      resolve(server);
-    });
-  });
-}
 
 /** The CLI as a child process that runs alongside others; `onStderr` sees its progress lines. */
 function cliAsync(dir: string, args: string[], onStderr?: (text: string) => void): Promise<CliResult> {
