@@ -12,8 +12,6 @@ export interface RunOptions {
   pool?: string;
   allowEmpty?: boolean;
   allowShrink?: boolean;
-  /** Publish each partition in its own transaction instead of one for the whole run. */
-  publishPerPartition?: boolean;
   /** Throttling (issue 7): at most this many tasks started per minute. */
   rate?: number;
   /** Run window in local time, e.g. '22:00-06:00' (overrides the pool's `window`). */
