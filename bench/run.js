@@ -14,7 +14,10 @@
  *
  *   node bench/run.js                      # everything
  *   node bench/run.js --only restore,late  # a selection, by the ids in the first column
+ *   node bench/run.js --engine postgres    # a, b, c and the workers figures on PostgreSQL (issue 8)
  * With --only, bench/results.json keeps the previous rows of the scenarios not run.
+ * On PostgreSQL (bench/postgres.js): a throwaway server, or TIDEMARK_BENCH_PG_URL; fewer rows a day
+ * (said in the header); results in bench/results-postgres.json.
  *
  * Adding a scenario: one function returning result rows, listed in SCENARIOS with its ids.
  */
@@ -31,11 +34,21 @@ import { scenarioIsolation } from './isolation.js';
 import { scenarioLateData } from './late-data.js';
 import { measure, round } from './measure.js';
 import { noopRunRows } from './noop-run.js';
+import { createPgBenchProject, dropPgBenchSchemas, handBackfillPg, PG_ROWS_PER_DAY, PG_SCHEMA_PREFIX } from './postgres.js';
 import { createBenchProject, databaseFile, DAYS, dayAt, MODEL, modelSql, ROWS_PER_DAY, setModelVariant, SOURCE_COLUMNS } from './project.js';
 import { scenarioRestoreAndHistory } from './restore-history.js';
 import { scenarioSchemaIngest } from './schema-ingest.js';
+import { benchWorkers, startThrowawayPostgres } from './workers.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+/**
+ * Where the core scenarios (a, b, c) run: `{ kind: 'duckdb' }` or `{ kind: 'postgres', url }`
+ * (`--engine postgres`); set once by main().
+ */
+let target = { kind: 'duckdb' };
+const onPostgres = () => target.kind === 'postgres';
+const rowsPerDay = () => (onPostgres() ? PG_ROWS_PER_DAY : ROWS_PER_DAY);
 
 /** Each measured backfill uses a new model variant, so every partition really changes. */
 let variant = 0;
@@ -58,15 +71,15 @@ async function scenarioVsHandWritten(dir) {
   const days = Array.from({ length: 365 }, (_, i) => dayAt(DAYS - 365 + i));
   const [from, to] = [days[0], days[days.length - 1]];
   const tm = await measure('tidemark backfill 365', () => tidemarkBackfill(dir, from, to), { prepare: nextVariant(dir) });
-  const hand = await measure(
-    'hand-written 365',
-    () => handBackfill({ file: databaseFile(dir), table: `hand_${MODEL}`, column: 'day', template: modelSql(variant), days, sourceColumns: SOURCE_COLUMNS }),
-    { prepare: () => void ++variant },
-  );
+  // The same per-partition SQL and atomic publish, sent straight to the engine the project runs on.
+  const handOnce = onPostgres()
+    ? () => handBackfillPg({ url: target.url, table: `hand_${MODEL}`, column: 'day', template: modelSql(variant), days })
+    : () => handBackfill({ file: databaseFile(dir), table: `hand_${MODEL}`, column: 'day', template: modelSql(variant), days, sourceColumns: SOURCE_COLUMNS });
+  const hand = await measure('hand-written 365', handOnce, { prepare: () => void ++variant });
   return [
     {
       id: 'a',
-      name: '365-partition backfill: Tidemark vs hand-written DuckDB script',
+      name: `365-partition backfill: Tidemark vs hand-written ${onPostgres() ? 'PostgreSQL' : 'DuckDB'} script`,
       measured_ms: tm.median_ms,
       baseline_ms: hand.median_ms,
       ratio: tm.median_ms / hand.median_ms,
@@ -102,6 +115,33 @@ function scenarioNoopRun(dir) {
 }
 
 /**
+ * Issue 8: tasks per second of one detached backfill computed by 1, 2 and 4 `tidemark worker`
+ * processes (bench/workers.js, its own project and schema set on the same server). Reported as rows
+ * without a goal: the figure is the speed-up, not a threshold.
+ */
+async function scenarioWorkers() {
+  const before = process.env.TIDEMARK_BENCH_PG_URL;
+  process.env.TIDEMARK_BENCH_PG_URL = target.url;
+  try {
+    const rows = await benchWorkers();
+    const base = rows[0].tasks_per_second;
+    return rows.map((r) => ({
+      id: 'workers',
+      name: `${r.tasks}-partition detached backfill, ${r.workers} worker(s): ${r.tasks_per_second} tasks/s, speed-up ×${(r.tasks_per_second / base).toFixed(2)}`,
+      measured_ms: round(r.seconds * 1000),
+      baseline_ms: null,
+      ratio: null,
+      goal: 'none',
+      met: true,
+      samples: { tasks_per_second: r.tasks_per_second, workers: r.workers },
+    }));
+  } finally {
+    if (before === undefined) delete process.env.TIDEMARK_BENCH_PG_URL;
+    else process.env.TIDEMARK_BENCH_PG_URL = before;
+  }
+}
+
+/**
  * Every scenario, in order: `ids` are the ids of the rows it returns (what --only selects), `project`
  * says it runs on the shared bench project (built only when one of those is selected); the others
  * build their own.
@@ -117,19 +157,34 @@ const SCENARIOS = [
   { ids: ['audit'], run: () => scenarioAuditVerify() }, // issue 4
 ];
 
+/** `--engine postgres`: the core scenarios on the PostgreSQL bench project, then the workers figures. */
+const PG_SCENARIOS = [...SCENARIOS.filter((s) => s.project), { ids: ['workers'], run: scenarioWorkers }];
+
+/** `--engine duckdb|postgres` (or `--engine=…`); default duckdb. */
+function selectEngine(argv) {
+  const i = argv.findIndex((a) => a === '--engine' || a.startsWith('--engine='));
+  if (i < 0) return 'duckdb';
+  const value = argv[i].includes('=') ? argv[i].slice('--engine='.length) : argv[i + 1];
+  if (value !== 'duckdb' && value !== 'postgres') {
+    process.stderr.write(`--engine takes duckdb or postgres (got ${value ?? 'nothing'})\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
 /** `--only a,late` (or `--only=a,late`): the scenarios with any of those ids; default all. */
-function selectScenarios(argv) {
+function selectScenarios(argv, scenarios) {
   const i = argv.findIndex((a) => a === '--only' || a.startsWith('--only='));
-  if (i < 0) return { selected: SCENARIOS, only: null };
+  if (i < 0) return { selected: scenarios, only: null };
   const value = argv[i].includes('=') ? argv[i].slice('--only='.length) : argv[i + 1];
   const only = (value ?? '').split(',').map((x) => x.trim()).filter(Boolean);
-  const known = SCENARIOS.flatMap((s) => s.ids);
+  const known = scenarios.flatMap((s) => s.ids);
   const unknown = only.filter((id) => !known.includes(id));
   if (!only.length || unknown.length) {
     process.stderr.write(`--only takes a comma-separated list of: ${known.join(', ')}${unknown.length ? ` (unknown: ${unknown.join(', ')})` : ''}\n`);
     process.exit(2);
   }
-  return { selected: SCENARIOS.filter((s) => s.ids.some((id) => only.includes(id))), only };
+  return { selected: scenarios.filter((s) => s.ids.some((id) => only.includes(id))), only };
 }
 
 function machine() {
@@ -147,9 +202,14 @@ function machine() {
 
 function report(results, m, seconds) {
   const lines = [];
-  lines.push(`Tidemark benchmark — ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, ${m.os}, Node ${m.node}`);
+  lines.push(`Tidemark benchmark${onPostgres() ? ' on PostgreSQL' : ''} — ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, ${m.os}, Node ${m.node}`);
   if (m.load_average_1m > m.cores) lines.push(`Note: the machine was busy (load average ${m.load_average_1m} on ${m.cores} cores); figures are inflated and noisy.`);
-  lines.push(`Data (a, b, c): ${DAYS} daily partitions × ${ROWS_PER_DAY.toLocaleString('en-US')} rows; the other scenarios build their own projects. Median of 3 after 1 warm-up.`);
+  if (onPostgres()) {
+    lines.push(`Load average (1 min) at the end: ${m.load_average_1m} on ${m.cores} cores.`);
+    lines.push(`Data (a, b, c): ${DAYS} daily partitions × ${PG_ROWS_PER_DAY.toLocaleString('en-US')} rows — scaled down from DuckDB's ${ROWS_PER_DAY.toLocaleString('en-US')} (each partition query scans the unindexed source); the figures are not comparable with bench/results.json. Median of 3 after 1 warm-up; workers: median of its own runs.`);
+  } else {
+    lines.push(`Data (a, b, c): ${DAYS} daily partitions × ${ROWS_PER_DAY.toLocaleString('en-US')} rows; the other scenarios build their own projects. Median of 3 after 1 warm-up.`);
+  }
   lines.push('');
   const rows = results.map((r) => ({
     '': r.id,
@@ -173,16 +233,31 @@ function fmtMs(ms) {
 }
 
 async function main() {
-  const { selected, only } = selectScenarios(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const engine = selectEngine(argv);
+  const { selected, only } = selectScenarios(argv, engine === 'postgres' ? PG_SCENARIOS : SCENARIOS);
   const t0 = performance.now();
   const root = mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-'));
   const dir = path.join(root, 'bench');
+  let server = null;
   try {
+    if (engine === 'postgres') {
+      let url = process.env.TIDEMARK_BENCH_PG_URL;
+      if (!url) {
+        process.stderr.write('starting a throwaway PostgreSQL…\n');
+        server = await startThrowawayPostgres();
+        url = server.url;
+      }
+      target = { kind: 'postgres', url };
+      // A schema set of its own; inherited by the CLI subprocesses of scenario (c).
+      process.env.TIDEMARK_PG_SCHEMA_PREFIX = PG_SCHEMA_PREFIX;
+      await dropPgBenchSchemas(url);
+    }
     let setupMs = null;
     if (selected.some((s) => s.project)) {
-      process.stderr.write(`building the bench project in ${dir} (${DAYS} days × ${ROWS_PER_DAY} rows)…\n`);
+      process.stderr.write(`building the bench project on ${engine} in ${dir} (${DAYS} days × ${rowsPerDay()} rows)…\n`);
       const setup0 = performance.now();
-      await createBenchProject(dir);
+      await (onPostgres() ? createPgBenchProject(dir, target.url) : createBenchProject(dir));
       setupMs = performance.now() - setup0;
       process.stderr.write(`  set-up ${(setupMs / 1000).toFixed(1)} s\n`);
     }
@@ -201,30 +276,33 @@ async function main() {
     const json = {
       date: new Date().toISOString(),
       machine: m,
-      data: { days: DAYS, rows_per_day: ROWS_PER_DAY },
+      engine,
+      data: { days: DAYS, rows_per_day: rowsPerDay() },
       method: 'median of 3 after 1 warm-up',
       setup_ms: setupMs === null ? null : round(setupMs),
       total_s: Math.round(seconds),
       only,
       results: only ? mergeWithPrevious(rows, only) : rows,
     };
-    writeFileSync(RESULTS, `${JSON.stringify(json, null, 2)}\n`);
-    process.stdout.write(`Results written to bench/results.json${only ? ' (rows of the scenarios not run kept from the previous file, each with its own date)' : ''}\n`);
+    writeFileSync(resultsFile(), `${JSON.stringify(json, null, 2)}\n`);
+    process.stdout.write(`Results written to bench/${path.basename(resultsFile())}${only ? ' (rows of the scenarios not run kept from the previous file, each with its own date)' : ''}\n`);
   } finally {
     rmSync(root, { recursive: true, force: true });
+    if (onPostgres()) await dropPgBenchSchemas(target.url).catch(() => undefined);
+    if (server) await server.stop();
   }
 }
 
-const RESULTS = path.join(HERE, 'results.json');
+const resultsFile = () => path.join(HERE, onPostgres() ? 'results-postgres.json' : 'results.json');
 
 /** With --only: the new rows, plus the previous file's rows of the scenarios that were not run. */
 function mergeWithPrevious(rows, only) {
   const now = new Date().toISOString();
   const fresh = rows.map((r) => ({ ...r, date: now }));
-  if (!existsSync(RESULTS)) return fresh;
-  const previous = JSON.parse(readFileSync(RESULTS, 'utf8'));
+  if (!existsSync(resultsFile())) return fresh;
+  const previous = JSON.parse(readFileSync(resultsFile(), 'utf8'));
   const kept = (previous.results ?? []).filter((r) => !only.includes(r.id)).map((r) => ({ date: previous.date, ...r }));
-  const order = SCENARIOS.flatMap((s) => s.ids);
+  const order = (onPostgres() ? PG_SCENARIOS : SCENARIOS).flatMap((s) => s.ids);
   return [...kept, ...fresh].sort((x, y) => order.indexOf(x.id) - order.indexOf(y.id));
 }
 

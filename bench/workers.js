@@ -201,4 +201,4 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   });
 }
 
-export { main as benchWorkers };
+export { main as benchWorkers, startThrowawayPostgres };
