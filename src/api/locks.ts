@@ -31,13 +31,16 @@ export interface UnlockResult {
   removed: (UserLock & { created_at: string })[];
 }
 
+/** The dataset and the inclusive partition range a lock or unlock names. */
+function lockScope(ws: Workspace, request: LockRequest): { dataset: string; keys: string[]; from: string; to: string } {
+  const keys = resolveRange(ws.project, request.dataset, request.from, request.to);
+  return { dataset: ws.project.datasets.get(request.dataset)!.name, keys, from: keys[0], to: keys[keys.length - 1] };
+}
+
 export async function lock(ws: Workspace, request: LockRequest): Promise<LockResult> {
   requireReason(request.reason, 'lock');
   const { engine, project } = ws;
-  const keys = resolveRange(project, request.dataset, request.from, request.to);
-  const dataset = project.datasets.get(request.dataset)!.name;
-  const from = keys[0];
-  const to = keys[keys.length - 1];
+  const { dataset, keys, from, to } = lockScope(ws, request);
   return engine.transaction(async (tx) => {
     const existing = (await listLocks(tx, engine, dataset)).find((l) => l.from_key === from && l.to_key === to);
     if (existing) return { lock: existing, created: false };
@@ -70,10 +73,7 @@ export async function lock(ws: Workspace, request: LockRequest): Promise<LockRes
 export async function unlock(ws: Workspace, request: LockRequest): Promise<UnlockResult> {
   requireReason(request.reason, 'unlock');
   const { engine, project } = ws;
-  const keys = resolveRange(project, request.dataset, request.from, request.to);
-  const dataset = project.datasets.get(request.dataset)!.name;
-  const from = keys[0];
-  const to = keys[keys.length - 1];
+  const { dataset, keys, from, to } = lockScope(ws, request);
   return engine.transaction(async (tx) => {
     const locks = await listLocks(tx, engine, dataset);
     const within = locks.filter((l) => l.from_key >= from && l.to_key <= to);

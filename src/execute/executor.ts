@@ -94,31 +94,13 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     });
   } else {
     runId = newRunId();
-    await engine.transaction(async (tx) => {
-      // Multi-writer engines: another process may have planned the same partitions at this moment (issue 8).
-      await admitRun(tx, engine, plan, runId);
-      const now = nowIso();
-      await insertRun(tx, engine, {
-        run_id: runId,
-        kind: plan.kind,
-        run_key: runKey,
-        status: 'computing',
-        actor: ws.actor,
-        reason: options.reason,
-        command: ws.command,
-        pool: options.pool ?? (plan.kind === 'run' || plan.kind === 'ingest' ? 'production' : 'backfill'),
-        request: plan.request,
-        plan: { datasets: plan.datasets, guards: plan.guards, estimated_rows: plan.estimated_rows, reasons: plan.tasks.map((t) => t.reason) },
-        error: null,
-        pid: process.pid,
-        host: os.hostname(),
-        created_at: now,
-        updated_at: now,
-        published_at: null,
-        publish_seq: null,
-      });
-      await insertTasks(tx, engine, runId, plan.tasks);
-      await appendOutboxEvent(tx, engine, 'run.started', runId, { kind: plan.kind, datasets: plan.datasets });
+    await createRun(ws, plan, {
+      runId,
+      status: 'computing',
+      reason: options.reason,
+      pool: options.pool ?? (plan.kind === 'run' || plan.kind === 'ingest' ? 'production' : 'backfill'),
+      pid: process.pid,
+      record: { datasets: plan.datasets, guards: plan.guards, estimated_rows: plan.estimated_rows, reasons: plan.tasks.map((t) => t.reason) },
     });
   }
   noteHolderRun(ws, runId);
@@ -158,6 +140,44 @@ async function markCancelled(ws: Workspace, runId: string): Promise<void> {
   await engine.transaction(async (tx) => {
     await setRunStatus(tx, engine, runId, 'cancelled', { error: null });
     await appendOutboxEvent(tx, engine, 'run.cancelled', runId, { computed: tasks.filter((t) => t.status === 'computed').length, tasks: tasks.length });
+  });
+}
+
+/**
+ * Creates a run with its tasks and its `run.started` event in one transaction, after admission
+ * (multi-writer engines re-check conflicts there). Used by one-process runs and by `--detach`.
+ */
+export async function createRun(
+  ws: Workspace,
+  plan: Plan,
+  run: { runId: string; status: 'computing' | 'queued'; reason: string; pool: string; pid: number | null; record: unknown },
+): Promise<void> {
+  const { engine } = ws;
+  await engine.transaction(async (tx) => {
+    // Another process may have planned the same partitions at this moment (issue 8).
+    await admitRun(tx, engine, plan, run.pid === null ? null : run.runId);
+    const now = nowIso();
+    await insertRun(tx, engine, {
+      run_id: run.runId,
+      kind: plan.kind,
+      run_key: runKeyOf(plan),
+      status: run.status,
+      actor: ws.actor,
+      reason: run.reason,
+      command: ws.command,
+      pool: run.pool,
+      request: plan.request,
+      plan: run.record,
+      error: null,
+      pid: run.pid,
+      host: os.hostname(),
+      created_at: now,
+      updated_at: now,
+      published_at: null,
+      publish_seq: null,
+    });
+    await insertTasks(tx, engine, run.runId, plan.tasks);
+    await appendOutboxEvent(tx, engine, 'run.started', run.runId, { kind: plan.kind, datasets: plan.datasets, ...(run.status === 'queued' ? { queued: true } : {}) });
   });
 }
 

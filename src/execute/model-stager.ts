@@ -55,7 +55,7 @@ export const modelStager: Stager = {
       for (const name of datasetsInOrder(project, plan)) {
         const model = getModel(project, name);
         const planned = plan.tasks.filter((t) => t.dataset === name);
-        const columns = await prepareStaging(ctx, model, planned[0].partition);
+        const columns = await prepareStaging(ctx, model, planned[0].partition, snapshot);
         ctx.columns.set(name, columns.map((c) => c.name));
         const records = new Map((await listTasks(engine, engine, ctx.runId)).filter((t) => t.dataset === name).map((t) => [t.partition, t]));
         const live = snapshot.get(name) ?? new Map();
@@ -297,9 +297,10 @@ function modelSqlError(model: ModelSpec, partitions: string[], error: unknown): 
 }
 
 /** Creates the run's staging table for a model from the shape of its output. */
-async function prepareStaging(ctx: RunContext, model: ModelSpec, firstPartition: PartitionKey): Promise<ColumnInfo[]> {
+async function prepareStaging(ctx: RunContext, model: ModelSpec, firstPartition: PartitionKey, known?: Snapshot): Promise<ColumnInfo[]> {
   const { engine, project } = ctx.ws;
-  const snapshot = await currentSnapshot(ctx.ws);
+  // The caller's snapshot when it has one: reading every partition's state again per dataset is waste.
+  const snapshot = known ?? (await currentSnapshot(ctx.ws));
   const liveExists = (await engine.columns(engine.dataSchema, model.name)) !== null;
   if (model.dependsOnPast && !liveExists && model.columns) {
     // The first build of a cumulative model reads its own past through the run's view, which must

@@ -8,17 +8,8 @@ import { TIDEMARK_VERSION } from '../version.js';
 import { nowIso, parseJson } from './json.js';
 import { stateTable } from './tables.js';
 
-export interface AuditFields {
-  actor: string;
-  action: string;
-  reason: string;
-  command: string;
-  run_id: string | null;
-  dataset: string | null;
-  partitions: string[];
-  details: unknown;
-  config_hash: string;
-}
+/** What a mutation supplies; sequence, time, version and the chain links are added when it is sealed. */
+export type AuditFields = Omit<AuditRecordBody, 'seq' | 'at' | 'tidemark_version' | 'prev_hash'>;
 
 /** Test hook: lets a test prove that a failed audit write rolls the mutation back. */
 export const auditFaults = { failNextAppend: false };

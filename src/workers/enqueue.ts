@@ -6,21 +6,16 @@
  * Staging is prepared before the run exists, so a worker can never claim a task whose staging table
  * is not there yet; the run is admitted (admission.ts) in the transaction that creates it.
  */
-import os from 'node:os';
 import { getModel } from '../config/project.js';
 import { requestPause } from '../consumers/pause.js';
 import { TidemarkError } from '../errors.js';
-import { assertNoBlockingGuards, newRunId, runKeyOf } from '../execute/executor.js';
+import { assertNoBlockingGuards, createRun, newRunId } from '../execute/executor.js';
 import { datasetsInOrder, modelStager, prepareStaging } from '../execute/model-stager.js';
 import type { RunContext, RunOptions } from '../execute/run-context.js';
 import { dropStaging } from '../execute/staging.js';
 import type { Plan } from '../plan/types.js';
 import { defaultPool } from '../scheduler/scheduler.js';
-import { nowIso } from '../state/json.js';
-import { appendOutboxEvent } from '../state/outbox.js';
-import { insertRun, insertTasks } from '../state/runs.js';
 import type { Workspace } from '../workspace.js';
-import { admitRun } from './admission.js';
 import { requireMultiWriter } from './multi-writer.js';
 import type { QueuedPlanRecord } from './run-context.js';
 
@@ -65,32 +60,8 @@ export async function enqueuePlan(ws: Workspace, plan: Plan, options: RunOptions
       options: { allowEmpty: options.allowEmpty, allowShrink: options.allowShrink },
       config_hash: project.configHash,
     };
-    await engine.transaction(async (tx) => {
-      await admitRun(tx, engine, plan, null);
-      const now = nowIso();
-      await insertRun(tx, engine, {
-        run_id: runId,
-        kind: plan.kind,
-        run_key: runKeyOf(plan),
-        status: 'queued',
-        actor: ws.actor,
-        reason,
-        command: ws.command,
-        pool,
-        request: plan.request,
-        plan: record,
-        error: null,
-        // No pid: the run belongs to no process; workers compute it (src/plan/snapshot.ts).
-        pid: null,
-        host: os.hostname(),
-        created_at: now,
-        updated_at: now,
-        published_at: null,
-        publish_seq: null,
-      });
-      await insertTasks(tx, engine, runId, plan.tasks);
-      await appendOutboxEvent(tx, engine, 'run.started', runId, { kind: plan.kind, datasets: plan.datasets, queued: true });
-    });
+    // No pid: the run belongs to no process; workers compute it (src/plan/snapshot.ts).
+    await createRun(ws, plan, { runId, status: 'queued', reason, pool, pid: null, record });
   } catch (error) {
     await dropStaging(engine, runId, datasets).catch(() => undefined);
     throw error;
