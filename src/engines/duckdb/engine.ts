@@ -4,7 +4,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { DuckDBConnection, DuckDBInstance, DuckDBTypeId, type DuckDBType } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance, DuckDBType, DuckDBTypeId as TypeId } from '@duckdb/node-api';
+import { duckdb } from './driver.js';
 import { TidemarkError } from '../../errors.js';
 import type { Capabilities, ColumnInfo, Connection, Db, Engine, FileFormat, Row } from '../engine.js';
 import { Mutex } from '../mutex.js';
@@ -90,14 +91,14 @@ function toRows<T>(names: string[], types: DuckDBType[], columns: unknown[][], c
   return rows as T[];
 }
 
-const PLAIN_TYPES = new Set<DuckDBTypeId>([
-  DuckDBTypeId.VARCHAR,
-  DuckDBTypeId.BOOLEAN,
-  DuckDBTypeId.INTEGER,
-  DuckDBTypeId.SMALLINT,
-  DuckDBTypeId.TINYINT,
-  DuckDBTypeId.DOUBLE,
-  DuckDBTypeId.FLOAT,
+const PLAIN_TYPES = new Set<TypeId>([
+  duckdb.DuckDBTypeId.VARCHAR,
+  duckdb.DuckDBTypeId.BOOLEAN,
+  duckdb.DuckDBTypeId.INTEGER,
+  duckdb.DuckDBTypeId.SMALLINT,
+  duckdb.DuckDBTypeId.TINYINT,
+  duckdb.DuckDBTypeId.DOUBLE,
+  duckdb.DuckDBTypeId.FLOAT,
 ]);
 
 async function runExec(conn: DuckDBConnection, sql: string, params?: unknown[]): Promise<void> {
@@ -135,7 +136,7 @@ export class DuckDbEngine implements Engine {
     try {
       const config: Record<string, string> = {};
       if (options.threads) config.threads = String(options.threads);
-      instance = await DuckDBInstance.create(file, config);
+      instance = await duckdb.DuckDBInstance.create(file, config);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const lock = /Conflicting lock is held in (.*?) \(PID (\d+)\)/.exec(message);

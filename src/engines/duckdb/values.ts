@@ -2,7 +2,9 @@
  * Converts DuckDB values to plain JSON-safe JavaScript: integers beyond 2^53 become strings, dates and
  * timestamps become ISO-like text, decimals become numbers.
  */
-import { DuckDBDecimalValue, DuckDBListValue, DuckDBStructValue } from '@duckdb/node-api';
+import { duckdb } from './driver.js';
+
+const { DuckDBDecimalValue, DuckDBListValue, DuckDBStructValue } = duckdb;
 
 export function toPlain(value: unknown): unknown {
   if (value === null || value === undefined) return null;

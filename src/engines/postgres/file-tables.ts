@@ -127,7 +127,7 @@ export class FileTables {
 
 /** Writes a Parquet or NDJSON file as CSV (with a header) using an in-memory DuckDB; returns the column names. */
 async function convertToCsv(file: string, format: Exclude<FileFormat, 'csv'>, out: string): Promise<string[]> {
-  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const { DuckDBInstance } = (await import('../duckdb/driver.js')).duckdb;
   const instance = await DuckDBInstance.create(':memory:');
   try {
     const conn = await instance.connect();
