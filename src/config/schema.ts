@@ -3,7 +3,7 @@
  * so a user can find the mistake; semantic checks that need the whole file (refs, cycles, model files)
  * live in load.ts.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { GRAINS } from '../core/grain.js';
 import { normalizeType, SUPPORTED_TYPES_HINT } from './types.js';
 import { retrySettings, verifyConfigSchema } from '../consumers/config.js';

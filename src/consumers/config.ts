@@ -3,7 +3,7 @@
  * and the small questions the dispatcher asks about a consumer: which events it takes, how often it
  * is retried, which datasets it follows.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Project } from '../config/project.js';
 import type { ConsumerConfig } from '../config/schema.js';
 

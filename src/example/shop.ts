@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../package-root.js';
 
 /** First day of generated data (inclusive). */
 export const SHOP_FIRST_DAY = '2026-01-01';
@@ -157,21 +157,6 @@ export function generateFxCsv(day: string): string {
 // ---------------------------------------------------------------------------------------------
 // Scaffolding
 
-/** The package root: the nearest ancestor of this module holding package.json and examples/shop. */
-function findPackageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'examples', 'shop', 'tidemark.yaml'))) {
-      return dir;
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) {
-      throw new Error(`cannot find the shop example: no examples/shop above ${fileURLToPath(import.meta.url)}`);
-    }
-    dir = parent;
-  }
-}
-
 async function copyDir(from: string, to: string): Promise<void> {
   await mkdir(to, { recursive: true });
   for (const entry of await readdir(from, { withFileTypes: true })) {
@@ -235,7 +220,7 @@ export async function scaffoldShopExample(dir: string): Promise<void> {
   if (existsSync(path.join(target, 'tidemark.yaml'))) {
     throw new Error(`${target} already contains a tidemark.yaml; refusing to overwrite an existing project (choose a new or empty directory)`);
   }
-  const source = path.join(findPackageRoot(), 'examples', 'shop');
+  const source = path.join(PACKAGE_ROOT, 'examples', 'shop');
 
   await copyDir(source, target);
   const ordersDir = path.join(target, 'data', 'orders');

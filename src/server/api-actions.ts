@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Context, Hono } from 'hono';
-import { z } from 'zod';
+import * as z from 'zod';
 import { planBackfill, requireReason } from '../api/operations.js';
 import { planRestore, type RestorePlan } from '../api/versions.js';
 import { planJson } from '../cli/render.js';

@@ -8,12 +8,10 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Hono } from 'hono';
+import { PACKAGE_ROOT } from '../package-root.js';
 
-/** The package root: this file is src/server/ (tests) or dist/server/ (the CLI). */
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CONSOLE_DIR = path.join(ROOT, 'console');
+export const CONSOLE_DIR = path.join(PACKAGE_ROOT, 'console');
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -25,7 +23,7 @@ const TYPES: Record<string, string> = {
 
 /** URL under /vendor/ → the ES module build in node_modules (the browser entry of each package). */
 function vendorFiles(): Record<string, string> {
-  const require = createRequire(import.meta.url);
+  const require = createRequire(path.join(PACKAGE_ROOT, 'package.json'));
   const beside = (specifier: string, file: string) => path.join(path.dirname(require.resolve(specifier)), file);
   return {
     'preact.mjs': beside('preact', 'preact.module.js'),
