@@ -67,12 +67,26 @@ class TransactionDb implements Db {
 }
 
 async function runQuery<T>(conn: DuckDBConnection, sql: string, params?: unknown[]): Promise<T[]> {
+  const started = performance.now();
   try {
     const reader = await conn.runAndReadAll(sql, params as never);
-    return toRows<T>(reader.deduplicatedColumnNames(), reader.columnTypes(), reader.getColumns(), reader.currentRowCount);
+    const rows = toRows<T>(reader.deduplicatedColumnNames(), reader.columnTypes(), reader.getColumns(), reader.currentRowCount);
+    if (TRACE_SQL) traceSql(sql, started, rows.length);
+    return rows;
   } catch (error) {
     throw sqlError(error);
   }
+}
+
+/**
+ * TIDEMARK_TRACE_SQL=1 prints every statement with its duration to stderr: where a slow run spends
+ * its time. Values are bound parameters, so no data or secret reaches the trace.
+ */
+const TRACE_SQL = process.env.TIDEMARK_TRACE_SQL === '1';
+
+function traceSql(sql: string, started: number, rows?: number): void {
+  const ms = (performance.now() - started).toFixed(1).padStart(7);
+  process.stderr.write(`[sql ${ms} ms${rows === undefined ? '' : ` ${rows} rows`}] ${sql.replace(/\s+/g, ' ').slice(0, 160)}\n`);
 }
 
 /**
@@ -102,8 +116,10 @@ const PLAIN_TYPES = new Set<TypeId>([
 ]);
 
 async function runExec(conn: DuckDBConnection, sql: string, params?: unknown[]): Promise<void> {
+  const started = performance.now();
   try {
     await conn.run(sql, params as never);
+    if (TRACE_SQL) traceSql(sql, started);
   } catch (error) {
     throw sqlError(error);
   }
