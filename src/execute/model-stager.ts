@@ -29,14 +29,16 @@ export const modelStager: Stager = {
   async preflight(ws, plan) {
     // In a chain each live table is read as a model's output and as the next one's input: once is enough.
     const live = liveColumnsReader(ws.engine);
+    const described = new Map<string, ColumnInfo[]>();
     for (const name of datasetsInOrder(ws.project, plan)) {
       const model = getModel(ws.project, name);
       const first = plan.tasks.find((t) => t.dataset === name)!;
       const refs = await plainRefs(ws, model, live);
       if (!refs) continue; // an upstream is built by this same run; checked when staging is prepared
       const sql = renderModelSql(ws.engine, ws.project, model, first.partition, (d) => refs.get(d)!);
-      await describeModel(ws.engine, ws.engine, model, sql, await live(name));
+      described.set(name, await describeModel(ws.engine, ws.engine, model, sql, await live(name)));
     }
+    describedAgainstLive.set(plan, described);
   },
 
   async compute(ctx) {
@@ -45,6 +47,8 @@ export const modelStager: Stager = {
     const snapshot = await currentSnapshot(ws, plan);
     // Every task of the run, read once: only this computation changes them until it ends.
     const taskRecords = await listTasks(engine, engine, ctx.runId);
+    /** Datasets staged by this run whose output has exactly their live table's columns. */
+    const stagedAsLive = new Map<string, boolean>();
     let reused = 0;
     let skipped = 0;
     const changed = new Map<string, Set<PartitionKey>>();
@@ -60,8 +64,15 @@ export const modelStager: Stager = {
         const model = getModel(project, name);
         const planned = plan.tasks.filter((t) => t.dataset === name);
         const anyComputed = taskRecords.some((t) => t.dataset === name && t.status === 'computed');
-        const { columns, recreated } = await prepareStagingTable(ctx, model, planned[0].partition, anyComputed);
+        // The output preflight described against live tables is the output against this run's views
+        // too when every view it reads has the live table's exact columns, and no other process can
+        // have changed a live table since (a single-writer engine: this process holds the database).
+        const reads = [...model.upstream.map((u) => u.dataset), ...(model.dependsOnPast ? [model.name] : [])];
+        const viewsAsLive = reads.every((d) => !ctx.columns.has(d) || stagedAsLive.get(d) === true);
+        const known = viewsAsLive && !engine.capabilities.multiWriter ? describedAgainstLive.get(plan)?.get(name) : undefined;
+        const { columns, recreated, live: liveColumns } = await prepareStagingTable(ctx, model, planned[0].partition, anyComputed, known);
         ctx.columns.set(name, columns.map((c) => c.name));
+        stagedAsLive.set(name, liveColumns !== null && sameColumns(liveColumns, columns));
         // A recreated staging table holds nothing: its tasks were reset to pending (and need no DELETE).
         const records = new Map(taskRecords.filter((t) => t.dataset === name).map((t) => [t.partition, recreated && t.status === 'computed' ? { ...t, status: 'pending' } : t]));
         const live = snapshot.get(name) ?? new Map();
@@ -318,7 +329,8 @@ async function prepareStagingTable(
   model: ModelSpec,
   firstPartition: PartitionKey,
   anyComputed = true,
-): Promise<{ columns: ColumnInfo[]; recreated: boolean }> {
+  described?: ColumnInfo[],
+): Promise<{ columns: ColumnInfo[]; recreated: boolean; live: ColumnInfo[] | null }> {
   const { engine, project } = ctx.ws;
   // The live table's columns, read once here and handed to the checks and the view that need them.
   const live = await engine.columns(engine.dataSchema, model.name);
@@ -328,7 +340,7 @@ async function prepareStagingTable(
     await prepareSelfView(ctx, model, model.columns);
   }
   const sql = renderModelSql(engine, project, model, firstPartition, (d) => refSource(ctx, d));
-  const columns = await describeModel(engine, engine, model, sql, live);
+  const columns = await describeModel(engine, engine, model, sql, live, described);
   if (model.columns) {
     const declared = model.columns.map((c) => ({ name: c.name, type: engine.dialect.columnType(c.type) }));
     if (!sameColumns(declared, columns)) {
@@ -344,7 +356,7 @@ async function prepareStagingTable(
   if (recreated && anyComputed) {
     await engine.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending' WHERE run_id = $1 AND dataset = $2 AND status = 'computed'`, [ctx.runId, model.name]);
   }
-  return { columns, recreated };
+  return { columns, recreated, live };
 }
 
 async function prepareSelfView(ctx: RunContext, model: ModelSpec, declared: ColumnInfo[]): Promise<void> {
@@ -357,10 +369,11 @@ async function prepareSelfView(ctx: RunContext, model: ModelSpec, declared: Colu
 }
 
 /** The model's output columns; refuses SQL errors and output that no longer matches the live table. */
-async function describeModel(db: Db, engine: Engine, model: ModelSpec, sql: string, liveColumns?: ColumnInfo[] | null): Promise<ColumnInfo[]> {
+async function describeModel(db: Db, engine: Engine, model: ModelSpec, sql: string, liveColumns?: ColumnInfo[] | null, described?: ColumnInfo[]): Promise<ColumnInfo[]> {
   let columns: ColumnInfo[];
   try {
-    columns = await engine.describeQuery(db, sql);
+    // `described`: the caller already knows what `sql` returns; the checks below still apply.
+    columns = described ?? (await engine.describeQuery(db, sql));
   } catch (error) {
     const message = error instanceof TidemarkError ? error.message : String(error);
     throw new TidemarkError('SQL', `${model.sqlFile}: ${message}`, { dataset: model.name, hint: `fix ${model.sqlFile}; nothing was changed` });
@@ -430,6 +443,9 @@ async function plainRefs(ws: Workspace, model: ModelSpec, liveColumns = liveColu
   if (model.dependsOnPast && !refs.has(model.name)) return null;
   return refs;
 }
+
+/** Preflight's description of each model's output against the live tables, for compute to reuse. */
+const describedAgainstLive = new WeakMap<Plan, Map<string, ColumnInfo[]>>();
 
 /** Reads live tables' columns, each at most once (for checks that write nothing in between). */
 function liveColumnsReader(engine: Engine): (dataset: string) => Promise<ColumnInfo[] | null> {

@@ -186,7 +186,9 @@ export class DuckDbEngine implements Engine {
 
   async columns(schema: string, table: string, db: Db = this.main): Promise<ColumnInfo[] | null> {
     const rows = await db.query<{ column_name: string; data_type: string }>(
-      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
+      // duckdb_columns() rather than the information_schema view over it: the same rows, for less (a
+      // run asks this a few times per dataset).
+      `SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = $1 AND table_name = $2 ORDER BY column_index`,
       [schema, table],
     );
     return rows.length ? rows.map((r) => ({ name: r.column_name, type: r.data_type })) : null;
