@@ -25,12 +25,48 @@ function pad(n: number, width = 2): string {
   return String(n).padStart(width, '0');
 }
 
-function toDate(key: string): Date {
-  const hour = HOUR_RE.exec(key);
-  if (hour) return new Date(Date.UTC(+hour[1], +hour[2] - 1, +hour[3], +hour[4]));
+/** Milliseconds since the epoch of an hour or day key (a month key is its first day). */
+function instantOf(key: string): number {
   const day = DAY_RE.exec(key);
-  if (day) return new Date(Date.UTC(+day[1], +day[2] - 1, +day[3]));
+  if (day) return Date.UTC(+day[1], +day[2] - 1, +day[3]);
+  const hour = HOUR_RE.exec(key);
+  if (hour) return Date.UTC(+hour[1], +hour[2] - 1, +hour[3], +hour[4]);
   throw new TidemarkError('BAD_DATE', `malformed date '${key}'`);
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * Partition arithmetic works on ordinals: hours or days since the epoch, or months since year 0, so
+ * adding n partitions is adding n. Planning does this for every partition of every dataset, which is
+ * why it avoids building a Date per step.
+ */
+function ordinalOf(key: string, grain: Grain): number {
+  const t = instantOf(key);
+  if (grain === 'hour') return Math.floor(t / HOUR_MS);
+  if (grain === 'day') return Math.floor(t / DAY_MS);
+  const d = new Date(t);
+  return d.getUTCFullYear() * 12 + d.getUTCMonth();
+}
+
+/** Day keys by day ordinal: formatting is the costly half of arithmetic, and keys repeat a lot. */
+const dayKeys = new Map<number, string>();
+
+function dayKeyOf(day: number): string {
+  let key = dayKeys.get(day);
+  if (key === undefined) {
+    if (dayKeys.size > 100_000) dayKeys.clear();
+    dayKeys.set(day, (key = formatDay(new Date(day * DAY_MS))));
+  }
+  return key;
+}
+
+function keyOfOrdinal(n: number, grain: Grain): PartitionKey {
+  if (grain === 'day') return dayKeyOf(n);
+  if (grain === 'hour') return `${dayKeyOf(Math.floor(n / 24))}T${pad(((n % 24) + 24) % 24)}`;
+  const year = Math.floor(n / 12);
+  return `${year}-${pad(n - year * 12 + 1)}-01`;
 }
 
 function formatDay(d: Date): string {
@@ -86,21 +122,12 @@ export function isPartitionKey(key: string, grain: Grain): boolean {
 
 /** The key of the `grain` partition that contains the instant or partition `key`. */
 export function truncateKey(key: string, grain: Grain): PartitionKey {
-  const d = toDate(key);
-  if (grain === 'day') d.setUTCHours(0);
-  if (grain === 'month') {
-    d.setUTCHours(0);
-    d.setUTCDate(1);
-  }
-  return formatKey(d, grain);
+  return keyOfOrdinal(ordinalOf(key, grain), grain);
 }
 
+/** The key `n` partitions of `grain` after (or, negative, before) the one containing `key`. */
 export function addPartitions(key: PartitionKey, grain: Grain, n: number): PartitionKey {
-  const d = toDate(key);
-  if (grain === 'hour') d.setUTCHours(d.getUTCHours() + n);
-  else if (grain === 'day') d.setUTCDate(d.getUTCDate() + n);
-  else d.setUTCMonth(d.getUTCMonth() + n, 1);
-  return formatKey(d, grain);
+  return keyOfOrdinal(ordinalOf(key, grain) + n, grain);
 }
 
 /** The half-open window of a partition, as ISO strings. */
@@ -123,16 +150,21 @@ export function partitionRange(from: PartitionKey, to: PartitionKey, grain: Grai
 
 /** Keys of `grain` whose windows overlap the window [start, end) of another grain's partition. */
 export function partitionsOverlapping(key: PartitionKey, keyGrain: Grain, grain: Grain): PartitionKey[] {
-  const first = truncateKey(key, grain);
-  const lastKeyOfWindow = addPartitions(key, keyGrain, 1);
+  // Same grain: the partition itself (the common case, on every partition of every plan).
+  if (keyGrain === grain) return [truncateKey(key, grain)];
+  const end = instantOf(addPartitions(key, keyGrain, 1));
   const out: PartitionKey[] = [];
-  for (let k = first; compareInstants(k, lastKeyOfWindow) < 0; k = addPartitions(k, grain, 1)) out.push(k);
+  for (let n = ordinalOf(key, grain); ; n++) {
+    const k = keyOfOrdinal(n, grain);
+    if (instantOf(k) >= end) break;
+    out.push(k);
+  }
   return out;
 }
 
 /** Compares two keys of possibly different grains as instants. */
 export function compareInstants(a: PartitionKey, b: PartitionKey): number {
-  return toDate(a).getTime() - toDate(b).getTime();
+  return instantOf(a) - instantOf(b);
 }
 
 export function isCoarser(a: Grain, b: Grain): boolean {

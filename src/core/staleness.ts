@@ -62,6 +62,43 @@ function intersect(a: Set<PartitionKey> | undefined, b: Set<PartitionKey>): Set<
   return out;
 }
 
+/**
+ * The datasets whose partition versions the given datasets' state depends on: themselves and what
+ * they read. Loading only these keeps a run's state reads to the part of the project it touches.
+ */
+export function datasetsRead(project: Project, datasets: Iterable<string>): string[] {
+  const out = new Set<string>();
+  for (const name of datasets) {
+    out.add(name);
+    const ds = project.datasets.get(name);
+    if (ds?.kind === 'model') for (const up of ds.upstream) out.add(up.dataset);
+  }
+  return [...out];
+}
+
+/**
+ * The partitions whose versions a set of model partitions depends on: each one itself, what it reads
+ * (its input fingerprint) and, for a cumulative model, its previous partition. dataset → keys.
+ */
+export function partitionsRead(project: Project, partitions: { dataset: string; partition: PartitionKey }[]): Map<string, Set<PartitionKey>> {
+  const out = new Map<string, Set<PartitionKey>>();
+  const add = (dataset: string, key: PartitionKey) => {
+    let set = out.get(dataset);
+    if (!set) out.set(dataset, (set = new Set()));
+    set.add(key);
+  };
+  for (const { dataset, partition } of partitions) {
+    add(dataset, partition);
+    const model = project.datasets.get(dataset);
+    if (model?.kind !== 'model') continue;
+    for (const up of model.upstream) {
+      for (const k of upstreamKeys(partition, mappingOf(model, project.datasets.get(up.dataset)!, up.lookback))) add(up.dataset, k);
+    }
+    if (model.dependsOnPast) add(dataset, addPartitions(partition, model.grain, -1));
+  }
+  return out;
+}
+
 /** The upstream partition versions model partition `key` reads now: its input fingerprint. */
 export function inputsFor(project: Project, model: ModelSpec, key: PartitionKey, snapshot: Snapshot): Record<string, Record<string, number>> {
   const inputs: Record<string, Record<string, number>> = {};
@@ -95,6 +132,20 @@ export function staleReasons(recorded: Record<string, Record<string, number>>, n
     }
   }
   return reasons.sort((a, b) => (a.upstream + a.partition).localeCompare(b.upstream + b.partition));
+}
+
+/**
+ * True when `staleReasons(recorded, now)` would report anything, without building the reasons:
+ * planning asks this of every partition, and almost every answer is no.
+ */
+export function inputsChanged(recorded: Record<string, Record<string, number>>, now: Record<string, Record<string, number>>): boolean {
+  for (const upstream in now) {
+    const versions = now[upstream];
+    const before = recorded[upstream] ?? {};
+    for (const key in versions) if ((before[key] ?? null) !== versions[key]) return true;
+    for (const key in before) if (!(key in versions) && before[key] !== null) return true;
+  }
+  return false;
 }
 
 export function describeStale(r: StaleReason): string {

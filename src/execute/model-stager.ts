@@ -7,12 +7,12 @@ import { getModel, type ModelSpec, type Project } from '../config/project.js';
 import { addPartitions, type PartitionKey } from '../core/grain.js';
 import { upstreamKeys } from '../core/dependencies.js';
 import { FILE_COLUMN, PARTITION_COLUMN } from '../core/identifiers.js';
-import { inputsFor, mappingOf, type Snapshot } from '../core/staleness.js';
+import { inputsFor, mappingOf, partitionsRead, type Snapshot } from '../core/staleness.js';
 import type { ColumnInfo, Connection, Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import type { Plan, PlannedTask } from '../plan/types.js';
 import { checkpointLiteral } from '../state/checkpoints.js';
-import { loadPartitions, type Inputs } from '../state/partitions.js';
+import { loadPartitionVersions, loadPartitionVersionsOf, type Inputs } from '../state/partitions.js';
 import { listTasks, updateTask } from '../state/runs.js';
 import { stagingTable, stateTable } from '../state/tables.js';
 import { nowIso } from '../state/json.js';
@@ -27,20 +27,28 @@ import { validateStaged, validationError } from './validate.js';
 
 export const modelStager: Stager = {
   async preflight(ws, plan) {
+    // In a chain each live table is read as a model's output and as the next one's input: once is enough.
+    const live = liveColumnsReader(ws.engine);
+    const described = new Map<string, ColumnInfo[]>();
     for (const name of datasetsInOrder(ws.project, plan)) {
       const model = getModel(ws.project, name);
       const first = plan.tasks.find((t) => t.dataset === name)!;
-      const refs = await plainRefs(ws, model);
+      const refs = await plainRefs(ws, model, live);
       if (!refs) continue; // an upstream is built by this same run; checked when staging is prepared
       const sql = renderModelSql(ws.engine, ws.project, model, first.partition, (d) => refs.get(d)!);
-      await describeModel(ws.engine, ws.engine, model, sql);
+      described.set(name, await describeModel(ws.engine, ws.engine, model, sql, await live(name)));
     }
+    describedAgainstLive.set(plan, described);
   },
 
   async compute(ctx) {
     const { ws, plan } = ctx;
     const { engine, project } = ws;
-    const snapshot = await currentSnapshot(ws);
+    const snapshot = await currentSnapshot(ws, plan);
+    // Every task of the run, read once: only this computation changes them until it ends.
+    const taskRecords = await listTasks(engine, engine, ctx.runId);
+    /** Datasets staged by this run whose output has exactly their live table's columns. */
+    const stagedAsLive = new Map<string, boolean>();
     let reused = 0;
     let skipped = 0;
     const changed = new Map<string, Set<PartitionKey>>();
@@ -55,9 +63,18 @@ export const modelStager: Stager = {
       for (const name of datasetsInOrder(project, plan)) {
         const model = getModel(project, name);
         const planned = plan.tasks.filter((t) => t.dataset === name);
-        const columns = await prepareStaging(ctx, model, planned[0].partition, snapshot);
+        const anyComputed = taskRecords.some((t) => t.dataset === name && t.status === 'computed');
+        // The output preflight described against live tables is the output against this run's views
+        // too when every view it reads has the live table's exact columns, and no other process can
+        // have changed a live table since (a single-writer engine: this process holds the database).
+        const reads = [...model.upstream.map((u) => u.dataset), ...(model.dependsOnPast ? [model.name] : [])];
+        const viewsAsLive = reads.every((d) => !ctx.columns.has(d) || stagedAsLive.get(d) === true);
+        const known = viewsAsLive && !engine.capabilities.multiWriter ? describedAgainstLive.get(plan)?.get(name) : undefined;
+        const { columns, recreated, live: liveColumns } = await prepareStagingTable(ctx, model, planned[0].partition, anyComputed, known);
         ctx.columns.set(name, columns.map((c) => c.name));
-        const records = new Map((await listTasks(engine, engine, ctx.runId)).filter((t) => t.dataset === name).map((t) => [t.partition, t]));
+        stagedAsLive.set(name, liveColumns !== null && sameColumns(liveColumns, columns));
+        // A recreated staging table holds nothing: its tasks were reset to pending (and need no DELETE).
+        const records = new Map(taskRecords.filter((t) => t.dataset === name).map((t) => [t.partition, recreated && t.status === 'computed' ? { ...t, status: 'pending' } : t]));
         const live = snapshot.get(name) ?? new Map();
         const myChanged = new Set<PartitionKey>();
         const myRecomputed = new Set<PartitionKey>();
@@ -70,7 +87,7 @@ export const modelStager: Stager = {
         /** Skipped, reused, or to compute: decided per partition before any work. */
         const triage = (t: PlannedTask): { sql: string; hash: string; inputs: Inputs } | null => {
           const rec = records.get(t.partition)!;
-          const sql = renderModelSql(engine, project, model, t.partition, (d) => refSource(ctx, d, snapshot), checkpoint);
+          const sql = renderModelSql(engine, project, model, t.partition, (d) => refSource(ctx, d), checkpoint);
           const hash = sqlHash(sql);
           const inputs = inputsFor(project, model, t.partition, snapshot);
           if (t.reason === 'downstream' && !readsAny(t, changed)) {
@@ -95,7 +112,7 @@ export const modelStager: Stager = {
           const endTask = await gate.enter(conn);
           for (const w of work) ws.events.emit({ type: 'task.started', run_id: ctx.runId, dataset: name, partition: w.task.partition });
           try {
-            const stats = await computeBatch(ctx, conn, model, work, columns);
+            const stats = await computeBatch(ctx, conn, model, work, columns, recreated);
             for (const w of work) {
               const st = stats.get(w.task.partition)!;
               crashPoint('task.computed');
@@ -110,7 +127,7 @@ export const modelStager: Stager = {
               error = null;
               for (const w of work) {
                 try {
-                  const one = await computeBatch(ctx, conn, model, [w], columns);
+                  const one = await computeBatch(ctx, conn, model, [w], columns, recreated);
                   const st = one.get(w.task.partition)!;
                   myRecomputed.add(w.task.partition);
                   noteChange(w.task.partition, st.checksum, live.get(w.task.partition)?.checksum, myChanged);
@@ -162,7 +179,10 @@ function noteChange(partition: PartitionKey, checksum: string | null, liveChecks
  * small enough to keep every connection busy and a failure's blast radius (nothing is published) equal.
  */
 export function batchSize(tasks: number, lanes: number): number {
-  return Math.max(1, Math.min(32, Math.ceil(tasks / (lanes * 2))));
+  // A few tasks (a routine run after a late file): one batch. Its fixed cost (a transaction, the
+  // validation queries) is then most of the work, and the engine parallelises one statement itself.
+  if (tasks <= 8) return Math.max(1, tasks);
+  return Math.min(32, Math.ceil(tasks / (lanes * 2)));
 }
 
 function chunk<T>(items: T[], size: number): T[][] {
@@ -208,6 +228,7 @@ async function computeBatch(
   model: ModelSpec,
   work: { task: PlannedTask; plan: { sql: string; hash: string; inputs: Inputs } }[],
   columns: ColumnInfo[],
+  freshStaging = false,
 ): Promise<Map<string, { rows: number; checksum: string }>> {
   const { engine, project } = ctx.ws;
   const d = engine.dialect;
@@ -216,7 +237,8 @@ async function computeBatch(
   const keys = work.map((w) => w.task.partition);
   const inList = keys.map((_, i) => `$${i + 1}`).join(', ');
   return conn.transaction(async (tx) => {
-    await tx.exec(`DELETE FROM ${staging} WHERE ${p} IN (${inList})`, keys);
+    // Rows of an earlier attempt go first; a staging table created by this attempt has none.
+    if (!freshStaging) await tx.exec(`DELETE FROM ${staging} WHERE ${p} IN (${inList})`, keys);
     // One INSERT for the whole batch lets the engine run the partitions' queries together; if it
     // fails, the caller retries the partitions one by one so the error names the partition.
     const union = work.map((w, i) => `SELECT q${i}.*, $${i + 1} FROM (${w.plan.sql}) q${i}`).join(' UNION ALL ');
@@ -297,31 +319,44 @@ function modelSqlError(model: ModelSpec, partitions: string[], error: unknown): 
 }
 
 /** Creates the run's staging table for a model from the shape of its output. */
-async function prepareStaging(ctx: RunContext, model: ModelSpec, firstPartition: PartitionKey, known?: Snapshot): Promise<ColumnInfo[]> {
+async function prepareStaging(ctx: RunContext, model: ModelSpec, firstPartition: PartitionKey): Promise<ColumnInfo[]> {
+  return (await prepareStagingTable(ctx, model, firstPartition)).columns;
+}
+
+/** prepareStaging, also saying whether the staging table was (re)created, hence empty. */
+async function prepareStagingTable(
+  ctx: RunContext,
+  model: ModelSpec,
+  firstPartition: PartitionKey,
+  anyComputed = true,
+  described?: ColumnInfo[],
+): Promise<{ columns: ColumnInfo[]; recreated: boolean; live: ColumnInfo[] | null }> {
   const { engine, project } = ctx.ws;
-  // The caller's snapshot when it has one: reading every partition's state again per dataset is waste.
-  const snapshot = known ?? (await currentSnapshot(ctx.ws));
-  const liveExists = (await engine.columns(engine.dataSchema, model.name)) !== null;
-  if (model.dependsOnPast && !liveExists && model.columns) {
+  // The live table's columns, read once here and handed to the checks and the view that need them.
+  const live = await engine.columns(engine.dataSchema, model.name);
+  if (model.dependsOnPast && !live && model.columns) {
     // The first build of a cumulative model reads its own past through the run's view, which must
     // exist before its output can be described: create it from the declared columns.
     await prepareSelfView(ctx, model, model.columns);
   }
-  const sql = renderModelSql(engine, project, model, firstPartition, (d) => refSource(ctx, d, snapshot));
-  const columns = await describeModel(engine, engine, model, sql);
+  const sql = renderModelSql(engine, project, model, firstPartition, (d) => refSource(ctx, d));
+  const columns = await describeModel(engine, engine, model, sql, live, described);
   if (model.columns) {
     const declared = model.columns.map((c) => ({ name: c.name, type: engine.dialect.columnType(c.type) }));
     if (!sameColumns(declared, columns)) {
       throw new TidemarkError('VALIDATION', `${model.name}: the output of ${model.sqlFile} does not match its declared columns: ${describeColumnDiff(declared, columns)}`, { dataset: model.name });
     }
   }
-  await engine.exec(`DROP VIEW IF EXISTS ${refViewTable(engine, ctx.runId, model.name)}`);
-  const recreated = await ensureStagingTable(engine, engine, ctx.runId, model.name, columns);
-  await ensureRefView(engine, engine, project, ctx.runId, model.name, columns.map((c) => c.name), liveExists);
-  if (recreated) {
+  const recreated = await ensureStagingTable(engine, engine, ctx.runId, model.name, columns, {
+    // The run's view reads the staging table: it goes first when the table is replaced.
+    beforeDrop: () => engine.exec(`DROP VIEW IF EXISTS ${refViewTable(engine, ctx.runId, model.name)}`),
+  });
+  await ensureRefView(engine, engine, project, ctx.runId, model.name, columns.map((c) => c.name), live !== null, { liveColumns: live ?? [], fresh: recreated });
+  // Tasks computed into the table just replaced must be computed again (`anyComputed`: the caller knows none were).
+  if (recreated && anyComputed) {
     await engine.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending' WHERE run_id = $1 AND dataset = $2 AND status = 'computed'`, [ctx.runId, model.name]);
   }
-  return columns;
+  return { columns, recreated, live };
 }
 
 async function prepareSelfView(ctx: RunContext, model: ModelSpec, declared: ColumnInfo[]): Promise<void> {
@@ -334,10 +369,11 @@ async function prepareSelfView(ctx: RunContext, model: ModelSpec, declared: Colu
 }
 
 /** The model's output columns; refuses SQL errors and output that no longer matches the live table. */
-async function describeModel(db: Db, engine: Engine, model: ModelSpec, sql: string): Promise<ColumnInfo[]> {
+async function describeModel(db: Db, engine: Engine, model: ModelSpec, sql: string, liveColumns?: ColumnInfo[] | null, described?: ColumnInfo[]): Promise<ColumnInfo[]> {
   let columns: ColumnInfo[];
   try {
-    columns = await engine.describeQuery(db, sql);
+    // `described`: the caller already knows what `sql` returns; the checks below still apply.
+    columns = described ?? (await engine.describeQuery(db, sql));
   } catch (error) {
     const message = error instanceof TidemarkError ? error.message : String(error);
     throw new TidemarkError('SQL', `${model.sqlFile}: ${message}`, { dataset: model.name, hint: `fix ${model.sqlFile}; nothing was changed` });
@@ -351,7 +387,7 @@ async function describeModel(db: Db, engine: Engine, model: ModelSpec, sql: stri
       });
     }
   }
-  const live = await engine.columns(engine.dataSchema, model.name, db);
+  const live = liveColumns !== undefined ? liveColumns : await engine.columns(engine.dataSchema, model.name, db);
   // Schema evolution (issue 6): with on_schema_change: add_columns, new columns at the end pass here;
   // publish adds them to the live table (replacePartitions). Anything else still fails.
   const additive = live !== null && model.onSchemaChange === 'add_columns' && addedColumns(live, columns) !== null;
@@ -372,34 +408,53 @@ function datasetsInOrder(project: Project, plan: Plan): string[] {
   return project.order.filter((n) => inPlan.has(n));
 }
 
-async function currentSnapshot(ws: Workspace): Promise<Snapshot> {
-  const parts = await loadPartitions(ws.engine, ws.engine);
-  return new Map([...parts].map(([ds, m]) => [ds, new Map([...m].map(([k, r]) => [k, r]))]));
+/**
+ * Current partition versions: with a plan, of its partitions and of those they read (what triage and
+ * input fingerprints look at); without one, of every partition.
+ */
+async function currentSnapshot(ws: Workspace, plan?: Plan): Promise<Snapshot> {
+  if (!plan) return loadPartitionVersions(ws.engine, ws.engine);
+  return loadPartitionVersionsOf(ws.engine, ws.engine, partitionsRead(ws.project, plan.tasks));
 }
 
-/** How `ref(dataset)` reads during this run: live only, or staged partitions over live. */
-function refSource(ctx: RunContext, dataset: string, snapshot: Snapshot): RefSource {
+/**
+ * How `ref(dataset)` reads during this run: live only, or staged partitions over live. It depends on
+ * the run alone; `_snapshot` is accepted for callers written when it also looked at partition state.
+ */
+function refSource(ctx: RunContext, dataset: string, _snapshot?: Snapshot): RefSource {
   const ds = ctx.ws.project.datasets.get(dataset)!;
   const columns = ctx.columns.get(dataset) ?? (ds.kind === 'source' ? ds.columns.map((c) => c.name) : null);
-  const liveExists = (snapshot.get(dataset)?.size ?? 0) > 0;
-  if (ctx.columns.has(dataset)) return { columns, staging: { runId: ctx.runId }, liveExists };
-  return { columns, liveExists };
+  if (ctx.columns.has(dataset)) return { columns, staging: { runId: ctx.runId } };
+  return { columns };
 }
 
 /** Refs for a plan-time check against live tables only; null if an upstream has no live table yet. */
-async function plainRefs(ws: Workspace, model: ModelSpec): Promise<Map<string, RefSource> | null> {
+async function plainRefs(ws: Workspace, model: ModelSpec, liveColumns = liveColumnsReader(ws.engine)): Promise<Map<string, RefSource> | null> {
   const refs = new Map<string, RefSource>();
   for (const up of [...model.upstream.map((u) => u.dataset), ...(model.dependsOnPast ? [model.name] : [])]) {
     const ds = ws.project.datasets.get(up)!;
-    const live = await ws.engine.columns(ws.engine.dataSchema, up);
+    const live = await liveColumns(up);
     if (!live) {
       if (up === model.name) continue;
       return null;
     }
-    refs.set(up, { columns: ds.kind === 'source' ? live.map((c) => c.name).filter((c) => c !== FILE_COLUMN) : null, liveExists: true });
+    refs.set(up, { columns: ds.kind === 'source' ? live.map((c) => c.name).filter((c) => c !== FILE_COLUMN) : null });
   }
   if (model.dependsOnPast && !refs.has(model.name)) return null;
   return refs;
+}
+
+/** Preflight's description of each model's output against the live tables, for compute to reuse. */
+const describedAgainstLive = new WeakMap<Plan, Map<string, ColumnInfo[]>>();
+
+/** Reads live tables' columns, each at most once (for checks that write nothing in between). */
+function liveColumnsReader(engine: Engine): (dataset: string) => Promise<ColumnInfo[] | null> {
+  const known = new Map<string, Promise<ColumnInfo[] | null>>();
+  return (dataset) => {
+    let columns = known.get(dataset);
+    if (!columns) known.set(dataset, (columns = engine.columns(engine.dataSchema, dataset)));
+    return columns;
+  };
 }
 
 /** True if partition `key` of `model` reads any partition in `sets` (per upstream dataset, or its own past). */

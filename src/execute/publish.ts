@@ -6,14 +6,14 @@
 import type { DatasetSpec } from '../config/project.js';
 import { windowOf } from '../core/grain.js';
 import { FILE_COLUMN, PARTITION_COLUMN, VERSION_COLUMN } from '../core/identifiers.js';
-import { inputsFor, type Snapshot } from '../core/staleness.js';
+import { datasetsRead, inputsFor, type Snapshot } from '../core/staleness.js';
 import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { appendAudit } from '../state/audit.js';
 import { advanceCheckpoint } from '../state/checkpoints.js';
 import { nowIso } from '../state/json.js';
 import { nextPublishSeq } from '../state/meta.js';
 import { appendOutboxEvent } from '../state/outbox.js';
-import { loadPartitions, recordNewVersions, type Inputs, type NewVersion } from '../state/partitions.js';
+import { loadPartitionVersions, recordNewVersions, type Inputs, type NewVersion } from '../state/partitions.js';
 import { listTasks, setRunStatus, type TaskRecord } from '../state/runs.js';
 import { historyTable, liveTable, stagingName, stagingTable, stateTable } from '../state/tables.js';
 import { TidemarkError } from '../errors.js';
@@ -56,10 +56,11 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
   const { engine, project } = ws;
   return engine.transaction(async (tx) => {
     const seq = await nextPublishSeq(tx, engine);
-    const current = await loadPartitions(tx, engine);
-    const snapshot: Snapshot = new Map();
-    for (const [ds, m] of current) snapshot.set(ds, new Map([...m].map(([k, r]) => [k, { ...r }])));
     const tasks = await listTasks(tx, engine, runId);
+    // Versions of the run's datasets and of what they read (not the whole project's); `snapshot` then
+    // takes this run's new versions, `current` stays as before.
+    const current = await loadPartitionVersions(tx, engine, datasetsRead(project, new Set(tasks.map((t) => t.dataset))));
+    const snapshot: Snapshot = new Map([...current].map(([ds, m]) => [ds, new Map(m)]));
     const published: PublishedPartition[] = [];
     let unchanged = 0;
     const now = nowIso();

@@ -8,7 +8,7 @@ import type { ModelSpec } from '../config/project.js';
 import { renderTemplate } from '../config/template.js';
 import { windowOf, type PartitionKey } from '../core/grain.js';
 import { PARTITION_COLUMN } from '../core/identifiers.js';
-import type { Db, Engine } from '../engines/engine.js';
+import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { liveTable, stagingName, stagingTable, stateTable } from '../state/tables.js';
 import type { Project } from '../config/project.js';
 
@@ -17,7 +17,6 @@ export interface RefSource {
   columns: string[] | null;
   /** Set when the dataset has staged partitions in this run. */
   staging?: { runId: string };
-  liveExists: boolean;
 }
 
 /**
@@ -53,8 +52,21 @@ export function refViewTable(engine: Engine, runId: string, dataset: string): st
   return engine.dialect.table(engine.stagingSchema, stagingName(runId, `${dataset}__v`));
 }
 
-/** The run's view of `dataset`: staged partitions of this run over the live ones. */
-export async function ensureRefView(db: Db, engine: Engine, project: Project, runId: string, dataset: string, columns: string[], liveExists: boolean): Promise<void> {
+/**
+ * The run's view of `dataset`: staged partitions of this run over the live ones. A caller that has
+ * just read the live table's columns passes them (`liveColumns`), and says `fresh` when it has just
+ * created the staging table, so no view of it can exist yet.
+ */
+export async function ensureRefView(
+  db: Db,
+  engine: Engine,
+  project: Project,
+  runId: string,
+  dataset: string,
+  columns: string[],
+  liveExists: boolean,
+  known: { liveColumns?: ColumnInfo[]; fresh?: boolean } = {},
+): Promise<void> {
   const d = engine.dialect;
   const ds = project.datasets.get(dataset)!;
   const cols = columns.map((c) => d.quote(c)).join(', ');
@@ -63,11 +75,12 @@ export async function ensureRefView(db: Db, engine: Engine, project: Project, ru
   const key = d.partitionKey(d.quote(ds.partitionColumn), ds.grain);
   // Schema evolution (issue 6): a column an add_columns model just gained is not in the live table
   // until publish; its live partitions read it as NULL, as they will after ALTER TABLE … ADD COLUMN.
-  const live = liveExists ? new Set(((await engine.columns(engine.dataSchema, dataset, db)) ?? []).map((c) => c.name)) : new Set<string>();
+  const liveColumns = liveExists ? (known.liveColumns ?? (await engine.columns(engine.dataSchema, dataset, db)) ?? []) : [];
+  const live = new Set(liveColumns.map((c) => c.name));
   const liveCols = columns.map((c) => (live.has(c) ? d.quote(c) : `NULL AS ${d.quote(c)}`)).join(', ');
   const body = liveExists ? `SELECT ${liveCols} FROM ${liveTable(engine, dataset)} WHERE ${key} NOT IN ${computed} UNION ALL ${staged}` : staged;
   const view = refViewTable(engine, runId, dataset);
-  await db.exec(`DROP VIEW IF EXISTS ${view}`);
+  if (!known.fresh) await db.exec(`DROP VIEW IF EXISTS ${view}`);
   await db.exec(`CREATE VIEW ${view} AS ${body}`);
 }
 

@@ -4,14 +4,24 @@ import { PARTITION_COLUMN } from '../core/identifiers.js';
 import { stagingName } from '../state/tables.js';
 
 /** Creates the staging table of a run and dataset, or recreates it when the output shape changed. Returns true if (re)created. */
-export async function ensureStagingTable(db: Db, engine: Engine, runId: string, dataset: string, columns: ColumnInfo[]): Promise<boolean> {
+export async function ensureStagingTable(
+  db: Db,
+  engine: Engine,
+  runId: string,
+  dataset: string,
+  columns: ColumnInfo[],
+  options: { beforeDrop?: () => Promise<void> } = {},
+): Promise<boolean> {
   const d = engine.dialect;
   const name = stagingName(runId, dataset);
   const table = d.table(engine.stagingSchema, name);
   const existing = await engine.columns(engine.stagingSchema, name, db);
   const wanted = [...columns, { name: PARTITION_COLUMN, type: 'VARCHAR' }];
   if (existing && sameColumns(existing, wanted)) return false;
-  if (existing) await db.exec(`DROP TABLE ${table}`);
+  if (existing) {
+    await options.beforeDrop?.();
+    await db.exec(`DROP TABLE ${table}`);
+  }
   await db.exec(`CREATE TABLE ${table} (${wanted.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
   return true;
 }

@@ -6,7 +6,7 @@
 import { directDependents, getDataset, getModel, type ModelSpec, type Project } from '../config/project.js';
 import { addPartitions, parsePartitionKey, partitionRange, sortKeys, type PartitionKey } from '../core/grain.js';
 import { downstreamKeys, upstreamKeys } from '../core/dependencies.js';
-import { expectedPartitions, inputsFor, mappingOf, staleReasons } from '../core/staleness.js';
+import { expectedPartitions, inputsChanged, inputsFor, mappingOf, staleReasons } from '../core/staleness.js';
 import { frozenPartitions, fullRefreshGuard, listKeys, lockedPartitions, recentPartitions, type Guard } from '../core/guards.js';
 import { TidemarkError } from '../errors.js';
 import type { PlanningState } from './snapshot.js';
@@ -54,8 +54,11 @@ export function buildRunPlan(project: Project, state: PlanningState, request: Ru
       let stale;
       if (!rec) reason = 'missing';
       else {
-        stale = staleReasons(rec.inputs, inputsFor(project, ds, key, state.snapshot));
-        if (stale.length) reason = 'stale';
+        const now = inputsFor(project, ds, key, state.snapshot);
+        if (inputsChanged(rec.inputs, now)) {
+          stale = staleReasons(rec.inputs, now);
+          reason = 'stale';
+        }
         else if (readsPlanned(project, ds, key, planned, mine)) reason = 'downstream';
       }
       if (!reason) continue;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { Db, Engine } from '../engines/engine.js';
 import type { Snapshot } from '../core/staleness.js';
 import type { UserLock } from '../core/guards.js';
-import { loadPartitions } from '../state/partitions.js';
+import { loadPartitionVersions } from '../state/partitions.js';
 import { listLocks } from '../state/locks.js';
 import { listActiveRuns, listTasks, type RunRecord } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
@@ -16,9 +16,7 @@ export interface PlanningState {
 }
 
 export async function loadPlanningState(db: Db, engine: Engine): Promise<PlanningState> {
-  const partitions = await loadPartitions(db, engine);
-  const snapshot: Snapshot = new Map();
-  for (const [ds, m] of partitions) snapshot.set(ds, new Map([...m].map(([k, r]) => [k, { version: r.version, rows: r.rows, checksum: r.checksum, inputs: r.inputs }])));
+  const snapshot = await loadPartitionVersions(db, engine);
   const claims = new Map<string, Map<string, RunRecord>>();
   const alive = engine.capabilities.multiWriter ? await runLivenessAcrossMachines(db, engine) : (run: RunRecord) => isProcessAlive(run.pid);
   for (const run of await listActiveRuns(db, engine)) {

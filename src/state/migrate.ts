@@ -22,6 +22,12 @@ export const MIGRATIONS: Migration[] = [
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
 export async function migrate(engine: Engine): Promise<void> {
+  // The common case, every command on an existing project: the store is current. Only the data
+  // schema is ensured, because the project file may have moved live tables to a new one.
+  if ((await appliedVersion(engine)) === SCHEMA_VERSION) {
+    await engine.exec(`CREATE SCHEMA IF NOT EXISTS ${engine.dialect.quote(engine.dataSchema)}`);
+    return;
+  }
   if (engine.lockMigrations) {
     // Several processes may open a multi-writer store at once: one migrates under the lock, in one
     // transaction; the others wait for it and then find nothing left to do.
@@ -41,6 +47,16 @@ async function prepare(db: Db, engine: Engine): Promise<void> {
     await db.exec(`CREATE SCHEMA IF NOT EXISTS ${engine.dialect.quote(schema)}`);
   }
   await db.exec(`CREATE TABLE IF NOT EXISTS ${engine.dialect.quote(engine.stateSchema)}.schema_migrations (version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at VARCHAR NOT NULL)`);
+}
+
+/** The applied schema version, or null when the state store does not exist yet (or cannot be read). */
+async function appliedVersion(engine: Engine): Promise<number | null> {
+  try {
+    const rows = await engine.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${engine.dialect.quote(engine.stateSchema)}.schema_migrations`);
+    return rows[0]?.v ?? null;
+  } catch {
+    return null; // a new store: migrate() creates it
+  }
 }
 
 async function pending(db: Db, engine: Engine): Promise<Migration[]> {

@@ -1,5 +1,6 @@
 /** Partitions and their versions: the per-partition state every plan and publish starts from. */
 import type { Db, Engine } from '../engines/engine.js';
+import type { PartitionVersion, Snapshot } from '../core/staleness.js';
 import { parseJson } from './json.js';
 import { stateTable } from './tables.js';
 
@@ -47,6 +48,63 @@ export async function loadPartitions(db: Db, engine: Engine, dataset?: string): 
     m.set(rec.partition, rec);
   }
   return out;
+}
+
+/**
+ * What plans and staleness need of every current partition (version, rows, checksum, inputs), as a
+ * snapshot: dataset → partition → version. Planning reads every partition of the project, so this
+ * reads only those columns (the driver's cost is per value) and builds the snapshot directly.
+ * `datasets` limits it to some datasets.
+ */
+export async function loadPartitionVersions(db: Db, engine: Engine, datasets?: string[]): Promise<Snapshot> {
+  if (datasets && !datasets.length) return new Map();
+  const where = datasets ? ` WHERE dataset IN (${datasets.map((_, i) => `$${i + 1}`).join(', ')})` : '';
+  return snapshotOf(await db.query<VersionRow>(`SELECT ${VERSION_COLUMNS} FROM ${stateTable(engine, 'partitions')}${where}`, datasets ?? []));
+}
+
+const VERSION_COLUMNS = 'dataset, partition, version, rows, checksum, inputs';
+type VersionRow = { dataset: string; partition: string; version: number | bigint; rows: number | bigint; checksum: string; inputs: string };
+
+function snapshotOf(rows: VersionRow[]): Snapshot {
+  const out: Snapshot = new Map();
+  let dataset = '';
+  let m: Map<string, PartitionVersion> | undefined;
+  for (const r of rows) {
+    if (r.dataset !== dataset || !m) {
+      dataset = r.dataset;
+      m = out.get(dataset);
+      if (!m) out.set(dataset, (m = new Map()));
+    }
+    m.set(r.partition, { version: Number(r.version), rows: Number(r.rows), checksum: r.checksum, inputs: parseJson<Inputs>(r.inputs, {}) });
+  }
+  return out;
+}
+
+/**
+ * loadPartitionVersions for some partitions only (dataset → keys): what a run reads is usually a small
+ * part of the project. A large selection reads its datasets whole instead of naming every key.
+ */
+export async function loadPartitionVersionsOf(db: Db, engine: Engine, wanted: Map<string, Set<string>>): Promise<Snapshot> {
+  const datasets = [...wanted.keys()];
+  const count = [...wanted.values()].reduce((n, keys) => n + keys.size, 0);
+  if (count > 500) {
+    const whole = await loadPartitionVersions(db, engine, datasets);
+    for (const [dataset, m] of whole) {
+      const keys = wanted.get(dataset)!;
+      for (const k of m.keys()) if (!keys.has(k)) m.delete(k);
+    }
+    return whole;
+  }
+  const params: unknown[] = [];
+  const where = datasets
+    .map((dataset) => {
+      params.push(dataset);
+      const d = params.length;
+      const list = [...wanted.get(dataset)!].map((k) => (params.push(k), `$${params.length}`)).join(', ');
+      return `(dataset = $${d} AND partition IN (${list}))`;
+    })
+    .join(' OR ');
+  return snapshotOf(await db.query<VersionRow>(`SELECT ${VERSION_COLUMNS} FROM ${stateTable(engine, 'partitions')} WHERE ${where || 'FALSE'}`, params));
 }
 
 export async function listVersions(db: Db, engine: Engine, dataset: string, partition?: string): Promise<VersionRecord[]> {
