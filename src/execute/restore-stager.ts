@@ -125,6 +125,7 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
         maxShrink: ws.project.guards.max_shrink,
         allowEmpty: Boolean(ctx.options.allowEmpty),
         allowShrink: Boolean(ctx.options.allowShrink),
+        keysAcrossPartitions: true,
       });
       if (problems.length) throw validationError(problems);
       const rows = await tx.query<{ part: string; n: number; c: string }>(
@@ -151,6 +152,7 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
     for (const k of failed) ws.events.emit({ type: 'task.finished', run_id: runId, dataset: ds.name, partition: k, status: 'failed' });
     throw error;
   }
+  (ctx.keysUniqueInStaging ??= new Set()).add(ds.name);
   for (const c of chosen) ws.events.emit({ type: 'task.finished', run_id: runId, dataset: ds.name, partition: c.task.partition, status: 'computed', rows: c.record.rows });
 }
 
