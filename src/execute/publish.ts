@@ -112,6 +112,8 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
         });
       }
       await recordNewVersions(tx, engine, name, newVersions, { run_id: runId, publish_seq: seq, published_at: now, actor: ws.actor, reason: ctx.options.reason });
+      const replaced = published.filter((p) => p.dataset === name && p.version_before !== null).map((p) => ({ partition: p.partition, version: p.version_before! }));
+      if (!keepsHistory(ctx)) await markReplacedNotRetained(tx, engine, name, replaced);
       // Incremental models (issue 5): the checkpoint is recomputed from the live rows just replaced, in
       // this same transaction, so data and checkpoint commit together (rule in state/checkpoints.ts).
       if (ds.kind === 'model' && ds.incremental) await advanceCheckpoint(tx, engine, ds, seq, now);
@@ -125,7 +127,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
           run_id: runId,
           dataset: name,
           partitions: mineChanged.map((p) => p.partition),
-          details: { publish_seq: seq, changed: mineChanged.map(({ dataset: _d, ...rest }) => rest), unchanged: same.length, request: ctx.plan.request, ...(schemaChange ? { schema_change: schemaChange } : {}) },
+          details: { publish_seq: seq, changed: mineChanged.map(({ dataset: _d, ...rest }) => rest), unchanged: same.length, request: ctx.plan.request, ...(schemaChange ? { schema_change: schemaChange } : {}), ...(keepsHistory(ctx) ? {} : { history: 'not kept (retention: versions 0, days 0)' }) },
           config_hash: project.configHash,
         });
       }
@@ -188,18 +190,36 @@ async function replacePartitions(
   const lc = `l.${pc}`;
   // Live rows exist only in partitions with a published version: when none of these has one, there is
   // nothing to move to history or delete (a first load skips two scans of the live table).
-  if (prior.replacesRows) {
+  if (prior.replacesRows && keepsHistory(ctx)) {
     await tx.exec(
       `INSERT INTO ${history} (${historyCols.map((c) => d.quote(c.name)).join(', ')}) SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, p.partition, p.version FROM ${live} l
        JOIN ${stateTable(engine, 'partitions')} p ON p.dataset = $2 AND p.partition = ${d.partitionKey(lc, ds.grain)} WHERE ${inLive(lc)}`,
       [ctx.runId, ds.name],
     );
-    await tx.exec(`DELETE FROM ${live} WHERE ${inLive(pc)}`, [ctx.runId, ds.name]);
   }
+  if (prior.replacesRows) await tx.exec(`DELETE FROM ${live} WHERE ${inLive(pc)}`, [ctx.runId, ds.name]);
   // Checked before the insert: live now holds exactly the partitions this publish leaves alone.
   await checkKeysAcrossPartitions(tx, engine, ctx, ds, staging, chosen, prior.datasetEmpty);
   await tx.exec(`INSERT INTO ${live} (${cols}) SELECT ${cols} FROM ${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}`, [ctx.runId, ds.name]);
   return schemaChange;
+}
+
+/**
+ * `retention: { versions: 0, days: 0 }` keeps no replaced version: gc would remove each one as soon as
+ * it is replaced, so publish does not write it to history at all, and records it as not retained in
+ * the same transaction (history and restore then say it is gone, as after gc).
+ */
+function keepsHistory(ctx: RunContext): boolean {
+  const { versions, days } = ctx.ws.project.retention;
+  return versions > 0 || days > 0;
+}
+
+async function markReplacedNotRetained(tx: Db, engine: Engine, dataset: string, replaced: { partition: string; version: number }[]): Promise<void> {
+  for (let i = 0; i < replaced.length; i += 200) {
+    const params: unknown[] = [dataset];
+    const pairs = replaced.slice(i, i + 200).map((r) => (params.push(r.partition, r.version), `(partition = $${params.length - 1} AND version = $${params.length})`));
+    await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET retained = FALSE WHERE dataset = $1 AND (${pairs.join(' OR ')})`, params);
+  }
 }
 
 /** ALTER TABLE … ADD COLUMN on the live and history tables for staged columns they lack (add_columns models only). */

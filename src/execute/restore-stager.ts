@@ -80,8 +80,8 @@ export const restoreStager: Stager = {
 /**
  * Stages every restored partition at once, without copying a row: the run's staging is a VIEW of the
  * chosen versions' rows in history (one set-based read, a join on (partition, version)), which
- * publish inserts into live like any staging. Then one transaction validates all partitions, checks
- * each against its recorded rows and checksum (history must give back exactly what was published)
+ * publish inserts into live like any staging. Then one transaction checks all partitions at once
+ * (validate.ts `publishedBefore`: what today's rows and config can fail), checks each against its recorded rows and checksum (history must give back exactly what was published)
  * and marks the tasks computed. History rows of a version change only when publish adds new
  * versions or gc removes expired ones; publish counts them again in its transaction (publishHook), so
  * a version gc removed in between fails the publish instead of restoring a partition short.
@@ -115,6 +115,9 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
   const staging = stagingTable(engine, runId, ds.name);
   try {
     await engine.transaction(async (tx) => {
+      const rows = await tx.query<{ part: string; n: number; c: string }>(
+        `SELECT ${d.quote(PARTITION_COLUMN)} AS part, count(*) AS n, ${d.checksum(checksumColumns(ds, stored))} AS c FROM ${staging} GROUP BY 1`,
+      );
       const problems = await validateStaged(tx, {
         engine,
         dataset: ds,
@@ -125,12 +128,9 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
         maxShrink: ws.project.guards.max_shrink,
         allowEmpty: Boolean(ctx.options.allowEmpty),
         allowShrink: Boolean(ctx.options.allowShrink),
-        keysAcrossPartitions: true,
+        publishedBefore: true,
+        stagedRows: new Map(rows.map((r) => [r.part, Number(r.n)])),
       });
-      if (problems.length) throw validationError(problems);
-      const rows = await tx.query<{ part: string; n: number; c: string }>(
-        `SELECT ${d.quote(PARTITION_COLUMN)} AS part, count(*) AS n, ${d.checksum(checksumColumns(ds, stored))} AS c FROM ${staging} GROUP BY 1`,
-      );
       const found = new Map(rows.map((r) => [r.part, { rows: Number(r.n), checksum: String(r.c) }]));
       for (const { task, record } of chosen) {
         const got = found.get(task.partition) ?? { rows: 0, checksum: EMPTY_CHECKSUM };
@@ -142,6 +142,7 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
           );
         }
       }
+      if (problems.length) throw validationError(problems);
       await markComputed(tx, engine, runId, ds.name, chosen.map(({ task, record }) => ({ partition: task.partition, rows: record.rows, checksum: record.checksum, inputs: record.inputs })));
     });
   } catch (error) {
@@ -152,7 +153,6 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
     for (const k of failed) ws.events.emit({ type: 'task.finished', run_id: runId, dataset: ds.name, partition: k, status: 'failed' });
     throw error;
   }
-  (ctx.keysUniqueInStaging ??= new Set()).add(ds.name);
   for (const c of chosen) ws.events.emit({ type: 'task.finished', run_id: runId, dataset: ds.name, partition: c.task.partition, status: 'computed', rows: c.record.rows });
 }
 
