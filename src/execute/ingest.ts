@@ -18,7 +18,7 @@ import { conflictGuards } from '../plan/build.js';
 import { loadPlanningState } from '../plan/snapshot.js';
 import { planDatasets, type Plan, type PlannedTask } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
-import { liveTable, stagingTable, stateTable } from '../state/tables.js';
+import { liveTable, stagingName, stagingTable, stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { crashPoint } from './crash.js';
 import { adaptedSelect, checkAdapters, readShape, resolveVersion } from './schema-adapt.js';
@@ -36,6 +36,8 @@ export interface IngestFile {
   format: FileFormat;
   sha256: string;
   bytes: number;
+  /** Modification time when it was hashed: a file staged in place (a view) must not change before publish. */
+  mtimeMs: number;
   status: 'new' | 'changed' | 'unchanged';
   /** Partitions the file's previous version contributed to. */
   previousPartitions: string[];
@@ -89,10 +91,12 @@ export async function planIngest(ws: Workspace, source: string, files: string[],
   for (const given of files) {
     const absolute = path.resolve(given);
     let bytes: number;
+    let mtimeMs: number;
     try {
       const st = statSync(absolute);
       if (!st.isFile()) throw new Error('not a regular file');
       bytes = st.size;
+      mtimeMs = st.mtimeMs;
     } catch (error) {
       throw new TidemarkError('BAD_INPUT', `cannot read ${given}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
     }
@@ -103,7 +107,7 @@ export async function planIngest(ws: Workspace, source: string, files: string[],
     const sha256 = await sha256File(absolute);
     const known = manifest.get(name);
     const status = !known ? 'new' : known.sha256 === sha256 ? 'unchanged' : 'changed';
-    result.push({ given, absolute, name, format: formatOf(given, ds.format), sha256, bytes, status, previousPartitions: known ? (JSON.parse(known.partitions) as string[]) : [], partitions: [] });
+    result.push({ given, absolute, name, format: formatOf(given, ds.format), sha256, bytes, mtimeMs, status, previousPartitions: known ? (JSON.parse(known.partitions) as string[]) : [], partitions: [] });
   }
 
   const state = await loadPlanningState(engine, engine);
@@ -167,6 +171,10 @@ export async function ingest(ws: Workspace, source: string, files: string[], opt
 
 function ingestStager(files: IngestFile[]): Stager {
   const changed = files.filter((f) => f.status !== 'unchanged');
+  /** Rows each changed file contributed, counted while staging. */
+  let rowsPerFile = new Map<string, number>();
+  /** Whether this run's staging is a view of the files (see stageFiles). */
+  let inPlace = false;
   return {
     async preflight() {
       /* files were read and checked while planning */
@@ -176,30 +184,15 @@ function ingestStager(files: IngestFile[]): Stager {
       const ds = getDataset(project, ctx.plan.targets[0]) as SourceSpec;
       const d = engine.dialect;
       const staging = stagingTable(engine, ctx.runId, ds.name);
-      const userCols = ds.columns.map((c) => ({ name: c.name, type: d.columnType(c.type) }));
-      await ensureStagingTable(engine, engine, ctx.runId, ds.name, [...userCols, { name: FILE_COLUMN, type: 'VARCHAR' }]);
       ctx.columns.set(ds.name, ds.columns.map((c) => c.name));
-      const key = d.partitionKey(d.quote(ds.partitionColumn), ds.grain);
-      const cols = ds.columns.map((c) => d.quote(c.name)).join(', ');
-      const fileCol = d.quote(FILE_COLUMN);
       const p = d.quote(PARTITION_COLUMN);
+      inPlace = readsFilesInPlace(ctx);
+      await stageFiles(ctx, ds, changed, inPlace);
       await engine.transaction(async (tx) => {
-        await tx.exec(`DELETE FROM ${staging}`);
-        for (const f of changed) {
-          await tx.exec(`INSERT INTO ${staging} SELECT ${cols}, $1, ${key} FROM (${f.select!}) t`, [f.name]);
-          crashPoint('ingest.file_loaded');
-        }
-        // Rows other files contributed to the affected partitions stay as they are.
-        const liveCols = await engine.columns(engine.dataSchema, ds.name, tx);
-        if (liveCols) {
-          const params: unknown[] = [ctx.runId, ds.name];
-          const notMine = changed.map((f) => (params.push(f.name), `$${params.length}`)).join(', ');
-          await tx.exec(
-            `INSERT INTO ${staging} SELECT ${cols}, ${fileCol}, ${key} FROM ${liveTable(engine, ds.name)}
-             WHERE ${key} IN (SELECT partition FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND dataset = $2) AND ${fileCol} NOT IN (${notMine})`,
-            params,
-          );
-        }
+        const stats = await tx.query<{ part: string; n: number; c: string }>(
+          `SELECT ${p} AS part, count(*) AS n, ${d.checksum(ds.columns.map((c) => c.name))} AS c FROM ${staging} GROUP BY ${p}`,
+        );
+        const byPart = new Map(stats.map((s) => [s.part, s]));
         const problems = await validateStaged(tx, {
           engine,
           dataset: ds,
@@ -209,39 +202,122 @@ function ingestStager(files: IngestFile[]): Stager {
           maxShrink: project.guards.max_shrink,
           allowEmpty: Boolean(ctx.options.allowEmpty),
           allowShrink: Boolean(ctx.options.allowShrink),
+          // Every partition the run publishes is staged and validated here together, once.
+          keysAcrossPartitions: true,
+          partitionFromColumn: true,
+          stagedRows: new Map(stats.map((s) => [s.part, Number(s.n)])),
         });
         // A partition left with no rows at all has nothing in staging to validate: check it here.
-        const stats = await tx.query<{ part: string; n: number; c: string }>(
-          `SELECT ${p} AS part, count(*) AS n, ${d.checksum(ds.columns.map((c) => c.name))} AS c FROM ${staging} GROUP BY ${p}`,
-        );
-        const byPart = new Map(stats.map((s) => [s.part, s]));
         for (const t of ctx.plan.tasks) {
           if (!byPart.has(t.partition) && (t.current_rows ?? 0) > 0 && !ctx.options.allowEmpty) {
             problems.push({ dataset: ds.name, partition: t.partition, code: 'EMPTY_RESULT', message: `these files would leave the partition empty (it has ${t.current_rows} rows; pass --allow-empty if intended)` });
           }
         }
         if (problems.length) throw validationError(problems);
+        rowsPerFile = await countRowsPerFile(tx, ctx, changed, inPlace ? stats.reduce((n, s) => n + Number(s.n), 0) : null);
         await markComputed(tx, ctx, ds.name, ctx.plan.tasks.map((t) => ({ partition: t.partition, rows: Number(byPart.get(t.partition)?.n ?? 0), checksum: String(byPart.get(t.partition)?.c ?? '0') })));
       });
+      (ctx.keysUniqueInStaging ??= new Set()).add(ds.name);
       crashPoint('ingest.staged');
       return { reused: 0, skipped: 0 };
     },
     publishHook: (ctx) => async (tx) => {
       const { engine } = ctx.ws;
+      const dataset = ctx.plan.targets[0];
+      if (inPlace) {
+        // The rows were just read from the files themselves: they must be the files that were hashed,
+        // validated and checksummed (a file rewritten meanwhile fails the publish, which rolls back).
+        for (const f of changed) assertUnchanged(f);
+        await tx.exec(`DROP VIEW IF EXISTS ${stagingTable(engine, ctx.runId, dataset)}`);
+      }
       const table = stateTable(engine, 'ingested_files');
-      const counts = await tx.query<{ f: string; n: number }>(
-        `SELECT ${engine.dialect.quote(FILE_COLUMN)} AS f, count(*) AS n FROM ${stagingTable(engine, ctx.runId, ctx.plan.targets[0])} GROUP BY 1`,
-      );
-      const rowsOf = new Map(counts.map((c) => [c.f, Number(c.n)]));
       for (const f of changed) {
-        await tx.exec(`DELETE FROM ${table} WHERE dataset = $1 AND file = $2`, [ctx.plan.targets[0], f.name]);
+        await tx.exec(`DELETE FROM ${table} WHERE dataset = $1 AND file = $2`, [dataset, f.name]);
         await tx.exec(
           `INSERT INTO ${table} (dataset, file, sha256, bytes, rows, partitions, schema_version, run_id, loaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-          [ctx.plan.targets[0], f.name, f.sha256, f.bytes, rowsOf.get(f.name) ?? 0, JSON.stringify(f.partitions), f.schemaVersion ?? null, ctx.runId, nowIso()],
+          [dataset, f.name, f.sha256, f.bytes, rowsPerFile.get(f.name) ?? 0, JSON.stringify(f.partitions), f.schemaVersion ?? null, ctx.runId, nowIso()],
         );
       }
     },
   };
+}
+
+/**
+ * A first load — no partition the run touches has live rows, so nothing of live is kept or replaced —
+ * can leave the rows in the files until publish: staging is then a view of the files' adapted rows,
+ * validated and checksummed where they are, and written once, into live. PostgreSQL reads a file
+ * through a table it loads with COPY and drops when the workspace closes, so a view over it would not
+ * outlive the process: there, staging stays a table.
+ */
+function readsFilesInPlace(ctx: RunContext): boolean {
+  return ctx.ws.engine.kind === 'duckdb' && ctx.plan.tasks.every((t) => t.current_version === null);
+}
+
+/**
+ * Fills the run's staging with the changed files' rows in the current schema — as a view of the files
+ * (`inPlace`) or copied into a table — plus, in a table, the rows other files contributed to the
+ * affected partitions, which stay as they are.
+ */
+async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[], inPlace: boolean): Promise<void> {
+  const { engine } = ctx.ws;
+  const d = engine.dialect;
+  const name = stagingName(ctx.runId, ds.name);
+  const staging = stagingTable(engine, ctx.runId, ds.name);
+  const key = d.partitionKey(d.quote(ds.partitionColumn), ds.grain);
+  const cols = ds.columns.map((c) => d.quote(c.name)).join(', ');
+  const fileCol = d.quote(FILE_COLUMN);
+  // A re-issued ingest resumes the same run and stages again, as a view or a table as it now needs.
+  const existing = await engine.query<{ t: string }>(`SELECT table_type AS t FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, [engine.stagingSchema, name]);
+  const existingView = existing.some((r) => r.t.toUpperCase().includes('VIEW'));
+  if (inPlace) {
+    if (existing.length) await engine.exec(`DROP ${existingView ? 'VIEW' : 'TABLE'} ${staging}`);
+    const parts = changed.map((f) => `SELECT ${cols}, CAST(${d.stringLiteral(f.name)} AS VARCHAR) AS ${fileCol}, ${key} AS ${d.quote(PARTITION_COLUMN)} FROM (${f.select!}) t`);
+    await engine.exec(`CREATE VIEW ${staging} AS ${parts.join(' UNION ALL ')}`);
+    for (const _ of changed) crashPoint('ingest.file_loaded');
+    return;
+  }
+  if (existingView) await engine.exec(`DROP VIEW ${staging}`);
+  const userCols = ds.columns.map((c) => ({ name: c.name, type: d.columnType(c.type) }));
+  await ensureStagingTable(engine, engine, ctx.runId, ds.name, [...userCols, { name: FILE_COLUMN, type: 'VARCHAR' }]);
+  await engine.transaction(async (tx) => {
+    await tx.exec(`DELETE FROM ${staging}`);
+    for (const f of changed) {
+      await tx.exec(`INSERT INTO ${staging} SELECT ${cols}, $1, ${key} FROM (${f.select!}) t`, [f.name]);
+      crashPoint('ingest.file_loaded');
+    }
+    const liveCols = await engine.columns(engine.dataSchema, ds.name, tx);
+    if (liveCols) {
+      const params: unknown[] = [ctx.runId, ds.name];
+      const notMine = changed.map((f) => (params.push(f.name), `$${params.length}`)).join(', ');
+      await tx.exec(
+        `INSERT INTO ${staging} SELECT ${cols}, ${fileCol}, ${key} FROM ${liveTable(engine, ds.name)}
+         WHERE ${key} IN (SELECT partition FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND dataset = $2) AND ${fileCol} NOT IN (${notMine})`,
+        params,
+      );
+    }
+  });
+}
+
+/** Rows each changed file contributed; `total` is the staged rows when they all come from the changed files. */
+async function countRowsPerFile(tx: Db, ctx: RunContext, changed: IngestFile[], total: number | null): Promise<Map<string, number>> {
+  if (total !== null && changed.length === 1) return new Map([[changed[0].name, total]]);
+  const { engine } = ctx.ws;
+  const counts = await tx.query<{ f: string; n: number }>(
+    `SELECT ${engine.dialect.quote(FILE_COLUMN)} AS f, count(*) AS n FROM ${stagingTable(engine, ctx.runId, ctx.plan.targets[0])} GROUP BY 1`,
+  );
+  return new Map(counts.map((c) => [c.f, Number(c.n)]));
+}
+
+function assertUnchanged(f: IngestFile): void {
+  let st: { size: number; mtimeMs: number } | null = null;
+  try {
+    st = statSync(f.absolute);
+  } catch {
+    st = null;
+  }
+  if (!st || st.size !== f.bytes || st.mtimeMs !== f.mtimeMs) {
+    throw new TidemarkError('BAD_INPUT', `${f.given} changed while it was being ingested`, { hint: 'nothing was published; ingest it again once it is complete' });
+  }
 }
 
 /** Marks the run's tasks computed with their staged rows and checksums: one statement per 300 partitions, not one per partition. */

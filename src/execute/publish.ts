@@ -113,6 +113,8 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
         });
       }
       await recordNewVersions(tx, engine, name, newVersions, { run_id: runId, publish_seq: seq, published_at: now, actor: ws.actor, reason: ctx.options.reason });
+      const replaced = published.filter((p) => p.dataset === name && p.version_before !== null).map((p) => ({ partition: p.partition, version: p.version_before! }));
+      if (!keepsHistory(ctx)) await markReplacedNotRetained(tx, engine, name, replaced);
       // Incremental models (issue 5): the checkpoint is recomputed from the live rows just replaced, in
       // this same transaction, so data and checkpoint commit together (rule in state/checkpoints.ts).
       if (ds.kind === 'model' && ds.incremental) await advanceCheckpoint(tx, engine, ds, seq, now);
@@ -126,7 +128,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
           run_id: runId,
           dataset: name,
           partitions: mineChanged.map((p) => p.partition),
-          details: { publish_seq: seq, changed: mineChanged.map(({ dataset: _d, ...rest }) => rest), unchanged: same.length, request: ctx.plan.request, ...(schemaChange ? { schema_change: schemaChange } : {}) },
+          details: { publish_seq: seq, changed: mineChanged.map(({ dataset: _d, ...rest }) => rest), unchanged: same.length, request: ctx.plan.request, ...(schemaChange ? { schema_change: schemaChange } : {}), ...(keepsHistory(ctx) ? {} : { history: 'not kept (retention: versions 0, days 0)' }) },
           config_hash: project.configHash,
         });
       }
@@ -189,17 +191,36 @@ async function replacePartitions(
   const lc = `l.${pc}`;
   // Live rows exist only in partitions with a published version: when none of these has one, there is
   // nothing to move to history or delete (a first load skips two scans of the live table).
-  if (prior.replacesRows) {
+  if (prior.replacesRows && keepsHistory(ctx)) {
     await tx.exec(
       `INSERT INTO ${history} (${historyCols.map((c) => d.quote(c.name)).join(', ')}) SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, p.partition, p.version FROM ${live} l
        JOIN ${stateTable(engine, 'partitions')} p ON p.dataset = $2 AND p.partition = ${d.partitionKey(lc, ds.grain)} WHERE ${inLive(lc)}`,
       [ctx.runId, ds.name],
     );
-    await tx.exec(`DELETE FROM ${live} WHERE ${inLive(pc)}`, [ctx.runId, ds.name]);
   }
-  await tx.exec(`INSERT INTO ${live} (${cols}) SELECT ${cols} FROM ${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}`, [ctx.runId, ds.name]);
+  if (prior.replacesRows) await tx.exec(`DELETE FROM ${live} WHERE ${inLive(pc)}`, [ctx.runId, ds.name]);
+  // Checked before the insert: live now holds exactly the partitions this publish leaves alone.
   await checkKeysAcrossPartitions(tx, engine, ctx, ds, staging, chosen, prior.datasetEmpty);
+  await tx.exec(`INSERT INTO ${live} (${cols}) SELECT ${cols} FROM ${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}`, [ctx.runId, ds.name]);
   return schemaChange;
+}
+
+/**
+ * `retention: { versions: 0, days: 0 }` keeps no replaced version: gc would remove each one as soon as
+ * it is replaced, so publish does not write it to history at all, and records it as not retained in
+ * the same transaction (history and restore then say it is gone, as after gc).
+ */
+function keepsHistory(ctx: RunContext): boolean {
+  const { versions, days } = ctx.ws.project.retention;
+  return versions > 0 || days > 0;
+}
+
+async function markReplacedNotRetained(tx: Db, engine: Engine, dataset: string, replaced: { partition: string; version: number }[]): Promise<void> {
+  for (let i = 0; i < replaced.length; i += 200) {
+    const params: unknown[] = [dataset];
+    const pairs = replaced.slice(i, i + 200).map((r) => (params.push(r.partition, r.version), `(partition = $${params.length - 1} AND version = $${params.length})`));
+    await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET retained = FALSE WHERE dataset = $1 AND (${pairs.join(' OR ')})`, params);
+  }
 }
 
 /** ALTER TABLE … ADD COLUMN on the live and history tables for staged columns they lack (add_columns models only). */
@@ -218,27 +239,64 @@ async function addNewColumns(tx: Db, engine: Engine, ds: DatasetSpec, stagedCols
   return { added };
 }
 
-/** Keys are unique within the live table; staging validated each partition, this checks the rest. */
+/**
+ * Keys are unique within the live table. Staging validated the keys of each partition; this checks
+ * the rest, before the staged rows go in (live then holds only the partitions left alone): the
+ * staged partitions against each other, unless staging already checked them together
+ * (`ctx.keysUniqueInStaging`), and against the other live partitions.
+ *
+ * Equal keys have equal first columns, so each part is first tried on ranges of the first key
+ * column: staged partitions whose ranges do not overlap cannot share a key, nor can staged rows and
+ * live rows outside their overall range. Keys that grow with the partitions (ids, timestamps) pass
+ * there, at the cost of one column scan; otherwise an aggregate or a join finds the repeats. Like
+ * the join, NULL keys never collide.
+ */
 async function checkKeysAcrossPartitions(tx: Db, engine: Engine, ctx: RunContext, ds: DatasetSpec, staging: string, chosen: string, liveWasEmpty: boolean): Promise<void> {
   if (ds.key.includes(ds.partitionColumn)) return; // keys cannot collide across partitions
   const d = engine.dialect;
   const k = ds.key.map((c) => d.quote(c));
-  // Into an empty table (a first load), the live rows are exactly the staged ones: one aggregate over
-  // them finds the same duplicates as the join below, without the join.
-  if (liveWasEmpty) {
-    const dups = await tx.query<Record<string, unknown>>(`SELECT ${k.join(', ')}, count(*) AS n FROM ${liveTable(engine, ds.name)} GROUP BY ${k.join(', ')} HAVING count(*) > 1 LIMIT 3`);
-    return reportCrossPartitionDuplicates(ds, dups);
+  const first = k[0];
+  const params = [ctx.runId, ds.name];
+  const staged = `${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}`;
+  if (!ctx.keysUniqueInStaging?.has(ds.name)) {
+    const [overlap] = await tx.query<{ n: number }>(
+      `SELECT count(*) AS n FROM (
+         SELECT lo, max(hi) OVER (ORDER BY lo ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_hi
+         FROM (SELECT min(${first}) AS lo, max(${first}) AS hi FROM ${staged} GROUP BY ${d.quote(PARTITION_COLUMN)}) r
+       ) o WHERE lo <= prev_hi`,
+      params,
+    );
+    if (Number(overlap.n) > 0) {
+      const dups = await tx.query<Record<string, unknown>>(
+        `SELECT ${k.join(', ')}, count(*) AS n FROM ${staged} AND ${k.map((c) => `${c} IS NOT NULL`).join(' AND ')} GROUP BY ${k.join(', ')} HAVING count(*) > 1 LIMIT 3`,
+        params,
+      );
+      reportCrossPartitionDuplicates(ds, dups);
+    }
   }
+  if (liveWasEmpty) return;
+  const live = liveTable(engine, ds.name);
+  const [near] = await tx.query<{ n: number }>(
+    `SELECT count(*) AS n FROM ${live} WHERE ${first} >= (SELECT min(${first}) FROM ${staged}) AND ${first} <= (SELECT max(${first}) FROM ${staged})`,
+    params,
+  );
+  if (Number(near.n) === 0) return;
   // The join below is planned from statistics, which a just-filled staging table lacks (PostgreSQL
   // then guessed a nested loop: a minute for 14k × 40k rows).
-  await engine.analyze?.(tx, staging);
+  if (engine.analyze && !(await isView(tx, engine, engine.stagingSchema, stagingName(ctx.runId, ds.name)))) await engine.analyze(tx, staging);
   const rows = await tx.query<Record<string, unknown>>(
-    `SELECT ${k.map((c) => `l.${c}`).join(', ')}, count(*) AS n FROM ${liveTable(engine, ds.name)} l
-     JOIN (SELECT DISTINCT ${k.join(', ')} FROM ${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}) s ON ${k.map((c) => `l.${c} = s.${c}`).join(' AND ')}
-     GROUP BY ${k.map((c) => `l.${c}`).join(', ')} HAVING count(*) > 1 LIMIT 3`,
-    [ctx.runId, ds.name],
+    `SELECT ${k.map((c) => `l.${c}`).join(', ')}, count(*) AS n FROM ${live} l
+     JOIN (SELECT DISTINCT ${k.join(', ')} FROM ${staged}) s ON ${k.map((c) => `l.${c} = s.${c}`).join(' AND ')}
+     GROUP BY ${k.map((c) => `l.${c}`).join(', ')} LIMIT 3`,
+    params,
   );
   reportCrossPartitionDuplicates(ds, rows);
+}
+
+/** Staging is a view when its rows already sit somewhere stable (a restore's history rows, an ingest's files). */
+async function isView(db: Db, engine: Engine, schema: string, name: string): Promise<boolean> {
+  const rows = await db.query<{ t: string }>(`SELECT table_type AS t FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, [schema, name]);
+  return rows.some((r) => r.t.toUpperCase().includes('VIEW'));
 }
 
 function reportCrossPartitionDuplicates(ds: DatasetSpec, rows: Record<string, unknown>[]): void {

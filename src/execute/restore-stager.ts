@@ -1,6 +1,6 @@
 /**
- * The Stager of a restore: it fills the run's staging table with the rows of the chosen retained
- * version of each partition, copied from history (or from live, if that version is live), so a
+ * The Stager of a restore: the run's staging is a view of the rows of the chosen retained version of
+ * each partition in history (nothing is copied until publish inserts them into live), so a
  * restore goes through the same executor → validation → publish path as every write and lands as a
  * NEW version whose content — and so checksum — equals the old one. With --downstream, the
  * dependents in the plan are then computed by the model stager, reading the restored partitions from
@@ -10,23 +10,21 @@
  */
 import { getDataset, getModel, type DatasetSpec, type Project } from '../config/project.js';
 import { upstreamKeys } from '../core/dependencies.js';
-import type { PartitionKey } from '../core/grain.js';
-import { PARTITION_COLUMN } from '../core/identifiers.js';
+import { windowOf, type PartitionKey } from '../core/grain.js';
+import { PARTITION_COLUMN, VERSION_COLUMN } from '../core/identifiers.js';
 import { mappingOf } from '../core/staleness.js';
-import type { ColumnInfo, Db } from '../engines/engine.js';
+import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { planDatasets, type Plan, type PlannedTask } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
-import { listVersions } from '../state/partitions.js';
-import { updateTask } from '../state/runs.js';
-import { stagingTable, stateTable } from '../state/tables.js';
+import { listVersions, loadPartitions, type Inputs, type VersionRecord } from '../state/partitions.js';
+import { historyTable, liveTable, stagingName, stagingTable, stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
-import { checksumColumns, locatedVersions, removedByRetention, storedColumnsOf, userColumns, versionRowsSql } from '../api/version-content.js';
+import { checksumColumns, locationOf, removedByRetention, storedColumnsOf, userColumns } from '../api/version-content.js';
 import type { Stager } from './executor.js';
 import { modelStager } from './model-stager.js';
 import type { RunContext } from './run-context.js';
-import { ensureRefView } from './render.js';
-import { ensureStagingTable } from './staging.js';
+import { ensureRefView, refViewTable } from './render.js';
 import { validateStaged, validationError } from './validate.js';
 
 /** partition → version to bring back, as recorded in the plan's request. */
@@ -50,91 +48,199 @@ export const restoreStager: Stager = {
     const { ws, plan } = ctx;
     const ds = getDataset(ws.project, plan.targets[0]);
     const stored = (await storedColumnsOf(ws.engine, ws.engine, ds.name))!;
-    await ensureStagingTable(ws.engine, ws.engine, ctx.runId, ds.name, stored);
-    // Dependents read the restored partitions from staging, through the run's overlay view of the
-    // dataset, like any run's (render.ts).
-    const visible = userColumns(stored).map((c) => c.name);
-    await ensureRefView(ws.engine, ws.engine, ws.project, ctx.runId, ds.name, visible, true);
-    ctx.columns.set(ds.name, visible);
-    const versions = restoreVersions(plan);
-    for (const t of plan.tasks.filter((x) => x.reason === 'restore')) {
-      await copyVersion(ctx, ds, t, versions[t.partition], stored);
-    }
+    await stageVersions(ctx, ds, plan.tasks.filter((x) => x.reason === 'restore'), restoreVersions(plan), stored);
     const dependents = dependentsPlan(ws.project, plan);
     if (!dependents.tasks.length) return { reused: 0, skipped: 0 };
     return modelStager.compute({ ...ctx, plan: dependents });
   },
 
   publishHook(ctx) {
-    // A restored partition carries the input fingerprint of the version it brings back, not of
-    // today's upstream: if the upstream changed since, `run` sees it as stale, which it is.
     return async (tx: Db) => {
-      const ds = getDataset(ctx.ws.project, ctx.plan.targets[0]);
-      if (ds.kind !== 'model') return;
       const { engine } = ctx.ws;
-      for (const [partition, version] of Object.entries(restoreVersions(ctx.plan))) {
-        const old = (await listVersions(tx, engine, ds.name, partition)).find((v) => v.version === version);
-        if (!old) continue;
-        const inputs = JSON.stringify(old.inputs);
-        await tx.exec(`UPDATE ${stateTable(engine, 'partitions')} SET inputs = $4 WHERE dataset = $1 AND partition = $2 AND run_id = $3`, [ds.name, partition, ctx.runId, inputs]);
-        await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET inputs = $4 WHERE dataset = $1 AND partition = $2 AND run_id = $3`, [ds.name, partition, ctx.runId, inputs]);
+      const ds = getDataset(ctx.ws.project, ctx.plan.targets[0]);
+      // The staging view reads history: it goes with the publish that consumed it (dropStaging only
+      // drops tables). The run's overlay view reads it, so that one goes first (PostgreSQL insists).
+      await checkStillHeld(tx, ctx, ds);
+      await tx.exec(`DROP VIEW IF EXISTS ${refViewTable(engine, ctx.runId, ds.name)}`);
+      await tx.exec(`DROP VIEW IF EXISTS ${stagingTable(engine, ctx.runId, ds.name)}`);
+      // A restored partition carries the input fingerprint of the version it brings back, not of
+      // today's upstream: if the upstream changed since, `run` sees it as stale, which it is.
+      if (ds.kind !== 'model') return;
+      const versions = restoreVersions(ctx.plan);
+      const old = (await listVersions(tx, engine, ds.name)).filter((v) => versions[v.partition] === v.version);
+      for (const v of old) {
+        const inputs = JSON.stringify(v.inputs);
+        await tx.exec(`UPDATE ${stateTable(engine, 'partitions')} SET inputs = $4 WHERE dataset = $1 AND partition = $2 AND run_id = $3`, [ds.name, v.partition, ctx.runId, inputs]);
+        await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET inputs = $4 WHERE dataset = $1 AND partition = $2 AND run_id = $3`, [ds.name, v.partition, ctx.runId, inputs]);
       }
     };
   },
 };
 
-/** Copies one version's rows into staging, validates them, and checks they still match the version's checksum. */
-async function copyVersion(ctx: RunContext, ds: DatasetSpec, t: PlannedTask, version: number, stored: ColumnInfo[]): Promise<void> {
+/**
+ * Stages every restored partition at once, without copying a row: the run's staging is a VIEW of the
+ * chosen versions' rows in history (one set-based read, a join on (partition, version)), which
+ * publish inserts into live like any staging. Then one transaction checks all partitions at once
+ * (validate.ts `publishedBefore`: what today's rows and config can fail), checks each against its recorded rows and checksum (history must give back exactly what was published)
+ * and marks the tasks computed. History rows of a version change only when publish adds new
+ * versions or gc removes expired ones; publish counts them again in its transaction (publishHook), so
+ * a version gc removed in between fails the publish instead of restoring a partition short.
+ */
+async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTask[], versions: Record<string, number>, stored: ColumnInfo[]): Promise<void> {
   const { ws, runId } = ctx;
-  const columns = stored.map((c) => c.name);
   const { engine } = ws;
   const d = engine.dialect;
-  const located = await locatedVersions(engine, engine, ds.name, t.partition);
-  const chosen = located.find((v) => v.record.version === version);
-  if (!chosen) throw new TidemarkError('NOT_FOUND', `${ds.name} ${t.partition} has no version ${version}`, { dataset: ds.name, partitions: [t.partition] });
-  if (chosen.location === 'removed') throw removedByRetention(ds.name, t.partition, version, located);
+  const all = await listVersions(engine, engine, ds.name);
+  const current = (await loadPartitions(engine, engine, ds.name)).get(ds.name) ?? new Map();
+  const chosen: { task: PlannedTask; record: VersionRecord }[] = [];
+  for (const t of tasks) {
+    const version = versions[t.partition];
+    const located = all.filter((v) => v.partition === t.partition).map((record) => ({ record, location: locationOf(record, current.get(t.partition)?.version) }));
+    const found = located.find((v) => v.record.version === version);
+    if (!found) throw new TidemarkError('NOT_FOUND', `${ds.name} ${t.partition} has no version ${version}`, { dataset: ds.name, partitions: [t.partition] });
+    if (found.location === 'removed') throw removedByRetention(ds.name, t.partition, version, located);
+    chosen.push({ task: t, record: found.record });
+  }
 
-  ws.events.emit({ type: 'task.started', run_id: runId, dataset: ds.name, partition: t.partition });
-  await updateTask(engine, engine, runId, ds.name, t.partition, { status: 'computing', started_at: nowIso(), attempt: true });
+  const columns = stored.map((c) => c.name);
+  const visible = userColumns(stored).map((c) => c.name);
+  await createStagingView(engine, runId, ds, columns, chosen.map((c) => c.record), current);
+  // Dependents read the restored partitions from staging, through the run's overlay view of the
+  // dataset, like any run's (render.ts).
+  await ensureRefView(engine, engine, ws.project, runId, ds.name, visible, true);
+  ctx.columns.set(ds.name, visible);
+
+  for (const c of chosen) ws.events.emit({ type: 'task.started', run_id: runId, dataset: ds.name, partition: c.task.partition });
+  const keys = chosen.map((c) => c.task.partition);
   const staging = stagingTable(engine, runId, ds.name);
-  const p = d.quote(PARTITION_COLUMN);
   try {
-    const stats = await engine.transaction(async (tx) => {
-      await tx.exec(`DELETE FROM ${staging} WHERE ${p} = $1`, [t.partition]);
-      const source = versionRowsSql(engine, ds, chosen.location as 'live' | 'history', t.partition, columns, 1, 2);
-      await tx.exec(`INSERT INTO ${staging} (${[...columns, PARTITION_COLUMN].map((c) => d.quote(c)).join(', ')}) SELECT q.*, $1 FROM (${source}) q`, [t.partition, version]);
+    await engine.transaction(async (tx) => {
+      const rows = await tx.query<{ part: string; n: number; c: string }>(
+        `SELECT ${d.quote(PARTITION_COLUMN)} AS part, count(*) AS n, ${d.checksum(checksumColumns(ds, stored))} AS c FROM ${staging} GROUP BY 1`,
+      );
       const problems = await validateStaged(tx, {
         engine,
         dataset: ds,
         staging,
-        columns: userColumns(stored).map((c) => c.name),
-        partitions: [t.partition],
-        currentRows: new Map(t.current_rows !== null ? [[t.partition, t.current_rows]] : []),
+        columns: visible,
+        partitions: keys,
+        currentRows: new Map(chosen.filter((c) => c.task.current_rows !== null).map((c) => [c.task.partition, c.task.current_rows!])),
         maxShrink: ws.project.guards.max_shrink,
         allowEmpty: Boolean(ctx.options.allowEmpty),
         allowShrink: Boolean(ctx.options.allowShrink),
+        publishedBefore: true,
+        stagedRows: new Map(rows.map((r) => [r.part, Number(r.n)])),
       });
+      const found = new Map(rows.map((r) => [r.part, { rows: Number(r.n), checksum: String(r.c) }]));
+      for (const { task, record } of chosen) {
+        const got = found.get(task.partition) ?? { rows: 0, checksum: EMPTY_CHECKSUM };
+        if (got.checksum !== record.checksum || got.rows !== record.rows) {
+          throw new TidemarkError(
+            'INTERNAL',
+            `${ds.name} ${task.partition}: the retained rows of version ${record.version} do not match its recorded checksum (${got.rows} rows, ${got.checksum} vs ${record.rows} rows, ${record.checksum})`,
+            { dataset: ds.name, partitions: [task.partition], hint: 'nothing was published; inspect tidemark_history and `tidemark audit verify`' },
+          );
+        }
+      }
       if (problems.length) throw validationError(problems);
-      const [row] = await tx.query<{ n: number; c: string }>(`SELECT count(*) AS n, ${d.checksum(checksumColumns(ds, stored))} AS c FROM ${staging} WHERE ${p} = $1`, [t.partition]);
-      return { rows: Number(row.n), checksum: String(row.c) };
+      await markComputed(tx, engine, runId, ds.name, chosen.map(({ task, record }) => ({ partition: task.partition, rows: record.rows, checksum: record.checksum, inputs: record.inputs })));
     });
-    if (stats.checksum !== chosen.record.checksum || stats.rows !== chosen.record.rows) {
-      // History must give back exactly what was published; anything else is corruption, not a restore.
-      throw new TidemarkError('INTERNAL', `${ds.name} ${t.partition}: the retained rows of version ${version} do not match its recorded checksum (${stats.rows} rows, ${stats.checksum} vs ${chosen.record.rows} rows, ${chosen.record.checksum})`, {
-        dataset: ds.name,
-        partitions: [t.partition],
-        hint: 'nothing was published; inspect tidemark_history and `tidemark audit verify`',
-      });
-    }
-    await updateTask(engine, engine, runId, ds.name, t.partition, { status: 'computed', rows: stats.rows, checksum: stats.checksum, inputs: chosen.record.inputs, finished_at: nowIso(), error: null });
-    ws.events.emit({ type: 'task.finished', run_id: runId, dataset: ds.name, partition: t.partition, status: 'computed', rows: stats.rows });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    await updateTask(engine, engine, runId, ds.name, t.partition, { status: 'failed', error: ws.redact(message), finished_at: nowIso() });
-    ws.events.emit({ type: 'task.finished', run_id: runId, dataset: ds.name, partition: t.partition, status: 'failed' });
+    const named = error instanceof TidemarkError && error.details.partitions ? new Set(error.details.partitions as string[]) : new Set(keys);
+    const failed = keys.filter((k) => named.has(k));
+    await markFailed(engine, engine, runId, ds.name, failed, ws.redact(message));
+    for (const k of failed) ws.events.emit({ type: 'task.finished', run_id: runId, dataset: ds.name, partition: k, status: 'failed' });
     throw error;
   }
+  for (const c of chosen) ws.events.emit({ type: 'task.finished', run_id: runId, dataset: ds.name, partition: c.task.partition, status: 'computed', rows: c.record.rows });
 }
+
+/**
+ * The run's staging of a restore: a view of the chosen versions' rows, tagged with their partition.
+ * Values are inlined (a view takes no parameters); partition keys are Tidemark's own ISO keys.
+ * A version that is live again (something restored it meanwhile) is read from live: publish leaves
+ * such a partition unchanged (same checksum), so it is only read for the checks above.
+ */
+async function createStagingView(engine: Engine, runId: string, ds: DatasetSpec, columns: string[], records: VersionRecord[], current: Map<string, { version: number }>): Promise<void> {
+  const d = engine.dialect;
+  const staging = stagingTable(engine, runId, ds.name);
+  const cols = columns.map((c) => d.quote(c));
+  const inHistory = records.filter((r) => current.get(r.partition)?.version !== r.version);
+  const inLive = records.filter((r) => current.get(r.partition)?.version === r.version);
+  const parts: string[] = [];
+  if (inHistory.length) {
+    const wanted = inHistory.map((r) => `(${d.stringLiteral(r.partition)}, ${Number(r.version)})`).join(', ');
+    parts.push(
+      `SELECT ${cols.map((c) => `h.${c}`).join(', ')}, h.${d.quote(PARTITION_COLUMN)} FROM ${historyTable(engine, ds.name)} h
+       JOIN (VALUES ${wanted}) AS w(p, v) ON h.${d.quote(PARTITION_COLUMN)} = w.p AND h.${d.quote(VERSION_COLUMN)} = w.v`,
+    );
+  }
+  const pc = d.quote(ds.partitionColumn);
+  for (const r of inLive) {
+    const w = windowOf(r.partition, ds.grain);
+    parts.push(
+      `SELECT ${cols.join(', ')}, CAST(${d.stringLiteral(r.partition)} AS VARCHAR) AS ${d.quote(PARTITION_COLUMN)} FROM ${liveTable(engine, ds.name)}
+       WHERE ${pc} >= ${d.windowLiteral(w.start, ds.grain)} AND ${pc} < ${d.windowLiteral(w.end, ds.grain)} AND ${d.partitionKey(pc, ds.grain)} = ${d.stringLiteral(r.partition)}`,
+    );
+  }
+  // A re-issued restore resumes the same run: its overlay view (which reads the staging) and
+  // staging (a table if an earlier Tidemark staged by copying) are rebuilt.
+  await engine.exec(`DROP VIEW IF EXISTS ${refViewTable(engine, runId, ds.name)}`);
+  const existing = await engine.query<{ t: string }>(`SELECT table_type AS t FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, [engine.stagingSchema, stagingName(runId, ds.name)]);
+  if (existing.length) await engine.exec(`DROP ${existing[0].t.toUpperCase().includes('VIEW') ? 'VIEW' : 'TABLE'} ${staging}`);
+  await engine.exec(`CREATE VIEW ${staging} AS ${parts.join(' UNION ALL ')}`);
+}
+
+/** The staged (viewed) rows of every published partition are still all there, in the publish transaction. */
+async function checkStillHeld(tx: Db, ctx: RunContext, ds: DatasetSpec): Promise<void> {
+  const { engine } = ctx.ws;
+  const d = engine.dialect;
+  const tasks = (await tx.query<{ partition: string; rows: number }>(`SELECT partition, rows FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND dataset = $2 AND status = 'published'`, [ctx.runId, ds.name]));
+  if (!tasks.length) return;
+  const counts = await tx.query<{ part: string; n: number }>(`SELECT ${d.quote(PARTITION_COLUMN)} AS part, count(*) AS n FROM ${stagingTable(engine, ctx.runId, ds.name)} GROUP BY 1`);
+  const byPart = new Map(counts.map((c) => [c.part, Number(c.n)]));
+  const short = tasks.filter((t) => (byPart.get(t.partition) ?? 0) !== Number(t.rows)).map((t) => t.partition);
+  if (short.length) {
+    throw new TidemarkError('NOT_FOUND', `${ds.name}: the retained rows of ${short.join(', ')} were removed while restoring (tidemark gc?)`, {
+      dataset: ds.name,
+      partitions: short,
+      hint: `nothing was published; tidemark history ${ds.name} shows which versions are still held`,
+    });
+  }
+}
+
+/** Records the restored partitions' tasks as computed, one statement per 200 partitions. */
+async function markComputed(db: Db, engine: Engine, runId: string, dataset: string, done: { partition: string; rows: number; checksum: string; inputs: Inputs }[]): Promise<void> {
+  const now = nowIso();
+  for (let i = 0; i < done.length; i += 200) {
+    const params: unknown[] = [runId, dataset, now];
+    const values = done.slice(i, i + 200).map((t) => {
+      params.push(t.partition, String(t.rows), t.checksum, JSON.stringify(t.inputs));
+      const b = params.length - 3;
+      return `($${b}, CAST($${b + 1} AS BIGINT), $${b + 2}, $${b + 3})`;
+    });
+    await db.exec(
+      `UPDATE ${stateTable(engine, 'tasks')} SET status = 'computed', rows = v.n, checksum = v.c, inputs = v.i, error = NULL, started_at = $3, finished_at = $3, attempts = attempts + 1
+       FROM (VALUES ${values.join(', ')}) AS v(p, n, c, i)
+       WHERE run_id = $1 AND dataset = $2 AND partition = v.p`,
+      params,
+    );
+  }
+}
+
+async function markFailed(db: Db, engine: Engine, runId: string, dataset: string, partitions: string[], error: string): Promise<void> {
+  for (let i = 0; i < partitions.length; i += 200) {
+    const chunk = partitions.slice(i, i + 200);
+    await db.exec(
+      `UPDATE ${stateTable(engine, 'tasks')} SET status = 'failed', error = $3, finished_at = $4, attempts = attempts + 1 WHERE run_id = $1 AND dataset = $2 AND partition IN (${chunk.map((_, j) => `$${j + 5}`).join(', ')})`,
+      [runId, dataset, error, nowIso(), ...chunk],
+    );
+  }
+}
+
+/** The checksum of an empty partition (the aggregate over no rows). */
+const EMPTY_CHECKSUM = '0';
 
 /**
  * The dependents' part of a restore plan, as the model stager should see it. A dependent that reads

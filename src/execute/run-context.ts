@@ -38,4 +38,10 @@ export interface RunContext {
   columns: Map<string, string[]>;
   /** Partitions of each dataset already computed into staging in this run. */
   staged: Map<string, Set<string>>;
+  /**
+   * Datasets whose staged keys validation already proved unique across all the run's staged
+   * partitions (one check over all of them, as ingest and restore do): publish then checks them only
+   * against the live partitions it leaves alone.
+   */
+  keysUniqueInStaging?: Set<string>;
 }

@@ -28,6 +28,22 @@ export interface ValidationInput {
   maxShrink: number;
   allowEmpty: boolean;
   allowShrink: boolean;
+  /**
+   * Check duplicate keys across all the partitions validated together, not only within each: one
+   * aggregate then proves what publish would otherwise check again (RunContext.keysUniqueInStaging).
+   */
+  keysAcrossPartitions?: boolean;
+  /** `_tm_partition` was computed from the partition column itself (ingest): no row can be outside its window, only NULL. */
+  partitionFromColumn?: boolean;
+  /**
+   * The rows are, checksum for checksum, a version that passed these checks when it was published (a
+   * restore): the content checks that only depend on the rows (window, duplicate keys) are not run
+   * again; declared checks (the config may have gained some) and the empty/shrink guards (today's
+   * rows) are. Keys across partitions are still checked by publish, against today's live table.
+   */
+  publishedBefore?: boolean;
+  /** Staged row counts per partition, when the caller already has them. */
+  stagedRows?: Map<string, number>;
 }
 
 export async function validateStaged(db: Db, v: ValidationInput): Promise<Problem[]> {
@@ -40,9 +56,9 @@ export async function validateStaged(db: Db, v: ValidationInput): Promise<Proble
   const name = v.dataset.name;
   const add = (partition: string, code: Problem['code'], message: string) => problems.push({ dataset: name, partition, code, message });
 
-  const outside = await db.query<{ part: string; n: number; nulls: number; lo: string | null; hi: string | null }>(
+  const outside = v.publishedBefore ? [] : await db.query<{ part: string; n: number; nulls: number; lo: string | null; hi: string | null }>(
     `SELECT ${p} AS part, count(*) AS n, count(*) - count(${pc}) AS nulls, CAST(min(${pc}) AS VARCHAR) AS lo, CAST(max(${pc}) AS VARCHAR) AS hi
-     FROM ${v.staging} WHERE ${scope} AND (${pc} IS NULL OR ${d.partitionKey(pc, v.dataset.grain)} <> ${p}) GROUP BY ${p}`,
+     FROM ${v.staging} WHERE ${scope} AND (${pc} IS NULL${v.partitionFromColumn ? '' : ` OR ${d.partitionKey(pc, v.dataset.grain)} <> ${p}`}) GROUP BY ${p}`,
     params,
   );
   for (const r of outside) {
@@ -52,8 +68,13 @@ export async function validateStaged(db: Db, v: ValidationInput): Promise<Proble
   }
 
   const keyCols = v.dataset.key.map((k) => d.quote(k));
-  const dups = await db.query<Record<string, unknown>>(
-    `SELECT ${p} AS _part, ${keyCols.join(', ')}, count(*) AS _n FROM ${v.staging} WHERE ${scope} GROUP BY ${p}, ${keyCols.join(', ')} HAVING count(*) > 1 ORDER BY ${p}, _n DESC LIMIT 20`,
+  // Across partitions, a key repeated in two of them is reported in the first; keys that include the
+  // partition column cannot repeat across partitions, so those are grouped per partition as usual.
+  const across = v.keysAcrossPartitions && !v.dataset.key.includes(v.dataset.partitionColumn);
+  const dups = v.publishedBefore ? [] : await db.query<Record<string, unknown>>(
+    across
+      ? `SELECT min(${p}) AS _part, ${keyCols.join(', ')}, count(*) AS _n FROM ${v.staging} WHERE ${scope} GROUP BY ${keyCols.join(', ')} HAVING count(*) > 1 ORDER BY _part, _n DESC LIMIT 20`
+      : `SELECT ${p} AS _part, ${keyCols.join(', ')}, count(*) AS _n FROM ${v.staging} WHERE ${scope} GROUP BY ${p}, ${keyCols.join(', ')} HAVING count(*) > 1 ORDER BY ${p}, _n DESC LIMIT 20`,
     params,
   );
   const dupByPart = new Map<string, Record<string, unknown>[]>();
@@ -71,8 +92,9 @@ export async function validateStaged(db: Db, v: ValidationInput): Promise<Proble
     for (const r of await runCheck(db, v, check, scope, params)) add(r.part, 'CHECK', r.message);
   }
 
-  const counts = await db.query<{ part: string; n: number }>(`SELECT ${p} AS part, count(*) AS n FROM ${v.staging} WHERE ${scope} GROUP BY ${p}`, params);
-  const staged = new Map(counts.map((r) => [r.part, Number(r.n)]));
+  const staged =
+    v.stagedRows ??
+    new Map((await db.query<{ part: string; n: number }>(`SELECT ${p} AS part, count(*) AS n FROM ${v.staging} WHERE ${scope} GROUP BY ${p}`, params)).map((r) => [r.part, Number(r.n)]));
   const partitions = v.partitions ?? [...staged.keys()];
   for (const part of partitions) {
     const before = v.currentRows.get(part) ?? 0;
