@@ -18,15 +18,24 @@ import { executePlan, type RunResult } from '../execute/executor.js';
 import { modelStager } from '../execute/model-stager.js';
 import type { RunOptions } from '../execute/run-context.js';
 import { buildBackfillPlan, buildRunPlan, type BackfillRequest, type RunRequest } from '../plan/build.js';
-import { loadPlanningState } from '../plan/snapshot.js';
+import { loadPlanningState, type PlanningState } from '../plan/snapshot.js';
+import { isUpToDate, rememberIfUpToDate, upToDateKey } from '../plan/up-to-date.js';
 import type { Plan } from '../plan/types.js';
 import { loadPartitions } from '../state/partitions.js';
 import { listActiveRuns, listRuns, listTasks, type RunRecord } from '../state/runs.js';
 import type { Workspace } from '../workspace.js';
 
 export async function planRun(ws: Workspace, request: RunRequest = {}): Promise<Plan> {
-  return buildRunPlan(ws.project, await loadPlanningState(ws.engine, ws.engine), request);
+  // A scheduled run that finds nothing to do, twice in a row, does not re-plan (src/plan/up-to-date.ts).
+  const key = await upToDateKey(ws, request);
+  if (key !== null && isUpToDate(ws, key)) return buildRunPlan(ws.project, NOTHING_PUBLISHED, request);
+  const plan = buildRunPlan(ws.project, await loadPlanningState(ws.engine, ws.engine), request);
+  if (key !== null) rememberIfUpToDate(ws, key, plan);
+  return plan;
 }
+
+/** Planning state with no partitions: what an up-to-date project plans from (an empty plan). */
+const NOTHING_PUBLISHED: PlanningState = { snapshot: new Map(), locks: [], claims: new Map() };
 
 export async function planBackfill(ws: Workspace, request: BackfillRequest): Promise<Plan> {
   return buildBackfillPlan(ws.project, await loadPlanningState(ws.engine, ws.engine), request);
