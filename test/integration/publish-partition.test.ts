@@ -15,6 +15,8 @@ import type { Workspace } from '../../src/workspace.js';
 import {
   builtShop,
   cleanup,
+  dataFiles,
+  scaffoldShop,
   cli,
   cliJson,
   copyProject,
@@ -115,6 +117,7 @@ describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
   let reference: string; // base after the default (one-transaction) backfill
   let referenceResult: BackfillJson;
   let referenceLive: Awaited<ReturnType<typeof snapshotLive>>;
+  let builtLive: Awaited<ReturnType<typeof snapshotLive>>; // base before the fix: a first build by `tidemark run`
   const made: string[] = [];
   function fresh(): string {
     const dir = copyProject(base);
@@ -125,6 +128,7 @@ describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
   beforeAll(async () => {
     requireBuild();
     base = await builtShop(undefined, undefined, { engine });
+    builtLive = await snapshotLive(base);
     cliJson(base, ['ingest', 'orders', ...writeOrdersFix(base, FIX_DAYS)]);
     reference = fresh();
     referenceResult = cliJson<BackfillJson>(reference, BACKFILL);
@@ -163,6 +167,17 @@ describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
     expect(single).toHaveLength(1);
     expect(single[0].partial).toBe(false);
     expect((await auditOf(reference, referenceResult.run_id)).map((a) => a.dataset).sort()).toEqual(['daily_revenue', 'monthly_revenue', 'revenue_7d']);
+  });
+
+  it('a first build by `run --publish partition` equals the default one (dependents read batches published before their tables existed)', async () => {
+    const dir = await scaffoldShop(undefined, undefined, { engine });
+    made.push(dir);
+    cliJson(dir, ['ingest', 'orders', ...dataFiles(dir, 'orders')]);
+    cliJson(dir, ['ingest', 'fx_rates', ...dataFiles(dir, 'fx_rates')]);
+    const result = cliJson<BackfillJson>(dir, ['run', '--publish', 'partition']);
+    expect(result.status).toBe('published');
+    expect((await publishedEvents(dir, result.run_id)).filter((e) => e.partial).length).toBeGreaterThan(2);
+    expect(await snapshotLive(dir)).toEqual(builtLive);
   });
 
   it('a later batch failing keeps the earlier batches published (live, new versions); re-issuing resumes and publishes each partition exactly once', async () => {
