@@ -7,6 +7,8 @@
  * await run(ws);
  * const plan = await planBackfill(ws, { dataset: 'daily_revenue', from: '2026-04-24', to: '2026-04-30', downstream: true });
  * await backfill(ws, { dataset: 'daily_revenue', from: '2026-04-24', to: '2026-04-30', downstream: true }, { reason: 'upstream fix' });
+ * // A very large run: publish each batch as soon as it is computed (RunOptions.publish, DESIGN.md "Publish").
+ * await backfill(ws, { dataset: 'daily_revenue', from: '2024-01-01', to: '2026-04-30' }, { reason: 'restatement', publish: 'partition' });
  */
 import { getDataset } from '../config/project.js';
 import { runsAwaitingConsumers, type AwaitingRun } from './consumers.js';

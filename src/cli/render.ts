@@ -66,6 +66,14 @@ export function renderPlan(plan: Plan): string {
   return lines.join('\n');
 }
 
+/**
+ * Printed under the plan of a `--publish partition` run (and asked in its confirmation): it does not
+ * publish in one transaction, so readers may see a mix of old and new partitions while it runs.
+ */
+export function publishPerBatchNote(): string {
+  return 'Publish: per batch (--publish partition): each batch is live as soon as it is computed; readers may see a mix of old and new partitions until the run ends.';
+}
+
 export function planJson(plan: Plan): Record<string, unknown> {
   return {
     kind: plan.kind,

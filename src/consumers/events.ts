@@ -3,7 +3,8 @@
  * run touched a dataset the consumer follows: the datasets a publish changed for `run.published`,
  * the datasets the run planned for `run.started` / `run.failed` / `run.cancelled`. A pausing consumer
  * also hears `run.published` of every run it paused for, even when nothing it follows changed: that
- * event is its signal to resume.
+ * event is its signal to resume. A batch's `run.published` of a `--publish partition` run
+ * (`partial: true`) is not: it reaches only the consumers following what the batch changed.
  */
 import type { Db, Engine } from '../engines/engine.js';
 import { parseJson } from '../state/json.js';
@@ -74,7 +75,8 @@ export async function recipientsOf(ws: Workspace, event: OutboxEvent, db: Db = w
   for (const [name, follows] of subscriptions(ws.project)) {
     const c = ws.project.consumers[name];
     if (!acceptsEvent(c, event.event_type)) continue;
-    const concerns = follows.some((d) => changed.includes(d)) || (isPauseConsumer(c) && follows.some((d) => planned.includes(d)));
+    const resumes = isPauseConsumer(c) && event.payload.partial !== true && follows.some((d) => planned.includes(d));
+    const concerns = follows.some((d) => changed.includes(d)) || resumes;
     if (concerns) out.push(name);
   }
   return out.sort();

@@ -35,9 +35,10 @@ export async function readiness(ws: Workspace, dataset: string, partition?: stri
   if (key !== null) {
     const holders = await engine.query<{ run_id: string; pid: number | null; status: string }>(
       `SELECT DISTINCT r.run_id, r.pid, r.status FROM ${stateTable(engine, 'runs')} r JOIN ${stateTable(engine, 'tasks')} t ON t.run_id = r.run_id
-       WHERE r.status IN ('planned', 'computing', 'publishing') AND t.dataset = $1 AND t.partition = $2`,
+       WHERE r.status IN ('planned', 'computing', 'publishing') AND t.dataset = $1 AND t.partition = $2 AND t.status NOT IN ('published', 'unchanged')`,
       [dataset, key],
     );
+    // A partition a `--publish partition` run already published is final for that run: ready.
     // An interrupted run (its process gone) holds nothing: re-issuing it resumes.
     out.held_by = holders.filter((h) => isProcessAlive(h.pid === null ? null : Number(h.pid))).map((h) => h.run_id);
   }

@@ -2,12 +2,16 @@
  * The run lifecycle shared by every write: refuse on guards → create or resume the run → compute into
  * staging (a Stager) → publish in one transaction → drop staging. A failure stops at once, publishes
  * nothing and leaves staging for the next attempt.
+ *
+ * With `--publish partition` (model runs only) each computed batch is also published at once, in its
+ * own transaction, one at a time; the run stays 'computing' until the last publish. A failure then
+ * keeps what was already published, and re-issuing the command resumes the same run.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Db } from '../engines/engine.js';
 import { requestPause } from '../consumers/pause.js';
-import { TidemarkError, coerceError } from '../errors.js';
+import { TidemarkError, coerceError, usageError } from '../errors.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
 import { appendOutboxEvent } from '../state/outbox.js';
@@ -16,8 +20,8 @@ import { stateTable } from '../state/tables.js';
 import { noteHolderRun, type Workspace } from '../workspace.js';
 import { admitRun } from '../workers/admission.js';
 import { crashPoint } from './crash.js';
-import { publishRun, type PublishKind, type PublishedPartition } from './publish.js';
-import type { RunContext, RunOptions } from './run-context.js';
+import { publishRun, publishedByRun, type PublishKind, type PublishedPartition } from './publish.js';
+import { PUBLISH_MODES, type RunContext, type RunOptions } from './run-context.js';
 import { dropStaging } from './staging.js';
 
 export interface RunResult {
@@ -43,6 +47,8 @@ export interface Stager {
   alwaysReplace?: boolean;
   /** Extra state written in the publish transaction (e.g. the ingest manifest). */
   publishHook?(ctx: RunContext): (tx: Db) => Promise<void>;
+  /** Calls `ctx.publishBatch` as batches are computed, so the run may use `--publish partition`. */
+  publishesPerBatch?: boolean;
 }
 
 export function newRunId(): string {
@@ -72,6 +78,7 @@ export function assertNoBlockingGuards(plan: Plan): void {
 export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions, stager: Stager): Promise<RunResult> {
   // The reason lands in runs, versions and the audit record: secrets never do (DESIGN.md).
   options = { ...options, reason: ws.redact(options.reason) };
+  const perBatch = publishPerBatch(plan, options, stager);
   assertNoBlockingGuards(plan);
   const empty = { published: [], unchanged: 0, reused: 0, skipped: 0, plan };
   if (!plan.tasks.length) return { run_id: null, status: 'noop', ...empty };
@@ -83,6 +90,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   const runKey = runKeyOf(plan);
   const resumable = await findResumableRun(engine, engine, runKey);
   let runId: string;
+  let publishedBefore = false;
   if (resumable) {
     runId = resumable.run_id;
     await engine.transaction(async (tx) => {
@@ -92,6 +100,9 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
       await tx.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending', error = NULL WHERE run_id = $1 AND status IN ('computing', 'failed', 'skipped')`, [runId]);
       await setRunStatus(tx, engine, runId, 'computing', { error: null, pid: process.pid });
     });
+    // A run that published batches before it stopped (--publish partition) keeps them: they are not
+    // computed or published again, and its result lists them with the rest.
+    publishedBefore = (await listTasks(engine, engine, runId)).some((t) => t.status === 'published' || t.status === 'unchanged');
   } else {
     runId = newRunId();
     await createRun(ws, plan, {
@@ -105,6 +116,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   }
   noteHolderRun(ws, runId);
   const ctx: RunContext = { ws, runId, plan, options, columns: new Map(), staged: new Map() };
+  if (perBatch) ctx.publishBatch = serialPublisher(ctx, stager);
   ws.events.emit({ type: 'run.started', run_id: runId, kind: plan.kind, tasks: plan.tasks.length, resumed: resumable ? 1 : 0 });
 
   let counts: { reused: number; skipped: number };
@@ -114,8 +126,10 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     crashPoint('compute.done');
     await setRunStatus(engine, engine, runId, 'publishing');
     ws.events.emit({ type: 'run.publishing', run_id: runId });
+    // Per batch, this last publish has little or nothing left to publish: it ends the run.
     result = await publishRun(ctx, stager.publishKind ?? 'computed', { extra: stager.publishHook?.(ctx), alwaysReplace: stager.alwaysReplace });
     crashPoint('publish.committed');
+    if (perBatch || publishedBefore) result = { ...result, ...(await publishedByRun(engine, engine, ws.project.order, runId)) };
   } catch (error) {
     const err = coerceError(error);
     // Issue 7: a cancelled run is 'cancelled', not 'failed' (staging is kept either way, for resume).
@@ -132,6 +146,34 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   await dropStaging(engine, runId, plan.datasets.map((d) => d.dataset)).catch(() => undefined);
   ws.events.emit({ type: 'run.published', run_id: runId, published: result.published.length, unchanged: result.unchanged });
   return { run_id: runId, status: 'published', published: result.published, unchanged: result.unchanged, reused: counts.reused, skipped: counts.skipped, plan };
+}
+
+/** Validates `options.publish`; true for `--publish partition`. */
+function publishPerBatch(plan: Plan, options: RunOptions, stager: Stager): boolean {
+  const mode = options.publish ?? 'run';
+  if (!PUBLISH_MODES.includes(mode)) throw usageError(`--publish must be ${PUBLISH_MODES.join(' or ')}, got '${String(mode)}'`, '--publish run (the default) publishes the whole run in one transaction');
+  if (mode === 'run') return false;
+  if (!stager.publishesPerBatch) {
+    throw usageError(`--publish partition is not available for ${plan.kind}: it publishes in one transaction`, 'only run and backfill can publish per batch');
+  }
+  return true;
+}
+
+/**
+ * `ctx.publishBatch` of a `--publish partition` run: each call publishes its batch in a transaction
+ * of its own, after the previous call's publish ended (however many lanes compute), and resolves
+ * once that publish committed; a failed publish fails the caller's batch, hence the run.
+ */
+function serialPublisher(ctx: RunContext, stager: Stager): NonNullable<RunContext['publishBatch']> {
+  let previous: Promise<unknown> = Promise.resolve();
+  return (dataset, partitions) => {
+    const mine = previous.then(async () => {
+      await publishRun(ctx, stager.publishKind ?? 'computed', { batch: { dataset, partitions }, alwaysReplace: stager.alwaysReplace });
+      crashPoint('publish.batch_committed');
+    });
+    previous = mine.catch(() => undefined);
+    return mine;
+  };
 }
 
 async function markCancelled(ws: Workspace, runId: string): Promise<void> {

@@ -1,7 +1,9 @@
 /**
  * Computes model partitions into staging: each task renders its model's SQL for its window, inserts
  * the rows in one transaction with their validation, and is marked computed only after that commits.
- * Tasks run dataset by dataset in dependency order, in parallel within a dataset.
+ * Tasks run dataset by dataset in dependency order, in parallel within a dataset. With
+ * `--publish partition` each batch is published as soon as it is computed (`ctx.publishBatch`), so a
+ * dataset's partitions are all published before its dependents are computed.
  */
 import { getModel, type ModelSpec, type Project } from '../config/project.js';
 import { addPartitions, type PartitionKey } from '../core/grain.js';
@@ -26,6 +28,8 @@ import { addedColumns, describeColumnDiff, ensureStagingTable, sameColumns } fro
 import { validateStaged, validationError } from './validate.js';
 
 export const modelStager: Stager = {
+  publishesPerBatch: true,
+
   async preflight(ws, plan) {
     // In a chain each live table is read as a model's output and as the next one's input: once is enough.
     const live = liveColumnsReader(ws.engine);
@@ -71,6 +75,7 @@ export const modelStager: Stager = {
         const viewsAsLive = reads.every((d) => !ctx.columns.has(d) || stagedAsLive.get(d) === true);
         const known = viewsAsLive && !engine.capabilities.multiWriter ? describedAgainstLive.get(plan)?.get(name) : undefined;
         const { columns, recreated, live: liveColumns } = await prepareStagingTable(ctx, model, planned[0].partition, anyComputed, known);
+        const publishBatch = ctx.publishBatch && publisherKeepingViewCurrent(ctx, model, columns, liveColumns);
         ctx.columns.set(name, columns.map((c) => c.name));
         stagedAsLive.set(name, liveColumns !== null && sameColumns(liveColumns, columns));
         // A recreated staging table holds nothing: its tasks were reset to pending (and need no DELETE).
@@ -84,9 +89,19 @@ export const modelStager: Stager = {
         // {{ checkpoint }} of an incremental model: its mark when this dataset's computation starts.
         const checkpoint = model.incremental ? await checkpointLiteral(engine, engine, model) : undefined;
 
+        /** Staged by an earlier attempt and reused as they are: a batch publishes them with its computed ones. */
+        const reusedKeys = new Set<PartitionKey>();
         /** Skipped, reused, or to compute: decided per partition before any work. */
         const triage = (t: PlannedTask): { sql: string; hash: string; inputs: Inputs } | null => {
           const rec = records.get(t.partition)!;
+          if (rec.status === 'published' || rec.status === 'unchanged') {
+            // An earlier publish of this run (--publish partition) made it final: neither computed nor
+            // published again. What it changed still makes its dependents compute.
+            reused++;
+            if (rec.status === 'published') myChanged.add(t.partition);
+            ws.events.emit({ type: 'task.finished', run_id: ctx.runId, dataset: name, partition: t.partition, status: 'reused', rows: Number(rec.rows) });
+            return null;
+          }
           const sql = renderModelSql(engine, project, model, t.partition, (d) => refSource(ctx, d), checkpoint);
           const hash = sqlHash(sql);
           const inputs = inputsFor(project, model, t.partition, snapshot);
@@ -98,6 +113,7 @@ export const modelStager: Stager = {
           }
           if (rec.status === 'computed' && rec.sql_hash === hash && JSON.stringify(rec.inputs) === JSON.stringify(inputs) && !readsAny(t, recomputed)) {
             reused++;
+            reusedKeys.add(t.partition);
             noteChange(t.partition, rec.checksum, live.get(t.partition)?.checksum, myChanged);
             ws.events.emit({ type: 'task.finished', run_id: ctx.runId, dataset: name, partition: t.partition, status: 'reused', rows: Number(rec.rows) });
             return null;
@@ -106,9 +122,11 @@ export const modelStager: Stager = {
         };
         const skippedKeys: PartitionKey[] = [];
 
-        const runBatch = async (conn: Connection, batch: PlannedTask[]) => {
+        /** Computes a batch into staging; returns its partitions now staged (computed or reused), for publishing. */
+        const stageBatch = async (conn: Connection, batch: PlannedTask[]): Promise<PartitionKey[]> => {
           const work = batch.map((t) => ({ task: t, plan: triage(t) })).filter((w): w is { task: PlannedTask; plan: NonNullable<ReturnType<typeof triage>> } => w.plan !== null);
-          if (!work.length) return;
+          const staged = batch.filter((t) => reusedKeys.has(t.partition)).map((t) => t.partition);
+          if (!work.length) return staged;
           const endTask = await gate.enter(conn);
           for (const w of work) ws.events.emit({ type: 'task.started', run_id: ctx.runId, dataset: name, partition: w.task.partition });
           try {
@@ -120,6 +138,7 @@ export const modelStager: Stager = {
               noteChange(w.task.partition, st.checksum, live.get(w.task.partition)?.checksum, myChanged);
               ws.events.emit({ type: 'task.finished', run_id: ctx.runId, dataset: name, partition: w.task.partition, status: 'computed', rows: st.rows });
             }
+            return [...staged, ...work.map((w) => w.task.partition)];
           } catch (first) {
             let error: unknown = first;
             if (work.length > 1 && first instanceof TidemarkError && first.code === 'SQL') {
@@ -138,7 +157,7 @@ export const modelStager: Stager = {
                   break;
                 }
               }
-              if (error === null) return;
+              if (error === null) return [...staged, ...work.map((w) => w.task.partition)];
             }
             const err = error instanceof TidemarkError ? error : modelSqlError(model, work.map((w) => w.task.partition), error);
             // Only the partitions the error names failed; the rest of the batch simply was not computed.
@@ -152,6 +171,11 @@ export const modelStager: Stager = {
           } finally {
             endTask();
           }
+        };
+        const runBatch = async (conn: Connection, batch: PlannedTask[]) => {
+          const staged = await stageBatch(conn, batch);
+          // Published after the task's slot is released: a publish waits for the one before it.
+          if (publishBatch && staged.length) await publishBatch(staged);
         };
         // A cumulative model reads its own previous partition, committed: one partition at a time, in order.
         const lanes = model.dependsOnPast ? connections.slice(0, 1) : connections;
@@ -167,6 +191,29 @@ export const modelStager: Stager = {
     return { reused, skipped };
   },
 };
+
+/**
+ * Publishes a batch of `model` (ctx.publishBatch), then keeps the run's view of it reading what it
+ * should: the view reads the live table for partitions no longer 'computed', so it is rebuilt when
+ * that table was created or gained columns since the view was made (a first build; add_columns).
+ * Calls for one dataset run one after another, the view rebuilt by at most one of them at a time.
+ */
+function publisherKeepingViewCurrent(ctx: RunContext, model: ModelSpec, columns: ColumnInfo[], liveAtView: ColumnInfo[] | null): (partitions: PartitionKey[]) => Promise<void> {
+  const { engine, project } = ctx.ws;
+  let previous: Promise<unknown> = Promise.resolve();
+  return (partitions) => {
+    const mine = previous.then(async () => {
+      await ctx.publishBatch!(model.name, partitions);
+      const live = await engine.columns(engine.dataSchema, model.name);
+      if (live && !(liveAtView && sameColumns(liveAtView, live))) {
+        await ensureRefView(engine, engine, project, ctx.runId, model.name, columns.map((c) => c.name), true, { liveColumns: live });
+        liveAtView = live;
+      }
+    });
+    previous = mine.catch(() => undefined);
+    return mine;
+  };
+}
 
 /** Dependents compute only when something they read actually changed in this run. */
 function noteChange(partition: PartitionKey, checksum: string | null, liveChecksum: string | undefined, into: Set<PartitionKey>): void {

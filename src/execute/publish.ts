@@ -2,6 +2,10 @@
  * Publish: one engine transaction moves the previous live rows of every changed partition to history,
  * inserts the staged rows, records the new versions and input fingerprints, appends the audit
  * records and the outbox event. Readers see the old state or the new state, never a mix.
+ *
+ * A run publishes once, at the end (the default), or with `--publish partition` once per computed
+ * batch (`hooks.batch`) and once more at the end: each of those is this same transaction, over the
+ * batch's partitions only, and only the last one sets the run 'published'.
  */
 import type { DatasetSpec } from '../config/project.js';
 import { windowOf } from '../core/grain.js';
@@ -49,6 +53,11 @@ export interface PublishHooks {
    * table, so "same as recorded" does not mean "nothing to do".
    */
   alwaysReplace?: boolean;
+  /**
+   * `--publish partition`: publish only these computed partitions of one dataset, now. The run stays
+   * 'computing' and its outbox event says `partial: true`; a last publishRun without `batch` ends it.
+   */
+  batch?: { dataset: string; partitions: string[] };
 }
 
 export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed', hooks: PublishHooks = {}): Promise<PublishResult> {
@@ -65,15 +74,19 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
     let unchanged = 0;
     const now = nowIso();
 
+    const inBatch = hooks.batch ? new Set(hooks.batch.partitions) : null;
     for (const name of project.order) {
-      const mine = tasks.filter((t) => t.dataset === name && t.status === 'computed');
+      if (hooks.batch && hooks.batch.dataset !== name) continue;
+      const mine = tasks.filter((t) => t.dataset === name && t.status === 'computed' && (!inBatch || inBatch.has(t.partition)));
       if (!mine.length) continue;
       const ds = project.datasets.get(name)!;
       const before = current.get(name) ?? new Map();
       const changed = mine.filter((t) => hooks.alwaysReplace || before.get(t.partition)?.checksum !== t.checksum).sort((a, b) => a.partition.localeCompare(b.partition));
       const same = mine.filter((t) => !changed.includes(t));
       unchanged += same.length;
-      await markTasks(tx, engine, runId, name, changed, 'published');
+      // 'publishing' names exactly this publish's partitions (a run that publishes per batch has
+      // 'published' tasks from earlier publishes); they become 'published' before the commit.
+      await markTasks(tx, engine, runId, name, changed, 'publishing');
       await markTasks(tx, engine, runId, name, same, 'unchanged');
       let schemaChange: { added: ColumnInfo[] } | null = null;
       if (changed.length) {
@@ -133,17 +146,53 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
         });
       }
     }
+    await tx.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'published' WHERE run_id = $1 AND status = 'publishing'`, [runId]);
     if (hooks.extra) await hooks.extra(tx);
     await appendOutboxEvent(tx, engine, 'run.published', runId, {
       kind: ctx.plan.kind,
       publish_seq: seq,
       datasets: [...new Set(published.map((p) => p.dataset))],
       partitions: published.map((p) => ({ dataset: p.dataset, partition: p.partition, version: p.version_after })),
+      // Consumers hear each batch as it lands; the run completes only on acks after its last publish.
+      ...(hooks.batch ? { partial: true } : {}),
     });
-    await setRunStatus(tx, engine, runId, 'published', { publish_seq: seq, error: null });
+    if (!hooks.batch) await setRunStatus(tx, engine, runId, 'published', { publish_seq: seq, error: null });
     crashPoint('publish.before_commit');
     return { publish_seq: seq, published, unchanged };
   });
+}
+
+/**
+ * Everything a run published over all its publishes (a `--publish partition` run publishes once per
+ * batch, and a re-issued one continues where it stopped): its versions, each with the one it
+ * replaced, in publish order (datasets in dependency order, partitions ascending); and how many of
+ * its partitions were recomputed with unchanged content.
+ */
+export async function publishedByRun(db: Db, engine: Engine, order: string[], runId: string): Promise<{ published: PublishedPartition[]; unchanged: number }> {
+  const versions = stateTable(engine, 'versions');
+  const rows = await db.query<{ dataset: string; partition: string; version: number; rows: number; checksum: string; prev_rows: number | null; prev_checksum: string | null }>(
+    `SELECT v.dataset, v.partition, v.version, v.rows, v.checksum, p.rows AS prev_rows, p.checksum AS prev_checksum
+     FROM ${versions} v LEFT JOIN ${versions} p ON p.dataset = v.dataset AND p.partition = v.partition AND p.version = v.version - 1
+     WHERE v.run_id = $1`,
+    [runId],
+  );
+  const rank = new Map(order.map((name, i) => [name, i]));
+  rows.sort((a, b) => rank.get(a.dataset)! - rank.get(b.dataset)! || a.partition.localeCompare(b.partition));
+  const published = rows.map((r) => {
+    const version = Number(r.version);
+    return {
+      dataset: r.dataset,
+      partition: r.partition,
+      version_before: version > 1 ? version - 1 : null,
+      version_after: version,
+      rows_before: r.prev_rows === null ? null : Number(r.prev_rows),
+      rows_after: Number(r.rows),
+      checksum_before: r.prev_checksum === null ? null : String(r.prev_checksum),
+      checksum_after: String(r.checksum),
+    };
+  });
+  const [u] = await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND status = 'unchanged'`, [runId]);
+  return { published, unchanged: Number(u.n) };
 }
 
 async function markTasks(tx: Db, engine: Engine, runId: string, dataset: string, tasks: TaskRecord[], status: string): Promise<void> {
@@ -186,7 +235,7 @@ async function replacePartitions(
   // Bounds let the engine skip untouched row groups; the key test picks the exact partitions.
   const lo = d.windowLiteral(windowOf(sorted[0], ds.grain).start, ds.grain);
   const hi = d.windowLiteral(windowOf(sorted[sorted.length - 1], ds.grain).end, ds.grain);
-  const chosen = `(SELECT partition FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND dataset = $2 AND status = 'published')`;
+  const chosen = `(SELECT partition FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND dataset = $2 AND status = 'publishing')`;
   const inLive = (c: string) => `${c} >= ${lo} AND ${c} < ${hi} AND ${d.partitionKey(c, ds.grain)} IN ${chosen}`;
   const lc = `l.${pc}`;
   // Live rows exist only in partitions with a published version: when none of these has one, there is

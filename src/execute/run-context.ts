@@ -4,8 +4,18 @@ import type { ProcessScheduler } from '../scheduler/scheduler.js';
 import type { Clock } from '../scheduler/throttle.js';
 import type { Workspace } from '../workspace.js';
 
+/**
+ * How a run publishes (DESIGN.md "Publish"): `run`, the default, in one transaction at the end;
+ * `partition`, an opt-in for very large runs, once per computed batch, so readers see finished
+ * partitions early (and a mix of old and new ones while it runs) and a late failure keeps them.
+ */
+export type PublishMode = 'run' | 'partition';
+export const PUBLISH_MODES: readonly PublishMode[] = ['run', 'partition'];
+
 export interface RunOptions {
   reason: string;
+  /** Default 'run'. */
+  publish?: PublishMode;
   yes?: boolean;
   dryRun?: boolean;
   maxParallel?: number;
@@ -44,4 +54,9 @@ export interface RunContext {
    * against the live partitions it leaves alone.
    */
   keysUniqueInStaging?: Set<string>;
+  /**
+   * Set by the executor for `--publish partition`: a stager calls it with each batch of a dataset as
+   * soon as that batch is computed and validated, and waits for it; publishes run one at a time.
+   */
+  publishBatch?: (dataset: string, partitions: string[]) => Promise<void>;
 }

@@ -8,7 +8,8 @@ import { scaffoldShopExample } from '../../example/shop.js';
 import { ingest } from '../../execute/ingest.js';
 import { assertNoBlockingGuards } from '../../execute/executor.js';
 import { confirm, print, printJson, withWorkspace } from '../context.js';
-import { planJson, renderPlan, renderResult, resultJson } from '../render.js';
+import { planJson, publishPerBatchNote, renderPlan, renderResult, resultJson } from '../render.js';
+import { PUBLISH_MODES, type PublishMode } from '../../execute/run-context.js';
 import { parseRate, parseWindow } from '../../scheduler/throttle.js';
 import { waitForConflictingRuns } from '../../scheduler/claims.js';
 import type { GlobalOptions } from '../context.js';
@@ -25,6 +26,8 @@ interface WriteFlags {
   /** Throttling (issue 7). */
   rate?: string;
   window?: string;
+  /** `run` (default) or `partition` (run and backfill only). */
+  publish?: string;
 }
 
 /** --wait also waits for runs in flight that hold the planned partitions (issue 7). */
@@ -40,8 +43,19 @@ export function parsePositiveInt(value: string | undefined, flag: string): numbe
   return n;
 }
 
+export function parsePublishMode(value: string | undefined): PublishMode | undefined {
+  if (value === undefined) return undefined;
+  if (!(PUBLISH_MODES as readonly string[]).includes(value)) {
+    throw usageError(`--publish must be ${PUBLISH_MODES.join(' or ')}, got '${value}'`, '--publish run (the default) publishes in one transaction; --publish partition publishes each batch as it is computed');
+  }
+  return value as PublishMode;
+}
+
+const PUBLISH_OPTION = ['--publish <mode>', 'run: one transaction at the end (default); partition: publish each batch as soon as it is computed (very large runs)'] as const;
+
 function runOptions(f: WriteFlags) {
   return {
+    publish: parsePublishMode(f.publish),
     reason: f.reason ?? '',
     yes: f.yes,
     dryRun: f.dryRun,
@@ -120,14 +134,16 @@ export function registerCoreCommands(program: Command): void {
     .option('--pool <name>', 'resource pool (default production)')
     .option('--allow-empty', 'allow a partition that had rows to become empty')
     .option('--allow-shrink', 'allow a partition to shrink beyond guards.max_shrink')
+    .option(...PUBLISH_OPTION)
     .action(async (datasets: string[], f: WriteFlags, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
         const opts = runOptions(f);
         const wait = waitMs(g);
         if (wait !== null && !f.dryRun) await waitForConflictingRuns(() => planRun(ws, { datasets }), await planRun(ws, { datasets }), { timeoutMs: wait, events: ws.events });
         const result = await run(ws, { datasets }, { ...opts, reason: f.reason || 'scheduled run: build missing and stale partitions' });
+        const note = opts.publish === 'partition' ? `\n${publishPerBatchNote()}` : '';
         if (g.json) printJson(f.dryRun ? planJson(result.plan) : resultJson(result));
-        else print(f.dryRun ? renderPlan(result.plan) + '\nDry run: nothing was written.' : renderResult(result));
+        else print(f.dryRun ? renderPlan(result.plan) + note + '\nDry run: nothing was written.' : renderResult(result));
       }),
     );
 
@@ -170,9 +186,13 @@ export function registerCoreCommands(program: Command): void {
     .option('--allow-empty', 'allow a partition that had rows to become empty')
     .option('--allow-shrink', 'allow a partition to shrink beyond guards.max_shrink')
     .option('--detach', 'queue the run for `tidemark worker` processes, print its id and exit (PostgreSQL)')
+    .option(...PUBLISH_OPTION)
     .action(async (dataset: string, f: WriteFlags & { from?: string; to?: string; last?: string; downstream?: boolean; includeRecent?: boolean; allowFullRefresh?: boolean; detach?: boolean }, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
         requireReason(f.reason, 'backfill');
+        const opts = runOptions(f);
+        const perBatch = opts.publish === 'partition';
+        if (perBatch && f.detach) throw usageError('--publish partition cannot be combined with --detach: queued runs publish in one transaction', 'drop --detach, or --publish partition');
         const range = await rangeFlags(f, () => lastPartition(ws, dataset));
         const request = { dataset, ...range, downstream: f.downstream, includeRecent: f.includeRecent, allowFullRefresh: f.allowFullRefresh };
         let plan = await planBackfill(ws, request);
@@ -180,7 +200,7 @@ export function registerCoreCommands(program: Command): void {
         if (wait !== null && !f.dryRun) plan = await waitForConflictingRuns(() => planBackfill(ws, request), plan, { timeoutMs: wait, events: ws.events });
         if (f.dryRun) {
           if (g.json) printJson(planJson(plan));
-          else print(renderPlan(plan));
+          else print(perBatch ? `${renderPlan(plan)}\n${publishPerBatchNote()}` : renderPlan(plan));
           // Everything the real run checks before writing, so a dry run cannot pass what the run refuses.
           assertNoBlockingGuards(plan);
           await preflight(ws, plan);
@@ -188,15 +208,15 @@ export function registerCoreCommands(program: Command): void {
           return;
         }
         assertNoBlockingGuards(plan);
-        if (!g.json) print(renderPlan(plan));
-        await confirm(`Backfill ${plan.tasks.length} partition(s)?`, f.yes);
+        if (!g.json) print(perBatch ? `${renderPlan(plan)}\n${publishPerBatchNote()}` : renderPlan(plan));
+        await confirm(perBatch ? `Backfill ${plan.tasks.length} partition(s), publishing each batch as it is computed?` : `Backfill ${plan.tasks.length} partition(s)?`, f.yes);
         if (f.detach) {
-          const queued = await enqueuePlan(ws, plan, runOptions(f));
+          const queued = await enqueuePlan(ws, plan, opts);
           if (g.json) printJson(queued);
           else print(queued.run_id ? `Queued run ${queued.run_id} (${queued.tasks} task(s), pool ${queued.pool}). Follow it with \`tidemark runs\` or \`tidemark wait ${queued.run_id}\`.` : 'Nothing to do.');
           return;
         }
-        const result = await backfill(ws, request, runOptions(f), plan);
+        const result = await backfill(ws, request, opts, plan);
         if (g.json) printJson(resultJson(result));
         else print(renderResult(result));
       }),
