@@ -286,11 +286,16 @@ async function computeBatch(
   return conn.transaction(async (tx) => {
     // Rows of an earlier attempt go first; a staging table created by this attempt has none.
     if (!freshStaging) await tx.exec(`DELETE FROM ${staging} WHERE ${p} IN (${inList})`, keys);
-    // One INSERT for the whole batch lets the engine run the partitions' queries together; if it
-    // fails, the caller retries the partitions one by one so the error names the partition.
-    const union = work.map((w, i) => `SELECT q${i}.*, $${i + 1} FROM (${w.plan.sql}) q${i}`).join(' UNION ALL ');
+    // One INSERT for the whole batch lets DuckDB run the partitions' queries together (other engines:
+    // one INSERT per partition, see Capabilities.unionBatches); if it fails, the caller retries the
+    // partitions one by one so the error names the partition.
     try {
-      await tx.exec(`INSERT INTO ${staging} ${union}`, keys);
+      if (engine.capabilities.unionBatches) {
+        const union = work.map((w, i) => `SELECT q${i}.*, $${i + 1} FROM (${w.plan.sql}) q${i}`).join(' UNION ALL ');
+        await tx.exec(`INSERT INTO ${staging} ${union}`, keys);
+      } else {
+        for (const w of work) await tx.exec(`INSERT INTO ${staging} SELECT q.*, $1 FROM (${w.plan.sql}) q`, [w.task.partition]);
+      }
     } catch (error) {
       throw modelSqlError(model, keys, error);
     }

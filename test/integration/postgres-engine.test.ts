@@ -60,7 +60,7 @@ describe('PostgresEngine', () => {
       `${prefix}tidemark_history`,
       `${prefix}tidemark_staging`,
     ]);
-    expect(engine.capabilities).toEqual({ multiWriter: true, threadsPerConnection: false, memoryLimit: false, typedFiles: false });
+    expect(engine.capabilities).toEqual({ multiWriter: true, threadsPerConnection: false, memoryLimit: false, typedFiles: false, unionBatches: false });
     const schemas = await engine.query<{ n: string }>(`SELECT nspname AS n FROM pg_namespace WHERE nspname LIKE $1 ORDER BY 1`, [`${prefix}%`]);
     expect(schemas.map((r) => r.n)).toEqual([`${prefix}tidemark`, `${prefix}tidemark_data`, `${prefix}tidemark_history`, `${prefix}tidemark_staging`]);
     await expect(PostgresEngine.open(pgUrl, 'tidemark_data', { schemaPrefix: 'Bad-Prefix' })).rejects.toMatchObject({ code: 'CONFIG' });

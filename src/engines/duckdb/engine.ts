@@ -9,6 +9,7 @@ import { duckdb } from './driver.js';
 import { TidemarkError } from '../../errors.js';
 import type { Capabilities, ColumnInfo, Connection, Db, Engine, FileFormat, Row } from '../engine.js';
 import { Mutex } from '../mutex.js';
+import { TRACE_SQL, traceSql } from '../trace.js';
 import { duckdbDialect } from './dialect.js';
 import { toPlain } from './values.js';
 
@@ -79,17 +80,6 @@ async function runQuery<T>(conn: DuckDBConnection, sql: string, params?: unknown
 }
 
 /**
- * TIDEMARK_TRACE_SQL=1 prints every statement with its duration to stderr: where a slow run spends
- * its time. Values are bound parameters, so no data or secret reaches the trace.
- */
-const TRACE_SQL = process.env.TIDEMARK_TRACE_SQL === '1';
-
-function traceSql(sql: string, started: number, rows?: number): void {
-  const ms = (performance.now() - started).toFixed(1).padStart(7);
-  process.stderr.write(`[sql ${ms} ms${rows === undefined ? '' : ` ${rows} rows`}] ${sql.replace(/\s+/g, ' ').slice(0, 160)}\n`);
-}
-
-/**
  * Builds row objects column by column: text, boolean and small numeric columns arrive as plain JS
  * values and are copied as they are; only the others go through `toPlain`. State reads of thousands
  * of partitions are a large share of planning time, so this matters.
@@ -136,7 +126,7 @@ function sqlError(error: unknown): TidemarkError {
 
 export class DuckDbEngine implements Engine {
   readonly kind = 'duckdb';
-  readonly capabilities: Capabilities = { multiWriter: false, threadsPerConnection: false, memoryLimit: true, typedFiles: true };
+  readonly capabilities: Capabilities = { multiWriter: false, threadsPerConnection: false, memoryLimit: true, typedFiles: true, unionBatches: true };
   readonly dialect = duckdbDialect;
   readonly dataSchema = 'main';
   readonly stateSchema = 'tidemark';

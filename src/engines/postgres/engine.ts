@@ -7,6 +7,7 @@ import pg from 'pg';
 import { TidemarkError } from '../../errors.js';
 import type { Capabilities, ColumnInfo, Connection, Db, Engine, FileFormat, Row } from '../engine.js';
 import { Mutex } from '../mutex.js';
+import { TRACE_SQL, traceSql } from '../trace.js';
 import { knownTypeName } from './column-types.js';
 import { postgresDialect } from './dialect.js';
 import { FileTables } from './file-tables.js';
@@ -17,8 +18,11 @@ type Target = pg.Pool | pg.PoolClient;
 
 async function run(target: Target, files: FileTables, sql: string, params?: unknown[]): Promise<pg.QueryResult> {
   await files.loadFor(sql);
+  const started = performance.now();
   try {
-    return await target.query(sql, params);
+    const result = await target.query(sql, params);
+    if (TRACE_SQL) traceSql(sql, started, result.rows?.length);
+    return result;
   } catch (error) {
     throw sqlError(error);
   }
@@ -122,7 +126,7 @@ const PREFIX_RE = /^[a-z_][a-z0-9_]{0,46}$/;
 
 export class PostgresEngine extends PgDb implements Engine {
   readonly kind = 'postgres';
-  readonly capabilities: Capabilities = { multiWriter: true, threadsPerConnection: false, memoryLimit: false, typedFiles: false };
+  readonly capabilities: Capabilities = { multiWriter: true, threadsPerConnection: false, memoryLimit: false, typedFiles: false, unionBatches: false };
   readonly dialect = postgresDialect;
   readonly dataSchema: string;
   readonly stateSchema: string;
