@@ -10,6 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Db } from '../engines/engine.js';
+import { Mutex } from '../engines/mutex.js';
 import { requestPause } from '../consumers/pause.js';
 import { TidemarkError, coerceError, usageError } from '../errors.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
@@ -165,15 +166,12 @@ function publishPerBatch(plan: Plan, options: RunOptions, stager: Stager): boole
  * once that publish committed; a failed publish fails the caller's batch, hence the run.
  */
 function serialPublisher(ctx: RunContext, stager: Stager): NonNullable<RunContext['publishBatch']> {
-  let previous: Promise<unknown> = Promise.resolve();
-  return (dataset, partitions) => {
-    const mine = previous.then(async () => {
+  const oneAtATime = new Mutex();
+  return (dataset, partitions) =>
+    oneAtATime.run(async () => {
       await publishRun(ctx, stager.publishKind ?? 'computed', { batch: { dataset, partitions }, alwaysReplace: stager.alwaysReplace });
       crashPoint('publish.batch_committed');
     });
-    previous = mine.catch(() => undefined);
-    return mine;
-  };
 }
 
 async function markCancelled(ws: Workspace, runId: string): Promise<void> {

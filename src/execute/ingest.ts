@@ -18,13 +18,14 @@ import { conflictGuards } from '../plan/build.js';
 import { loadPlanningState } from '../plan/snapshot.js';
 import { planDatasets, type Plan, type PlannedTask } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
-import { liveTable, stagingName, stagingTable, stateTable } from '../state/tables.js';
+import { markTasksComputed } from '../state/runs.js';
+import { liveTable, stagingTable, stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { crashPoint } from './crash.js';
 import { adaptedSelect, checkAdapters, readShape, resolveVersion } from './schema-adapt.js';
 import { executePlan, type RunResult, type Stager } from './executor.js';
 import type { RunContext, RunOptions } from './run-context.js';
-import { ensureStagingTable } from './staging.js';
+import { dropStagingRelation, EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
 import { validateStaged, validationError } from './validate.js';
 
 export interface IngestFile {
@@ -215,7 +216,7 @@ function ingestStager(files: IngestFile[]): Stager {
         }
         if (problems.length) throw validationError(problems);
         rowsPerFile = await countRowsPerFile(tx, ctx, changed, inPlace ? stats.reduce((n, s) => n + Number(s.n), 0) : null);
-        await markComputed(tx, ctx, ds.name, ctx.plan.tasks.map((t) => ({ partition: t.partition, rows: Number(byPart.get(t.partition)?.n ?? 0), checksum: String(byPart.get(t.partition)?.c ?? '0') })));
+        await markTasksComputed(tx, engine, ctx.runId, ds.name, ctx.plan.tasks.map((t) => ({ partition: t.partition, rows: Number(byPart.get(t.partition)?.n ?? 0), checksum: String(byPart.get(t.partition)?.c ?? EMPTY_CHECKSUM), inputs: {} })));
       });
       (ctx.keysUniqueInStaging ??= new Set()).add(ds.name);
       crashPoint('ingest.staged');
@@ -261,22 +262,18 @@ function readsFilesInPlace(ctx: RunContext): boolean {
 async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[], inPlace: boolean): Promise<void> {
   const { engine } = ctx.ws;
   const d = engine.dialect;
-  const name = stagingName(ctx.runId, ds.name);
   const staging = stagingTable(engine, ctx.runId, ds.name);
   const key = d.partitionKey(d.quote(ds.partitionColumn), ds.grain);
   const cols = ds.columns.map((c) => d.quote(c.name)).join(', ');
   const fileCol = d.quote(FILE_COLUMN);
   // A re-issued ingest resumes the same run and stages again, as a view or a table as it now needs.
-  const existing = await engine.query<{ t: string }>(`SELECT table_type AS t FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, [engine.stagingSchema, name]);
-  const existingView = existing.some((r) => r.t.toUpperCase().includes('VIEW'));
   if (inPlace) {
-    if (existing.length) await engine.exec(`DROP ${existingView ? 'VIEW' : 'TABLE'} ${staging}`);
     const parts = changed.map((f) => `SELECT ${cols}, CAST(${d.stringLiteral(f.name)} AS VARCHAR) AS ${fileCol}, ${key} AS ${d.quote(PARTITION_COLUMN)} FROM (${f.select!}) t`);
-    await engine.exec(`CREATE VIEW ${staging} AS ${parts.join(' UNION ALL ')}`);
+    await stageAsView(engine, ctx.runId, ds.name, parts.join(' UNION ALL '));
     for (const _ of changed) crashPoint('ingest.file_loaded');
     return;
   }
-  if (existingView) await engine.exec(`DROP VIEW ${staging}`);
+  await dropStagingRelation(engine, ctx.runId, ds.name, 'VIEW');
   const userCols = ds.columns.map((c) => ({ name: c.name, type: d.columnType(c.type) }));
   await ensureStagingTable(engine, engine, ctx.runId, ds.name, [...userCols, { name: FILE_COLUMN, type: 'VARCHAR' }]);
   await engine.transaction(async (tx) => {
@@ -320,23 +317,3 @@ function assertUnchanged(f: IngestFile): void {
   }
 }
 
-/** Marks the run's tasks computed with their staged rows and checksums: one statement per 300 partitions, not one per partition. */
-async function markComputed(tx: Db, ctx: RunContext, dataset: string, stats: { partition: string; rows: number; checksum: string }[]): Promise<void> {
-  const { engine } = ctx.ws;
-  const now = nowIso();
-  for (let i = 0; i < stats.length; i += 300) {
-    const params: unknown[] = [ctx.runId, dataset, now];
-    const values = stats
-      .slice(i, i + 300)
-      .map((s) => {
-        params.push(s.partition, String(s.rows), s.checksum);
-        return `($${params.length - 2}, $${params.length - 1}, $${params.length})`;
-      })
-      .join(', ');
-    await tx.exec(
-      `UPDATE ${stateTable(engine, 'tasks')} AS t SET status = 'computed', rows = CAST(v.n AS BIGINT), checksum = v.c, finished_at = $3, attempts = t.attempts + 1
-       FROM (VALUES ${values}) AS v(part, n, c) WHERE t.run_id = $1 AND t.dataset = $2 AND t.partition = v.part`,
-      params,
-    );
-  }
-}

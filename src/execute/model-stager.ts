@@ -11,11 +11,12 @@ import { upstreamKeys } from '../core/dependencies.js';
 import { FILE_COLUMN, PARTITION_COLUMN } from '../core/identifiers.js';
 import { inputsFor, mappingOf, partitionsRead, type Snapshot } from '../core/staleness.js';
 import type { ColumnInfo, Connection, Db, Engine } from '../engines/engine.js';
+import { Mutex } from '../engines/mutex.js';
 import { TidemarkError } from '../errors.js';
 import type { Plan, PlannedTask } from '../plan/types.js';
 import { checkpointLiteral } from '../state/checkpoints.js';
 import { loadPartitionVersions, loadPartitionVersionsOf, type Inputs } from '../state/partitions.js';
-import { listTasks, updateTask } from '../state/runs.js';
+import { listTasks, markTasksComputed, updateTask } from '../state/runs.js';
 import { stagingTable, stateTable } from '../state/tables.js';
 import { nowIso } from '../state/json.js';
 import type { Workspace } from '../workspace.js';
@@ -24,7 +25,7 @@ import type { Stager } from './executor.js';
 import { ensureRefView, refViewTable, renderModelSql, sqlHash, type RefSource } from './render.js';
 import type { RunContext } from './run-context.js';
 import { openTaskGate } from '../scheduler/gate.js';
-import { addedColumns, describeColumnDiff, ensureStagingTable, sameColumns } from './staging.js';
+import { addedColumns, describeColumnDiff, ensureStagingTable, sameColumns, EMPTY_CHECKSUM } from './staging.js';
 import { validateStaged, validationError } from './validate.js';
 
 export const modelStager: Stager = {
@@ -200,9 +201,9 @@ export const modelStager: Stager = {
  */
 function publisherKeepingViewCurrent(ctx: RunContext, model: ModelSpec, columns: ColumnInfo[], liveAtView: ColumnInfo[] | null): (partitions: PartitionKey[]) => Promise<void> {
   const { engine, project } = ctx.ws;
-  let previous: Promise<unknown> = Promise.resolve();
-  return (partitions) => {
-    const mine = previous.then(async () => {
+  const oneAtATime = new Mutex();
+  return (partitions) =>
+    oneAtATime.run(async () => {
       await ctx.publishBatch!(model.name, partitions);
       const live = await engine.columns(engine.dataSchema, model.name);
       if (live && !(liveAtView && sameColumns(liveAtView, live))) {
@@ -210,9 +211,6 @@ function publisherKeepingViewCurrent(ctx: RunContext, model: ModelSpec, columns:
         liveAtView = live;
       }
     });
-    previous = mine.catch(() => undefined);
-    return mine;
-  };
 }
 
 /** Dependents compute only when something they read actually changed in this run. */
@@ -321,7 +319,7 @@ async function computeBatch(
       const r = found.get(w.task.partition);
       stats.set(w.task.partition, { rows: r ? Number(r.n) : 0, checksum: r ? String(r.c) : EMPTY_CHECKSUM });
     }
-    await markComputed(tx, ctx, model.name, work.map((w) => ({ partition: w.task.partition, ...stats.get(w.task.partition)!, sql_hash: w.plan.hash, inputs: w.plan.inputs })));
+    await markTasksComputed(tx, engine, ctx.runId, model.name, work.map((w) => ({ partition: w.task.partition, ...stats.get(w.task.partition)!, sql_hash: w.plan.hash, inputs: w.plan.inputs })));
     return stats;
   });
 }
@@ -339,27 +337,6 @@ async function computeTask(
   const stats = await computeBatch(ctx, conn, model, [{ task: t, plan: { sql, hash: record.sql_hash, inputs: record.inputs } }], columns);
   return stats.get(t.partition)!;
 }
-
-/** Records a batch's tasks as computed with one UPDATE … FROM (VALUES …), not one statement per task. */
-async function markComputed(tx: Db, ctx: RunContext, dataset: string, done: { partition: string; rows: number; checksum: string; sql_hash: string; inputs: Inputs }[]): Promise<void> {
-  const { engine } = ctx.ws;
-  const params: unknown[] = [ctx.runId, dataset, nowIso()];
-  const values = done.map((t) => {
-    params.push(t.partition, t.rows, t.checksum, t.sql_hash, JSON.stringify(t.inputs));
-    const b = params.length - 4;
-    return `($${b}, CAST($${b + 1} AS BIGINT), $${b + 2}, $${b + 3}, $${b + 4})`;
-  });
-  await tx.exec(
-    `UPDATE ${stateTable(engine, 'tasks')} SET status = 'computed', rows = v.n, checksum = v.c, sql_hash = v.h, inputs = v.i, error = NULL,
-       started_at = $3, finished_at = $3, attempts = attempts + 1
-     FROM (VALUES ${values.join(', ')}) AS v(p, n, c, h, i)
-     WHERE run_id = $1 AND dataset = $2 AND partition = v.p`,
-    params,
-  );
-}
-
-/** The checksum of an empty partition (the aggregate over no rows). */
-const EMPTY_CHECKSUM = '0';
 
 function modelSqlError(model: ModelSpec, partitions: string[], error: unknown): TidemarkError {
   const message = error instanceof Error ? error.message : String(error);
@@ -469,11 +446,8 @@ async function currentSnapshot(ws: Workspace, plan?: Plan): Promise<Snapshot> {
   return loadPartitionVersionsOf(ws.engine, ws.engine, partitionsRead(ws.project, plan.tasks));
 }
 
-/**
- * How `ref(dataset)` reads during this run: live only, or staged partitions over live. It depends on
- * the run alone; `_snapshot` is accepted for callers written when it also looked at partition state.
- */
-function refSource(ctx: RunContext, dataset: string, _snapshot?: Snapshot): RefSource {
+/** How `ref(dataset)` reads during this run: live only, or staged partitions over live. */
+function refSource(ctx: RunContext, dataset: string): RefSource {
   const ds = ctx.ws.project.datasets.get(dataset)!;
   const columns = ctx.columns.get(dataset) ?? (ds.kind === 'source' ? ds.columns.map((c) => c.name) : null);
   if (ctx.columns.has(dataset)) return { columns, staging: { runId: ctx.runId } };

@@ -17,12 +17,14 @@ import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { planDatasets, type Plan, type PlannedTask } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
-import { listVersions, loadPartitions, type Inputs, type VersionRecord } from '../state/partitions.js';
-import { historyTable, liveTable, stagingName, stagingTable, stateTable } from '../state/tables.js';
+import { listVersions, loadPartitions, type VersionRecord } from '../state/partitions.js';
+import { markTasksComputed } from '../state/runs.js';
+import { historyTable, liveTable, stagingTable, stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { checksumColumns, locationOf, removedByRetention, storedColumnsOf, userColumns } from '../api/version-content.js';
 import type { Stager } from './executor.js';
 import { modelStager } from './model-stager.js';
+import { EMPTY_CHECKSUM, stageAsView } from './staging.js';
 import type { RunContext } from './run-context.js';
 import { ensureRefView, refViewTable } from './render.js';
 import { validateStaged, validationError } from './validate.js';
@@ -143,7 +145,7 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
         }
       }
       if (problems.length) throw validationError(problems);
-      await markComputed(tx, engine, runId, ds.name, chosen.map(({ task, record }) => ({ partition: task.partition, rows: record.rows, checksum: record.checksum, inputs: record.inputs })));
+      await markTasksComputed(tx, engine, runId, ds.name, chosen.map(({ task, record }) => ({ partition: task.partition, rows: record.rows, checksum: record.checksum, inputs: record.inputs })));
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -164,7 +166,6 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
  */
 async function createStagingView(engine: Engine, runId: string, ds: DatasetSpec, columns: string[], records: VersionRecord[], current: Map<string, { version: number }>): Promise<void> {
   const d = engine.dialect;
-  const staging = stagingTable(engine, runId, ds.name);
   const cols = columns.map((c) => d.quote(c));
   const inHistory = records.filter((r) => current.get(r.partition)?.version !== r.version);
   const inLive = records.filter((r) => current.get(r.partition)?.version === r.version);
@@ -184,12 +185,9 @@ async function createStagingView(engine: Engine, runId: string, ds: DatasetSpec,
        WHERE ${pc} >= ${d.windowLiteral(w.start, ds.grain)} AND ${pc} < ${d.windowLiteral(w.end, ds.grain)} AND ${d.partitionKey(pc, ds.grain)} = ${d.stringLiteral(r.partition)}`,
     );
   }
-  // A re-issued restore resumes the same run: its overlay view (which reads the staging) and
-  // staging (a table if an earlier Tidemark staged by copying) are rebuilt.
+  // A re-issued restore resumes the same run: its overlay view (which reads the staging) goes first.
   await engine.exec(`DROP VIEW IF EXISTS ${refViewTable(engine, runId, ds.name)}`);
-  const existing = await engine.query<{ t: string }>(`SELECT table_type AS t FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, [engine.stagingSchema, stagingName(runId, ds.name)]);
-  if (existing.length) await engine.exec(`DROP ${existing[0].t.toUpperCase().includes('VIEW') ? 'VIEW' : 'TABLE'} ${staging}`);
-  await engine.exec(`CREATE VIEW ${staging} AS ${parts.join(' UNION ALL ')}`);
+  await stageAsView(engine, runId, ds.name, parts.join(' UNION ALL '));
 }
 
 /** The staged (viewed) rows of every published partition are still all there, in the publish transaction. */
@@ -210,25 +208,6 @@ async function checkStillHeld(tx: Db, ctx: RunContext, ds: DatasetSpec): Promise
   }
 }
 
-/** Records the restored partitions' tasks as computed, one statement per 200 partitions. */
-async function markComputed(db: Db, engine: Engine, runId: string, dataset: string, done: { partition: string; rows: number; checksum: string; inputs: Inputs }[]): Promise<void> {
-  const now = nowIso();
-  for (let i = 0; i < done.length; i += 200) {
-    const params: unknown[] = [runId, dataset, now];
-    const values = done.slice(i, i + 200).map((t) => {
-      params.push(t.partition, String(t.rows), t.checksum, JSON.stringify(t.inputs));
-      const b = params.length - 3;
-      return `($${b}, CAST($${b + 1} AS BIGINT), $${b + 2}, $${b + 3})`;
-    });
-    await db.exec(
-      `UPDATE ${stateTable(engine, 'tasks')} SET status = 'computed', rows = v.n, checksum = v.c, inputs = v.i, error = NULL, started_at = $3, finished_at = $3, attempts = attempts + 1
-       FROM (VALUES ${values.join(', ')}) AS v(p, n, c, i)
-       WHERE run_id = $1 AND dataset = $2 AND partition = v.p`,
-      params,
-    );
-  }
-}
-
 async function markFailed(db: Db, engine: Engine, runId: string, dataset: string, partitions: string[], error: string): Promise<void> {
   for (let i = 0; i < partitions.length; i += 200) {
     const chunk = partitions.slice(i, i + 200);
@@ -239,8 +218,7 @@ async function markFailed(db: Db, engine: Engine, runId: string, dataset: string
   }
 }
 
-/** The checksum of an empty partition (the aggregate over no rows). */
-const EMPTY_CHECKSUM = '0';
+
 
 /**
  * The dependents' part of a restore plan, as the model stager should see it. A dependent that reads

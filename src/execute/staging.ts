@@ -3,6 +3,9 @@ import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { PARTITION_COLUMN } from '../core/identifiers.js';
 import { stagingName } from '../state/tables.js';
 
+/** The checksum of an empty partition (the checksum aggregate over no rows). */
+export const EMPTY_CHECKSUM = '0';
+
 /** Creates the staging table of a run and dataset, or recreates it when the output shape changed. Returns true if (re)created. */
 export async function ensureStagingTable(
   db: Db,
@@ -47,6 +50,25 @@ export function describeColumnDiff(live: ColumnInfo[], next: ColumnInfo[]): stri
   for (const l of live) if (!next.some((c) => c.name === l.name)) parts.push(`- ${l.name} ${l.type} (missing)`);
   if (!parts.length) parts.push('columns are in a different order');
   return parts.join('; ');
+}
+
+/**
+ * Makes the run's staging of `dataset` a view over `select` (a restore: the chosen versions' rows in
+ * history; a first ingest: the files), so no row is copied before publish. A resumed run may have
+ * left a view or a table under that name: either is replaced.
+ */
+export async function stageAsView(engine: Engine, runId: string, dataset: string, select: string): Promise<void> {
+  await dropStagingRelation(engine, runId, dataset);
+  await engine.exec(`CREATE VIEW ${engine.dialect.table(engine.stagingSchema, stagingName(runId, dataset))} AS ${select}`);
+}
+
+/** Drops the run's staging of `dataset`, whether a view or a table; with `only`, just that kind. */
+export async function dropStagingRelation(engine: Engine, runId: string, dataset: string, only?: 'VIEW' | 'TABLE'): Promise<void> {
+  const name = stagingName(runId, dataset);
+  const [existing] = await engine.query<{ t: string }>(`SELECT table_type AS t FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, [engine.stagingSchema, name]);
+  if (!existing) return;
+  const kind = existing.t.toUpperCase().includes('VIEW') ? 'VIEW' : 'TABLE';
+  if (!only || only === kind) await engine.exec(`DROP ${kind} ${engine.dialect.table(engine.stagingSchema, name)}`);
 }
 
 export async function dropStaging(engine: Engine, runId: string, datasets: string[]): Promise<void> {

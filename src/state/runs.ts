@@ -153,3 +153,33 @@ export async function updateTask(
   }
   await db.exec(`UPDATE ${stateTable(engine, 'tasks')} SET ${sets.join(', ')} WHERE run_id = $1 AND dataset = $2 AND partition = $3`, params);
 }
+
+/** What a computed task records: its staged rows, their checksum, and what it was computed from. */
+export interface ComputedTask {
+  partition: string;
+  rows: number;
+  checksum: string;
+  /** The rendered SQL's hash (model tasks; a restore has none). */
+  sql_hash?: string | null;
+  inputs: unknown;
+}
+
+/** Records tasks as computed with one UPDATE … FROM (VALUES …) per 200 tasks, not one per task. */
+export async function markTasksComputed(db: Db, engine: Engine, runId: string, dataset: string, done: ComputedTask[]): Promise<void> {
+  const now = nowIso();
+  for (let i = 0; i < done.length; i += 200) {
+    const params: unknown[] = [runId, dataset, now];
+    const values = done.slice(i, i + 200).map((t) => {
+      params.push(t.partition, String(t.rows), t.checksum, t.sql_hash ?? null, JSON.stringify(t.inputs));
+      const b = params.length - 4;
+      return `($${b}, CAST($${b + 1} AS BIGINT), $${b + 2}, CAST($${b + 3} AS VARCHAR), $${b + 4})`;
+    });
+    await db.exec(
+      `UPDATE ${stateTable(engine, 'tasks')} SET status = 'computed', rows = v.n, checksum = v.c, sql_hash = v.h, inputs = v.i, error = NULL,
+         started_at = $3, finished_at = $3, attempts = attempts + 1
+       FROM (VALUES ${values.join(', ')}) AS v(p, n, c, h, i)
+       WHERE run_id = $1 AND dataset = $2 AND partition = v.p`,
+      params,
+    );
+  }
+}

@@ -43,7 +43,7 @@ export async function computeClaimedTask(ctx: RunContext, conn: Connection, clai
       return { status: 'skipped' };
     }
     const checkpoint = model.incremental ? await checkpointLiteral(engine, engine, model) : undefined;
-    const sql = renderModelSql(engine, project, model, task.partition, (d) => refSource(ctx, d, snapshot), checkpoint);
+    const sql = renderModelSql(engine, project, model, task.partition, (d) => refSource(ctx, d), checkpoint);
     const inputs = inputsFor(project, model, task.partition, snapshot);
     const stats = await computeTask(ctx, fenced, model, task, sql, await stagedColumns(engine, runId, model.name), { sql_hash: sqlHash(sql), inputs });
     return { status: 'computed', rows: stats.rows };
