@@ -254,6 +254,24 @@ export async function builtShop(from = REDUCED_FROM, to = REDUCED_TO, options: S
 }
 
 /** A copy of a project folder (DuckDB file included; on PostgreSQL its schemas, under a new prefix) in a new temp folder. */
+/**
+ * Throwaway copies of a project built once per suite, so that every test starts from the same state:
+ * `fresh()` copies the base, `track(dir)` adds another folder to clean up, and `removeAll()` (from
+ * afterAll) removes them and the base. `base` is read when a copy is made (beforeAll builds it).
+ */
+export function projectCopies(base: () => string): { fresh(): string; track(dir: string): void; removeAll(): void } {
+  const made: string[] = [];
+  return {
+    fresh() {
+      const dir = copyProject(base());
+      made.push(dir);
+      return dir;
+    },
+    track: (dir) => void made.push(dir),
+    removeAll: () => cleanup(base(), ...made),
+  };
+}
+
 export function copyProject(dir: string): string {
   const copy = path.join(tempDir(), 'shop');
   cpSync(dir, copy, { recursive: true });

@@ -7,9 +7,8 @@ import { stateTable } from '../../src/state/tables.js';
 import {
   applyOrdersFix,
   builtShop,
-  cleanup,
   cliJson,
-  copyProject,
+  projectCopies,
   days,
   partitionsByKey,
   requireBuild,
@@ -35,18 +34,13 @@ interface BackfillJson {
 
 describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
   let base: string;
-  const made: string[] = [];
-  function fresh(): string {
-    const dir = copyProject(base);
-    made.push(dir);
-    return dir;
-  }
+  const { fresh, removeAll } = projectCopies(() => base);
 
   beforeAll(async () => {
     requireBuild();
     base = await builtShop(undefined, undefined, { engine });
   }, 300_000);
-  afterAll(() => cleanup(base, ...made));
+  afterAll(removeAll);
 
   describe('backfill scope', () => {
     it('changes exactly the planned partitions whose content changed, and nothing outside the plan', async () => {

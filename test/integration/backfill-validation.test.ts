@@ -8,10 +8,9 @@ import { generateOrdersCsv } from '../../src/example/shop.js';
 import { stateTable } from '../../src/state/tables.js';
 import {
   builtShop,
-  cleanup,
   cli,
   cliJson,
-  copyProject,
+  projectCopies,
   readModel,
   requireBuild,
   snapshotState,
@@ -35,19 +34,14 @@ function failWith(engine: TestEngine, message: string, column: string): string {
 describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
   let base: string;
   let original: string;
-  const made: string[] = [];
-  function fresh(): string {
-    const dir = copyProject(base);
-    made.push(dir);
-    return dir;
-  }
+  const { fresh, removeAll } = projectCopies(() => base);
 
   beforeAll(async () => {
     requireBuild();
     base = await builtShop(undefined, undefined, { engine });
     original = readModel(base, 'daily_revenue');
   }, 300_000);
-  afterAll(() => cleanup(base, ...made));
+  afterAll(removeAll);
 
   function errorLines(stderr: string): string[] {
     return stderr.split('\n').filter((l) => l.startsWith('error:'));

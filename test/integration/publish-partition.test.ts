@@ -14,12 +14,10 @@ import { historyTable, stateTable } from '../../src/state/tables.js';
 import type { Workspace } from '../../src/workspace.js';
 import {
   builtShop,
-  cleanup,
   dataFiles,
   scaffoldShop,
   cli,
   cliJson,
-  copyProject,
   days,
   duplicateKeys,
   partitionsByKey,
@@ -33,6 +31,7 @@ import {
   writeModel,
   writeOrdersFix,
   type PartitionJson,
+  projectCopies,
   type TestEngine,
 } from '../helpers/project.js';
 
@@ -118,12 +117,7 @@ describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
   let referenceResult: BackfillJson;
   let referenceLive: Awaited<ReturnType<typeof snapshotLive>>;
   let builtLive: Awaited<ReturnType<typeof snapshotLive>>; // base before the fix: a first build by `tidemark run`
-  const made: string[] = [];
-  function fresh(): string {
-    const dir = copyProject(base);
-    made.push(dir);
-    return dir;
-  }
+  const { fresh, track, removeAll } = projectCopies(() => base);
 
   beforeAll(async () => {
     requireBuild();
@@ -134,7 +128,7 @@ describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
     referenceResult = cliJson<BackfillJson>(reference, BACKFILL);
     referenceLive = await snapshotLive(reference);
   }, 300_000);
-  afterAll(() => cleanup(base, ...made));
+  afterAll(removeAll);
 
   it('publishes the same content as the default, one transaction per batch, under one run id', async () => {
     const dir = fresh();
@@ -171,7 +165,7 @@ describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
 
   it('a first build by `run --publish partition` equals the default one (dependents read batches published before their tables existed)', async () => {
     const dir = await scaffoldShop(undefined, undefined, { engine });
-    made.push(dir);
+    track(dir);
     cliJson(dir, ['ingest', 'orders', ...dataFiles(dir, 'orders')]);
     cliJson(dir, ['ingest', 'fx_rates', ...dataFiles(dir, 'fx_rates')]);
     const result = cliJson<BackfillJson>(dir, ['run', '--publish', 'partition']);

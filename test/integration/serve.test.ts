@@ -9,10 +9,9 @@ import { startServe as startServeProcess, type ServeProcess } from '../e2e/serve
 import {
   BIN,
   builtShop,
-  cleanup,
   cli,
   cliJson,
-  copyProject,
+  projectCopies,
   days,
   partitionsByKey,
   requireBuild,
@@ -33,13 +32,7 @@ async function startServe(dir: string): Promise<Server> {
 
 const servers: Server[] = [];
 let base: string;
-const made: string[] = [];
-
-function fresh(): string {
-  const dir = copyProject(base);
-  made.push(dir);
-  return dir;
-}
+const { fresh, removeAll } = projectCopies(() => base);
 
 function cliEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, TIDEMARK_ACTOR: 'test', NO_COLOR: '1' };
@@ -72,7 +65,7 @@ beforeAll(async () => {
 afterEach(async () => {
   for (const s of servers.splice(0)) await s.stop();
 });
-afterAll(() => cleanup(base, ...made));
+afterAll(removeAll);
 
 describe('tidemark serve', () => {
   it('writes its token readable only by the user, and refuses mutating routes without it', async () => {
