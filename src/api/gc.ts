@@ -12,12 +12,14 @@
  * superseded by a later run of the same request; `allStaging` also drops the latest failed attempt
  * of each request. Staging of a run whose process is alive is never dropped.
  */
+import { getDataset, type Project } from '../config/project.js';
 import type { Db, Engine } from '../engines/engine.js';
-import { PARTITION_COLUMN, VERSION_COLUMN } from '../core/identifiers.js';
+import { REPLACED_SEQ_COLUMN } from '../core/identifiers.js';
 import { isProcessAlive } from '../plan/snapshot.js';
 import { appendAudit } from '../state/audit.js';
 import { isActive, listRuns, type RunRecord } from '../state/runs.js';
 import { historyTable, stateTable } from '../state/tables.js';
+import { partitionWindow } from './version-content.js';
 import type { Workspace } from '../workspace.js';
 
 export interface GcOptions {
@@ -35,6 +37,8 @@ export interface RemovedVersion {
   version: number;
   rows: number;
   replaced_at: string;
+  /** The publish that replaced it: its history rows carry this number. */
+  replaced_seq: number;
 }
 
 export interface DroppedStaging {
@@ -60,15 +64,17 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
   const policy = project.retention;
   const reason = options.reason?.trim() || `gc: retention policy (keep ${policy.versions} replaced versions per partition and anything replaced within ${policy.days} days)`;
   const now = options.now ?? new Date();
-  const expired = await expiredVersions(engine, policy, now);
+  // History rows are found through the dataset's partition column: a dataset no longer in the
+  // project file keeps its history until it is configured again.
+  const expired = (await expiredVersions(engine, policy, now)).filter((v) => project.datasets.has(v.dataset));
   let historyRows = 0;
   const byDataset = new Map<string, RemovedVersion[]>();
   for (const v of expired) byDataset.set(v.dataset, [...(byDataset.get(v.dataset) ?? []), v]);
   for (const [dataset, versions] of byDataset) {
-    historyRows += await countHistoryRows(engine, engine, dataset, versions);
+    historyRows += await countHistoryRows(engine, engine, project, dataset, versions);
     if (options.dryRun) continue;
     await engine.transaction(async (tx) => {
-      await removeFromHistory(tx, engine, dataset, versions);
+      await removeFromHistory(tx, engine, project, dataset, versions);
       await appendAudit(tx, engine, {
         actor: ws.actor,
         action: 'gc.retention',
@@ -112,8 +118,8 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
 
 /** Replaced versions still held that the policy no longer keeps. */
 async function expiredVersions(engine: Engine, policy: { versions: number; days: number }, now: Date): Promise<RemovedVersion[]> {
-  const rows = await engine.query<{ dataset: string; partition: string; version: number; rows: number; replaced_at: string }>(
-    `SELECT dataset, partition, version, rows, replaced_at FROM ${stateTable(engine, 'versions')}
+  const rows = await engine.query<{ dataset: string; partition: string; version: number; rows: number; replaced_at: string; replaced_seq: number }>(
+    `SELECT dataset, partition, version, rows, replaced_at, replaced_seq FROM ${stateTable(engine, 'versions')}
      WHERE retained AND replaced_at IS NOT NULL ORDER BY dataset, partition, version DESC`,
   );
   const cutoff = new Date(now.getTime() - policy.days * 86_400_000).toISOString();
@@ -125,7 +131,7 @@ async function expiredVersions(engine: Engine, policy: { versions: number; days:
     rank = key === group ? rank + 1 : 1;
     group = key;
     if (rank <= policy.versions || r.replaced_at > cutoff) continue;
-    out.push({ dataset: r.dataset, partition: r.partition, version: Number(r.version), rows: Number(r.rows), replaced_at: r.replaced_at });
+    out.push({ dataset: r.dataset, partition: r.partition, version: Number(r.version), rows: Number(r.rows), replaced_at: r.replaced_at, replaced_seq: Number(r.replaced_seq) });
   }
   return out.sort((a, b) => a.dataset.localeCompare(b.dataset) || a.partition.localeCompare(b.partition) || a.version - b.version);
 }
@@ -137,39 +143,43 @@ function chunks<T>(items: T[], size = 200): T[][] {
   return out;
 }
 
-function versionPredicate(engine: Engine, versions: RemovedVersion[], partitionColumn: string, versionColumn: string, offset = 0): { sql: string; params: unknown[] } {
-  const d = engine.dialect;
+/** `(partition = $a AND version = $b) OR …` over the versions table. */
+function versionPredicate(versions: RemovedVersion[], offset: number): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
   const terms = versions.map((v) => {
     params.push(v.partition, v.version);
-    return `(${d.quote(partitionColumn)} = $${offset + params.length - 1} AND ${d.quote(versionColumn)} = $${offset + params.length})`;
+    return `(partition = $${offset + params.length - 1} AND version = $${offset + params.length})`;
   });
   return { sql: terms.join(' OR '), params };
+}
+
+/** The history rows of `versions`: each is its replacing publish's rows in the partition's window. */
+function historyPredicate(engine: Engine, project: Project, dataset: string, versions: RemovedVersion[]): string {
+  const ds = getDataset(project, dataset);
+  const pc = engine.dialect.quote(ds.partitionColumn);
+  const seq = engine.dialect.quote(REPLACED_SEQ_COLUMN);
+  return versions.map((v) => `(${seq} = ${Math.trunc(v.replaced_seq)} AND ${partitionWindow(engine, ds, v.partition, pc)})`).join(' OR ');
 }
 
 async function historyExists(db: Db, engine: Engine, dataset: string): Promise<boolean> {
   return (await engine.columns(engine.historySchema, dataset, db)) !== null;
 }
 
-async function countHistoryRows(db: Db, engine: Engine, dataset: string, versions: RemovedVersion[]): Promise<number> {
+async function countHistoryRows(db: Db, engine: Engine, project: Project, dataset: string, versions: RemovedVersion[]): Promise<number> {
   if (!(await historyExists(db, engine, dataset))) return 0;
   let n = 0;
   for (const chunk of chunks(versions)) {
-    const p = versionPredicate(engine, chunk, PARTITION_COLUMN, VERSION_COLUMN);
-    const [row] = await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${historyTable(engine, dataset)} WHERE ${p.sql}`, p.params);
+    const [row] = await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${historyTable(engine, dataset)} WHERE ${historyPredicate(engine, project, dataset, chunk)}`);
     n += Number(row.n);
   }
   return n;
 }
 
-async function removeFromHistory(tx: Db, engine: Engine, dataset: string, versions: RemovedVersion[]): Promise<void> {
+async function removeFromHistory(tx: Db, engine: Engine, project: Project, dataset: string, versions: RemovedVersion[]): Promise<void> {
   const exists = await historyExists(tx, engine, dataset);
   for (const chunk of chunks(versions)) {
-    if (exists) {
-      const h = versionPredicate(engine, chunk, PARTITION_COLUMN, VERSION_COLUMN);
-      await tx.exec(`DELETE FROM ${historyTable(engine, dataset)} WHERE ${h.sql}`, h.params);
-    }
-    const v = versionPredicate(engine, chunk, 'partition', 'version', 1);
+    if (exists) await tx.exec(`DELETE FROM ${historyTable(engine, dataset)} WHERE ${historyPredicate(engine, project, dataset, chunk)}`);
+    const v = versionPredicate(chunk, 1);
     await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET retained = FALSE WHERE dataset = $1 AND (${v.sql})`, [dataset, ...v.params]);
   }
 }

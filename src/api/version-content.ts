@@ -1,12 +1,12 @@
 /**
  * Where the rows of one version of a partition live: the current version is the live partition,
- * a replaced version that retention still holds is in the dataset's history table (tagged with
- * `_tm_partition` and `_tm_version`), and a version `gc` removed has no rows anywhere any more.
- * Diff and restore both read versions through here.
+ * a replaced version that retention still holds is in the dataset's history table (its rows in the
+ * partition's window, tagged with the publish that replaced them, `versions.replaced_seq`), and a
+ * version `gc` removed has no rows anywhere any more. Diff, restore and gc read versions through here.
  */
 import type { DatasetSpec } from '../config/project.js';
 import { windowOf, type PartitionKey } from '../core/grain.js';
-import { FILE_COLUMN, PARTITION_COLUMN, RESERVED_PREFIX, VERSION_COLUMN } from '../core/identifiers.js';
+import { FILE_COLUMN, REPLACED_SEQ_COLUMN, RESERVED_PREFIX } from '../core/identifiers.js';
 import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { loadPartitions, listVersions, type VersionRecord } from '../state/partitions.js';
@@ -69,16 +69,49 @@ export function checksumColumns(ds: DatasetSpec, stored: ColumnInfo[]): string[]
 /**
  * A SELECT of `columns` over the rows of one version. The partition key and version are bound as
  * the parameters numbered `partitionParam` and `versionParam` (both are referenced in either form,
- * so a caller binds the same list whichever form it gets); the live form uses the window bounds so
- * the engine can skip row groups outside the partition.
+ * so a caller binds the same list whichever form it gets); both forms use the window bounds so the
+ * engine can skip row groups outside the partition.
  */
-export function versionRowsSql(engine: Engine, ds: DatasetSpec, location: 'live' | 'history', partition: PartitionKey, columns: string[], partitionParam: number, versionParam: number): string {
+export function versionRowsSql(
+  engine: Engine,
+  ds: DatasetSpec,
+  location: 'live' | 'history',
+  version: { partition: PartitionKey; replaced_seq: number | null },
+  columns: string[],
+  partitionParam: number,
+  versionParam: number,
+): string {
   const d = engine.dialect;
   const cols = columns.map((c) => d.quote(c)).join(', ');
-  if (location === 'history') {
-    return `SELECT ${cols} FROM ${historyTable(engine, ds.name)} WHERE ${d.quote(PARTITION_COLUMN)} = $${partitionParam} AND ${d.quote(VERSION_COLUMN)} = $${versionParam}`;
-  }
   const pc = d.quote(ds.partitionColumn);
+  const inPartition = `${partitionWindow(engine, ds, version.partition, pc)} AND ${d.partitionKey(pc, ds.grain)} = $${partitionParam} AND CAST($${versionParam} AS INTEGER) IS NOT NULL`;
+  if (location === 'history') {
+    return `SELECT ${cols} FROM ${historyTable(engine, ds.name)} WHERE ${d.quote(REPLACED_SEQ_COLUMN)} = ${replacedSeq(version)} AND ${inPartition}`;
+  }
+  return `SELECT ${cols} FROM ${liveTable(engine, ds.name)} WHERE ${inPartition}`;
+}
+
+/** `column` within the partition's window: a range the engine prunes row groups with. */
+export function partitionWindow(engine: Engine, ds: DatasetSpec, partition: PartitionKey, column: string): string {
+  const d = engine.dialect;
   const w = windowOf(partition, ds.grain);
-  return `SELECT ${cols} FROM ${liveTable(engine, ds.name)} WHERE ${pc} >= ${d.windowLiteral(w.start, ds.grain)} AND ${pc} < ${d.windowLiteral(w.end, ds.grain)} AND ${d.partitionKey(pc, ds.grain)} = $${partitionParam} AND CAST($${versionParam} AS INTEGER) IS NOT NULL`;
+  return `${column} >= ${d.windowLiteral(w.start, ds.grain)} AND ${column} < ${d.windowLiteral(w.end, ds.grain)}`;
+}
+
+/**
+ * The rows of replaced versions in the history table, each tagged with its partition key as
+ * `partitionAlias`: one join on (publish, window start), so many partitions cost one scan.
+ */
+export function historyRowsSql(engine: Engine, ds: DatasetSpec, versions: { partition: PartitionKey; replaced_seq: number | null }[], columns: string[], partitionAlias: string): string {
+  const d = engine.dialect;
+  const pc = d.quote(ds.partitionColumn);
+  const wanted = versions.map((v) => `(${replacedSeq(v)}, ${d.windowLiteral(windowOf(v.partition, ds.grain).start, ds.grain)}, ${d.stringLiteral(v.partition)})`).join(', ');
+  return `SELECT ${columns.map((c) => `h.${d.quote(c)}`).join(', ')}, w.p AS ${d.quote(partitionAlias)} FROM ${historyTable(engine, ds.name)} h
+    JOIN (VALUES ${wanted}) AS w(s, start, p) ON h.${d.quote(REPLACED_SEQ_COLUMN)} = w.s AND ${d.partitionStart(`h.${pc}`, ds.grain)} = w.start`;
+}
+
+/** A retained version's replacing publish, as a SQL literal (a number Tidemark recorded itself). */
+function replacedSeq(version: { partition: PartitionKey; replaced_seq: number | null }): string {
+  if (version.replaced_seq === null) throw new TidemarkError('INTERNAL', `${version.partition}: a replaced version without its replacing publish`);
+  return String(Math.trunc(Number(version.replaced_seq)));
 }

@@ -153,9 +153,9 @@ async function diffPartition(engine: Engine, ds: DatasetSpec, before: VersionRec
   const keys = ds.key;
   const values = names.filter((c) => !keys.includes(c));
   const metrics = cols.filter((c) => isNumericFamily(typeFamily(c.type)) && !keys.includes(c.name) && c.name !== ds.partitionColumn).map((c) => c.name);
-  const afterSql = versionRowsSql(engine, ds, afterAt as 'live' | 'history', after.partition, names, 1, 2);
+  const afterSql = versionRowsSql(engine, ds, afterAt as 'live' | 'history', after, names, 1, 2);
   // A partition the run created has no "before": an empty relation of the same shape.
-  const beforeSql = beforeAt === 'none' ? `${afterSql} AND FALSE` : versionRowsSql(engine, ds, beforeAt as 'live' | 'history', after.partition, names, 1, 3);
+  const beforeSql = beforeAt === 'none' ? `${afterSql} AND FALSE` : versionRowsSql(engine, ds, beforeAt as 'live' | 'history', before!, names, 1, 3);
   const q = (c: string) => d.quote(c);
   const differs = values.length ? values.map((c) => `b.${q(c)} IS DISTINCT FROM a.${q(c)}`).join(' OR ') : 'FALSE';
   const sums = metrics.flatMap((c, i) => [`(SELECT sum(${q(c)}) FROM b) AS b_${i}`, `(SELECT sum(${q(c)}) FROM a) AS a_${i}`]);

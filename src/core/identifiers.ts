@@ -21,4 +21,9 @@ export function assertIdentifier(name: string, what: string): string {
 export const RESERVED_PREFIX = '_tm_';
 export const FILE_COLUMN = '_tm_file';
 export const PARTITION_COLUMN = '_tm_partition';
-export const VERSION_COLUMN = '_tm_version';
+/**
+ * History rows carry the publish sequence number of the publish that replaced them: one constant per
+ * publish, so moving rows to history is a plain copy (no per-row partition key or version lookup).
+ * With the partition (from the partition column) it names the version: `versions.replaced_seq`.
+ */
+export const REPLACED_SEQ_COLUMN = '_tm_replaced_seq';

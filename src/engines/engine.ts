@@ -56,6 +56,11 @@ export interface Dialect {
   checksum(columns: string[]): string;
   /** SQL giving the partition key (ISO text) at `grain` of `expr`, an already-quoted column expression. */
   partitionKey(expr: string, grain: Grain): string;
+  /**
+   * SQL giving the start of `expr`'s partition window at `grain`, comparable with windowLiteral: a
+   * join key that costs no text per row (partitionKey does).
+   */
+  partitionStart(expr: string, grain: Grain): string;
   /** A string literal (only for constants Tidemark itself produces; user values are parameters). */
   stringLiteral(value: string): string;
 }

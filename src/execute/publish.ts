@@ -9,7 +9,7 @@
  */
 import type { DatasetSpec } from '../config/project.js';
 import { windowOf } from '../core/grain.js';
-import { FILE_COLUMN, PARTITION_COLUMN, VERSION_COLUMN } from '../core/identifiers.js';
+import { FILE_COLUMN, PARTITION_COLUMN, REPLACED_SEQ_COLUMN } from '../core/identifiers.js';
 import { datasetsRead, inputsFor, type Snapshot } from '../core/staleness.js';
 import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { appendAudit } from '../state/audit.js';
@@ -91,7 +91,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
       let schemaChange: { added: ColumnInfo[] } | null = null;
       if (changed.length) {
         const prior = { replacesRows: changed.some((t) => before.has(t.partition)), datasetEmpty: before.size === 0 };
-        schemaChange = await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition), prior);
+        schemaChange = await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition), { ...prior, seq });
         crashPoint('publish.replaced');
       }
       let dsSnapshot = snapshot.get(name);
@@ -216,7 +216,7 @@ async function replacePartitions(
   ctx: RunContext,
   ds: DatasetSpec,
   keys: string[],
-  prior: { replacesRows: boolean; datasetEmpty: boolean },
+  prior: { replacesRows: boolean; datasetEmpty: boolean; seq: number },
 ): Promise<{ added: ColumnInfo[] } | null> {
   const d = engine.dialect;
   const live = liveTable(engine, ds.name);
@@ -228,7 +228,7 @@ async function replacePartitions(
   const schemaChange = await addNewColumns(tx, engine, ds, stagedCols);
   await tx.exec(`CREATE TABLE IF NOT EXISTS ${live} (${stagedCols.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
   const history = historyTable(engine, ds.name);
-  const historyCols = [...stagedCols, { name: PARTITION_COLUMN, type: 'VARCHAR' }, { name: VERSION_COLUMN, type: 'INTEGER' }];
+  const historyCols = [...stagedCols, { name: REPLACED_SEQ_COLUMN, type: 'BIGINT' }];
   await tx.exec(`CREATE TABLE IF NOT EXISTS ${history} (${historyCols.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
   const pc = d.quote(ds.partitionColumn);
   const sorted = [...keys].sort();
@@ -240,11 +240,11 @@ async function replacePartitions(
   const lc = `l.${pc}`;
   // Live rows exist only in partitions with a published version: when none of these has one, there is
   // nothing to move to history or delete (a first load skips two scans of the live table).
+  // History rows are tagged with this publish (one constant): the replaced versions record it too.
   if (prior.replacesRows && keepsHistory(ctx)) {
     await tx.exec(
-      `INSERT INTO ${history} (${historyCols.map((c) => d.quote(c.name)).join(', ')}) SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, p.partition, p.version FROM ${live} l
-       JOIN ${stateTable(engine, 'partitions')} p ON p.dataset = $2 AND p.partition = ${d.partitionKey(lc, ds.grain)} WHERE ${inLive(lc)}`,
-      [ctx.runId, ds.name],
+      `INSERT INTO ${history} (${historyCols.map((c) => d.quote(c.name)).join(', ')}) SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, CAST($3 AS BIGINT) FROM ${live} l WHERE ${inLive(lc)}`,
+      [ctx.runId, ds.name, prior.seq],
     );
   }
   if (prior.replacesRows) await tx.exec(`DELETE FROM ${live} WHERE ${inLive(pc)}`, [ctx.runId, ds.name]);

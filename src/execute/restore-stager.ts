@@ -10,8 +10,8 @@
  */
 import { getDataset, getModel, type DatasetSpec, type Project } from '../config/project.js';
 import { upstreamKeys } from '../core/dependencies.js';
-import { windowOf, type PartitionKey } from '../core/grain.js';
-import { PARTITION_COLUMN, VERSION_COLUMN } from '../core/identifiers.js';
+import type { PartitionKey } from '../core/grain.js';
+import { PARTITION_COLUMN } from '../core/identifiers.js';
 import { mappingOf } from '../core/staleness.js';
 import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
@@ -19,9 +19,9 @@ import { planDatasets, type Plan, type PlannedTask } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
 import { listVersions, loadPartitions, type VersionRecord } from '../state/partitions.js';
 import { markTasksComputed } from '../state/runs.js';
-import { historyTable, liveTable, stagingTable, stateTable } from '../state/tables.js';
+import { liveTable, stagingTable, stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
-import { checksumColumns, locationOf, removedByRetention, storedColumnsOf, userColumns } from '../api/version-content.js';
+import { checksumColumns, historyRowsSql, locationOf, partitionWindow, removedByRetention, storedColumnsOf, userColumns } from '../api/version-content.js';
 import type { Stager } from './executor.js';
 import { modelStager } from './model-stager.js';
 import { EMPTY_CHECKSUM, stageAsView } from './staging.js';
@@ -62,18 +62,25 @@ export const restoreStager: Stager = {
       const ds = getDataset(ctx.ws.project, ctx.plan.targets[0]);
       // The staging view reads history: it goes with the publish that consumed it (dropStaging only
       // drops tables). The run's overlay view reads it, so that one goes first (PostgreSQL insists).
-      await checkStillHeld(tx, ctx, ds);
+      const recorded = await listVersions(tx, engine, ds.name);
+      await checkStillHeld(tx, ctx, ds, recorded);
       await tx.exec(`DROP VIEW IF EXISTS ${refViewTable(engine, ctx.runId, ds.name)}`);
       await tx.exec(`DROP VIEW IF EXISTS ${stagingTable(engine, ctx.runId, ds.name)}`);
       // A restored partition carries the input fingerprint of the version it brings back, not of
       // today's upstream: if the upstream changed since, `run` sees it as stale, which it is.
       if (ds.kind !== 'model') return;
       const versions = restoreVersions(ctx.plan);
-      const old = (await listVersions(tx, engine, ds.name)).filter((v) => versions[v.partition] === v.version);
-      for (const v of old) {
-        const inputs = JSON.stringify(v.inputs);
-        await tx.exec(`UPDATE ${stateTable(engine, 'partitions')} SET inputs = $4 WHERE dataset = $1 AND partition = $2 AND run_id = $3`, [ds.name, v.partition, ctx.runId, inputs]);
-        await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET inputs = $4 WHERE dataset = $1 AND partition = $2 AND run_id = $3`, [ds.name, v.partition, ctx.runId, inputs]);
+      const old = recorded.filter((v) => versions[v.partition] === v.version);
+      for (let i = 0; i < old.length; i += 200) {
+        const params: unknown[] = [ds.name, ctx.runId];
+        const values = old.slice(i, i + 200).map((v) => (params.push(v.partition, JSON.stringify(v.inputs)), `($${params.length - 1}, $${params.length})`));
+        for (const table of ['partitions', 'versions'] as const) {
+          await tx.exec(
+            `UPDATE ${stateTable(engine, table)} SET inputs = r.inputs FROM (VALUES ${values.join(', ')}) AS r(partition, inputs)
+             WHERE ${stateTable(engine, table)}.dataset = $1 AND ${stateTable(engine, table)}.run_id = $2 AND ${stateTable(engine, table)}.partition = r.partition`,
+            params,
+          );
+        }
       }
     };
   },
@@ -81,12 +88,12 @@ export const restoreStager: Stager = {
 
 /**
  * Stages every restored partition at once, without copying a row: the run's staging is a VIEW of the
- * chosen versions' rows in history (one set-based read, a join on (partition, version)), which
+ * chosen versions' rows in history (one set-based read, a join on (replacing publish, window)), which
  * publish inserts into live like any staging. Then one transaction checks all partitions at once
  * (validate.ts `publishedBefore`: what today's rows and config can fail), checks each against its recorded rows and checksum (history must give back exactly what was published)
  * and marks the tasks computed. History rows of a version change only when publish adds new
- * versions or gc removes expired ones; publish counts them again in its transaction (publishHook), so
- * a version gc removed in between fails the publish instead of restoring a partition short.
+ * versions or gc removes expired ones; publish checks that gc has not (publishHook), so a version gc
+ * removed in between fails the publish instead of restoring a partition short.
  */
 async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTask[], versions: Record<string, number>, stored: ColumnInfo[]): Promise<void> {
   const { ws, runId } = ctx;
@@ -170,19 +177,12 @@ async function createStagingView(engine: Engine, runId: string, ds: DatasetSpec,
   const inHistory = records.filter((r) => current.get(r.partition)?.version !== r.version);
   const inLive = records.filter((r) => current.get(r.partition)?.version === r.version);
   const parts: string[] = [];
-  if (inHistory.length) {
-    const wanted = inHistory.map((r) => `(${d.stringLiteral(r.partition)}, ${Number(r.version)})`).join(', ');
-    parts.push(
-      `SELECT ${cols.map((c) => `h.${c}`).join(', ')}, h.${d.quote(PARTITION_COLUMN)} FROM ${historyTable(engine, ds.name)} h
-       JOIN (VALUES ${wanted}) AS w(p, v) ON h.${d.quote(PARTITION_COLUMN)} = w.p AND h.${d.quote(VERSION_COLUMN)} = w.v`,
-    );
-  }
+  if (inHistory.length) parts.push(historyRowsSql(engine, ds, inHistory, columns, PARTITION_COLUMN));
   const pc = d.quote(ds.partitionColumn);
   for (const r of inLive) {
-    const w = windowOf(r.partition, ds.grain);
     parts.push(
       `SELECT ${cols.join(', ')}, CAST(${d.stringLiteral(r.partition)} AS VARCHAR) AS ${d.quote(PARTITION_COLUMN)} FROM ${liveTable(engine, ds.name)}
-       WHERE ${pc} >= ${d.windowLiteral(w.start, ds.grain)} AND ${pc} < ${d.windowLiteral(w.end, ds.grain)} AND ${d.partitionKey(pc, ds.grain)} = ${d.stringLiteral(r.partition)}`,
+       WHERE ${partitionWindow(engine, ds, r.partition, pc)} AND ${d.partitionKey(pc, ds.grain)} = ${d.stringLiteral(r.partition)}`,
     );
   }
   // A re-issued restore resumes the same run: its overlay view (which reads the staging) goes first.
@@ -190,15 +190,20 @@ async function createStagingView(engine: Engine, runId: string, ds: DatasetSpec,
   await stageAsView(engine, runId, ds.name, parts.join(' UNION ALL '));
 }
 
-/** The staged (viewed) rows of every published partition are still all there, in the publish transaction. */
-async function checkStillHeld(tx: Db, ctx: RunContext, ds: DatasetSpec): Promise<void> {
+/**
+ * Every version being restored is still held, in the publish transaction: gc marks a version not
+ * retained in the same transaction that deletes its rows, so a version gc removed since staging
+ * fails the publish here instead of restoring a partition short.
+ */
+async function checkStillHeld(tx: Db, ctx: RunContext, ds: DatasetSpec, recorded: VersionRecord[]): Promise<void> {
   const { engine } = ctx.ws;
-  const d = engine.dialect;
-  const tasks = (await tx.query<{ partition: string; rows: number }>(`SELECT partition, rows FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND dataset = $2 AND status = 'published'`, [ctx.runId, ds.name]));
-  if (!tasks.length) return;
-  const counts = await tx.query<{ part: string; n: number }>(`SELECT ${d.quote(PARTITION_COLUMN)} AS part, count(*) AS n FROM ${stagingTable(engine, ctx.runId, ds.name)} GROUP BY 1`);
-  const byPart = new Map(counts.map((c) => [c.part, Number(c.n)]));
-  const short = tasks.filter((t) => (byPart.get(t.partition) ?? 0) !== Number(t.rows)).map((t) => t.partition);
+  const wanted = restoreVersions(ctx.plan);
+  const published = new Set(
+    (await tx.query<{ partition: string }>(`SELECT partition FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND dataset = $2 AND status = 'published'`, [ctx.runId, ds.name])).map((t) => t.partition),
+  );
+  if (!published.size) return;
+  const held = new Set(recorded.filter((v) => v.retained && wanted[v.partition] === v.version).map((v) => v.partition));
+  const short = [...published].filter((p) => wanted[p] !== undefined && !held.has(p)).sort();
   if (short.length) {
     throw new TidemarkError('NOT_FOUND', `${ds.name}: the retained rows of ${short.join(', ')} were removed while restoring (tidemark gc?)`, {
       dataset: ds.name,

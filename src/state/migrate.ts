@@ -7,17 +7,21 @@ import type { Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import * as m001 from './migrations/001_init.js';
 import * as m002 from './migrations/002_workers.js';
+import * as m003 from './migrations/003_history_by_publish.js';
 
 interface Migration {
   version: number;
   name: string;
   tables: string[];
   keyed: string[];
+  /** Work that depends on what the store holds (e.g. one statement per history table), after `tables`. */
+  run?: (tx: Db, engine: Engine) => Promise<void>;
 }
 
 export const MIGRATIONS: Migration[] = [
   { version: 1, ...m001 },
   { version: 2, ...m002 },
+  { version: 3, ...m003 },
 ];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
@@ -74,5 +78,6 @@ async function apply(tx: Db, engine: Engine, migration: Migration): Promise<void
   const s = engine.dialect.quote(engine.stateSchema);
   const statements = engine.capabilities.multiWriter ? [...migration.tables, ...migration.keyed] : migration.tables;
   for (const sql of statements) await tx.exec(sql.replaceAll('{s}', s));
+  if (migration.run) await migration.run(tx, engine);
   await tx.exec(`INSERT INTO ${s}.schema_migrations VALUES ($1, $2, $3)`, [migration.version, migration.name, new Date().toISOString()]);
 }

@@ -26,6 +26,8 @@ export interface VersionRecord extends Omit<PartitionRecord, 'inputs'> {
   reason: string;
   retained: boolean;
   replaced_at: string | null;
+  /** The publish that replaced this version (its history rows carry it); null while current. */
+  replaced_seq: number | null;
 }
 
 type Raw = Omit<PartitionRecord, 'inputs'> & { inputs: string };
@@ -108,11 +110,11 @@ export async function loadPartitionVersionsOf(db: Db, engine: Engine, wanted: Ma
 }
 
 export async function listVersions(db: Db, engine: Engine, dataset: string, partition?: string): Promise<VersionRecord[]> {
-  const rows = await db.query<Raw & { kind: VersionRecord['kind']; actor: string; reason: string; retained: boolean; replaced_at: string | null }>(
+  const rows = await db.query<Raw & { kind: VersionRecord['kind']; actor: string; reason: string; retained: boolean; replaced_at: string | null; replaced_seq: number | null }>(
     `SELECT * FROM ${stateTable(engine, 'versions')} WHERE dataset = $1${partition ? ' AND partition = $2' : ''} ORDER BY partition, version`,
     partition ? [dataset, partition] : [dataset],
   );
-  return rows.map((r) => ({ ...fromRow(r), kind: r.kind, actor: r.actor, reason: r.reason, retained: Boolean(r.retained), replaced_at: r.replaced_at }));
+  return rows.map((r) => ({ ...fromRow(r), kind: r.kind, actor: r.actor, reason: r.reason, retained: Boolean(r.retained), replaced_at: r.replaced_at, replaced_seq: r.replaced_seq === null ? null : Number(r.replaced_seq) }));
 }
 
 export interface NewVersion {
@@ -140,10 +142,10 @@ export async function recordNewVersions(
   const versionTable = stateTable(engine, 'versions');
   for (let i = 0; i < versions.length; i += 100) {
     const chunk = versions.slice(i, i + 100);
-    const keyParams: unknown[] = [dataset, common.published_at];
+    const keyParams: unknown[] = [dataset, common.published_at, common.publish_seq];
     const list = chunk.map((v) => (keyParams.push(v.partition), `$${keyParams.length}`)).join(', ');
     // Only the current version of a partition has replaced_at NULL, and the new one is not inserted yet.
-    await tx.exec(`UPDATE ${versionTable} SET replaced_at = $2 WHERE dataset = $1 AND replaced_at IS NULL AND partition IN (${list})`, keyParams);
+    await tx.exec(`UPDATE ${versionTable} SET replaced_at = $2, replaced_seq = $3 WHERE dataset = $1 AND replaced_at IS NULL AND partition IN (${list})`, keyParams);
     const names = chunk.map((v) => v.partition);
     await tx.exec(`DELETE FROM ${partitions} WHERE dataset = $1 AND partition IN (${names.map((_, j) => `$${j + 2}`).join(', ')})`, [dataset, ...names]);
     const pParams: unknown[] = [];

@@ -25,7 +25,9 @@ describe('retention and gc', SLOW, () => {
   let goodSql: string;
 
   const historyRows = () =>
-    tmJson<{ p: string; v: number; n: number }[]>(dir, 'query', 'SELECT _tm_partition AS p, _tm_version AS v, count(*) AS n FROM tidemark_history.daily_revenue GROUP BY 1, 2 ORDER BY 1, 2').map((r) => `${r.p} v${r.v}`);
+    tmJson<{ p: string; v: number; n: number }[]>(dir, 'query', `SELECT v.partition AS p, v.version AS v, count(*) AS n FROM tidemark_history.daily_revenue h
+        JOIN tidemark.versions v ON v.dataset = 'daily_revenue' AND v.replaced_seq = h._tm_replaced_seq AND v.partition = CAST(h.day AS VARCHAR)
+        GROUP BY 1, 2 ORDER BY 1, 2`).map((r) => `${r.p} v${r.v}`);
   const backfillScaled = (factor: number, from: string, to: string) => {
     writeFile(dir, 'models/daily_revenue.sql', scaleRevenue(goodSql, factor));
     try {

@@ -20,5 +20,10 @@ export const duckdbDialect: Dialect = {
     // A DATE's text form is its ISO key; this runs per row in staging inserts and checks, and is ~3× cheaper than strftime.
     return `CAST(CAST(${c} AS DATE) AS VARCHAR)`;
   },
+  partitionStart(c, grain) {
+    if (grain === 'hour') return `date_trunc('hour', CAST(${c} AS TIMESTAMP))`;
+    if (grain === 'month') return `CAST(date_trunc('month', CAST(${c} AS DATE)) AS DATE)`;
+    return `CAST(${c} AS DATE)`;
+  },
   stringLiteral: (value) => `'${value.replace(/'/g, "''")}'`,
 };

@@ -22,5 +22,10 @@ export const postgresDialect: Dialect = {
     if (grain === 'month') return `to_char(CAST(${c} AS TIMESTAMP), 'YYYY-MM-01')`;
     return `to_char(CAST(${c} AS TIMESTAMP), 'YYYY-MM-DD')`;
   },
+  partitionStart(c, grain) {
+    if (grain === 'hour') return `date_trunc('hour', CAST(${c} AS TIMESTAMP))`;
+    if (grain === 'month') return `CAST(date_trunc('month', CAST(${c} AS DATE)) AS DATE)`;
+    return `CAST(${c} AS DATE)`;
+  },
   stringLiteral: (value) => `'${value.replace(/'/g, "''")}'`,
 };
