@@ -10,14 +10,14 @@
 import type { DatasetSpec } from '../config/project.js';
 import { windowOf } from '../core/grain.js';
 import { FILE_COLUMN, PARTITION_COLUMN, REPLACED_SEQ_COLUMN } from '../core/identifiers.js';
-import { datasetsRead, inputsFor, type Snapshot } from '../core/staleness.js';
+import { inputsFor, partitionsRead, type Snapshot } from '../core/staleness.js';
 import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { appendAudit } from '../state/audit.js';
 import { advanceCheckpoint } from '../state/checkpoints.js';
 import { nowIso } from '../state/json.js';
 import { nextPublishSeq } from '../state/meta.js';
 import { appendOutboxEvent } from '../state/outbox.js';
-import { loadPartitionVersions, recordNewVersions, type Inputs, type NewVersion } from '../state/partitions.js';
+import { loadPartitionVersionsOf, recordNewVersions, type Inputs, type NewVersion } from '../state/partitions.js';
 import { listTasks, setRunStatus, type TaskRecord } from '../state/runs.js';
 import { historyTable, liveTable, stagingName, stagingTable, stateTable } from '../state/tables.js';
 import { TidemarkError } from '../errors.js';
@@ -66,18 +66,20 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
   return engine.transaction(async (tx) => {
     const seq = await nextPublishSeq(tx, engine);
     const tasks = await listTasks(tx, engine, runId);
-    // Versions of the run's datasets and of what they read (not the whole project's); `snapshot` then
-    // takes this run's new versions, `current` stays as before.
-    const current = await loadPartitionVersions(tx, engine, datasetsRead(project, new Set(tasks.map((t) => t.dataset))));
+    const inBatch = hooks.batch ? new Set(hooks.batch.partitions) : null;
+    const publishing = tasks.filter((t) => t.status === 'computed' && (!hooks.batch || (hooks.batch.dataset === t.dataset && inBatch!.has(t.partition))));
+    // Versions of the partitions this publish replaces and of those they read (their input
+    // fingerprints), not of whole datasets; `snapshot` then takes this run's new versions, `current`
+    // stays as before.
+    const current = await loadPartitionVersionsOf(tx, engine, partitionsRead(project, publishing));
     const snapshot: Snapshot = new Map([...current].map(([ds, m]) => [ds, new Map(m)]));
     const published: PublishedPartition[] = [];
     let unchanged = 0;
     const now = nowIso();
 
-    const inBatch = hooks.batch ? new Set(hooks.batch.partitions) : null;
     for (const name of project.order) {
       if (hooks.batch && hooks.batch.dataset !== name) continue;
-      const mine = tasks.filter((t) => t.dataset === name && t.status === 'computed' && (!inBatch || inBatch.has(t.partition)));
+      const mine = publishing.filter((t) => t.dataset === name);
       if (!mine.length) continue;
       const ds = project.datasets.get(name)!;
       const before = current.get(name) ?? new Map();
@@ -90,7 +92,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
       await markTasks(tx, engine, runId, name, same, 'unchanged');
       let schemaChange: { added: ColumnInfo[] } | null = null;
       if (changed.length) {
-        const prior = { replacesRows: changed.some((t) => before.has(t.partition)), datasetEmpty: before.size === 0 };
+        const prior = { replacesRows: changed.some((t) => before.has(t.partition)), datasetEmpty: !(await hasPartitions(tx, engine, name)) };
         schemaChange = await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition), { ...prior, seq });
         crashPoint('publish.replaced');
       }
@@ -193,6 +195,11 @@ export async function publishedByRun(db: Db, engine: Engine, order: string[], ru
   });
   const [u] = await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND status = 'unchanged'`, [runId]);
   return { published, unchanged: Number(u.n) };
+}
+
+/** Whether any partition of the dataset has been published (its live table holds rows of other partitions). */
+async function hasPartitions(tx: Db, engine: Engine, dataset: string): Promise<boolean> {
+  return (await tx.query(`SELECT 1 AS found FROM ${stateTable(engine, 'partitions')} WHERE dataset = $1 LIMIT 1`, [dataset])).length > 0;
 }
 
 async function markTasks(tx: Db, engine: Engine, runId: string, dataset: string, tasks: TaskRecord[], status: string): Promise<void> {

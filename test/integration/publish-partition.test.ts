@@ -93,11 +93,18 @@ async function auditOf(dir: string, runId: string): Promise<{ dataset: string; p
   });
 }
 
+/** A dataset's history rows, each with the version it belongs to (the tag is the replacing publish, which differs per mode). */
 async function historyRows(dir: string, dataset: string): Promise<Record<string, unknown>[]> {
   return sql(dir, async (ws) => {
-    const t = historyTable(ws.engine, dataset);
-    const cols = (await ws.engine.columns(ws.engine.historySchema, dataset)) ?? [];
-    return ws.engine.query(`SELECT * FROM ${t} ORDER BY ${cols.map((_, i) => i + 1).join(', ')}`);
+    const d = ws.engine.dialect;
+    const spec = ws.project.datasets.get(dataset)!;
+    const cols = ((await ws.engine.columns(ws.engine.historySchema, dataset)) ?? []).filter((c) => c.name !== '_tm_replaced_seq').map((c) => `h.${d.quote(c.name)}`);
+    return ws.engine.query(
+      `SELECT ${cols.join(', ')}, v.partition AS _partition, v.version AS _version FROM ${historyTable(ws.engine, dataset)} h
+       JOIN ${stateTable(ws.engine, 'versions')} v ON v.dataset = $1 AND v.replaced_seq = h."_tm_replaced_seq" AND v.partition = ${d.partitionKey(`h.${d.quote(spec.partitionColumn)}`, spec.grain)}
+       ORDER BY ${cols.map((_, i) => i + 1).join(', ')}, ${cols.length + 1}, ${cols.length + 2}`,
+      [dataset],
+    );
   });
 }
 
