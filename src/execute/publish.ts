@@ -12,7 +12,7 @@ import { windowOf } from '../core/grain.js';
 import { FILE_COLUMN, PARTITION_COLUMN, REPLACED_SEQ_COLUMN } from '../core/identifiers.js';
 import { inputsFor, partitionsRead, type Snapshot } from '../core/staleness.js';
 import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
-import { appendAudit } from '../state/audit.js';
+import { appendAudits, type AuditFields } from '../state/audit.js';
 import { advanceCheckpoint } from '../state/checkpoints.js';
 import { nowIso } from '../state/json.js';
 import { nextPublishSeq } from '../state/meta.js';
@@ -76,6 +76,10 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
     const published: PublishedPartition[] = [];
     let unchanged = 0;
     const now = nowIso();
+    // Written once for every dataset of the publish, after the loop: a few statements per publish.
+    const newVersions: NewVersion[] = [];
+    const replacedNotRetained: { dataset: string; partition: string; version: number }[] = [];
+    const audits: AuditFields[] = [];
 
     for (const name of project.order) {
       if (hooks.batch && hooks.batch.dataset !== name) continue;
@@ -99,7 +103,6 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
       let dsSnapshot = snapshot.get(name);
       if (!dsSnapshot) snapshot.set(name, (dsSnapshot = new Map()));
       const changedKeys = new Set(changed.map((t) => t.partition));
-      const newVersions: NewVersion[] = [];
       // Partitions in ascending order, so a cumulative model's d sees d-1's new version.
       for (const t of [...mine].sort((a, b) => a.partition.localeCompare(b.partition))) {
         const prev = before.get(t.partition);
@@ -115,7 +118,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
         const checksum = String(t.checksum);
         const versionKind = kind === 'restore' ? 'restore' : prev ? 'restate' : 'new';
         dsSnapshot.set(t.partition, { version, rows, checksum, inputs });
-        newVersions.push({ partition: t.partition, version, rows, checksum, inputs, kind: versionKind });
+        newVersions.push({ dataset: name, partition: t.partition, version, rows, checksum, inputs, kind: versionKind });
         published.push({
           dataset: name,
           partition: t.partition,
@@ -127,15 +130,15 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
           checksum_after: checksum,
         });
       }
-      await recordNewVersions(tx, engine, name, newVersions, { run_id: runId, publish_seq: seq, published_at: now, actor: ws.actor, reason: ctx.options.reason });
-      const replaced = published.filter((p) => p.dataset === name && p.version_before !== null).map((p) => ({ partition: p.partition, version: p.version_before! }));
-      if (!keepsHistory(ctx)) await markReplacedNotRetained(tx, engine, name, replaced);
+      if (!keepsHistory(ctx)) {
+        for (const p of published) if (p.dataset === name && p.version_before !== null) replacedNotRetained.push({ dataset: name, partition: p.partition, version: p.version_before });
+      }
       // Incremental models (issue 5): the checkpoint is recomputed from the live rows just replaced, in
       // this same transaction, so data and checkpoint commit together (rule in state/checkpoints.ts).
       if (ds.kind === 'model' && ds.incremental) await advanceCheckpoint(tx, engine, ds, seq, now);
       if (changed.length || ctx.plan.targets.includes(name)) {
         const mineChanged = published.filter((p) => p.dataset === name);
-        await appendAudit(tx, engine, {
+        audits.push({
           actor: ws.actor,
           action: ctx.plan.kind,
           reason: ctx.options.reason,
@@ -148,6 +151,9 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
         });
       }
     }
+    await recordNewVersions(tx, engine, newVersions, { run_id: runId, publish_seq: seq, published_at: now, actor: ws.actor, reason: ctx.options.reason });
+    await markReplacedNotRetained(tx, engine, replacedNotRetained);
+    await appendAudits(tx, engine, audits);
     await tx.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'published' WHERE run_id = $1 AND status = 'publishing'`, [runId]);
     if (hooks.extra) await hooks.extra(tx);
     await appendOutboxEvent(tx, engine, 'run.published', runId, {
@@ -271,11 +277,11 @@ function keepsHistory(ctx: RunContext): boolean {
   return versions > 0 || days > 0;
 }
 
-async function markReplacedNotRetained(tx: Db, engine: Engine, dataset: string, replaced: { partition: string; version: number }[]): Promise<void> {
+async function markReplacedNotRetained(tx: Db, engine: Engine, replaced: { dataset: string; partition: string; version: number }[]): Promise<void> {
   for (let i = 0; i < replaced.length; i += 200) {
-    const params: unknown[] = [dataset];
-    const pairs = replaced.slice(i, i + 200).map((r) => (params.push(r.partition, r.version), `(partition = $${params.length - 1} AND version = $${params.length})`));
-    await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET retained = FALSE WHERE dataset = $1 AND (${pairs.join(' OR ')})`, params);
+    const params: unknown[] = [];
+    const triples = replaced.slice(i, i + 200).map((r) => (params.push(r.dataset, r.partition, r.version), `(dataset = $${params.length - 2} AND partition = $${params.length - 1} AND version = $${params.length})`));
+    await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET retained = FALSE WHERE ${triples.join(' OR ')}`, params);
   }
 }
 

@@ -15,23 +15,35 @@ export type AuditFields = Omit<AuditRecordBody, 'seq' | 'at' | 'tidemark_version
 export const auditFaults = { failNextAppend: false };
 
 export async function appendAudit(tx: Db, engine: Engine, fields: AuditFields): Promise<AuditRecord> {
+  return (await appendAudits(tx, engine, [fields]))[0];
+}
+
+/** Several records of one mutation (a publish writes one per dataset), chained in order: one read of the head, one insert. */
+export async function appendAudits(tx: Db, engine: Engine, all: AuditFields[]): Promise<AuditRecord[]> {
   if (auditFaults.failNextAppend || process.env.TIDEMARK_FAULT_AUDIT === '1') {
     auditFaults.failNextAppend = false;
     throw new Error('injected failure while writing the audit record');
   }
+  if (!all.length) return [];
   const table = stateTable(engine, 'audit');
   const last = await tx.query<{ seq: number; hash: string }>(`SELECT seq, hash FROM ${table} ORDER BY seq DESC LIMIT 1`);
-  const record = sealAuditRecord(last[0] ? { seq: Number(last[0].seq), hash: last[0].hash } : null, {
-    at: nowIso(),
-    tidemark_version: TIDEMARK_VERSION,
-    ...fields,
+  let head = last[0] ? { seq: Number(last[0].seq), hash: last[0].hash } : null;
+  const at = nowIso();
+  const records = all.map((fields) => {
+    const record = sealAuditRecord(head, { at, tidemark_version: TIDEMARK_VERSION, ...fields });
+    head = { seq: record.seq, hash: record.hash };
+    return record;
+  });
+  const params: unknown[] = [];
+  const rows = records.map((r) => {
+    params.push(r.seq, r.at, r.actor, r.action, r.reason, r.command, r.run_id, r.dataset, JSON.stringify(r.partitions), JSON.stringify(r.details), r.tidemark_version, r.config_hash, r.prev_hash, r.hash);
+    return `(${Array.from({ length: 14 }, (_, i) => `$${params.length - 13 + i}`).join(', ')})`;
   });
   await tx.exec(
-    `INSERT INTO ${table} (seq, "at", actor, action, reason, command, run_id, dataset, partitions, details, tidemark_version, config_hash, prev_hash, hash)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-    [record.seq, record.at, record.actor, record.action, record.reason, record.command, record.run_id, record.dataset, JSON.stringify(record.partitions), JSON.stringify(record.details), record.tidemark_version, record.config_hash, record.prev_hash, record.hash],
+    `INSERT INTO ${table} (seq, "at", actor, action, reason, command, run_id, dataset, partitions, details, tidemark_version, config_hash, prev_hash, hash) VALUES ${rows.join(', ')}`,
+    params,
   );
-  return record;
+  return records;
 }
 
 export interface AuditQuery {

@@ -118,6 +118,7 @@ export async function listVersions(db: Db, engine: Engine, dataset: string, part
 }
 
 export interface NewVersion {
+  dataset: string;
   partition: string;
   version: number;
   rows: number;
@@ -127,14 +128,14 @@ export interface NewVersion {
 }
 
 /**
- * Records new versions of a dataset's partitions in a publish transaction, set-based: the previous
- * versions are marked replaced, the current-partition rows are swapped, the version rows appended.
- * A few statements per chunk rather than four per partition keeps a 1,000-partition publish cheap.
+ * Records the new versions of one publish (any datasets) in its transaction, set-based: the previous
+ * versions are marked replaced by this publish, the current-partition rows are swapped, the version
+ * rows appended. Four statements per chunk, not four per partition or per dataset, keep a
+ * 1,000-partition or many-dataset publish cheap.
  */
 export async function recordNewVersions(
   tx: Db,
   engine: Engine,
-  dataset: string,
   versions: NewVersion[],
   common: { run_id: string; publish_seq: number; published_at: string; actor: string; reason: string },
 ): Promise<void> {
@@ -142,21 +143,21 @@ export async function recordNewVersions(
   const versionTable = stateTable(engine, 'versions');
   for (let i = 0; i < versions.length; i += 100) {
     const chunk = versions.slice(i, i + 100);
-    const keyParams: unknown[] = [dataset, common.published_at, common.publish_seq];
-    const list = chunk.map((v) => (keyParams.push(v.partition), `$${keyParams.length}`)).join(', ');
+    const keyParams: unknown[] = [common.published_at, common.publish_seq];
+    const keys = partitionsByDataset(chunk, keyParams);
     // Only the current version of a partition has replaced_at NULL, and the new one is not inserted yet.
-    await tx.exec(`UPDATE ${versionTable} SET replaced_at = $2, replaced_seq = $3 WHERE dataset = $1 AND replaced_at IS NULL AND partition IN (${list})`, keyParams);
-    const names = chunk.map((v) => v.partition);
-    await tx.exec(`DELETE FROM ${partitions} WHERE dataset = $1 AND partition IN (${names.map((_, j) => `$${j + 2}`).join(', ')})`, [dataset, ...names]);
+    await tx.exec(`UPDATE ${versionTable} SET replaced_at = $1, replaced_seq = $2 WHERE replaced_at IS NULL AND (${keys})`, keyParams);
+    const deleteParams: unknown[] = [];
+    await tx.exec(`DELETE FROM ${partitions} WHERE ${partitionsByDataset(chunk, deleteParams)}`, deleteParams);
     const pParams: unknown[] = [];
     const vParams: unknown[] = [];
     const pRows: string[] = [];
     const vRows: string[] = [];
     for (const v of chunk) {
       const inputs = JSON.stringify(v.inputs);
-      pParams.push(dataset, v.partition, v.version, v.rows, v.checksum, common.run_id, common.publish_seq, common.published_at, inputs);
+      pParams.push(v.dataset, v.partition, v.version, v.rows, v.checksum, common.run_id, common.publish_seq, common.published_at, inputs);
       pRows.push(placeholders(pParams.length - 8, 9));
-      vParams.push(dataset, v.partition, v.version, v.rows, v.checksum, common.run_id, common.publish_seq, common.published_at, inputs, v.kind, common.actor, common.reason);
+      vParams.push(v.dataset, v.partition, v.version, v.rows, v.checksum, common.run_id, common.publish_seq, common.published_at, inputs, v.kind, common.actor, common.reason);
       vRows.push(`(${placeholders(vParams.length - 11, 12).slice(1, -1)}, TRUE, NULL)`);
     }
     await tx.exec(`INSERT INTO ${partitions} (dataset, partition, version, rows, checksum, run_id, publish_seq, published_at, inputs) VALUES ${pRows.join(', ')}`, pParams);
@@ -165,6 +166,19 @@ export async function recordNewVersions(
       vParams,
     );
   }
+}
+
+/** `(dataset = $a AND partition IN ($b, …)) OR …` for the entries, their values appended to `params`. */
+function partitionsByDataset(entries: { dataset: string; partition: string }[], params: unknown[]): string {
+  const byDataset = new Map<string, string[]>();
+  for (const e of entries) byDataset.set(e.dataset, [...(byDataset.get(e.dataset) ?? []), e.partition]);
+  return [...byDataset]
+    .map(([dataset, keys]) => {
+      params.push(dataset);
+      const d = params.length;
+      return `(dataset = $${d} AND partition IN (${keys.map((k) => (params.push(k), `$${params.length}`)).join(', ')}))`;
+    })
+    .join(' OR ');
 }
 
 function placeholders(first: number, count: number): string {
