@@ -131,6 +131,12 @@ describe('PostgresEngine', () => {
               ${d.partitionKey(d.windowLiteral('2026-03-07', 'day'), 'day')} AS lit FROM ${t}`,
     );
     expect(keys).toEqual({ h: '2026-03-07T13', d: '2026-03-07', m: '2026-03-01', lit: '2026-03-07' });
+    // partitionStart (the history join key) equals the window start of the row's partition at every grain.
+    const starts = await engine.query(
+      `SELECT ${d.partitionStart(at, 'hour')} = ${d.windowLiteral('2026-03-07 13:00:00', 'hour')} AS h, ${d.partitionStart(at, 'day')} = ${d.windowLiteral('2026-03-07', 'day')} AS d,
+              ${d.partitionStart(at, 'month')} = ${d.windowLiteral('2026-03-01', 'month')} AS m, ${d.partitionStart(at, 'day')} = ${d.windowLiteral('2026-03-08', 'day')} AS other FROM ${t}`,
+    );
+    expect(starts).toEqual([{ h: true, d: true, m: true, other: false }]);
     expect(await engine.query(`SELECT ${d.windowLiteral('2026-03-07 13:00:00', 'hour')} AS w, ${d.stringLiteral("it's")} AS s`)).toEqual([{ w: '2026-03-07 13:00:00', s: "it's" }]);
   });
 
