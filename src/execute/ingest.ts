@@ -90,6 +90,10 @@ export async function planIngest(ws: Workspace, source: string, files: string[],
   );
   const seen = new Set<string>();
   const result: IngestFile[] = [];
+  // Files are hashed one after another in the background: a new file's shape and partitions are read
+  // by the engine, in its own threads, meanwhile; only a file already in the manifest waits for its hash.
+  let hashing: Promise<unknown> = Promise.resolve();
+  const hashes = new Map<IngestFile, Promise<string>>();
   for (const given of files) {
     const absolute = path.resolve(given);
     let bytes: number;
@@ -106,10 +110,15 @@ export async function planIngest(ws: Workspace, source: string, files: string[],
     const name = rel.startsWith('..') || path.isAbsolute(rel) ? absolute : rel.split(path.sep).join('/');
     if (seen.has(name)) continue;
     seen.add(name);
-    const sha256 = await sha256File(absolute);
+    const hash = hashing.then(() => sha256File(absolute));
+    hashing = hash;
+    // Awaited below; until then a failure must not count as an unhandled rejection.
+    hash.catch(() => undefined);
     const known = manifest.get(name);
-    const status = !known ? 'new' : known.sha256 === sha256 ? 'unchanged' : 'changed';
-    result.push({ given, absolute, name, format: formatOf(given, ds.format), sha256, bytes, mtimeMs, status, previousPartitions: known ? (JSON.parse(known.partitions) as string[]) : [], partitions: [] });
+    const status = !known ? 'new' : known.sha256 === (await hash) ? 'unchanged' : 'changed';
+    const file: IngestFile = { given, absolute, name, format: formatOf(given, ds.format), sha256: '', bytes, mtimeMs, status, previousPartitions: known ? (JSON.parse(known.partitions) as string[]) : [], partitions: [] };
+    hashes.set(file, hash);
+    result.push(file);
   }
 
   const state = await loadPlanningState(engine, engine);
@@ -130,6 +139,7 @@ export async function planIngest(ws: Workspace, source: string, files: string[],
     f.partitions = sortKeys(rows.map((r) => String(r.k)));
     for (const k of [...f.partitions, ...f.previousPartitions]) affected.add(k);
   }
+  for (const [file, hash] of hashes) file.sha256 = await hash;
   const tasks: PlannedTask[] = sortKeys(affected).map((k) => ({
     dataset: source,
     partition: k,
