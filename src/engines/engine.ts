@@ -104,5 +104,12 @@ export interface Engine extends Db {
    * instance; `undefined` restores the engine's default. Used by the scheduler (issue 7).
    */
   setInstanceLimits?(limits: { threads?: number; memoryLimit?: string }): Promise<void>;
+  /**
+   * Runs `fn`, whose queries run on `db`, with the engine allowed to aggregate over a large but dense
+   * integer key range through a directly indexed table (DuckDB's perfect hash aggregation, which it only
+   * uses when column statistics bound the range; at most 2^24 groups, so memory stays bounded). For
+   * one-off aggregates over every staged key, e.g. the duplicate-key check of a large ingest.
+   */
+  withDenseKeyAggregation?<T>(db: Db, fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

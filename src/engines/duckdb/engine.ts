@@ -38,6 +38,8 @@ class DuckDbConnection implements Connection {
         tx.done = true;
         await runExec(this.conn, 'ROLLBACK').catch(() => undefined);
         throw error;
+      } finally {
+        for (const sql of tx.afterEnd) await runExec(this.conn, sql).catch(() => undefined);
       }
     });
   }
@@ -50,6 +52,8 @@ class DuckDbConnection implements Connection {
 /** The connection as seen inside its transaction: statements run directly, in order. */
 class TransactionDb implements Db {
   done = false;
+  /** Session settings to restore once the transaction has ended (an aborted one accepts no SET). */
+  readonly afterEnd: string[] = [];
   constructor(private readonly conn: DuckDBConnection) {}
   private check(): void {
     if (this.done) throw new TidemarkError('INTERNAL', 'transaction already finished');
@@ -94,6 +98,9 @@ function toRows<T>(names: string[], types: DuckDBType[], columns: unknown[][], c
   }
   return rows as T[];
 }
+
+/** 2^24 groups at most in a perfect hash aggregate: a few hundred MB for a count, across threads. */
+const DENSE_KEY_BITS = 24;
 
 /** Names that need no escaping inside pragma_table_info's quoted "schema"."table" argument. */
 const SIMPLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -193,6 +200,25 @@ export class DuckDbEngine implements Engine {
     await this.settings.exec(memory ? `SET memory_limit = '${memory}'` : 'RESET memory_limit');
   }
   private settings: DuckDbConnection | null = null;
+
+  /**
+   * perfect_ht_threshold (bits, default 12) is a session setting, so it is raised on `db`'s connection
+   * only, and restored after `fn`: by then the transaction `db` may be in can be aborted, and an
+   * aborted transaction refuses SET, so the restore then waits for the transaction's end.
+   */
+  async withDenseKeyAggregation<T>(db: Db, fn: () => Promise<T>): Promise<T> {
+    const [{ bits }] = await db.query<{ bits: number | string }>(`SELECT CAST(current_setting('perfect_ht_threshold') AS INTEGER) AS bits`);
+    if (Number(bits) >= DENSE_KEY_BITS) return fn();
+    await db.exec(`SET perfect_ht_threshold = ${DENSE_KEY_BITS}`);
+    const restore = `SET perfect_ht_threshold = ${Number(bits)}`;
+    try {
+      return await fn();
+    } finally {
+      await db.exec(restore).catch(() => {
+        if (db instanceof TransactionDb) db.afterEnd.push(restore);
+      });
+    }
+  }
 
   /**
    * A table's or view's columns, or null when it does not exist. information_schema.columns is a view

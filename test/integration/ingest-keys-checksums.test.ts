@@ -1,0 +1,133 @@
+// Ingest validation after the issue-6 speed-up: partition checksums are grouped by the native
+// partition value (one text key per group, not per row) and must equal the stored definition (the
+// checksum aggregate grouped by `_tm_partition`) at every grain; the duplicate-key check first asks
+// only whether a key repeats (with DuckDB's dense-key aggregation) and names keys and partitions in a
+// second query, so its message is unchanged and the session setting it raises is restored.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ingest } from '../../src/execute/ingest.js';
+import { cleanup, tempDir, withWorkspace } from '../helpers/project.js';
+
+const YAML = `name: keys_and_checksums
+datasets:
+  orders:
+    kind: source
+    partition: { column: order_date, grain: day }
+    key: [order_id]
+    schema: { current: { order_id: BIGINT, amount: BIGINT, order_date: DATE } }
+  clicks:
+    kind: source
+    partition: { column: at, grain: hour }
+    key: [click_id]
+    schema: { current: { click_id: BIGINT, page: VARCHAR, at: TIMESTAMP } }
+  bills:
+    kind: source
+    partition: { column: billed_on, grain: month }
+    key: [bill_id]
+    schema: { current: { bill_id: BIGINT, cents: BIGINT, billed_on: DATE } }
+`;
+
+const dirs: string[] = [];
+afterAll(() => cleanup(...dirs));
+
+function project(files: Record<string, string>): string {
+  const dir = tempDir('tidemark-keys-');
+  dirs.push(dir);
+  mkdirSync(path.join(dir, 'data'), { recursive: true });
+  writeFileSync(path.join(dir, 'tidemark.yaml'), YAML);
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, 'data', name), text);
+  return dir;
+}
+
+const csv = (header: string, rows: string[]) => `${header}\n${rows.join('\n')}\n`;
+
+const ORDERS = csv('order_id,amount,order_date', ['1,100,2025-01-01', '2,200,2025-01-01', '3,300,2025-01-02', '4,,2025-01-03']);
+const ORDERS_MORE = csv('order_id,amount,order_date', ['5,500,2025-01-03', '6,600,2025-01-04']);
+const CLICKS = csv('click_id,page,at', ['1,/a,2025-01-01 10:05:00', '2,/b,2025-01-01 10:59:59', '3,,2025-01-01 11:00:00', '4,/a,2025-01-02 00:30:00']);
+const BILLS = csv('bill_id,cents,billed_on', ['1,10,2025-01-01', '2,20,2025-01-31', '3,30,2025-02-01', '4,40,2025-03-15']);
+
+/** What publish recorded, and the checksum aggregate recomputed over live rows grouped by their partition key text. */
+async function recordedAndRecomputed(dir: string, dataset: string, columns: string[], partitionColumn: string, grain: 'hour' | 'day' | 'month') {
+  return withWorkspace(dir, async (ws) => {
+    const d = ws.engine.dialect;
+    const recorded = await ws.engine.query<{ partition: string; rows: number; checksum: string }>(
+      `SELECT partition, rows, checksum FROM tidemark.partitions WHERE dataset = $1 ORDER BY partition`,
+      [dataset],
+    );
+    const recomputed = await ws.engine.query<{ partition: string; rows: number; checksum: string }>(
+      `SELECT ${d.partitionKey(d.quote(partitionColumn), grain)} AS partition, count(*) AS rows, ${d.checksum(columns)} AS checksum FROM ${d.quote(dataset)} GROUP BY 1 ORDER BY 1`,
+    );
+    return { recorded: recorded.map((r) => ({ ...r, rows: Number(r.rows) })), recomputed: recomputed.map((r) => ({ ...r, rows: Number(r.rows) })) };
+  });
+}
+
+describe('ingest partition checksums', () => {
+  it('equal the checksum aggregate grouped by the partition key text, at day, hour and month grain, in a first load and a later one', async () => {
+    const dir = project({ 'orders.csv': ORDERS, 'orders-more.csv': ORDERS_MORE, 'clicks.csv': CLICKS, 'bills.csv': BILLS });
+    const file = (f: string) => path.join(dir, 'data', f);
+    await withWorkspace(dir, async (ws) => {
+      expect((await ingest(ws, 'orders', [file('orders.csv')])).status).toBe('published');
+      // A second load touching a partition with live rows stages a table, not a view of the files.
+      expect((await ingest(ws, 'orders', [file('orders.csv'), file('orders-more.csv')])).status).toBe('published');
+      expect((await ingest(ws, 'clicks', [file('clicks.csv')])).status).toBe('published');
+      expect((await ingest(ws, 'bills', [file('bills.csv')])).status).toBe('published');
+    });
+    const orders = await recordedAndRecomputed(dir, 'orders', ['order_id', 'amount', 'order_date'], 'order_date', 'day');
+    expect(orders.recorded.map((r) => [r.partition, r.rows])).toEqual([
+      ['2025-01-01', 2],
+      ['2025-01-02', 1],
+      ['2025-01-03', 2],
+      ['2025-01-04', 1],
+    ]);
+    expect(orders.recorded).toEqual(orders.recomputed);
+    const clicks = await recordedAndRecomputed(dir, 'clicks', ['click_id', 'page', 'at'], 'at', 'hour');
+    expect(clicks.recorded.map((r) => [r.partition, r.rows])).toEqual([
+      ['2025-01-01T10', 2],
+      ['2025-01-01T11', 1],
+      ['2025-01-02T00', 1],
+    ]);
+    expect(clicks.recorded).toEqual(clicks.recomputed);
+    const bills = await recordedAndRecomputed(dir, 'bills', ['bill_id', 'cents', 'billed_on'], 'billed_on', 'month');
+    expect(bills.recorded.map((r) => [r.partition, r.rows])).toEqual([
+      ['2025-01-01', 2],
+      ['2025-02-01', 1],
+      ['2025-03-01', 1],
+    ]);
+    expect(bills.recorded).toEqual(bills.recomputed);
+  });
+});
+
+describe('ingest duplicate keys', () => {
+  it('names the repeated keys and the first partition of each, publishes nothing, and restores the session setting', async () => {
+    // Key 2 is in two partitions (first: 2025-01-01); key 3 twice in 2025-01-02.
+    const dup = csv('order_id,amount,order_date', ['1,100,2025-01-01', '2,200,2025-01-01', '2,201,2025-01-03', '3,300,2025-01-02', '3,301,2025-01-02', '7,700,2025-01-03']);
+    const dir = project({ 'dup.csv': dup });
+    await withWorkspace(dir, async (ws) => {
+      const threshold = async () => Number((await ws.engine.query<{ v: number }>(`SELECT CAST(current_setting('perfect_ht_threshold') AS INTEGER) AS v`))[0].v);
+      const before = await threshold();
+      const error = await ingest(ws, 'orders', [path.join(dir, 'data', 'dup.csv')]).then(
+        () => null,
+        (e: unknown) => e as { code: string; message: string; details?: { problems?: { partition: string; code: string; message: string }[] } },
+      );
+      expect(error?.code).toBe('VALIDATION');
+      const problems = (error?.details?.problems ?? []).filter((p) => p.code === 'DUPLICATE_KEY').map((p) => [p.partition, p.message]);
+      expect(problems).toEqual([
+        ['2025-01-01', 'duplicate key order_id: (order_id=2) ×2'],
+        ['2025-01-02', 'duplicate key order_id: (order_id=3) ×2'],
+      ]);
+      expect(await threshold()).toBe(before);
+      expect(await ws.engine.query(`SELECT * FROM tidemark.partitions`)).toEqual([]);
+      expect(await ws.engine.columns('main', 'orders')).toBeNull();
+    });
+  });
+
+  it('passes unique keys, in a first load and a later one', async () => {
+    const dir = project({ 'orders.csv': ORDERS, 'orders-more.csv': ORDERS_MORE });
+    await withWorkspace(dir, async (ws) => {
+      expect((await ingest(ws, 'orders', [path.join(dir, 'data', 'orders.csv')])).status).toBe('published');
+      expect((await ingest(ws, 'orders', [path.join(dir, 'data', 'orders-more.csv')])).status).toBe('published');
+      expect(Number((await ws.engine.query<{ n: number }>(`SELECT count(*) AS n FROM orders`))[0].n)).toBe(6);
+    });
+  });
+});
