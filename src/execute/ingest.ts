@@ -312,11 +312,8 @@ async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[]
 async function stagedPartitionStats(tx: Db, ctx: RunContext, ds: SourceSpec): Promise<{ part: string; n: number; c: string }[]> {
   const d = ctx.ws.engine.dialect;
   const pc = d.quote(ds.partitionColumn);
-  // Portable SQL (DuckDB and PostgreSQL), through TIMESTAMP as partitionKey does; a DATE is its day already.
-  const type = ds.columns.find((c) => c.name === ds.partitionColumn)?.type.toUpperCase();
-  const truncated = ds.grain === 'day' && type === 'DATE' ? pc : `date_trunc('${ds.grain}', CAST(${pc} AS TIMESTAMP))`;
   return tx.query<{ part: string; n: number; c: string }>(
-    `SELECT ${d.partitionKey('_tm_at', ds.grain)} AS part, n, c FROM (SELECT ${truncated} AS _tm_at, count(*) AS n, ${d.checksum(ds.columns.map((c) => c.name))} AS c
+    `SELECT ${d.partitionKey('_tm_at', ds.grain)} AS part, n, c FROM (SELECT ${d.partitionStart(pc, ds.grain)} AS _tm_at, count(*) AS n, ${d.checksum(ds.columns.map((c) => c.name))} AS c
      FROM ${stagingTable(ctx.ws.engine, ctx.runId, ds.name)} GROUP BY 1) t`,
   );
 }
