@@ -96,7 +96,13 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
       await markTasks(tx, engine, runId, name, same, 'unchanged');
       let schemaChange: { added: ColumnInfo[] } | null = null;
       if (changed.length) {
-        const prior = { replacesRows: changed.some((t) => before.has(t.partition)), datasetEmpty: !(await hasPartitions(tx, engine, name)) };
+        const prior = {
+          replacesRows: changed.some((t) => before.has(t.partition)),
+          datasetEmpty: !(await hasPartitions(tx, engine, name)),
+          // Every partition the run staged for this dataset goes out now (no unchanged one, no earlier
+          // batch): the staged rows need no filter by partition (on a view of files, a text key per row).
+          wholeStaging: tasks.filter((t) => t.dataset === name).length === changed.length,
+        };
         schemaChange = await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition), { ...prior, seq });
         crashPoint('publish.replaced');
       }
@@ -229,7 +235,7 @@ async function replacePartitions(
   ctx: RunContext,
   ds: DatasetSpec,
   keys: string[],
-  prior: { replacesRows: boolean; datasetEmpty: boolean; seq: number },
+  prior: { replacesRows: boolean; datasetEmpty: boolean; wholeStaging: boolean; seq: number },
 ): Promise<{ added: ColumnInfo[] } | null> {
   const d = engine.dialect;
   const live = liveTable(engine, ds.name);
@@ -262,8 +268,9 @@ async function replacePartitions(
   }
   if (prior.replacesRows) await tx.exec(`DELETE FROM ${live} WHERE ${inLive(pc)}`, [ctx.runId, ds.name]);
   // Checked before the insert: live now holds exactly the partitions this publish leaves alone.
-  await checkKeysAcrossPartitions(tx, engine, ctx, ds, staging, chosen, prior.datasetEmpty);
-  await tx.exec(`INSERT INTO ${live} (${cols}) SELECT ${cols} FROM ${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}`, [ctx.runId, ds.name]);
+  const published = prior.wholeStaging ? `CAST($1 AS VARCHAR) IS NOT NULL AND CAST($2 AS VARCHAR) IS NOT NULL` : `${d.quote(PARTITION_COLUMN)} IN ${chosen}`;
+  await checkKeysAcrossPartitions(tx, engine, ctx, ds, `${staging} WHERE ${published}`, prior.datasetEmpty);
+  await tx.exec(`INSERT INTO ${live} (${cols}) SELECT ${cols} FROM ${staging} WHERE ${published}`, [ctx.runId, ds.name]);
   return schemaChange;
 }
 
@@ -313,13 +320,13 @@ async function addNewColumns(tx: Db, engine: Engine, ds: DatasetSpec, stagedCols
  * there, at the cost of one column scan; otherwise an aggregate or a join finds the repeats. Like
  * the join, NULL keys never collide.
  */
-async function checkKeysAcrossPartitions(tx: Db, engine: Engine, ctx: RunContext, ds: DatasetSpec, staging: string, chosen: string, liveWasEmpty: boolean): Promise<void> {
+async function checkKeysAcrossPartitions(tx: Db, engine: Engine, ctx: RunContext, ds: DatasetSpec, staged: string, liveWasEmpty: boolean): Promise<void> {
   if (ds.key.includes(ds.partitionColumn)) return; // keys cannot collide across partitions
   const d = engine.dialect;
   const k = ds.key.map((c) => d.quote(c));
   const first = k[0];
   const params = [ctx.runId, ds.name];
-  const staged = `${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}`;
+  const staging = stagingTable(engine, ctx.runId, ds.name);
   if (!ctx.keysUniqueInStaging?.has(ds.name)) {
     const [overlap] = await tx.query<{ n: number }>(
       `SELECT count(*) AS n FROM (
