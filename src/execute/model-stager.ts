@@ -320,6 +320,7 @@ async function computeBatch(
       allowShrink: Boolean(ctx.options.allowShrink),
       stagedRows: measured.stagedRows,
       windowRows: measured.windowRows,
+      keysUnique: measured.keysUnique,
     });
     if (problems.length) throw validationError(problems);
     const stats = new Map<string, { rows: number; checksum: string }>();
