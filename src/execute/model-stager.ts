@@ -34,14 +34,15 @@ export const modelStager: Stager = {
   async preflight(ws, plan) {
     // In a chain each live table is read as a model's output and as the next one's input: once is enough.
     const live = liveColumnsReader(ws.engine);
-    const described = new Map<string, ColumnInfo[]>();
+    const described = new Map<string, { output: ColumnInfo[]; live: ColumnInfo[] | null }>();
     for (const name of datasetsInOrder(ws.project, plan)) {
       const model = getModel(ws.project, name);
       const first = plan.tasks.find((t) => t.dataset === name)!;
       const refs = await plainRefs(ws, model, live);
       if (!refs) continue; // an upstream is built by this same run; checked when staging is prepared
       const sql = renderModelSql(ws.engine, ws.project, model, first.partition, (d) => refs.get(d)!);
-      described.set(name, await describeModel(ws.engine, ws.engine, model, sql, await live(name)));
+      const liveColumns = await live(name);
+      described.set(name, { output: await describeModel(ws.engine, ws.engine, model, sql, liveColumns), live: liveColumns });
     }
     describedAgainstLive.set(plan, described);
   },
@@ -80,9 +81,10 @@ export const modelStager: Stager = {
         // have changed a live table since (a single-writer engine: this process holds the database).
         const reads = [...model.upstream.map((u) => u.dataset), ...(model.dependsOnPast ? [model.name] : [])];
         const viewsAsLive = reads.every((d) => !ctx.columns.has(d) || stagedAsLive.get(d) === true);
+        // The live table's columns read then are still its columns, on the same grounds.
         const known = viewsAsLive && !engine.capabilities.multiWriter ? describedAgainstLive.get(plan)?.get(name) : undefined;
         const view = viewed.has(name);
-        const { columns, recreated, live: liveColumns } = await prepareStagingTable(ctx, model, planned[0].partition, anyComputed, known, view);
+        const { columns, recreated, live: liveColumns } = await prepareStagingTable(ctx, model, planned[0].partition, { anyComputed, described: known?.output, live: known?.live, view });
         const publishBatch =
           ctx.publishBatch && (view ? publisherKeepingViewCurrent(ctx, model, columns, liveColumns) : (partitions: PartitionKey[]) => ctx.publishBatch!(name, partitions));
         ctx.columns.set(name, columns.map((c) => c.name));
@@ -359,20 +361,21 @@ async function prepareStaging(ctx: RunContext, model: ModelSpec, firstPartition:
 }
 
 /**
- * prepareStaging, also saying whether the staging table was (re)created, hence empty. `view`: create
- * the run's view of the dataset (false when nothing in this run reads it).
+ * prepareStaging, also saying whether the staging table was (re)created, hence empty. Options:
+ * `anyComputed` false when the caller knows no task of the dataset is computed; `described` the
+ * model's output and `live` the live table's columns (null: no table) when the caller knows them;
+ * `view` false when nothing in this run reads the dataset through the run's view.
  */
 async function prepareStagingTable(
   ctx: RunContext,
   model: ModelSpec,
   firstPartition: PartitionKey,
-  anyComputed = true,
-  described?: ColumnInfo[],
-  view = true,
+  known: { anyComputed?: boolean; described?: ColumnInfo[]; live?: ColumnInfo[] | null; view?: boolean } = {},
 ): Promise<{ columns: ColumnInfo[]; recreated: boolean; live: ColumnInfo[] | null }> {
   const { engine, project } = ctx.ws;
+  const { anyComputed = true, described, view = true } = known;
   // The live table's columns, read once here and handed to the checks and the view that need them.
-  const live = await engine.columns(engine.dataSchema, model.name);
+  const live = known.live !== undefined ? known.live : await engine.columns(engine.dataSchema, model.name);
   // A run created by this attempt has no staging table yet, unless made just below.
   let knownAbsent = Boolean(ctx.newRun);
   if (model.dependsOnPast && !live && model.columns) {
@@ -504,8 +507,8 @@ async function plainRefs(ws: Workspace, model: ModelSpec, liveColumns = liveColu
   return refs;
 }
 
-/** Preflight's description of each model's output against the live tables, for compute to reuse. */
-const describedAgainstLive = new WeakMap<Plan, Map<string, ColumnInfo[]>>();
+/** Preflight's description of each model's output against the live tables (and their columns), for compute to reuse. */
+const describedAgainstLive = new WeakMap<Plan, Map<string, { output: ColumnInfo[]; live: ColumnInfo[] | null }>>();
 
 /** Reads live tables' columns, each at most once (for checks that write nothing in between). */
 function liveColumnsReader(engine: Engine): (dataset: string) => Promise<ColumnInfo[] | null> {
