@@ -206,7 +206,7 @@ export class DuckDbEngine implements Engine {
    * over every column of every table (~4 ms here), and duckdb_tables() costs ~2 ms (it sizes every
    * table), while a run asks many times: simple names are read with pragma_table_info alone (~1 ms),
    * a missing relation being its catalog error. A catalog error is raised while binding, before
-   * anything runs, so it leaves a surrounding transaction usable (test/engines/duckdb-columns.test.ts).
+   * anything runs, so it leaves a surrounding transaction usable (test/integration/model-batch-statements.test.ts).
    */
   async columns(schema: string, table: string, db: Db = this.main): Promise<ColumnInfo[] | null> {
     if (!SIMPLE_NAME.test(schema) || !SIMPLE_NAME.test(table)) {
