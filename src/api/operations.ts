@@ -40,7 +40,8 @@ export async function planRun(ws: Workspace, request: RunRequest = {}): Promise<
 const NOTHING_PUBLISHED: PlanningState = { snapshot: new Map(), locks: [], claims: new Map() };
 
 export async function planBackfill(ws: Workspace, request: BackfillRequest): Promise<Plan> {
-  return buildBackfillPlan(ws.project, await loadPlanningState(ws.engine, ws.engine), request);
+  // A backfill plans the named range (and what reads it), never staleness: no input fingerprints needed.
+  return buildBackfillPlan(ws.project, await loadPlanningState(ws.engine, ws.engine, { withInputs: false }), request);
 }
 
 /** The checks a real run makes before writing anything (model SQL binds, output shape matches live). */

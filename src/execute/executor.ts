@@ -116,7 +116,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     });
   }
   noteHolderRun(ws, runId);
-  const ctx: RunContext = { ws, runId, plan, options, columns: new Map(), staged: new Map() };
+  const ctx: RunContext = { ws, runId, plan, options, columns: new Map(), staged: new Map(), newRun: !resumable };
   if (perBatch) ctx.publishBatch = serialPublisher(ctx, stager);
   ws.events.emit({ type: 'run.started', run_id: runId, kind: plan.kind, tasks: plan.tasks.length, resumed: resumable ? 1 : 0 });
 
@@ -144,7 +144,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   } finally {
     noteHolderRun(ws, undefined);
   }
-  await dropStaging(engine, runId, plan.datasets.map((d) => d.dataset)).catch(() => undefined);
+  await dropStaging(engine, runId, plan.datasets.map((d) => d.dataset), ctx.refViews).catch(() => undefined);
   ws.events.emit({ type: 'run.published', run_id: runId, published: result.published.length, unchanged: result.unchanged });
   return { run_id: runId, status: 'published', published: result.published, unchanged: result.unchanged, reused: counts.reused, skipped: counts.skipped, plan };
 }

@@ -16,7 +16,7 @@ import { TidemarkError } from '../errors.js';
 import type { Plan, PlannedTask } from '../plan/types.js';
 import { checkpointLiteral } from '../state/checkpoints.js';
 import { loadPartitionVersions, loadPartitionVersionsOf, type Inputs } from '../state/partitions.js';
-import { listTasks, markTasksComputed, updateTask } from '../state/runs.js';
+import { listTasks, markTasksComputed, updateTask, type TaskRecord } from '../state/runs.js';
 import { stagingTable, stateTable } from '../state/tables.js';
 import { nowIso } from '../state/json.js';
 import type { Workspace } from '../workspace.js';
@@ -26,7 +26,7 @@ import { ensureRefView, refViewTable, renderModelSql, sqlHash, type RefSource } 
 import type { RunContext } from './run-context.js';
 import { openTaskGate } from '../scheduler/gate.js';
 import { addedColumns, describeColumnDiff, ensureStagingTable, sameColumns, EMPTY_CHECKSUM } from './staging.js';
-import { validateStaged, validationError } from './validate.js';
+import { measureStaged, validateStaged, validationError } from './validate.js';
 
 export const modelStager: Stager = {
   publishesPerBatch: true,
@@ -34,14 +34,15 @@ export const modelStager: Stager = {
   async preflight(ws, plan) {
     // In a chain each live table is read as a model's output and as the next one's input: once is enough.
     const live = liveColumnsReader(ws.engine);
-    const described = new Map<string, ColumnInfo[]>();
+    const described = new Map<string, { output: ColumnInfo[]; live: ColumnInfo[] | null }>();
     for (const name of datasetsInOrder(ws.project, plan)) {
       const model = getModel(ws.project, name);
       const first = plan.tasks.find((t) => t.dataset === name)!;
       const refs = await plainRefs(ws, model, live);
       if (!refs) continue; // an upstream is built by this same run; checked when staging is prepared
       const sql = renderModelSql(ws.engine, ws.project, model, first.partition, (d) => refs.get(d)!);
-      described.set(name, await describeModel(ws.engine, ws.engine, model, sql, await live(name)));
+      const liveColumns = await live(name);
+      described.set(name, { output: await describeModel(ws.engine, ws.engine, model, sql, liveColumns), live: liveColumns });
     }
     describedAgainstLive.set(plan, described);
   },
@@ -50,8 +51,14 @@ export const modelStager: Stager = {
     const { ws, plan } = ctx;
     const { engine, project } = ws;
     const snapshot = await currentSnapshot(ws, plan);
-    // Every task of the run, read once: only this computation changes them until it ends.
-    const taskRecords = await listTasks(engine, engine, ctx.runId);
+    // Every task of the run, read once: only this computation changes them until it ends. A run
+    // created by this attempt has exactly the plan's tasks, all pending.
+    const taskRecords = ctx.newRun ? plan.tasks.map((t, ord) => pendingTask(ctx.runId, t, ord)) : await listTasks(engine, engine, ctx.runId);
+    // Run views are created for the datasets that a later dataset of the run reads (and cumulative
+    // models, which read their own past): no other reader exists, so the rest would be created only to
+    // be dropped. A new run keeps count, so that cleanup drops only those.
+    const viewed = datasetsReadInRun(project, plan);
+    if (ctx.newRun) ctx.refViews = new Set();
     /** Datasets staged by this run whose output has exactly their live table's columns. */
     const stagedAsLive = new Map<string, boolean>();
     let reused = 0;
@@ -74,9 +81,12 @@ export const modelStager: Stager = {
         // have changed a live table since (a single-writer engine: this process holds the database).
         const reads = [...model.upstream.map((u) => u.dataset), ...(model.dependsOnPast ? [model.name] : [])];
         const viewsAsLive = reads.every((d) => !ctx.columns.has(d) || stagedAsLive.get(d) === true);
+        // The live table's columns read then are still its columns, on the same grounds.
         const known = viewsAsLive && !engine.capabilities.multiWriter ? describedAgainstLive.get(plan)?.get(name) : undefined;
-        const { columns, recreated, live: liveColumns } = await prepareStagingTable(ctx, model, planned[0].partition, anyComputed, known);
-        const publishBatch = ctx.publishBatch && publisherKeepingViewCurrent(ctx, model, columns, liveColumns);
+        const view = viewed.has(name);
+        const { columns, recreated, live: liveColumns } = await prepareStagingTable(ctx, model, planned[0].partition, { anyComputed, described: known?.output, live: known?.live, view });
+        const publishBatch =
+          ctx.publishBatch && (view ? publisherKeepingViewCurrent(ctx, model, columns, liveColumns) : (partitions: PartitionKey[]) => ctx.publishBatch!(name, partitions));
         ctx.columns.set(name, columns.map((c) => c.name));
         stagedAsLive.set(name, liveColumns !== null && sameColumns(liveColumns, columns));
         // A recreated staging table holds nothing: its tasks were reset to pending (and need no DELETE).
@@ -297,28 +307,26 @@ async function computeBatch(
     } catch (error) {
       throw modelSqlError(model, keys, error);
     }
+    // Counts, checksums and the window check in one scan; validation reuses them.
+    const names = columns.map((c) => c.name);
+    const measured = await measureStaged(tx, { engine, dataset: model, staging, columns: names, partitions: keys });
     const problems = await validateStaged(tx, {
       engine,
       dataset: model,
       staging,
-      columns: columns.map((c) => c.name),
+      columns: names,
       partitions: keys,
       currentRows: new Map(work.filter((w) => w.task.current_rows !== null).map((w) => [w.task.partition, w.task.current_rows!])),
       maxShrink: project.guards.max_shrink,
       allowEmpty: Boolean(ctx.options.allowEmpty),
       allowShrink: Boolean(ctx.options.allowShrink),
+      stagedRows: measured.stagedRows,
+      windowRows: measured.windowRows,
+      keysUnique: measured.keysUnique,
     });
     if (problems.length) throw validationError(problems);
-    const rows = await tx.query<{ part: string; n: number; c: string }>(
-      `SELECT ${p} AS part, count(*) AS n, ${d.checksum(columns.map((c) => c.name))} AS c FROM ${staging} WHERE ${p} IN (${inList}) GROUP BY ${p}`,
-      keys,
-    );
-    const found = new Map(rows.map((r) => [r.part, r]));
     const stats = new Map<string, { rows: number; checksum: string }>();
-    for (const w of work) {
-      const r = found.get(w.task.partition);
-      stats.set(w.task.partition, { rows: r ? Number(r.n) : 0, checksum: r ? String(r.c) : EMPTY_CHECKSUM });
-    }
+    for (const w of work) stats.set(w.task.partition, measured.stats.get(w.task.partition) ?? { rows: 0, checksum: EMPTY_CHECKSUM });
     await markTasksComputed(tx, engine, ctx.runId, model.name, work.map((w) => ({ partition: w.task.partition, ...stats.get(w.task.partition)!, sql_hash: w.plan.hash, inputs: w.plan.inputs })));
     return stats;
   });
@@ -352,21 +360,29 @@ async function prepareStaging(ctx: RunContext, model: ModelSpec, firstPartition:
   return (await prepareStagingTable(ctx, model, firstPartition)).columns;
 }
 
-/** prepareStaging, also saying whether the staging table was (re)created, hence empty. */
+/**
+ * prepareStaging, also saying whether the staging table was (re)created, hence empty. Options:
+ * `anyComputed` false when the caller knows no task of the dataset is computed; `described` the
+ * model's output and `live` the live table's columns (null: no table) when the caller knows them;
+ * `view` false when nothing in this run reads the dataset through the run's view.
+ */
 async function prepareStagingTable(
   ctx: RunContext,
   model: ModelSpec,
   firstPartition: PartitionKey,
-  anyComputed = true,
-  described?: ColumnInfo[],
+  known: { anyComputed?: boolean; described?: ColumnInfo[]; live?: ColumnInfo[] | null; view?: boolean } = {},
 ): Promise<{ columns: ColumnInfo[]; recreated: boolean; live: ColumnInfo[] | null }> {
   const { engine, project } = ctx.ws;
+  const { anyComputed = true, described, view = true } = known;
   // The live table's columns, read once here and handed to the checks and the view that need them.
-  const live = await engine.columns(engine.dataSchema, model.name);
+  const live = known.live !== undefined ? known.live : await engine.columns(engine.dataSchema, model.name);
+  // A run created by this attempt has no staging table yet, unless made just below.
+  let knownAbsent = Boolean(ctx.newRun);
   if (model.dependsOnPast && !live && model.columns) {
     // The first build of a cumulative model reads its own past through the run's view, which must
     // exist before its output can be described: create it from the declared columns.
     await prepareSelfView(ctx, model, model.columns);
+    knownAbsent = false;
   }
   const sql = renderModelSql(engine, project, model, firstPartition, (d) => refSource(ctx, d));
   const columns = await describeModel(engine, engine, model, sql, live, described);
@@ -379,8 +395,12 @@ async function prepareStagingTable(
   const recreated = await ensureStagingTable(engine, engine, ctx.runId, model.name, columns, {
     // The run's view reads the staging table: it goes first when the table is replaced.
     beforeDrop: () => engine.exec(`DROP VIEW IF EXISTS ${refViewTable(engine, ctx.runId, model.name)}`),
+    knownAbsent,
   });
-  await ensureRefView(engine, engine, project, ctx.runId, model.name, columns.map((c) => c.name), live !== null, { liveColumns: live ?? [], fresh: recreated });
+  if (view) {
+    await ensureRefView(engine, engine, project, ctx.runId, model.name, columns.map((c) => c.name), live !== null, { liveColumns: live ?? [], fresh: recreated });
+    ctx.refViews?.add(model.name);
+  }
   // Tasks computed into the table just replaced must be computed again (`anyComputed`: the caller knows none were).
   if (recreated && anyComputed) {
     await engine.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending' WHERE run_id = $1 AND dataset = $2 AND status = 'computed'`, [ctx.runId, model.name]);
@@ -394,6 +414,7 @@ async function prepareSelfView(ctx: RunContext, model: ModelSpec, declared: Colu
   await engine.exec(`DROP VIEW IF EXISTS ${refViewTable(engine, ctx.runId, model.name)}`);
   await ensureStagingTable(engine, engine, ctx.runId, model.name, columns);
   await ensureRefView(engine, engine, project, ctx.runId, model.name, columns.map((c) => c.name), false);
+  ctx.refViews?.add(model.name);
   ctx.columns.set(model.name, columns.map((c) => c.name));
 }
 
@@ -430,6 +451,22 @@ async function describeModel(db: Db, engine: Engine, model: ModelSpec, sql: stri
     });
   }
   return columns;
+}
+
+/** Datasets of the plan read through the run's view during it: by a later dataset of the plan, or by themselves (cumulative models). */
+function datasetsReadInRun(project: Project, plan: Plan): Set<string> {
+  const read = new Set<string>();
+  for (const name of datasetsInOrder(project, plan)) {
+    const model = getModel(project, name);
+    for (const up of model.upstream) read.add(up.dataset);
+    if (model.dependsOnPast) read.add(name);
+  }
+  return read;
+}
+
+/** The task record of a planned task in a run just created (executor.createRun inserts them so). */
+function pendingTask(runId: string, t: PlannedTask, ord: number): TaskRecord {
+  return { run_id: runId, dataset: t.dataset, partition: t.partition, ord, status: 'pending', attempts: 0, rows: null, checksum: null, sql_hash: null, inputs: {}, error: null, started_at: null, finished_at: null };
 }
 
 function datasetsInOrder(project: Project, plan: Plan): string[] {
@@ -470,8 +507,8 @@ async function plainRefs(ws: Workspace, model: ModelSpec, liveColumns = liveColu
   return refs;
 }
 
-/** Preflight's description of each model's output against the live tables, for compute to reuse. */
-const describedAgainstLive = new WeakMap<Plan, Map<string, ColumnInfo[]>>();
+/** Preflight's description of each model's output against the live tables (and their columns), for compute to reuse. */
+const describedAgainstLive = new WeakMap<Plan, Map<string, { output: ColumnInfo[]; live: ColumnInfo[] | null }>>();
 
 /** Reads live tables' columns, each at most once (for checks that write nothing in between). */
 function liveColumnsReader(engine: Engine): (dataset: string) => Promise<ColumnInfo[] | null> {

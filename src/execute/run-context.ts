@@ -49,6 +49,17 @@ export interface RunContext {
   /** Partitions of each dataset already computed into staging in this run. */
   staged: Map<string, Set<string>>;
   /**
+   * The run was created by this attempt (not resumed): its tasks are the plan's, all pending, and it
+   * has no staging yet, so neither needs to be read.
+   */
+  newRun?: boolean;
+  /**
+   * Datasets whose run view (render.ts refViewTable) this attempt created, when the stager keeps
+   * count (a new model run creates one only for datasets that a later dataset of the run reads);
+   * undefined: any may exist, and cleanup drops every one.
+   */
+  refViews?: Set<string>;
+  /**
    * Datasets whose staged keys validation already proved unique across all the run's staged
    * partitions (one check over all of them, as ingest and restore do): publish then checks them only
    * against the live partitions it leaves alone.

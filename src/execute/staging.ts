@@ -13,12 +13,13 @@ export async function ensureStagingTable(
   runId: string,
   dataset: string,
   columns: ColumnInfo[],
-  options: { beforeDrop?: () => Promise<void> } = {},
+  options: { beforeDrop?: () => Promise<void>; knownAbsent?: boolean } = {},
 ): Promise<boolean> {
   const d = engine.dialect;
   const name = stagingName(runId, dataset);
   const table = d.table(engine.stagingSchema, name);
-  const existing = await engine.columns(engine.stagingSchema, name, db);
+  // `knownAbsent`: the caller knows no staging exists yet (a run this attempt created).
+  const existing = options.knownAbsent ? null : await engine.columns(engine.stagingSchema, name, db);
   const wanted = [...columns, { name: PARTITION_COLUMN, type: 'VARCHAR' }];
   if (existing && sameColumns(existing, wanted)) return false;
   if (existing) {
@@ -71,9 +72,10 @@ export async function dropStagingRelation(engine: Engine, runId: string, dataset
   if (!only || only === kind) await engine.exec(`DROP ${kind} ${engine.dialect.table(engine.stagingSchema, name)}`);
 }
 
-export async function dropStaging(engine: Engine, runId: string, datasets: string[]): Promise<void> {
+/** Drops a run's staging tables and run views; `views`: the only datasets that may have a view (RunContext.refViews). */
+export async function dropStaging(engine: Engine, runId: string, datasets: string[], views?: Set<string>): Promise<void> {
   for (const ds of datasets) {
-    await engine.exec(`DROP VIEW IF EXISTS ${engine.dialect.table(engine.stagingSchema, stagingName(runId, `${ds}__v`))}`);
+    if (!views || views.has(ds)) await engine.exec(`DROP VIEW IF EXISTS ${engine.dialect.table(engine.stagingSchema, stagingName(runId, `${ds}__v`))}`);
     await engine.exec(`DROP TABLE IF EXISTS ${engine.dialect.table(engine.stagingSchema, stagingName(runId, ds))}`);
   }
 }

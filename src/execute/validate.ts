@@ -44,6 +44,20 @@ export interface ValidationInput {
   publishedBefore?: boolean;
   /** Staged row counts per partition, when the caller already has them. */
   stagedRows?: Map<string, number>;
+  /** The window and NULL check's rows, when the caller already has them (measureStaged). */
+  windowRows?: WindowRow[];
+  /** measureStaged proved that no key repeats within a partition: the duplicate-key query is not needed. */
+  keysUnique?: boolean;
+}
+
+/** Per partition with rows outside its window or with a NULL partition column: how many, and their range. */
+export interface WindowRow {
+  part: string;
+  /** Rows outside the window, NULLs included. */
+  n: number;
+  nulls: number;
+  lo: string | null;
+  hi: string | null;
 }
 
 export async function validateStaged(db: Db, v: ValidationInput): Promise<Problem[]> {
@@ -56,7 +70,7 @@ export async function validateStaged(db: Db, v: ValidationInput): Promise<Proble
   const name = v.dataset.name;
   const add = (partition: string, code: Problem['code'], message: string) => problems.push({ dataset: name, partition, code, message });
 
-  const outside = v.publishedBefore ? [] : await db.query<{ part: string; n: number; nulls: number; lo: string | null; hi: string | null }>(
+  const outside = v.publishedBefore ? [] : v.windowRows ?? await db.query<WindowRow>(
     `SELECT ${p} AS part, count(*) AS n, count(*) - count(${pc}) AS nulls, CAST(min(${pc}) AS VARCHAR) AS lo, CAST(max(${pc}) AS VARCHAR) AS hi
      FROM ${v.staging} WHERE ${scope} AND (${pc} IS NULL${v.partitionFromColumn ? '' : ` OR ${d.partitionKey(pc, v.dataset.grain)} <> ${p}`}) GROUP BY ${p}`,
     params,
@@ -71,14 +85,15 @@ export async function validateStaged(db: Db, v: ValidationInput): Promise<Proble
   // Across partitions, a key repeated in two of them is reported in the first; keys that include the
   // partition column cannot repeat across partitions, so those are grouped per partition as usual.
   const across = v.keysAcrossPartitions && !v.dataset.key.includes(v.dataset.partitionColumn);
-  const dups = v.publishedBefore
-    ? []
-    : across
-      ? await duplicateKeysAcrossPartitions(db, v, keyCols, scope, params)
-      : await db.query<Record<string, unknown>>(
-          `SELECT ${p} AS _part, ${keyCols.join(', ')}, count(*) AS _n FROM ${v.staging} WHERE ${scope} GROUP BY ${p}, ${keyCols.join(', ')} HAVING count(*) > 1 ORDER BY ${p}, _n DESC LIMIT 20`,
-          params,
-        );
+  const dups =
+    v.publishedBefore || (v.keysUnique && !across)
+      ? []
+      : across
+        ? await duplicateKeysAcrossPartitions(db, v, keyCols, scope, params)
+        : await db.query<Record<string, unknown>>(
+            `SELECT ${p} AS _part, ${keyCols.join(', ')}, count(*) AS _n FROM ${v.staging} WHERE ${scope} GROUP BY ${p}, ${keyCols.join(', ')} HAVING count(*) > 1 ORDER BY ${p}, _n DESC LIMIT 20`,
+            params,
+          );
   const dupByPart = new Map<string, Record<string, unknown>[]>();
   for (const r of dups) {
     const list = dupByPart.get(String(r._part)) ?? [];
@@ -195,4 +210,47 @@ export function validationError(problems: Problem[]): TidemarkError {
     problems,
     hint: 'nothing was published; fix the model or the data and re-issue the command (computed partitions are reused)',
   });
+}
+
+/**
+ * One aggregate over a batch just staged: each partition's row count and checksum (what its task
+ * records), and the rows of the window and NULL check, which validateStaged then takes as
+ * `stagedRows` and `windowRows` instead of querying them again. A batch's fixed cost is mostly its
+ * statements, so three or four scans of the staged rows become one.
+ *
+ * A dataset keyed by its partition column alone (a daily rollup keyed by day) has a repeated key
+ * exactly when a partition has fewer distinct values of that column than rows; NULLs, which the
+ * duplicate-key query groups together, count as a possible repeat, so that query still runs then.
+ */
+export async function measureStaged(
+  db: Db,
+  v: Pick<ValidationInput, 'engine' | 'dataset' | 'staging' | 'columns' | 'partitionFromColumn'> & { partitions: string[] },
+): Promise<{ stats: Map<string, { rows: number; checksum: string }>; stagedRows: Map<string, number>; windowRows: WindowRow[]; keysUnique: boolean }> {
+  const d = v.engine.dialect;
+  const p = d.quote(PARTITION_COLUMN);
+  const pc = d.quote(v.dataset.partitionColumn);
+  // NULL partition columns compare as unknown, so `outside` (like the check's query) keeps them apart.
+  const outside = v.partitionFromColumn ? 'FALSE' : `${d.partitionKey(pc, v.dataset.grain)} <> ${p}`;
+  const keyIsPartitionColumn = v.dataset.key.length === 1 && v.dataset.key[0] === v.dataset.partitionColumn;
+  const rows = await db.query<{ part: string; n: number; c: string; nulls: number; outside: number; lo: string | null; hi: string | null; distinct_keys: number | null }>(
+    `SELECT ${p} AS part, count(*) AS n, ${d.checksum(v.columns)} AS c, count(*) - count(${pc}) AS nulls, count(*) FILTER (WHERE ${outside}) AS outside,
+       CAST(min(${pc}) FILTER (WHERE ${outside}) AS VARCHAR) AS lo, CAST(max(${pc}) FILTER (WHERE ${outside}) AS VARCHAR) AS hi,
+       ${keyIsPartitionColumn ? `count(DISTINCT ${pc})` : 'NULL'} AS distinct_keys
+     FROM ${v.staging} WHERE ${p} IN (${v.partitions.map((_, i) => `$${i + 1}`).join(', ')}) GROUP BY ${p}`,
+    v.partitions,
+  );
+  const stats = new Map<string, { rows: number; checksum: string }>();
+  const stagedRows = new Map<string, number>();
+  const windowRows: WindowRow[] = [];
+  let keysUnique = keyIsPartitionColumn;
+  for (const r of rows) {
+    const n = Number(r.n);
+    stats.set(r.part, { rows: n, checksum: String(r.c) });
+    stagedRows.set(r.part, n);
+    const nulls = Number(r.nulls);
+    const bad = nulls + Number(r.outside);
+    if (bad > 0) windowRows.push({ part: r.part, n: bad, nulls, lo: r.lo, hi: r.hi });
+    if (nulls > 0 || Number(r.distinct_keys) !== n) keysUnique = false;
+  }
+  return { stats, stagedRows, windowRows, keysUnique };
 }
