@@ -277,7 +277,7 @@ async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[]
   // A re-issued ingest resumes the same run and stages again, as a view or a table as it now needs.
   if (inPlace) {
     const parts = changed.map((f) => `SELECT ${cols}, CAST(${d.stringLiteral(f.name)} AS VARCHAR) AS ${fileCol}, ${key} AS ${d.quote(PARTITION_COLUMN)} FROM (${f.select!}) t`);
-    await stageAsView(engine, ctx.runId, ds.name, parts.join(' UNION ALL '));
+    await stageAsView(engine, ctx.runId, ds.name, parts.join(' UNION ALL '), ctx.newRun);
     for (const _ of changed) crashPoint('ingest.file_loaded');
     return;
   }

@@ -24,6 +24,7 @@ import type { Workspace } from '../workspace.js';
 import { checksumColumns, historyRowsSql, locationOf, partitionWindow, removedByRetention, storedColumnsOf, userColumns } from '../api/version-content.js';
 import type { Stager } from './executor.js';
 import { modelStager } from './model-stager.js';
+import { disjointRanges } from './key-ranges.js';
 import { EMPTY_CHECKSUM, stageAsView } from './staging.js';
 import type { RunContext } from './run-context.js';
 import { ensureRefView, refViewTable } from './render.js';
@@ -113,10 +114,10 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
 
   const columns = stored.map((c) => c.name);
   const visible = userColumns(stored).map((c) => c.name);
-  await createStagingView(engine, runId, ds, columns, chosen.map((c) => c.record), current);
+  await createStagingView(engine, runId, ds, columns, chosen.map((c) => c.record), current, Boolean(ctx.newRun));
   // Dependents read the restored partitions from staging, through the run's overlay view of the
-  // dataset, like any run's (render.ts).
-  await ensureRefView(engine, engine, ws.project, runId, ds.name, visible, true);
+  // dataset, like any run's (render.ts); a restore without --downstream needs none.
+  if (dependentsPlan(ws.project, ctx.plan).tasks.length) await ensureRefView(engine, engine, ws.project, runId, ds.name, visible, true);
   ctx.columns.set(ds.name, visible);
 
   for (const c of chosen) ws.events.emit({ type: 'task.started', run_id: runId, dataset: ds.name, partition: c.task.partition });
@@ -124,9 +125,13 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
   const staging = stagingTable(engine, runId, ds.name);
   try {
     await engine.transaction(async (tx) => {
-      const rows = await tx.query<{ part: string; n: number; c: string }>(
-        `SELECT ${d.quote(PARTITION_COLUMN)} AS part, count(*) AS n, ${d.checksum(checksumColumns(ds, stored))} AS c FROM ${staging} GROUP BY 1`,
+      // With the rows and checksums, each partition's range of the first key column: restored
+      // partitions whose ranges do not overlap cannot share a key, which publish then need not re-check.
+      const first = d.quote(ds.key[0]);
+      const rows = await tx.query<{ part: string; n: number; c: string; lo: unknown; hi: unknown }>(
+        `SELECT ${d.quote(PARTITION_COLUMN)} AS part, count(*) AS n, ${d.checksum(checksumColumns(ds, stored))} AS c, min(${first}) AS lo, max(${first}) AS hi FROM ${staging} GROUP BY 1`,
       );
+      if (disjointRanges(stored.find((c) => c.name === ds.key[0])?.type, rows)) (ctx.keysUniqueInStaging ??= new Set()).add(ds.name);
       const problems = await validateStaged(tx, {
         engine,
         dataset: ds,
@@ -171,7 +176,7 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
  * A version that is live again (something restored it meanwhile) is read from live: publish leaves
  * such a partition unchanged (same checksum), so it is only read for the checks above.
  */
-async function createStagingView(engine: Engine, runId: string, ds: DatasetSpec, columns: string[], records: VersionRecord[], current: Map<string, { version: number }>): Promise<void> {
+async function createStagingView(engine: Engine, runId: string, ds: DatasetSpec, columns: string[], records: VersionRecord[], current: Map<string, { version: number }>, newRun: boolean): Promise<void> {
   const d = engine.dialect;
   const cols = columns.map((c) => d.quote(c));
   const inHistory = records.filter((r) => current.get(r.partition)?.version !== r.version);
@@ -186,8 +191,8 @@ async function createStagingView(engine: Engine, runId: string, ds: DatasetSpec,
     );
   }
   // A re-issued restore resumes the same run: its overlay view (which reads the staging) goes first.
-  await engine.exec(`DROP VIEW IF EXISTS ${refViewTable(engine, runId, ds.name)}`);
-  await stageAsView(engine, runId, ds.name, parts.join(' UNION ALL '));
+  if (!newRun) await engine.exec(`DROP VIEW IF EXISTS ${refViewTable(engine, runId, ds.name)}`);
+  await stageAsView(engine, runId, ds.name, parts.join(' UNION ALL '), newRun);
 }
 
 /**

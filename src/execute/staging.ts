@@ -56,10 +56,10 @@ export function describeColumnDiff(live: ColumnInfo[], next: ColumnInfo[]): stri
 /**
  * Makes the run's staging of `dataset` a view over `select` (a restore: the chosen versions' rows in
  * history; a first ingest: the files), so no row is copied before publish. A resumed run may have
- * left a view or a table under that name: either is replaced.
+ * left a view or a table under that name: either is replaced (a new run has none: `newRun`).
  */
-export async function stageAsView(engine: Engine, runId: string, dataset: string, select: string): Promise<void> {
-  await dropStagingRelation(engine, runId, dataset);
+export async function stageAsView(engine: Engine, runId: string, dataset: string, select: string, newRun = false): Promise<void> {
+  if (!newRun) await dropStagingRelation(engine, runId, dataset);
   await engine.exec(`CREATE VIEW ${engine.dialect.table(engine.stagingSchema, stagingName(runId, dataset))} AS ${select}`);
 }
 
