@@ -17,7 +17,7 @@ import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { planDatasets, type Plan, type PlannedTask } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
-import { listVersions, loadPartitions, type VersionRecord } from '../state/partitions.js';
+import { listVersions, type VersionRecord } from '../state/partitions.js';
 import { markTasksComputed } from '../state/runs.js';
 import { liveTable, stagingTable, stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
@@ -63,7 +63,7 @@ export const restoreStager: Stager = {
       const ds = getDataset(ctx.ws.project, ctx.plan.targets[0]);
       // The staging view reads history: it goes with the publish that consumed it (dropStaging only
       // drops tables). The run's overlay view reads it, so that one goes first (PostgreSQL insists).
-      const recorded = await listVersions(tx, engine, ds.name);
+      const recorded = await listVersions(tx, engine, ds.name, Object.keys(restoreVersions(ctx.plan)));
       await checkStillHeld(tx, ctx, ds, recorded);
       await tx.exec(`DROP VIEW IF EXISTS ${refViewTable(engine, ctx.runId, ds.name)}`);
       await tx.exec(`DROP VIEW IF EXISTS ${stagingTable(engine, ctx.runId, ds.name)}`);
@@ -100,8 +100,9 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
   const { ws, runId } = ctx;
   const { engine } = ws;
   const d = engine.dialect;
-  const all = await listVersions(engine, engine, ds.name);
-  const current = (await loadPartitions(engine, engine, ds.name)).get(ds.name) ?? new Map();
+  const all = await listVersions(engine, engine, ds.name, tasks.map((t) => t.partition));
+  // The current version of a partition is the one not replaced yet.
+  const current = new Map(all.filter((v) => v.replaced_at === null).map((v) => [v.partition, v]));
   const chosen: { task: PlannedTask; record: VersionRecord }[] = [];
   for (const t of tasks) {
     const version = versions[t.partition];

@@ -109,10 +109,21 @@ export async function loadPartitionVersionsOf(db: Db, engine: Engine, wanted: Ma
   return snapshotOf(await db.query<VersionRow>(`SELECT ${VERSION_COLUMNS} FROM ${stateTable(engine, 'partitions')} WHERE ${where || 'FALSE'}`, params));
 }
 
-export async function listVersions(db: Db, engine: Engine, dataset: string, partition?: string): Promise<VersionRecord[]> {
+/** Every version of a dataset's partitions: all of them, of one partition, or of a list (chunked). */
+export async function listVersions(db: Db, engine: Engine, dataset: string, partition?: string | string[]): Promise<VersionRecord[]> {
+  if (Array.isArray(partition)) {
+    const out: VersionRecord[] = [];
+    for (let i = 0; i < partition.length; i += 500) out.push(...(await versionRows(db, engine, dataset, partition.slice(i, i + 500))));
+    return out.sort((a, b) => a.partition.localeCompare(b.partition) || a.version - b.version);
+  }
+  return versionRows(db, engine, dataset, partition === undefined ? undefined : [partition]);
+}
+
+async function versionRows(db: Db, engine: Engine, dataset: string, partitions?: string[]): Promise<VersionRecord[]> {
+  const where = partitions ? ` AND partition IN (${partitions.map((_, i) => `$${i + 2}`).join(', ') || 'NULL'})` : '';
   const rows = await db.query<Raw & { kind: VersionRecord['kind']; actor: string; reason: string; retained: boolean; replaced_at: string | null; replaced_seq: number | null }>(
-    `SELECT * FROM ${stateTable(engine, 'versions')} WHERE dataset = $1${partition ? ' AND partition = $2' : ''} ORDER BY partition, version`,
-    partition ? [dataset, partition] : [dataset],
+    `SELECT * FROM ${stateTable(engine, 'versions')} WHERE dataset = $1${where} ORDER BY partition, version`,
+    [dataset, ...(partitions ?? [])],
   );
   return rows.map((r) => ({ ...fromRow(r), kind: r.kind, actor: r.actor, reason: r.reason, retained: Boolean(r.retained), replaced_at: r.replaced_at, replaced_seq: r.replaced_seq === null ? null : Number(r.replaced_seq) }));
 }
