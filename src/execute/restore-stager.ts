@@ -24,7 +24,7 @@ import type { Workspace } from '../workspace.js';
 import { checksumColumns, historyRowsSql, locationOf, partitionWindow, removedByRetention, storedColumnsOf, userColumns } from '../api/version-content.js';
 import type { Stager } from './executor.js';
 import { modelStager } from './model-stager.js';
-import { disjointRanges } from './key-ranges.js';
+import { disjoint, integerRanges, overall } from './key-ranges.js';
 import { EMPTY_CHECKSUM, stageAsView } from './staging.js';
 import type { RunContext } from './run-context.js';
 import { ensureRefView, refViewTable } from './render.js';
@@ -132,7 +132,10 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
       const rows = await tx.query<{ part: string; n: number; c: string; lo: unknown; hi: unknown }>(
         `SELECT ${d.quote(PARTITION_COLUMN)} AS part, count(*) AS n, ${d.checksum(checksumColumns(ds, stored))} AS c, min(${first}) AS lo, max(${first}) AS hi FROM ${staging} GROUP BY 1`,
       );
-      if (disjointRanges(stored.find((c) => c.name === ds.key[0])?.type, rows)) (ctx.keysUniqueInStaging ??= new Set()).add(ds.name);
+      const ranges = integerRanges(stored.find((c) => c.name === ds.key[0])?.type, rows);
+      if (ranges && disjoint(ranges)) (ctx.keysUniqueInStaging ??= new Set()).add(ds.name);
+      const covering = ranges && overall(ranges);
+      if (covering) (ctx.stagedKeyRanges ??= new Map()).set(ds.name, covering);
       const problems = await validateStaged(tx, {
         engine,
         dataset: ds,

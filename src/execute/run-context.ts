@@ -1,5 +1,6 @@
 /** What a task needs to know about the run it belongs to. */
 import type { Plan } from '../plan/types.js';
+import type { KeyRange } from './key-ranges.js';
 import type { ProcessScheduler } from '../scheduler/scheduler.js';
 import type { Clock } from '../scheduler/throttle.js';
 import type { Workspace } from '../workspace.js';
@@ -65,6 +66,12 @@ export interface RunContext {
    * against the live partitions it leaves alone.
    */
   keysUniqueInStaging?: Set<string>;
+  /**
+   * The range of the first key column over a dataset's staged rows, when the stager read it (integer
+   * keys only, key-ranges.ts): publish then finds live rows that could share a key without reading
+   * the staging again.
+   */
+  stagedKeyRanges?: Map<string, KeyRange>;
   /**
    * Set by the executor for `--publish partition`: a stager calls it with each batch of a dataset as
    * soon as that batch is computed and validated, and waits for it; publishes run one at a time.

@@ -1,22 +1,28 @@
 import { describe, expect, it } from 'vitest';
-import { disjointRanges } from '../../src/execute/key-ranges.js';
+import { disjoint, integerRanges, overall } from '../../src/execute/key-ranges.js';
 
-describe('disjointRanges', () => {
-  it('accepts integer ranges that do not overlap, in any order and beyond 2^53', () => {
-    expect(disjointRanges('INTEGER', [{ lo: '5', hi: '9' }, { lo: -3, hi: 4 }])).toBe(true);
-    expect(disjointRanges('BIGINT', [{ lo: 200, hi: 299 }, { lo: 0, hi: 99 }, { lo: 100, hi: 199 }])).toBe(true);
-    expect(disjointRanges('HUGEINT', [{ lo: 9007199254740993n, hi: 9007199254740995n }, { lo: 9007199254740996n, hi: 9007199254740999n }])).toBe(true);
+const ranges = (type: string, rs: { lo: unknown; hi: unknown }[]) => integerRanges(type, rs);
+
+describe('key ranges', () => {
+  it('reads integer ranges of any driver representation, beyond 2^53 too', () => {
+    expect(ranges('INTEGER', [{ lo: '5', hi: 9 }, { lo: -3, hi: 4n }])).toEqual([{ lo: 5n, hi: 9n }, { lo: -3n, hi: 4n }]);
+    expect(ranges('HUGEINT', [{ lo: 9007199254740993n, hi: '9007199254740995' }])).toEqual([{ lo: 9007199254740993n, hi: 9007199254740995n }]);
   });
-  it('refuses touching, nested or overlapping ranges', () => {
-    expect(disjointRanges('BIGINT', [{ lo: 0, hi: 100 }, { lo: 100, hi: 200 }])).toBe(false);
-    expect(disjointRanges('INTEGER', [{ lo: 0, hi: 1000 }, { lo: 5, hi: 6 }, { lo: 500, hi: 600 }])).toBe(false);
-    expect(disjointRanges('BIGINT', [{ lo: 9007199254740993n, hi: 9007199254740995n }, { lo: 9007199254740994n, hi: 9007199254740999n }])).toBe(false);
+  it('gives no answer for text (its order is the collation), other types or NULL bounds', () => {
+    expect(ranges('VARCHAR', [{ lo: 'a', hi: 'f' }])).toBeNull();
+    // Decimal text would order '9' after '10'.
+    expect(ranges('DECIMAL(18,2)', [{ lo: '9.00', hi: '9.50' }])).toBeNull();
+    expect(ranges('DATE', [{ lo: '2026-01-01', hi: '2026-01-02' }])).toBeNull();
+    expect(ranges('BIGINT', [{ lo: null, hi: 5 }])).toBeNull();
   });
-  it('declines text (its order is the collation), NULL bounds and other types', () => {
-    expect(disjointRanges('VARCHAR', [{ lo: 'a', hi: 'f' }, { lo: 'g', hi: 'z' }])).toBe(false);
-    expect(disjointRanges('BIGINT', [{ lo: null, hi: 5 }, { lo: 6, hi: 9 }])).toBe(false);
-    // Decimal text would order '9' after '10': only integers and text are judged here.
-    expect(disjointRanges('DECIMAL(18,2)', [{ lo: '9.00', hi: '9.50' }, { lo: '10.00', hi: '11.00' }])).toBe(false);
-    expect(disjointRanges('DATE', [{ lo: '2026-01-01', hi: '2026-01-02' }, { lo: '2026-01-03', hi: '2026-01-04' }])).toBe(false);
+  it('tells disjoint ranges, in any order, from touching, nested or overlapping ones', () => {
+    expect(disjoint([{ lo: 200n, hi: 299n }, { lo: 0n, hi: 99n }, { lo: 100n, hi: 199n }])).toBe(true);
+    expect(disjoint([{ lo: 0n, hi: 100n }, { lo: 100n, hi: 200n }])).toBe(false);
+    expect(disjoint([{ lo: 0n, hi: 1000n }, { lo: 5n, hi: 6n }, { lo: 500n, hi: 600n }])).toBe(false);
+    expect(disjoint([{ lo: 9007199254740993n, hi: 9007199254740995n }, { lo: 9007199254740994n, hi: 9007199254740999n }])).toBe(false);
+  });
+  it('covers all ranges', () => {
+    expect(overall([{ lo: 5n, hi: 9n }, { lo: -3n, hi: 4n }, { lo: 7n, hi: 20n }])).toEqual({ lo: -3n, hi: 20n });
+    expect(overall([])).toBeNull();
   });
 });
