@@ -5,8 +5,8 @@
  *
  * Builds a temp DuckDB project, seals RECORDS realistic audit records in a loop (a backfill-like
  * record of 7 changed partitions each), bulk-inserts them into the project's tidemark.audit table
- * through one NDJSON file, then times what `tidemark audit verify` does: readAudit (read and parse
- * every row) and verifyAuditChain (recompute every hash). Runs against dist/: `npm run build` first.
+ * through one NDJSON file, then times what `tidemark audit verify` does: readStoredAudit (read every
+ * row, JSON columns as text) and verifyAuditChain (recompute every hash). Runs against dist/: `npm run build` first.
  * The figure is the median of 3 verifications after one warm-up (goal: a few seconds, taken as ≤ 3 s).
  *
  *   node bench/audit-verify.js [RECORDS]      (alone; bench/run.js lists `scenarioAuditVerify`)
@@ -17,7 +17,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { sealAuditRecord, verifyAuditChain } from '../dist/audit/chain.js';
-import { readAudit } from '../dist/state/audit.js';
+import { readStoredAudit } from '../dist/state/audit.js';
 import { openWorkspace } from '../dist/workspace.js';
 import { median, round } from './measure.js';
 
@@ -110,7 +110,7 @@ export async function scenarioAuditVerify({ records: RECORDS = 100_000 } = {}) {
       for (let i = 0; i < 4; i++) {
         t0 = process.hrtime.bigint();
         let c0 = process.cpuUsage();
-        const records = await readAudit(ws.engine, ws.engine);
+        const records = await readStoredAudit(ws.engine, ws.engine);
         const readMs = ms(t0);
         const readCpuMs = cpuMs(c0);
         t0 = process.hrtime.bigint();
@@ -130,8 +130,8 @@ export async function scenarioAuditVerify({ records: RECORDS = 100_000 } = {}) {
         [
           `audit chain benchmark: ${RECORDS.toLocaleString('en-US')} records (7 partitions each), DuckDB, node ${process.version}`,
           `  seal (sealAuditRecord loop) ${f(sealMs)}   bulk insert ${f(insertMs)}`,
-          `  audit verify = readAudit ${f(readMs)} + verifyAuditChain ${f(verifyMs)} = ${f(readMs + verifyMs)} wall  (${Math.round(RECORDS / ((readMs + verifyMs) / 1000)).toLocaleString('en-US')} records/s)`,
-          `  CPU time: readAudit ${f(readCpuMs)} + verifyAuditChain ${f(verifyCpuMs)} = ${f(readCpuMs + verifyCpuMs)}  (load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs)`,
+          `  audit verify = readStoredAudit ${f(readMs)} + verifyAuditChain ${f(verifyMs)} = ${f(readMs + verifyMs)} wall  (${Math.round(RECORDS / ((readMs + verifyMs) / 1000)).toLocaleString('en-US')} records/s)`,
+          `  CPU time: readStoredAudit ${f(readCpuMs)} + verifyAuditChain ${f(verifyCpuMs)} = ${f(readCpuMs + verifyCpuMs)}  (load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs)`,
         ].join('\n') + '\n',
       );
       const m = median(samples);

@@ -11,7 +11,7 @@ import { canonicalJson } from '../audit/canonical.js';
 import { getDataset } from '../config/project.js';
 import { parsePartitionKey } from '../core/grain.js';
 import { TidemarkError, usageError } from '../errors.js';
-import { readAudit } from '../state/audit.js';
+import { readAudit, readStoredAudit } from '../state/audit.js';
 import { listVersions, type Inputs } from '../state/partitions.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
@@ -66,7 +66,7 @@ export async function verifyAudit(ws: Workspace, opts: { head?: string } = {}): 
     head = opts.head.trim().toLowerCase();
     if (!HASH.test(head)) throw usageError(`--head must be a 64-character hex SHA-256 hash, got '${opts.head}'`, 'pass the head printed by `tidemark audit verify` or the last line of `tidemark audit export`');
   }
-  const records = await readAudit(ws.engine, ws.engine);
+  const records = await readStoredAudit(ws.engine, ws.engine);
   return verifyAuditChain(records, { head });
 }
 

@@ -72,6 +72,57 @@ export function hashAuditRecord(body: AuditRecordBody, parsed = false): string {
     .digest('hex');
 }
 
+/**
+ * A record as the audit table stores it: `partitions` and `details` still the JSON text written at
+ * seal time. Verification hashes it without parsing them (stored-record.ts), which is most of what
+ * verifying a long chain costs.
+ */
+export interface StoredAuditRecord extends Omit<AuditRecord, 'partitions' | 'details'> {
+  partitions_json: string | null;
+  details_json: string | null;
+}
+
+/** The recomputed hash of a record, stored (JSON columns as text) or parsed. */
+function recomputedHash(rec: AuditRecord | StoredAuditRecord): string {
+  if (!('details_json' in rec)) return hashAuditRecord(rec, true);
+  const fast = hashStoredAuditRecord(rec);
+  if (fast === rec.hash) return fast;
+  // Text that is not the canonical form Tidemark writes (an equivalent rewrite, or a tampered
+  // column): hash what it means, as a parsed record would be.
+  return hashAuditRecord({ ...rec, partitions: parseOrNull(rec.partitions_json) as string[], details: parseOrNull(rec.details_json) }, true);
+}
+
+function parseOrNull(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text; // not JSON: hashes as a string, so it cannot match a sealed record
+  }
+}
+
+/** A JSON array of strings, with no structure a neighbouring column's text could lean on. */
+const FLAT_STRING_ARRAY = /^\[(?:"(?:[^"\\\u0000-\u001f]|\\.)*"(?:,"(?:[^"\\\u0000-\u001f]|\\.)*")*)?\]$/;
+
+/**
+ * The hash of a stored record whose JSON columns hold the canonical text sealAuditRecord wrote,
+ * spliced into the canonical record text as they are: the same text canonicalJson builds from the
+ * parsed record, without parsing and re-serialising `details`. Every other field is serialised
+ * here, so it is a JSON literal with no structure; `partitions` must be a flat array of strings. So
+ * the splice has one reading: a match means every column holds exactly what was sealed (moving
+ * text between the two JSON columns cannot keep the hash). Anything else is hashed from its parse.
+ */
+function hashStoredAuditRecord(rec: StoredAuditRecord): string | null {
+  if (rec.partitions_json === null || rec.details_json === null || !FLAT_STRING_ARRAY.test(rec.partitions_json)) return null;
+  if (typeof rec.seq !== 'number' || !Number.isSafeInteger(rec.seq)) return null;
+  const s = canonicalJsonOfParsed;
+  const text =
+    `{"action":${s(rec.action)},"actor":${s(rec.actor)},"at":${s(rec.at)},"command":${s(rec.command)},"config_hash":${s(rec.config_hash)},` +
+    `"dataset":${s(rec.dataset ?? null)},"details":${rec.details_json},"partitions":${rec.partitions_json},"prev_hash":${s(rec.prev_hash)},` +
+    `"reason":${s(rec.reason)},"run_id":${s(rec.run_id ?? null)},"seq":${rec.seq},"tidemark_version":${s(rec.tidemark_version)}}`;
+  return createHash('sha256').update(`${rec.prev_hash}\n${text}`, 'utf8').digest('hex');
+}
+
 const HASH_RE = /^[0-9a-f]{64}$/;
 
 function requireString(name: string, value: unknown): void {
@@ -145,7 +196,7 @@ function short(hash: string): string {
  * An `ok` verdict's `head` is the last record's hash (GENESIS_HASH for an empty chain): export it.
  * Values no JSON column could hold (a bigint seq, say) make it throw rather than report tampering.
  */
-export function verifyAuditChain(records: AuditRecord[], opts: { head?: string } = {}): ChainVerdict {
+export function verifyAuditChain(records: (AuditRecord | StoredAuditRecord)[], opts: { head?: string } = {}): ChainVerdict {
   const count = records.length;
   // Stored hash -> last index holding it (O(1) reorder and head checks).
   const indexOfHash = new Map<string, number>();
@@ -180,8 +231,8 @@ export function verifyAuditChain(records: AuditRecord[], opts: { head?: string }
 
     let actual: string;
     try {
-      // Stored records are parsed JSON: JSON-safe by construction, so the validating walk is skipped.
-      actual = hashAuditRecord(rec, true);
+      // Stored records are JSON (text, or parsed): JSON-safe by construction, so the validating walk is skipped.
+      actual = recomputedHash(rec);
     } catch (err) {
       // Not tampering: the caller handed over values no JSON column could hold (e.g. a bigint seq).
       throw new Error(

@@ -8,7 +8,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashAuditRecord, type AuditRecord } from '../../src/audit/chain.js';
 import { readAudit } from '../../src/state/audit.js';
-import { builtShop, cleanup, cli, cliJson, copyProject, requireBuild, withWorkspace } from '../helpers/project.js';
+import { builtShop, cleanup, cli, cliJson, copyProject, REDUCED_FROM, requireBuild, withWorkspace } from '../helpers/project.js';
 
 const AUDIT = 'tidemark.audit';
 
@@ -62,6 +62,17 @@ describe('audit verify detects tampering by direct SQL', () => {
     expect(r.stdout).toContain(head);
     // The head exported now still verifies after more records are appended.
     expect(cli(built, ['audit', 'verify', '--head', head]).code).toBe(0);
+  });
+
+  it('records with any text verify: quotes, backslashes, control characters, non-ASCII', () => {
+    const dir = project();
+    const reason = 'rebuild "EUR" rows\\fix\tq1\nÜñïçødé € 😂';
+    const lock = cli(dir, ['lock', 'daily_revenue', '--from', REDUCED_FROM, '--to', REDUCED_FROM, '--reason', reason]);
+    expect(lock.code, lock.stderr).toBe(0);
+    const verdict = cliJson<{ ok: boolean; count: number }>(dir, ['audit', 'verify']);
+    expect(verdict).toMatchObject({ ok: true, count: count + 1 });
+    const log = cliJson<{ action: string; reason: string }[]>(dir, ['audit', 'log']);
+    expect(log.find((r) => r.action === 'lock')?.reason).toBe(reason);
   });
 
   it('an altered field is reported as altered at its record', async () => {

@@ -11,6 +11,7 @@ import {
   type AuditRecord,
   type AuditRecordBody,
   type ChainVerdict,
+  type StoredAuditRecord,
 } from '../../src/audit/chain.js';
 
 // The reference implementation the module is built on (CommonJS, loaded as such).
@@ -491,5 +492,50 @@ describe('performance sanity', () => {
     console.log(
       `[audit-chain] 100,000 records: build ${(t1 - t0).toFixed(0)} ms, verify ${(t2 - t1).toFixed(0)} ms`,
     );
+  });
+});
+
+describe('verifyAuditChain on stored records (JSON columns as text, as `audit verify` reads them)', () => {
+  /** The rows as the audit table holds them: partitions and details as the JSON text appendAudits writes. */
+  const stored = (records: AuditRecord[]): StoredAuditRecord[] =>
+    records.map(({ partitions, details, ...rest }) => ({ ...rest, partitions_json: JSON.stringify(partitions), details_json: JSON.stringify(details) }));
+
+  it('verifies a sealed chain exactly as the parsed records do', () => {
+    expect(verifyAuditChain(stored(chain), { head: HEAD })).toEqual(verifyAuditChain(copy(chain), { head: HEAD }));
+    expect(verifyAuditChain(stored(chain)).ok).toBe(true);
+  });
+
+  it('accepts JSON text rewritten into an equivalent form (key order, spacing): it means what was sealed', () => {
+    const rows = stored(chain);
+    const details = JSON.parse(rows[9].details_json!) as Record<string, unknown>;
+    rows[9] = { ...rows[9], details_json: JSON.stringify(Object.fromEntries(Object.entries(details).reverse()), null, 2) };
+    rows[10] = { ...rows[10], partitions_json: ` ${rows[10].partitions_json} ` };
+    expect(verifyAuditChain(rows).ok).toBe(true);
+  });
+
+  it('reports a changed details or partitions text as altered', () => {
+    const rows = stored(chain);
+    rows[4] = { ...rows[4], details_json: rows[4].details_json!.replace('"note":', '"notes":') };
+    expectProblem(verifyAuditChain(rows), 'altered', 5);
+    const other = stored(chain);
+    other[6] = { ...other[6], partitions_json: '["2024-01-01","2024-01-02"]' };
+    expectProblem(verifyAuditChain(other), 'altered', 7);
+  });
+
+  it('reports text moved between the two JSON columns as altered, even when the spliced record text is unchanged', () => {
+    const rows = stored(chain);
+    const r = rows[2];
+    // details holds its own "partitions" key: cut details there and prepend the rest to partitions,
+    // so that details_json + ',"partitions":' + partitions_json is still the sealed text.
+    const cut = r.details_json!.indexOf(',"partitions":');
+    const moved = r.details_json!.indexOf('"partitions":');
+    const at = cut >= 0 ? cut : moved - 1;
+    expect(at).toBeGreaterThan(0);
+    const head = r.details_json!.slice(0, at);
+    const tail = r.details_json!.slice(at + ',"partitions":'.length);
+    const tampered = { ...r, details_json: head, partitions_json: `${tail},"partitions":${r.partitions_json}` };
+    expect(`${tampered.details_json},"partitions":${tampered.partitions_json}`).toBe(`${r.details_json},"partitions":${r.partitions_json}`);
+    rows[2] = tampered;
+    expectProblem(verifyAuditChain(rows), 'altered', 3);
   });
 });

@@ -25,5 +25,6 @@ export const duckdbDialect: Dialect = {
     if (grain === 'month') return `CAST(date_trunc('month', CAST(${c} AS DATE)) AS DATE)`;
     return `CAST(${c} AS DATE)`;
   },
+  jsonArrayText: (exprs) => `CAST(to_json([${exprs.join(', ')}]) AS VARCHAR)`,
   stringLiteral: (value) => `'${value.replace(/'/g, "''")}'`,
 };

@@ -27,5 +27,6 @@ export const postgresDialect: Dialect = {
     if (grain === 'month') return `CAST(date_trunc('month', CAST(${c} AS DATE)) AS DATE)`;
     return `CAST(${c} AS DATE)`;
   },
+  jsonArrayText: (exprs) => `CAST(json_build_array(${exprs.join(', ')}) AS TEXT)`,
   stringLiteral: (value) => `'${value.replace(/'/g, "''")}'`,
 };
