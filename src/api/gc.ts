@@ -55,6 +55,8 @@ export interface GcReport {
   policy: { versions: number; days: number };
   versions_removed: RemovedVersion[];
   history_rows_removed: number;
+  /** Datasets with expired versions that the project file no longer declares: their history is kept. */
+  datasets_skipped: string[];
   staging_dropped: DroppedStaging[];
   staging_rows_removed: number;
 }
@@ -66,7 +68,9 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
   const now = options.now ?? new Date();
   // History rows are found through the dataset's partition column: a dataset no longer in the
   // project file keeps its history until it is configured again.
-  const expired = (await expiredVersions(engine, policy, now)).filter((v) => project.datasets.has(v.dataset));
+  const all = await expiredVersions(engine, policy, now);
+  const expired = all.filter((v) => project.datasets.has(v.dataset));
+  const skipped = [...new Set(all.filter((v) => !project.datasets.has(v.dataset)).map((v) => v.dataset))].sort();
   let historyRows = 0;
   const byDataset = new Map<string, RemovedVersion[]>();
   for (const v of expired) byDataset.set(v.dataset, [...(byDataset.get(v.dataset) ?? []), v]);
@@ -111,6 +115,7 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
     policy,
     versions_removed: expired,
     history_rows_removed: historyRows,
+    datasets_skipped: skipped,
     staging_dropped: staging,
     staging_rows_removed: staging.reduce((n, s) => n + s.rows, 0),
   };

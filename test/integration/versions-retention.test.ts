@@ -81,6 +81,27 @@ describe('retention and gc', SLOW, () => {
     expect(tmJson(dir, 'gc', '--reason', 'clean-up').versions_removed).toEqual([]);
   });
 
+  test('gc keeps (and names) the history of a dataset no longer in the project file', async () => {
+    const ws = await openWorkspace(dir);
+    try {
+      // Versions of a model since removed from tidemark.yaml: two replaced long ago, one current.
+      for (const [version, replaced] of [[1, '2025-01-02T00:00:00.000Z'], [2, '2025-01-03T00:00:00.000Z'], [3, null]] as const) {
+        await ws.engine.exec(
+          `INSERT INTO tidemark.versions (dataset, partition, version, rows, checksum, run_id, publish_seq, published_at, inputs, kind, actor, reason, retained, replaced_at, replaced_seq)
+           VALUES ('retired_model', '2025-01-01', $1, 1, 'c', 'r', $1, '2025-01-01T00:00:00.000Z', '{}', 'new', 'a', 'r', TRUE, $2, $3)`,
+          [version, replaced, replaced ? version + 1 : null],
+        );
+      }
+    } finally {
+      await ws.close();
+    }
+    const report = tmJson(dir, 'gc', '--dry-run');
+    expect(report.datasets_skipped).toEqual(['retired_model']);
+    expect(report.versions_removed.some((v: { dataset: string }) => v.dataset === 'retired_model')).toBe(false);
+    const text = tm(dir, 'gc', '--dry-run');
+    expect(text.stdout).toContain('Kept: history of retired_model, no longer in the project file');
+  });
+
   test('restoring a removed version is a clear error naming the oldest version still held', () => {
     const r = tm(dir, 'restore', 'daily_revenue', '--version', '1', '--from', A, '--to', A, '--reason', 'too late', '--yes');
     expect(r.code).toBe(2);
