@@ -98,7 +98,8 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
       if (changed.length) {
         const prior = {
           replacesRows: changed.some((t) => before.has(t.partition)),
-          datasetEmpty: !(await hasPartitions(tx, engine, name)),
+          // A partition this publish replaces proves the dataset has rows; otherwise the state says.
+          datasetEmpty: before.size === 0 && !(await hasPartitions(tx, engine, name)),
           // Every partition the run staged for this dataset goes out now (no unchanged one, no earlier
           // batch): the staged rows need no filter by partition (on a view of files, a text key per row).
           wholeStaging: tasks.filter((t) => t.dataset === name).length === changed.length,
@@ -245,10 +246,10 @@ async function replacePartitions(
   // Schema evolution (issue 6): describeModel let an additive change through only for a model with
   // on_schema_change: add_columns; the new columns are added here, inside the publish transaction.
   const schemaChange = await addNewColumns(tx, engine, ds, stagedCols);
-  await tx.exec(`CREATE TABLE IF NOT EXISTS ${live} (${stagedCols.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
+  // A dataset with published partitions has its live table (and history, once something was replaced with history kept).
+  if (prior.datasetEmpty) await tx.exec(`CREATE TABLE IF NOT EXISTS ${live} (${stagedCols.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
   const history = historyTable(engine, ds.name);
   const historyCols = [...stagedCols, { name: REPLACED_SEQ_COLUMN, type: 'BIGINT' }];
-  await tx.exec(`CREATE TABLE IF NOT EXISTS ${history} (${historyCols.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
   const pc = d.quote(ds.partitionColumn);
   const sorted = [...keys].sort();
   // Bounds let the engine skip untouched row groups; the key test picks the exact partitions.
@@ -261,6 +262,7 @@ async function replacePartitions(
   // nothing to move to history or delete (a first load skips two scans of the live table).
   // History rows are tagged with this publish (one constant): the replaced versions record it too.
   if (prior.replacesRows && keepsHistory(ctx)) {
+    await tx.exec(`CREATE TABLE IF NOT EXISTS ${history} (${historyCols.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
     await tx.exec(
       `INSERT INTO ${history} (${historyCols.map((c) => d.quote(c.name)).join(', ')}) SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, CAST($3 AS BIGINT) FROM ${live} l WHERE ${inLive(lc)}`,
       [ctx.runId, ds.name, prior.seq],
