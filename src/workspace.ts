@@ -22,6 +22,8 @@ export interface OpenOptions extends LoadOptions {
   command?: string;
   /** Wait this long for a database held by another process (DuckDB). */
   waitMs?: number;
+  /** Told before an existing state store is upgraded to this version's schema (state/migrate.ts). */
+  onUpgrade?: (from: number, to: number) => void;
 }
 
 export interface Workspace {
@@ -61,7 +63,7 @@ export async function openWorkspace(dir: string, options: OpenOptions = {}): Pro
   const command = redact(options.command ?? 'library');
   const engine = await openEngine(project, command, options.waitMs ?? 0);
   try {
-    await migrate(engine);
+    await migrate(engine, options.onUpgrade);
   } catch (error) {
     await engine.close();
     throw error;

@@ -30,7 +30,9 @@ export async function withWorkspace<T>(cmd: Command, fn: (ws: Workspace, g: Glob
     return deliverAfter(ws, () => fn(ws, g));
   }
   const waitMs = g.wait === undefined || g.wait === false ? 0 : g.wait === true ? 3_600_000 : Number(g.wait) * 1000;
-  const ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine(), waitMs });
+  const onUpgrade = (from: number, to: number) =>
+    process.stderr.write(`tidemark: upgrading the state store from version ${from} to ${to} (once; it can take a while on a large store)\n`);
+  const ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine(), waitMs, onUpgrade });
   const detach = attachProgress(ws.events, { quiet: Boolean(g.json) && !process.stderr.isTTY });
   try {
     // A command that published delivers the outbox to consumers before it exits (issue 9).

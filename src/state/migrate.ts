@@ -25,10 +25,16 @@ export const MIGRATIONS: Migration[] = [
 ];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
-export async function migrate(engine: Engine): Promise<void> {
+/**
+ * `onUpgrade(from, to)` is told before an existing store (not a new one) is migrated: an upgrade can
+ * rewrite tables (migration 3 rewrites every history table), which a user should hear about.
+ */
+export async function migrate(engine: Engine, onUpgrade?: (from: number, to: number) => void): Promise<void> {
   // The common case, every command on an existing project: the store is current. Only the data
   // schema is ensured, because the project file may have moved live tables to a new one.
-  if ((await appliedVersion(engine)) === SCHEMA_VERSION) {
+  const applied = await appliedVersion(engine);
+  if (applied !== null && applied > 0 && applied < SCHEMA_VERSION) onUpgrade?.(applied, SCHEMA_VERSION);
+  if (applied === SCHEMA_VERSION) {
     await engine.exec(`CREATE SCHEMA IF NOT EXISTS ${engine.dialect.quote(engine.dataSchema)}`);
     return;
   }

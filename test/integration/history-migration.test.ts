@@ -4,9 +4,10 @@
  * them. The old layout is recreated from a real project (the rows of each retained version, with its
  * partition and version, and no `versions.replaced_seq`), then the project is opened again: every
  * retained version must still be restorable with its recorded checksum, and diff must still read it.
+ * The CLI tells the user, once, that it upgrades the store.
  */
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { cliJson, days, projectCopies, requireBuild, testEngines, withWorkspace, builtShop } from '../helpers/project.js';
+import { builtShop, cli, cliJson, days, projectCopies, requireBuild, testEngines, withWorkspace } from '../helpers/project.js';
 import { scaleRevenue } from './versions-fixture.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -66,6 +67,11 @@ describe.each(testEngines(inject('pgUrl')))('history written before migration 3 
     expect(v1).toHaveLength(CHANGED.length);
 
     await withWorkspace(dir, (ws) => downgradeToVersion2(ws.engine));
+    // The first command after the upgrade says so, once.
+    const first = cli(dir, ['status', '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain('upgrading the state store from version 2 to 3');
+    expect(cli(dir, ['status', '--json']).stderr).not.toContain('upgrading');
     // Opening migrates: the history table is in the new layout, each version's rows tagged with its replacing publish.
     const layout = await withWorkspace(dir, async (ws) => {
       const cols = (await ws.engine.columns(ws.engine.historySchema, 'daily_revenue'))!.map((c) => c.name);
