@@ -25,6 +25,7 @@ import { openWorkspace } from '../dist/workspace.js';
 import { handRebuildChain, renderPartition } from './hand-written.js';
 import { measure } from './measure.js';
 import { noopRunRows } from './noop-run.js';
+import { ingestAndBuild } from './project.js';
 
 const DAYS = 1095;
 const ROWS_PER_DAY = 200;
@@ -122,10 +123,7 @@ export async function createProject(dir) {
        DATE '${FIRST_DAY}' + CAST(i // ${ROWS_PER_DAY} AS INTEGER) AS event_date
      FROM range(${DAYS * ROWS_PER_DAY}) t(i)) TO '${file}' (FORMAT parquet)`,
   );
-  await withWorkspace(dir, 'bench setup', async (ws) => {
-    await ingest(ws, 'events', [file], { reason: 'bench data' });
-    await run(ws, {}, { reason: 'bench initial build' });
-  });
+  await ingestAndBuild(dir, file);
   // The hand-written side keeps its own copies of the model tables, starting from the same data.
   await duckdb(databaseFile(dir), MODELS.map((m) => `CREATE TABLE ${quote(`hand_${m.name}`)} AS SELECT * FROM "main".${quote(m.name)}`));
 }

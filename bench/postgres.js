@@ -12,11 +12,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
-import { run } from '../dist/api/operations.js';
-import { ingest } from '../dist/execute/ingest.js';
-import { openWorkspace } from '../dist/workspace.js';
 import { renderPartition } from './hand-written.js';
-import { DAYS, FIRST_DAY, MODEL, setModelVariant } from './project.js';
+import { DAYS, FIRST_DAY, ingestAndBuild, MODEL, setModelVariant } from './project.js';
 
 export const PG_ROWS_PER_DAY = Number(process.env.BENCH_PG_ROWS_PER_DAY ?? 200);
 export const PG_SCHEMA_PREFIX = 'bench_core_';
@@ -65,13 +62,7 @@ export async function createPgBenchProject(dir, url) {
     ) TO '${file.replace(/'/g, "''")}' (FORMAT csv, HEADER true)`);
   conn.closeSync();
   instance.closeSync();
-  const ws = await openWorkspace(dir, { actor: 'bench', command: 'bench setup' });
-  try {
-    await ingest(ws, 'events', [file], { reason: 'bench data' });
-    await run(ws, {}, { reason: 'bench initial build' });
-  } finally {
-    await ws.close();
-  }
+  await ingestAndBuild(dir, file);
 }
 
 /**

@@ -84,6 +84,11 @@ export async function createBenchProject(dir) {
       FROM range(${DAYS * ROWS_PER_DAY}) t(i)
     ) TO '${file.replace(/'/g, "''")}' (FORMAT parquet)`);
   conn.closeSync();
+  await ingestAndBuild(dir, file);
+}
+
+/** Set-up shared by the bench projects: ingests the `events` source file and builds every model. */
+export async function ingestAndBuild(dir, file) {
   const ws = await openWorkspace(dir, { actor: 'bench', command: 'bench setup' });
   try {
     await ingest(ws, 'events', [file], { reason: 'bench data' });

@@ -28,11 +28,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { backfill, run } from '../dist/api/operations.js';
+import { backfill } from '../dist/api/operations.js';
 import { restore } from '../dist/api/versions.js';
-import { ingest } from '../dist/execute/ingest.js';
 import { openWorkspace } from '../dist/workspace.js';
 import { median, round } from './measure.js';
+import { ingestAndBuild } from './project.js';
 
 const ROWS_PER_DAY = 100_000;
 const INITIAL_DAYS = 14;
@@ -124,13 +124,7 @@ async function buildProject(dir, retention = '') {
   writeFileSync(path.join(dir, 'models', `${MODEL}.sql`), modelSql(0));
   const initial = path.join(dir, 'data', 'events-initial.parquet');
   await writeDays(initial, 0, INITIAL_DAYS);
-  const ws = await openWorkspace(dir, { actor: 'bench', command: 'bench setup' });
-  try {
-    await ingest(ws, 'events', [initial], { reason: 'bench data' });
-    await run(ws, {}, { reason: 'bench initial build' });
-  } finally {
-    await ws.close();
-  }
+  await ingestAndBuild(dir, initial);
 }
 
 export async function scenarioRestoreAndHistory() {

@@ -63,20 +63,6 @@ function intersect(a: Set<PartitionKey> | undefined, b: Set<PartitionKey>): Set<
 }
 
 /**
- * The datasets whose partition versions the given datasets' state depends on: themselves and what
- * they read. Loading only these keeps a run's state reads to the part of the project it touches.
- */
-export function datasetsRead(project: Project, datasets: Iterable<string>): string[] {
-  const out = new Set<string>();
-  for (const name of datasets) {
-    out.add(name);
-    const ds = project.datasets.get(name);
-    if (ds?.kind === 'model') for (const up of ds.upstream) out.add(up.dataset);
-  }
-  return [...out];
-}
-
-/**
  * The partitions whose versions a set of model partitions depends on: each one itself, what it reads
  * (its input fingerprint) and, for a cumulative model, its previous partition. dataset → keys.
  */

@@ -51,8 +51,8 @@ export const restoreStager: Stager = {
     const { ws, plan } = ctx;
     const ds = getDataset(ws.project, plan.targets[0]);
     const stored = (await storedColumnsOf(ws.engine, ws.engine, ds.name))!;
-    await stageVersions(ctx, ds, plan.tasks.filter((x) => x.reason === 'restore'), restoreVersions(plan), stored);
     const dependents = dependentsPlan(ws.project, plan);
+    await stageVersions(ctx, ds, plan.tasks.filter((x) => x.reason === 'restore'), restoreVersions(plan), stored, dependents.tasks.length > 0);
     if (!dependents.tasks.length) return { reused: 0, skipped: 0 };
     return modelStager.compute({ ...ctx, plan: dependents });
   },
@@ -96,7 +96,7 @@ export const restoreStager: Stager = {
  * versions or gc removes expired ones; publish checks that gc has not (publishHook), so a version gc
  * removed in between fails the publish instead of restoring a partition short.
  */
-async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTask[], versions: Record<string, number>, stored: ColumnInfo[]): Promise<void> {
+async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTask[], versions: Record<string, number>, stored: ColumnInfo[], hasDependents: boolean): Promise<void> {
   const { ws, runId } = ctx;
   const { engine } = ws;
   const d = engine.dialect;
@@ -118,7 +118,7 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
   await createStagingView(engine, runId, ds, columns, chosen.map((c) => c.record), current, Boolean(ctx.newRun));
   // Dependents read the restored partitions from staging, through the run's overlay view of the
   // dataset, like any run's (render.ts); a restore without --downstream needs none.
-  if (dependentsPlan(ws.project, ctx.plan).tasks.length) await ensureRefView(engine, engine, ws.project, runId, ds.name, visible, true);
+  if (hasDependents) await ensureRefView(engine, engine, ws.project, runId, ds.name, visible, true);
   ctx.columns.set(ds.name, visible);
 
   for (const c of chosen) ws.events.emit({ type: 'task.started', run_id: runId, dataset: ds.name, partition: c.task.partition });

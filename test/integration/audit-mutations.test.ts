@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain, type AuditRecord } from '../../src/audit/chain.js';
 import { buildProgram } from '../../src/cli/main.js';
 import { MUTATING_COMMANDS, NOT_AUDITED_COMMANDS, mutatingCommand, type MutatingCommand } from '../../src/core/mutations.js';
+import type { PublishedPartition } from '../../src/execute/publish.js';
 import { readAudit } from '../../src/state/audit.js';
 import { stateTable } from '../../src/state/tables.js';
 import {
@@ -55,15 +56,8 @@ interface WriteResult {
   published: Published[];
 }
 
-interface ChangedDetail {
-  partition: string;
-  version_before: number | null;
-  version_after: number;
-  rows_before: number | null;
-  rows_after: number;
-  checksum_before: string | null;
-  checksum_after: string;
-}
+/** A publish's audit record lists each changed partition as publish returns it, without the dataset (the record names it). */
+type ChangedDetail = Omit<PublishedPartition, 'dataset'>;
 
 async function auditRecords(dir: string): Promise<AuditRecord[]> {
   return withWorkspace(dir, (ws) => readAudit(ws.engine, ws.engine));

@@ -3,44 +3,15 @@
 // checksum aggregate grouped by `_tm_partition`) at every grain; the duplicate-key check first asks
 // only whether a key repeats (with DuckDB's dense-key aggregation) and names keys and partitions in a
 // second query, so its message is unchanged and the session setting it raises is restored.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ingest } from '../../src/execute/ingest.js';
-import { cleanup, tempDir, withWorkspace } from '../helpers/project.js';
+import { withWorkspace } from '../helpers/project.js';
+import { csv, grainSourceProjects } from './grain-sources-fixture.js';
 
-const YAML = `name: keys_and_checksums
-datasets:
-  orders:
-    kind: source
-    partition: { column: order_date, grain: day }
-    key: [order_id]
-    schema: { current: { order_id: BIGINT, amount: BIGINT, order_date: DATE } }
-  clicks:
-    kind: source
-    partition: { column: at, grain: hour }
-    key: [click_id]
-    schema: { current: { click_id: BIGINT, page: VARCHAR, at: TIMESTAMP } }
-  bills:
-    kind: source
-    partition: { column: billed_on, grain: month }
-    key: [bill_id]
-    schema: { current: { bill_id: BIGINT, cents: BIGINT, billed_on: DATE } }
-`;
-
-const dirs: string[] = [];
-afterAll(() => cleanup(...dirs));
-
-function project(files: Record<string, string>): string {
-  const dir = tempDir('tidemark-keys-');
-  dirs.push(dir);
-  mkdirSync(path.join(dir, 'data'), { recursive: true });
-  writeFileSync(path.join(dir, 'tidemark.yaml'), YAML);
-  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, 'data', name), text);
-  return dir;
-}
-
-const csv = (header: string, rows: string[]) => `${header}\n${rows.join('\n')}\n`;
+const projects = grainSourceProjects('tidemark-keys-');
+afterAll(() => projects.removeAll());
+const project = (files: Record<string, string>) => projects.project(files);
 
 const ORDERS = csv('order_id,amount,order_date', ['1,100,2025-01-01', '2,200,2025-01-01', '3,300,2025-01-02', '4,,2025-01-03']);
 const ORDERS_MORE = csv('order_id,amount,order_date', ['5,500,2025-01-03', '6,600,2025-01-04']);

@@ -10,6 +10,7 @@ import { verifyAudit } from '../../src/api/audit.js';
 import { completeRunIfAcknowledged } from '../../src/consumers/completion.js';
 import { eventFromRow } from '../../src/consumers/events.js';
 import { generateOrdersCsv } from '../../src/example/shop.js';
+import type { PublishedPartition } from '../../src/execute/publish.js';
 import { historyTable, stateTable } from '../../src/state/tables.js';
 import type { Workspace } from '../../src/workspace.js';
 import {
@@ -45,20 +46,10 @@ const FIRST_BATCH = days('2026-03-01', '2026-03-05');
 const LATER_BATCH = days('2026-03-06', '2026-03-10');
 const BAD_DAY = '2026-03-09';
 
-interface Published {
-  dataset: string;
-  partition: string;
-  version_before: number | null;
-  version_after: number;
-  rows_before: number | null;
-  rows_after: number;
-  checksum_before: string | null;
-  checksum_after: string;
-}
 interface BackfillJson {
   run_id: string;
   status: string;
-  published: Published[];
+  published: PublishedPartition[];
   unchanged: number;
 }
 

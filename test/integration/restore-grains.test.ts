@@ -5,32 +5,17 @@
  * window off by one would pick up a neighbour's rows: each restored partition must come back with
  * exactly the rows and checksum of the version it restores, and its neighbours must not change.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gc } from '../../src/api/gc.js';
 import { restore } from '../../src/api/restore.js';
 import { ingest } from '../../src/execute/ingest.js';
-import { cleanup, tempDir, withWorkspace } from '../helpers/project.js';
+import { withWorkspace } from '../helpers/project.js';
+import { csv, GRAIN_SOURCES_YAML, grainSourceProjects } from './grain-sources-fixture.js';
 
-const YAML = `name: restore_grains
-datasets:
-  clicks:
-    kind: source
-    partition: { column: at, grain: hour }
-    key: [click_id]
-    schema: { current: { click_id: BIGINT, page: VARCHAR, at: TIMESTAMP } }
-  bills:
-    kind: source
-    partition: { column: billed_on, grain: month }
-    key: [bill_id]
-    schema: { current: { bill_id: BIGINT, cents: BIGINT, billed_on: DATE } }
-`;
-
-const dirs: string[] = [];
-afterAll(() => cleanup(...dirs));
-
-const csv = (header: string, rows: string[]) => `${header}\n${rows.join('\n')}\n`;
+const projects = grainSourceProjects('tidemark-restore-grains-');
+afterAll(() => projects.removeAll());
 
 type State = Map<string, { version: number; rows: number; checksum: string }>;
 
@@ -65,12 +50,8 @@ const cases = [
 describe('restore and gc find history rows by window at the hour and month grains', () => {
   for (const c of cases) {
     it(`${c.dataset}: restoring version 1 of ${c.restored} brings back exactly its rows; neighbours keep theirs`, async () => {
-      const dir = tempDir('tidemark-restore-grains-');
-      dirs.push(dir);
-      mkdirSync(path.join(dir, 'data'), { recursive: true });
-      writeFileSync(path.join(dir, 'tidemark.yaml'), YAML);
+      const dir = projects.project({ [`${c.dataset}.csv`]: csv(c.header, c.before) });
       const file = path.join(dir, 'data', `${c.dataset}.csv`);
-      writeFileSync(file, csv(c.header, c.before));
       await withWorkspace(dir, (ws) => ingest(ws, c.dataset, [file], { reason: 'first' }));
       const v1 = await partitions(dir, c.dataset);
       // The same file, changed: the middle partition and the next one get version 2.
@@ -86,7 +67,7 @@ describe('restore and gc find history rows by window at the hour and month grain
       for (const [partition, state] of v2) if (partition !== c.restored) expect(now.get(partition), partition).toEqual(state);
 
       // gc with a policy keeping nothing removes the replaced versions' rows, and only theirs.
-      writeFileSync(path.join(dir, 'tidemark.yaml'), `${YAML}retention: { versions: 0, days: 0 }\n`);
+      writeFileSync(path.join(dir, 'tidemark.yaml'), `${GRAIN_SOURCES_YAML}retention: { versions: 0, days: 0 }\n`);
       const report = await withWorkspace(dir, (ws) => gc(ws, { reason: 'clean' }));
       expect(report.versions_removed.filter((v) => v.dataset === c.dataset).length).toBeGreaterThan(0);
       const left = await withWorkspace(dir, (ws) => ws.engine.query<{ n: number }>(`SELECT count(*) AS n FROM tidemark_history.${c.dataset}`));
