@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { sealAuditRecord, verifyAuditChain } from '../dist/audit/chain.js';
 import { readStoredAudit } from '../dist/state/audit.js';
 import { openWorkspace } from '../dist/workspace.js';
+import { eventsSourceYaml } from './fixtures.js';
 import { median, round } from './measure.js';
 
 const GOAL_MS = 3000;
@@ -26,13 +27,7 @@ const GOAL_MS = 3000;
 const CONFIG = `name: audit_bench
 engine: { kind: duckdb }
 datasets:
-  events:
-    kind: source
-    partition: { column: event_date, grain: day }
-    key: [event_id]
-    schema:
-      current: { event_id: BIGINT, event_date: DATE }
-`;
+${eventsSourceYaml('events', 'event_id: BIGINT, event_date: DATE')}`;
 
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 const cpuMs = (c0) => {

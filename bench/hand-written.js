@@ -4,7 +4,7 @@
  * table; then one transaction deletes those partitions from the live table and inserts the staged
  * rows. No state, no versions, no validation, no audit: the least a careful person would write.
  */
-import { DuckDBInstance } from '@duckdb/node-api';
+import { withDuckDb } from './fixtures.js';
 
 const quote = (name) => `"${name.replace(/"/g, '""')}"`;
 
@@ -28,7 +28,7 @@ export function renderPartition(template, day, relation) {
 
 /** Rebuilds `days` of `table` (partition column `column`) from `template`, in one DuckDB file. */
 export async function handBackfill({ file, table, column, template, days, sourceColumns }) {
-  await withConnection(file, (conn) => replaceDays(conn, { table, column, days, render: (day) => renderDay(template, day, sourceColumns) }));
+  await withDuckDb(file, (conn) => replaceDays(conn, { table, column, days, render: (day) => renderDay(template, day, sourceColumns) }));
 }
 
 /**
@@ -36,20 +36,9 @@ export async function handBackfill({ file, table, column, template, days, source
  * earlier one wrote): `steps` = [{ table, column, days, render(day) → SQL }].
  */
 export async function handRebuildChain({ file, steps }) {
-  await withConnection(file, async (conn) => {
+  await withDuckDb(file, async (conn) => {
     for (const step of steps) await replaceDays(conn, step);
   });
-}
-
-async function withConnection(file, fn) {
-  const instance = await DuckDBInstance.create(file);
-  const conn = await instance.connect();
-  try {
-    return await fn(conn);
-  } finally {
-    conn.closeSync();
-    instance.closeSync?.();
-  }
 }
 
 /** Computes `days` into a staging table, then one transaction deletes them from the live table and inserts the staged rows. */

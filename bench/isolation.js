@@ -21,10 +21,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { backfill, run } from '../dist/api/operations.js';
 import { ingest } from '../dist/execute/ingest.js';
 import { openWorkspace } from '../dist/workspace.js';
+import { dailyAggregateSql, dailyModelYaml, dayAfter, eventsSourceYaml, withDuckDb, writeEvents } from './fixtures.js';
 import { median, round } from './measure.js';
 
 const HISTORY_DAYS = 600; // the backfill's partitions
@@ -42,74 +42,28 @@ pools:
   production: { slots: 2, priority: 10 }
   backfill: { slots: 1, priority: 1, threads: 1 }
 datasets:
-  events:
-    kind: source
-    partition: { column: event_date, grain: day }
-    key: [event_id]
-    schema:
-      current: { event_id: BIGINT, user_id: BIGINT, amount_cents: BIGINT, event_date: DATE }
-  history_daily:
-    kind: model
-    sql: models/history_daily.sql
-    partition: { column: day, grain: day }
-    key: [day]
-  live:
-    kind: source
-    partition: { column: event_date, grain: day }
-    key: [event_id]
-    schema:
-      current: { event_id: BIGINT, user_id: BIGINT, amount_cents: BIGINT, event_date: DATE }
-  live_daily:
-    kind: model
-    sql: models/live_daily.sql
-    partition: { column: day, grain: day }
-    key: [day]
-`;
+${eventsSourceYaml()}${dailyModelYaml('history_daily')}${eventsSourceYaml('live')}${dailyModelYaml('live_daily')}`;
 
-function modelSql(source, variant) {
-  return `SELECT
-  event_date AS day,
-  CAST(count(*) AS BIGINT) AS events,
-  CAST(count(DISTINCT user_id) AS BIGINT) AS users,
-  CAST(sum(amount_cents) AS BIGINT) + ${variant} AS amount_cents,
-  CAST(quantile_cont(amount_cents, 0.9) AS DOUBLE) AS p90_cents
-FROM {{ ref('${source}') }}
-WHERE event_date >= {{ start }}
-  AND event_date < {{ end }}
-GROUP BY event_date
-`;
-}
+const modelSql = (source, variant) => dailyAggregateSql(variant, { source, extraColumns: ['CAST(quantile_cont(amount_cents, 0.9) AS DOUBLE) AS p90_cents'] });
 
-function dayAt(n, first = FIRST_DAY) {
-  const d = new Date(`${first}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + n);
-  return d.toISOString().slice(0, 10);
-}
+const dayAt = (n, first = FIRST_DAY) => dayAfter(first, n);
 
 const LIVE_FIRST = dayAt(HISTORY_DAYS);
 
-async function writeParquet(conn, file, sql) {
-  await conn.run(`COPY (${sql}) TO '${file.replace(/'/g, "''")}' (FORMAT parquet)`);
-}
-
 /** The live source's 30 daily files; `variant` changes the amounts so every partition changes. */
 async function writeLiveFiles(dir, variant) {
-  const instance = await DuckDBInstance.create(':memory:');
-  const conn = await instance.connect();
   const files = [];
-  for (let d = 0; d < LIVE_DAYS; d++) {
-    const file = path.join(dir, 'data', 'live', `live-${dayAt(d, LIVE_FIRST)}.parquet`);
-    const base = d * LIVE_ROWS_PER_DAY;
-    await writeParquet(
-      conn,
-      file,
-      `SELECT ${base} + i AS event_id, (i * 7919) % 50000 AS user_id, 100 + ((i + ${variant}) * 104729) % 9900 AS amount_cents,
-              DATE '${dayAt(d, LIVE_FIRST)}' AS event_date FROM range(${LIVE_ROWS_PER_DAY}) t(i)`,
-    );
-    files.push(file);
-  }
-  conn.closeSync();
-  instance.closeSync();
+  await withDuckDb(':memory:', async (conn) => {
+    for (let d = 0; d < LIVE_DAYS; d++) {
+      const file = path.join(dir, 'data', 'live', `live-${dayAt(d, LIVE_FIRST)}.parquet`);
+      const base = d * LIVE_ROWS_PER_DAY;
+      await conn.run(`COPY (
+        SELECT ${base} + i AS event_id, (i * 7919) % 50000 AS user_id, 100 + ((i + ${variant}) * 104729) % 9900 AS amount_cents,
+               DATE '${dayAt(d, LIVE_FIRST)}' AS event_date FROM range(${LIVE_ROWS_PER_DAY}) t(i)
+      ) TO '${file.replace(/'/g, "''")}' (FORMAT parquet)`);
+      files.push(file);
+    }
+  });
   return files;
 }
 
@@ -118,18 +72,8 @@ async function createProject(dir) {
   writeFileSync(path.join(dir, 'tidemark.yaml'), CONFIG);
   writeFileSync(path.join(dir, 'models', 'history_daily.sql'), modelSql('events', 0));
   writeFileSync(path.join(dir, 'models', 'live_daily.sql'), modelSql('live', 0));
-  const instance = await DuckDBInstance.create(':memory:');
-  const conn = await instance.connect();
   const events = path.join(dir, 'data', 'events.parquet');
-  await writeParquet(
-    conn,
-    events,
-    `SELECT i AS event_id, (i * 7919) % 50000 AS user_id, 100 + (i * 104729) % 9900 AS amount_cents,
-            DATE '${FIRST_DAY}' + CAST(i // ${HISTORY_ROWS_PER_DAY} AS INTEGER) AS event_date
-     FROM range(${HISTORY_DAYS * HISTORY_ROWS_PER_DAY}) t(i)`,
-  );
-  conn.closeSync();
-  instance.closeSync();
+  await writeEvents(events, { firstDay: FIRST_DAY, rowsPerDay: HISTORY_ROWS_PER_DAY, count: HISTORY_DAYS });
   const live = await writeLiveFiles(dir, 0);
   const ws = await openWorkspace(dir, { actor: 'bench', command: 'bench isolation setup' });
   try {

@@ -18,10 +18,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { run } from '../dist/api/operations.js';
 import { ingest } from '../dist/execute/ingest.js';
 import { openWorkspace } from '../dist/workspace.js';
+import { dailyModelYaml, dayAfter, eventsSourceYaml, withDuckDb, writeEvents } from './fixtures.js';
 import { handRebuildChain, renderPartition } from './hand-written.js';
 import { measure } from './measure.js';
 import { noopRunRows } from './noop-run.js';
@@ -72,34 +72,17 @@ const CONFIG = `# Issue 5 benchmark: one source and a chain of 4 daily models, o
 name: late_bench
 engine: { kind: duckdb }
 datasets:
-  events:
-    kind: source
-    partition: { column: event_date, grain: day }
-    key: [event_id]
-    schema:
-      current: { event_id: BIGINT, user_id: BIGINT, amount_cents: BIGINT, event_date: DATE }
-${MODELS.map(
-  (m, i) => `  ${m.name}:
-    kind: model
-    sql: models/${m.name}.sql
-    partition: { column: day, grain: day }
-    key: [day]${m.lookback ? `\n    depends_on: { ${MODELS[i - 1].name}: { lookback: ${m.lookback} } }` : ''}`,
-).join('\n')}
-`;
+${eventsSourceYaml()}${MODELS.map((m, i) => dailyModelYaml(m.name, m.lookback ? `    depends_on: { ${MODELS[i - 1].name}: { lookback: ${m.lookback} } }\n` : '')).join('')}`;
 
-const dayAt = (n) => new Date(Date.parse(`${FIRST_DAY}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+const dayAt = (n) => dayAfter(FIRST_DAY, n);
 const databaseFile = (dir) => path.join(dir, '.tidemark', 'warehouse.duckdb');
 const quote = (name) => `"${name.replace(/"/g, '""')}"`;
 
+/** Runs the statements `sql` (one or a list) on `file`. */
 async function duckdb(file, sql) {
-  const instance = await DuckDBInstance.create(file);
-  const conn = await instance.connect();
-  try {
+  await withDuckDb(file, async (conn) => {
     for (const statement of [sql].flat()) await conn.run(statement);
-  } finally {
-    conn.closeSync();
-    instance.closeSync?.();
-  }
+  });
 }
 
 async function withWorkspace(dir, command, fn) {
@@ -117,12 +100,7 @@ export async function createProject(dir) {
   writeFileSync(path.join(dir, 'tidemark.yaml'), CONFIG);
   for (const m of MODELS) writeFileSync(path.join(dir, 'models', `${m.name}.sql`), m.sql);
   const file = path.join(dir, 'data', 'events.parquet');
-  await duckdb(
-    ':memory:',
-    `COPY (SELECT i AS event_id, (i * 7919) % 50000 AS user_id, 100 + (i * 104729) % 9900 AS amount_cents,
-       DATE '${FIRST_DAY}' + CAST(i // ${ROWS_PER_DAY} AS INTEGER) AS event_date
-     FROM range(${DAYS * ROWS_PER_DAY}) t(i)) TO '${file}' (FORMAT parquet)`,
-  );
+  await writeEvents(file, { firstDay: FIRST_DAY, rowsPerDay: ROWS_PER_DAY, count: DAYS });
   await ingestAndBuild(dir, file);
   // The hand-written side keeps its own copies of the model tables, starting from the same data.
   await duckdb(databaseFile(dir), MODELS.map((m) => `CREATE TABLE ${quote(`hand_${m.name}`)} AS SELECT * FROM "main".${quote(m.name)}`));

@@ -8,12 +8,11 @@
  * partition query scans the unindexed source table, so 2,000 rows × 1,095 days would make one full
  * refresh take minutes. The header of the printed table says so.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
+import { writeEvents } from './fixtures.js';
 import { renderPartition } from './hand-written.js';
-import { DAYS, FIRST_DAY, ingestAndBuild, MODEL, setModelVariant } from './project.js';
+import { benchConfig, DAYS, FIRST_DAY, ingestAndBuild, scaffoldBenchProject } from './project.js';
 
 export const PG_ROWS_PER_DAY = Number(process.env.BENCH_PG_ROWS_PER_DAY ?? 200);
 export const PG_SCHEMA_PREFIX = 'bench_core_';
@@ -22,46 +21,15 @@ export const PG_DATA_SCHEMA = `${PG_SCHEMA_PREFIX}tidemark_data`;
 
 const quote = (name) => `"${name.replace(/"/g, '""')}"`;
 
-const config = (url) => `# Benchmark project on PostgreSQL: one source, one simple daily model.
-name: bench
-engine: { kind: postgres, url: ${JSON.stringify(url)} }
-guards: { max_backfill_partitions: 400 }
-datasets:
-  events:
-    kind: source
-    partition: { column: event_date, grain: day }
-    key: [event_id]
-    schema:
-      current: { event_id: BIGINT, user_id: BIGINT, amount_cents: BIGINT, event_date: DATE }
-  ${MODEL}:
-    kind: model
-    sql: models/${MODEL}.sql
-    partition: { column: day, grain: day }
-    key: [day]
-`;
-
 /**
  * Scaffolds the project, generates the data as CSV (the PostgreSQL engine reads Parquet columns as
  * text, which the source's schema check refuses), ingests it and builds every model partition.
  * TIDEMARK_PG_SCHEMA_PREFIX must already be PG_SCHEMA_PREFIX (the caller sets it for the whole bench).
  */
 export async function createPgBenchProject(dir, url) {
-  mkdirSync(path.join(dir, 'models'), { recursive: true });
-  mkdirSync(path.join(dir, 'data'), { recursive: true });
-  writeFileSync(path.join(dir, 'tidemark.yaml'), config(url));
-  setModelVariant(dir, 0);
+  scaffoldBenchProject(dir, benchConfig(`{ kind: postgres, url: ${JSON.stringify(url)} }`));
   const file = path.join(dir, 'data', 'events.csv');
-  const instance = await DuckDBInstance.create(':memory:');
-  const conn = await instance.connect();
-  await conn.run(`COPY (
-      SELECT i AS event_id,
-             (i * 7919) % 50000 AS user_id,
-             100 + (i * 104729) % 9900 AS amount_cents,
-             CAST(DATE '${FIRST_DAY}' + CAST(i // ${PG_ROWS_PER_DAY} AS INTEGER) AS DATE) AS event_date
-      FROM range(${DAYS * PG_ROWS_PER_DAY}) t(i)
-    ) TO '${file.replace(/'/g, "''")}' (FORMAT csv, HEADER true)`);
-  conn.closeSync();
-  instance.closeSync();
+  await writeEvents(file, { firstDay: FIRST_DAY, rowsPerDay: PG_ROWS_PER_DAY, count: DAYS, format: 'csv' });
   await ingestAndBuild(dir, file);
 }
 

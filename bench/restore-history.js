@@ -27,10 +27,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { backfill } from '../dist/api/operations.js';
 import { restore } from '../dist/api/versions.js';
 import { openWorkspace } from '../dist/workspace.js';
+import { dayAfter, eventsSourceYaml, writeEvents } from './fixtures.js';
 import { median, round } from './measure.js';
 import { ingestAndBuild } from './project.js';
 
@@ -47,13 +47,7 @@ name: restore_bench
 engine: { kind: duckdb }
 ${retention}
 datasets:
-  events:
-    kind: source
-    partition: { column: event_date, grain: day }
-    key: [event_id]
-    schema:
-      current: { event_id: BIGINT, user_id: BIGINT, amount_cents: BIGINT, event_date: DATE }
-  ${MODEL}:
+${eventsSourceYaml()}  ${MODEL}:
     kind: model
     sql: models/${MODEL}.sql
     partition: { column: event_date, grain: day }
@@ -70,23 +64,10 @@ WHERE event_date >= {{ start }} AND event_date < {{ end }}
 `;
 }
 
-const dayAt = (n) => new Date(Date.parse(`${FIRST_DAY}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+const dayAt = (n) => dayAfter(FIRST_DAY, n);
 
 /** Writes days first..first+count-1 of the source as one Parquet file. */
-async function writeDays(file, first, count) {
-  const instance = await DuckDBInstance.create(':memory:');
-  const conn = await instance.connect();
-  try {
-    await conn.run(`COPY (
-      SELECT i AS event_id, (i * 7919) % 50000 AS user_id, 100 + (i * 104729) % 9900 AS amount_cents,
-             DATE '${FIRST_DAY}' + CAST(i // ${ROWS_PER_DAY} AS INTEGER) AS event_date
-      FROM range(${first * ROWS_PER_DAY}, ${(first + count) * ROWS_PER_DAY}) t(i)
-    ) TO '${file.replace(/'/g, "''")}' (FORMAT parquet)`);
-  } finally {
-    conn.closeSync();
-    instance.closeSync?.();
-  }
-}
+const writeDays = (file, from, count) => writeEvents(file, { firstDay: FIRST_DAY, rowsPerDay: ROWS_PER_DAY, from, count });
 
 /** Opens the workspace like a CLI call, runs `fn(ws)`, and times it and its publish phase. */
 async function timed(dir, label, fn) {

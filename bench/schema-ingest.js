@@ -15,9 +15,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { ingest } from '../dist/execute/ingest.js';
 import { openWorkspace } from '../dist/workspace.js';
+import { withDuckDb } from './fixtures.js';
 import { measure, round } from './measure.js';
 
 const YAML = `name: schema_bench
@@ -38,17 +38,6 @@ datasets:
 const HAND_TABLE = `CREATE TABLE orders (order_id BIGINT, customer_id BIGINT, amount_cents BIGINT, currency VARCHAR, order_date DATE, _tm_file VARCHAR)`;
 const handInsert = (file) => `INSERT INTO orders SELECT order_id, customer AS customer_id, CAST(round(amount * 100) AS BIGINT) AS amount_cents, 'USD' AS currency, order_date, 'data/orders-v1.parquet'
   FROM read_parquet('${file.replace(/'/g, "''")}')`;
-
-async function withDuckDb(file, fn) {
-  const instance = await DuckDBInstance.create(file);
-  const conn = await instance.connect();
-  try {
-    return await fn(conn);
-  } finally {
-    conn.closeSync();
-    instance.closeSync?.();
-  }
-}
 
 /** v1 Parquet: `rows` orders over `days` days, written by DuckDB. */
 async function writeV1Parquet(file, rows, days) {

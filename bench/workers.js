@@ -17,10 +17,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DuckDBInstance } from '@duckdb/node-api';
 import ts from 'typescript';
 import { ingest } from '../dist/execute/ingest.js';
 import { openWorkspace } from '../dist/workspace.js';
+import { dailyAggregateSql, dailyModelYaml, dayAfter, eventsSourceYaml, writeEvents } from './fixtures.js';
 import { median } from './measure.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -32,7 +32,7 @@ const WORKERS = [1, 2, 4];
 const RUNS = Number(process.env.BENCH_WORKER_RUNS ?? 2);
 const PREFIX = 'bench_workers_';
 
-const dayAt = (n) => new Date(Date.parse(`${FIRST_DAY}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+const dayAt = (n) => dayAfter(FIRST_DAY, n);
 
 const config = (url) => `name: bench_workers
 engine: { kind: postgres, url: ${JSON.stringify(url)} }
@@ -40,29 +40,9 @@ guards: { max_backfill_partitions: 1000 }
 pools:
   backfill: { slots: 8, priority: 1 }
 datasets:
-  events:
-    kind: source
-    partition: { column: event_date, grain: day }
-    key: [event_id]
-    schema:
-      current: { event_id: BIGINT, user_id: BIGINT, amount_cents: BIGINT, event_date: DATE }
-  daily_events:
-    kind: model
-    sql: models/daily_events.sql
-    partition: { column: day, grain: day }
-    key: [day]
-`;
+${eventsSourceYaml()}${dailyModelYaml('daily_events')}`;
 
-const modelSql = (variant) => `SELECT
-  event_date AS day,
-  CAST(count(*) AS BIGINT) AS events,
-  CAST(count(DISTINCT user_id) AS BIGINT) AS users,
-  CAST(sum(amount_cents) AS BIGINT) + ${variant} AS amount_cents
-FROM {{ ref('events') }}
-WHERE event_date >= {{ start }}
-  AND event_date < {{ end }}
-GROUP BY event_date
-`;
+const modelSql = (variant) => dailyAggregateSql(variant);
 
 /** test/helpers/postgres.ts, transpiled on the fly (no build step for test helpers). */
 async function startThrowawayPostgres() {
@@ -86,14 +66,7 @@ async function createProject(dir, url) {
   writeFileSync(path.join(dir, 'models', 'daily_events.sql'), modelSql(0));
   // CSV: the PostgreSQL engine reads Parquet columns as text (its schema check then refuses them).
   const file = path.join(dir, 'data', 'events.csv');
-  const instance = await DuckDBInstance.create(':memory:');
-  const conn = await instance.connect();
-  await conn.run(`COPY (
-      SELECT i AS event_id, (i * 7919) % 50000 AS user_id, (i * 104729) % 10000 AS amount_cents,
-             CAST(DATE '${FIRST_DAY}' + CAST(i // ${ROWS_PER_DAY} AS INTEGER) AS DATE) AS event_date
-      FROM range(${DAYS * ROWS_PER_DAY}) t(i)) TO '${file}' (FORMAT csv, HEADER true)`);
-  conn.closeSync();
-  instance.closeSync();
+  await writeEvents(file, { firstDay: FIRST_DAY, rowsPerDay: ROWS_PER_DAY, count: DAYS, format: 'csv' });
   const ws = await openWorkspace(dir, { actor: 'bench', command: 'bench workers setup' });
   try {
     await ingest(ws, 'events', [file]);
