@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Change, ChangeFeed } from '../../src/api/changes.js';
 import { generateOrdersCsv } from '../../src/example/shop.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'tidemark.js');
@@ -42,28 +43,6 @@ function daysFrom(first: string, last: string): string[] {
   return out;
 }
 
-interface Change {
-  dataset: string;
-  partition: string;
-  window: { start: string; end: string };
-  version: number;
-  previous_version: number | null;
-  kind: 'new' | 'restate' | 'restore';
-  publish_seq: number;
-  run_id: string;
-  rows: number;
-  checksum: string;
-  published_at: string;
-  current: boolean;
-}
-interface Feed {
-  dataset: string;
-  partition_column: string;
-  since: number;
-  head_seq: number;
-  truncated: boolean;
-  changes: Change[];
-}
 type Row = Record<string, unknown>;
 
 /**
@@ -84,7 +63,7 @@ class Consumer {
   async sync(): Promise<void> {
     for (;;) {
       const args = ['changes', 'daily_revenue', '--since', String(this.cursor), ...(this.limit ? ['--limit', String(this.limit)] : [])];
-      const feed = await cli<Feed>(this.dir, ...args);
+      const feed = await cli<ChangeFeed>(this.dir, ...args);
       this.seen.push(...feed.changes);
       const partitions = [...new Set(feed.changes.map((c) => c.partition))];
       if (partitions.length) {
@@ -132,7 +111,7 @@ describe('change feed and an external incremental consumer', () => {
   });
 
   it('lists every publish after the cursor, ordered by publish_seq then partition, with the head to store', async () => {
-    const feed = await cli<Feed>(dir, 'changes', 'daily_revenue', '--since', '0');
+    const feed = await cli<ChangeFeed>(dir, 'changes', 'daily_revenue', '--since', '0');
     expect(feed.truncated).toBe(false);
     expect(feed.changes.map((c) => c.partition)).toEqual(daysFrom('2026-01-01', '2026-01-30'));
     const seqs = [...new Set(feed.changes.map((c) => c.publish_seq))];
@@ -141,12 +120,12 @@ describe('change feed and an external incremental consumer', () => {
     expect(feed.changes[0].window).toEqual({ start: '2026-01-01', end: '2026-01-02' });
     expect(feed.head_seq).toBeGreaterThanOrEqual(seqs[1]);
     // Nothing after the head.
-    expect((await cli<Feed>(dir, 'changes', 'daily_revenue', '--since', String(feed.head_seq))).changes).toEqual([]);
+    expect((await cli<ChangeFeed>(dir, 'changes', 'daily_revenue', '--since', String(feed.head_seq))).changes).toEqual([]);
     // After the first publish: only the second.
-    const rest = await cli<Feed>(dir, 'changes', 'daily_revenue', '--since', String(seqs[0]));
+    const rest = await cli<ChangeFeed>(dir, 'changes', 'daily_revenue', '--since', String(seqs[0]));
     expect(rest.changes.map((c) => c.partition)).toEqual(daysFrom('2026-01-21', '2026-01-30'));
     // --limit pages at whole publishes and says where to continue.
-    const page = await cli<Feed>(dir, 'changes', 'daily_revenue', '--since', '0', '--limit', '3');
+    const page = await cli<ChangeFeed>(dir, 'changes', 'daily_revenue', '--since', '0', '--limit', '3');
     expect([page.changes.length, page.truncated, page.head_seq]).toEqual([20, true, seqs[0]]);
   });
 
@@ -164,9 +143,9 @@ describe('change feed and an external incremental consumer', () => {
     await cli(dir, 'ingest', 'orders', `data/orders/late-${d}.csv`);
 
     // Ingested but not yet run: daily_revenue has not changed, so its feed has nothing new.
-    expect((await cli<Feed>(dir, 'changes', 'daily_revenue', '--since', String(paged.cursor))).changes).toEqual([]);
+    expect((await cli<ChangeFeed>(dir, 'changes', 'daily_revenue', '--since', String(paged.cursor))).changes).toEqual([]);
     await cli(dir, 'run');
-    const feed = await cli<Feed>(dir, 'changes', 'daily_revenue', '--since', String(paged.cursor));
+    const feed = await cli<ChangeFeed>(dir, 'changes', 'daily_revenue', '--since', String(paged.cursor));
     expect(feed.changes.map(({ partition, kind, version, previous_version }) => ({ partition, kind, version, previous_version }))).toEqual([
       { partition: d, kind: 'restate', version: 2, previous_version: 1 },
     ]);
@@ -185,10 +164,10 @@ describe('change feed and an external incremental consumer', () => {
     expect(result.published.filter((p) => p.dataset === 'daily_revenue').map((p) => p.partition).sort()).toEqual(fixed);
 
     // A backfill of days whose content did not change publishes no version and adds nothing to the feed.
-    const headBefore = (await cli<Feed>(dir, 'changes', 'daily_revenue', '--since', String(paged.cursor))).changes;
+    const headBefore = (await cli<ChangeFeed>(dir, 'changes', 'daily_revenue', '--since', String(paged.cursor))).changes;
     expect(headBefore.filter((c) => c.kind === 'restate').map((c) => c.partition)).toEqual(fixed);
     await cli(dir, 'backfill', 'daily_revenue', '--from', '2026-01-20', '--to', '2026-01-22', '--reason', 'no-op check', '--yes');
-    expect((await cli<Feed>(dir, 'changes', 'daily_revenue', '--since', String(paged.cursor))).changes).toEqual(headBefore);
+    expect((await cli<ChangeFeed>(dir, 'changes', 'daily_revenue', '--since', String(paged.cursor))).changes).toEqual(headBefore);
 
     await paged.sync();
     expect(paged.rows()).toEqual(await liveRows());
@@ -197,7 +176,7 @@ describe('change feed and an external incremental consumer', () => {
   it('a restore is a new publish: the feed shows it as kind restore, and the consumer follows it', async () => {
     const d = '2026-01-04';
     await cli(dir, 'restore', 'daily_revenue', '--version', '1', '--from', d, '--to', d, '--reason', 'compare with the uncorrected numbers', '--yes');
-    const feed = await cli<Feed>(dir, 'changes', 'daily_revenue', '--since', String(paged.cursor));
+    const feed = await cli<ChangeFeed>(dir, 'changes', 'daily_revenue', '--since', String(paged.cursor));
     expect(feed.changes.map(({ partition, kind, version, previous_version }) => ({ partition, kind, version, previous_version }))).toEqual([
       { partition: d, kind: 'restore', version: 3, previous_version: 2 },
     ]);
@@ -251,6 +230,6 @@ describe('change feed and an external incremental consumer', () => {
   it('a run with nothing changed reports nothing to do and leaves the feed as it is', async () => {
     const noop = await cli<{ status: string; published: unknown[] }>(dir, 'run');
     expect([noop.status, noop.published]).toEqual(['noop', []]);
-    expect((await cli<Feed>(dir, 'changes', 'daily_revenue', '--since', String(paged.cursor))).changes).toEqual([]);
+    expect((await cli<ChangeFeed>(dir, 'changes', 'daily_revenue', '--since', String(paged.cursor))).changes).toEqual([]);
   });
 });
