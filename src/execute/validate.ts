@@ -187,18 +187,22 @@ async function runCheck(db: Db, v: ValidationInput, check: DatasetSpec['checks']
     return out;
   }
   // Custom SQL: `{{ this }}` is the staged rows of the partition(s); the query must return no rows.
+  // `{{ this }}` names a CTE rather than being a subquery in place: PostgreSQL refuses a subquery in
+  // FROM without an alias, and a CTE name takes the user's own alias (`FROM {{ this }} t`) or none.
   const cols = v.columns.map(q).join(', ');
-  const self = `(SELECT ${cols}, ${p} FROM ${v.staging} WHERE ${scope})`;
+  const self = q('_tm_this');
   const sql = renderTemplate(check.sql, { this: self }, `datasets.${v.dataset.name}.checks`);
   let rows: Record<string, unknown>[];
   try {
-    rows = await db.query(`SELECT * FROM (${sql}) t LIMIT 3`, params);
+    rows = await db.query(`WITH ${self} AS (SELECT ${cols}, ${p} FROM ${v.staging} WHERE ${scope}) SELECT * FROM (${sql}) t LIMIT 3`, params);
   } catch (error) {
     throw new TidemarkError('SQL', `check ${check.name ?? 'sql'} of ${v.dataset.name} failed to run: ${(error as Error).message}`);
   }
   if (!rows.length) return [];
   const part = v.partitions?.length === 1 ? v.partitions[0] : String(rows[0][PARTITION_COLUMN] ?? '(all)');
-  return [{ part, message: `check ${check.name ?? 'sql'} failed: returned ${rows.length}${rows.length === 3 ? '+' : ''} row(s), e.g. ${JSON.stringify(rows[0])}` }];
+  // The staging bookkeeping column means nothing to the user: the example shows their columns only.
+  const { [PARTITION_COLUMN]: _partition, ...example } = rows[0];
+  return [{ part, message: `check ${check.name ?? 'sql'} failed: returned ${rows.length}${rows.length === 3 ? '+' : ''} row(s), e.g. ${JSON.stringify(example)}` }];
 }
 
 export function validationError(problems: Problem[]): TidemarkError {
