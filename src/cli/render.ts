@@ -45,7 +45,7 @@ export function ranges(keys: string[]): string {
 }
 
 export function renderGuards(guards: Guard[]): string[] {
-  return guards.map((g) => `  ${g.blocking ? 'REFUSED' : 'note'} [${g.code}] ${g.message}${g.blocking ? `\n    → ${g.hint}` : ''}`);
+  return guards.map((g) => `  ${g.blocking ? 'REFUSED' : 'note'} [${g.code}] ${g.message}\n    → ${g.hint}`);
 }
 
 export function renderPlan(plan: Plan): string {
@@ -114,5 +114,9 @@ export function renderResult(r: RunResult): string {
   const byDs = new Map<string, string[]>();
   for (const p of r.published) byDs.set(p.dataset, [...(byDs.get(p.dataset) ?? []), p.partition]);
   for (const [ds, keys] of byDs) lines.push(`  ${ds.padEnd(20)} ${String(keys.length).padStart(5)}  ${ranges(keys.sort())}`);
+  const leftStale = r.plan.guards.filter((g) => g.code === 'DEPENDENTS_LEFT_STALE').map((g) => g.dataset);
+  if (leftStale.length && r.published.length) {
+    lines.push(`Dependents that read the changed partitions are stale now (${leftStale.join(', ')}): \`tidemark run\` rebuilds exactly those; \`tidemark status\` lists them.`);
+  }
   return lines.join('\n');
 }

@@ -102,9 +102,10 @@ export function buildBackfillPlan(project: Project, state: PlanningState, reques
   }
 
   const tasks: PlannedTask[] = targets.map((k) => task(model.name, k, 'requested', current.get(k)));
-  if (request.downstream) tasks.push(...expandDownstream(project, state, expected, model.name, targets));
+  const dependents = expandDownstream(project, state, expected, model.name, targets);
+  if (request.downstream) tasks.push(...dependents);
 
-  const guards: Guard[] = [];
+  const guards: Guard[] = request.downstream ? [] : dependentsLeftStale(model.name, dependents);
   const full = fullRefreshGuard(model, targets, new Set(current.keys()), {
     kind: 'backfill',
     allowFullRefresh: request.allowFullRefresh,
@@ -121,6 +122,22 @@ export function buildBackfillPlan(project: Project, state: PlanningState, reques
     downstream: Boolean(request.downstream),
   };
   return finish('backfill', [model.name], tasks, guards, state, normalized);
+}
+
+/**
+ * A backfill without --downstream leaves every dependent that reads what it changes stale until a
+ * later `run`: the plan says which, so the blast radius it shows is the whole one. A notice, not a
+ * refusal: rebuilding dependents later, or not at all for identical content, can be intended.
+ */
+function dependentsLeftStale(dataset: string, dependents: PlannedTask[]): Guard[] {
+  return planDatasets(dependents).map((d) => ({
+    code: 'DEPENDENTS_LEFT_STALE' as const,
+    dataset: d.dataset,
+    partitions: d.partitions,
+    message: `${d.dataset}: ${d.partitions.length} partition(s) read what this backfill of ${dataset} changes and will be stale until rebuilt: ${listKeys(d.partitions)}`,
+    hint: 'add --downstream to rebuild them in the same publish, or run `tidemark run` afterwards',
+    blocking: false,
+  }));
 }
 
 /**

@@ -148,9 +148,10 @@ describe('bad input', () => {
 
   it('--allow-full-refresh lifts the full-refresh guard', () => {
     const plan = cliJson(dir, ['plan', 'daily_revenue', '--from', '2026-02-15', '--to', '2026-03-16']);
-    expect(plan.guards.map((g: { code: string }) => g.code)).toEqual(['FULL_REFRESH']);
+    const blocking = (p: { guards: { code: string; blocking: boolean }[] }) => p.guards.filter((g) => g.blocking).map((g) => g.code);
+    expect(blocking(plan)).toEqual(['FULL_REFRESH']);
     const allowed = cliJson(dir, ['plan', 'daily_revenue', '--from', '2026-02-15', '--to', '2026-03-16', '--allow-full-refresh']);
-    expect(allowed.guards).toEqual([]);
+    expect(blocking(allowed)).toEqual([]);
     const r = cli(dir, [...backfill('2026-02-15', '2026-03-16', '--allow-full-refresh'), '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).unchanged).toBe(30);

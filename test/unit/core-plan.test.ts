@@ -6,7 +6,7 @@ import { frozenPartitions, fullRefreshGuard, lockedPartitions, recentPartitions,
 import { expectedPartitions, inputsFor, staleReasons, describeStale, type Snapshot } from '../../src/core/staleness.js';
 import { buildBackfillPlan, buildRunPlan, resolveRange } from '../../src/plan/build.js';
 import type { PlanningState } from '../../src/plan/snapshot.js';
-import type { Plan } from '../../src/plan/types.js';
+import { blockingGuards, type Plan } from '../../src/plan/types.js';
 import { TidemarkError } from '../../src/errors.js';
 
 function source(name: string, column: string, key: string[]): SourceSpec {
@@ -160,10 +160,16 @@ describe('buildBackfillPlan', () => {
     expect(plan.estimated_rows).toBe(21 * 3);
   });
 
-  it('without --downstream only the named partitions are planned', () => {
+  it('without --downstream only the named partitions are planned, and a notice names the dependents left stale', () => {
     const project = shopProject();
     const plan = buildBackfillPlan(project, state(builtSnapshot(project)), { dataset: 'daily_revenue', from: '2026-03-01', to: '2026-03-07' });
     expect(partitionsOf(plan)).toEqual({ daily_revenue: partitionRange('2026-03-01', '2026-03-07', 'day') });
+    const notices = plan.guards.map((g) => ({ code: g.code, dataset: g.dataset, partitions: g.partitions, blocking: g.blocking }));
+    expect(notices).toEqual([
+      { code: 'DEPENDENTS_LEFT_STALE', dataset: 'monthly_revenue', partitions: ['2026-03-01'], blocking: false },
+      { code: 'DEPENDENTS_LEFT_STALE', dataset: 'revenue_7d', partitions: partitionRange('2026-03-01', '2026-03-13', 'day'), blocking: false },
+    ]);
+    expect(plan.guards[1].hint).toContain('--downstream');
   });
 
   it('a range crossing a month boundary reaches both months, and the window stops at existing partitions', () => {
@@ -177,11 +183,13 @@ describe('buildBackfillPlan', () => {
     const project = shopProject({}, 20);
     const snap = builtSnapshot(project);
     const all = buildBackfillPlan(project, state(snap), { dataset: 'daily_revenue', from: '2026-02-01', to: '2026-03-31' });
-    expect(all.guards.map((g) => [g.code, g.blocking])).toEqual([['FULL_REFRESH', true]]);
+    expect(blockingGuards(all).map((g) => g.code)).toEqual(['FULL_REFRESH']);
     const many = buildBackfillPlan(project, state(snap), { dataset: 'daily_revenue', from: '2026-02-01', to: '2026-02-28' });
-    expect(many.guards[0].message).toContain('more than guards.max_backfill_partitions (20)');
+    expect(blockingGuards(many)[0].message).toContain('more than guards.max_backfill_partitions (20)');
     const allowed = buildBackfillPlan(project, state(snap), { dataset: 'daily_revenue', from: '2026-02-01', to: '2026-03-31', allowFullRefresh: true });
-    expect(allowed.guards).toEqual([]);
+    expect(blockingGuards(allowed)).toEqual([]);
+    // What is left are the notices about dependents a backfill without --downstream leaves stale.
+    expect(allowed.guards.map((g) => g.code)).toEqual(['DEPENDENTS_LEFT_STALE', 'DEPENDENTS_LEFT_STALE']);
   });
 
   it('frozen, locked and recent partitions in scope are blocking guards naming them', () => {
@@ -189,7 +197,7 @@ describe('buildBackfillPlan', () => {
     const lock: UserLock = { lock_id: 'l1', dataset: 'daily_revenue', from_key: '2026-03-05', to_key: '2026-03-06', reason: 'audit', actor: 'ana' };
     const snap = builtSnapshot(project);
     const plan = buildBackfillPlan(project, state(snap, [lock]), { dataset: 'daily_revenue', from: '2026-03-01', to: '2026-03-07' });
-    expect(plan.guards.map((g) => [g.code, g.partitions])).toEqual([['LOCKED', ['2026-03-05', '2026-03-06']]]);
+    expect(blockingGuards(plan).map((g) => [g.code, g.partitions])).toEqual([['LOCKED', ['2026-03-05', '2026-03-06']]]);
     const recent = buildBackfillPlan(project, state(snap), { dataset: 'daily_revenue', from: '2026-03-25', to: '2026-03-31', downstream: true });
     expect(recent.guards.map((g) => [g.code, g.dataset, g.partitions])).toEqual([['RECENT', 'revenue_7d', ['2026-03-29', '2026-03-30', '2026-03-31']]]);
     const included = buildBackfillPlan(project, state(snap), { dataset: 'daily_revenue', from: '2026-03-25', to: '2026-03-31', downstream: true, includeRecent: true });
