@@ -5,7 +5,7 @@
 // yields byte-identical CSV, on every machine and every run, so the demo (and tests built on
 // it) are reproducible. Only node built-ins are used.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../package-root.js';
@@ -215,11 +215,21 @@ fix and run it:
  * SHOP_DAYS days, plus data/fixes/orders-DAY.csv (the corrected variant) for the last 7 days.
  * Refuses a directory that already holds a tidemark.yaml.
  */
+/**
+ * The top-level entries of `dir` that scaffolding the example would write into: init refuses to
+ * overwrite anything (a folder with only unrelated files, such as `.git`, is fine).
+ */
+export function shopExampleCollisions(dir: string): string[] {
+  const target = path.resolve(dir);
+  if (!existsSync(target)) return [];
+  const writes = new Set([...readdirSync(path.join(PACKAGE_ROOT, 'examples', 'shop')), 'README.md', 'data']);
+  return readdirSync(target).filter((entry) => writes.has(entry)).sort();
+}
+
 export async function scaffoldShopExample(dir: string): Promise<void> {
   const target = path.resolve(dir);
-  if (existsSync(path.join(target, 'tidemark.yaml'))) {
-    throw new Error(`${target} already contains a tidemark.yaml; refusing to overwrite an existing project (choose a new or empty directory)`);
-  }
+  const collisions = shopExampleCollisions(target);
+  if (collisions.length) throw new Error(`${target} already has ${collisions.join(', ')}; refusing to overwrite (choose a new or empty directory)`);
   const source = path.join(PACKAGE_ROOT, 'examples', 'shop');
 
   await copyDir(source, target);

@@ -24,6 +24,8 @@ import { crashPoint } from './crash.js';
 import { publishRun, publishedByRun, type PublishKind, type PublishedPartition } from './publish.js';
 import { PUBLISH_MODES, type RunContext, type RunOptions } from './run-context.js';
 import { dropStaging } from './staging.js';
+import { requirePool } from '../scheduler/pools.js';
+import { defaultPool } from '../scheduler/scheduler.js';
 
 export interface RunResult {
   run_id: string | null;
@@ -81,6 +83,8 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   options = { ...options, reason: ws.redact(options.reason) };
   const perBatch = publishPerBatch(plan, options, stager);
   assertNoBlockingGuards(plan);
+  // Checked before anything is written: an unknown pool must not leave a failed run behind.
+  const pool = requirePool(ws.project.pools, options.pool ?? defaultPool(plan.kind));
   const empty = { published: [], unchanged: 0, reused: 0, skipped: 0, plan };
   if (!plan.tasks.length) return { run_id: null, status: 'noop', ...empty };
   await stager.preflight(ws, plan);
@@ -100,6 +104,8 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
       // Tasks interrupted or failed last time start again; computed ones are checked for reuse.
       await tx.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending', error = NULL WHERE run_id = $1 AND status IN ('computing', 'failed', 'skipped')`, [runId]);
       await setRunStatus(tx, engine, runId, 'computing', { error: null, pid: process.pid });
+      // The re-issued command's reason and pool are the run's now: runs, diff and the audit agree.
+      await tx.exec(`UPDATE ${stateTable(engine, 'runs')} SET reason = $2, pool = $3 WHERE run_id = $1`, [runId, options.reason, pool]);
     });
     // A run that published batches before it stopped (--publish partition) keeps them: they are not
     // computed or published again, and its result lists them with the rest.
@@ -110,7 +116,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
       runId,
       status: 'computing',
       reason: options.reason,
-      pool: options.pool ?? (plan.kind === 'run' || plan.kind === 'ingest' ? 'production' : 'backfill'),
+      pool,
       pid: process.pid,
       record: { datasets: plan.datasets, guards: plan.guards, estimated_rows: plan.estimated_rows, reasons: plan.tasks.map((t) => t.reason) },
     });

@@ -71,11 +71,7 @@ export class SlotScheduler {
   }
 
   limits(pool: string): PoolLimits {
-    const p = this.pools[pool];
-    if (!p) {
-      throw new TidemarkError('USAGE', `unknown pool '${pool}'`, { hint: `pools of this project: ${Object.keys(this.pools).join(', ')} (declare more under pools: in tidemark.yaml)` });
-    }
-    return p;
+    return this.pools[requirePool(this.pools, pool)];
   }
 
   /** A run joins `pool`, declaring it could run up to `demand` tasks at once until it leaves. */
@@ -175,4 +171,12 @@ export class SlotScheduler {
   private notify(type: 'granted' | 'released', pool: string): void {
     for (const l of this.listeners) l({ type, pool, running: new Map(this.running) });
   }
+}
+
+/** `pool` when the project declares it; otherwise the usage error every command gives, before it changes anything. */
+export function requirePool(pools: Record<string, unknown>, pool: string): string {
+  if (!pools[pool]) {
+    throw new TidemarkError('USAGE', `unknown pool '${pool}'`, { hint: `pools of this project: ${Object.keys(pools).join(', ')} (declare more under pools: in tidemark.yaml)` });
+  }
+  return pool;
 }

@@ -18,6 +18,7 @@ import { defaultPool } from '../scheduler/scheduler.js';
 import type { Workspace } from '../workspace.js';
 import { requireMultiWriter } from './multi-writer.js';
 import type { QueuedPlanRecord } from './run-context.js';
+import { requirePool } from '../scheduler/pools.js';
 
 export interface QueuedRun {
   run_id: string | null;
@@ -35,8 +36,7 @@ export async function enqueuePlan(ws: Workspace, plan: Plan, options: RunOptions
     });
   }
   const reason = ws.redact(options.reason);
-  const pool = options.pool ?? defaultPool(plan.kind);
-  if (!project.pools[pool]) throw new TidemarkError('USAGE', `unknown pool '${pool}'`, { hint: `pools of this project: ${Object.keys(project.pools).join(', ')}` });
+  const pool = requirePool(project.pools, options.pool ?? defaultPool(plan.kind));
   assertNoBlockingGuards(plan);
   if (!plan.tasks.length) return { run_id: null, status: 'noop', tasks: 0, pool };
   await modelStager.preflight(ws, plan);

@@ -23,6 +23,7 @@ import { activeWorkerRuns, failRun, finishCancelled, publishIfComplete } from '.
 import { extendLeases, leaseMs as defaultLeaseMs, MAX_ATTEMPTS, reclaimExpiredTasks } from './lease.js';
 import { requireMultiWriter } from './multi-writer.js';
 import { loadRunContext } from './run-context.js';
+import { requirePool } from '../scheduler/pools.js';
 
 /** Lanes per worker process; each holds one connection of the engine's pool. */
 const MAX_CONCURRENCY = 8;
@@ -59,9 +60,7 @@ export function newWorkerId(): string {
 export async function runWorker(ws: Workspace, options: WorkerOptions = {}): Promise<WorkerReport> {
   const { engine, project } = ws;
   requireMultiWriter(engine, 'tidemark worker');
-  for (const p of options.pools ?? []) {
-    if (!project.pools[p]) throw new TidemarkError('USAGE', `unknown pool '${p}'`, { hint: `pools of this project: ${Object.keys(project.pools).join(', ')}` });
-  }
+  for (const p of options.pools ?? []) requirePool(project.pools, p);
   const concurrency = options.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
     // Each lane holds a connection of the engine's pool (10), which the heartbeat and publish share.

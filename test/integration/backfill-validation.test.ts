@@ -108,12 +108,14 @@ describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
       // The fix: the correct file for that day. Same command again → it resumes the failed run.
       writeFileSync(path.join(dir, file), good);
       cliJson(dir, ['ingest', 'orders', file]);
-      const resumed = cliJson(dir, [...BACKFILL, '--downstream', '--max-parallel', '1']);
+      // Re-issued with a new reason (the incident got its ticket): the run records the latest one.
+      const reissued = BACKFILL.map((a) => (a === 'test' ? 'INC-9: second attempt' : a));
+      const resumed = cliJson(dir, [...reissued, '--downstream', '--max-parallel', '1']);
       expect(resumed.status).toBe('published');
       expect(resumed.reused).toBeGreaterThanOrEqual(4); // 03-01..03-04 were computed before the failure
-      const runs = await withWorkspace(dir, (ws) => ws.engine.query(`SELECT run_id, status FROM ${stateTable(ws.engine, 'runs')} WHERE kind = 'backfill' ORDER BY created_at`));
+      const runs = await withWorkspace(dir, (ws) => ws.engine.query(`SELECT run_id, status, reason, pool FROM ${stateTable(ws.engine, 'runs')} WHERE kind = 'backfill' ORDER BY created_at`));
       // 'complete', not just 'published': no consumer has to acknowledge it (issue 9).
-      expect(runs).toEqual([{ run_id: resumed.run_id, status: 'complete' }]);
+      expect(runs).toEqual([{ run_id: resumed.run_id, status: 'complete', reason: 'INC-9: second attempt', pool: 'backfill' }]);
       const changed = resumed.published.filter((p: { dataset: string }) => p.dataset === 'daily_revenue').map((p: { partition: string }) => p.partition);
       expect(changed).toEqual(['2026-03-02', '2026-03-06']);
     });

@@ -1,10 +1,12 @@
 /** init, ingest, run, plan, backfill: the commands that build and rebuild partitions. */
 import path from 'node:path';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { Command } from 'commander';
 import { backfill, planBackfill, planRun, preflight, requireReason, run } from '../../api/operations.js';
+import { getDataset } from '../../config/project.js';
+import { addPartitions, parsePartitionKey, type Grain } from '../../core/grain.js';
 import { TidemarkError, usageError } from '../../errors.js';
-import { scaffoldShopExample } from '../../example/shop.js';
+import { scaffoldShopExample, shopExampleCollisions } from '../../example/shop.js';
 import { ingest } from '../../execute/ingest.js';
 import { assertNoBlockingGuards } from '../../execute/executor.js';
 import { confirm, print, printJson, withWorkspace } from '../context.js';
@@ -68,25 +70,32 @@ function runOptions(f: WriteFlags) {
   };
 }
 
-/** Resolves --last 7d / --from / --to into an inclusive range. */
-export function rangeFlags(f: { from?: string; to?: string; last?: string }, lastKey: () => Promise<string | null>): Promise<{ from: string; to: string }> {
-  return (async () => {
-    if (f.last) {
-      const m = /^(\d+)([hdm])$/.exec(f.last);
-      if (!m) throw usageError(`--last must look like 7d, 24h or 3m, got '${f.last}'`);
-      const to = f.to ?? (await lastKey());
-      if (!to) throw usageError('--last needs existing partitions or --to');
-      const n = Number(m[1]);
-      const d = new Date(`${to.slice(0, 10)}T${to.length > 10 ? to.slice(11, 13) : '00'}:00:00Z`);
-      if (m[2] === 'h') d.setUTCHours(d.getUTCHours() - (n - 1));
-      else if (m[2] === 'd') d.setUTCDate(d.getUTCDate() - (n - 1));
-      else d.setUTCMonth(d.getUTCMonth() - (n - 1));
-      const iso = d.toISOString();
-      return { from: m[2] === 'h' ? iso.slice(0, 13) : iso.slice(0, 10), to };
-    }
-    if (!f.from || !f.to) throw usageError('give --from and --to (inclusive partition keys), or --last 7d');
+const LAST_UNITS: Record<string, Grain> = { h: 'hour', d: 'day', m: 'month' };
+const UNIT_OF: Record<Grain, string> = { hour: 'h', day: 'd', month: 'm' };
+
+/**
+ * Resolves --last / --from / --to into an inclusive range of partition keys. `--last N` counts N
+ * partitions back from --to or the newest published one, in the dataset's own grain: `7d` on a
+ * daily dataset, `24h` on an hourly one, `3m` on a monthly one. A unit of another grain is refused
+ * rather than converted: "the last 7 days" of a monthly dataset has no single right answer.
+ */
+export async function rangeFlags(f: { from?: string; to?: string; last?: string }, grain: Grain, lastKey: () => Promise<string | null>): Promise<{ from: string; to: string }> {
+  if (f.last === undefined) {
+    if (!f.from || !f.to) throw usageError('give --from and --to (inclusive partition keys), or --last N', `e.g. --last 7${UNIT_OF[grain]}`);
     return { from: f.from, to: f.to };
-  })();
+  }
+  if (f.from) throw usageError('--last and --from both set where the range starts: give one of them', `--last ${f.last} [--to KEY], or --from KEY --to KEY`);
+  const m = /^(\d+)([hdm])$/.exec(f.last);
+  if (!m) throw usageError(`--last looks like 7d, 24h or 3m (a count and the dataset's grain), got '${f.last}'`);
+  const n = Number(m[1]);
+  if (n < 1) throw usageError(`--last ${f.last} names no partition`, `count at least one: --last 1${UNIT_OF[grain]}`);
+  if (LAST_UNITS[m[2]] !== grain) {
+    throw usageError(`--last ${f.last} counts ${LAST_UNITS[m[2]]}s, but the dataset is partitioned by ${grain}`, `count ${grain}s: --last ${n}${UNIT_OF[grain]}, or give --from and --to`);
+  }
+  const newest = f.to ?? (await lastKey());
+  if (!newest) throw usageError('--last counts back from the newest published partition, and there is none yet', 'give --to KEY, or build the dataset first (tidemark run)');
+  const to = parsePartitionKey(newest, grain);
+  return { from: addPartitions(to, grain, -(n - 1)), to };
 }
 
 export function registerCoreCommands(program: Command): void {
@@ -97,7 +106,10 @@ export function registerCoreCommands(program: Command): void {
     .action(async (dir: string | undefined, opts: { example: string }, cmd: Command) => {
       const target = path.resolve(dir ?? '.');
       if (opts.example !== 'shop') throw usageError(`unknown example '${opts.example}'`, 'available examples: shop');
-      if (existsSync(path.join(target, 'tidemark.yaml'))) throw new TidemarkError('USAGE', `${target} already has a tidemark.yaml`, { hint: 'choose an empty folder' });
+      const collisions = shopExampleCollisions(target);
+      if (collisions.length) {
+        throw new TidemarkError('USAGE', `${target} already has ${collisions.join(', ')}: init would overwrite ${collisions.length === 1 ? 'it' : 'them'}`, { hint: 'choose a new or empty folder' });
+      }
       mkdirSync(target, { recursive: true });
       await scaffoldShopExample(target);
       if (cmd.optsWithGlobals().json) printJson({ project: target, example: opts.example });
@@ -158,7 +170,7 @@ export function registerCoreCommands(program: Command): void {
     .option('--allow-full-refresh', 'as backfill --allow-full-refresh')
     .action(async (dataset: string, f: { from?: string; to?: string; last?: string; downstream?: boolean; includeRecent?: boolean; allowFullRefresh?: boolean }, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
-        const range = await rangeFlags(f, () => lastPartition(ws, dataset));
+        const range = await rangeFlags(f, getDataset(ws.project, dataset).grain, () => lastPartition(ws, dataset));
         const plan = await planBackfill(ws, { dataset, ...range, downstream: f.downstream, includeRecent: f.includeRecent, allowFullRefresh: f.allowFullRefresh });
         // The plan is the real one: model SQL that would fail is reported now, not at 2 a.m.
         await preflight(ws, plan);
@@ -193,7 +205,7 @@ export function registerCoreCommands(program: Command): void {
         const opts = runOptions(f);
         const perBatch = opts.publish === 'partition';
         if (perBatch && f.detach) throw usageError('--publish partition cannot be combined with --detach: queued runs publish in one transaction', 'drop --detach, or --publish partition');
-        const range = await rangeFlags(f, () => lastPartition(ws, dataset));
+        const range = await rangeFlags(f, getDataset(ws.project, dataset).grain, () => lastPartition(ws, dataset));
         const request = { dataset, ...range, downstream: f.downstream, includeRecent: f.includeRecent, allowFullRefresh: f.allowFullRefresh };
         let plan = await planBackfill(ws, request);
         const wait = waitMs(g);
