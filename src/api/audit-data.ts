@@ -110,7 +110,8 @@ export function dataDriftError(project: Project, verdict: DataVerdict): Tidemark
 /**
  * The way back for a partition changed in place. Its genuine rows exist nowhere any more (history
  * holds only replaced versions), so they are rebuilt: a backfill replaces a partition whose live rows
- * drifted even when it computes the recorded content. A source is rebuilt only from its files.
+ * drifted even when it computes the recorded content (publish.ts). Ingest skips files it already
+ * loaded, so a source can only get an earlier retained version back, by restore.
  */
 function repairHint(project: Project, m: PartitionDrift): string {
   const range = `--from ${m.partition} --to ${m.partition}`;
