@@ -12,6 +12,7 @@ import { windowOf } from '../core/grain.js';
 import { FILE_COLUMN, PARTITION_COLUMN, REPLACED_SEQ_COLUMN } from '../core/identifiers.js';
 import { inputsFor, partitionsRead, type Snapshot } from '../core/staleness.js';
 import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
+import { driftedFromRecord } from '../api/live-checksums.js';
 import { appendAudits, type AuditFields } from '../state/audit.js';
 import { advanceCheckpoint } from '../state/checkpoints.js';
 import { nowIso } from '../state/json.js';
@@ -87,7 +88,16 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
       if (!mine.length) continue;
       const ds = project.datasets.get(name)!;
       const before = current.get(name) ?? new Map();
-      const changed = mine.filter((t) => hooks.alwaysReplace || before.get(t.partition)?.checksum !== t.checksum).sort((a, b) => a.partition.localeCompare(b.partition));
+      let changed = mine.filter((t) => hooks.alwaysReplace || before.get(t.partition)?.checksum !== t.checksum);
+      // A backfill is a deliberate rebuild: a partition it computed to the recorded content is still
+      // replaced when its live rows were changed outside Tidemark (`audit verify --data` reports them),
+      // or the repair would be skipped as "unchanged". One aggregate over just those partitions.
+      if (ctx.plan.kind === 'backfill' && changed.length < mine.length) {
+        const recomputed = new Set(changed);
+        const drifted = await driftedFromRecord(tx, engine, ds, mine.filter((t) => !recomputed.has(t)).map((t) => t.partition), before);
+        if (drifted.size) changed = mine.filter((t) => recomputed.has(t) || drifted.has(t.partition));
+      }
+      changed.sort((a, b) => a.partition.localeCompare(b.partition));
       const same = mine.filter((t) => !changed.includes(t));
       unchanged += same.length;
       // 'publishing' names exactly this publish's partitions (a run that publishes per batch has

@@ -3,6 +3,8 @@ import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { auditLog, chainBrokenError, exportAudit, lineage, verifyAudit } from '../../api/audit.js';
+import { dataDriftError, verifyData, type DataVerdict } from '../../api/audit-data.js';
+import type { ChainVerdict } from '../../audit/chain.js';
 import { usageError } from '../../errors.js';
 import { print, printJson, withWorkspace } from '../context.js';
 import { ranges, table } from '../render.js';
@@ -38,17 +40,31 @@ export function registerAuditCommands(program: Command): void {
     );
 
   audit
-    .command('verify')
-    .description('recompute the hash chain; exit 4 naming the first bad record')
+    .command('verify [datasets...]')
+    .description('recompute the hash chain (exit 4 naming the first bad record); with --data also prove the live tables hold what was published')
     .option('--head <hash>', 'a head exported earlier (audit verify / audit export): also detects a truncated tail')
-    .action(async (opts: { head?: string }, cmd: Command) =>
-      withWorkspace(cmd, async (ws, g) => {
+    .option('--data', "recompute every published partition's rows and checksum from the live table and compare with the recorded versions")
+    .option('--from <key>', 'with --data: first partition to check (inclusive)')
+    .option('--to <key>', 'with --data: last partition to check (inclusive)')
+    .action(async (datasets: string[], opts: { head?: string; data?: boolean; from?: string; to?: string }, cmd: Command) => {
+      if (!opts.data && (datasets.length || opts.from !== undefined || opts.to !== undefined)) {
+        throw usageError('datasets, --from and --to select what --data checks', `tidemark audit verify --data ${datasets.join(' ') || 'DATASET'}${opts.from ? ` --from ${opts.from}` : ''}${opts.to ? ` --to ${opts.to}` : ''}`);
+      }
+      await withWorkspace(cmd, async (ws, g) => {
         const verdict = await verifyAudit(ws, { head: opts.head });
-        if (g.json) printJson(verdict);
+        if (!opts.data) {
+          if (g.json) printJson(verdict);
+          if (!verdict.ok) throw chainBrokenError(verdict);
+          if (!g.json) print(`Audit chain intact: ${verdict.count} record(s), head ${verdict.head}`);
+          return;
+        }
+        const data = await verifyData(ws, { datasets, from: opts.from, to: opts.to });
+        if (g.json) printJson({ ok: verdict.ok && data.ok, chain: verdict, data });
+        else print(renderDataVerdict(verdict, data));
         if (!verdict.ok) throw chainBrokenError(verdict);
-        if (!g.json) print(`Audit chain intact: ${verdict.count} record(s), head ${verdict.head}`);
-      }),
-    );
+        if (!data.ok) throw dataDriftError(ws.project, data);
+      });
+    });
 
   audit
     .command('export')
@@ -116,4 +132,38 @@ function upstreamSummary(inputs: { dataset: string; partition: string; version: 
       return `${ds} ${ranges(list.map((l) => l.partition))} (${v})`;
     })
     .join('; ');
+}
+
+/** The chain's verdict, what was compared, and every partition whose live rows differ from the record. */
+function renderDataVerdict(chain: ChainVerdict, data: DataVerdict): string {
+  const lines = [chain.ok ? `Audit chain intact: ${chain.count} record(s), head ${chain.head}` : `Audit chain BROKEN at record ${chain.seq}: ${chain.message}`];
+  const partitions = data.datasets.reduce((n, d) => n + d.partitions, 0);
+  const rows = data.datasets.reduce((n, d) => n + d.rows, 0);
+  lines.push(`Live data: ${partitions} published partition(s) of ${data.datasets.length} dataset(s) recomputed from ${rows} live row(s)`);
+  if (data.ok) {
+    lines.push('Every partition matches its recorded rows and checksum; no rows outside the published partitions.');
+    return lines.join('\n');
+  }
+  if (data.mismatches.length) {
+    lines.push('', `${data.mismatches.length} partition(s) differ from their recorded version:`);
+    lines.push(
+      table(
+        data.mismatches.map((m) => ({
+          dataset: m.dataset,
+          partition: m.partition,
+          version: `v${m.version}`,
+          problem: m.problem,
+          stored_rows: m.stored_rows,
+          live_rows: m.live_rows,
+          stored_checksum: m.stored_checksum,
+          live_checksum: m.live_checksum,
+        })),
+      ),
+    );
+  }
+  if (data.unpublished.length) {
+    lines.push('', `${data.unpublished.reduce((n, u) => n + u.rows, 0)} live row(s) fall in no published partition:`);
+    lines.push(table(data.unpublished.map((u) => ({ dataset: u.dataset, partition: u.partition ?? '(NULL partition column)', rows: u.rows }))));
+  }
+  return lines.join('\n');
 }

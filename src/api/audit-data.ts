@@ -1,0 +1,166 @@
+/**
+ * `tidemark audit verify --data`: proves the live tables hold what the audit trail says was
+ * published (incident 7's "compliance checks after recovery"). The hash chain proves the records
+ * were not altered; it cannot see an `UPDATE daily_revenue …` run from any SQL client straight on a
+ * live table. This recomputes every published partition's row count and checksum from the live
+ * table exactly as publish recorded them (live-checksums.ts) and compares them with
+ * `tidemark.partitions`. Live rows whose window has no published partition at all (inserted by
+ * hand) are reported too.
+ *
+ * Set-based: one aggregate per dataset, grouped by partition window, however many partitions.
+ * Read-only: it writes nothing, not even an audit record (core/mutations.ts lists `audit verify`
+ * as read-only).
+ */
+import { getDataset, type DatasetSpec, type Project } from '../config/project.js';
+import { parsePartitionKey, type PartitionKey } from '../core/grain.js';
+import { TidemarkError } from '../errors.js';
+import { EMPTY_CHECKSUM } from '../execute/staging.js';
+import { loadPartitions, type PartitionRecord } from '../state/partitions.js';
+import type { Workspace } from '../workspace.js';
+import { measureLiveWindows, type KeyRange, type LiveWindow } from './live-checksums.js';
+
+export interface DataVerifyRequest {
+  /** Datasets to check (default: every dataset of the project). */
+  datasets?: string[];
+  /** Inclusive partition keys; a date selects, in a coarser dataset, the partition containing it. */
+  from?: string;
+  to?: string;
+}
+
+/** A published partition whose live rows are not what was published. */
+export interface PartitionDrift {
+  dataset: string;
+  partition: PartitionKey;
+  /** The current version, as recorded: what `partitions` and the audit trail say is live. */
+  version: number;
+  /** `rows`: the row count differs (rows deleted or inserted); `checksum`: same count, different content. */
+  problem: 'rows' | 'checksum';
+  stored_rows: number;
+  stored_checksum: string;
+  live_rows: number;
+  live_checksum: string;
+}
+
+/** Live rows in a window no published partition covers: written outside Tidemark. */
+export interface UnpublishedRows {
+  dataset: string;
+  /** The partition key of their window; null when their partition column is NULL. */
+  partition: PartitionKey | null;
+  rows: number;
+  checksum: string;
+}
+
+export interface DatasetDataSummary {
+  dataset: string;
+  /** Published partitions compared. */
+  partitions: number;
+  /** Live rows read (in the selected range). */
+  rows: number;
+}
+
+export interface DataVerdict {
+  ok: boolean;
+  datasets: DatasetDataSummary[];
+  mismatches: PartitionDrift[];
+  unpublished: UnpublishedRows[];
+}
+
+export async function verifyData(ws: Workspace, request: DataVerifyRequest = {}): Promise<DataVerdict> {
+  const { project, engine } = ws;
+  const names = request.datasets?.length ? [...new Set(request.datasets.map((n) => getDataset(project, n).name))] : project.order;
+  const specs = names.map((n) => project.datasets.get(n)!);
+  // Bad --from/--to is refused before anything is read.
+  const ranges = new Map(specs.map((ds) => [ds.name, selectedRange(ds, request)]));
+  return engine.transaction(async (tx) => {
+    // One snapshot for the state and the live tables, so a publish committed meanwhile (PostgreSQL
+    // has other writers) cannot show up as a difference; DuckDB transactions are snapshots already.
+    if (engine.capabilities.multiWriter) await tx.exec('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+    const stored = await loadPartitions(tx, engine);
+    const verdict: DataVerdict = { ok: true, datasets: [], mismatches: [], unpublished: [] };
+    for (const ds of specs) {
+      const range = ranges.get(ds.name)!;
+      const published = [...(stored.get(ds.name)?.values() ?? [])].filter((p) => inRange(p.partition, range));
+      const live = await measureLiveWindows(tx, engine, ds, range);
+      const drift = compare(ds, published, live);
+      verdict.mismatches.push(...drift.mismatches);
+      verdict.unpublished.push(...drift.unpublished);
+      verdict.datasets.push({ dataset: ds.name, partitions: published.length, rows: live.reduce((n, w) => n + w.rows, 0) });
+    }
+    verdict.ok = !verdict.mismatches.length && !verdict.unpublished.length;
+    return verdict;
+  });
+}
+
+/** The error a failed data check is reported with (exit 4), naming the first few partitions and the way back. */
+export function dataDriftError(project: Project, verdict: DataVerdict): TidemarkError {
+  const parts = [
+    ...verdict.mismatches.map((m) => `${m.dataset} ${m.partition} (${m.problem === 'rows' ? `${m.stored_rows} rows recorded, ${m.live_rows} live` : `checksum ${m.stored_checksum} recorded, ${m.live_checksum} live`})`),
+    ...verdict.unpublished.map((u) => `${u.dataset} ${u.partition ?? '(NULL partition column)'} (${u.rows} row(s) in no published partition)`),
+  ];
+  const shown = parts.slice(0, 5).join(', ') + (parts.length > 5 ? `, … (${parts.length - 5} more)` : '');
+  const first = verdict.mismatches[0];
+  const firstUnpublished = verdict.unpublished[0];
+  return new TidemarkError('CHECK_FAILED', `the live data differs from the audit trail: ${shown}`, {
+    dataset: (first ?? firstUnpublished).dataset,
+    partitions: [...new Set([...verdict.mismatches.map((m) => m.partition), ...verdict.unpublished.flatMap((u) => (u.partition ? [u.partition] : []))])],
+    hint: first ? repairHint(project, first) : `rows were written outside Tidemark where nothing was published, so no version records them and no Tidemark command replaces them: find where they came from, then delete them (${firstUnpublished.dataset} ${firstUnpublished.partition ?? 'rows with a NULL partition column'}) and verify again`,
+  });
+}
+
+/**
+ * The way back for a partition changed in place. Its genuine rows exist nowhere any more (history
+ * holds only replaced versions), so they are rebuilt: a backfill replaces a partition whose live rows
+ * drifted even when it computes the recorded content (publish.ts). Ingest skips files it already
+ * loaded, so a source can only get an earlier retained version back, by restore.
+ */
+function repairHint(project: Project, m: PartitionDrift): string {
+  const range = `--from ${m.partition} --to ${m.partition}`;
+  const earlier = m.version > 1 ? `, or bring back an earlier version: \`tidemark restore ${m.dataset} --version ${m.version - 1} ${range} --reason "…"\`` : '';
+  if (getDataset(project, m.dataset).kind === 'model') {
+    return `the live rows were changed outside Tidemark; rebuild the partition as recorded: \`tidemark backfill ${m.dataset} ${range} --reason "…"\` (add --downstream for its dependents)${earlier}`;
+  }
+  const back = m.version > 1 ? `bring back the previous version: \`tidemark restore ${m.dataset} --version ${m.version - 1} ${range} --reason "…"\`` : 'it has no earlier version to restore: put the rows back from its files by hand and verify again';
+  return `the live rows of source ${m.dataset} were changed outside Tidemark, and ingest skips files it already loaded; ${back}`;
+}
+
+/** --from/--to as keys of the dataset's grain (each bound optional). */
+function selectedRange(ds: DatasetSpec, request: DataVerifyRequest): KeyRange {
+  const from = request.from === undefined ? null : parsePartitionKey(request.from, ds.grain);
+  const to = request.to === undefined ? null : parsePartitionKey(request.to, ds.grain);
+  if (from !== null && to !== null && from > to) {
+    throw new TidemarkError('BAD_DATE', `--from ${request.from} is after --to ${request.to}`, { hint: 'swap them: --from is the first partition, --to the last (inclusive)' });
+  }
+  return { from, to };
+}
+
+/** ISO keys of one grain sort lexically. */
+function inRange(key: PartitionKey, range: KeyRange): boolean {
+  return (range.from === null || key >= range.from) && (range.to === null || key <= range.to);
+}
+
+/** Each published partition against its live window; live windows nothing was published in. */
+function compare(ds: DatasetSpec, published: PartitionRecord[], live: LiveWindow[]): { mismatches: PartitionDrift[]; unpublished: UnpublishedRows[] } {
+  const byKey = new Map(live.map((w) => [w.key, w]));
+  const mismatches: PartitionDrift[] = [];
+  for (const p of published) {
+    // A published partition with no live rows reads as an empty one (a deliberately empty partition verifies).
+    const now = byKey.get(p.partition) ?? { rows: 0, checksum: EMPTY_CHECKSUM };
+    if (now.rows === p.rows && now.checksum === String(p.checksum)) continue;
+    mismatches.push({
+      dataset: ds.name,
+      partition: p.partition,
+      version: p.version,
+      problem: now.rows !== p.rows ? 'rows' : 'checksum',
+      stored_rows: p.rows,
+      stored_checksum: String(p.checksum),
+      live_rows: now.rows,
+      live_checksum: now.checksum,
+    });
+  }
+  const publishedKeys = new Set(published.map((p) => p.partition));
+  const unpublished = live
+    .filter((w) => w.key === null || !publishedKeys.has(w.key))
+    .map((w) => ({ dataset: ds.name, partition: w.key, rows: w.rows, checksum: w.checksum }))
+    .sort((a, b) => (a.partition ?? '').localeCompare(b.partition ?? ''));
+  return { mismatches: mismatches.sort((a, b) => a.partition.localeCompare(b.partition)), unpublished };
+}

@@ -1,0 +1,153 @@
+/**
+ * `tidemark audit verify --data` (incident 7's compliance check after a recovery): the hash chain
+ * cannot see a direct `UPDATE daily_revenue …` from any SQL client, so the live tables are
+ * recomputed — rows and checksum of every published partition, as publish computed them — and
+ * compared with the recorded versions. Changes made behind Tidemark's back (an UPDATE, a DELETE, an
+ * INSERT where nothing was published) exit 4 naming exactly the partitions, the check writes
+ * nothing, and the way back the hint names (backfill, restore) makes it verify clean again.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { builtShop, cli, cliJson, partitionsByKey, projectCopies, requireBuild, snapshotState, SHOP_DATASETS, testEngines, withWorkspace, writeOrdersFix } from '../helpers/project.js';
+
+interface DataVerdictJson {
+  ok: boolean;
+  chain: { ok: boolean; count: number; head: string };
+  data: {
+    ok: boolean;
+    datasets: { dataset: string; partitions: number; rows: number }[];
+    mismatches: { dataset: string; partition: string; version: number; problem: 'rows' | 'checksum'; stored_rows: number; stored_checksum: string; live_rows: number; live_checksum: string }[];
+    unpublished: { dataset: string; partition: string | null; rows: number; checksum: string }[];
+  };
+}
+
+/** Runs SQL on the live tables directly, outside Tidemark, as any SQL client could. */
+async function behindTidemarksBack(dir: string, sql: (table: (dataset: string) => string) => string): Promise<void> {
+  await withWorkspace(dir, (ws) => ws.engine.exec(sql((dataset) => ws.engine.dialect.table(ws.engine.dataSchema, dataset))));
+}
+
+/** `audit verify --data ARGS --json`: its exit code and parsed report. */
+function verifyData(dir: string, ...args: string[]): { code: number | null; report: DataVerdictJson; stderr: string } {
+  const r = cli(dir, ['audit', 'verify', '--data', ...args, '--json']);
+  return { code: r.code, report: JSON.parse(r.stdout) as DataVerdictJson, stderr: r.stderr };
+}
+
+const DAY = '2026-03-03';
+
+describe.each(testEngines(inject('pgUrl')))('audit verify --data ($kind)', (engine) => {
+  let base: string;
+  const copies = projectCopies(() => base);
+
+  beforeAll(async () => {
+    requireBuild();
+    base = await builtShop(undefined, undefined, { engine });
+  });
+  afterAll(() => copies.removeAll());
+
+  it('a project changed only through Tidemark verifies: exit 0, every published partition compared', () => {
+    const published = [...partitionsByKey(base, SHOP_DATASETS).values()].filter((p) => p.version !== null);
+    const { code, report, stderr } = verifyData(base);
+    expect(code, stderr).toBe(0);
+    expect(report.ok).toBe(true);
+    expect(report.chain).toMatchObject({ ok: true, count: 5 });
+    expect(report.data.ok).toBe(true);
+    expect(report.data.mismatches).toEqual([]);
+    expect(report.data.unpublished).toEqual([]);
+    expect(report.data.datasets.map((d) => d.dataset).sort()).toEqual([...SHOP_DATASETS].sort());
+    expect(report.data.datasets.reduce((n, d) => n + d.partitions, 0)).toBe(published.length);
+    expect(report.data.datasets.reduce((n, d) => n + d.rows, 0)).toBe(published.reduce((n, p) => n + p.rows!, 0));
+    const text = cli(base, ['audit', 'verify', '--data']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(`${published.length} published partition(s) of ${SHOP_DATASETS.length} dataset(s)`);
+  });
+
+  it('a hand UPDATE of one partition: exit 4 naming exactly it, stored vs live checksum; the chain alone still passes; a backfill repairs it', async () => {
+    const dir = copies.fresh();
+    const recorded = partitionsByKey(dir, ['daily_revenue']).get(`daily_revenue/${DAY}`)!;
+    await behindTidemarksBack(dir, (t) => `UPDATE ${t('daily_revenue')} SET revenue_usd_cents = revenue_usd_cents + 100 WHERE day = DATE '${DAY}' AND currency = 'EUR'`);
+    // The gap this closes: the audit chain and the partition records are untouched.
+    expect(cli(dir, ['audit', 'verify']).code).toBe(0);
+
+    const before = await snapshotState(dir);
+    const { code, report } = verifyData(dir);
+    expect(code).toBe(4);
+    expect(report.ok).toBe(false);
+    expect(report.chain.ok).toBe(true);
+    expect(report.data.unpublished).toEqual([]);
+    expect(report.data.mismatches).toHaveLength(1);
+    const [m] = report.data.mismatches;
+    expect(m).toMatchObject({ dataset: 'daily_revenue', partition: DAY, version: 1, problem: 'checksum', stored_rows: recorded.rows, live_rows: recorded.rows, stored_checksum: recorded.checksum });
+    expect(m.live_checksum).not.toBe(m.stored_checksum);
+
+    const text = cli(dir, ['audit', 'verify', '--data']);
+    expect(text.code).toBe(4);
+    expect(text.stdout).toContain(m.stored_checksum);
+    expect(text.stdout).toContain(m.live_checksum);
+    expect(text.stderr).toMatch(new RegExp(`^error: the live data differs from the audit trail: daily_revenue ${DAY} \\(checksum`, 'm'));
+    expect(text.stderr).toContain(`hint: the live rows were changed outside Tidemark; rebuild the partition as recorded: \`tidemark backfill daily_revenue --from ${DAY} --to ${DAY}`);
+    // Read-only: not even an audit record.
+    expect(await snapshotState(dir)).toEqual(before);
+
+    // The backfill computes the recorded content, and replaces the drifted live rows with it anyway.
+    const repair = cliJson<{ published: { partition: string; version_before: number; version_after: number; checksum_before: string; checksum_after: string }[] }>(dir, [
+      'backfill', 'daily_revenue', '--from', DAY, '--to', DAY, '--reason', 'INC-7: rows changed outside Tidemark', '--yes',
+    ]);
+    expect(repair.published).toEqual([expect.objectContaining({ partition: DAY, version_before: 1, version_after: 2, checksum_before: recorded.checksum, checksum_after: recorded.checksum })]);
+    expect(verifyData(dir).code).toBe(0);
+    // A backfill of partitions whose live rows are as recorded still publishes nothing.
+    const again = cliJson<{ published: unknown[]; unchanged: number }>(dir, ['backfill', 'daily_revenue', '--from', DAY, '--to', DAY, '--reason', 'no-op', '--yes']);
+    expect(again).toMatchObject({ published: [], unchanged: 1 });
+  });
+
+  it('a hand DELETE of rows: a rows mismatch; restoring the previous version verifies clean', async () => {
+    const dir = copies.fresh();
+    const FIX = '2026-03-05';
+    // A second version of the orders partition, so there is one to restore.
+    cliJson(dir, ['ingest', 'orders', ...writeOrdersFix(dir, [FIX])]);
+    const recorded = partitionsByKey(dir, ['orders']).get(`orders/${FIX}`)!;
+    expect(recorded.version).toBe(2);
+    await behindTidemarksBack(dir, (t) => `DELETE FROM ${t('orders')} WHERE order_date = DATE '${FIX}' AND order_id % 10 = 0`);
+
+    const { code, report } = verifyData(dir);
+    expect(code).toBe(4);
+    expect(report.data.mismatches.map((m) => [m.dataset, m.partition, m.problem])).toEqual([['orders', FIX, 'rows']]);
+    const [m] = report.data.mismatches;
+    expect(m.stored_rows).toBe(recorded.rows);
+    expect(m.live_rows).toBeLessThan(recorded.rows!);
+    expect(m.live_rows).toBeGreaterThan(0);
+    // Selection: other datasets and other ranges are clean.
+    expect(verifyData(dir, 'daily_revenue', 'fx_rates').code).toBe(0);
+    expect(verifyData(dir, 'orders', '--from', '2026-03-06', '--to', '2026-03-16').code).toBe(0);
+    const selected = verifyData(dir, 'orders', '--from', FIX, '--to', FIX);
+    expect(selected.code).toBe(4);
+    expect(selected.report.data.datasets).toEqual([{ dataset: 'orders', partitions: 1, rows: m.live_rows }]);
+
+    const hint = cli(dir, ['audit', 'verify', '--data', 'orders']).stderr;
+    expect(hint).toContain(`tidemark restore orders --version 1 --from ${FIX} --to ${FIX}`);
+    const restored = cliJson<{ published: { partition: string; version_after: number }[] }>(dir, ['restore', 'orders', '--version', '1', '--from', FIX, '--to', FIX, '--reason', 'INC-7: rows deleted outside Tidemark', '--yes']);
+    expect(restored.published).toEqual([expect.objectContaining({ partition: FIX, version_after: 3 })]);
+    expect(verifyData(dir).code).toBe(0);
+  });
+
+  it('a hand INSERT where nothing was published is reported as rows in no published partition', async () => {
+    const dir = copies.fresh();
+    await behindTidemarksBack(dir, (t) => `INSERT INTO ${t('daily_revenue')} (day, currency, orders, revenue_cents, revenue_usd_cents) VALUES (DATE '2026-06-01', 'USD', 1, 100, 100)`);
+    const { code, report } = verifyData(dir);
+    expect(code).toBe(4);
+    expect(report.data.mismatches).toEqual([]);
+    expect(report.data.unpublished).toEqual([expect.objectContaining({ dataset: 'daily_revenue', partition: '2026-06-01', rows: 1 })]);
+    const text = cli(dir, ['audit', 'verify', '--data']);
+    expect(text.stderr).toMatch(/^error: the live data differs from the audit trail: daily_revenue 2026-06-01 \(1 row\(s\) in no published partition\)/m);
+    expect(text.stdout).toContain('1 live row(s) fall in no published partition');
+    // Outside the selected range it is not looked at.
+    expect(verifyData(dir, '--to', '2026-05-31').code).toBe(0);
+    await behindTidemarksBack(dir, (t) => `DELETE FROM ${t('daily_revenue')} WHERE day = DATE '2026-06-01'`);
+    expect(verifyData(dir).code).toBe(0);
+  });
+
+  it('datasets and --from/--to without --data are a usage error; a bad range is refused', () => {
+    expect(cli(base, ['audit', 'verify', 'orders']).code).toBe(2);
+    expect(cli(base, ['audit', 'verify', '--from', DAY]).code).toBe(2);
+    expect(cli(base, ['audit', 'verify', '--data', '--from', '2026-03-05', '--to', '2026-03-01']).code).toBe(2);
+    expect(cli(base, ['audit', 'verify', '--data', 'nope']).code).toBe(2);
+  });
+});
