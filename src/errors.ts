@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'LOCKED' // the project's database is held by another process
   | 'NOT_FOUND'
   | 'CANCELLED'
+  | 'WINDOW_CLOSED' // a one-shot run stopped between tasks because its window closed (resumable)
   | 'INTERNAL';
 
 const EXIT_CODES: Record<ErrorCode, number> = {
@@ -32,6 +33,7 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   LOCKED: 1,
   NOT_FOUND: 2,
   CANCELLED: 1,
+  WINDOW_CLOSED: 1,
   INTERNAL: 1,
 };
 

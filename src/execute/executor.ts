@@ -20,6 +20,7 @@ import { findResumableRun, insertRun, insertTasks, listTasks, setRunStatus } fro
 import { stateTable } from '../state/tables.js';
 import { noteHolderRun, type Workspace } from '../workspace.js';
 import { admitRun } from '../workers/admission.js';
+import { releaseUntilResumed } from '../scheduler/window-attempts.js';
 import { crashPoint } from './crash.js';
 import { publishRun, publishedByRun, type PublishKind, type PublishedPartition } from './publish.js';
 import { PUBLISH_MODES, type RunContext, type RunOptions } from './run-context.js';
@@ -141,6 +142,9 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     const err = coerceError(error);
     // Issue 7: a cancelled run is 'cancelled', not 'failed' (staging is kept either way, for resume).
     if (err.code === 'CANCELLED') await markCancelled(ws, runId).catch(() => undefined);
+    // The window closed (a one-shot command that releases the database while it waits): the run stays
+    // computing and resumable, as an interrupted one, and holds no partition until it resumes.
+    else if (err.code === 'WINDOW_CLOSED') await releaseUntilResumed(engine, runId).catch(() => undefined);
     else await markFailed(ws, runId, err).catch(() => undefined);
     ws.events.emit({ type: 'run.failed', run_id: runId, error: err.message });
     if (err.code === 'VALIDATION' || err.code === 'SQL') {

@@ -14,7 +14,8 @@ import { STATE_DIR } from '../config/load.js';
 import type { Project } from '../config/project.js';
 import type { Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
-import { getRun, setRunStatus, type RunRecord } from '../state/runs.js';
+import { appendOutboxEvent } from '../state/outbox.js';
+import { getRun, listTasks, setRunStatus, type RunRecord } from '../state/runs.js';
 import { cancelQueuedRun } from '../workers/finish.js';
 
 /** Runs this process was asked to cancel (saves a state-store read per task). */
@@ -24,8 +25,12 @@ export function cancelMarker(project: Project, runId: string): string {
   return path.join(project.dir, STATE_DIR, 'cancel', runId.replace(/[^A-Za-z0-9_-]/g, '_'));
 }
 
-/** Marks an in-flight run `cancelling`; refuses runs that are finished or already publishing. */
-export async function requestCancel(db: Db, engine: Engine, runId: string): Promise<RunRecord> {
+/**
+ * Marks an in-flight run `cancelling`; refuses runs that are finished or already publishing. A run
+ * that no process computes is cancelled at once (see below); pass `project` so that a one-shot
+ * command waiting for its window to resume that run hears of it (a marker file) and stops waiting.
+ */
+export async function requestCancel(db: Db, engine: Engine, runId: string, project?: Project): Promise<RunRecord> {
   const run = await getRun(db, engine, runId);
   if (!run) throw new TidemarkError('NOT_FOUND', `no run '${runId}'`, { hint: 'list runs with `tidemark runs`' });
   if (run.status === 'cancelling') return run;
@@ -37,6 +42,14 @@ export async function requestCancel(db: Db, engine: Engine, runId: string): Prom
   }
   // A queued run (issue 8) that no worker started yet is cancelled at once.
   if (run.status === 'queued' && (await cancelQueuedRun(engine, runId))) return { ...run, status: 'cancelled' };
+  // On a single-writer engine this process holds the database, so a computing run that is not this
+  // process's own is computed nowhere: it was interrupted, or its one-shot command released the file
+  // to wait for its run window (window-attempts.ts). Nobody would ever finish the cancel: do it now.
+  if (!engine.capabilities.multiWriter && run.status === 'computing' && run.pid !== process.pid) {
+    await markRunCancelled(db, engine, runId);
+    if (project) requestCancelByMarker(project, runId);
+    return { ...run, status: 'cancelled' };
+  }
   await setRunStatus(db, engine, runId, 'cancelling');
   requested.add(runId);
   return { ...run, status: 'cancelling' };
@@ -68,6 +81,15 @@ export function cancelChecker(project: Project, engine: Engine, runId: string, d
     const rows = await db.query<{ status: string }>(`SELECT status FROM ${engine.dialect.table(engine.stateSchema, 'runs')} WHERE run_id = $1`, [runId]);
     return rows[0]?.status === 'cancelling';
   };
+}
+
+/** Ends a run as cancelled: its status and the `run.cancelled` outbox event, in one transaction. Staging is kept. */
+export async function markRunCancelled(db: Db, engine: Engine, runId: string): Promise<void> {
+  const tasks = await listTasks(db, engine, runId);
+  await db.transaction(async (tx) => {
+    await setRunStatus(tx, engine, runId, 'cancelled', { error: null });
+    await appendOutboxEvent(tx, engine, 'run.cancelled', runId, { computed: tasks.filter((t) => t.status === 'computed').length, tasks: tasks.length });
+  });
 }
 
 export function cancelledError(runId: string): TidemarkError {

@@ -6,7 +6,8 @@ import type { Db } from '../engines/engine.js';
 import type { RunContext } from '../execute/run-context.js';
 import { cancelChecker, cancelledError, clearCancelRequest } from './cancel.js';
 import { defaultPool, schedulerFor } from './scheduler.js';
-import { parseWindow, systemClock, Throttle } from './throttle.js';
+import { parseWindow, systemClock, Throttle, type RunWindow } from './throttle.js';
+import { windowClosedError } from './window-attempts.js';
 
 /** Longest time a run keeps its pool claim between the end of its compute and its end. */
 const CLAIM_AFTER_COMPUTE_MAX_MS = 10 * 60_000;
@@ -26,11 +27,15 @@ export function openTaskGate(ctx: RunContext, parallel: number): TaskGate {
   const pool = options.pool ?? defaultPool(ctx.plan.kind);
   const limits = scheduler.slots.limits(pool); // refuses an unknown pool before any task starts
   const windowText = options.window ?? limits.window;
-  const throttle = new Throttle({ ratePerMinute: options.rate, window: windowText ? parseWindow(windowText) : undefined, clock: options.clock ?? systemClock });
+  const throttleClock = options.clock ?? systemClock;
+  const throttle = new Throttle({ ratePerMinute: options.rate, window: windowText ? parseWindow(windowText) : undefined, clock: throttleClock });
   // A re-issued command resumes a cancelled run: its old request no longer applies.
   clearCancelRequest(ws.project, runId);
   const cancelled = cancelChecker(ws.project, ws.engine, runId);
   const member = scheduler.slots.join(pool, parallel);
+  const stopOutside = (window: RunWindow, opensAt: number): never => {
+    throw windowClosedError(window, opensAt, runId, throttleClock.now());
+  };
 
   return {
     pool,
@@ -39,7 +44,12 @@ export function openTaskGate(ctx: RunContext, parallel: number): TaskGate {
         if (await cancelled(db)) throw cancelledError(runId);
       };
       if (throttle.active) {
-        await throttle.admit({ paused: (reason) => ws.events.emit({ type: 'run.paused', run_id: runId, reason }), check });
+        await throttle.admit({
+          paused: (reason) => ws.events.emit({ type: 'run.paused', run_id: runId, reason }),
+          check,
+          // A one-shot command on a single-writer engine ends the attempt instead of holding the database.
+          outsideWindow: options.whenWindowCloses === 'stop' ? stopOutside : undefined,
+        });
       } else await check();
       const slot = await member.acquire();
       try {

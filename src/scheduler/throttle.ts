@@ -65,6 +65,11 @@ export interface ThrottleHooks {
   paused(reason: string): void;
   /** Called while waiting (about every second of clock time): throws to stop waiting (cancel). */
   check(): Promise<void>;
+  /**
+   * Given, the run does not wait outside its window: this is called instead, and throws to end the
+   * run's attempt (a one-shot command on a single-writer engine releases the database meanwhile).
+   */
+  outsideWindow?(window: RunWindow, opensAt: number): never;
 }
 
 /** How long the throttle sleeps between checks for a cancel request while it waits. */
@@ -95,6 +100,7 @@ export class Throttle {
       if (!outside && this.announced.startsWith('outside')) this.announced = ''; // back inside: tell the next pause again
       if (window && outside) {
         wait = msUntilOpen(window, now);
+        hooks.outsideWindow?.(window, now + wait);
         reason = `outside window ${window.text}; resumes at ${new Date(now + wait).toTimeString().slice(0, 5)}`;
       } else if (ratePerMinute && now < this.nextStart) {
         wait = this.nextStart - now;

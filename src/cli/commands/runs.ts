@@ -29,8 +29,9 @@ export function registerRunsCommands(program: Command): void {
       const g = globals(cmd);
       try {
         await withWorkspace(cmd, async (ws) => {
-          const run = await requestCancel(ws.engine, ws.engine, runId);
+          const run = await requestCancel(ws.engine, ws.engine, runId, ws.project);
           if (g.json) printJson({ run_id: run.run_id, status: run.status });
+          else if (run.status === 'cancelled') print(`Run ${run.run_id} is cancelled (no process was computing it); nothing was published. Re-issue its command to resume.`);
           else print(`Run ${run.run_id} is cancelling: it stops after the tasks in flight. Re-issue its command to resume.`);
         });
       } catch (error) {

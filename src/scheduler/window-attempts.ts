@@ -1,0 +1,193 @@
+/**
+ * Run windows for one-shot commands on a single-writer engine (failure mode 6).
+ *
+ * Outside its window a run starts no task (throttle.ts). Inside `tidemark serve`, or on an engine
+ * that admits several writing processes (PostgreSQL), the run simply pauses between tasks: nobody
+ * needs what it holds meanwhile. A one-shot CLI command on DuckDB holds the database file for as long
+ * as it lives, so pausing there for hours would lock production `run`, and even `status`, out of the
+ * project. Such a command therefore works in attempts:
+ *
+ *   open the workspace → run until the window closes → close the workspace → wait → open again → …
+ *
+ * Nothing is open between attempts. Within one, the gate ends the run between tasks with
+ * WINDOW_CLOSED instead of pausing (RunOptions.whenWindowCloses = 'stop'); the executor leaves the
+ * run as an interrupted one is left (computing, its computed partitions in staging) and clears its
+ * pid, so it holds no partition while it waits. The next attempt plans again and the executor resumes
+ * that run by its run key, reusing what is staged, and publishes it through the one write path. A
+ * command started outside its window stops its first attempt before creating a run
+ * (assertInsideWindow): it waits having written nothing.
+ *
+ * Stopping while waiting: Ctrl-C/SIGTERM end the wait with nothing held (the run stays resumable);
+ * `tidemark cancel RUN`, which can open the project while we wait, cancels the run in the state store
+ * and leaves a marker that the wait notices (cancel.ts). The next attempt checks the state store too,
+ * so a cancel that lands between the last look at the marker and the reopen is not lost.
+ */
+import { existsSync } from 'node:fs';
+import type { Project } from '../config/project.js';
+import type { Engine } from '../engines/engine.js';
+import { TidemarkError, coerceError } from '../errors.js';
+import { getRun } from '../state/runs.js';
+import { stateTable } from '../state/tables.js';
+import { nowIso } from '../state/json.js';
+import type { Workspace } from '../workspace.js';
+import { cancelledError, cancelMarker, markRunCancelled } from './cancel.js';
+import { defaultPool } from './scheduler.js';
+import { inWindow, msUntilOpen, parseWindow, systemClock, type Clock, type RunWindow } from './throttle.js';
+
+/**
+ * How a run meets a closed window: 'stop' (end the attempt, release the database) when waiting would
+ * lock other processes out, i.e. a one-shot command (not inside `serve`) on a single-writer engine.
+ */
+export function windowPolicy(engine: Engine, oneShot: boolean): 'wait' | 'stop' {
+  return oneShot && !engine.capabilities.multiWriter ? 'stop' : 'wait';
+}
+
+/** The window a run of `kind` obeys: --window, else its pool's `window:` (none for an unknown pool: the gate refuses it). */
+export function runWindowOf(project: Project, kind: string, options: { window?: string; pool?: string }): RunWindow | undefined {
+  const text = options.window ?? project.pools[options.pool ?? defaultPool(kind)]?.window;
+  return text ? parseWindow(text) : undefined;
+}
+
+/** When a window opens, in local time: `03:00`, with the date when it is not today. */
+export function formatLocalTime(ms: number, now = Date.now()): string {
+  const d = new Date(ms);
+  const hhmm = d.toTimeString().slice(0, 5);
+  if (d.toDateString() === new Date(now).toDateString()) return hhmm;
+  const date = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  return `${date} ${hhmm}`;
+}
+
+/** The stop reason of an attempt outside its window; `runId` null when no run was created yet. */
+export function windowClosedError(window: RunWindow, opensAt: number, runId: string | null, now = Date.now()): TidemarkError {
+  const what = runId ? `run ${runId} stopped between tasks (computed partitions kept in staging)` : 'nothing started';
+  return new TidemarkError('WINDOW_CLOSED', `outside window ${window.text}: ${what}; it can resume at ${formatLocalTime(opensAt, now)}`, {
+    run_id: runId,
+    window: window.text,
+    opens_at: new Date(opensAt).toISOString(),
+    hint: 're-issue the same command inside the window: it resumes the run, reusing the computed partitions',
+  });
+}
+
+/**
+ * A one-shot command outside its window stops here, before it creates (or resumes: `stoppedRun`) its
+ * run, so that it waits having written nothing.
+ */
+export function assertInsideWindow(window: RunWindow | undefined, clock: Clock = systemClock, stoppedRun: string | null = null): void {
+  if (!window) return;
+  const now = clock.now();
+  if (!inWindow(window, now)) throw windowClosedError(window, now + msUntilOpen(window, now), stoppedRun, now);
+}
+
+/**
+ * The executor's end of an attempt stopped by its window: the run stays computing and resumable, and
+ * without a pid it holds no partition (plan/snapshot.ts), as an interrupted run, until it resumes.
+ */
+export async function releaseUntilResumed(engine: Engine, runId: string): Promise<void> {
+  await engine.exec(`UPDATE ${stateTable(engine, 'runs')} SET pid = NULL, updated_at = $2 WHERE run_id = $1`, [runId, nowIso()]);
+}
+
+/** What a command waiting between attempts tells its user (one line; `--json`: one JSON object). */
+export type WindowWait =
+  | { status: 'waiting'; reason: 'outside_window'; window: string; opens_at: string; run_id: string | null }
+  | { status: 'waiting'; reason: 'project_held'; holder: string; run_id: string | null };
+
+export interface WindowAttemptsOptions {
+  /** Opens the workspace, calls `fn`, and always closes it (the CLI: withWorkspace). */
+  open<R>(fn: (ws: Workspace) => Promise<R>): Promise<R>;
+  /** Told each time the command starts waiting. */
+  waiting(wait: WindowWait): void;
+  clock?: Clock;
+  /** Ends a wait: the command stops with nothing held. */
+  signal?: AbortSignal;
+  /** Process signals that end a wait (the CLI: SIGINT, SIGTERM), listened to only while waiting. */
+  signals?: NodeJS.Signals[];
+}
+
+/** How often a wait looks at the clock, the cancel marker and the abort signal. */
+const CHECK_EVERY_MS = 1000;
+/** The window is open but another process holds the project (production goes first): retry this often. */
+const HELD_RETRY_MS = 5000;
+
+/**
+ * Runs `attempt` in a fresh workspace until it returns, waiting with nothing open whenever it stops
+ * with WINDOW_CLOSED. `attempt` gets the run the previous attempt stopped (null at first, or when the
+ * command had not started one). With the policy 'wait' an attempt never stops that way, and this is
+ * one ordinary open.
+ */
+export async function runInWindowAttempts<T>(attempt: (ws: Workspace, stoppedRun: string | null) => Promise<T>, o: WindowAttemptsOptions): Promise<T> {
+  const clock = o.clock ?? systemClock;
+  let stoppedRun: string | null = null;
+  let project = null as Project | null;
+  /** Told once per stretch of retries, not every few seconds. */
+  let toldHeld = false;
+  for (;;) {
+    try {
+      return await o.open(async (ws) => {
+        project = ws.project;
+        if (stoppedRun) await assertNotCancelledMeanwhile(ws, stoppedRun);
+        return attempt(ws, stoppedRun);
+      });
+    } catch (error) {
+      const err = coerceError(error);
+      if (err.code === 'WINDOW_CLOSED') {
+        toldHeld = false;
+        stoppedRun = (err.details.run_id as string | null) ?? stoppedRun;
+        const window = parseWindow(String(err.details.window));
+        o.waiting({ status: 'waiting', reason: 'outside_window', window: window.text, opens_at: String(err.details.opens_at), run_id: stoppedRun });
+        await waitWithNothingOpen(() => inWindow(window, clock.now()), () => Math.max(1, msUntilOpen(window, clock.now())), { ...o, clock, project, runId: stoppedRun });
+      } else if (err.code === 'LOCKED' && project) {
+        // Only after a first attempt opened the project: its window opened while another process
+        // (a production run) holds the file. That one goes first; this command tries again shortly.
+        if (!toldHeld) o.waiting({ status: 'waiting', reason: 'project_held', holder: err.message, run_id: stoppedRun });
+        toldHeld = true;
+        const until = clock.now() + HELD_RETRY_MS;
+        await waitWithNothingOpen(() => clock.now() >= until, () => until - clock.now(), { ...o, clock, project, runId: stoppedRun });
+      } else throw error;
+    }
+  }
+}
+
+/** Resuming a run: a `tidemark cancel` while the command waited ends it here instead. */
+async function assertNotCancelledMeanwhile(ws: Workspace, runId: string): Promise<void> {
+  const run = await getRun(ws.engine, ws.engine, runId);
+  if (run?.status === 'cancelling') await markRunCancelled(ws.engine, ws.engine, runId);
+  if (run?.status === 'cancelling' || run?.status === 'cancelled') throw cancelledError(runId);
+}
+
+/** Sleeps on the clock until `done()`, in steps, holding nothing; a signal or a cancel marker ends it early. */
+async function waitWithNothingOpen(
+  done: () => boolean,
+  remainingMs: () => number,
+  o: { clock: Clock; signal?: AbortSignal; signals?: NodeJS.Signals[]; project: Project | null; runId: string | null },
+): Promise<void> {
+  let interrupted = false;
+  let wake = () => undefined as void;
+  const woken = new Promise<void>((resolve) => (wake = resolve));
+  const interrupt = () => {
+    interrupted = true;
+    wake();
+  };
+  o.signal?.addEventListener('abort', interrupt);
+  for (const s of o.signals ?? []) process.on(s, interrupt);
+  try {
+    for (;;) {
+      if (interrupted || o.signal?.aborted) throw stoppedWhileWaiting(o.runId);
+      if (o.runId && o.project && existsSync(cancelMarker(o.project, o.runId))) throw cancelledError(o.runId);
+      if (done()) return;
+      await Promise.race([o.clock.sleep(Math.min(remainingMs(), CHECK_EVERY_MS)), woken]);
+    }
+  } finally {
+    o.signal?.removeEventListener('abort', interrupt);
+    for (const s of o.signals ?? []) process.off(s, interrupt);
+  }
+}
+
+function stoppedWhileWaiting(runId: string | null): TidemarkError {
+  return new TidemarkError(
+    'CANCELLED',
+    runId
+      ? `stopped while waiting for the run window; run ${runId} keeps its computed partitions in staging and nothing was published`
+      : 'stopped while waiting for the run window; nothing was started',
+    { run_id: runId, hint: runId ? 're-issue the same command to resume: tasks already computed are reused' : 're-issue the command to start it again' },
+  );
+}

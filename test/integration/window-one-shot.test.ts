@@ -1,0 +1,239 @@
+// Failure mode 6, one-shot commands on DuckDB: a backfill outside its run window must not hold the
+// database while it waits. Started outside its window, the real CLI waits with the project closed
+// (another process runs `status`, `ingest` and `run` meanwhile) and a SIGTERM ends it having written
+// nothing. When the window closes mid-run, the run stops between tasks, the project is released,
+// and the run resumes in the next window reusing what it computed; a cancel or a refusal while it
+// waits leaves the published state unchanged. Time is a manual clock; nothing sleeps for real minutes.
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { backfill } from '../../src/api/operations.js';
+import type { TidemarkEvent } from '../../src/events.js';
+import { ManualClock } from '../../src/scheduler/manual-clock.js';
+import { assertInsideWindow, runInWindowAttempts, runWindowOf, windowPolicy, type WindowWait } from '../../src/scheduler/window-attempts.js';
+import { getRun, listTasks } from '../../src/state/runs.js';
+import { openWorkspace, type Workspace } from '../../src/workspace.js';
+import {
+  BIN,
+  applyOrdersFix,
+  builtShop,
+  cleanup,
+  cli,
+  cliJson,
+  days,
+  projectCopies,
+  requireBuild,
+  scaffoldShop,
+  snapshotState,
+  testEngines,
+  withWorkspace,
+  type CliResult,
+} from '../helpers/project.js';
+
+let base: string;
+const { fresh, removeAll } = projectCopies(() => base);
+
+beforeAll(async () => {
+  requireBuild();
+  base = await builtShop();
+}, 300_000);
+afterAll(removeAll);
+
+const local = (h: number, m = 0) => new Date(2026, 5, 1, h, m).getTime();
+const RANGE = days('2026-03-01', '2026-03-07');
+const REQUEST = { dataset: 'daily_revenue', from: RANGE[0], to: RANGE[6] };
+
+/** Resolves when `predicate` holds, checking after each event loop turn (no timing involved). */
+async function until(predicate: () => boolean): Promise<void> {
+  while (!predicate()) await new Promise((r) => setTimeout(r, 5));
+}
+
+/** The real CLI as a child process that runs alongside others. */
+function cliChild(dir: string, args: string[]): { stderr: () => string; kill: (s: NodeJS.Signals) => void; done: Promise<CliResult> } {
+  const env: NodeJS.ProcessEnv = { ...process.env, TIDEMARK_ACTOR: 'test', NO_COLOR: '1' };
+  delete env.TIDEMARK_CRASH_AT;
+  const child = spawn(process.execPath, [BIN, ...args, '--project', dir], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const done = new Promise<CliResult>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { stderr: () => stderr, kill: (s) => child.kill(s), done };
+}
+
+/** A daily window that is closed now and for the next two hours (local time). */
+function windowClosedNow(): string {
+  const hhmm = (ms: number) => new Date(ms).toTimeString().slice(0, 5);
+  return `${hhmm(Date.now() + 2 * 3_600_000)}-${hhmm(Date.now() + 3 * 3_600_000)}`;
+}
+
+describe('a one-shot backfill started outside its window (the CLI)', () => {
+  it('waits with the project closed: another process runs status, ingest and run; SIGTERM ends it having written nothing', async () => {
+    const dir = fresh();
+    const window = windowClosedNow();
+    const bf = cliChild(dir, ['backfill', 'daily_revenue', '--from', RANGE[0], '--to', RANGE[6], '--reason', 'window test', '--yes', '--window', window, '--json']);
+    const waitingLine = () => bf.stderr().split('\n').find((l) => l.startsWith('{'));
+    await until(() => waitingLine() !== undefined);
+    expect(JSON.parse(waitingLine()!)).toEqual({ status: 'waiting', reason: 'outside_window', window, opens_at: expect.any(String), run_id: null });
+
+    // Production works on the same project while the backfill waits: reads, an ingest and a run.
+    expect(cli(dir, ['status', '--json']).code).toBe(0);
+    applyOrdersFix(dir, days('2026-03-10', '2026-03-11'));
+    const prod = cliJson(dir, ['run']);
+    expect(prod.status).toBe('published');
+    expect(prod.published.length).toBeGreaterThan(0);
+
+    const before = await snapshotState(dir);
+    bf.kill('SIGTERM');
+    const stopped = await bf.done;
+    expect(stopped.code).toBe(1);
+    expect(stopped.stdout).toBe('');
+    expect(stopped.stderr).toMatch(/^error: stopped while waiting for the run window; nothing was started$/m);
+    expect(await snapshotState(dir)).toEqual(before);
+    expect(cliJson<{ kind: string }[]>(dir, ['runs']).filter((r) => r.kind === 'backfill')).toEqual([]);
+  }, 120_000);
+});
+
+/**
+ * A backfill through the same pieces as the CLI command (the window policy, the check before a run
+ * starts, the executor, the attempts loop), on a manual clock: one task a minute from 05:58 in the
+ * window 22:00-06:00, so it computes two partitions and finds the window closed at 06:00.
+ */
+function windowedBackfill(dir: string) {
+  const clock = new ManualClock(local(5, 58));
+  const events: TidemarkEvent[] = [];
+  const waits: WindowWait[] = [];
+  const options = { reason: 'window test', window: '22:00-06:00', rate: 1, clock };
+  let opens = 0;
+  const open = async <R>(fn: (ws: Workspace) => Promise<R>): Promise<R> => {
+    const ws = await openWorkspace(dir, { actor: 'test', command: 'test backfill' });
+    opens++;
+    const off = ws.events.on((e) => events.push(e));
+    try {
+      return await fn(ws);
+    } finally {
+      off();
+      await ws.close();
+    }
+  };
+  const result = runInWindowAttempts(
+    async (ws, stoppedRun) => {
+      const whenWindowCloses = windowPolicy(ws.engine, true);
+      assertInsideWindow(runWindowOf(ws.project, 'backfill', options), clock, stoppedRun);
+      return backfill(ws, REQUEST, { ...options, whenWindowCloses });
+    },
+    { open, clock, waiting: (w) => waits.push(w) },
+  );
+  let settled = false;
+  void result.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  const computed = () => events.filter((e) => e.type === 'task.finished' && e.status === 'computed');
+  return {
+    clock,
+    events,
+    waits,
+    result,
+    opens: () => opens,
+    /** Runs the backfill until the window closes after two computed partitions; returns its run id. */
+    async untilWaiting(): Promise<string> {
+      await until(() => computed().length === 1 && clock.sleeping > 0);
+      clock.advance(60_000);
+      await until(() => computed().length === 2 && clock.sleeping > 0);
+      clock.advance(60_000); // 06:00: the window is closed
+      await until(() => waits.length === 1);
+      return (events.find((e) => e.type === 'run.started') as { run_id: string }).run_id;
+    },
+    /** Moves time one minute whenever the run waits for its rate, until it ends. */
+    async driveToEnd(): Promise<void> {
+      while (!settled) {
+        await until(() => settled || clock.sleeping > 0);
+        if (!settled) clock.advance(60_000);
+      }
+    },
+  };
+}
+
+describe('the window closes mid-run (DuckDB, one-shot)', () => {
+  it('stops between tasks, releases the project while it waits, then resumes in the next window and publishes exactly the plan, reusing what it computed', async () => {
+    const dir = fresh();
+    applyOrdersFix(dir, RANGE); // corrected orders: the backfill has real changes to publish
+    const bf = windowedBackfill(dir);
+    const runId = await bf.untilWaiting();
+    expect(bf.waits).toEqual([{ status: 'waiting', reason: 'outside_window', window: '22:00-06:00', opens_at: new Date(local(22)).toISOString(), run_id: runId }]);
+
+    // Another process opens the project while the backfill waits: it reads and writes.
+    const runs = cliJson<{ run_id: string; status: string; tasks: { computed: number; total: number } }[]>(dir, ['runs']);
+    expect(runs.find((r) => r.run_id === runId)).toMatchObject({ status: 'computing', tasks: { computed: 2, total: 7 } });
+    // The waiting run holds no partition: its range shows as stale, not building.
+    const states = cliJson<{ partition: string; state: string }[]>(dir, ['partitions', 'daily_revenue']).filter((p) => RANGE.includes(p.partition));
+    expect(states.map((p) => p.state)).toEqual(Array(7).fill('stale'));
+    expect(cli(dir, ['status', '--json']).code).toBe(0);
+    expect(cliJson(dir, ['run', 'revenue_7d']).status).toBe('noop'); // production run: opens, plans, nothing of its own to do
+    applyOrdersFix(dir, days('2026-03-12', '2026-03-13')); // a production write (ingest) outside the backfill's range
+
+    bf.clock.set(local(22, 5));
+    await bf.driveToEnd();
+    const done = await bf.result;
+    expect(done).toMatchObject({ status: 'published', run_id: runId, reused: 2 });
+    expect(bf.opens()).toBe(2);
+    expect(done.published.map((p) => `${p.dataset}/${p.partition}`).sort()).toEqual(RANGE.map((d) => `daily_revenue/${d}`));
+    // Every partition was computed exactly once over the two attempts.
+    const started = bf.events.filter((e) => e.type === 'task.started').map((e) => (e as { partition: string }).partition);
+    expect([...started].sort()).toEqual(RANGE);
+    await withWorkspace(dir, async (ws) => {
+      expect((await listTasks(ws.engine, ws.engine, runId)).map((t) => t.status)).toEqual(Array(7).fill('published'));
+      expect(['published', 'complete']).toContain((await getRun(ws.engine, ws.engine, runId))!.status);
+    });
+  }, 120_000);
+
+  it('`tidemark cancel` while it waits ends the wait: the run is cancelled and nothing was published', async () => {
+    const dir = fresh();
+    applyOrdersFix(dir, RANGE);
+    const before = await snapshotState(dir);
+    const bf = windowedBackfill(dir);
+    const runId = await bf.untilWaiting();
+    const cancel = cli(dir, ['cancel', runId, '--json']);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    expect(JSON.parse(cancel.stdout)).toEqual({ run_id: runId, status: 'cancelled' });
+    bf.clock.advance(1000); // the wait looks again (still outside the window) and sees the request
+    await expect(bf.result).rejects.toMatchObject({ code: 'CANCELLED' });
+    expect(bf.opens()).toBe(1);
+    expect(await snapshotState(dir)).toEqual(before);
+    await withWorkspace(dir, async (ws) => {
+      expect((await getRun(ws.engine, ws.engine, runId))!.status).toBe('cancelled');
+      const outbox = await ws.engine.query<{ event_type: string }>(`SELECT event_type FROM tidemark.outbox WHERE run_id = $1 ORDER BY event_id`, [runId]);
+      expect(outbox.map((r) => r.event_type)).toEqual(['run.started', 'run.cancelled']);
+    });
+  }, 120_000);
+
+  it('a guard that appears while it waits refuses the resume and leaves the state unchanged; the run stays resumable', async () => {
+    const dir = fresh();
+    applyOrdersFix(dir, RANGE);
+    const bf = windowedBackfill(dir);
+    const runId = await bf.untilWaiting();
+    expect(cli(dir, ['lock', 'daily_revenue', '--from', RANGE[4], '--to', RANGE[4], '--reason', 'incident review']).code).toBe(0);
+    const before = await snapshotState(dir);
+    bf.clock.set(local(22, 5));
+    await expect(bf.result).rejects.toMatchObject({ code: 'GUARD' });
+    expect(await snapshotState(dir)).toEqual(before);
+    await withWorkspace(dir, async (ws) => {
+      expect((await listTasks(ws.engine, ws.engine, runId)).filter((t) => t.status === 'computed')).toHaveLength(2);
+      expect((await getRun(ws.engine, ws.engine, runId))!.status).toBe('computing');
+    });
+  }, 120_000);
+});
+
+describe.each(testEngines(inject('pgUrl')))('window policy on $kind', (engine) => {
+  it('a one-shot command releases the database outside its window only on a single-writer engine; `serve` never does', async () => {
+    const dir = await scaffoldShop(undefined, undefined, { engine });
+    try {
+      await withWorkspace(dir, async (ws) => {
+        expect(windowPolicy(ws.engine, true)).toBe(engine.kind === 'duckdb' ? 'stop' : 'wait');
+        expect(windowPolicy(ws.engine, false)).toBe('wait');
+      });
+    } finally {
+      cleanup(dir);
+    }
+  }, 60_000);
+});
