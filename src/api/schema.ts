@@ -1,7 +1,10 @@
 /**
  * `tidemark schema check`: proves, without writing, that files map onto a source's current schema —
  * each file's shape matches a declared version and every row casts through that version's adapters.
- * With no files it checks every file in the ingest manifest that is still on disk.
+ * With no files it checks every file in the ingest manifest that is still on disk. It also compares
+ * the live table with schema.current: columns the next ingest adds, or a change it would refuse
+ * (ingest-evolution.ts); and says which loaded files the next ingest of them would load again,
+ * because they are now read through another mapping (ingest-mapping.ts).
  *
  * @example
  * const report = await schemaCheck(ws, 'orders');
@@ -13,6 +16,8 @@ import path from 'node:path';
 import { getDataset, type SourceSpec } from '../config/project.js';
 import { TidemarkError } from '../errors.js';
 import { formatOf } from '../execute/ingest.js';
+import { diffLiveSchema, isAdditive, type LiveSchemaDiff } from '../execute/ingest-evolution.js';
+import { mappingHash } from '../execute/ingest-mapping.js';
 import { checkAdapters, readShape, resolveVersion, trialCast, type CastFailure } from '../execute/schema-adapt.js';
 import { currentVersionNumber, schemaVersions, type ShapeDiff } from '../execute/schema-match.js';
 import { stateTable } from '../state/tables.js';
@@ -30,6 +35,14 @@ export interface SchemaCheckFile {
   error?: string;
   diff?: ShapeDiff;
   suggestion?: string;
+  /** A loaded file now read through another mapping than when it was loaded: its next ingest loads it again. */
+  reload?: boolean;
+}
+
+/** The live table against schema.current (null when the source has no live table yet). */
+export interface LiveTableCheck extends LiveSchemaDiff {
+  /** Only new columns: the next ingest that publishes adds them (existing rows get NULL). */
+  additive: boolean;
 }
 
 export interface SchemaCheckReport {
@@ -40,6 +53,8 @@ export interface SchemaCheckReport {
   files: SchemaCheckFile[];
   /** Manifest files no longer on disk (not checked). */
   missing_files: string[];
+  live_table: LiveTableCheck | null;
+  /** Every file maps and the live table can take schema.current. */
   ok: boolean;
 }
 
@@ -48,6 +63,10 @@ export async function schemaCheck(ws: Workspace, source: string, files: string[]
   if (ds.kind !== 'source') throw new TidemarkError('USAGE', `'${source}' is a model; schema check reads the files of a source`, { hint: 'models are checked against their live table when they run' });
   const { engine, project } = ws;
   await checkAdapters(engine, engine, ds, project.configHash);
+  const liveDiff = await diffLiveSchema(engine, engine, ds);
+  const manifest = new Map(
+    (await engine.query<ManifestMapping>(`SELECT file, schema_version, mapping_hash FROM ${stateTable(engine, 'ingested_files')} WHERE dataset = $1`, [source])).map((r) => [r.file, r]),
+  );
   const targets: { label: string; absolute: string }[] = [];
   const missing: string[] = [];
   if (files.length) {
@@ -65,22 +84,37 @@ export async function schemaCheck(ws: Workspace, source: string, files: string[]
     }
   }
   const checked: SchemaCheckFile[] = [];
-  for (const t of targets) checked.push(await checkFile(ws, ds, t.label, t.absolute));
+  for (const t of targets) checked.push(await checkFile(ws, ds, t.label, t.absolute, manifest.get(manifestName(project.dir, t.absolute))));
   const versions = schemaVersions(ds).map((v) => {
     const mine = checked.filter((f) => f.version === v.version);
     return { version: v.version, current: v.current, files: mine.length, rows: mine.reduce((n, f) => n + f.rows, 0) };
   });
-  return { source, current_version: currentVersionNumber(ds), versions, files: checked, missing_files: missing, ok: checked.every((f) => f.ok) };
+  const live = liveDiff ? { ...liveDiff, additive: isAdditive(liveDiff) } : null;
+  return { source, current_version: currentVersionNumber(ds), versions, files: checked, missing_files: missing, live_table: live, ok: checked.every((f) => f.ok) && (live?.additive ?? true) };
 }
 
-async function checkFile(ws: Workspace, ds: SourceSpec, label: string, absolute: string): Promise<SchemaCheckFile> {
+interface ManifestMapping {
+  file: string;
+  schema_version: number | null;
+  mapping_hash: string | null;
+}
+
+/** A file's name in the manifest: relative to the project when inside it (as ingest records it). */
+function manifestName(dir: string, absolute: string): string {
+  const rel = path.relative(dir, absolute);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? absolute : rel.split(path.sep).join('/');
+}
+
+async function checkFile(ws: Workspace, ds: SourceSpec, label: string, absolute: string, loaded?: ManifestMapping): Promise<SchemaCheckFile> {
   const { engine } = ws;
   try {
     const shaped = await readShape(engine, absolute, formatOf(absolute, ds.format), label);
     const version = await resolveVersion(engine, ds, shaped, label);
     const trial = await trialCast(engine, ds, version, shaped);
     const ok = !trial.error && !trial.failures.length;
-    return { file: label, version: version.version, rows: trial.rows, ok, failures: trial.failures, ...(trial.error ? { error: trial.error } : {}) };
+    // Legacy manifest entries (no mapping hash) compare by version number, as ingest does.
+    const reload = loaded ? (loaded.mapping_hash !== null ? mappingHash(ds, version) !== loaded.mapping_hash : loaded.schema_version !== null && Number(loaded.schema_version) !== version.version) : false;
+    return { file: label, version: version.version, rows: trial.rows, ok, failures: trial.failures, ...(trial.error ? { error: trial.error } : {}), ...(reload ? { reload } : {}) };
   } catch (error) {
     if (!(error instanceof TidemarkError) || error.code !== 'BAD_INPUT') throw error;
     const { diff, suggestion } = error.details as { diff?: ShapeDiff; suggestion?: string };

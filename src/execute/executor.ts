@@ -22,7 +22,7 @@ import { noteHolderRun, type Workspace } from '../workspace.js';
 import { admitRun } from '../workers/admission.js';
 import { releaseUntilResumed } from '../scheduler/window-attempts.js';
 import { crashPoint } from './crash.js';
-import { publishRun, publishedByRun, type PublishKind, type PublishedPartition } from './publish.js';
+import { publishRun, publishedByRun, type PublishKind, type PublishPrepare, type PublishedPartition } from './publish.js';
 import { PUBLISH_MODES, type RunContext, type RunOptions } from './run-context.js';
 import { dropStaging } from './staging.js';
 import { requirePool } from '../scheduler/pools.js';
@@ -51,6 +51,8 @@ export interface Stager {
   alwaysReplace?: boolean;
   /** Extra state written in the publish transaction (e.g. the ingest manifest). */
   publishHook?(ctx: RunContext): (tx: Db) => Promise<void>;
+  /** Work done first in the publish transaction, before recorded versions are read (an ingest's schema change). */
+  publishPrepare?(ctx: RunContext): PublishPrepare;
   /** Calls `ctx.publishBatch` as batches are computed, so the run may use `--publish partition`. */
   publishesPerBatch?: boolean;
 }
@@ -135,7 +137,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     await setRunStatus(engine, engine, runId, 'publishing');
     ws.events.emit({ type: 'run.publishing', run_id: runId });
     // Per batch, this last publish has little or nothing left to publish: it ends the run.
-    result = await publishRun(ctx, stager.publishKind ?? 'computed', { extra: stager.publishHook?.(ctx), alwaysReplace: stager.alwaysReplace });
+    result = await publishRun(ctx, stager.publishKind ?? 'computed', { prepare: stager.publishPrepare?.(ctx), extra: stager.publishHook?.(ctx), alwaysReplace: stager.alwaysReplace });
     crashPoint('publish.committed');
     if (perBatch || publishedBefore) result = { ...result, ...(await publishedByRun(engine, engine, ws.project.order, runId)) };
   } catch (error) {

@@ -3,7 +3,13 @@
  * already loaded with the same content is a no-op; a changed file replaces exactly the rows it
  * contributed (rows remember their file in `_tm_file`), and only partitions whose content changed
  * get a new version. Each file is read as the schema version its shape matches (or --schema-version)
- * and adapted to the current schema in the engine; the manifest records the version used.
+ * and adapted to the current schema in the engine; the manifest records the version used and a hash
+ * of the mapping (ingest-mapping.ts): a file whose bytes are unchanged but which is now read through
+ * another mapping — its version moved to schema.history with an adapter — is loaded again.
+ *
+ * Schema evolution of the live table (ingest-evolution.ts): an additive change of schema.current is
+ * applied by the first ingest that publishes under it, in its publish transaction; a non-additive one
+ * is refused while planning, before anything is written.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
@@ -12,7 +18,7 @@ import { getDataset, type SourceSpec } from '../config/project.js';
 import { frozenPartitions, listKeys, lockedPartitions, type Guard } from '../core/guards.js';
 import { sortKeys } from '../core/grain.js';
 import { FILE_COLUMN, PARTITION_COLUMN } from '../core/identifiers.js';
-import type { Db, FileFormat } from '../engines/engine.js';
+import type { Db, Engine, FileFormat } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { conflictGuards } from '../plan/build.js';
 import { loadPlanningState } from '../plan/snapshot.js';
@@ -22,7 +28,11 @@ import { markTasksComputed } from '../state/runs.js';
 import { liveTable, stagingTable, stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { crashPoint } from './crash.js';
-import { adaptedSelect, checkAdapters, readShape, resolveVersion } from './schema-adapt.js';
+import { adaptedSelect, checkAdapters, readShape, resolveVersion, type ShapedFile } from './schema-adapt.js';
+import { diffLiveSchema, evolveLiveTable, isAdditive, missingFrom, nonAdditiveError } from './ingest-evolution.js';
+import { mappingHash } from './ingest-mapping.js';
+import { schemaVersions, type SchemaVersion } from './schema-match.js';
+import type { ColumnSpec } from '../config/project.js';
 import { executePlan, type RunResult, type Stager } from './executor.js';
 import type { RunContext, RunOptions } from './run-context.js';
 import { dropStagingRelation, EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
@@ -39,7 +49,8 @@ export interface IngestFile {
   bytes: number;
   /** Modification time when it was hashed: a file staged in place (a view) must not change before publish. */
   mtimeMs: number;
-  status: 'new' | 'changed' | 'unchanged';
+  /** `remapped`: the same bytes, now read through another schema mapping (so other rows). */
+  status: 'new' | 'changed' | 'remapped' | 'unchanged';
   /** Partitions the file's previous version contributed to. */
   previousPartitions: string[];
   partitions: string[];
@@ -47,6 +58,8 @@ export interface IngestFile {
   schemaVersion?: number;
   /** SELECT of the file's rows in the current schema (changed files only). */
   select?: string;
+  /** Hash of the mapping the file is read through (changed files only; see ingest-mapping.ts). */
+  mappingHash?: string;
 }
 
 export interface IngestOptions {
@@ -56,6 +69,8 @@ export interface IngestOptions {
 
 export interface IngestResult extends RunResult {
   files: { file: string; status: IngestFile['status']; schema_version?: number }[];
+  /** Columns of schema.current the live table lacks, added by this ingest's publish (or that it would add, on a dry run). */
+  schema_change?: { added: ColumnSpec[] };
 }
 
 export function formatOf(file: string, declared?: FileFormat): FileFormat {
@@ -74,7 +89,12 @@ async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-export async function planIngest(ws: Workspace, source: string, files: string[], options: IngestOptions = {}): Promise<{ plan: Plan; files: IngestFile[] }> {
+export async function planIngest(
+  ws: Workspace,
+  source: string,
+  files: string[],
+  options: IngestOptions = {},
+): Promise<{ plan: Plan; files: IngestFile[]; schemaChange: { added: ColumnSpec[] } | null }> {
   const ds = getDataset(ws.project, source);
   if (ds.kind !== 'source') {
     throw new TidemarkError('USAGE', `'${source}' is a model; models are computed by run and backfill, not ingested`, { hint: `tidemark backfill ${source} --from … --to … --reason …` });
@@ -82,12 +102,16 @@ export async function planIngest(ws: Workspace, source: string, files: string[],
   if (!files.length) throw new TidemarkError('USAGE', 'no files given', { hint: `tidemark ingest ${source} data/${source}/*.csv` });
   const { engine, project } = ws;
   await checkAdapters(engine, engine, ds, project.configHash);
+  // Before any file is read: a schema.current the live table cannot take is refused, nothing written.
+  const liveDiff = await diffLiveSchema(engine, engine, ds);
+  if (liveDiff && !isAdditive(liveDiff)) throw nonAdditiveError(ds, liveDiff);
   const manifest = new Map(
-    (await engine.query<{ file: string; sha256: string; partitions: string }>(`SELECT file, sha256, partitions FROM ${stateTable(engine, 'ingested_files')} WHERE dataset = $1`, [source])).map((r) => [
-      r.file,
-      r,
-    ]),
+    (
+      await engine.query<ManifestEntry>(`SELECT file, sha256, partitions, schema_version, mapping_hash FROM ${stateTable(engine, 'ingested_files')} WHERE dataset = $1`, [source])
+    ).map((r) => [r.file, r]),
   );
+  /** Files already read (shape and version) while deciding whether they changed. */
+  const readAs = new Map<IngestFile, { shaped: ShapedFile; version: SchemaVersion }>();
   const seen = new Set<string>();
   const result: IngestFile[] = [];
   // Files are hashed one after another in the background: a new file's shape and partitions are read
@@ -117,6 +141,13 @@ export async function planIngest(ws: Workspace, source: string, files: string[],
     const known = manifest.get(name);
     const status = !known ? 'new' : known.sha256 === (await hash) ? 'unchanged' : 'changed';
     const file: IngestFile = { given, absolute, name, format: formatOf(given, ds.format), sha256: '', bytes, mtimeMs, status, previousPartitions: known ? (JSON.parse(known.partitions) as string[]) : [], partitions: [] };
+    if (known && status === 'unchanged') {
+      const read = await remapped(engine, ds, file, known, options.schemaVersion);
+      if (read) {
+        file.status = 'remapped';
+        readAs.set(file, read);
+      }
+    }
     hashes.set(file, hash);
     result.push(file);
   }
@@ -125,10 +156,10 @@ export async function planIngest(ws: Workspace, source: string, files: string[],
   const current = state.snapshot.get(source) ?? new Map();
   const affected = new Set<string>();
   for (const f of result.filter((x) => x.status !== 'unchanged')) {
-    const shaped = await readShape(engine, f.absolute, f.format, f.given);
-    const version = await resolveVersion(engine, ds, shaped, f.given, options.schemaVersion);
+    const { shaped, version } = readAs.get(f) ?? (await readFile(engine, ds, f, options.schemaVersion));
     const select = adaptedSelect(engine, ds, version, shaped);
     f.schemaVersion = version.version;
+    f.mappingHash = mappingHash(ds, version);
     f.select = select;
     const pc = engine.dialect.quote(ds.partitionColumn);
     // Distinct values first, then their keys: formatting a key per row costs more than the read.
@@ -171,14 +202,52 @@ export async function planIngest(ws: Workspace, source: string, files: string[],
       ...(options.schemaVersion !== undefined ? { schema_version: options.schemaVersion } : {}),
     },
   };
-  return { plan, files: result };
+  // Only an ingest that publishes adds the columns: one with nothing to load leaves the table alone.
+  const schemaChange = tasks.length && liveDiff?.added.length ? { added: liveDiff.added } : null;
+  return { plan, files: result, schemaChange };
+}
+
+interface ManifestEntry {
+  file: string;
+  sha256: string;
+  partitions: string;
+  schema_version: number | null;
+  mapping_hash: string | null;
+}
+
+async function readFile(engine: Engine, ds: SourceSpec, f: IngestFile, forced?: number): Promise<{ shaped: ShapedFile; version: SchemaVersion }> {
+  const shaped = await readShape(engine, f.absolute, f.format, f.given);
+  return { shaped, version: await resolveVersion(engine, ds, shaped, f.given, forced) };
+}
+
+/**
+ * Whether a file with unchanged bytes must be loaded again because it is now read through another
+ * mapping; if so, how it is read. Cheap in the common case: while the mapping recorded for the file's
+ * version is still the one declared (and no other version is forced), the file is not even opened.
+ * Files loaded before the manifest kept mapping hashes are compared by version number.
+ */
+async function remapped(engine: Engine, ds: SourceSpec, f: IngestFile, known: ManifestEntry, forced?: number): Promise<{ shaped: ShapedFile; version: SchemaVersion } | null> {
+  const recordedVersion = known.schema_version === null ? null : Number(known.schema_version);
+  if (recordedVersion === null && forced === undefined) return null;
+  const recorded = schemaVersions(ds).find((v) => v.version === recordedVersion);
+  if (forced === undefined || forced === recordedVersion) {
+    if (recorded && known.mapping_hash !== null && mappingHash(ds, recorded) === known.mapping_hash) return null;
+  }
+  const read = await readFile(engine, ds, f, forced);
+  // A legacy entry (no mapping hash): the same version number is taken as the same mapping.
+  if (known.mapping_hash === null) return read.version.version === recordedVersion ? null : read;
+  return mappingHash(ds, read.version) === known.mapping_hash ? null : read;
 }
 
 export async function ingest(ws: Workspace, source: string, files: string[], options: Partial<RunOptions> & IngestOptions = {}): Promise<IngestResult> {
   const planned = await planIngest(ws, source, files, { schemaVersion: options.schemaVersion });
   const reason = options.reason ?? `ingest ${planned.files.filter((f) => f.status !== 'unchanged').length} file(s)`;
   const result = await executePlan(ws, planned.plan, { ...options, reason }, ingestStager(planned.files));
-  return { ...result, files: planned.files.map((f) => ({ file: f.name, status: f.status, ...(f.schemaVersion !== undefined ? { schema_version: f.schemaVersion } : {}) })) };
+  return {
+    ...result,
+    files: planned.files.map((f) => ({ file: f.name, status: f.status, ...(f.schemaVersion !== undefined ? { schema_version: f.schemaVersion } : {}) })),
+    ...(planned.schemaChange && (result.status === 'published' || result.status === 'dry_run') ? { schema_change: planned.schemaChange } : {}),
+  };
 }
 
 function ingestStager(files: IngestFile[]): Stager {
@@ -230,6 +299,12 @@ function ingestStager(files: IngestFile[]): Stager {
       crashPoint('ingest.staged');
       return { reused: 0, skipped: 0 };
     },
+    // Before publish reads the recorded checksums: an additive schema change is applied first (see ingest-evolution.ts).
+    publishPrepare: (ctx) => async (tx) => {
+      const ds = getDataset(ctx.ws.project, ctx.plan.targets[0]) as SourceSpec;
+      const applied = await evolveLiveTable(tx, ctx.ws.engine, ds);
+      return applied ? { dataset: ds.name, details: { schema_change: applied } } : null;
+    },
     publishHook: (ctx) => async (tx) => {
       const { engine } = ctx.ws;
       const dataset = ctx.plan.targets[0];
@@ -243,8 +318,8 @@ function ingestStager(files: IngestFile[]): Stager {
       for (const f of changed) {
         await tx.exec(`DELETE FROM ${table} WHERE dataset = $1 AND file = $2`, [dataset, f.name]);
         await tx.exec(
-          `INSERT INTO ${table} (dataset, file, sha256, bytes, rows, partitions, schema_version, run_id, loaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-          [dataset, f.name, f.sha256, f.bytes, rowsPerFile.get(f.name) ?? 0, JSON.stringify(f.partitions), f.schemaVersion ?? null, ctx.runId, nowIso()],
+          `INSERT INTO ${table} (dataset, file, sha256, bytes, rows, partitions, schema_version, mapping_hash, run_id, loaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+          [dataset, f.name, f.sha256, f.bytes, rowsPerFile.get(f.name) ?? 0, JSON.stringify(f.partitions), f.schemaVersion ?? null, f.mappingHash ?? null, ctx.runId, nowIso()],
         );
       }
     },
@@ -294,8 +369,11 @@ async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[]
     if (liveCols) {
       const params: unknown[] = [ctx.runId, ds.name];
       const notMine = changed.map((f) => (params.push(f.name), `$${params.length}`)).join(', ');
+      // Columns schema.current added since these rows were loaded are NULL in them, as publish will make them in live.
+      const absent = missingFrom(liveCols, ds);
+      const kept = ds.columns.map((c) => (absent.has(c.name) ? `CAST(NULL AS ${d.columnType(c.type)}) AS ${d.quote(c.name)}` : d.quote(c.name))).join(', ');
       await tx.exec(
-        `INSERT INTO ${staging} SELECT ${cols}, ${fileCol}, ${key} FROM ${liveTable(engine, ds.name)}
+        `INSERT INTO ${staging} SELECT ${kept}, ${fileCol}, ${key} FROM ${liveTable(engine, ds.name)}
          WHERE ${key} IN (SELECT partition FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND dataset = $2) AND ${fileCol} NOT IN (${notMine})`,
         params,
       );

@@ -46,7 +46,15 @@ export interface PublishResult {
 /** How a run's versions are labelled in history and the change feed. */
 export type PublishKind = 'computed' | 'restore';
 
+/**
+ * Work done first in a publish transaction, before the recorded versions are read: an ingest adds the
+ * columns of an additive schema change and recomputes the recorded checksums. What it returns is
+ * added to the audit record of that dataset.
+ */
+export type PublishPrepare = (tx: Db) => Promise<{ dataset: string; details: Record<string, unknown> } | null>;
+
 export interface PublishHooks {
+  prepare?: PublishPrepare;
   extra?: (tx: Db) => Promise<void>;
   /**
    * Replace every computed partition even when its checksum equals the recorded one. For repairs of
@@ -66,6 +74,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
   const { engine, project } = ws;
   return engine.transaction(async (tx) => {
     const seq = await nextPublishSeq(tx, engine);
+    const prepared = hooks.prepare ? await hooks.prepare(tx) : null;
     const tasks = await listTasks(tx, engine, runId);
     const inBatch = hooks.batch ? new Set(hooks.batch.partitions) : null;
     const publishing = tasks.filter((t) => t.status === 'computed' && (!hooks.batch || (hooks.batch.dataset === t.dataset && inBatch!.has(t.partition))));
@@ -163,7 +172,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
           run_id: runId,
           dataset: name,
           partitions: mineChanged.map((p) => p.partition),
-          details: { publish_seq: seq, changed: mineChanged.map(({ dataset: _d, ...rest }) => rest), unchanged: same.length, request: ctx.plan.request, ...(schemaChange ? { schema_change: schemaChange } : {}), ...(keepsHistory(ctx) ? {} : { history: 'not kept (retention: versions 0, days 0)' }) },
+          details: { publish_seq: seq, changed: mineChanged.map(({ dataset: _d, ...rest }) => rest), unchanged: same.length, request: ctx.plan.request, ...(schemaChange ? { schema_change: schemaChange } : {}), ...(prepared?.dataset === name ? prepared.details : {}), ...(keepsHistory(ctx) ? {} : { history: 'not kept (retention: versions 0, days 0)' }) },
           config_hash: project.configHash,
         });
       }

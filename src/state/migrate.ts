@@ -8,6 +8,7 @@ import { TidemarkError } from '../errors.js';
 import * as m001 from './migrations/001_init.js';
 import * as m002 from './migrations/002_workers.js';
 import * as m003 from './migrations/003_history_by_publish.js';
+import * as m004 from './migrations/004_ingest_mapping.js';
 
 interface Migration {
   version: number;
@@ -22,6 +23,7 @@ export const MIGRATIONS: Migration[] = [
   { version: 1, ...m001 },
   { version: 2, ...m002 },
   { version: 3, ...m003 },
+  { version: 4, ...m004 },
 ];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 

@@ -132,10 +132,15 @@ export function registerCoreCommands(program: Command): void {
       withWorkspace(cmd, async (ws, g) => {
         const schemaVersion = parsePositiveInt(f.schemaVersion, '--schema-version');
         const result = await ingest(ws, source, files, { ...runOptions(f), reason: f.reason || undefined, schemaVersion });
-        if (g.json) printJson({ ...resultJson(result), files: result.files });
+        if (g.json) printJson({ ...resultJson(result), files: result.files, ...(result.schema_change ? { schema_change: result.schema_change } : {}) });
         else {
           const loaded = result.files.filter((x) => x.status !== 'unchanged').length;
-          print(`${loaded} file(s) to load, ${result.files.length - loaded} already loaded and unchanged.`);
+          const remapped = result.files.filter((x) => x.status === 'remapped').length;
+          print(`${loaded} file(s) to load${remapped ? ` (${remapped} unchanged but now read through another schema mapping)` : ''}, ${result.files.length - loaded} already loaded and unchanged.`);
+          if (result.schema_change) {
+            const cols = result.schema_change.added.map((c) => `${c.name} ${c.type}`).join(', ');
+            print(`Schema change: ${result.status === 'dry_run' ? 'would add' : 'added'} ${cols} to the live table ${source} (rows loaded before get NULL until their files are ingested again).`);
+          }
           print(renderResult(result));
         }
       }),

@@ -1,7 +1,11 @@
-/** schema check: do a source's files (given, or all in the ingest manifest) map onto its current schema? */
+/**
+ * schema check: do a source's files (given, or all in the ingest manifest) map onto its current
+ * schema, and can its live table take that schema (columns to add, or a change ingest refuses)?
+ */
 import type { Command } from 'commander';
 import { schemaCheck, type SchemaCheckReport } from '../../api/schema.js';
 import { TidemarkError } from '../../errors.js';
+import { describeConflict } from '../../execute/ingest-evolution.js';
 import { describeFailures } from '../../execute/schema-adapt.js';
 import { print, printJson, withWorkspace } from '../context.js';
 import { table } from '../render.js';
@@ -10,12 +14,17 @@ export function registerSchemaCommands(program: Command): void {
   const schema = program.command('schema').description('source schema versions and adapters');
   schema
     .command('check <source> [files...]')
-    .description('prove without writing that files (default: every ingested file still on disk) map onto the current schema; exit 4 if any does not')
+    .description('prove without writing that files (default: every ingested file still on disk) map onto the current schema, and that the live table can take it (columns the next ingest adds); exit 4 if not')
     .action(async (source: string, files: string[], _opts: unknown, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
         const report = await schemaCheck(ws, source, files);
         if (g.json) printJson(report);
         else print(renderReport(report));
+        if (report.live_table && !report.live_table.additive) {
+          throw new TidemarkError('CHECK_FAILED', `${source}: the live table cannot take schema.current: ${describeConflict(report.live_table)}`, {
+            hint: 'keep the live columns (names and types) in schema.current and add new ones; read other file shapes through schema.history with an adapt map',
+          });
+        }
         if (!report.ok) {
           const bad = report.files.filter((f) => !f.ok);
           throw new TidemarkError('CHECK_FAILED', `${bad.length} of ${report.files.length} file(s) do not map onto the current schema of ${source}: ${bad[0].file}${bad.length > 1 ? ', …' : ''}`, {
@@ -25,6 +34,14 @@ export function registerSchemaCommands(program: Command): void {
       }),
     );
   for (const cmd of schema.commands) cmd.exitOverride();
+}
+
+function liveTableLine(r: SchemaCheckReport): string {
+  const live = r.live_table;
+  if (!live) return `Live table ${r.source}: not created yet (the first ingest creates it with the current columns).`;
+  if (!live.additive) return `Live table ${r.source}: schema.current is not an additive change; ingest refuses it: ${describeConflict(live)}`;
+  if (!live.added.length) return `Live table ${r.source}: has the current columns.`;
+  return `Live table ${r.source}: the next ingest that publishes adds ${live.added.map((c) => `${c.name} ${c.type}`).join(', ')} (rows loaded before get NULL until their files are ingested again).`;
 }
 
 function renderReport(r: SchemaCheckReport): string {
@@ -39,6 +56,12 @@ function renderReport(r: SchemaCheckReport): string {
     }
   }
   if (r.missing_files.length) lines.push('', `Not checked (no longer on disk): ${r.missing_files.join(', ')}`);
-  lines.push('', r.ok ? 'Every file maps onto the current schema.' : `${bad.length} file(s) do not map onto the current schema.`);
+  const reload = r.files.filter((f) => f.reload);
+  if (reload.length) {
+    lines.push('', `Loaded files now read through another schema mapping (their next ingest loads them again, e.g. to fill new columns): ${reload.length}`);
+    lines.push(...reload.slice(0, 10).map((f) => `  ${f.file} (version ${f.version})`), ...(reload.length > 10 ? [`  … and ${reload.length - 10} more`] : []));
+  }
+  lines.push('', liveTableLine(r));
+  lines.push('', bad.length ? `${bad.length} file(s) do not map onto the current schema.` : 'Every file maps onto the current schema.');
   return lines.join('\n');
 }
