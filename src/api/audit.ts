@@ -25,7 +25,10 @@ export interface AuditLogQuery {
 
 /** Audit records in sequence order, optionally filtered. */
 export async function auditLog(ws: Workspace, q: AuditLogQuery = {}): Promise<AuditRecord[]> {
-  return readAudit(ws.engine, ws.engine, { dataset: q.dataset, runId: q.runId, since: q.since === undefined ? undefined : parseSince(q.since) });
+  const records = await readAudit(ws.engine, ws.engine, { dataset: q.dataset, runId: q.runId, since: q.since === undefined ? undefined : parseSince(q.since) });
+  // A dataset removed from the project keeps its records; a name that is neither is a typo.
+  if (q.dataset !== undefined && !records.length && !ws.project.datasets.has(q.dataset)) getDataset(ws.project, q.dataset);
+  return records;
 }
 
 const SPAN = /^(\d+)([mhd])$/;

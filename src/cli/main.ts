@@ -46,7 +46,21 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * `tidemark audit log | head`: the reader closing the pipe early is not an error. The output is
+ * dropped and the command finishes what it was doing (a write command still commits or rolls back
+ * as it would), instead of dying on an unhandled EPIPE with a stack trace.
+ */
+function ignoreClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
+  ignoreClosedPipes();
   const program = buildProgram();
   try {
     // Issue 7: while `tidemark serve` holds the project, commands are handed to it.

@@ -104,11 +104,17 @@ export function resultJson(r: RunResult): Record<string, unknown> {
     unchanged: r.unchanged,
     reused: r.reused,
     skipped: r.skipped,
+    // What the plan noted but did not refuse: stale partitions left because they are protected,
+    // dependents a backfill without --downstream left stale.
+    notices: r.plan.guards.filter((g) => !g.blocking).map((g) => ({ code: g.code, dataset: g.dataset, partitions: g.partitions, message: g.message })),
   };
 }
 
 export function renderResult(r: RunResult): string {
-  if (r.status === 'noop') return 'Nothing to do: every partition is up to date.';
+  if (r.status === 'noop') {
+    const notes = r.plan.guards.filter((g) => !g.blocking);
+    return notes.length ? ['Nothing was rebuilt.', ...renderGuards(notes)].join('\n') : 'Nothing to do: every partition is up to date.';
+  }
   if (r.status === 'dry_run') return `${renderPlan(r.plan)}\nDry run: nothing was written.`;
   const lines = [`Run ${r.run_id} published: ${r.published.length} partition(s) changed, ${r.unchanged} unchanged${r.skipped ? `, ${r.skipped} dependent(s) skipped (inputs unchanged)` : ''}${r.reused ? `, ${r.reused} reused from an earlier attempt` : ''}.`];
   const byDs = new Map<string, string[]>();

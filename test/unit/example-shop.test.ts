@@ -11,6 +11,7 @@ import {
   generateFxCsv,
   generateOrdersCsv,
   scaffoldShopExample,
+  shopExampleCollisions,
 } from '../../src/example/shop.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -190,9 +191,22 @@ describe('shop example: scaffold', () => {
   it('refuses a directory that already holds a project, and changes nothing', async () => {
     const dir = await mkdtemp(path.join(tmp, 'existing-'));
     await writeFile(path.join(dir, 'tidemark.yaml'), 'name: mine\n');
-    await expect(scaffoldShopExample(dir)).rejects.toThrow(/already contains a tidemark\.yaml/);
+    await expect(scaffoldShopExample(dir)).rejects.toThrow(/already has tidemark\.yaml; refusing to overwrite/);
     expect(await readdir(dir)).toEqual(['tidemark.yaml']);
     expect(await readFile(path.join(dir, 'tidemark.yaml'), 'utf8')).toBe('name: mine\n');
+  });
+
+  it('refuses a directory holding any file it would write, but not unrelated ones', async () => {
+    const dir = await mkdtemp(path.join(tmp, 'notes-'));
+    await writeFile(path.join(dir, 'README.md'), 'my notes\n');
+    await writeFile(path.join(dir, '.gitignore'), 'x\n');
+    expect(shopExampleCollisions(dir)).toEqual(['README.md']);
+    await expect(scaffoldShopExample(dir)).rejects.toThrow(/already has README\.md/);
+    expect((await readdir(dir)).sort()).toEqual(['.gitignore', 'README.md']);
+    expect(await readFile(path.join(dir, 'README.md'), 'utf8')).toBe('my notes\n');
+    const empty = await mkdtemp(path.join(tmp, 'git-'));
+    await writeFile(path.join(empty, '.gitignore'), 'x\n');
+    expect(shopExampleCollisions(empty)).toEqual([]);
   });
 });
 

@@ -1,5 +1,5 @@
 /** audit log | verify | export | lineage: the tamper-evident trail (DESIGN.md failure mode 7). */
-import { renameSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { auditLog, chainBrokenError, exportAudit, lineage, verifyAudit } from '../../api/audit.js';
@@ -73,6 +73,10 @@ export function registerAuditCommands(program: Command): void {
     .option('--output <file>', 'write to this file instead of stdout')
     .action(async (opts: { format: string; output?: string }, cmd: Command) => {
       if (opts.format !== 'jsonl') throw usageError(`unknown export format '${opts.format}'`, 'available formats: jsonl');
+      // Checked before reading the chain: a typo in the folder is a usage error, not a failed export.
+      if (opts.output && !existsSync(path.dirname(path.resolve(opts.output)))) {
+        throw usageError(`cannot write ${opts.output}: the folder ${path.dirname(path.resolve(opts.output))} does not exist`, 'create it first, or choose another --output');
+      }
       await withWorkspace(cmd, async (ws, g) => {
         const exported = await exportAudit(ws);
         const text = exported.lines.map((l) => `${l}\n`).join('');

@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { openWorkspace } from '../../workspace.js';
 import { commandLine, globals, print, printJson } from '../context.js';
+import { usageError } from '../../errors.js';
 import { parsePositiveInt } from './core.js';
 
 export function registerServeCommands(program: Command): void {
@@ -18,6 +19,7 @@ export function registerServeCommands(program: Command): void {
     .action(async (opts: { port: string; host: string }, cmd: Command) => {
       const g = globals(cmd);
       const port = opts.port === '0' ? 0 : parsePositiveInt(opts.port, '--port')!;
+      if (port > 65535) throw usageError(`--port must be between 0 and 65535, got ${opts.port}`);
       const ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine() });
       const log = (line: string) => process.stderr.write(`[serve] ${line}\n`);
       let server;
