@@ -30,7 +30,7 @@ export interface CommandDeliveries {
 interface CommandScope {
   runIds: Set<string>;
   deferred?: { value: Record<string, unknown>; print: (value: unknown) => void };
-  /** The deferred JSON is being printed: print, do not defer again. */
+  /** A deferred object is being printed: print, do not defer again. */
   flushing: boolean;
 }
 
@@ -52,10 +52,17 @@ export async function deliverAfter<T>(ws: Workspace, fn: () => Promise<T>, stder
     off();
     const deliveries = state.runIds.size ? await deliverPendingQuietly(ws, [...state.runIds], stderr) : undefined;
     const deferred = state.deferred;
-    if (deferred) {
-      state.flushing = true;
-      deferred.print(deliveries ? { ...deferred.value, deliveries } : deferred.value);
-    }
+    if (deferred) printNow(state, deliveries ? { ...deferred.value, deliveries } : deferred.value, deferred.print);
+  }
+}
+
+/** Prints through the CLI's printer without it handing the object back here. */
+function printNow(state: CommandScope, value: unknown, print: (value: unknown) => void): void {
+  state.flushing = true;
+  try {
+    print(value);
+  } finally {
+    state.flushing = false;
   }
 }
 
@@ -67,8 +74,8 @@ export function deferJson(value: unknown, print: (value: unknown) => void): bool
   const state = scope.getStore();
   if (!state || state.flushing || !state.runIds.size) return false;
   if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
-  // A second object (no command prints two today): the first goes out as it was.
-  if (state.deferred) state.deferred.print(state.deferred.value);
+  // A second object (no command prints two today): the first goes out now, as it was.
+  if (state.deferred) printNow(state, state.deferred.value, state.deferred.print);
   state.deferred = { value: value as Record<string, unknown>, print };
   return true;
 }
