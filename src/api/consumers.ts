@@ -7,6 +7,7 @@ import { describeTarget, isPauseConsumer, maxAttempts, subscriptions } from '../
 import { listDeliveries, requeue, type DeliveryStatus } from '../consumers/deliveries.js';
 import { dispatch, type DispatchOptions, type DispatchReport } from '../consumers/dispatcher.js';
 import { enqueueNewEvents } from '../consumers/enqueue.js';
+import { failedDelivery, hasFailed, type FailedDelivery } from '../consumers/failures.js';
 import { readiness, type Readiness } from '../consumers/ready.js';
 import { verifyRun, type VerifyReport } from '../consumers/verify.js';
 import { TidemarkError } from '../errors.js';
@@ -14,7 +15,7 @@ import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 
 export { dispatch, readiness, verifyRun };
-export type { DispatchReport, Readiness, VerifyReport };
+export type { DispatchReport, FailedDelivery, Readiness, VerifyReport };
 
 export interface ConsumerInfo {
   consumer: string;
@@ -75,6 +76,11 @@ export interface ConsumersStatus {
   awaiting: AwaitingRun[];
   /** Deliveries for consumers no longer in tidemark.yaml. */
   orphaned: { consumer: string; pending: number }[];
+  /**
+   * Deliveries to required consumers that could not be made: dead-lettered, or pending after a failed
+   * attempt (`tidemark consumers status` exits 4 while there is one). Oldest first.
+   */
+  failing: FailedDelivery[];
 }
 
 export async function consumersStatus(ws: Workspace): Promise<ConsumersStatus> {
@@ -94,7 +100,12 @@ export async function consumersStatus(ws: Workspace): Promise<ConsumersStatus> {
     consumer,
     pending: all.filter((d) => d.consumer === consumer && d.status === 'pending').length,
   }));
-  return { consumers, awaiting: await runsAwaitingConsumers(ws), orphaned };
+  const failing = all
+    .filter((d) => ws.project.consumers[d.consumer] && hasFailed(d))
+    .map((d) => failedDelivery(ws, d))
+    .filter((f) => f.required)
+    .reverse();
+  return { consumers, awaiting: await runsAwaitingConsumers(ws), orphaned, failing };
 }
 
 function lastDelivery(d: LastDelivery): LastDelivery {

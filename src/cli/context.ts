@@ -2,7 +2,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { TidemarkError } from '../errors.js';
-import { deliverAfter } from '../consumers/after-command.js';
+import { deferJson, deliverAfter } from '../consumers/after-command.js';
 import { openWorkspace, type Workspace } from '../workspace.js';
 import { attachProgress } from './progress.js';
 import { hostedCall } from '../server/hosted.js';
@@ -27,7 +27,7 @@ export async function withWorkspace<T>(cmd: Command, fn: (ws: Workspace, g: Glob
   if (hosted) {
     const ws = g.actor ? { ...hosted.workspace, actor: g.actor } : hosted.workspace;
     // Commands run by `serve` deliver to consumers too, so their runs can become complete.
-    return deliverAfter(ws, () => fn(ws, g));
+    return deliverAfter(ws, () => fn(ws, g), hosted.stderr);
   }
   const waitMs = g.wait === undefined || g.wait === false ? 0 : g.wait === true ? 3_600_000 : Number(g.wait) * 1000;
   const onUpgrade = (from: number, to: number) =>
@@ -50,6 +50,8 @@ export function commandLine(): string {
 }
 
 export function printJson(value: unknown): void {
+  // A command that started a run prints its JSON after delivering to consumers, with `deliveries`.
+  if (deferJson(value, printJson)) return;
   writeOut(`${JSON.stringify(value, null, 2)}\n`);
 }
 

@@ -4,10 +4,12 @@
  * - At least once: a delivery is marked delivered only after the consumer acknowledged; a process
  *   killed in between delivers it again next time.
  * - In order per consumer: a consumer's next event waits until the previous one is delivered or
- *   dead-lettered. Consumers do not wait for each other.
+ *   dead-lettered. Consumers do not wait for each other: each round drains them side by side.
  * - Retries with exponential backoff (`backoff_ms`, doubling), dead-lettered after `max_attempts`.
- * - Bounded: it stops at a deadline and leaves the rest pending for the next dispatch
- *   (the next publishing command, or `tidemark consumers redeliver`).
+ *   A retry is never sent before the delivery's `next_attempt_at`, whichever process sends it.
+ * - Bounded: it stops at a deadline and leaves the rest pending for the next dispatch (the next
+ *   publishing command, the timer of `tidemark serve`, or `tidemark consumers redeliver`).
+ * - One pass per consumer at a time in a process (claims.ts).
  *
  * Clock and sleep are injectable so tests can drive retries without waiting.
  */
@@ -15,6 +17,7 @@ import type { ConsumerConfig } from '../config/schema.js';
 import { coerceError } from '../errors.js';
 import type { Workspace } from '../workspace.js';
 import { backoffMs, maxAttempts, subscriptions, timeoutMs } from './config.js';
+import { withConsumerClaim } from './claims.js';
 import { completeRunIfAcknowledged } from './completion.js';
 import { consumersWithPending, pendingFor, recordAttempt, type DeliveryStatus, type DeliveryWithEvent } from './deliveries.js';
 import { enqueueNewEvents } from './enqueue.js';
@@ -24,6 +27,15 @@ import { deliverOnce } from './kinds/index.js';
 export interface DispatchOptions {
   /** Only this consumer. */
   consumer?: string;
+  /** Only these consumers. */
+  consumers?: string[];
+  /**
+   * One round: every delivery that is due now gets at most one attempt, and nothing waits for a
+   * backoff (the early `run.started` dispatch and the server's timer; the caller comes back later).
+   */
+  once?: boolean;
+  /** Stops starting attempts once aborted (the server shutting down); what is left stays pending. */
+  signal?: AbortSignal;
   /** Give up (leaving the rest pending) after this long; default from the consumers' settings. */
   budgetMs?: number;
   now?: () => number;
@@ -77,21 +89,35 @@ export async function dispatch(ws: Workspace, options: DispatchOptions = {}): Pr
   report.enqueued = queued.deliveries;
   report.completed_runs.push(...queued.completed);
   const follows = subscriptions(ws.project);
+  const wanted = (name: string) => (!options.consumer || name === options.consumer) && (!options.consumers || options.consumers.includes(name));
+  const clock = { now, deadline, signal: options.signal };
 
   for (;;) {
-    let wakeAt = Infinity;
-    for (const name of await consumersWithPending(ws.engine, ws.engine)) {
-      if (options.consumer && name !== options.consumer) continue;
-      const c = ws.project.consumers[name];
-      if (!c) continue; // removed from tidemark.yaml: left pending, `consumers status` shows it
-      wakeAt = Math.min(wakeAt, await drainConsumer(ws, name, c, follows.get(name) ?? [], { now, deadline }, report));
-    }
-    if (wakeAt === Infinity || wakeAt > deadline) break;
+    // A consumer removed from tidemark.yaml is left pending: `consumers status` shows it.
+    const names = (await consumersWithPending(ws.engine, ws.engine)).filter((name) => wanted(name) && ws.project.consumers[name]);
+    const wakeTimes = await Promise.all(
+      names.map(async (name) => {
+        let wakeAt = Infinity;
+        // Busy in another pass of this process (until our deadline): that pass delivers its events.
+        await withConsumerClaim(
+          ws.engine,
+          name,
+          Math.max(0, deadline - now()),
+          async () => void (wakeAt = await drainConsumer(ws, name, ws.project.consumers[name], follows.get(name) ?? [], clock, report)),
+          options.signal,
+        );
+        return wakeAt;
+      }),
+    );
+    const wakeAt = Math.min(Infinity, ...wakeTimes);
+    if (options.once || options.signal?.aborted || wakeAt === Infinity || wakeAt > deadline) break;
     await sleep(Math.max(0, wakeAt - now()));
   }
   for (const name of await consumersWithPending(ws.engine, ws.engine)) {
-    if (!options.consumer || name === options.consumer) report.pending += (await pendingFor(ws.engine, ws.engine, name)).length;
+    if (wanted(name)) report.pending += (await pendingFor(ws.engine, ws.engine, name)).length;
   }
+  // Two consumers' last acknowledgements may both complete the same run.
+  report.completed_runs = [...new Set(report.completed_runs)];
   return report;
 }
 
@@ -104,13 +130,13 @@ async function drainConsumer(
   name: string,
   c: ConsumerConfig,
   follows: string[],
-  clock: { now: () => number; deadline: number },
+  clock: { now: () => number; deadline: number; signal?: AbortSignal },
   report: DispatchReport,
 ): Promise<number> {
   for (const d of await pendingFor(ws.engine, ws.engine, name)) {
     const due = d.next_attempt_at ? Date.parse(d.next_attempt_at) : 0;
     if (due > clock.now()) return due;
-    if (clock.now() > clock.deadline) return Infinity;
+    if (clock.now() > clock.deadline || clock.signal?.aborted) return Infinity;
     const retryAt = await attempt(ws, name, c, follows, d, clock.now, report);
     if (retryAt !== null) return retryAt;
   }

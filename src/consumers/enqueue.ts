@@ -5,6 +5,7 @@
  * consumer has to acknowledge completes its run at once.
  */
 import type { Db } from '../engines/engine.js';
+import { Mutex } from '../engines/mutex.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { completeRunIfAcknowledged } from './completion.js';
@@ -30,7 +31,24 @@ export interface EnqueueResult {
   completed: string[];
 }
 
+/**
+ * One fan-out at a time per engine in this process: `tidemark serve` dispatches from a timer and from
+ * the commands it hosts, and two fan-outs reading the same cursor side by side (PostgreSQL, read
+ * committed) would insert the same deliveries twice.
+ */
+const fanOuts = new WeakMap<object, Mutex>();
+
+function fanOutLock(ws: Workspace): Mutex {
+  let lock = fanOuts.get(ws.engine);
+  if (!lock) fanOuts.set(ws.engine, (lock = new Mutex()));
+  return lock;
+}
+
 export async function enqueueNewEvents(ws: Workspace, now: string): Promise<EnqueueResult> {
+  return fanOutLock(ws).run(() => fanOut(ws, now));
+}
+
+async function fanOut(ws: Workspace, now: string): Promise<EnqueueResult> {
   const result: EnqueueResult = { events: 0, deliveries: 0, completed: [] };
   await ws.engine.transaction(async (tx) => {
     const events = await outboxAfter(tx, ws.engine, await readCursor(tx, ws));

@@ -12,6 +12,7 @@ import os from 'node:os';
 import type { Db } from '../engines/engine.js';
 import { Mutex } from '../engines/mutex.js';
 import { requestPause } from '../consumers/pause.js';
+import { deliverRunStarted } from '../consumers/run-started.js';
 import { TidemarkError, coerceError, usageError } from '../errors.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
@@ -125,6 +126,9 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     });
   }
   noteHolderRun(ws, runId);
+  // A new run's run.started is committed: consumers hear it now, before compute (bounded by their
+  // timeouts; a failure stays pending). No consumer to tell: no state-store work at all.
+  if (!resumable) await deliverRunStarted(ws, plan, runId);
   const ctx: RunContext = { ws, runId, plan, options, columns: new Map(), staged: new Map(), newRun: !resumable };
   if (perBatch) ctx.publishBatch = serialPublisher(ctx, stager);
   ws.events.emit({ type: 'run.started', run_id: runId, kind: plan.kind, tasks: plan.tasks.length, resumed: resumable ? 1 : 0 });

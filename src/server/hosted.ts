@@ -16,6 +16,8 @@ export interface HostedCall {
   workspace: Workspace;
   command: string;
   stdout(text: string): void;
+  /** Warnings for the client's terminal (e.g. a consumer that could not be notified). */
+  stderr(text: string): void;
 }
 
 const storage = new AsyncLocalStorage<HostedCall>();
@@ -47,7 +49,7 @@ export async function runHostedCommand(ws: Workspace, request: CommandRequest, s
   const program = buildProgram();
   routeOutput(program, sink);
   try {
-    await storage.run({ workspace, command, stdout: sink.stdout }, () => program.parseAsync(['node', 'tidemark', ...request.argv]));
+    await storage.run({ workspace, command, stdout: sink.stdout, stderr: sink.stderr }, () => program.parseAsync(['node', 'tidemark', ...request.argv]));
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {

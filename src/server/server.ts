@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Workspace } from '../workspace.js';
 import { createApp } from './app.js';
+import { startDispatchLoop } from './dispatch-loop.js';
 import { removeServeInfo, writeServeInfo, type ServeInfo } from './serve-file.js';
 
 export interface RunningServer {
@@ -23,16 +24,20 @@ export async function startServer(ws: Workspace, options: { host?: string; port?
   const port = (server.address() as AddressInfo).port;
   const info: ServeInfo = { pid: process.pid, host, port, token, project: ws.project.dir, started_at: new Date().toISOString() };
   writeServeInfo(ws.project.dir, info);
+  // Pending deliveries are retried while the server runs, not only by the next command.
+  const dispatcher = startDispatchLoop(ws, { log: options.log });
   const hostPart = host.includes(':') ? `[${host}]` : host;
   return {
     info,
     url: `http://${hostPart}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await dispatcher.stop();
+      await new Promise<void>((resolve) => {
         removeServeInfo(ws.project.dir);
         server.close(() => resolve());
         // Streams of commands still running would hold the server open: end them.
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-      }),
+      });
+    },
   };
 }

@@ -35,7 +35,13 @@ export interface CacheServer {
   close(): Promise<void>;
 }
 
-export async function startCacheServer(options: { secret?: string; dataset?: string; read: (day: string) => Promise<number | null> }): Promise<CacheServer> {
+export async function startCacheServer(options: {
+  secret?: string;
+  dataset?: string;
+  read: (day: string) => Promise<number | null>;
+  /** Awaited when a webhook arrives, before it is answered: a test looks at the state at that moment. */
+  onWebhook?: (body: Record<string, any>) => Promise<void>;
+}): Promise<CacheServer> {
   const cache = new Map<string, number | null>();
   const received: ReceivedWebhook[] = [];
   let failures = { n: 0, type: undefined as string | undefined };
@@ -63,6 +69,7 @@ export async function startCacheServer(options: { secret?: string; dataset?: str
         const body = JSON.parse(text) as Record<string, any>;
         const expected = options.secret ? `sha256=${createHmac('sha256', options.secret).update(text).digest('hex')}` : undefined;
         const signatureValid = expected === undefined || req.headers['x-tidemark-signature'] === expected;
+        await options.onWebhook?.(body);
         const record = (status: number) => received.push({ type: String(body.type), event_id: body.event_id ?? null, status, signatureValid, body });
         if (!signatureValid) return record(401), reply(res, 401, { error: 'bad signature' });
         if (failures.n > 0 && (!failures.type || failures.type === body.type)) {

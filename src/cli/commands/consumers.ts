@@ -1,14 +1,16 @@
 /**
  * consumers list|status|redeliver|verify, and ready: downstream notifications and readiness.
- * Exit codes: verify finds a mismatch → 4; ready says not ready → 3; redeliver leaves deliveries
- * unacknowledged → 1.
+ * Exit codes: verify finds a mismatch → 4; status finds a required consumer that could not be
+ * notified (a dead-lettered delivery, or a pending one whose last attempt failed) → 4; ready says not
+ * ready → 3; redeliver leaves deliveries unacknowledged → 1.
  */
 import type { Command } from 'commander';
-import { consumersStatus, listConsumers, readiness, redeliver, verifyRun, type Readiness } from '../../api/consumers.js';
+import { consumersStatus, listConsumers, readiness, redeliver, verifyRun, type ConsumersStatus, type Readiness } from '../../api/consumers.js';
 import { TidemarkError, usageError } from '../../errors.js';
 import { openWorkspace } from '../../workspace.js';
 import { commandLine, globals, print, printJson, withWorkspace } from '../context.js';
 import { table } from '../render.js';
+import { describeFailure } from '../../consumers/failures.js';
 
 export function registerConsumersCommands(program: Command): void {
   const consumers = program.command('consumers').description('downstream consumers: webhooks, commands, SQL refreshes and ready-marker files');
@@ -26,30 +28,18 @@ export function registerConsumersCommands(program: Command): void {
 
   consumers
     .command('status')
-    .description('deliveries per consumer (delivered, pending, dead, last delivery) and runs waiting for consumers')
+    .description('deliveries per consumer (delivered, pending, dead, last delivery) and runs waiting for consumers; exit 4 while a required consumer could not be notified')
     .action(async (_o: unknown, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
         const s = await consumersStatus(ws);
-        if (g.json) return printJson(s);
-        print(
-          table(
-            s.consumers.map((c) => ({
-              consumer: c.consumer,
-              kind: c.kind,
-              datasets: c.datasets.join(', '),
-              delivered: c.delivered,
-              pending: c.pending,
-              dead: c.dead,
-              last: c.last_delivery ? `${c.last_delivery.event_type} ${c.last_delivery.run_id} ${c.last_delivery.status} (${c.last_delivery.attempts} attempt(s))` : '',
-              last_error: c.last_delivery?.last_error ?? '',
-            })),
-          ),
-        );
-        if (s.awaiting.length) {
-          print('\nRuns published but not complete (waiting for required consumers):');
-          print(table(s.awaiting.map((r) => ({ run_id: r.run_id, kind: r.kind, published_at: r.published_at, waiting_for: r.waiting_for.map((w) => `${w.consumer} (${w.status})`).join(', ') }))));
+        if (g.json) printJson(s);
+        else printStatus(s);
+        if (s.failing.length) {
+          const dead = s.failing.some((f) => f.status === 'dead');
+          throw new TidemarkError('CHECK_FAILED', `${s.failing.length} delivery(ies) to required consumers failed: ${describeFailure(s.failing[0])}${s.failing.length > 1 ? '; …' : ''}`, {
+            hint: dead ? 'fix the consumer, then `tidemark consumers redeliver --dead`' : 'pending deliveries are retried with backoff (by the next command, `tidemark serve`, or `tidemark consumers redeliver`)',
+          });
         }
-        for (const o of s.orphaned) print(`\nnote: ${o.pending} pending delivery(ies) for '${o.consumer}', which is no longer in tidemark.yaml`);
       }),
     );
 
@@ -141,4 +131,30 @@ async function checkReady(dir: string, dataset: string, partition?: string): Pro
   } finally {
     await ws.close();
   }
+}
+
+function printStatus(s: ConsumersStatus): void {
+  print(
+    table(
+      s.consumers.map((c) => ({
+        consumer: c.consumer,
+        kind: c.kind,
+        datasets: c.datasets.join(', '),
+        delivered: c.delivered,
+        pending: c.pending,
+        dead: c.dead,
+        last: c.last_delivery ? `${c.last_delivery.event_type} ${c.last_delivery.run_id} ${c.last_delivery.status} (${c.last_delivery.attempts} attempt(s))` : '',
+        last_error: c.last_delivery?.last_error ?? '',
+      })),
+    ),
+  );
+  if (s.awaiting.length) {
+    print('\nRuns published but not complete (waiting for required consumers):');
+    print(table(s.awaiting.map((r) => ({ run_id: r.run_id, kind: r.kind, published_at: r.published_at, waiting_for: r.waiting_for.map((w) => `${w.consumer} (${w.status})`).join(', ') }))));
+  }
+  if (s.failing.length) {
+    print('\nRequired consumers that could not be notified:');
+    for (const f of s.failing) print(`  ${describeFailure(f)}`);
+  }
+  for (const o of s.orphaned) print(`\nnote: ${o.pending} pending delivery(ies) for '${o.consumer}', which is no longer in tidemark.yaml`);
 }
