@@ -85,6 +85,43 @@ export function partitionsRead(project: Project, partitions: { dataset: string; 
   return out;
 }
 
+/**
+ * Everything partition `key` of `dataset` depends on, directly or through its upstreams: partitionsRead
+ * applied until nothing new (dataset → keys, `key` itself included). Whether that partition is stale,
+ * directly or transitively, is decided by these partitions alone, so `ready` reads only them. Null
+ * when the walk reaches a cumulative model: each of its partitions depends on every earlier one, so
+ * the caller reads the datasets of `datasetsReadTransitively` whole instead.
+ */
+export function partitionsReadTransitively(project: Project, dataset: string, key: PartitionKey): Map<string, Set<PartitionKey>> | null {
+  const out = new Map<string, Set<PartitionKey>>([[dataset, new Set([key])]]);
+  let frontier = [{ dataset, partition: key }];
+  while (frontier.length) {
+    const next: { dataset: string; partition: PartitionKey }[] = [];
+    for (const [name, keys] of partitionsRead(project, frontier)) {
+      const spec = project.datasets.get(name);
+      if (spec?.kind === 'model' && spec.dependsOnPast) return null;
+      let known = out.get(name);
+      if (!known) out.set(name, (known = new Set()));
+      for (const k of keys) if (!known.has(k)) (known.add(k), next.push({ dataset: name, partition: k }));
+    }
+    frontier = next;
+  }
+  return out;
+}
+
+/** `dataset` and every dataset it reads, directly or through its upstreams. */
+export function datasetsReadTransitively(project: Project, dataset: string): string[] {
+  const out = new Set<string>();
+  const visit = (name: string) => {
+    if (out.has(name)) return;
+    out.add(name);
+    const spec = project.datasets.get(name);
+    if (spec?.kind === 'model') for (const up of spec.upstream) visit(up.dataset);
+  };
+  visit(dataset);
+  return [...out];
+}
+
 /** The upstream partition versions model partition `key` reads now: its input fingerprint. */
 export function inputsFor(project: Project, model: ModelSpec, key: PartitionKey, snapshot: Snapshot): Record<string, Record<string, number>> {
   const inputs: Record<string, Record<string, number>> = {};

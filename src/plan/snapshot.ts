@@ -22,7 +22,7 @@ export interface PlanningState {
 export async function loadPlanningState(db: Db, engine: Engine, options: { withInputs?: boolean } = {}): Promise<PlanningState> {
   const snapshot = options.withInputs === false ? await loadPartitionSizes(db, engine) : await loadPartitionVersions(db, engine);
   const claims = new Map<string, Map<string, RunRecord>>();
-  const alive = engine.capabilities.multiWriter ? await runLivenessAcrossMachines(db, engine) : (run: RunRecord) => isProcessAlive(run.pid);
+  const alive = await runLiveness(db, engine);
   for (const run of await listActiveRuns(db, engine)) {
     if (!alive(run)) continue; // an interrupted run holds nothing; re-issuing it resumes
     for (const t of await listTasks(db, engine, run.run_id)) {
@@ -48,13 +48,25 @@ async function loadPartitionSizes(db: Db, engine: Engine): Promise<Snapshot> {
   return out;
 }
 
+/** What deciding whether a run still holds its partitions reads of it. */
+export type RunHolder = Pick<RunRecord, 'run_id' | 'pid' | 'host'>;
+
+/**
+ * Whether a run in flight (listActiveRuns) still holds its partitions: the one rule that planning's
+ * conflict guards and `tidemark ready` share. On a one-process engine a run holds while its process
+ * is alive; an interrupted run holds nothing (re-issuing it resumes).
+ */
+export async function runLiveness(db: Db, engine: Engine): Promise<(run: RunHolder) => boolean> {
+  return engine.capabilities.multiWriter ? runLivenessAcrossMachines(db, engine) : (run) => isProcessAlive(run.pid);
+}
+
 /**
  * Multi-writer engines (issue 8): a pid means something only on its own machine. A run computed by
  * workers (pid null: `backfill --detach`) holds its partitions until it ends, whichever workers come
  * and go (their task leases decide who computes, not whether the run holds); a one-process run holds
  * them while its process is alive (same machine) or its heartbeat in run_leases is fresh (another one).
  */
-async function runLivenessAcrossMachines(db: Db, engine: Engine): Promise<(run: RunRecord) => boolean> {
+async function runLivenessAcrossMachines(db: Db, engine: Engine): Promise<(run: RunHolder) => boolean> {
   const now = new Date().toISOString();
   const fresh = new Set((await db.query<{ run_id: string }>(`SELECT run_id FROM ${stateTable(engine, 'run_leases')} WHERE lease_until > $1`, [now])).map((r) => r.run_id));
   const here = os.hostname();

@@ -109,6 +109,22 @@ export async function loadPartitionVersionsOf(db: Db, engine: Engine, wanted: Ma
   return snapshotOf(await db.query<VersionRow>(`SELECT ${VERSION_COLUMNS} FROM ${stateTable(engine, 'partitions')} WHERE ${where || 'FALSE'}`, params));
 }
 
+/**
+ * loadPartitionVersions for a key range per dataset (dataset → first and last key, inclusive). For a
+ * small, contiguous selection (what one partition depends on) a range is cheaper to ask than a list.
+ */
+export async function loadPartitionVersionsBetween(db: Db, engine: Engine, ranges: Map<string, { from: string; to: string }>): Promise<Snapshot> {
+  const params: unknown[] = [];
+  const where = [...ranges]
+    .map(([dataset, { from, to }]) => {
+      params.push(dataset, from, to);
+      const n = params.length;
+      return `(dataset = $${n - 2} AND partition BETWEEN $${n - 1} AND $${n})`;
+    })
+    .join(' OR ');
+  return snapshotOf(await db.query<VersionRow>(`SELECT ${VERSION_COLUMNS} FROM ${stateTable(engine, 'partitions')} WHERE ${where || 'FALSE'}`, params));
+}
+
 /** Every version of a dataset's partitions: all of them, of one partition, or of a list (chunked). */
 export async function listVersions(db: Db, engine: Engine, dataset: string, partition?: string | string[]): Promise<VersionRecord[]> {
   if (Array.isArray(partition)) {

@@ -92,7 +92,7 @@ export function registerConsumersCommands(program: Command): void {
 
   program
     .command('ready <dataset>')
-    .description('exit 0 when the partition (default: the newest) is published and no run holds it, 3 otherwise')
+    .description('exit 0 when the partition (default: the newest) is published, not held by a run in flight and not stale (directly or through what it reads), 3 otherwise')
     .option('--partition <key>', 'the partition (default: the newest published)')
     .option('--timeout <seconds>', 'with --wait: give up after this long', '300')
     .action(async (dataset: string, f: { partition?: string; timeout: string }, cmd: Command) => {
@@ -122,7 +122,7 @@ async function checkReady(dir: string, dataset: string, partition?: string): Pro
     ws = await openWorkspace(dir, { command: commandLine() });
   } catch (error) {
     if (error instanceof TidemarkError && error.code === 'LOCKED') {
-      return { dataset, partition: partition ?? null, ready: false, version: null, publish_seq: null, reason: error.message, held_by: [] };
+      return { dataset, partition: partition ?? null, ready: false, version: null, publish_seq: null, reason: error.message, held_by: [], stale_because: null };
     }
     throw error;
   }
