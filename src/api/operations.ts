@@ -20,7 +20,7 @@ import { executePlan, type RunResult } from '../execute/executor.js';
 import { modelStager } from '../execute/model-stager.js';
 import type { RunOptions } from '../execute/run-context.js';
 import { buildBackfillPlan, buildRunPlan, type BackfillRequest, type RunRequest } from '../plan/build.js';
-import { loadPlanningState, type PlanningState } from '../plan/snapshot.js';
+import { loadPlanningState, runLiveness, type PlanningState } from '../plan/snapshot.js';
 import { isUpToDate, rememberIfUpToDate, upToDateKey } from '../plan/up-to-date.js';
 import type { Plan } from '../plan/types.js';
 import { loadPartitions } from '../state/partitions.js';
@@ -149,6 +149,8 @@ export interface ProjectStatus {
   engine: string;
   datasets: DatasetStatus[];
   active_runs: Pick<RunRecord, 'run_id' | 'kind' | 'status' | 'actor' | 'created_at'>[];
+  /** Runs left in flight by a process that is gone (killed, crashed): they hold nothing; re-issuing resumes, cancel ends them. */
+  interrupted_runs: Pick<RunRecord, 'run_id' | 'kind' | 'status' | 'actor' | 'created_at'>[];
   failed_runs: Pick<RunRecord, 'run_id' | 'kind' | 'error' | 'created_at'>[];
   /** Runs published but not complete: required consumers have not all acknowledged (issue 9). */
   awaiting_consumers: AwaitingRun[];
@@ -175,13 +177,16 @@ export async function status(ws: Workspace): Promise<ProjectStatus> {
       last: present[present.length - 1]?.partition ?? null,
     });
   }
-  const active = await listActiveRuns(ws.engine, ws.engine);
+  const inFlight = await listActiveRuns(ws.engine, ws.engine);
+  const alive = await runLiveness(ws.engine, ws.engine);
+  const summary = ({ run_id, kind, status: s, actor, created_at }: RunRecord) => ({ run_id, kind, status: s, actor, created_at });
   const recent = await listRuns(ws.engine, ws.engine, 20);
   return {
     project: ws.project.name,
     engine: ws.engine.kind,
     datasets,
-    active_runs: active.map(({ run_id, kind, status: s, actor, created_at }) => ({ run_id, kind, status: s, actor, created_at })),
+    active_runs: inFlight.filter(alive).map(summary),
+    interrupted_runs: inFlight.filter((r) => !alive(r)).map(summary),
     failed_runs: recent.filter((r) => r.status === 'failed').map(({ run_id, kind, error, created_at }) => ({ run_id, kind, error, created_at })),
     awaiting_consumers: await runsAwaitingConsumers(ws),
   };

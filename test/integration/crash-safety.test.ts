@@ -9,6 +9,7 @@ import {
   builtShop,
   cleanup,
   cli,
+  cliJson,
   copyProject,
   days,
   duplicateKeys,
@@ -83,6 +84,30 @@ describe('SIGKILL during a 27-partition backfill', () => {
     // Every partition computed before the kill is reused, not recomputed.
     const computedBeforeKill = point.startsWith('task.computed:') ? Number(point.split(':')[1]) : TASKS;
     expect(result.reused).toBeGreaterThanOrEqual(computedBeforeKill);
+    cleanup(dir);
+  }, 300_000);
+});
+
+describe('a run whose process was killed', () => {
+  it('is listed as interrupted, not in flight; cancel ends it at once and nothing was published', async () => {
+    const dir = copyProject(old);
+    made.push(dir);
+    const killed = cli(dir, BACKFILL, { env: { TIDEMARK_CRASH_AT: 'task.computed:5' } });
+    expect(killed.signal).toBe('SIGKILL');
+    const status = cliJson(dir, ['status']);
+    expect(status.active_runs).toEqual([]);
+    expect(status.interrupted_runs).toEqual([expect.objectContaining({ kind: 'backfill', status: 'computing' })]);
+    const text = cli(dir, ['status']).stdout;
+    expect(text).toContain('Interrupted runs');
+    expect(text).not.toContain('Runs in flight');
+
+    const runId = status.interrupted_runs[0].run_id;
+    const cancel = cli(dir, ['cancel', runId]);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    const runs = cliJson(dir, ['runs']);
+    expect(runs.find((r: { run_id: string }) => r.run_id === runId)?.status).toBe('cancelled');
+    expect(cliJson(dir, ['status']).interrupted_runs).toEqual([]);
+    expect(which(await snapshotLive(dir))).toBe('old');
     cleanup(dir);
   }, 300_000);
 });
