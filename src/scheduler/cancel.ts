@@ -37,8 +37,14 @@ export async function requestCancel(db: Db, engine: Engine, runId: string, proje
   if (run.status === 'publishing') {
     throw new TidemarkError('USAGE', `run ${runId} is publishing; its single publish transaction cannot be cancelled`, { hint: 'wait for it, then `tidemark restore` if the result is unwanted' });
   }
+  // A failed run nobody will re-issue is dismissed: it leaves `status`'s failed list. Like any
+  // cancelled run it keeps its staging, so re-issuing the command still resumes it (gc --all-staging drops it).
+  if (run.status === 'failed') {
+    await setRunStatus(db, engine, runId, 'cancelled');
+    return { ...run, status: 'cancelled' };
+  }
   if (run.status !== 'queued' && run.status !== 'planned' && run.status !== 'computing') {
-    throw new TidemarkError('USAGE', `run ${runId} is ${run.status}; only a computing run can be cancelled`);
+    throw new TidemarkError('USAGE', `run ${runId} is ${run.status}; only a computing or failed run can be cancelled`);
   }
   // A queued run (issue 8) that no worker started yet is cancelled at once.
   if (run.status === 'queued' && (await cancelQueuedRun(engine, runId))) return { ...run, status: 'cancelled' };

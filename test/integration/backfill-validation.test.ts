@@ -104,6 +104,11 @@ describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
       expect(failed.stderr).toContain('negative customer_id');
       expect(failed.stderr).not.toMatch(/\n\s+at /);
       expect(await snapshotState(dir)).toEqual(before);
+      // `cancel` dismisses the failed run from status; its staging stays, so re-issuing still resumes.
+      const failedRuns = cliJson(dir, ['status']).failed_runs;
+      expect(failedRuns).toHaveLength(1);
+      expect(cli(dir, ['cancel', failedRuns[0].run_id]).code).toBe(0);
+      expect(cliJson(dir, ['status']).failed_runs).toEqual([]);
 
       // The fix: the correct file for that day. Same command again → it resumes the failed run.
       writeFileSync(path.join(dir, file), good);
