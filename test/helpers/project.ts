@@ -165,6 +165,22 @@ export function cli(dir: string, args: string[], options: { env?: Record<string,
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * `cli` as an asynchronous subprocess: for tests whose webhook or cache servers live in this process
+ * and must keep answering while the CLI posts to them (spawnSync would block the event loop).
+ */
+export function cliAsync(dir: string, args: string[], options: { env?: Record<string, string> } = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [BIN, ...args, '--project', dir], { cwd: dir, env: cliEnv({ ...projectEnv(dir), ...options.env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
 /** Runs a command that must succeed with --json and returns its parsed output. */
 export function cliJson<T = any>(dir: string, args: string[], options: { env?: Record<string, string> } = {}): T {
   const r = cli(dir, [...args, '--json'], options);

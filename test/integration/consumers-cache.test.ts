@@ -3,12 +3,11 @@
 // that the CLI delivers from the outbox after the publish. Also: retries when the webhook fails,
 // `consumers verify` catching a cache that ignores invalidation, the outbox surviving a crash between
 // commit and delivery, and the pause handshake refusing a run before anything is written.
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCacheServer, type CacheServer } from '../helpers/cache-server.js';
-import { BIN, builtShop, cleanup, cliJson, copyProject, days, requireBuild, snapshotState, withWorkspace, writeOrdersFix, type CliResult } from '../helpers/project.js';
+import { builtShop, cleanup, cliAsync, cliJson, copyProject, days, requireBuild, snapshotState, withWorkspace, writeOrdersFix, type CliResult } from '../helpers/project.js';
 
 const SECRET = 'cache-secret-5f3a9c1e7b';
 const ENV = { CACHE_SECRET: SECRET };
@@ -20,23 +19,8 @@ let base: string; // built shop, fix ingested, daily_revenue stale
 const made: string[] = [];
 const servers: CacheServer[] = [];
 
-/**
- * The CLI as an asynchronous subprocess: the cache server lives in this process and must keep
- * answering while the CLI posts to it (spawnSync would block its event loop).
- */
-function cli(dir: string, args: string[], options: { env?: Record<string, string> } = {}): Promise<CliResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env, TIDEMARK_ACTOR: 'test', NO_COLOR: '1' };
-  delete env.TIDEMARK_CRASH_AT;
-  const child = spawn(process.execPath, [BIN, ...args, '--project', dir], { cwd: dir, env: { ...env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
+/** The CLI as an asynchronous subprocess: the cache server lives in this process and must keep answering. */
+const cli = cliAsync;
 
 beforeAll(async () => {
   requireBuild();

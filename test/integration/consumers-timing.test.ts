@@ -4,8 +4,7 @@
 // to tell does no dispatcher work. A command says which consumers it could not notify (stderr and
 // `deliveries` in --json) and `consumers status` exits 4 while a required one is failing. And
 // `tidemark serve` retries a delivery that failed while it runs, with no command in between.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -15,7 +14,7 @@ import { stateTable } from '../../src/state/tables.js';
 import type { Workspace } from '../../src/workspace.js';
 import { startServe, call } from '../e2e/serve-process.js';
 import { startCacheServer, type CacheServer } from '../helpers/cache-server.js';
-import { BIN, builtShop, cleanup, cliJson, copyProject, days, requireBuild, testEngines, withWorkspace, writeOrdersFix, type CliResult, type TestEngine } from '../helpers/project.js';
+import { builtShop, cleanup, cliAsync, cliJson, copyProject, days, requireBuild, testEngines, withWorkspace, writeOrdersFix, type CliResult, type TestEngine } from '../helpers/project.js';
 
 const FIX_DAYS = days('2026-03-01', '2026-03-05');
 const REQUEST = { dataset: 'daily_revenue', from: FIX_DAYS[0], to: FIX_DAYS[FIX_DAYS.length - 1] };
@@ -67,26 +66,6 @@ function projectWith(base: string, made: string[], consumers: string, subscribed
   return dir;
 }
 
-/**
- * The CLI as an asynchronous subprocess (the webhook servers live in this process and must keep
- * answering). A PostgreSQL test project's schema prefix comes from the file the test helpers
- * write for it (test/helpers/project.ts usePostgres).
- */
-function cliAsync(dir: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const full: NodeJS.ProcessEnv = { ...process.env, TIDEMARK_ACTOR: 'test', NO_COLOR: '1', ...env };
-  delete full.TIDEMARK_CRASH_AT;
-  const pgFile = path.join(dir, '.tidemark', 'test-pg.json');
-  if (existsSync(pgFile)) full.TIDEMARK_PG_SCHEMA_PREFIX = (JSON.parse(readFileSync(pgFile, 'utf8')) as { prefix: string }).prefix;
-  const child = spawn(process.execPath, [BIN, ...args, '--project', dir], { cwd: dir, env: full, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
 
 interface DeliveryRow {
   event_type: string;
