@@ -249,7 +249,7 @@ function report(results, m, seconds) {
     baseline: r.baseline_ms === null ? '' : fmtMs(r.baseline_ms),
     ratio: r.ratio === null ? '' : r.ratio.toFixed(r.ratio < 0.1 ? 4 : 2),
     goal: r.goal,
-    met: r.met ? 'yes' : 'NO',
+    met: r.goal === 'none' ? '—' : r.met ? 'yes' : 'NO',
   }));
   const cols = Object.keys(rows[0]);
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
