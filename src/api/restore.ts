@@ -93,7 +93,15 @@ export async function planRestore(ws: Workspace, request: RestoreRequest): Promi
     if (!published.length) {
       throw new TidemarkError('NOT_FOUND', `run ${run.run_id} (${run.kind}) changed no partition of ${ds.name}`, { hint: `tidemark diff ${run.run_id} shows what it changed` });
     }
-    for (const v of published.filter((x) => inRange(x.partition))) {
+    const inScope = published.filter((x) => inRange(x.partition));
+    if (!inScope.length) {
+      const keys = sortKeys(published.map((v) => v.partition));
+      const asked = sortKeys([...range!]);
+      throw new TidemarkError('USAGE', `run ${run.run_id} changed no partition of ${ds.name} between ${asked[0]} and ${asked[asked.length - 1]}`, {
+        hint: `it changed ${keys.length} partition(s) from ${keys[0]} to ${keys[keys.length - 1]}: adjust --from/--to, or drop them to restore all`,
+      });
+    }
+    for (const v of inScope) {
       if (v.version === 1) notRestorable.push({ partition: v.partition, why: `created by run ${run.run_id}; there is no earlier version` });
       else wanted.set(v.partition, v.version - 1);
     }

@@ -182,6 +182,11 @@ describe.each(testEngines(inject('pgUrl')))('the wrong-filter incident and its r
     expect(tm(dir, 'restore', 'daily_revenue', '--version', '9', '--from', '2026-04-25', '--to', '2026-04-25', '--reason', 'x', '--yes').code).toBe(2);
     expect(tm(dir, 'restore', 'daily_revenue', '--run', incidentRun, '--yes').code).toBe(2); // no reason
     expect(tm(dir, 'restore', 'daily_revenue', '--as-of', 'yesterday-ish', '--reason', 'x', '--yes').code).toBe(2);
+    // A range the run never touched is named as such, not answered with "up to date".
+    const outside = tm(dir, 'restore', 'daily_revenue', '--run', incidentRun, '--from', '2026-03-10', '--to', '2026-03-12', '--reason', 'x', '--yes');
+    expect(outside.code).toBe(2);
+    expect(outside.stderr).toContain(`run ${incidentRun} changed no partition of daily_revenue between 2026-03-10 and 2026-03-12`);
+    expect(outside.stderr).toMatch(/hint: it changed 10 partition\(s\) from 2026-04-21 to 2026-04-30/);
     expect(tmJson(dir, 'query', `SELECT count(*) AS n FROM ${stateSchemaOf(dir)}.versions`)).toEqual(versions);
   });
 
