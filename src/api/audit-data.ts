@@ -109,9 +109,9 @@ export function dataDriftError(project: Project, verdict: DataVerdict): Tidemark
 
 /**
  * The way back for a partition changed in place. Its genuine rows exist nowhere any more (history
- * holds only replaced versions), so they are rebuilt: a backfill replaces a partition whose live rows
- * drifted even when it computes the recorded content (publish.ts). Ingest skips files it already
- * loaded, so a source can only get an earlier retained version back, by restore.
+ * holds only replaced versions), so they are rebuilt: a backfill, or for a source an ingest
+ * --reload of its files, replaces a partition whose live rows drifted even when it computes the
+ * recorded content (publish.ts).
  */
 function repairHint(project: Project, m: PartitionDrift): string {
   const range = `--from ${m.partition} --to ${m.partition}`;
@@ -119,8 +119,7 @@ function repairHint(project: Project, m: PartitionDrift): string {
   if (getDataset(project, m.dataset).kind === 'model') {
     return `the live rows were changed outside Tidemark; rebuild the partition as recorded: \`tidemark backfill ${m.dataset} ${range} --reason "…"\` (add --downstream for its dependents)${earlier}`;
   }
-  const back = m.version > 1 ? `bring back the previous version: \`tidemark restore ${m.dataset} --version ${m.version - 1} ${range} --reason "…"\`` : 'it has no earlier version to restore: put the rows back from its files by hand and verify again';
-  return `the live rows of source ${m.dataset} were changed outside Tidemark, and ingest skips files it already loaded; ${back}`;
+  return `the live rows of source ${m.dataset} were changed outside Tidemark; load the partition's files again: \`tidemark ingest ${m.dataset} FILE… --reload --reason "…"\` (\`tidemark history ${m.dataset} --partition ${m.partition}\` shows the run that loaded them)${earlier}`;
 }
 
 /** --from/--to as keys of the dataset's grain (each bound optional). */

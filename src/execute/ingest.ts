@@ -49,8 +49,11 @@ export interface IngestFile {
   bytes: number;
   /** Modification time when it was hashed: a file staged in place (a view) must not change before publish. */
   mtimeMs: number;
-  /** `remapped`: the same bytes, now read through another schema mapping (so other rows). */
-  status: 'new' | 'changed' | 'remapped' | 'unchanged';
+  /**
+   * `remapped`: the same bytes, now read through another schema mapping (so other rows).
+   * `reloaded`: the same bytes and mapping, read again because --reload asked (a repair).
+   */
+  status: 'new' | 'changed' | 'remapped' | 'reloaded' | 'unchanged';
   /** Partitions the file's previous version contributed to. */
   previousPartitions: string[];
   partitions: string[];
@@ -65,6 +68,12 @@ export interface IngestFile {
 export interface IngestOptions {
   /** Read every file as this schema version instead of matching its shape (--schema-version). */
   schemaVersion?: number;
+  /**
+   * Read the files again even when their bytes and mapping are unchanged (--reload): the repair of a
+   * source partition whose live rows were changed outside Tidemark (`audit verify --data`). Publish
+   * then replaces the partitions whose live rows no longer match their record; the rest stay as they are.
+   */
+  reload?: boolean;
 }
 
 export interface IngestResult extends RunResult {
@@ -146,6 +155,8 @@ export async function planIngest(
       if (read) {
         file.status = 'remapped';
         readAs.set(file, read);
+      } else if (options.reload) {
+        file.status = 'reloaded';
       }
     }
     hashes.set(file, hash);
@@ -200,6 +211,8 @@ export async function planIngest(
       dataset: source,
       files: result.filter((f) => f.status !== 'unchanged').map((f) => [f.name, f.sha256]),
       ...(options.schemaVersion !== undefined ? { schema_version: options.schemaVersion } : {}),
+      // Read by publish: a reload republishes what drifted from its record (publish.ts).
+      ...(options.reload ? { reload: true } : {}),
     },
   };
   // Only an ingest that publishes adds the columns: one with nothing to load leaves the table alone.
@@ -240,7 +253,7 @@ async function remapped(engine: Engine, ds: SourceSpec, f: IngestFile, known: Ma
 }
 
 export async function ingest(ws: Workspace, source: string, files: string[], options: Partial<RunOptions> & IngestOptions = {}): Promise<IngestResult> {
-  const planned = await planIngest(ws, source, files, { schemaVersion: options.schemaVersion });
+  const planned = await planIngest(ws, source, files, { schemaVersion: options.schemaVersion, reload: options.reload });
   const reason = options.reason ?? `ingest ${planned.files.filter((f) => f.status !== 'unchanged').length} file(s)`;
   const result = await executePlan(ws, planned.plan, { ...options, reason }, ingestStager(planned.files));
   return {

@@ -98,10 +98,12 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
       const ds = project.datasets.get(name)!;
       const before = current.get(name) ?? new Map();
       let changed = mine.filter((t) => hooks.alwaysReplace || before.get(t.partition)?.checksum !== t.checksum);
-      // A backfill is a deliberate rebuild: a partition it computed to the recorded content is still
-      // replaced when its live rows were changed outside Tidemark (`audit verify --data` reports them),
-      // or the repair would be skipped as "unchanged". One aggregate over just those partitions.
-      if (ctx.plan.kind === 'backfill' && changed.length < mine.length) {
+      // A backfill (or an ingest --reload) is a deliberate rebuild: a partition it computed to the
+      // recorded content is still replaced when its live rows were changed outside Tidemark (`audit
+      // verify --data` reports them), or the repair would be skipped as "unchanged". One aggregate
+      // over just those partitions.
+      const repairs = ctx.plan.kind === 'backfill' || ctx.plan.request.reload === true;
+      if (repairs && changed.length < mine.length) {
         const recomputed = new Set(changed);
         const drifted = await driftedFromRecord(tx, engine, ds, mine.filter((t) => !recomputed.has(t)).map((t) => t.partition), before);
         if (drifted.size) changed = mine.filter((t) => recomputed.has(t) || drifted.has(t.partition));

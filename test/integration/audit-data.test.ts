@@ -128,6 +128,29 @@ describe.each(testEngines(inject('pgUrl')))('audit verify --data ($kind)', (engi
     expect(verifyData(dir).code).toBe(0);
   });
 
+  it("a source partition with one version: ingest --reload of its file puts it back; an untouched file's reload publishes nothing", async () => {
+    const dir = copies.fresh();
+    const DAY7 = '2026-03-07';
+    const file = `data/orders/orders-${DAY7}.csv`;
+    const recorded = partitionsByKey(dir, ['orders']).get(`orders/${DAY7}`)!;
+    expect(recorded.version).toBe(1);
+    await behindTidemarksBack(dir, (t) => `UPDATE ${t('orders')} SET amount_cents = amount_cents + 1 WHERE order_date = DATE '${DAY7}' AND order_id % 7 = 0`);
+    const hint = cli(dir, ['audit', 'verify', '--data', 'orders']).stderr;
+    expect(hint).toContain(`tidemark ingest orders FILE… --reload`);
+
+    // A file nobody touched: read again, same content, live rows as recorded → nothing published.
+    const untouched = cliJson(dir, ['ingest', 'orders', 'data/orders/orders-2026-03-08.csv', '--reload', '--reason', 'check']);
+    expect(untouched.files).toEqual([expect.objectContaining({ file: 'data/orders/orders-2026-03-08.csv', status: 'reloaded' })]);
+    expect(untouched.published).toEqual([]);
+    expect(verifyData(dir).code).toBe(4);
+
+    const repaired = cliJson(dir, ['ingest', 'orders', file, '--reload', '--reason', 'INC-7: amounts edited outside Tidemark']);
+    expect(repaired.published).toEqual([expect.objectContaining({ dataset: 'orders', partition: DAY7, version_after: 2, checksum_after: recorded.checksum })]);
+    expect(verifyData(dir).code).toBe(0);
+    // Without --reload the same file is a no-op, as before.
+    expect(cliJson(dir, ['ingest', 'orders', file]).files).toEqual([expect.objectContaining({ status: 'unchanged' })]);
+  });
+
   it('a hand INSERT where nothing was published is reported as rows in no published partition', async () => {
     const dir = copies.fresh();
     await behindTidemarksBack(dir, (t) => `INSERT INTO ${t('daily_revenue')} (day, currency, orders, revenue_cents, revenue_usd_cents) VALUES (DATE '2026-06-01', 'USD', 1, 100, 100)`);

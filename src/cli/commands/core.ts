@@ -128,15 +128,18 @@ export function registerCoreCommands(program: Command): void {
     .option('--allow-empty', 'allow files to leave a partition empty')
     .option('--allow-shrink', 'allow files to shrink a partition beyond guards.max_shrink')
     .option('--schema-version <n>', 'read every file as this schema version instead of matching its shape')
-    .action(async (source: string, files: string[], f: WriteFlags & { schemaVersion?: string }, cmd: Command) =>
+    .option('--reload', 'read the files again even if unchanged, and republish partitions whose live rows were changed outside Tidemark')
+    .action(async (source: string, files: string[], f: WriteFlags & { schemaVersion?: string; reload?: boolean }, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
         const schemaVersion = parsePositiveInt(f.schemaVersion, '--schema-version');
-        const result = await ingest(ws, source, files, { ...runOptions(f), reason: f.reason || undefined, schemaVersion });
+        const result = await ingest(ws, source, files, { ...runOptions(f), reason: f.reason || undefined, schemaVersion, reload: f.reload });
         if (g.json) printJson({ ...resultJson(result), files: result.files, ...(result.schema_change ? { schema_change: result.schema_change } : {}) });
         else {
           const loaded = result.files.filter((x) => x.status !== 'unchanged').length;
           const remapped = result.files.filter((x) => x.status === 'remapped').length;
-          print(`${loaded} file(s) to load${remapped ? ` (${remapped} unchanged but now read through another schema mapping)` : ''}, ${result.files.length - loaded} already loaded and unchanged.`);
+          const reloaded = result.files.filter((x) => x.status === 'reloaded').length;
+          const why = [remapped ? `${remapped} unchanged but now read through another schema mapping` : '', reloaded ? `${reloaded} unchanged, read again (--reload)` : ''].filter(Boolean).join('; ');
+          print(`${loaded} file(s) to load${why ? ` (${why})` : ''}, ${result.files.length - loaded} already loaded and unchanged.`);
           if (result.schema_change) {
             const cols = result.schema_change.added.map((c) => `${c.name} ${c.type}`).join(', ');
             print(`Schema change: ${result.status === 'dry_run' ? 'would add' : 'added'} ${cols} to the live table ${source} (rows loaded before get NULL until their files are ingested again).`);
