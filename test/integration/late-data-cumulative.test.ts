@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CUMULATIVE_YAML, SELF_READING_SQL } from './cumulative-fixture.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'tidemark.js');
 const exec = promisify(execFile);
@@ -39,28 +40,6 @@ function lateOrdersCsv(day: string, batch: number): string {
   for (let n = 0; n < 40; n++) lines.push(`${dayNum * 100_000 + 50_000 + batch * 1_000 + n},${700 + n},${2_000 + n * 53},${['USD', 'EUR', 'GBP'][n % 3]},paid,${day}`);
   return `${lines.join('\n')}\n`;
 }
-
-const CUMULATIVE_YAML = `
-  # Running revenue per currency since the first day: partition d = daily d + cumulative d-1.
-  cumulative_revenue:
-    kind: model
-    sql: models/cumulative_revenue.sql
-    partition: { column: day, grain: day }
-    key: [day, currency]
-    depends_on_past: true
-    columns: { day: DATE, currency: VARCHAR, cum_revenue_usd_cents: BIGINT }
-`;
-
-/** The cumulative model as intended: it reads its own previous partition. */
-const SELF_READING_SQL = `SELECT
-  d.day AS day,
-  d.currency AS currency,
-  CAST(d.revenue_usd_cents + coalesce(p.cum_revenue_usd_cents, 0) AS BIGINT) AS cum_revenue_usd_cents
-FROM {{ ref('daily_revenue') }} AS d
-LEFT JOIN {{ ref('cumulative_revenue') }} AS p
-  ON p.currency = d.currency AND p.day = d.day - INTERVAL 1 DAY
-WHERE d.day >= {{ start }} AND d.day < {{ end }}
-`;
 
 /** From scratch: a running sum over the (already verified) daily totals. */
 const ORACLE = `SELECT day, currency, CAST(SUM(revenue_usd_cents) OVER (PARTITION BY currency ORDER BY day) AS BIGINT) AS cum_revenue_usd_cents

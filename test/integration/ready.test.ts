@@ -3,13 +3,14 @@
 // rule `tidemark run` plans with. Late data, a cumulative model, `--wait --timeout`, and a detached
 // (pid null) run on PostgreSQL. Real CLI subprocesses and the library, on DuckDB and PostgreSQL.
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readiness } from '../../src/api/consumers.js';
 import { buildRunPlan } from '../../src/plan/build.js';
 import { loadPlanningState } from '../../src/plan/snapshot.js';
 import type { Workspace } from '../../src/workspace.js';
+import { addCumulativeModel } from './cumulative-fixture.js';
 import { applyOrdersFix, BIN, builtShop, cleanup, cli, cliJson, dataFiles, days, requireBuild, scaffoldShop, testEngines, withWorkspace, type CliResult } from '../helpers/project.js';
 
 const LATE = '2026-03-01';
@@ -198,26 +199,7 @@ describe('ready with a cumulative model (duckdb)', () => {
   beforeAll(async () => {
     requireBuild();
     dir = await scaffoldShop();
-    appendFileSync(
-      path.join(dir, 'tidemark.yaml'),
-      `
-  cumulative_revenue:
-    kind: model
-    sql: models/cumulative_revenue.sql
-    partition: { column: day, grain: day }
-    key: [day, currency]
-    depends_on_past: true
-    columns: { day: DATE, currency: VARCHAR, cum_revenue_usd_cents: BIGINT }
-`,
-    );
-    writeFileSync(
-      path.join(dir, 'models', 'cumulative_revenue.sql'),
-      `SELECT d.day AS day, d.currency AS currency, CAST(d.revenue_usd_cents + coalesce(p.cum_revenue_usd_cents, 0) AS BIGINT) AS cum_revenue_usd_cents
-FROM {{ ref('daily_revenue') }} AS d
-LEFT JOIN {{ ref('cumulative_revenue') }} AS p ON p.currency = d.currency AND p.day = d.day - INTERVAL 1 DAY
-WHERE d.day >= {{ start }} AND d.day < {{ end }}
-`,
-    );
+    addCumulativeModel(dir);
     cliJson(dir, ['ingest', 'orders', ...dataFiles(dir, 'orders')]);
     cliJson(dir, ['ingest', 'fx_rates', ...dataFiles(dir, 'fx_rates')]);
     cliJson(dir, ['run']);
