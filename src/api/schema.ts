@@ -15,7 +15,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { getDataset, type SourceSpec } from '../config/project.js';
 import { TidemarkError } from '../errors.js';
-import { formatOf } from '../execute/ingest.js';
+import { formatOf, manifestName } from '../execute/ingest.js';
 import { diffLiveSchema, isAdditive, type LiveSchemaDiff } from '../execute/ingest-evolution.js';
 import { mappingHash } from '../execute/ingest-mapping.js';
 import { checkAdapters, readShape, resolveVersion, trialCast, type CastFailure } from '../execute/schema-adapt.js';
@@ -97,12 +97,6 @@ interface ManifestMapping {
   file: string;
   schema_version: number | null;
   mapping_hash: string | null;
-}
-
-/** A file's name in the manifest: relative to the project when inside it (as ingest records it). */
-function manifestName(dir: string, absolute: string): string {
-  const rel = path.relative(dir, absolute);
-  return rel.startsWith('..') || path.isAbsolute(rel) ? absolute : rel.split(path.sep).join('/');
 }
 
 async function checkFile(ws: Workspace, ds: SourceSpec, label: string, absolute: string, loaded?: ManifestMapping): Promise<SchemaCheckFile> {

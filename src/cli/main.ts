@@ -51,10 +51,16 @@ export function buildProgram(): Command {
  * dropped and the command finishes what it was doing (a write command still commits or rolls back
  * as it would), instead of dying on an unhandled EPIPE with a stack trace.
  */
+let pipesWatched = false;
 function ignoreClosedPipes(): void {
+  if (pipesWatched) return; // main() runs more than once in one process under tests
+  pipesWatched = true;
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+      if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
+      // Any other output error: one line, as every error is reported, and a failure exit code.
+      process.exitCode = 1;
+      if (stream !== process.stderr) process.stderr.write(`error: cannot write the output: ${error.message}\n`);
     });
   }
 }

@@ -56,3 +56,8 @@ export function typeFamily(type: string): TypeFamily {
 export function isNumericFamily(f: TypeFamily): boolean {
   return f === 'integer' || f === 'float' || f === 'decimal';
 }
+
+/** A type as compared across the live table, the config and file shapes: normalised when known, else upper-cased text. */
+export function typeName(type: string): string {
+  return normalizeType(type) ?? type.trim().toUpperCase();
+}

@@ -38,11 +38,7 @@ export async function staleCause(project: Project, engine: Engine, dataset: stri
   const snapshot = closure
     ? await loadPartitionVersionsBetween(engine, engine, keyRanges(closure))
     : await loadPartitionVersions(engine, engine, datasetsReadTransitively(project, dataset));
-  // No claims: runs in flight are `ready`'s other question (held_by), asked before this one. Locks
-  // only take partitions out of a run plan (a locked partition is skipped, so what reads it is not
-  // rebuilt either): a partition the plan without locks neither rebuilds nor skips is fresh with
-  // them too. That is the usual answer, so the locks are read only when it is not.
-  if (!rebuildsOrSkips(buildRunPlan(project, { snapshot, locks: [], claims: new Map() }), dataset, key)) return null;
+  // No claims: runs in flight are `ready`'s other question (held_by), asked before this one.
   const plan = buildRunPlan(project, { snapshot, locks: await listLocks(engine, engine), claims: new Map() });
   if (!rebuildsOrSkips(plan, dataset, key)) return null;
 

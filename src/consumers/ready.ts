@@ -7,7 +7,7 @@
 import { getDataset } from '../config/project.js';
 import type { Engine } from '../engines/engine.js';
 import { runLiveness } from '../plan/snapshot.js';
-import { isActive, type RunStatus } from '../state/runs.js';
+import { ACTIVE, type RunStatus } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { describeStaleCause, staleCause, type StaleCause } from './ready-staleness.js';
@@ -69,10 +69,10 @@ export async function readiness(ws: Workspace, dataset: string, partition?: stri
 async function runsHolding(engine: Engine, dataset: string, key: string): Promise<string[]> {
   const rows = await engine.query<{ run_id: string; pid: number | bigint | null; host: string | null; status: RunStatus }>(
     `SELECT DISTINCT r.run_id, r.pid, r.host, r.status FROM ${stateTable(engine, 'runs')} r JOIN ${stateTable(engine, 'tasks')} t ON t.run_id = r.run_id
-     WHERE t.dataset = $1 AND t.partition = $2 AND t.status NOT IN ('published', 'unchanged')`,
+     WHERE t.dataset = $1 AND t.partition = $2 AND t.status NOT IN ('published', 'unchanged') AND r.status IN (${ACTIVE.map((s) => `'${s}'`).join(', ')})`,
     [dataset, key],
   );
-  const inFlight = rows.filter((r) => isActive(r.status)).map((r) => ({ run_id: r.run_id, host: r.host, pid: r.pid === null ? null : Number(r.pid) }));
+  const inFlight = rows.map((r) => ({ run_id: r.run_id, host: r.host, pid: r.pid === null ? null : Number(r.pid) }));
   if (!inFlight.length) return []; // the usual answer
   const alive = await runLiveness(engine, engine);
   return inFlight.filter(alive).map((r) => r.run_id);

@@ -9,6 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../package-root.js';
+import { TidemarkError } from '../errors.js';
 
 /** First day of generated data (inclusive). */
 export const SHOP_FIRST_DAY = '2026-01-01';
@@ -210,12 +211,6 @@ fix and run it:
 }
 
 /**
- * Scaffold the shop example into `dir` (created if missing): tidemark.yaml, models/, a README,
- * and generated data: data/orders/orders-DAY.csv and data/fx_rates/fx-DAY.csv for each of the
- * SHOP_DAYS days, plus data/fixes/orders-DAY.csv (the corrected variant) for the last 7 days.
- * Refuses a directory that already holds a tidemark.yaml.
- */
-/**
  * The top-level entries of `dir` that scaffolding the example would write into: init refuses to
  * overwrite anything (a folder with only unrelated files, such as `.git`, is fine).
  */
@@ -226,10 +221,18 @@ export function shopExampleCollisions(dir: string): string[] {
   return readdirSync(target).filter((entry) => writes.has(entry)).sort();
 }
 
+/**
+ * Scaffold the shop example into `dir` (created if missing): tidemark.yaml, models/, a README,
+ * and generated data: data/orders/orders-DAY.csv and data/fx_rates/fx-DAY.csv for each of the
+ * SHOP_DAYS days, plus data/fixes/orders-DAY.csv (the corrected variant) for the last 7 days.
+ * Refuses, writing nothing, a directory that holds any of the files it would write.
+ */
 export async function scaffoldShopExample(dir: string): Promise<void> {
   const target = path.resolve(dir);
   const collisions = shopExampleCollisions(target);
-  if (collisions.length) throw new Error(`${target} already has ${collisions.join(', ')}; refusing to overwrite (choose a new or empty directory)`);
+  if (collisions.length) {
+    throw new TidemarkError('USAGE', `${target} already has ${collisions.join(', ')}: init would overwrite ${collisions.length === 1 ? 'it' : 'them'}`, { hint: 'choose a new or empty folder' });
+  }
   const source = path.join(PACKAGE_ROOT, 'examples', 'shop');
 
   await copyDir(source, target);

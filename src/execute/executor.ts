@@ -17,11 +17,10 @@ import { TidemarkError, coerceError, usageError } from '../errors.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
 import { appendOutboxEvent } from '../state/outbox.js';
-import { findResumableRun, insertRun, insertTasks, listTasks, setRunStatus } from '../state/runs.js';
+import { findResumableRun, insertRun, insertTasks, listTasks, markRunCancelled, setRunStatus } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 import { noteHolderRun, type Workspace } from '../workspace.js';
 import { admitRun } from '../workers/admission.js';
-import { releaseUntilResumed } from '../scheduler/window-attempts.js';
 import { crashPoint } from './crash.js';
 import { publishRun, publishedByRun, type PublishKind, type PublishPrepare, type PublishedPartition } from './publish.js';
 import { PUBLISH_MODES, type RunContext, type RunOptions } from './run-context.js';
@@ -107,9 +106,8 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
       await admitRun(tx, engine, plan, runId);
       // Tasks interrupted or failed last time start again; computed ones are checked for reuse.
       await tx.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending', error = NULL WHERE run_id = $1 AND status IN ('computing', 'failed', 'skipped')`, [runId]);
-      await setRunStatus(tx, engine, runId, 'computing', { error: null, pid: process.pid });
       // The re-issued command's reason and pool are the run's now: runs, diff and the audit agree.
-      await tx.exec(`UPDATE ${stateTable(engine, 'runs')} SET reason = $2, pool = $3 WHERE run_id = $1`, [runId, options.reason, pool]);
+      await setRunStatus(tx, engine, runId, 'computing', { error: null, pid: process.pid, reason: options.reason, pool });
     });
     // A run that published batches before it stopped (--publish partition) keeps them: they are not
     // computed or published again, and its result lists them with the rest.
@@ -147,10 +145,11 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   } catch (error) {
     const err = coerceError(error);
     // Issue 7: a cancelled run is 'cancelled', not 'failed' (staging is kept either way, for resume).
-    if (err.code === 'CANCELLED') await markCancelled(ws, runId).catch(() => undefined);
-    // The window closed (a one-shot command that releases the database while it waits): the run stays
-    // computing and resumable, as an interrupted one, and holds no partition until it resumes.
-    else if (err.code === 'WINDOW_CLOSED') await releaseUntilResumed(engine, runId).catch(() => undefined);
+    if (err.code === 'CANCELLED') await markRunCancelled(engine, engine, runId).catch(() => undefined);
+    // The window closed (a one-shot command on a single-writer engine releases the database while it
+    // waits): the run stays computing and resumable; without a pid it holds no partition
+    // (plan/snapshot.ts), as an interrupted run, until it resumes.
+    else if (err.code === 'WINDOW_CLOSED') await setRunStatus(engine, engine, runId, 'computing', { pid: null }).catch(() => undefined);
     else await markFailed(ws, runId, err).catch(() => undefined);
     ws.events.emit({ type: 'run.failed', run_id: runId, error: err.message });
     if (err.code === 'VALIDATION' || err.code === 'SQL') {
@@ -188,15 +187,6 @@ function serialPublisher(ctx: RunContext, stager: Stager): NonNullable<RunContex
       await publishRun(ctx, stager.publishKind ?? 'computed', { batch: { dataset, partitions }, alwaysReplace: stager.alwaysReplace });
       crashPoint('publish.batch_committed');
     });
-}
-
-async function markCancelled(ws: Workspace, runId: string): Promise<void> {
-  const { engine } = ws;
-  const tasks = await listTasks(engine, engine, runId);
-  await engine.transaction(async (tx) => {
-    await setRunStatus(tx, engine, runId, 'cancelled', { error: null });
-    await appendOutboxEvent(tx, engine, 'run.cancelled', runId, { computed: tasks.filter((t) => t.status === 'computed').length, tasks: tasks.length });
-  });
 }
 
 /**

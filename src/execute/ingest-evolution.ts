@@ -13,7 +13,7 @@
  * the same values) and make restoring a version from before the change fail its checksum check.
  */
 import type { ColumnSpec, SourceSpec } from '../config/project.js';
-import { normalizeType } from '../config/types.js';
+import { typeName } from '../config/types.js';
 import { FILE_COLUMN, REPLACED_SEQ_COLUMN } from '../core/identifiers.js';
 import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
@@ -35,7 +35,6 @@ export interface AppliedSchemaChange {
   checksums_recomputed: { current: number; replaced: number };
 }
 
-const typeName = (t: string) => normalizeType(t) ?? t.trim().toUpperCase();
 
 /** The live table's difference from schema.current, or null when the source has no live table yet. */
 export async function diffLiveSchema(db: Db, engine: Engine, ds: SourceSpec): Promise<LiveSchemaDiff | null> {
@@ -70,9 +69,10 @@ export function describeConflict(diff: LiveSchemaDiff): string {
 }
 
 /** The refusal of a non-additive change (exit 2), with the ways forward. */
-export function nonAdditiveError(ds: SourceSpec, diff: LiveSchemaDiff): TidemarkError {
+/** `code`: CONFIG when an ingest refuses (exit 2); `schema check` reports the same finding as CHECK_FAILED (exit 4). */
+export function nonAdditiveError(ds: SourceSpec, diff: LiveSchemaDiff, code: 'CONFIG' | 'CHECK_FAILED' = 'CONFIG'): TidemarkError {
   return new TidemarkError(
-    'CONFIG',
+    code,
     `${ds.name}: schema.current is not an additive change of the live table (only new columns are added automatically): ${describeConflict(diff)}`,
     {
       dataset: ds.name,

@@ -8,10 +8,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { SourceSpec } from '../config/project.js';
-import { normalizeType } from '../config/types.js';
+import { typeName } from '../config/types.js';
 import type { SchemaVersion } from './schema-match.js';
 
-const typeName = (t: string) => normalizeType(t) ?? t.trim().toUpperCase();
 
 /** The adapter of current column `name` in `version`, or null when the same-named old column is read. */
 function adapterText(version: SchemaVersion, name: string): string | null {

@@ -139,8 +139,7 @@ export async function planIngest(
     } catch (error) {
       throw new TidemarkError('BAD_INPUT', `cannot read ${given}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
     }
-    const rel = path.relative(project.dir, absolute);
-    const name = rel.startsWith('..') || path.isAbsolute(rel) ? absolute : rel.split(path.sep).join('/');
+    const name = manifestName(project.dir, absolute);
     if (seen.has(name)) continue;
     seen.add(name);
     const hash = hashing.then(() => sha256File(absolute));
@@ -431,3 +430,8 @@ function assertUnchanged(f: IngestFile): void {
   }
 }
 
+/** A file's name in the ingest manifest: relative to the project when inside it, absolute otherwise. */
+export function manifestName(projectDir: string, absolute: string): string {
+  const rel = path.relative(projectDir, absolute);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? absolute : rel.split(path.sep).join('/');
+}

@@ -90,6 +90,11 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
     const newVersions: NewVersion[] = [];
     const replacedNotRetained: { dataset: string; partition: string; version: number }[] = [];
     const audits: AuditFields[] = [];
+    // A backfill (or an ingest --reload) is a deliberate rebuild: a partition it computed to the
+    // recorded content is still replaced when its live rows were changed outside Tidemark (`audit
+    // verify --data` reports them), or the repair would be skipped as "unchanged". One aggregate
+    // over just those partitions.
+    const repairs = ctx.plan.kind === 'backfill' || ctx.plan.request.reload === true;
 
     for (const name of project.order) {
       if (hooks.batch && hooks.batch.dataset !== name) continue;
@@ -98,11 +103,6 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
       const ds = project.datasets.get(name)!;
       const before = current.get(name) ?? new Map();
       let changed = mine.filter((t) => hooks.alwaysReplace || before.get(t.partition)?.checksum !== t.checksum);
-      // A backfill (or an ingest --reload) is a deliberate rebuild: a partition it computed to the
-      // recorded content is still replaced when its live rows were changed outside Tidemark (`audit
-      // verify --data` reports them), or the repair would be skipped as "unchanged". One aggregate
-      // over just those partitions.
-      const repairs = ctx.plan.kind === 'backfill' || ctx.plan.request.reload === true;
       if (repairs && changed.length < mine.length) {
         const recomputed = new Set(changed);
         const drifted = await driftedFromRecord(tx, engine, ds, mine.filter((t) => !recomputed.has(t)).map((t) => t.partition), before);
@@ -291,9 +291,12 @@ async function replacePartitions(
   }
   if (prior.replacesRows) await tx.exec(`DELETE FROM ${live} WHERE ${inLive(pc)}`, [ctx.runId, ds.name]);
   // Checked before the insert: live now holds exactly the partitions this publish leaves alone.
-  const published = prior.wholeStaging ? `CAST($1 AS VARCHAR) IS NOT NULL AND CAST($2 AS VARCHAR) IS NOT NULL` : `${d.quote(PARTITION_COLUMN)} IN ${chosen}`;
-  await checkKeysAcrossPartitions(tx, engine, ctx, ds, `${staging} WHERE ${published}`, prior.datasetEmpty);
-  await tx.exec(`INSERT INTO ${live} (${cols}) SELECT ${cols} FROM ${staging} WHERE ${published}`, [ctx.runId, ds.name]);
+  // Every staged partition going out needs no filter (on a view of files, a text key per row).
+  const staged = prior.wholeStaging
+    ? { sql: `${staging} WHERE TRUE`, params: [] }
+    : { sql: `${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}`, params: [ctx.runId, ds.name] };
+  await checkKeysAcrossPartitions(tx, engine, ctx, ds, staged, prior.datasetEmpty);
+  await tx.exec(`INSERT INTO ${live} (${cols}) SELECT ${cols} FROM ${staged.sql}`, staged.params);
   return schemaChange;
 }
 
@@ -343,12 +346,19 @@ async function addNewColumns(tx: Db, engine: Engine, ds: DatasetSpec, stagedCols
  * there, at the cost of one column scan; otherwise an aggregate or a join finds the repeats. Like
  * the join, NULL keys never collide.
  */
-async function checkKeysAcrossPartitions(tx: Db, engine: Engine, ctx: RunContext, ds: DatasetSpec, staged: string, liveWasEmpty: boolean): Promise<void> {
+async function checkKeysAcrossPartitions(
+  tx: Db,
+  engine: Engine,
+  ctx: RunContext,
+  ds: DatasetSpec,
+  published: { sql: string; params: unknown[] },
+  liveWasEmpty: boolean,
+): Promise<void> {
   if (ds.key.includes(ds.partitionColumn)) return; // keys cannot collide across partitions
   const d = engine.dialect;
   const k = ds.key.map((c) => d.quote(c));
   const first = k[0];
-  const params = [ctx.runId, ds.name];
+  const { sql: staged, params } = published;
   const staging = stagingTable(engine, ctx.runId, ds.name);
   if (!ctx.keysUniqueInStaging?.has(ds.name)) {
     const [overlap] = await tx.query<{ n: number }>(

@@ -14,8 +14,8 @@ import { STATE_DIR } from '../config/load.js';
 import type { Project } from '../config/project.js';
 import type { Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
-import { appendOutboxEvent } from '../state/outbox.js';
-import { getRun, listTasks, setRunStatus, type RunRecord } from '../state/runs.js';
+import { runLiveness } from '../plan/snapshot.js';
+import { getRun, markRunCancelled, setRunStatus, type RunRecord } from '../state/runs.js';
 import { cancelQueuedRun } from '../workers/finish.js';
 
 /** Runs this process was asked to cancel (saves a state-store read per task). */
@@ -40,7 +40,7 @@ export async function requestCancel(db: Db, engine: Engine, runId: string, proje
   // A failed run nobody will re-issue is dismissed: it leaves `status`'s failed list. Like any
   // cancelled run it keeps its staging, so re-issuing the command still resumes it (gc --all-staging drops it).
   if (run.status === 'failed') {
-    await setRunStatus(db, engine, runId, 'cancelled');
+    await markRunCancelled(db, engine, runId);
     return { ...run, status: 'cancelled' };
   }
   if (run.status !== 'queued' && run.status !== 'planned' && run.status !== 'computing') {
@@ -48,10 +48,10 @@ export async function requestCancel(db: Db, engine: Engine, runId: string, proje
   }
   // A queued run (issue 8) that no worker started yet is cancelled at once.
   if (run.status === 'queued' && (await cancelQueuedRun(engine, runId))) return { ...run, status: 'cancelled' };
-  // On a single-writer engine this process holds the database, so a computing run that is not this
-  // process's own is computed nowhere: it was interrupted, or its one-shot command released the file
-  // to wait for its run window (window-attempts.ts). Nobody would ever finish the cancel: do it now.
-  if (!engine.capabilities.multiWriter && run.status === 'computing' && run.pid !== process.pid) {
+  // A computing run that no live process holds (planning's rule, plan/snapshot.ts) is computed
+  // nowhere: it was interrupted, or its one-shot command released the database to wait for its run
+  // window (window-attempts.ts). Nobody would ever finish the cancel: do it now.
+  if (run.status === 'computing' && !(await runLiveness(db, engine))(run)) {
     await markRunCancelled(db, engine, runId);
     if (project) requestCancelByMarker(project, runId);
     return { ...run, status: 'cancelled' };
@@ -87,15 +87,6 @@ export function cancelChecker(project: Project, engine: Engine, runId: string, d
     const rows = await db.query<{ status: string }>(`SELECT status FROM ${engine.dialect.table(engine.stateSchema, 'runs')} WHERE run_id = $1`, [runId]);
     return rows[0]?.status === 'cancelling';
   };
-}
-
-/** Ends a run as cancelled: its status and the `run.cancelled` outbox event, in one transaction. Staging is kept. */
-export async function markRunCancelled(db: Db, engine: Engine, runId: string): Promise<void> {
-  const tasks = await listTasks(db, engine, runId);
-  await db.transaction(async (tx) => {
-    await setRunStatus(tx, engine, runId, 'cancelled', { error: null });
-    await appendOutboxEvent(tx, engine, 'run.cancelled', runId, { computed: tasks.filter((t) => t.status === 'computed').length, tasks: tasks.length });
-  });
 }
 
 export function cancelledError(runId: string): TidemarkError {

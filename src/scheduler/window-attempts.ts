@@ -27,10 +27,9 @@ import type { Project } from '../config/project.js';
 import type { Engine } from '../engines/engine.js';
 import { TidemarkError, coerceError } from '../errors.js';
 import { getRun } from '../state/runs.js';
-import { stateTable } from '../state/tables.js';
-import { nowIso } from '../state/json.js';
 import type { Workspace } from '../workspace.js';
-import { cancelledError, cancelMarker, markRunCancelled } from './cancel.js';
+import { markRunCancelled } from '../state/runs.js';
+import { cancelledError, cancelMarker } from './cancel.js';
 import { defaultPool } from './scheduler.js';
 import { inWindow, msUntilOpen, parseWindow, systemClock, type Clock, type RunWindow } from './throttle.js';
 
@@ -76,14 +75,6 @@ export function assertInsideWindow(window: RunWindow | undefined, clock: Clock =
   if (!window) return;
   const now = clock.now();
   if (!inWindow(window, now)) throw windowClosedError(window, now + msUntilOpen(window, now), stoppedRun, now);
-}
-
-/**
- * The executor's end of an attempt stopped by its window: the run stays computing and resumable, and
- * without a pid it holds no partition (plan/snapshot.ts), as an interrupted run, until it resumes.
- */
-export async function releaseUntilResumed(engine: Engine, runId: string): Promise<void> {
-  await engine.exec(`UPDATE ${stateTable(engine, 'runs')} SET pid = NULL, updated_at = $2 WHERE run_id = $1`, [runId, nowIso()]);
 }
 
 /** What a command waiting between attempts tells its user (one line; `--json`: one JSON object). */

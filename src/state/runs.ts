@@ -1,6 +1,7 @@
 /** Runs and their tasks: the operational journal that makes a run resumable. */
 import type { Db, Engine } from '../engines/engine.js';
 import { nowIso, parseJson } from './json.js';
+import { appendOutboxEvent } from './outbox.js';
 import { stateTable } from './tables.js';
 
 // 'cancelling': `tidemark cancel` asked the executing process to stop between tasks (issue 7); the run
@@ -45,7 +46,7 @@ export interface TaskRecord {
   finished_at: string | null;
 }
 
-const ACTIVE: RunStatus[] = ['queued', 'planned', 'computing', 'cancelling', 'publishing'];
+export const ACTIVE: readonly RunStatus[] = ['queued', 'planned', 'computing', 'cancelling', 'publishing'];
 export const isActive = (s: RunStatus): boolean => ACTIVE.includes(s);
 
 function runFromRow(r: Record<string, unknown>): RunRecord {
@@ -88,7 +89,7 @@ export async function findResumableRun(db: Db, engine: Engine, runKey: string): 
 }
 
 export async function listActiveRuns(db: Db, engine: Engine): Promise<RunRecord[]> {
-  const rows = await db.query(`SELECT * FROM ${stateTable(engine, 'runs')} WHERE status IN ('queued', 'planned', 'computing', 'cancelling', 'publishing')`);
+  const rows = await db.query(`SELECT * FROM ${stateTable(engine, 'runs')} WHERE status IN (${ACTIVE.map((st) => `'${st}'`).join(', ')})`);
   return rows.map(runFromRow);
 }
 
@@ -100,7 +101,14 @@ export async function insertRun(db: Db, engine: Engine, run: RunRecord): Promise
   );
 }
 
-export async function setRunStatus(db: Db, engine: Engine, runId: string, status: RunStatus, extra: { error?: string | null; publish_seq?: number; pid?: number } = {}): Promise<void> {
+/** `pid: null` releases the run (its process no longer computes it); `reason`/`pool` are a re-issued command's. */
+export async function setRunStatus(
+  db: Db,
+  engine: Engine,
+  runId: string,
+  status: RunStatus,
+  extra: { error?: string | null; publish_seq?: number; pid?: number | null; reason?: string; pool?: string } = {},
+): Promise<void> {
   const now = nowIso();
   const sets = ['status = $2', 'updated_at = $3'];
   const params: unknown[] = [runId, status, now];
@@ -110,6 +118,8 @@ export async function setRunStatus(db: Db, engine: Engine, runId: string, status
     params.push(now), sets.push(`published_at = $${params.length}`);
   }
   if (extra.pid !== undefined) params.push(extra.pid), sets.push(`pid = $${params.length}`);
+  if (extra.reason !== undefined) params.push(extra.reason), sets.push(`reason = $${params.length}`);
+  if (extra.pool !== undefined) params.push(extra.pool), sets.push(`pool = $${params.length}`);
   await db.exec(`UPDATE ${stateTable(engine, 'runs')} SET ${sets.join(', ')} WHERE run_id = $1`, params);
 }
 
@@ -182,4 +192,13 @@ export async function markTasksComputed(db: Db, engine: Engine, runId: string, d
       params,
     );
   }
+}
+
+/** Ends a run as cancelled, with its `run.cancelled` event, in one transaction; its staging stays for a resume. */
+export async function markRunCancelled(db: Db, engine: Engine, runId: string): Promise<void> {
+  const tasks = await listTasks(db, engine, runId);
+  await db.transaction(async (tx) => {
+    await setRunStatus(tx, engine, runId, 'cancelled', { error: null });
+    await appendOutboxEvent(tx, engine, 'run.cancelled', runId, { computed: tasks.filter((t) => t.status === 'computed').length, tasks: tasks.length });
+  });
 }

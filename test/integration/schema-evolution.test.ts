@@ -262,6 +262,7 @@ describe.each(testEngines(inject('pgUrl')))('a source schema evolving once it ha
     const text = cli(dir, ['schema', 'check', 'orders']);
     expect(text.code).toBe(4);
     expect(text.stdout).toContain('Live table orders: schema.current is not an additive change; ingest refuses it');
-    expect(text.stderr).toMatch(/^error: orders: the live table cannot take schema.current: customer_id \(live BIGINT\) is no longer declared/m);
+    expect(text.stderr).toMatch(/^error: orders: schema.current is not an additive change of the live table \(only new columns are added automatically\): customer_id \(live BIGINT\) is no longer declared/m);
+    expect(text.stderr).toMatch(/^hint: keep the live columns as they are in datasets\.orders\.schema\.current/m);
   });
 });

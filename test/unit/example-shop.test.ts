@@ -191,7 +191,7 @@ describe('shop example: scaffold', () => {
   it('refuses a directory that already holds a project, and changes nothing', async () => {
     const dir = await mkdtemp(path.join(tmp, 'existing-'));
     await writeFile(path.join(dir, 'tidemark.yaml'), 'name: mine\n');
-    await expect(scaffoldShopExample(dir)).rejects.toThrow(/already has tidemark\.yaml; refusing to overwrite/);
+    await expect(scaffoldShopExample(dir)).rejects.toThrow(/already has tidemark\.yaml: init would overwrite it/);
     expect(await readdir(dir)).toEqual(['tidemark.yaml']);
     expect(await readFile(path.join(dir, 'tidemark.yaml'), 'utf8')).toBe('name: mine\n');
   });

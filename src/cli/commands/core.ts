@@ -6,7 +6,7 @@ import { backfill, planBackfill, planRun, preflight, requireReason, run } from '
 import { getDataset } from '../../config/project.js';
 import { addPartitions, parsePartitionKey, type Grain } from '../../core/grain.js';
 import { TidemarkError, usageError } from '../../errors.js';
-import { scaffoldShopExample, shopExampleCollisions } from '../../example/shop.js';
+import { scaffoldShopExample } from '../../example/shop.js';
 import { ingest } from '../../execute/ingest.js';
 import { assertNoBlockingGuards, runKeyOf } from '../../execute/executor.js';
 import { confirm, globals, print, printJson, withWorkspace } from '../context.js';
@@ -83,7 +83,7 @@ const UNIT_OF: Record<Grain, string> = { hour: 'h', day: 'd', month: 'm' };
  * daily dataset, `24h` on an hourly one, `3m` on a monthly one. A unit of another grain is refused
  * rather than converted: "the last 7 days" of a monthly dataset has no single right answer.
  */
-export async function rangeFlags(f: { from?: string; to?: string; last?: string }, grain: Grain, lastKey: () => Promise<string | null>): Promise<{ from: string; to: string }> {
+async function rangeFlags(f: { from?: string; to?: string; last?: string }, grain: Grain, lastKey: () => Promise<string | null>): Promise<{ from: string; to: string }> {
   if (f.last === undefined) {
     if (!f.from || !f.to) throw usageError('give --from and --to (inclusive partition keys), or --last N', `e.g. --last 7${UNIT_OF[grain]}`);
     return { from: f.from, to: f.to };
@@ -110,10 +110,6 @@ export function registerCoreCommands(program: Command): void {
     .action(async (dir: string | undefined, opts: { example: string }, cmd: Command) => {
       const target = path.resolve(dir ?? '.');
       if (opts.example !== 'shop') throw usageError(`unknown example '${opts.example}'`, 'available examples: shop');
-      const collisions = shopExampleCollisions(target);
-      if (collisions.length) {
-        throw new TidemarkError('USAGE', `${target} already has ${collisions.join(', ')}: init would overwrite ${collisions.length === 1 ? 'it' : 'them'}`, { hint: 'choose a new or empty folder' });
-      }
       mkdirSync(target, { recursive: true });
       await scaffoldShopExample(target);
       if (cmd.optsWithGlobals().json) printJson({ project: target, example: opts.example });
@@ -255,7 +251,7 @@ export function registerCoreCommands(program: Command): void {
             // the partitions the user confirmed; the same plan has the same run key, so it resumes.
             request = confirmed.request;
             plan = await planBackfill(ws, request);
-            if (runKeyOf(plan) !== runKeyOf(confirmed.plan)) throw planChangedWhileWaiting(confirmed.plan, plan);
+            if (runKeyOf(plan) !== runKeyOf(confirmed.plan)) throw planChangedWhileWaiting(confirmed.plan, plan, stoppedRun);
           }
           const whenWindowCloses = windowPolicy(ws.engine, !hostedCall());
           if (whenWindowCloses === 'stop') assertInsideWindow(runWindowOf(ws.project, 'backfill', opts), systemClock, stoppedRun);
@@ -281,9 +277,13 @@ function tellWaiting(w: WindowWait, g: GlobalOptions): void {
   process.stderr.write(`tidemark: ${line}. The project is not held while waiting (Ctrl-C stops).\n`);
 }
 
-function planChangedWhileWaiting(before: Plan, now: Plan): TidemarkError {
+/** The stopped run (if any) cannot resume under another plan: the hint says how to end it. */
+function planChangedWhileWaiting(before: Plan, now: Plan, stoppedRun: string | null): TidemarkError {
   return new TidemarkError('GUARD', `refused: the plan changed while the backfill waited for its window (${before.tasks.length} partition(s) confirmed, ${now.tasks.length} now); nothing more was written`, {
-    hint: 'review it with `tidemark plan`, then issue the backfill again',
+    run_id: stoppedRun,
+    hint: stoppedRun
+      ? `review it with \`tidemark plan\`, then issue the backfill again; the stopped run ${stoppedRun} resumes only under its own plan: \`tidemark cancel ${stoppedRun}\` ends it`
+      : 'review it with `tidemark plan`, then issue the backfill again',
   });
 }
 

@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { schemaCheck, type SchemaCheckReport } from '../../api/schema.js';
 import { TidemarkError } from '../../errors.js';
-import { describeConflict } from '../../execute/ingest-evolution.js';
+import { getDataset, type SourceSpec } from '../../config/project.js';
+import { describeConflict, nonAdditiveError } from '../../execute/ingest-evolution.js';
 import { describeFailures } from '../../execute/schema-adapt.js';
 import { print, printJson, withWorkspace } from '../context.js';
 import { table } from '../render.js';
@@ -20,11 +21,7 @@ export function registerSchemaCommands(program: Command): void {
         const report = await schemaCheck(ws, source, files);
         if (g.json) printJson(report);
         else print(renderReport(report));
-        if (report.live_table && !report.live_table.additive) {
-          throw new TidemarkError('CHECK_FAILED', `${source}: the live table cannot take schema.current: ${describeConflict(report.live_table)}`, {
-            hint: 'keep the live columns (names and types) in schema.current and add new ones; read other file shapes through schema.history with an adapt map',
-          });
-        }
+        if (report.live_table && !report.live_table.additive) throw nonAdditiveError(getDataset(ws.project, source) as SourceSpec, report.live_table, 'CHECK_FAILED');
         if (!report.ok) {
           const bad = report.files.filter((f) => !f.ok);
           throw new TidemarkError('CHECK_FAILED', `${bad.length} of ${report.files.length} file(s) do not map onto the current schema of ${source}: ${bad[0].file}${bad.length > 1 ? ', …' : ''}`, {
