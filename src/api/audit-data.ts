@@ -7,6 +7,12 @@
  * `tidemark.partitions`. Live rows whose window has no published partition at all (inserted by
  * hand) are reported too.
  *
+ * And it closes the loop from state to trail: each partition's recorded version, rows and checksum
+ * must be what the audit trail last sealed for it (publish records list them per partition; a
+ * schema change that recomputed checksums lists the new ones). Someone who edits a live table and
+ * `tidemark.partitions` together, so that the two agree, is caught here: the chain is hash-linked,
+ * so the trail cannot be edited to match without `audit verify` failing.
+ *
  * Set-based: one aggregate per dataset, grouped by partition window, however many partitions.
  * Read-only: it writes nothing, not even an audit record (core/mutations.ts lists `audit verify`
  * as read-only).
@@ -17,6 +23,7 @@ import { TidemarkError } from '../errors.js';
 import { EMPTY_CHECKSUM } from '../execute/staging.js';
 import { loadPartitions, type PartitionRecord } from '../state/partitions.js';
 import type { Workspace } from '../workspace.js';
+import { sealedStates, type SealedState } from './audit-sealed.js';
 import { measureLiveWindows, type KeyRange, type LiveWindow } from './live-checksums.js';
 
 export interface DataVerifyRequest {
@@ -50,6 +57,18 @@ export interface UnpublishedRows {
   checksum: string;
 }
 
+/** A partition whose recorded state is not what the audit trail last sealed for it. */
+export interface UnauditedState {
+  dataset: string;
+  partition: PartitionKey;
+  /** What `tidemark.partitions` records. */
+  version: number;
+  rows: number;
+  checksum: string;
+  /** What the trail last sealed for the partition (null: no record mentions it). */
+  audited: SealedState | null;
+}
+
 export interface DatasetDataSummary {
   dataset: string;
   /** Published partitions compared. */
@@ -63,6 +82,8 @@ export interface DataVerdict {
   datasets: DatasetDataSummary[];
   mismatches: PartitionDrift[];
   unpublished: UnpublishedRows[];
+  /** Partitions whose recorded version, rows or checksum the audit trail never sealed. */
+  unaudited: UnauditedState[];
 }
 
 export async function verifyData(ws: Workspace, request: DataVerifyRequest = {}): Promise<DataVerdict> {
@@ -76,7 +97,7 @@ export async function verifyData(ws: Workspace, request: DataVerifyRequest = {})
     // has other writers) cannot show up as a difference; DuckDB transactions are snapshots already.
     if (engine.capabilities.multiWriter) await tx.exec('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     const stored = await loadPartitions(tx, engine);
-    const verdict: DataVerdict = { ok: true, datasets: [], mismatches: [], unpublished: [] };
+    const verdict: DataVerdict = { ok: true, datasets: [], mismatches: [], unpublished: [], unaudited: [] };
     for (const ds of specs) {
       const range = ranges.get(ds.name)!;
       const published = [...(stored.get(ds.name)?.values() ?? [])].filter((p) => inRange(p.partition, range));
@@ -84,9 +105,10 @@ export async function verifyData(ws: Workspace, request: DataVerifyRequest = {})
       const drift = compare(ds, published, live);
       verdict.mismatches.push(...drift.mismatches);
       verdict.unpublished.push(...drift.unpublished);
+      verdict.unaudited.push(...unsealed(ds, published, await sealedStates(tx, engine, ds.name)));
       verdict.datasets.push({ dataset: ds.name, partitions: published.length, rows: live.reduce((n, w) => n + w.rows, 0) });
     }
-    verdict.ok = !verdict.mismatches.length && !verdict.unpublished.length;
+    verdict.ok = !verdict.mismatches.length && !verdict.unpublished.length && !verdict.unaudited.length;
     return verdict;
   });
 }
@@ -96,15 +118,27 @@ export function dataDriftError(project: Project, verdict: DataVerdict): Tidemark
   const parts = [
     ...verdict.mismatches.map((m) => `${m.dataset} ${m.partition} (${m.problem === 'rows' ? `${m.stored_rows} rows recorded, ${m.live_rows} live` : `checksum ${m.stored_checksum} recorded, ${m.live_checksum} live`})`),
     ...verdict.unpublished.map((u) => `${u.dataset} ${u.partition ?? '(NULL partition column)'} (${u.rows} row(s) in no published partition)`),
+    ...verdict.unaudited.map((u) => `${u.dataset} ${u.partition} (${describeUnsealed(u)})`),
   ];
   const shown = parts.slice(0, 5).join(', ') + (parts.length > 5 ? `, … (${parts.length - 5} more)` : '');
-  const first = verdict.mismatches[0];
+  // A partition to rebuild: changed live rows, or a record edited to match them.
+  const rebuild = verdict.mismatches[0] ?? verdict.unaudited[0];
   const firstUnpublished = verdict.unpublished[0];
-  return new TidemarkError('CHECK_FAILED', `the live data differs from the audit trail: ${shown}`, {
-    dataset: (first ?? firstUnpublished).dataset,
-    partitions: [...new Set([...verdict.mismatches.map((m) => m.partition), ...verdict.unpublished.flatMap((u) => (u.partition ? [u.partition] : []))])],
-    hint: first ? repairHint(project, first) : `rows were written outside Tidemark where nothing was published, so no version records them and no Tidemark command replaces them: find where they came from, then delete them (${firstUnpublished.dataset} ${firstUnpublished.partition ?? 'rows with a NULL partition column'}) and verify again`,
+  const what = verdict.mismatches.length || verdict.unpublished.length ? 'the live data differs from the audit trail' : 'the recorded partitions differ from the audit trail';
+  return new TidemarkError('CHECK_FAILED', `${what}: ${shown}`, {
+    dataset: (rebuild ?? firstUnpublished).dataset,
+    partitions: [...new Set([...verdict.mismatches, ...verdict.unaudited].map((m) => m.partition).concat(verdict.unpublished.flatMap((u) => (u.partition ? [u.partition] : []))))],
+    hint: rebuild
+      ? repairHint(project, rebuild, !verdict.mismatches.length)
+      : `rows were written outside Tidemark where nothing was published, so no version records them and no Tidemark command replaces them: find where they came from, then delete them (${firstUnpublished.dataset} ${firstUnpublished.partition ?? 'rows with a NULL partition column'}) and verify again`,
   });
+}
+
+/** `state v3, 1200 rows, checksum …; the trail sealed v2, …` */
+function describeUnsealed(u: UnauditedState): string {
+  const state = `recorded v${u.version}, ${u.rows} rows, checksum ${u.checksum}`;
+  if (!u.audited) return `${state}; no audit record publishes it`;
+  return `${state}; the audit trail sealed v${u.audited.version}, ${u.audited.rows} rows, checksum ${u.audited.checksum} (record ${u.audited.seq})`;
 }
 
 /**
@@ -113,13 +147,15 @@ export function dataDriftError(project: Project, verdict: DataVerdict): Tidemark
  * --reload of its files, replaces a partition whose live rows drifted even when it computes the
  * recorded content (publish.ts).
  */
-function repairHint(project: Project, m: PartitionDrift): string {
+function repairHint(project: Project, m: { dataset: string; partition: PartitionKey; version: number }, recordEdited: boolean): string {
   const range = `--from ${m.partition} --to ${m.partition}`;
   const earlier = m.version > 1 ? `, or bring back an earlier version: \`tidemark restore ${m.dataset} --version ${m.version - 1} ${range} --reason "…"\`` : '';
-  if (getDataset(project, m.dataset).kind === 'model') {
-    return `the live rows were changed outside Tidemark; rebuild the partition as recorded: \`tidemark backfill ${m.dataset} ${range} --reason "…"\` (add --downstream for its dependents)${earlier}`;
-  }
-  return `the live rows of source ${m.dataset} were changed outside Tidemark; load the partition's files again: \`tidemark ingest ${m.dataset} FILE… --reload --reason "…"\` (\`tidemark history ${m.dataset} --partition ${m.partition}\` shows the run that loaded them)${earlier}`;
+  const model = getDataset(project, m.dataset).kind === 'model';
+  const cause = recordEdited
+    ? `tidemark.partitions was changed outside Tidemark (\`tidemark audit lineage ${m.dataset} --partition ${m.partition}\` shows what the trail sealed); `
+    : `the live rows${model ? '' : ` of source ${m.dataset}`} were changed outside Tidemark; `;
+  if (model) return `${cause}rebuild the partition as recorded: \`tidemark backfill ${m.dataset} ${range} --reason "…"\` (add --downstream for its dependents)${earlier}`;
+  return `${cause}load the partition's files again: \`tidemark ingest ${m.dataset} FILE… --reload --reason "…"\` (\`tidemark history ${m.dataset} --partition ${m.partition}\` shows the run that loaded them)${earlier}`;
 }
 
 /** --from/--to as keys of the dataset's grain (each bound optional). */
@@ -130,6 +166,17 @@ function selectedRange(ds: DatasetSpec, request: DataVerifyRequest): KeyRange {
     throw new TidemarkError('BAD_DATE', `--from ${request.from} is after --to ${request.to}`, { hint: 'swap them: --from is the first partition, --to the last (inclusive)' });
   }
   return { from, to };
+}
+
+/** Recorded partitions whose version, rows or checksum the trail never sealed (the state store was edited). */
+function unsealed(ds: DatasetSpec, published: PartitionRecord[], sealed: Map<PartitionKey, SealedState>): UnauditedState[] {
+  return published
+    .filter((p) => {
+      const s = sealed.get(p.partition);
+      return !s || s.version !== p.version || s.rows !== Number(p.rows) || s.checksum !== String(p.checksum);
+    })
+    .map((p) => ({ dataset: ds.name, partition: p.partition, version: p.version, rows: Number(p.rows), checksum: String(p.checksum), audited: sealed.get(p.partition) ?? null }))
+    .sort((a, b) => a.partition.localeCompare(b.partition));
 }
 
 /** ISO keys of one grain sort lexically. */

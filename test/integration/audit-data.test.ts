@@ -17,12 +17,18 @@ interface DataVerdictJson {
     datasets: { dataset: string; partitions: number; rows: number }[];
     mismatches: { dataset: string; partition: string; version: number; problem: 'rows' | 'checksum'; stored_rows: number; stored_checksum: string; live_rows: number; live_checksum: string }[];
     unpublished: { dataset: string; partition: string | null; rows: number; checksum: string }[];
+    unaudited: { dataset: string; partition: string; version: number; rows: number; checksum: string; audited: { version: number; rows: number; checksum: string; seq: number } | null }[];
   };
 }
 
 /** Runs SQL on the live tables directly, outside Tidemark, as any SQL client could. */
 async function behindTidemarksBack(dir: string, sql: (table: (dataset: string) => string) => string): Promise<void> {
   await withWorkspace(dir, (ws) => ws.engine.exec(sql((dataset) => ws.engine.dialect.table(ws.engine.dataSchema, dataset))));
+}
+
+/** Runs SQL on the state store directly (`tidemark.partitions`…), as someone covering their tracks could. */
+async function onStateStore(dir: string, sql: (table: (name: string) => string) => string): Promise<void> {
+  await withWorkspace(dir, (ws) => ws.engine.exec(sql((name) => ws.engine.dialect.table(ws.engine.stateSchema, name))));
 }
 
 /** `audit verify --data ARGS --json`: its exit code and parsed report. */
@@ -149,6 +155,61 @@ describe.each(testEngines(inject('pgUrl')))('audit verify --data ($kind)', (engi
     expect(verifyData(dir).code).toBe(0);
     // Without --reload the same file is a no-op, as before.
     expect(cliJson(dir, ['ingest', 'orders', file]).files).toEqual([expect.objectContaining({ status: 'unchanged' })]);
+  });
+
+  it('live rows and their record edited together agree with each other, but not with the sealed trail: exit 4; a backfill repairs both', async () => {
+    const dir = copies.fresh();
+    const recorded = partitionsByKey(dir, ['daily_revenue']).get(`daily_revenue/${DAY}`)!;
+    await behindTidemarksBack(dir, (t) => `UPDATE ${t('daily_revenue')} SET revenue_usd_cents = revenue_usd_cents + 100 WHERE day = DATE '${DAY}' AND currency = 'EUR'`);
+    // Cover the tracks: record the edited rows' checksum, as the live-data check would measure it.
+    const drifted = verifyData(dir).report.data.mismatches;
+    expect(drifted).toHaveLength(1);
+    await onStateStore(dir, (t) => `UPDATE ${t('partitions')} SET checksum = '${drifted[0].live_checksum}' WHERE dataset = 'daily_revenue' AND partition = '${DAY}'`);
+    expect(cli(dir, ['audit', 'verify']).code).toBe(0);
+
+    const before = await snapshotState(dir);
+    const { code, report } = verifyData(dir);
+    expect(code).toBe(4);
+    expect(report.data.mismatches).toEqual([]);
+    expect(report.data.unpublished).toEqual([]);
+    expect(report.data.unaudited).toEqual([
+      {
+        dataset: 'daily_revenue',
+        partition: DAY,
+        version: 1,
+        rows: recorded.rows,
+        checksum: drifted[0].live_checksum,
+        audited: { version: 1, rows: recorded.rows, checksum: recorded.checksum, seq: expect.any(Number) },
+      },
+    ]);
+    const text = cli(dir, ['audit', 'verify', '--data']);
+    expect(text.stderr).toMatch(new RegExp(`^error: the recorded partitions differ from the audit trail: daily_revenue ${DAY} \\(recorded v1`, 'm'));
+    expect(text.stderr).toContain(`hint: tidemark.partitions was changed outside Tidemark`);
+    expect(text.stdout).toContain('1 partition record(s) differ from what the audit trail sealed');
+    expect(await snapshotState(dir)).toEqual(before);
+
+    // The backfill computes the sealed content, which differs from the edited record: a new version.
+    const repair = cliJson<{ published: { partition: string; version_after: number; checksum_after: string }[] }>(dir, [
+      'backfill', 'daily_revenue', '--from', DAY, '--to', DAY, '--reason', 'INC-7: record edited outside Tidemark', '--yes',
+    ]);
+    expect(repair.published).toEqual([expect.objectContaining({ partition: DAY, version_after: 2, checksum_after: recorded.checksum })]);
+    expect(verifyData(dir).code).toBe(0);
+  });
+
+  it('a record whose version was bumped by hand, and a record no publish sealed, are both caught', async () => {
+    const dir = copies.fresh();
+    await onStateStore(dir, (t) => `UPDATE ${t('partitions')} SET version = 7 WHERE dataset = 'orders' AND partition = '${DAY}'`);
+    const { code, report } = verifyData(dir, 'orders');
+    expect(code).toBe(4);
+    expect(report.data.unaudited).toEqual([expect.objectContaining({ dataset: 'orders', partition: DAY, version: 7, audited: expect.objectContaining({ version: 1 }) })]);
+    // A partition record no publish ever sealed.
+    await onStateStore(dir, (t) => `INSERT INTO ${t('partitions')} (dataset, partition, version, rows, checksum, run_id, publish_seq, published_at, inputs) VALUES ('fx_rates', '2027-01-01', 1, 0, '0', 'r-none', 1, '2027-01-01T00:00:00Z', '{}')`);
+    const both = verifyData(dir, 'orders', 'fx_rates');
+    expect(both.report.data.unaudited.map((u) => [u.dataset, u.partition, u.audited === null])).toEqual([
+      ['orders', DAY, false],
+      ['fx_rates', '2027-01-01', true],
+    ]);
+    expect(cli(dir, ['audit', 'verify', '--data', 'fx_rates']).stderr).toContain('no audit record publishes it');
   });
 
   it('a hand INSERT where nothing was published is reported as rows in no published partition', async () => {

@@ -145,7 +145,7 @@ function renderDataVerdict(chain: ChainVerdict, data: DataVerdict): string {
   const rows = data.datasets.reduce((n, d) => n + d.rows, 0);
   lines.push(`Live data: ${partitions} published partition(s) of ${data.datasets.length} dataset(s) recomputed from ${rows} live row(s)`);
   if (data.ok) {
-    lines.push('Every partition matches its recorded rows and checksum; no rows outside the published partitions.');
+    lines.push('Every partition matches its recorded rows and checksum, as the audit trail sealed them; no rows outside the published partitions.');
     return lines.join('\n');
   }
   if (data.mismatches.length) {
@@ -168,6 +168,19 @@ function renderDataVerdict(chain: ChainVerdict, data: DataVerdict): string {
   if (data.unpublished.length) {
     lines.push('', `${data.unpublished.reduce((n, u) => n + u.rows, 0)} live row(s) fall in no published partition:`);
     lines.push(table(data.unpublished.map((u) => ({ dataset: u.dataset, partition: u.partition ?? '(NULL partition column)', rows: u.rows }))));
+  }
+  if (data.unaudited.length) {
+    lines.push('', `${data.unaudited.length} partition record(s) differ from what the audit trail sealed:`);
+    lines.push(
+      table(
+        data.unaudited.map((u) => ({
+          dataset: u.dataset,
+          partition: u.partition,
+          recorded: `v${u.version} ${u.rows} rows ${u.checksum}`,
+          sealed: u.audited ? `v${u.audited.version} ${u.audited.rows} rows ${u.audited.checksum} (record ${u.audited.seq})` : 'never published',
+        })),
+      ),
+    );
   }
   return lines.join('\n');
 }
