@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'VALIDATION' // a task's output failed validation (window, keys, checks)
   | 'CHECK_FAILED' // a read-only check found a problem (duplicates, broken audit chain)
   | 'LOCKED' // the project's database is held by another process
+  | 'UNAVAILABLE' // the database server could not be reached (retry later)
   | 'NOT_FOUND'
   | 'CANCELLED'
   | 'WINDOW_CLOSED' // a one-shot run stopped between tasks because its window closed (resumable)
@@ -31,6 +32,7 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   VALIDATION: 4,
   CHECK_FAILED: 4,
   LOCKED: 1,
+  UNAVAILABLE: 1,
   NOT_FOUND: 2,
   CANCELLED: 1,
   WINDOW_CLOSED: 1,

@@ -207,7 +207,12 @@ export async function query(ws: Workspace, sql: string): Promise<Record<string, 
     .transaction(async (tx) => {
       // DuckDB keeps the live tables in its default schema; PostgreSQL in a schema of their own, so
       // put it first on the search path: `SELECT * FROM daily_revenue` means the same on both.
-      if (ws.engine.kind === 'postgres') await tx.exec(`SET LOCAL search_path TO ${ws.engine.dialect.quote(ws.engine.dataSchema)}, public`);
+      if (ws.engine.kind === 'postgres') {
+        // READ ONLY makes the server refuse writes a SELECT can still make (nextval(), setval(), writing
+        // functions); the rollback alone would not undo what acts outside the transaction.
+        await tx.exec('SET TRANSACTION READ ONLY');
+        await tx.exec(`SET LOCAL search_path TO ${ws.engine.dialect.quote(ws.engine.dataSchema)}, public`);
+      }
       rows = await tx.query(text);
       throw ROLLBACK;
     })

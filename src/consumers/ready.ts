@@ -5,6 +5,7 @@
  * `tidemark ready daily_revenue --partition 2026-03-07 --wait --timeout 600 && ./export.sh`.
  */
 import { getDataset } from '../config/project.js';
+import { parsePartitionKey } from '../core/grain.js';
 import type { Engine } from '../engines/engine.js';
 import { runLiveness } from '../plan/snapshot.js';
 import { ACTIVE, type RunStatus } from '../state/runs.js';
@@ -28,8 +29,10 @@ export interface Readiness {
   stale_because: StaleCause | null;
 }
 
-export async function readiness(ws: Workspace, dataset: string, partition?: string): Promise<Readiness> {
-  getDataset(ws.project, dataset); // unknown dataset → clear error
+export async function readiness(ws: Workspace, dataset: string, given?: string): Promise<Readiness> {
+  const ds = getDataset(ws.project, dataset); // unknown dataset → clear error
+  // A malformed or impossible key is bad input (exit 2), not "not published"; a date names its partition.
+  const partition = given === undefined ? undefined : parsePartitionKey(given, ds.grain);
   const { engine } = ws;
   const rows = await engine.query<{ partition: string; version: number; publish_seq: number }>(
     partition

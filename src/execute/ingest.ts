@@ -31,6 +31,7 @@ import { crashPoint } from './crash.js';
 import { adaptedSelect, checkAdapters, readShape, resolveVersion, type ShapedFile } from './schema-adapt.js';
 import { diffLiveSchema, evolveLiveTable, isAdditive, missingFrom, nonAdditiveError } from './ingest-evolution.js';
 import { mappingHash } from './ingest-mapping.js';
+import { dismissSupersededIngests } from './ingest-superseded.js';
 import { schemaVersions, type SchemaVersion } from './schema-match.js';
 import type { ColumnSpec } from '../config/project.js';
 import { executePlan, type RunResult, type Stager } from './executor.js';
@@ -80,6 +81,8 @@ export interface IngestResult extends RunResult {
   files: { file: string; status: IngestFile['status']; schema_version?: number }[];
   /** Columns of schema.current the live table lacks, added by this ingest's publish (or that it would add, on a dry run). */
   schema_change?: { added: ColumnSpec[] };
+  /** Failed ingests of these files this one made obsolete (dismissed: see ingest-superseded.ts). */
+  superseded: string[];
 }
 
 export function formatOf(file: string, declared?: FileFormat): FileFormat {
@@ -255,8 +258,11 @@ export async function ingest(ws: Workspace, source: string, files: string[], opt
   const planned = await planIngest(ws, source, files, { schemaVersion: options.schemaVersion, reload: options.reload });
   const reason = options.reason ?? `ingest ${planned.files.filter((f) => f.status !== 'unchanged').length} file(s)`;
   const result = await executePlan(ws, planned.plan, { ...options, reason }, ingestStager(planned.files));
+  const succeeded = result.status === 'published' || result.status === 'noop';
+  const superseded = succeeded ? await dismissSupersededIngests(ws, source, planned.files) : [];
   return {
     ...result,
+    superseded,
     files: planned.files.map((f) => ({ file: f.name, status: f.status, ...(f.schemaVersion !== undefined ? { schema_version: f.schemaVersion } : {}) })),
     ...(planned.schemaChange && (result.status === 'published' || result.status === 'dry_run') ? { schema_change: planned.schemaChange } : {}),
   };
@@ -281,7 +287,8 @@ function ingestStager(files: IngestFile[]): Stager {
       inPlace = readsFilesInPlace(ctx);
       await stageFiles(ctx, ds, changed, inPlace);
       await engine.transaction(async (tx) => {
-        const stats = await stagedPartitionStats(tx, ctx, ds);
+        // A view of the files is read here for the first time: a value that does not convert fails now.
+        const stats = await (inPlace ? readingFiles(ds, changed, () => stagedPartitionStats(tx, ctx, ds)) : stagedPartitionStats(tx, ctx, ds));
         const byPart = new Map(stats.map((s) => [s.part, s]));
         const problems = await validateStaged(tx, {
           engine,
@@ -374,7 +381,7 @@ async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[]
   await engine.transaction(async (tx) => {
     await tx.exec(`DELETE FROM ${staging}`);
     for (const f of changed) {
-      await tx.exec(`INSERT INTO ${staging} SELECT ${cols}, $1, ${key} FROM (${f.select!}) t`, [f.name]);
+      await readingFiles(ds, [f], () => tx.exec(`INSERT INTO ${staging} SELECT ${cols}, $1, ${key} FROM (${f.select!}) t`, [f.name]));
       crashPoint('ingest.file_loaded');
     }
     const liveCols = await engine.columns(engine.dataSchema, ds.name, tx);
@@ -391,6 +398,25 @@ async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[]
       );
     }
   });
+}
+
+/**
+ * Runs `read`, which reads every row of `files` (converting each value to its declared type); an
+ * engine error there is a value in one of those files, so it is reported as the files' bad input,
+ * naming them, rather than as the engine's bare message. Plan time read only the partition column.
+ */
+async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!(error instanceof TidemarkError) || error.code !== 'SQL') throw error;
+    const names = files.length === 1 ? files[0].given : `one of ${files.map((f) => f.given).join(', ')}`;
+    throw new TidemarkError('BAD_INPUT', `${names}: ${error.message}`, {
+      ...error.details,
+      dataset: ds.name,
+      hint: `fix the value in the file, or declare the column's type to match in datasets.${ds.name}.schema, then ingest the file again`,
+    }, { cause: error });
+  }
 }
 
 /**

@@ -13,6 +13,8 @@ export interface RunSummary {
   created_at: string;
   updated_at: string;
   published_at: string | null;
+  /** Why it failed, or what ended it (a superseded attempt), when it did not publish. */
+  error: string | null;
   tasks: { total: number; computed: number; pending: number; failed: number; skipped: number };
 }
 
@@ -33,6 +35,6 @@ export async function listRunSummaries(engine: Engine, limit = 50): Promise<RunS
       else if (row.status === 'skipped') tasks.skipped += n;
       else tasks.pending += n;
     }
-    return { run_id: r.run_id, kind: r.kind, status: r.status, pool: r.pool, actor: r.actor, reason: r.reason, created_at: r.created_at, updated_at: r.updated_at, published_at: r.published_at, tasks };
+    return { run_id: r.run_id, kind: r.kind, status: r.status, pool: r.pool, actor: r.actor, reason: r.reason, created_at: r.created_at, updated_at: r.updated_at, published_at: r.published_at, error: r.error, tasks };
   });
 }

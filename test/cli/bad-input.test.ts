@@ -171,6 +171,31 @@ describe('bad input', () => {
     expect(JSON.parse(r.stdout).unchanged).toBe(30);
   });
 
+  it.each([
+    ['a partition already loaded (rows staged in a table)', '2026-03-06'],
+    ['a new partition (the file read in place)', '2026-06-01'],
+  ])('a value that does not convert, deep in a file, in %s: exit 2 naming the file; live data unchanged; the corrected file dismisses the failed attempt', async (_what, day) => {
+    const file = `data/orders/convert-${day}.csv`;
+    const good = `order_id,customer_id,amount_cents,currency,status,order_date\n${Array.from({ length: 50 }, (_, i) => `${9_000_000 + Number(day.slice(5, 7)) * 1000 + i},7,${100 + i},USD,paid,${day}`).join('\n')}\n`;
+    writeFileSync(path.join(dir, file), `${good}abc,7,100,USD,paid,${day}\n`);
+    const before = await snapshotState(dir);
+    const r = cli(dir, ['ingest', 'orders', file]);
+    expect(r.code).toBe(2);
+    expect(lines(r, 'error:')).toEqual([expect.stringMatching(new RegExp(`^error: ${file.replace(/[.]/g, '\\.')}: .*'abc'`))]);
+    expect(lines(r, 'hint:')[0]).toMatch(/fix the value in the file/);
+    expect((await snapshotState(dir)).live).toEqual(before.live);
+    const failed = cliJson<{ failed_runs: { run_id: string }[] }>(dir, ['status']).failed_runs;
+    expect(failed).toHaveLength(1);
+
+    // Corrected and ingested again: it loads, and the failed attempt (which can never resume) is dismissed.
+    writeFileSync(path.join(dir, file), good);
+    const fixed = cliJson<{ status: string; superseded: string[] }>(dir, ['ingest', 'orders', file]);
+    expect(fixed).toMatchObject({ status: 'published', superseded: [failed[0].run_id] });
+    expect(cliJson<{ failed_runs: unknown[] }>(dir, ['status']).failed_runs).toEqual([]);
+    const runs = cliJson<{ run_id: string; status: string; error: string | null }[]>(dir, ['runs']);
+    expect(runs.find((x) => x.run_id === failed[0].run_id)).toMatchObject({ status: 'cancelled', error: expect.stringMatching(/^superseded: /) });
+  });
+
   it('an engine error is one line; --debug adds the full engine message and stack', () => {
     const plain = cli(dir, ['query', 'SELECT * FROM no_such_table']);
     expect(plain.code).toBe(2);

@@ -154,6 +154,14 @@ describe('ready', () => {
     const missing = cli(dir, ['ready', 'daily_revenue', '--partition', '2025-01-01', '--wait', '--timeout', '0']);
     expect(missing.code).toBe(3);
     expect(missing.stderr).toContain('error: not ready: daily_revenue 2025-01-01 is not published');
+    // Said once: the error line on stderr, nothing repeated on stdout.
+    expect(missing.stdout).toBe('');
+    // A malformed or impossible key is bad input, not "not published".
+    for (const bad of ['2026-99-01', 'yesterday', '2026-02-30']) {
+      const r = cli(dir, ['ready', 'daily_revenue', '--partition', bad]);
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr, bad).toMatch(/^error: /m);
+    }
     const holder = await holdWorkspace(dir, 'tidemark backfill daily_revenue', 'r_test_holder');
     try {
       const held = cli(dir, ['ready', 'daily_revenue']);

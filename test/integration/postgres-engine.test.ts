@@ -4,12 +4,14 @@
 //
 // Each test gets its own schemas through TIDEMARK_PG_SCHEMA_PREFIX (see src/engines/postgres/engine.ts).
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { backfill, planBackfill, run } from '../../src/api/operations.js';
+import { backfill, planBackfill, query, run } from '../../src/api/operations.js';
 import { PostgresEngine } from '../../src/engines/postgres/engine.js';
+import type { TidemarkError } from '../../src/errors.js';
 import { generateOrdersCsv, scaffoldShopExample, SHOP_FIRST_DAY } from '../../src/example/shop.js';
 import { ingest } from '../../src/execute/ingest.js';
 import { MIGRATIONS, migrate } from '../../src/state/migrate.js';
@@ -199,6 +201,44 @@ describe('PostgresEngine', () => {
       ]);
     }
     await expect(engine.query(engine.readFileSql(path.join(dir, 'missing.csv'), 'csv', ['x']))).rejects.toMatchObject({ code: 'BAD_INPUT' });
+  });
+
+  it.skipIf(skip)(title('a server that cannot be reached fails (exit 1, retryable); an unknown database or a key=value string is a config error (exit 2)'), async () => {
+    // A port nothing listens on: bind one, then free it.
+    const closedPort = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const url = new URL(pgUrl);
+    const down = new URL(pgUrl);
+    down.port = String(closedPort);
+    const refused = await PostgresEngine.open(down.toString()).catch((e: TidemarkError) => e);
+    expect(refused).toMatchObject({ code: 'UNAVAILABLE', exitCode: 1 });
+    expect((refused as TidemarkError).message).toContain(`127.0.0.1:${closedPort}`);
+    expect((refused as TidemarkError).hint).toContain('retried');
+
+    const noDatabase = new URL(pgUrl);
+    noDatabase.pathname = '/no_such_database_here';
+    await expect(PostgresEngine.open(noDatabase.toString())).rejects.toMatchObject({ code: 'CONFIG', exitCode: 2 });
+
+    const keyValue = `host=${url.hostname} port=${url.port} dbname=postgres password=s3cret-value`;
+    const libpq = await PostgresEngine.open(keyValue).catch((e: TidemarkError) => e);
+    expect(libpq).toMatchObject({ code: 'CONFIG' });
+    expect((libpq as TidemarkError).message).toContain('must be a URL');
+    expect(JSON.stringify({ m: (libpq as TidemarkError).message, h: (libpq as TidemarkError).hint })).not.toContain('s3cret-value');
+  });
+
+  it.skipIf(skip)(title('query runs in a READ ONLY transaction: a SELECT that would write outside the rollback is refused'), async () => {
+    const engine = await freshEngine();
+    const seq = engine.dialect.table(engine.stateSchema, 'query_probe_seq');
+    await engine.exec(`CREATE SEQUENCE ${seq}`);
+    const ws = { engine } as unknown as Workspace;
+    await expect(query(ws, `SELECT nextval('${seq.replace(/'/g, "''")}') AS n`)).rejects.toThrow(/read-only transaction/);
+    // The sequence did not move: its first value is still to come.
+    expect(await engine.query(`SELECT nextval('${seq.replace(/'/g, "''")}') AS n`)).toEqual([{ n: 1 }]);
+    expect(await query(ws, 'SELECT 41 + 1 AS answer')).toEqual([{ answer: 42 }]);
   });
 
   it.skipIf(skip)(title('two processes migrating the same store at once: one migrates, the other finds it done'), async () => {

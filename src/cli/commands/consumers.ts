@@ -105,8 +105,9 @@ export function registerConsumersCommands(program: Command): void {
       for (;;) {
         const r = await checkReady(g.project ?? process.cwd(), dataset, f.partition);
         if (r.ready || !wait || Date.now() >= deadline) {
+          // Not ready is said once, as the error line (stderr); --json still prints the whole answer.
           if (g.json) printJson(r);
-          else print(r.ready ? `ready: ${dataset} ${r.partition} (version ${r.version})` : `not ready: ${r.reason}`);
+          else if (r.ready) print(`ready: ${dataset} ${r.partition} (version ${r.version})`);
           if (!r.ready) throw new TidemarkError('GUARD', `not ready: ${r.reason}`, { hint: wait ? `still not ready after ${timeoutS} s` : 'add --wait --timeout SECONDS to wait for it' });
           return;
         }

@@ -129,7 +129,7 @@ export function registerCoreCommands(program: Command): void {
       withWorkspace(cmd, async (ws, g) => {
         const schemaVersion = parsePositiveInt(f.schemaVersion, '--schema-version');
         const result = await ingest(ws, source, files, { ...runOptions(f), reason: f.reason || undefined, schemaVersion, reload: f.reload });
-        if (g.json) printJson({ ...resultJson(result), files: result.files, ...(result.schema_change ? { schema_change: result.schema_change } : {}) });
+        if (g.json) printJson({ ...resultJson(result), files: result.files, superseded: result.superseded, ...(result.schema_change ? { schema_change: result.schema_change } : {}) });
         else {
           const loaded = result.files.filter((x) => x.status !== 'unchanged').length;
           const remapped = result.files.filter((x) => x.status === 'remapped').length;
@@ -141,6 +141,7 @@ export function registerCoreCommands(program: Command): void {
             print(`Schema change: ${result.status === 'dry_run' ? 'would add' : 'added'} ${cols} to the live table ${source} (rows loaded before get NULL until their files are ingested again).`);
           }
           print(renderResult(result));
+          if (result.superseded.length) print(`Dismissed failed run(s) ${result.superseded.join(', ')}: the files they failed on were corrected and ingested again.`);
         }
       }),
     );

@@ -154,6 +154,12 @@ export class PostgresEngine extends PgDb implements Engine {
       throw new TidemarkError('CONFIG', `invalid PostgreSQL schema prefix '${prefix}' (TIDEMARK_PG_SCHEMA_PREFIX)`, { hint: 'lowercase letters, digits and _, at most 47 characters' });
     }
     const where = describeUrl(url);
+    // node-postgres reads a libpq `host=… dbname=…` string as a URL and fails on a made-up host name.
+    if (!/^postgres(ql)?:\/\//i.test(url.trim())) {
+      throw new TidemarkError('CONFIG', 'the PostgreSQL connection must be a URL: postgres://user:password@host:5432/database', {
+        hint: 'set engine.url in tidemark.yaml (or TIDEMARK_DATABASE_URL) in URL form; key=value connection strings are not accepted',
+      });
+    }
     let pool: pg.Pool;
     try {
       // Sessions run in UTC so timestamps read back and date arithmetic never depend on the server's zone.
@@ -168,9 +174,7 @@ export class PostgresEngine extends PgDb implements Engine {
       await pool.query('SELECT 1');
     } catch (error) {
       await pool.end().catch(() => undefined);
-      throw new TidemarkError('CONFIG', `cannot connect to PostgreSQL at ${where}: ${(error as Error).message}`, {
-        hint: 'check engine.url in tidemark.yaml (or TIDEMARK_DATABASE_URL) and that the server is running',
-      });
+      throw connectError(error, where);
     }
     return new PostgresEngine(pool, dataSchema, prefix);
   }
@@ -263,4 +267,21 @@ function describeUrl(url: string): string {
   } catch {
     return 'the configured URL';
   }
+}
+
+/**
+ * Why the first connection failed, as a CLI exit code can tell it: a server that is down or cannot be
+ * reached is a failure (exit 1) a scheduler may retry; a refused login or an unknown database is a
+ * configuration error (exit 2) that retrying will not fix.
+ */
+function connectError(error: unknown, where: string): TidemarkError {
+  const e = error as { code?: string; message?: string };
+  const message = `cannot connect to PostgreSQL at ${where}: ${e.message ?? String(error)}`;
+  // SQLSTATE class 28 (invalid authorization), 3D000 (no such database), 42501 (no privilege to connect).
+  if (typeof e.code === 'string' && (/^28/.test(e.code) || e.code === '3D000' || e.code === '42501')) {
+    return new TidemarkError('CONFIG', message, { hint: 'check the user, password and database in engine.url (tidemark.yaml) or TIDEMARK_DATABASE_URL' });
+  }
+  return new TidemarkError('UNAVAILABLE', message, {
+    hint: 'check that the server is running and reachable at that host and port (engine.url in tidemark.yaml or TIDEMARK_DATABASE_URL); nothing was changed, so the command can simply be retried',
+  });
 }

@@ -1,0 +1,43 @@
+/**
+ * A failed ingest resumes only when the same files come back with the same content: its run key
+ * hashes them. Once a file it failed on has been corrected, re-issuing the command starts another
+ * run (or finds the corrected file already loaded and has nothing to do), and the failed attempt can
+ * never resume, yet `status` would go on listing it under "Failed runs (re-issue the command to
+ * resume)" until someone cancels it. So an ingest that succeeds dismisses the failed attempts of the
+ * same source in which every file is one it has just read with other content: the attempt becomes
+ * `cancelled`, its error says what superseded it, and `gc` drops its staging like any cancelled run's.
+ */
+import type { Workspace } from '../workspace.js';
+import { parseJson } from '../state/json.js';
+import { markRunCancelled } from '../state/runs.js';
+import { stateTable } from '../state/tables.js';
+
+/** A file as this ingest read it: its manifest name and the hash of its bytes. */
+export interface SeenFile {
+  name: string;
+  sha256: string;
+}
+
+interface FailedIngest {
+  run_id: string;
+  request: unknown;
+  error: string | null;
+}
+
+/** Dismisses the superseded failed ingests of `source`; returns their run ids. */
+export async function dismissSupersededIngests(ws: Workspace, source: string, seen: SeenFile[]): Promise<string[]> {
+  const { engine } = ws;
+  const failed = await engine.query<FailedIngest>(`SELECT run_id, request, error FROM ${stateTable(engine, 'runs')} WHERE kind = 'ingest' AND status = 'failed'`);
+  const now = new Map(seen.map((f) => [f.name, f.sha256]));
+  const dismissed: string[] = [];
+  for (const run of failed) {
+    const request = parseJson<{ dataset?: string; files?: [string, string][] }>(run.request, {});
+    const files = request.files ?? [];
+    if (request.dataset !== source || !files.length) continue;
+    if (!files.every(([name, sha]) => now.has(name) && now.get(name) !== sha)) continue;
+    const names = files.map(([name]) => name).join(', ');
+    await markRunCancelled(engine, engine, run.run_id, `superseded: ${names} changed since this attempt and ${files.length === 1 ? 'was' : 'were'} ingested again (it failed with: ${run.error ?? 'unknown error'})`);
+    dismissed.push(run.run_id);
+  }
+  return dismissed;
+}
