@@ -30,13 +30,18 @@ function fromRow<T extends DeliveryRow>(r: Record<string, unknown>): T {
   return { ...(r as unknown as T), event_id: Number(r.event_id), attempts: Number(r.attempts) };
 }
 
-export async function insertDelivery(db: Db, engine: Engine, eventId: number, consumer: string, now: string): Promise<void> {
-  await db.exec(
+/**
+ * Queues `eventId` for `consumer`; returns false when it already was. The unique index on
+ * (event_id, consumer) (migration 5) decides, so a row is inserted once however many processes try.
+ */
+export async function insertDelivery(db: Db, engine: Engine, eventId: number, consumer: string, now: string): Promise<boolean> {
+  const inserted = await db.query(
     `INSERT INTO ${stateTable(engine, 'deliveries')} (event_id, consumer, status, attempts, next_attempt_at, last_error, delivered_at)
-     SELECT CAST($1 AS BIGINT), CAST($2 AS VARCHAR), 'pending', 0, CAST($3 AS VARCHAR), NULL, NULL
-     WHERE NOT EXISTS (SELECT 1 FROM ${stateTable(engine, 'deliveries')} WHERE event_id = CAST($1 AS BIGINT) AND consumer = CAST($2 AS VARCHAR))`,
+     VALUES (CAST($1 AS BIGINT), CAST($2 AS VARCHAR), 'pending', 0, CAST($3 AS VARCHAR), NULL, NULL)
+     ON CONFLICT (event_id, consumer) DO NOTHING RETURNING event_id`,
     [eventId, consumer, now],
   );
+  return inserted.length > 0;
 }
 
 /** A consumer's undelivered events, oldest first: they are delivered strictly in this order. */

@@ -9,15 +9,17 @@
  *   A retry is never sent before the delivery's `next_attempt_at`, whichever process sends it.
  * - Bounded: it stops at a deadline and leaves the rest pending for the next dispatch (the next
  *   publishing command, the timer of `tidemark serve`, or `tidemark consumers redeliver`).
- * - One pass per consumer at a time in a process (claims.ts).
+ * - One pass per consumer at a time, in a process and across processes (claims.ts): a consumer whose
+ *   events another process is delivering is looked at again after BUSY_ELSEWHERE_RETRY_MS.
  *
  * Clock and sleep are injectable so tests can drive retries without waiting.
  */
 import type { ConsumerConfig } from '../config/schema.js';
+import type { Db } from '../engines/engine.js';
 import { coerceError } from '../errors.js';
 import type { Workspace } from '../workspace.js';
 import { backoffMs, maxAttempts, subscriptions, timeoutMs } from './config.js';
-import { withConsumerClaim } from './claims.js';
+import { openConsumerClaims, withConsumerClaim } from './claims.js';
 import { completeRunIfAcknowledged } from './completion.js';
 import { consumersWithPending, pendingFor, recordAttempt, type DeliveryStatus, type DeliveryWithEvent } from './deliveries.js';
 import { enqueueNewEvents } from './enqueue.js';
@@ -65,6 +67,8 @@ export interface DispatchReport {
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 /** However many consumers and attempts, one in-process dispatch never holds a command longer. */
 const MAX_DEFAULT_BUDGET_MS = 120_000;
+/** How soon to look again at a consumer another process is delivering to (it may finish quickly). */
+const BUSY_ELSEWHERE_RETRY_MS = 200;
 
 /** Enough time for every attempt of the slowest consumer: timeouts plus backoffs. */
 export function defaultBudgetMs(ws: Workspace, env: NodeJS.ProcessEnv = process.env): number {
@@ -91,27 +95,38 @@ export async function dispatch(ws: Workspace, options: DispatchOptions = {}): Pr
   const follows = subscriptions(ws.project);
   const wanted = (name: string) => (!options.consumer || name === options.consumer) && (!options.consumers || options.consumers.includes(name));
   const clock = { now, deadline, signal: options.signal };
-
-  for (;;) {
-    // A consumer removed from tidemark.yaml is left pending: `consumers status` shows it.
-    const names = (await consumersWithPending(ws.engine, ws.engine)).filter((name) => wanted(name) && ws.project.consumers[name]);
-    const wakeTimes = await Promise.all(
-      names.map(async (name) => {
-        let wakeAt = Infinity;
-        // Busy in another pass of this process (until our deadline): that pass delivers its events.
-        await withConsumerClaim(
-          ws.engine,
-          name,
-          Math.max(0, deadline - now()),
-          async () => void (wakeAt = await drainConsumer(ws, name, ws.project.consumers[name], follows.get(name) ?? [], clock, report)),
-          options.signal,
-        );
-        return wakeAt;
-      }),
-    );
-    const wakeAt = Math.min(Infinity, ...wakeTimes);
-    if (options.once || options.signal?.aborted || wakeAt === Infinity || wakeAt > deadline) break;
-    await sleep(Math.max(0, wakeAt - now()));
+  const claims = openConsumerClaims(ws.engine);
+  try {
+    for (;;) {
+      // A consumer removed from tidemark.yaml is left pending: `consumers status` shows it.
+      const names = (await consumersWithPending(ws.engine, ws.engine)).filter((name) => wanted(name) && ws.project.consumers[name]);
+      // Every pass ends before the claims' session closes, even when one of them failed.
+      const passes = await Promise.allSettled(
+        names.map(async (name) => {
+          let wakeAt = Infinity;
+          // Busy in another pass of this process (until our deadline): that pass delivers its events.
+          await withConsumerClaim(
+            ws.engine,
+            name,
+            Math.max(0, deadline - now()),
+            async () => {
+              const drain = async (db: Db) => void (wakeAt = await drainConsumer(ws, db, name, ws.project.consumers[name], follows.get(name) ?? [], clock, report));
+              // Busy in another process: it delivers the events; look again soon (`once`: leave them to it).
+              if (!(await claims.tryWith(name, drain))) wakeAt = now() + BUSY_ELSEWHERE_RETRY_MS;
+            },
+            options.signal,
+          );
+          return wakeAt;
+        }),
+      );
+      const failed = passes.find((p): p is PromiseRejectedResult => p.status === 'rejected');
+      if (failed) throw failed.reason;
+      const wakeAt = Math.min(Infinity, ...passes.map((p) => (p as PromiseFulfilledResult<number>).value));
+      if (options.once || options.signal?.aborted || wakeAt === Infinity || wakeAt > deadline) break;
+      await sleep(Math.max(0, wakeAt - now()));
+    }
+  } finally {
+    await claims.close();
   }
   for (const name of await consumersWithPending(ws.engine, ws.engine)) {
     if (wanted(name)) report.pending += (await pendingFor(ws.engine, ws.engine, name)).length;
@@ -127,25 +142,27 @@ export async function dispatch(ws: Workspace, options: DispatchOptions = {}): Pr
  */
 async function drainConsumer(
   ws: Workspace,
+  db: Db,
   name: string,
   c: ConsumerConfig,
   follows: string[],
   clock: { now: () => number; deadline: number; signal?: AbortSignal },
   report: DispatchReport,
 ): Promise<number> {
-  for (const d of await pendingFor(ws.engine, ws.engine, name)) {
+  for (const d of await pendingFor(db, ws.engine, name)) {
     const due = d.next_attempt_at ? Date.parse(d.next_attempt_at) : 0;
     if (due > clock.now()) return due;
     if (clock.now() > clock.deadline || clock.signal?.aborted) return Infinity;
-    const retryAt = await attempt(ws, name, c, follows, d, clock.now, report);
+    const retryAt = await attempt(ws, db, name, c, follows, d, clock.now, report);
     if (retryAt !== null) return retryAt;
   }
   return Infinity;
 }
 
-/** One attempt, recorded in deliveries; returns when to retry, or null when the consumer may move on. */
+/** One attempt, recorded in deliveries through `db`; returns when to retry, or null when the consumer may move on. */
 async function attempt(
   ws: Workspace,
+  db: Db,
   name: string,
   c: ConsumerConfig,
   follows: string[],
@@ -164,15 +181,15 @@ async function attempt(
   const at = new Date(now()).toISOString();
   const base = { event_id: d.event_id, event_type: d.event_type, run_id: d.run_id, consumer: name, attempt: n, error };
   if (error === null) {
-    await recordAttempt(ws.engine, ws.engine, d, { status: 'delivered', attempts: n, next_attempt_at: null, last_error: d.last_error, delivered_at: at });
+    await recordAttempt(db, ws.engine, d, { status: 'delivered', attempts: n, next_attempt_at: null, last_error: d.last_error, delivered_at: at });
     report.attempts.push({ ...base, status: 'delivered' });
     report.delivered++;
-    if (await completeRunIfAcknowledged(ws, event)) report.completed_runs.push(event.run_id);
+    if (await completeRunIfAcknowledged(ws, event, db)) report.completed_runs.push(event.run_id);
     return null;
   }
   const dead = n >= maxAttempts(c);
   const retryAt = dead ? null : now() + backoffMs(c, n);
-  await recordAttempt(ws.engine, ws.engine, d, {
+  await recordAttempt(db, ws.engine, d, {
     status: dead ? 'dead' : 'pending',
     attempts: n,
     next_attempt_at: retryAt === null ? null : new Date(retryAt).toISOString(),

@@ -100,6 +100,16 @@ export interface Engine extends Db {
    */
   lockMigrations?(tx: Db): Promise<void>;
   /**
+   * Multi-writer engines: takes the lock named `key` for the session of `conn`, without waiting;
+   * false while another session holds it. Unlike a transaction's lock it is held across transactions,
+   * until `unlockSession` or until the session ends: a process that dies releases it with its
+   * connection. Lets one process at a time do work made of many transactions and side effects
+   * (delivering a consumer's events, consumers/claims.ts). A session that holds a key may take it
+   * again (and must then release it as often).
+   */
+  tryLockSession?(conn: Connection, key: string): Promise<boolean>;
+  unlockSession?(conn: Connection, key: string): Promise<void>;
+  /**
    * Refreshes the planner statistics of `table` (schema-qualified, quoted) after a bulk load, for
    * engines that plan joins from them (PostgreSQL: a new staging table has none).
    */

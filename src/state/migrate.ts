@@ -9,6 +9,7 @@ import * as m001 from './migrations/001_init.js';
 import * as m002 from './migrations/002_workers.js';
 import * as m003 from './migrations/003_history_by_publish.js';
 import * as m004 from './migrations/004_ingest_mapping.js';
+import * as m005 from './migrations/005_delivery_keys.js';
 
 interface Migration {
   version: number;
@@ -24,6 +25,7 @@ export const MIGRATIONS: Migration[] = [
   { version: 2, ...m002 },
   { version: 3, ...m003 },
   { version: 4, ...m004 },
+  { version: 5, ...m005 },
 ];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 

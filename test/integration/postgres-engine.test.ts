@@ -254,6 +254,8 @@ describe('PostgresEngine', () => {
     expect(await a.query(`SELECT version FROM ${a.dialect.table(a.stateSchema, 'schema_migrations')} ORDER BY version`)).toEqual(MIGRATIONS.map((m) => ({ version: m.version })));
     expect(await a.query(`SELECT key, value FROM ${a.dialect.table(a.stateSchema, 'meta')} ORDER BY key`)).toEqual([
       { key: 'audit_head', value: '' },
+      // Migration 5: the fan-out cursor row, which fan-outs lock to take turns.
+      { key: 'consumers_outbox_cursor', value: '0' },
       { key: 'publish_seq', value: '0' },
     ]);
   });

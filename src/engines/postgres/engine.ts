@@ -206,6 +206,19 @@ export class PostgresEngine extends PgDb implements Engine {
     await tx.exec('SELECT pg_advisory_xact_lock(hashtext($1))', [`tidemark:migrate:${this.stateSchema}`]);
   }
 
+  /**
+   * A session-level advisory lock keyed by (state schema, key): two projects sharing a database never
+   * contend. The two 32-bit hashes may collide for two keys; the only cost is that they wait for each other.
+   */
+  async tryLockSession(conn: Connection, key: string): Promise<boolean> {
+    const rows = await conn.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS locked', [this.stateSchema, key]);
+    return rows[0]?.locked === true;
+  }
+
+  async unlockSession(conn: Connection, key: string): Promise<void> {
+    await conn.exec('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', [this.stateSchema, key]);
+  }
+
   async analyze(db: Db, table: string): Promise<void> {
     await db.exec(`ANALYZE ${table}`);
   }
