@@ -95,10 +95,11 @@ export interface Engine extends Db {
    */
   readFileSql(file: string, format: FileFormat, header?: string[]): string;
   /**
-   * Multi-writer engines: takes a lock, held until `tx` ends, that serialises state-store migrations
-   * across processes (several may open the same store at once).
+   * Multi-writer engines: takes the lock named `key`, waiting for it, held until `tx` ends. Serialises
+   * work across processes that must not interleave: state-store migrations (several processes may open
+   * the same store at once), numbering outbox events (state/outbox.ts).
    */
-  lockMigrations?(tx: Db): Promise<void>;
+  lockTransaction?(tx: Db, key: string): Promise<void>;
   /**
    * Multi-writer engines: takes the lock named `key` for the session of `conn`, without waiting;
    * false while another session holds it. Unlike a transaction's lock it is held across transactions,

@@ -1,7 +1,7 @@
 /**
  * Versioned migrations of the state store, applied automatically on open, in one transaction each,
  * with the applied version recorded in `schema_migrations`. Engines that several processes write at
- * once (`lockMigrations`) apply them all in one transaction under a lock.
+ * once (`lockTransaction`) apply them all in one transaction under a lock.
  */
 import type { Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
@@ -42,11 +42,11 @@ export async function migrate(engine: Engine, onUpgrade?: (from: number, to: num
     await engine.exec(`CREATE SCHEMA IF NOT EXISTS ${engine.dialect.quote(engine.dataSchema)}`);
     return;
   }
-  if (engine.lockMigrations) {
+  if (engine.lockTransaction) {
     // Several processes may open a multi-writer store at once: one migrates under the lock, in one
     // transaction; the others wait for it and then find nothing left to do.
     await engine.transaction(async (tx) => {
-      await engine.lockMigrations!(tx);
+      await engine.lockTransaction!(tx, 'migrate');
       await prepare(tx, engine);
       for (const migration of await pending(tx, engine)) await apply(tx, engine, migration);
     });

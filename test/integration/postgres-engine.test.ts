@@ -15,6 +15,7 @@ import type { TidemarkError } from '../../src/errors.js';
 import { generateOrdersCsv, scaffoldShopExample, SHOP_FIRST_DAY } from '../../src/example/shop.js';
 import { ingest } from '../../src/execute/ingest.js';
 import { MIGRATIONS, migrate } from '../../src/state/migrate.js';
+import { appendOutboxEvent } from '../../src/state/outbox.js';
 import { loadPartitions } from '../../src/state/partitions.js';
 import { openWorkspace, type Workspace } from '../../src/workspace.js';
 import { freshPgSchemaName } from '../helpers/pg-schema.js';
@@ -239,6 +240,34 @@ describe('PostgresEngine', () => {
     // The sequence did not move: its first value is still to come.
     expect(await engine.query(`SELECT nextval('${seq.replace(/'/g, "''")}') AS n`)).toEqual([{ n: 1 }]);
     expect(await query(ws, 'SELECT 41 + 1 AS answer')).toEqual([{ answer: 42 }]);
+  });
+
+  it.skipIf(skip)(title('two sessions appending outbox events at once: the second waits, then numbers after the first (no duplicate id, ids in commit order)'), async () => {
+    const prefix = `${freshPgSchemaName('outbox')}_`;
+    const a = await freshEngine(prefix);
+    const b = await PostgresEngine.open(pgUrl, 'tidemark_data', { schemaPrefix: prefix });
+    cleanups.push(() => b.close());
+    let releaseFirst!: () => void;
+    const firstHolds = new Promise<void>((resolve) => (releaseFirst = resolve));
+    let firstAppended!: () => void;
+    const appended = new Promise<void>((resolve) => (firstAppended = resolve));
+    const first = a.transaction(async (tx) => {
+      const id = await appendOutboxEvent(tx, a, 'run.started', 'r-first', {});
+      firstAppended();
+      await firstHolds; // still uncommitted while the second appends
+      return id;
+    });
+    await appended;
+    const second = b.transaction((tx) => appendOutboxEvent(tx, b, 'run.started', 'r-second', {}));
+    // The second is waiting for the first: let the first commit.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    releaseFirst();
+    const [one, two] = await Promise.all([first, second]);
+    expect(two).toBe(one + 1);
+    expect(await a.query(`SELECT event_id, run_id FROM ${a.dialect.table(a.stateSchema, 'outbox')} ORDER BY event_id`)).toEqual([
+      { event_id: one, run_id: 'r-first' },
+      { event_id: two, run_id: 'r-second' },
+    ]);
   });
 
   it.skipIf(skip)(title('two processes migrating the same store at once: one migrates, the other finds it done'), async () => {

@@ -202,8 +202,9 @@ export class PostgresEngine extends PgDb implements Engine {
   }
 
   /** Serialises state-store migrations across processes: the lock is held until `tx` ends. */
-  async lockMigrations(tx: Db): Promise<void> {
-    await tx.exec('SELECT pg_advisory_xact_lock(hashtext($1))', [`tidemark:migrate:${this.stateSchema}`]);
+  /** A transaction-level advisory lock keyed by (state schema, key), like tryLockSession's. */
+  async lockTransaction(tx: Db, key: string): Promise<void> {
+    await tx.exec('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [this.stateSchema, key]);
   }
 
   /**
