@@ -162,6 +162,17 @@ describe.each(testEngines(inject('pgUrl')))('a model gaining a column keeps its 
     expect(verifyData(dir).code).toBe(0);
   });
 
+  it('--publish partition: the batch that adds the column recomputes the checksums, and the run result still reports it', async () => {
+    const dir = copyProject(preChange);
+    copies.track(dir);
+    const r = cli(dir, ['backfill', 'daily_revenue', '--from', ADDED_FROM, '--to', ADDED_TO, '--reason', 'add avg_order_cents', '--publish', 'partition', '--yes', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.published.map((p: { partition: string }) => p.partition)).toEqual([ADDED_FROM, ADDED_TO]);
+    expect(result.schema_changes).toEqual(added.schema_changes);
+    expect(verifyData(dir).code).toBe(0);
+  });
+
   it('a publish killed before commit leaves the table without the column and every checksum as it was; issued again, it completes', async () => {
     const dir = copyProject(preChange);
     copies.track(dir);
