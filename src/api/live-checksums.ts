@@ -1,9 +1,8 @@
 /**
  * Rows and checksum of each partition window of a dataset's LIVE table, measured exactly as publish
  * recorded them: over the same columns (version-content.ts `checksumColumns`: a source's declared
- * columns without `_tm_file`, a model's stored columns) with the same aggregate (`dialect.checksum`),
- * grouped by the partition column truncated to the grain (`dialect.partitionStart`, one native value
- * per row, made into a key once per group — as ingest measures what it stages).
+ * columns without `_tm_file`, a model's stored columns) with the same SQL as ingest and a schema
+ * change (execute/window-checksums.ts).
  *
  * One aggregate for any number of partitions. `audit verify --data` compares it with
  * `tidemark.partitions`; a backfill uses it to find partitions whose live rows were changed outside
@@ -13,6 +12,7 @@ import type { DatasetSpec } from '../config/project.js';
 import { windowOf, type PartitionKey } from '../core/grain.js';
 import type { Db, Engine } from '../engines/engine.js';
 import { EMPTY_CHECKSUM } from '../execute/staging.js';
+import { windowChecksumsSql, type WindowChecksumRow } from '../execute/window-checksums.js';
 import { liveTable } from '../state/tables.js';
 import { checksumColumns, storedColumnsOf } from './version-content.js';
 
@@ -39,9 +39,8 @@ export async function measureLiveWindows(db: Db, engine: Engine, ds: DatasetSpec
   const bounds: string[] = [];
   if (range.from !== null) bounds.push(`${pc} >= ${d.windowLiteral(windowOf(range.from, ds.grain).start, ds.grain)}`);
   if (range.to !== null) bounds.push(`${pc} < ${d.windowLiteral(windowOf(range.to, ds.grain).end, ds.grain)}`);
-  const rows = await db.query<{ part: string | null; n: number; c: string }>(
-    `SELECT ${d.partitionKey('_tm_at', ds.grain)} AS part, n, c FROM (SELECT ${d.partitionStart(pc, ds.grain)} AS _tm_at, count(*) AS n, ${d.checksum(checksumColumns(ds, stored))} AS c
-     FROM ${liveTable(engine, ds.name)}${bounds.length ? ` WHERE ${bounds.join(' AND ')}` : ''} GROUP BY 1) t`,
+  const rows = await db.query<WindowChecksumRow>(
+    windowChecksumsSql(d, ds, { from: liveTable(engine, ds.name), columns: checksumColumns(ds, stored), where: bounds.length ? bounds.join(' AND ') : undefined }),
   );
   return rows.map((r) => ({ key: r.part === null ? null : String(r.part), rows: Number(r.n), checksum: String(r.c) }));
 }

@@ -104,6 +104,8 @@ export function resultJson(r: RunResult): Record<string, unknown> {
     unchanged: r.unchanged,
     reused: r.reused,
     skipped: r.skipped,
+    // Models whose live table gained columns (on_schema_change: add_columns), and how many recorded checksums were recomputed.
+    ...(r.schema_changes ? { schema_changes: r.schema_changes } : {}),
     // What the plan noted but did not refuse: stale partitions left because they are protected,
     // dependents a backfill without --downstream left stale.
     notices: r.plan.guards.filter((g) => !g.blocking).map((g) => ({ code: g.code, dataset: g.dataset, partitions: g.partitions, message: g.message })),
@@ -120,6 +122,10 @@ export function renderResult(r: RunResult): string {
   const byDs = new Map<string, string[]>();
   for (const p of r.published) byDs.set(p.dataset, [...(byDs.get(p.dataset) ?? []), p.partition]);
   for (const [ds, keys] of byDs) lines.push(`  ${ds.padEnd(20)} ${String(keys.length).padStart(5)}  ${ranges(keys.sort())}`);
+  for (const c of r.schema_changes ?? []) {
+    const n = c.checksums_recomputed;
+    lines.push(`Schema change: added ${c.added.map((x) => `${x.name} ${x.type}`).join(', ')} to the live table ${c.dataset} (NULL in the rows of other partitions; ${n.current + n.replaced} recorded checksum(s) recomputed over the new columns).`);
+  }
   const leftStale = r.plan.guards.filter((g) => g.code === 'DEPENDENTS_LEFT_STALE').map((g) => g.dataset);
   if (leftStale.length && r.published.length) {
     lines.push(`Dependents that read the changed partitions are stale now (${leftStale.join(', ')}): \`tidemark run\` rebuilds exactly those; \`tidemark status\` lists them.`);

@@ -22,7 +22,7 @@ import { stateTable } from '../state/tables.js';
 import { noteHolderRun, type Workspace } from '../workspace.js';
 import { admitRun } from '../workers/admission.js';
 import { crashPoint } from './crash.js';
-import { publishRun, publishedByRun, type PublishKind, type PublishPrepare, type PublishedPartition } from './publish.js';
+import { publishRun, publishedByRun, type DatasetSchemaChange, type PublishKind, type PublishPrepare, type PublishedPartition } from './publish.js';
 import { PUBLISH_MODES, type RunContext, type RunOptions } from './run-context.js';
 import { dropStaging } from './staging.js';
 import { requirePool } from '../scheduler/pools.js';
@@ -37,6 +37,8 @@ export interface RunResult {
   reused: number;
   /** Dependents skipped because nothing they read changed. */
   skipped: number;
+  /** Models whose live table gained columns (on_schema_change: add_columns); absent when none did. */
+  schema_changes?: DatasetSchemaChange[];
   plan: Plan;
 }
 
@@ -161,7 +163,16 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   }
   await dropStaging(engine, runId, plan.datasets.map((d) => d.dataset), ctx.refViews).catch(() => undefined);
   ws.events.emit({ type: 'run.published', run_id: runId, published: result.published.length, unchanged: result.unchanged });
-  return { run_id: runId, status: 'published', published: result.published, unchanged: result.unchanged, reused: counts.reused, skipped: counts.skipped, plan };
+  return {
+    run_id: runId,
+    status: 'published',
+    published: result.published,
+    unchanged: result.unchanged,
+    reused: counts.reused,
+    skipped: counts.skipped,
+    ...(result.schema_changes.length ? { schema_changes: result.schema_changes } : {}),
+    plan,
+  };
 }
 
 /** Validates `options.publish`; true for `--publish partition`. */

@@ -15,15 +15,15 @@ import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { driftedFromRecord } from '../api/live-checksums.js';
 import { appendAudits, type AuditFields } from '../state/audit.js';
 import { advanceCheckpoint } from '../state/checkpoints.js';
-import { nowIso } from '../state/json.js';
+import { nowIso, parseJson } from '../state/json.js';
 import { nextPublishSeq } from '../state/meta.js';
 import { appendOutboxEvent } from '../state/outbox.js';
 import { loadPartitionVersionsOf, recordNewVersions, type Inputs, type NewVersion } from '../state/partitions.js';
 import { listTasks, setRunStatus, type TaskRecord } from '../state/runs.js';
 import { historyTable, liveTable, stagingName, stagingTable, stateTable } from '../state/tables.js';
 import { TidemarkError } from '../errors.js';
+import { addModelColumns, type AppliedSchemaChange } from './add-columns.js';
 import { crashPoint } from './crash.js';
-import { addedColumns } from './staging.js';
 import type { RunContext } from './run-context.js';
 
 export interface PublishedPartition {
@@ -37,10 +37,17 @@ export interface PublishedPartition {
   checksum_after: string;
 }
 
+/** A model's live table gaining columns in a publish (on_schema_change: add_columns), as its result reports it. */
+export interface DatasetSchemaChange extends AppliedSchemaChange {
+  dataset: string;
+}
+
 export interface PublishResult {
   publish_seq: number;
   published: PublishedPartition[];
   unchanged: number;
+  /** Models whose live table gained columns in this publish. */
+  schema_changes: DatasetSchemaChange[];
 }
 
 /** How a run's versions are labelled in history and the change feed. */
@@ -78,6 +85,10 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
     const tasks = await listTasks(tx, engine, runId);
     const inBatch = hooks.batch ? new Set(hooks.batch.partitions) : null;
     const publishing = tasks.filter((t) => t.status === 'computed' && (!hooks.batch || (hooks.batch.dataset === t.dataset && inBatch!.has(t.partition))));
+    // Models whose output gained columns (on_schema_change: add_columns) get them first, with their
+    // recorded checksums recomputed, before those are read below — as an ingest's `prepare` does for a
+    // source: staged and recorded checksums are then over the same columns (add-columns.ts).
+    const schemaChanges = await addColumnsOfModels(tx, engine, ctx, publishing);
     // Versions of the partitions this publish replaces and of those they read (their input
     // fingerprints), not of whole datasets; `snapshot` then takes this run's new versions, `current`
     // stays as before.
@@ -115,7 +126,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
       // 'published' tasks from earlier publishes); they become 'published' before the commit.
       await markTasks(tx, engine, runId, name, changed, 'publishing');
       await markTasks(tx, engine, runId, name, same, 'unchanged');
-      let schemaChange: { added: ColumnInfo[] } | null = null;
+      const schemaChange = schemaChanges.get(name) ?? null;
       if (changed.length) {
         const prior = {
           replacesRows: changed.some((t) => before.has(t.partition)),
@@ -125,7 +136,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
           // batch): the staged rows need no filter by partition (on a view of files, a text key per row).
           wholeStaging: tasks.filter((t) => t.dataset === name).length === changed.length,
         };
-        schemaChange = await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition), { ...prior, seq });
+        await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition), { ...prior, seq });
         crashPoint('publish.replaced');
       }
       let dsSnapshot = snapshot.get(name);
@@ -164,7 +175,8 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
       // Incremental models (issue 5): the checkpoint is recomputed from the live rows just replaced, in
       // this same transaction, so data and checkpoint commit together (rule in state/checkpoints.ts).
       if (ds.kind === 'model' && ds.incremental) await advanceCheckpoint(tx, engine, ds, seq, now);
-      if (changed.length || ctx.plan.targets.includes(name)) {
+      // A schema change is audited even when no partition's content changed (the new column NULL everywhere).
+      if (changed.length || ctx.plan.targets.includes(name) || schemaChange) {
         const mineChanged = published.filter((p) => p.dataset === name);
         audits.push({
           actor: ws.actor,
@@ -194,17 +206,32 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
     });
     if (!hooks.batch) await setRunStatus(tx, engine, runId, 'published', { publish_seq: seq, error: null });
     crashPoint('publish.before_commit');
-    return { publish_seq: seq, published, unchanged };
+    return { publish_seq: seq, published, unchanged, schema_changes: [...schemaChanges].map(([dataset, change]) => ({ dataset, ...change })) };
   });
+}
+
+/** `addModelColumns` for each model this publish writes, in dependency order; what each added. */
+async function addColumnsOfModels(tx: Db, engine: Engine, ctx: RunContext, publishing: TaskRecord[]): Promise<Map<string, AppliedSchemaChange>> {
+  const out = new Map<string, AppliedSchemaChange>();
+  const datasets = new Set(publishing.map((t) => t.dataset));
+  for (const name of ctx.ws.project.order) {
+    const ds = ctx.ws.project.datasets.get(name)!;
+    if (!datasets.has(name) || ds.kind !== 'model' || ds.onSchemaChange !== 'add_columns') continue;
+    const change = await addModelColumns(tx, engine, ctx.runId, ds);
+    if (change) out.set(name, change);
+  }
+  return out;
 }
 
 /**
  * Everything a run published over all its publishes (a `--publish partition` run publishes once per
  * batch, and a re-issued one continues where it stopped): its versions, each with the one it
- * replaced, in publish order (datasets in dependency order, partitions ascending); and how many of
- * its partitions were recomputed with unchanged content.
+ * replaced, in publish order (datasets in dependency order, partitions ascending); how many of
+ * its partitions were recomputed with unchanged content; and the columns its publishes added (read
+ * from its audit records, which carry them: a batch that added columns may have been published by
+ * an earlier attempt of the run).
  */
-export async function publishedByRun(db: Db, engine: Engine, order: string[], runId: string): Promise<{ published: PublishedPartition[]; unchanged: number }> {
+export async function publishedByRun(db: Db, engine: Engine, order: string[], runId: string): Promise<Omit<PublishResult, 'publish_seq'>> {
   const versions = stateTable(engine, 'versions');
   const rows = await db.query<{ dataset: string; partition: string; version: number; rows: number; checksum: string; prev_rows: number | null; prev_checksum: string | null }>(
     `SELECT v.dataset, v.partition, v.version, v.rows, v.checksum, p.rows AS prev_rows, p.checksum AS prev_checksum
@@ -228,7 +255,12 @@ export async function publishedByRun(db: Db, engine: Engine, order: string[], ru
     };
   });
   const [u] = await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND status = 'unchanged'`, [runId]);
-  return { published, unchanged: Number(u.n) };
+  const audits = await db.query<{ dataset: string; details: string }>(`SELECT dataset, details FROM ${stateTable(engine, 'audit')} WHERE run_id = $1 ORDER BY seq`, [runId]);
+  const schema_changes = audits.flatMap((a) => {
+    const change = parseJson<{ schema_change?: AppliedSchemaChange }>(a.details, {}).schema_change;
+    return change ? [{ dataset: a.dataset, ...change }] : [];
+  });
+  return { published, unchanged: Number(u.n), schema_changes };
 }
 
 /** Whether any partition of the dataset has been published (its live table holds rows of other partitions). */
@@ -250,7 +282,7 @@ export function storedColumns(ds: DatasetSpec, userColumns: ColumnInfo[]): Colum
   return ds.kind === 'source' ? [...userColumns, { name: FILE_COLUMN, type: 'VARCHAR' }] : userColumns;
 }
 
-/** Replaces the partitions' live rows; returns the columns it added to the live table (on_schema_change: add_columns), if any. */
+/** Replaces the partitions' live rows (the live table already has every staged column: addColumnsOfModels). */
 async function replacePartitions(
   tx: Db,
   engine: Engine,
@@ -258,15 +290,12 @@ async function replacePartitions(
   ds: DatasetSpec,
   keys: string[],
   prior: { replacesRows: boolean; datasetEmpty: boolean; wholeStaging: boolean; seq: number },
-): Promise<{ added: ColumnInfo[] } | null> {
+): Promise<void> {
   const d = engine.dialect;
   const live = liveTable(engine, ds.name);
   const staging = stagingTable(engine, ctx.runId, ds.name);
   const stagedCols = (await engine.columns(engine.stagingSchema, stagingName(ctx.runId, ds.name), tx))!.filter((c) => c.name !== PARTITION_COLUMN);
   const cols = stagedCols.map((c) => d.quote(c.name)).join(', ');
-  // Schema evolution (issue 6): describeModel let an additive change through only for a model with
-  // on_schema_change: add_columns; the new columns are added here, inside the publish transaction.
-  const schemaChange = await addNewColumns(tx, engine, ds, stagedCols);
   // A dataset with published partitions has its live table (and history, once something was replaced with history kept).
   if (prior.datasetEmpty) await tx.exec(`CREATE TABLE IF NOT EXISTS ${live} (${stagedCols.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
   const history = historyTable(engine, ds.name);
@@ -297,7 +326,6 @@ async function replacePartitions(
     : { sql: `${staging} WHERE ${d.quote(PARTITION_COLUMN)} IN ${chosen}`, params: [ctx.runId, ds.name] };
   await checkKeysAcrossPartitions(tx, engine, ctx, ds, staged, prior.datasetEmpty);
   await tx.exec(`INSERT INTO ${live} (${cols}) SELECT ${cols} FROM ${staged.sql}`, staged.params);
-  return schemaChange;
 }
 
 /**
@@ -316,22 +344,6 @@ async function markReplacedNotRetained(tx: Db, engine: Engine, replaced: { datas
     const triples = replaced.slice(i, i + 200).map((r) => (params.push(r.dataset, r.partition, r.version), `(dataset = $${params.length - 2} AND partition = $${params.length - 1} AND version = $${params.length})`));
     await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET retained = FALSE WHERE ${triples.join(' OR ')}`, params);
   }
-}
-
-/** ALTER TABLE … ADD COLUMN on the live and history tables for staged columns they lack (add_columns models only). */
-async function addNewColumns(tx: Db, engine: Engine, ds: DatasetSpec, stagedCols: ColumnInfo[]): Promise<{ added: ColumnInfo[] } | null> {
-  if (ds.kind !== 'model' || ds.onSchemaChange !== 'add_columns') return null;
-  const liveCols = await engine.columns(engine.dataSchema, ds.name, tx);
-  if (!liveCols) return null;
-  const added = addedColumns(liveCols, stagedCols);
-  if (!added?.length) return null;
-  const d = engine.dialect;
-  const historyExists = (await engine.columns(engine.historySchema, ds.name, tx)) !== null;
-  for (const c of added) {
-    await tx.exec(`ALTER TABLE ${liveTable(engine, ds.name)} ADD COLUMN ${d.quote(c.name)} ${c.type}`);
-    if (historyExists) await tx.exec(`ALTER TABLE ${historyTable(engine, ds.name)} ADD COLUMN ${d.quote(c.name)} ${c.type}`);
-  }
-  return { added };
 }
 
 /**

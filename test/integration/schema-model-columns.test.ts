@@ -69,7 +69,10 @@ describe('on_schema_change: add_columns', () => {
         ['2025-01-05', 1, null],
       ]);
       const [audit] = await ws.engine.query<{ details: string }>(`SELECT details FROM tidemark.audit WHERE run_id = $1 AND dataset = 'daily'`, [result.run_id]);
-      expect(JSON.parse(audit.details).schema_change).toEqual({ added: [{ name: 'cents', type: 'HUGEINT' }] });
+      // The five partitions' recorded checksums are recomputed with the new column (schema-model-checksums.test.ts).
+      const change = { added: [{ name: 'cents', type: 'HUGEINT' }], checksums_recomputed: { current: 5, replaced: 0 } };
+      expect(JSON.parse(audit.details).schema_change).toEqual(change);
+      expect(result.schema_changes).toEqual([{ dataset: 'daily', ...change }]);
     });
     expect(cli(dir, ['audit', 'verify']).code).toBe(0);
   });
