@@ -29,10 +29,21 @@ export interface ChecksumsRecomputed {
   replaced: number;
 }
 
-/** What the audit record's `schema_change` says (and a run's result, per dataset). */
+/** What the audit record's `schema_change` says (and a run's result, per dataset, without `checksums`). */
 export interface AppliedSchemaChange<C = ColumnInfo> {
   added: C[];
   checksums_recomputed: ChecksumsRecomputed;
+  /**
+   * The new checksum of each partition's current version. Sealed in the audit record, so that the
+   * trail alone says what every partition's record must hold (`audit verify --data`, audit-sealed.ts).
+   */
+  checksums: Record<string, string>;
+}
+
+/** The recompute: counts, and the current versions' new checksums. */
+export interface Recomputed {
+  counts: ChecksumsRecomputed;
+  checksums: Record<string, string>;
 }
 
 /** A column to add: its name and its type as this engine spells it in DDL. */
@@ -45,7 +56,7 @@ export interface NewColumn {
  * Adds `columns` to the live table (which must exist) and to history (when it exists), then
  * recomputes the recorded checksums of the dataset's kept versions over its columns as now stored.
  */
-export async function addColumnsAndRecompute(tx: Db, engine: Engine, ds: DatasetSpec, columns: NewColumn[]): Promise<ChecksumsRecomputed> {
+export async function addColumnsAndRecompute(tx: Db, engine: Engine, ds: DatasetSpec, columns: NewColumn[]): Promise<Recomputed> {
   const d = engine.dialect;
   const hasHistory = (await engine.columns(engine.historySchema, ds.name, tx)) !== null;
   for (const c of columns) {
@@ -64,24 +75,28 @@ export async function addColumnsAndRecompute(tx: Db, engine: Engine, ds: Dataset
  * history (tagged with the publish that replaced it: `versions.replaced_seq`). A version with no rows
  * keeps the empty checksum (the same over any columns); a version gc removed has no rows to hash.
  */
-async function recomputeChecksums(tx: Db, engine: Engine, ds: DatasetSpec, columns: string[], hasHistory: boolean): Promise<ChecksumsRecomputed> {
+async function recomputeChecksums(tx: Db, engine: Engine, ds: DatasetSpec, columns: string[], hasHistory: boolean): Promise<Recomputed> {
   const d = engine.dialect;
   const partitions = stateTable(engine, 'partitions');
   const versions = stateTable(engine, 'versions');
   const live = windowChecksumsSql(d, ds, { from: liveTable(engine, ds.name), columns });
-  const current = await tx.query(`UPDATE ${partitions} SET checksum = w.c FROM (${live}) w WHERE ${partitions}.dataset = $1 AND ${partitions}.partition = w.part RETURNING ${partitions}.partition`, [ds.name]);
+  const current = await tx.query<{ partition: string; checksum: string }>(
+    `UPDATE ${partitions} SET checksum = w.c FROM (${live}) w WHERE ${partitions}.dataset = $1 AND ${partitions}.partition = w.part RETURNING ${partitions}.partition, ${partitions}.checksum`,
+    [ds.name],
+  );
+  const checksums = Object.fromEntries(current.map((r) => [r.partition, String(r.checksum)]));
   await tx.exec(
     `UPDATE ${versions} SET checksum = p.checksum FROM ${partitions} p
      WHERE ${versions}.dataset = $1 AND p.dataset = $1 AND ${versions}.partition = p.partition AND ${versions}.version = p.version`,
     [ds.name],
   );
-  if (!hasHistory) return { current: current.length, replaced: 0 };
+  if (!hasHistory) return { counts: { current: current.length, replaced: 0 }, checksums };
   const history = windowChecksumsSql(d, ds, { from: historyTable(engine, ds.name), columns, by: d.quote(REPLACED_SEQ_COLUMN) });
   const replaced = await tx.query(
     `UPDATE ${versions} SET checksum = w.c FROM (${history}) w WHERE ${versions}.dataset = $1 AND ${versions}.replaced_seq = w.s AND ${versions}.partition = w.part RETURNING ${versions}.version`,
     [ds.name],
   );
-  return { current: current.length, replaced: replaced.length };
+  return { counts: { current: current.length, replaced: replaced.length }, checksums };
 }
 
 /**
@@ -96,6 +111,6 @@ export async function addModelColumns(tx: Db, engine: Engine, runId: string, ds:
   const staged = (await engine.columns(engine.stagingSchema, stagingName(runId, ds.name), tx))?.filter((c) => c.name !== PARTITION_COLUMN);
   const added = staged ? addedColumns(live, staged) : null;
   if (!added?.length) return null;
-  const recomputed = await addColumnsAndRecompute(tx, engine, ds, added.map((c) => ({ name: c.name, sqlType: c.type })));
-  return { added, checksums_recomputed: recomputed };
+  const { counts, checksums } = await addColumnsAndRecompute(tx, engine, ds, added.map((c) => ({ name: c.name, sqlType: c.type })));
+  return { added, checksums_recomputed: counts, checksums };
 }

@@ -90,7 +90,8 @@ export async function evolveLiveTable(tx: Db, engine: Engine, ds: SourceSpec): P
   if (!isAdditive(diff)) throw nonAdditiveError(ds, diff);
   if (!diff.added.length) return null;
   const columns = diff.added.map((c) => ({ name: c.name, sqlType: engine.dialect.columnType(c.type) }));
-  return { added: diff.added, checksums_recomputed: await addColumnsAndRecompute(tx, engine, ds, columns) };
+  const { counts, checksums } = await addColumnsAndRecompute(tx, engine, ds, columns);
+  return { added: diff.added, checksums_recomputed: counts, checksums };
 }
 
 /** Declared columns the live table lacks, as the staging of kept live rows must fill them (NULL). */

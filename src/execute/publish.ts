@@ -38,8 +38,13 @@ export interface PublishedPartition {
 }
 
 /** A model's live table gaining columns in a publish (on_schema_change: add_columns), as its result reports it. */
-export interface DatasetSchemaChange extends AppliedSchemaChange {
+export interface DatasetSchemaChange extends Omit<AppliedSchemaChange, 'checksums'> {
   dataset: string;
+}
+
+/** The result's view of a schema change: the per-partition checksums stay in the audit record. */
+function reported(dataset: string, { checksums: _sealed, ...change }: AppliedSchemaChange): DatasetSchemaChange {
+  return { dataset, ...change };
 }
 
 export interface PublishResult {
@@ -206,7 +211,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
     });
     if (!hooks.batch) await setRunStatus(tx, engine, runId, 'published', { publish_seq: seq, error: null });
     crashPoint('publish.before_commit');
-    return { publish_seq: seq, published, unchanged, schema_changes: [...schemaChanges].map(([dataset, change]) => ({ dataset, ...change })) };
+    return { publish_seq: seq, published, unchanged, schema_changes: [...schemaChanges].map(([dataset, change]) => reported(dataset, change)) };
   });
 }
 
@@ -258,7 +263,7 @@ export async function publishedByRun(db: Db, engine: Engine, order: string[], ru
   const audits = await db.query<{ dataset: string; details: string }>(`SELECT dataset, details FROM ${stateTable(engine, 'audit')} WHERE run_id = $1 ORDER BY seq`, [runId]);
   const schema_changes = audits.flatMap((a) => {
     const change = parseJson<{ schema_change?: AppliedSchemaChange }>(a.details, {}).schema_change;
-    return change ? [{ dataset: a.dataset, ...change }] : [];
+    return change ? [reported(a.dataset, change)] : [];
   });
   return { published, unchanged: Number(u.n), schema_changes };
 }

@@ -155,7 +155,15 @@ describe.each(testEngines(inject('pgUrl')))('a source schema evolving once it ha
     expect(evolved[NEW_DAY]).toMatchObject({ version: 1 });
     expect(evolved[NEW_DAY].checksum).toBe(evolved[NEW_DAY].recomputed);
     const audit = await lastOrdersAudit(dir);
-    expect(audit.schema_change).toEqual({ added: [{ name: 'channel', type: 'VARCHAR' }], checksums_recomputed: { current: oldDays.length, replaced: FIXED.length } });
+    expect(audit.schema_change).toEqual({
+      added: [{ name: 'channel', type: 'VARCHAR' }],
+      checksums_recomputed: { current: oldDays.length, replaced: FIXED.length },
+      // Sealed in the trail: each current version's new checksum.
+      checksums: Object.fromEntries(oldDays.map((day) => [day, evolved[day].recomputed])),
+    });
+    // Live rows, records and the trail agree after the change.
+    const verified = cli(dir, ['audit', 'verify', '--data', 'orders']);
+    expect(verified.code, verified.stderr).toBe(0);
 
     // Ingesting everything again under the unchanged config would reload the old files only (new
     // mapping); the new-shape file stays a no-op.

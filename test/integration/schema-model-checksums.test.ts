@@ -76,10 +76,10 @@ async function liveRows(dir: string, day: string): Promise<Row[]> {
 }
 
 /** `audit verify --data --json`: exit code and its data verdict. */
-function verifyData(dir: string): { code: number | null; ok: boolean; mismatches: { dataset: string; partition: string }[] } {
+function verifyData(dir: string): { code: number | null; ok: boolean; mismatches: { dataset: string; partition: string }[]; unaudited: { dataset: string; partition: string }[] } {
   const r = cli(dir, ['audit', 'verify', '--data', '--json']);
   const report = JSON.parse(r.stdout);
-  return { code: r.code, ok: report.data.ok, mismatches: report.data.mismatches };
+  return { code: r.code, ok: report.data.ok, mismatches: report.data.mismatches, unaudited: report.data.unaudited };
 }
 
 async function auditOf(dir: string, runId: string): Promise<Record<string, any>> {
@@ -131,13 +131,18 @@ describe.each(testEngines(inject('pgUrl')))('a model gaining a column keeps its 
       // version of FIXED_DAY replaced before the change.
       checksums_recomputed: { current: PARTITIONS, replaced: 1 },
     };
-    expect((await auditOf(base, added.run_id)).schema_change).toEqual(change);
+    const sealed = (await auditOf(base, added.run_id)).schema_change;
+    // The record also seals each current version's new checksum, so the trail alone says what the
+    // records must hold (audit verify --data follows it).
+    expect(sealed).toEqual({ ...change, checksums: expect.any(Object) });
+    expect(Object.keys(sealed.checksums)).toHaveLength(PARTITIONS);
     expect(added.schema_changes).toEqual([{ dataset: 'daily_revenue', ...change }]);
     expect((await liveRows(base, ADDED_FROM)).every((r) => r.avg_order_cents !== null)).toBe(true);
     expect((await liveRows(base, OTHER_FROM)).every((r) => r.avg_order_cents === null)).toBe(true);
 
     const verdict = verifyData(base);
     expect(verdict.mismatches).toEqual([]);
+    expect(verdict.unaudited).toEqual([]);
     expect(verdict.code).toBe(0);
     expect(cli(base, ['audit', 'verify']).code).toBe(0);
   });
