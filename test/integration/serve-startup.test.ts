@@ -21,7 +21,7 @@ async function project(engine: TestEngine): Promise<{ dir: string; env: Record<s
   const dir = await builtShop(undefined, undefined, { engine });
   made.push(dir);
   const pgFile = path.join(dir, TEST_PG_FILE);
-  const env = existsSync(pgFile) ? { TIDEMARK_PG_SCHEMA_PREFIX: (JSON.parse(readFileSync(pgFile, 'utf8')) as { prefix: string }).prefix } : {};
+  const env: Record<string, string> = existsSync(pgFile) ? { TIDEMARK_PG_SCHEMA_PREFIX: (JSON.parse(readFileSync(pgFile, 'utf8')) as { prefix: string }).prefix } : {};
   return { dir, env };
 }
 
