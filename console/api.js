@@ -110,6 +110,42 @@ export function useLive() {
 }
 
 /**
+ * A counter that moves on the live events of one run (a task started or finished, paused,
+ * publishing…) — the events that move its progress bar — so a page showing the run's stored state
+ * (its tasks) reloads on them. Bursts are coalesced: at most one reload per half second, the last
+ * event always followed by one.
+ */
+export function useRunEvents(runId) {
+  const [count, setCount] = useState(0);
+  useEffect(() => {
+    let timer = null;
+    let pending = false;
+    const bump = () => {
+      if (timer) {
+        pending = true;
+        return;
+      }
+      setCount((n) => n + 1);
+      timer = setTimeout(() => {
+        timer = null;
+        if (pending) {
+          pending = false;
+          bump();
+        }
+      }, 500);
+    };
+    const off = subscribe((m) => {
+      if (m.kind === 'run' && m.event.run_id === runId && m.event.type !== 'log') bump();
+    });
+    return () => {
+      off();
+      clearTimeout(timer);
+    };
+  }, [runId]);
+  return count;
+}
+
+/**
  * Loads `url` (a function of nothing, or a string) and reloads it when `deps` change or a write
  * finished. Returns { data, error, loading, reload }.
  */

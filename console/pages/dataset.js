@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { html, Card, ErrorBox, Loading, Badge, ActionButton, ReadOnlyHint } from '../parts/ui.js';
 import { PartitionGrid, Legend } from '../parts/grid.js';
 import { ConfirmPlan } from '../parts/plan-view.js';
+import { OverrideFields, overrideFields, overrideOptions } from '../parts/overrides.js';
 import { fmtInt, fmtTime, shortHash } from '../parts/format.js';
 import { post, useResource } from '../api.js';
 
@@ -94,26 +95,36 @@ function BackfillForm({ dataset, suggested }) {
     setForm({ ...form, ...patch });
     setPlan(null); // a changed request needs a new plan
   };
-  const request = { dataset, from: form.from.trim(), to: form.to.trim(), downstream: form.downstream };
+  const requestOf = (f) => ({ dataset, from: f.from.trim(), to: f.to.trim(), downstream: f.downstream, ...overrideFields(f) });
 
-  const review = async (e) => {
-    e.preventDefault();
+  const planFor = async (f) => {
     setBusy(true);
     setError(null);
     try {
-      if (!form.reason.trim()) throw Object.assign(new Error('A reason is required: it is recorded in the audit trail.'), { hint: 'e.g. "upstream fix for EUR amounts, ticket 123"' });
-      setPlan(await post('/api/plan/backfill', request));
+      if (!f.reason.trim()) throw Object.assign(new Error('A reason is required: it is recorded in the audit trail.'), { hint: 'e.g. "upstream fix for EUR amounts, ticket 123"' });
+      setPlan(await post('/api/plan/backfill', requestOf(f)));
     } catch (err) {
       setError(err);
+      setPlan(null);
     } finally {
       setBusy(false);
     }
+  };
+  const review = (e) => {
+    e.preventDefault();
+    return planFor(form);
+  };
+  // Ticking an override plans again at once: the plan shown is always the one that would run.
+  const toggleOverride = (flag, on) => {
+    const next = { ...form, [flag]: on };
+    setForm(next);
+    return planFor(next);
   };
   const startRun = async () => {
     setBusy(true);
     setError(null);
     try {
-      const body = { ...request, reason: form.reason.trim(), plan_id: plan.plan_id };
+      const body = { ...requestOf(form), reason: form.reason.trim(), plan_id: plan.plan_id };
       if (form.rate.trim()) body.rate = form.rate.trim();
       const res = await post('/api/actions/backfill', body);
       location.hash = res.run_id ? `#/runs/${res.run_id}` : '#/runs';
@@ -137,7 +148,17 @@ function BackfillForm({ dataset, suggested }) {
     </div>
     ${plan ? null : html`<${ErrorBox} error=${error} />`}
     ${plan
-      ? html`<${ConfirmPlan} plan=${plan} what="Start backfill" reason=${form.reason.trim()} busy=${busy} error=${error} onCancel=${() => setPlan(null)} onConfirm=${startRun} />`
+      ? html`<${ConfirmPlan}
+          plan=${plan}
+          what="Start backfill"
+          reason=${form.reason.trim()}
+          busy=${busy}
+          error=${error}
+          onCancel=${() => setPlan(null)}
+          onConfirm=${startRun}
+          overrides=${html`<${OverrideFields} plan=${plan} form=${form} onToggle=${toggleOverride} busy=${busy} />`}
+          flags=${overrideOptions(form)}
+        />`
       : null}
   </form>`;
 }

@@ -1,20 +1,33 @@
 // One run: what it was asked to do (its plan), its tasks, and what it changed — the diff as a chart of
 // a chosen metric per partition, before and after, and as a table. A run that replaced versions can
 // be undone from here (restore, with its own plan and confirmation).
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { html, Card, ErrorBox, Loading, Progress, RunStatus, Badge, ActionButton, ReadOnlyHint, Empty } from '../parts/ui.js';
 import { PlanView, ConfirmPlan } from '../parts/plan-view.js';
+import { OverrideFields, overrideFields, overrideOptions } from '../parts/overrides.js';
 import { DiffChart } from '../parts/diff-chart.js';
 import { fmtDelta, fmtInt, fmtNum, fmtTime, groupBy, shortHash } from '../parts/format.js';
-import { post, useLive, useResource } from '../api.js';
+import { post, useLive, useResource, useRunEvents } from '../api.js';
 import { CancelButton, LiveLine, liveStatus } from './runs.js';
 
 const ACTIVE = new Set(['planned', 'computing', 'cancelling', 'publishing']);
 const CHANGED = new Set(['published', 'complete']);
 
+/** A run in flight that this server's event feed does not follow (e.g. a worker's) is polled instead. */
+const POLL_MS = 2000;
+
 export function RunPage({ id }) {
   const live = useLive();
-  const { data: run, error } = useResource(`/api/runs/${encodeURIComponent(id)}`);
+  // The run and its tasks are read again on each of its live events, as the progress bar moves.
+  const runEvents = useRunEvents(id);
+  const { data: run, error, reload } = useResource(`/api/runs/${encodeURIComponent(id)}`, [runEvents]);
+  const followed = live.connected && live.runs.has(id);
+  const polling = Boolean(run && ACTIVE.has(run.status) && !followed);
+  useEffect(() => {
+    if (!polling) return undefined;
+    const timer = setInterval(reload, POLL_MS);
+    return () => clearInterval(timer);
+  }, [polling]);
   // Read once for the chart, the table and the restore form; only a run that published has one.
   const diff = useResource(CHANGED.has(run?.status) ? `/api/runs/${encodeURIComponent(id)}/diff` : null);
   if (error) return html`<${ErrorBox} error=${error} />`;
@@ -71,12 +84,12 @@ function storedPlan(plan) {
 function TasksCard({ tasks }) {
   const [open, setOpen] = useState(tasks.length <= 12);
   const counts = [...groupBy(tasks, (t) => t.status)].map(([s, list]) => `${list.length} ${s}`).join(' · ');
-  return html`<${Card} title="Tasks" actions=${html`<span class="muted">${counts}</span>${tasks.length > 12 ? html`<button class="btn btn-link" onClick=${() => setOpen(!open)}>${open ? 'Hide' : 'Show all'}</button>` : null}`}>
+  return html`<${Card} title="Tasks" actions=${html`<span class="muted" data-testid="task-counts">${counts}</span>${tasks.length > 12 ? html`<button class="btn btn-link" onClick=${() => setOpen(!open)}>${open ? 'Hide' : 'Show all'}</button>` : null}`}>
     ${open
-      ? html`<table class="table compact">
+      ? html`<table class="table compact" data-testid="tasks">
           <thead><tr><th>Dataset</th><th>Partition</th><th>Status</th><th class="num">Rows</th><th class="num">Attempts</th><th>Checksum</th><th>Error</th></tr></thead>
           <tbody>${tasks.map(
-            (t) => html`<tr><td>${t.dataset}</td><td class="mono">${t.partition}</td><td><${Badge} tone=${t.status === 'failed' ? 'bad' : t.status === 'pending' || t.status === 'computing' ? 'info' : 'ok'}>${t.status}<//></td><td class="num">${fmtInt(t.rows)}</td><td class="num">${t.attempts}</td><td class="mono">${shortHash(t.checksum)}</td><td class="error-text">${t.error ?? ''}</td></tr>`,
+            (t) => html`<tr data-task=${`${t.dataset} ${t.partition}`} data-status=${t.status}><td>${t.dataset}</td><td class="mono">${t.partition}</td><td><${Badge} tone=${t.status === 'failed' ? 'bad' : t.status === 'pending' || t.status === 'computing' ? 'info' : 'ok'}>${t.status}<//></td><td class="num">${fmtInt(t.rows)}</td><td class="num">${t.attempts}</td><td class="mono">${shortHash(t.checksum)}</td><td class="error-text">${t.error ?? ''}</td></tr>`,
           )}</tbody>
         </table>`
       : html`<p class="muted">${tasks.length} tasks.</p>`}
@@ -150,27 +163,39 @@ function RestoreCard({ run, diff }) {
     setForm({ ...form, ...patch });
     setPlan(null);
   };
-  const review = async (e) => {
-    e.preventDefault();
+  const requestOf = (f) => ({ dataset, run: run.run_id, downstream: f.downstream, ...overrideFields(f) });
+  const planFor = async (f) => {
     setError(null);
-    if (!form.reason.trim()) return setError(new Error('A reason is required: it is recorded in the audit trail.'));
+    if (!f.reason.trim()) return setError(new Error('A reason is required: it is recorded in the audit trail.'));
     setBusy(true);
     try {
-      setPlan(await post('/api/plan/restore', { dataset, run: run.run_id, downstream: form.downstream }));
+      setPlan(await post('/api/plan/restore', requestOf(f)));
     } catch (err) {
       setError(err);
+      setPlan(null);
     } finally {
       setBusy(false);
     }
+  };
+  const review = (e) => {
+    e.preventDefault();
+    return planFor(form);
+  };
+  // Ticking an override plans again at once: the plan shown is always the one that would run.
+  const toggleOverride = (flag, on) => {
+    const next = { ...form, [flag]: on };
+    setForm(next);
+    return planFor(next);
   };
   const start = async () => {
     setBusy(true);
     setError(null);
     try {
-      const res = await post('/api/actions/restore', { dataset, run: run.run_id, downstream: form.downstream, reason: form.reason.trim(), plan_id: plan.plan_id });
+      const res = await post('/api/actions/restore', { ...requestOf(form), reason: form.reason.trim(), plan_id: plan.plan_id });
       location.hash = res.run_id ? `#/runs/${res.run_id}` : '#/runs';
     } catch (err) {
       setError(err);
+      if (err.body?.plan) setPlan(err.body.plan); // the plan changed: show the new one
     } finally {
       setBusy(false);
     }
@@ -182,11 +207,23 @@ function RestoreCard({ run, diff }) {
       <div class="form-row">
         <label>Dataset <select value=${dataset} onChange=${(e) => set({ dataset: e.target.value })}>${names.map((n) => html`<option value=${n}>${n}</option>`)}</select></label>
         <label class="check"><input type="checkbox" checked=${form.downstream} onChange=${(e) => set({ downstream: e.target.checked })} /> Downstream: recompute dependents</label>
-        <label class="grow">Reason <input value=${form.reason} onInput=${(e) => set({ reason: e.target.value })} placeholder="why — recorded in the audit trail" /></label>
-        <${ActionButton} kind="secondary" busy=${busy && !plan}>Review restore plan<//>
+        <label class="grow">Reason <input data-testid="restore-reason" value=${form.reason} onInput=${(e) => set({ reason: e.target.value })} placeholder="why — recorded in the audit trail" /></label>
+        <${ActionButton} kind="secondary" testid="review-restore" busy=${busy && !plan}>Review restore plan<//>
       </div>
       ${plan ? null : html`<${ErrorBox} error=${error} />`}
-      ${plan ? html`<${ConfirmPlan} plan=${plan} what="Restore" reason=${form.reason.trim()} busy=${busy} error=${error} onCancel=${() => setPlan(null)} onConfirm=${start} />` : null}
+      ${plan
+        ? html`<${ConfirmPlan}
+            plan=${plan}
+            what="Restore"
+            reason=${form.reason.trim()}
+            busy=${busy}
+            error=${error}
+            onCancel=${() => setPlan(null)}
+            onConfirm=${start}
+            overrides=${html`<${OverrideFields} plan=${plan} form=${form} onToggle=${toggleOverride} busy=${busy} />`}
+            flags=${overrideOptions(form)}
+          />`
+        : null}
     </form>
   <//>`;
 }

@@ -43,14 +43,19 @@ export function PlanView({ plan }) {
   </div>`;
 }
 
-/** The plan, then an explicit confirmation: nothing is sent until the user presses the button. */
-export function ConfirmPlan({ plan, what, reason, onConfirm, onCancel, busy, error }) {
+/**
+ * The plan, then an explicit confirmation: nothing is sent until the user presses the button.
+ * `overrides` (rendered between the plan and the button) are the override fields; `flags` the CLI
+ * flags in effect, named in the confirmation.
+ */
+export function ConfirmPlan({ plan, what, reason, onConfirm, onCancel, busy, error, overrides = null, flags = [] }) {
   const total = plan.datasets.reduce((s, d) => s + d.partitions.length, 0);
   return html`<div class="confirm" data-testid="confirm-plan">
     <${PlanView} plan=${plan} />
+    ${overrides}
     <${ErrorBox} error=${error} />
     <div class="confirm-bar">
-      <span>${what} ${total} partition${total === 1 ? '' : 's'} with reason <q>${reason}</q>? This writes new versions (restorable) and an audit record.</span>
+      <span>${what} ${total} partition${total === 1 ? '' : 's'} with reason <q>${reason}</q>${flags.length ? html` and <code>${flags.join(' ')}</code>` : null}? This writes new versions (restorable) and an audit record.</span>
       <span class="spacer"></span>
       <button type="button" class="btn btn-ghost" onClick=${onCancel} disabled=${busy}>Cancel</button>
       <${ActionButton} type="button" testid="confirm-start" onClick=${onConfirm} busy=${busy} disabled=${plan.blocked || !total}>${what}<//>

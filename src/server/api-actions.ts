@@ -7,6 +7,11 @@
  * in this process, through `ConsoleEvents.runCommand` — the exact path of a command handed over by
  * another terminal, so its progress reaches `GET /api/events`.
  *
+ * A plan also lists the `overrides` it needs (overrides.ts): the CLI's --include-recent,
+ * --allow-full-refresh, --allow-empty, --allow-shrink, --downstream, each with the message of what it
+ * overrides. A request enables one with its field (`include_recent: true`…); the action then runs with
+ * the flag, exactly as the CLI command would.
+ *
  * A plan carries a `plan_id` (a hash of its tasks and guards). Starting with a `plan_id` that no
  * longer matches a fresh plan is refused (409): what runs is what the user confirmed.
  */
@@ -20,14 +25,23 @@ import { TidemarkError, usageError } from '../errors.js';
 import { resolveRange } from '../plan/build.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
 import type { Workspace } from '../workspace.js';
+import { optionOf, overridesFor, OVERRIDES_OF, type OverrideFlag } from './overrides.js';
 import type { ConsoleEvents } from './sse.js';
 
 const range = { dataset: z.string().min(1, 'dataset is required'), from: z.string().min(1, 'from is required'), to: z.string().min(1, 'to is required') };
-const backfillPlanBody = z.object({ ...range, downstream: z.boolean().optional(), include_recent: z.boolean().optional() }).strict();
+// The CLI's override flags, each false unless the user ticked it (overrides.ts says when one is needed).
+// allow_empty and allow_shrink act on computed rows, not on the plan; plan routes accept them too, so
+// the console sends one request to review and to start.
+const flag = z.boolean().optional();
+const backfillPlanBody = z
+  .object({ ...range, downstream: flag, include_recent: flag, allow_full_refresh: flag, allow_empty: flag, allow_shrink: flag })
+  .strict();
 const backfillBody = backfillPlanBody
   .extend({ reason: z.string().optional(), plan_id: z.string().optional(), rate: z.string().optional(), window: z.string().optional() })
   .strict();
-const restorePlanBody = z.object({ dataset: z.string().min(1, 'dataset is required'), run: z.string().min(1, 'run is required'), downstream: z.boolean().optional() }).strict();
+const restorePlanBody = z
+  .object({ dataset: z.string().min(1, 'dataset is required'), run: z.string().min(1, 'run is required'), downstream: flag, include_recent: flag, allow_empty: flag, allow_shrink: flag })
+  .strict();
 const restoreBody = restorePlanBody.extend({ reason: z.string().optional(), plan_id: z.string().optional() }).strict();
 const lockBody = z.object({ ...range, reason: z.string().optional() }).strict();
 
@@ -39,12 +53,14 @@ export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvent
 
   app.post('/api/plan/backfill', async (c) => {
     const body = await parseBody(c, backfillPlanBody);
-    return c.json(describePlan(await planBackfill(ws, backfillRequest(body))));
+    const plan = await planBackfill(ws, backfillRequest(body));
+    return c.json({ ...describePlan(plan), overrides: await overridesFor(ws, plan, 'backfill') });
   });
 
   app.post('/api/plan/restore', async (c) => {
     const body = await parseBody(c, restorePlanBody);
-    return c.json(describeRestore(await planRestore(ws, { dataset: body.dataset, run: body.run, downstream: body.downstream })));
+    const planned = await planRestore(ws, restoreRequest(body));
+    return c.json({ ...describeRestore(planned), overrides: await overridesFor(ws, planned.plan, 'restore') });
   });
 
   app.post('/api/actions/backfill', async (c) => {
@@ -54,8 +70,7 @@ export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvent
     const refused = checkPlan(c, plan, body.plan_id);
     if (refused) return refused;
     const argv = ['backfill', body.dataset, '--from', body.from, '--to', body.to, '--reason', body.reason, '--yes', '--json'];
-    if (body.downstream) argv.push('--downstream');
-    if (body.include_recent) argv.push('--include-recent');
+    argv.push(...overrideOptions(body, 'backfill'));
     if (body.rate) argv.push('--rate', body.rate);
     if (body.window) argv.push('--window', body.window);
     return start(c, argv);
@@ -64,11 +79,10 @@ export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvent
   app.post('/api/actions/restore', async (c) => {
     const body = await parseBody(c, restoreBody);
     requireReason(body.reason, 'restore');
-    const planned = await planRestore(ws, { dataset: body.dataset, run: body.run, downstream: body.downstream });
+    const planned = await planRestore(ws, restoreRequest(body));
     const refused = checkPlan(c, planned.plan, body.plan_id);
     if (refused) return refused;
-    const argv = ['restore', body.dataset, '--run', body.run, '--reason', body.reason, '--yes', '--json'];
-    if (body.downstream) argv.push('--downstream');
+    const argv = ['restore', body.dataset, '--run', body.run, '--reason', body.reason, '--yes', '--json', ...overrideOptions(body, 'restore')];
     return start(c, argv);
   });
 
@@ -94,7 +108,16 @@ async function parseBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.
 }
 
 function backfillRequest(body: z.infer<typeof backfillPlanBody>) {
-  return { dataset: body.dataset, from: body.from, to: body.to, downstream: body.downstream, includeRecent: body.include_recent };
+  return { dataset: body.dataset, from: body.from, to: body.to, downstream: body.downstream, includeRecent: body.include_recent, allowFullRefresh: body.allow_full_refresh };
+}
+
+function restoreRequest(body: z.infer<typeof restorePlanBody>) {
+  return { dataset: body.dataset, run: body.run, downstream: body.downstream, includeRecent: body.include_recent };
+}
+
+/** The CLI flags of the overrides ticked in a request: the command line the action runs as. */
+function overrideOptions(body: Partial<Record<OverrideFlag, boolean | undefined>>, action: 'backfill' | 'restore'): string[] {
+  return OVERRIDES_OF[action].filter((f) => body[f] === true).map(optionOf);
 }
 
 /** The hash a confirmed plan is recognised by: which partitions, and which guards apply. */

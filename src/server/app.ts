@@ -1,5 +1,6 @@
 /**
- * The local API of `tidemark serve`. GET routes only read. Every other method needs the bearer token
+ * The local API of `tidemark serve`. Every request must name this server in its Host header
+ * (host-check.ts: DNS rebinding). GET routes only read. Every other method needs the bearer token
  * from .tidemark/serve.json; `POST /api/commands` runs a CLI command line in this process and streams
  * its progress events, output and exit code back as NDJSON lines:
  *   {"t":"event","event":{…}}  {"t":"out","text":"…"}  {"t":"err","text":"…"}  {"t":"exit","code":0}
@@ -15,6 +16,7 @@ import type { Workspace } from '../workspace.js';
 import { registerActionRoutes } from './api-actions.js';
 import { registerAssetRoutes } from './api-assets.js';
 import { registerReadRoutes } from './api-read.js';
+import { hostCheck } from './host-check.js';
 import { ConsoleEvents } from './sse.js';
 
 export interface AppOptions {
@@ -22,11 +24,16 @@ export interface AppOptions {
   token: string;
   /** One line per served command (the server's terminal). */
   log?: (line: string) => void;
+  /** The address the server is bound to (--host) and its port, once listening: the Host check. */
+  boundHost: string;
+  port: () => number;
 }
 
-export function createApp({ ws, token, log = () => undefined }: AppOptions): Hono {
+export function createApp({ ws, token, log = () => undefined, boundHost, port }: AppOptions): Hono {
   const app = new Hono();
   const expected = Buffer.from(`Bearer ${token}`);
+
+  app.use('*', hostCheck(boundHost, port)); // first: a foreign Host gets nothing, not even a read
 
   app.use('*', async (c, next) => {
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();

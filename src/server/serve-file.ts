@@ -3,7 +3,7 @@
  * its port, pid and bearer token. Written with mode 0600: the token is the key to every mutating
  * route, so only the user who started the server can read it.
  */
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { STATE_DIR } from '../config/load.js';
 import { isProcessAlive } from '../plan/snapshot.js';
@@ -23,6 +23,9 @@ export function serveFile(projectDir: string): string {
 
 export function writeServeInfo(projectDir: string, info: ServeInfo): void {
   const file = serveFile(projectDir);
+  // A PostgreSQL project keeps no state on disk, so nothing has made the folder yet; 0700 because
+  // it holds the token. (An existing folder keeps its mode: mkdir does not change it.)
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   rmSync(file, { force: true }); // a new file, so the mode below applies from its first byte
   writeFileSync(file, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);

@@ -17,11 +17,25 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
-/** `node bin/tidemark.js serve --port 0 --json`, resolved once it printed where it listens. */
-export function startServe(dir: string): Promise<ServeProcess> {
+export interface ServeOptions {
+  /** Extra environment (e.g. a PostgreSQL test project's TIDEMARK_PG_SCHEMA_PREFIX). */
+  env?: Record<string, string>;
+  /** Extra arguments after `serve` (e.g. --host). */
+  args?: string[];
+}
+
+/** The environment of a serve child process: a fixed actor, no crash point, no other project's prefix. */
+export function serveEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, TIDEMARK_ACTOR: 'console-test', NO_COLOR: '1' };
   delete env.TIDEMARK_CRASH_AT;
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--json', '--project', dir], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  delete env.TIDEMARK_PG_SCHEMA_PREFIX;
+  return { ...env, ...extra };
+}
+
+/** `node bin/tidemark.js serve --port 0 --json`, resolved once it printed where it listens. */
+export function startServe(dir: string, options: ServeOptions = {}): Promise<ServeProcess> {
+  const args = [BIN, 'serve', '--port', '0', '--json', ...(options.args ?? []), '--project', dir];
+  const child = spawn(process.execPath, args, { cwd: dir, env: serveEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));

@@ -9,6 +9,7 @@ import { openWorkspace } from '../../workspace.js';
 import { commandLine, globals, print, printJson } from '../context.js';
 import { usageError } from '../../errors.js';
 import { parsePositiveInt } from './core.js';
+import { bindsBeyondLoopback } from '../../server/host-check.js';
 
 export function registerServeCommands(program: Command): void {
   program
@@ -24,10 +25,16 @@ export function registerServeCommands(program: Command): void {
       const log = (line: string) => process.stderr.write(`[serve] ${line}\n`);
       let server;
       try {
+        // startServer closes its own HTTP server when a later step fails; the workspace is ours to close.
         server = await (await import('../../server/server.js')).startServer(ws, { host: opts.host, port, log });
       } catch (error) {
         await ws.close();
         throw error;
+      }
+      if (bindsBeyondLoopback(opts.host)) {
+        process.stderr.write(
+          `warning: --host ${opts.host} makes the read API (datasets, runs, the whole audit log) reachable from the network without a token; only the actions need the token in .tidemark/serve.json\n`,
+        );
       }
       if (g.json) printJson({ url: server.url, host: server.info.host, port: server.info.port, pid: process.pid, project: ws.project.dir });
       else print(`tidemark serve: ${ws.project.name} at ${server.url} (pid ${process.pid}); token in .tidemark/serve.json. Stop with Ctrl-C.`);
