@@ -34,7 +34,7 @@ export function assertRunMayStart(ws: Workspace, plan: Plan, options: RunOptions
   if ((options.whenWindowCloses ?? windowPolicy(ws.engine)) !== 'stop') return;
   const attempt = oneShotAttempt();
   const stopped = attempt?.stopped ?? null;
-  if (stopped && attempt!.confirmed && stopped.runKey !== runKey) throw planChangedWhileWaiting(stopped.runId);
+  if (stopped && attempt?.confirmed && stopped.runKey !== runKey) throw planChangedWhileWaiting(stopped.runId);
   if (attempt) attempt.startingRunKey = runKey;
   const window = runWindowOf(ws.project.pools, plan.kind, options);
   if (!window) return;

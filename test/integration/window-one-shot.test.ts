@@ -14,7 +14,7 @@ import { backfill, run } from '../../src/api/operations.js';
 import type { RunResult } from '../../src/execute/executor.js';
 import type { TidemarkEvent } from '../../src/events.js';
 import { ManualClock } from '../../src/scheduler/manual-clock.js';
-import { runInWindowAttempts, windowPolicy, type WindowWait } from '../../src/scheduler/window-attempts.js';
+import { oneShotAttempt, runInWindowAttempts, windowPolicy, type WindowWait } from '../../src/scheduler/window-attempts.js';
 import { getRun, listTasks } from '../../src/state/runs.js';
 import { openWorkspace, type Workspace } from '../../src/workspace.js';
 import {
@@ -370,6 +370,28 @@ describe('the window closes mid-run (DuckDB, one-shot)', () => {
     await expect(w.result).rejects.toMatchObject({ code: 'CANCELLED', details: { run_id: runId } });
     expect(w.opens()).toBe(1);
     expect(await snapshotState(dir)).toEqual(before);
+  }, 120_000);
+
+  it('a confirmed plan that is another one after the wait is refused; nothing more is written and the stopped run stays resumable', async () => {
+    const dir = fresh();
+    applyOrdersFix(dir, RANGE);
+    let attempts = 0;
+    const w = windowed(dir, (ws, options) => {
+      const attempt = oneShotAttempt()!;
+      attempt.confirmed = true; // as the CLI's confirm() records it
+      // The second attempt plans one partition fewer: not the plan the user confirmed.
+      const request = attempts++ === 0 ? REQUEST : { ...REQUEST, to: RANGE[5] };
+      return backfill(ws, request, { ...options, window: '22:00-06:00' });
+    });
+    const runId = await w.untilWaiting();
+    const before = await snapshotState(dir);
+    w.clock.set(local(22, 5));
+    await expect(w.result).rejects.toMatchObject({ code: 'GUARD', message: expect.stringMatching(/the plan changed while the command waited/), details: { run_id: runId } });
+    expect(await snapshotState(dir)).toEqual(before);
+    await withWorkspace(dir, async (ws) => {
+      expect((await getRun(ws.engine, ws.engine, runId))!.status).toBe('computing');
+      expect((await listTasks(ws.engine, ws.engine, runId)).filter((t) => t.status === 'computed')).toHaveLength(2);
+    });
   }, 120_000);
 
   it('a guard that appears while it waits refuses the resume and leaves the state unchanged; the run stays resumable', async () => {
