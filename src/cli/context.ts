@@ -6,6 +6,9 @@ import { deferJson, deliverAfter } from '../consumers/after-command.js';
 import { openWorkspace, type Workspace } from '../workspace.js';
 import { attachProgress } from './progress.js';
 import { hostedCall } from '../server/hosted.js';
+import { clockFromEnv } from '../scheduler/file-clock.js';
+import { systemClock } from '../scheduler/throttle.js';
+import { formatLocalTime, oneShotAttempt, runInWindowAttempts, type WindowWait } from '../scheduler/window-attempts.js';
 
 export interface GlobalOptions {
   project?: string;
@@ -19,7 +22,15 @@ export function globals(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals() as GlobalOptions;
 }
 
-/** Opens the project, runs `fn`, always closes. Progress goes to stderr unless --json. */
+/**
+ * Opens the project, runs `fn`, always closes. Progress goes to stderr unless --json.
+ *
+ * Every one-shot command runs in attempts (src/scheduler/window-attempts.ts): a run that meets its
+ * closed run window on DuckDB ends the attempt instead of pausing with the file held; the project is
+ * closed while the command waits, and `fn` runs again in a freshly opened workspace when the window
+ * opens, resuming the same run. A command that meets no closed window is one ordinary open. Inside
+ * `tidemark serve` runs pause in place, in the server's workspace.
+ */
 export async function withWorkspace<T>(cmd: Command, fn: (ws: Workspace, g: GlobalOptions) => Promise<T>): Promise<T> {
   const g = globals(cmd);
   // Inside `tidemark serve` (issue 7): the server's open workspace; progress goes back to the client.
@@ -29,6 +40,17 @@ export async function withWorkspace<T>(cmd: Command, fn: (ws: Workspace, g: Glob
     // Commands run by `serve` deliver to consumers too, so their runs can become complete.
     return deliverAfter(ws, () => fn(ws, g), hosted.stderr);
   }
+  const clock = clockFromEnv() ?? systemClock;
+  return runInWindowAttempts((ws) => fn(ws, g), {
+    open: (attempt) => openOnce(g, attempt),
+    waiting: (w) => tellWaiting(w, cmd.name(), g, clock.now()),
+    clock,
+    signals: ['SIGINT', 'SIGTERM'],
+  });
+}
+
+/** One attempt: opens the project, runs `fn`, delivers to consumers, always closes. */
+async function openOnce<T>(g: GlobalOptions, fn: (ws: Workspace) => Promise<T>): Promise<T> {
   const waitMs = g.wait === undefined || g.wait === false ? 0 : g.wait === true ? 3_600_000 : Number(g.wait) * 1000;
   const onUpgrade = (from: number, to: number) =>
     process.stderr.write(`tidemark: upgrading the state store from version ${from} to ${to} (once; it can take a while on a large store)\n`);
@@ -36,11 +58,24 @@ export async function withWorkspace<T>(cmd: Command, fn: (ws: Workspace, g: Glob
   const detach = attachProgress(ws.events, { quiet: Boolean(g.json) && !process.stderr.isTTY });
   try {
     // A command that published delivers the outbox to consumers before it exits (issue 9).
-    return await deliverAfter(ws, () => fn(ws, g));
+    return await deliverAfter(ws, () => fn(ws));
   } finally {
     detach();
     await ws.close();
   }
+}
+
+/** One line on stderr each time a command starts waiting for its run window (`--json`: a JSON object). */
+function tellWaiting(w: WindowWait, command: string, g: GlobalOptions, now: number): void {
+  if (g.json) {
+    process.stderr.write(`${JSON.stringify(w)}\n`);
+    return;
+  }
+  let line: string;
+  if (w.reason === 'project_held') line = `the run window is open but ${w.holder}; trying again every few seconds`;
+  else if (w.run_id) line = `outside window ${w.window}: run ${w.run_id} stopped between tasks, its computed partitions kept in staging; it resumes at ${formatLocalTime(Date.parse(w.opens_at), now)}`;
+  else line = `outside window ${w.window}: the ${command} starts at ${formatLocalTime(Date.parse(w.opens_at), now)}`;
+  process.stderr.write(`tidemark: ${line}. The project is not held while waiting (Ctrl-C stops).\n`);
 }
 
 export function commandLine(): string {
@@ -66,8 +101,33 @@ function writeOut(text: string): void {
   else process.stdout.write(text);
 }
 
-/** Asks on a TTY; without one, --yes is required (exit 3). */
+/**
+ * Shows a plan (`shown`; null with --json) and asks to go ahead. A command that waited for its run
+ * window runs again when it opens (withWorkspace): it neither shows nor asks again, since the user
+ * confirmed this plan, and the executor refuses to go on with any other (gate.ts assertRunMayStart).
+ */
+export async function confirmPlan(shown: string | null, question: string, yes: boolean | undefined): Promise<void> {
+  showPlan(shown);
+  await confirm(question, yes);
+}
+
+/** Prints a plan about to be confirmed, unless the user confirmed it before the command waited for its run window. */
+export function showPlan(shown: string | null): void {
+  if (shown !== null && !oneShotAttempt()?.confirmed) print(shown);
+}
+
+/**
+ * Asks on a TTY; without one, --yes is required (exit 3). Asked once per command: its later attempts
+ * (after a wait for its run window) go on under the answer, and refuse a plan other than the one confirmed.
+ */
 export async function confirm(question: string, yes: boolean | undefined): Promise<void> {
+  const attempt = oneShotAttempt();
+  if (attempt?.confirmed) return;
+  await ask(question, yes);
+  if (attempt) attempt.confirmed = true;
+}
+
+async function ask(question: string, yes: boolean | undefined): Promise<void> {
   if (yes) return;
   if (hostedCall()) {
     throw new TidemarkError('CONFIRM', 'confirmation needed: a command handed to `tidemark serve` cannot ask', { hint: 'review the plan (--dry-run), then pass --yes' });

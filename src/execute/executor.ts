@@ -27,6 +27,7 @@ import { PUBLISH_MODES, type RunContext, type RunOptions } from './run-context.j
 import { dropStaging } from './staging.js';
 import { requirePool } from '../scheduler/pools.js';
 import { defaultPool } from '../scheduler/scheduler.js';
+import { assertRunMayStart } from '../scheduler/gate.js';
 
 export interface RunResult {
   run_id: string | null;
@@ -94,10 +95,12 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   if (!plan.tasks.length) return { run_id: null, status: 'noop', ...empty };
   await stager.preflight(ws, plan);
   if (options.dryRun) return { run_id: null, status: 'dry_run', ...empty };
+  const runKey = runKeyOf(plan);
+  // A one-shot command on DuckDB outside its run window stops here, having written nothing (scheduler/window-attempts.ts).
+  assertRunMayStart(ws, plan, options, runKey);
   await (options.beforeStart ?? requestPause)(ws, plan);
 
   const { engine } = ws;
-  const runKey = runKeyOf(plan);
   const resumable = await findResumableRun(engine, engine, runKey);
   let runId: string;
   let publishedBefore = false;

@@ -1,13 +1,49 @@
 /**
- * What a run's task passes before it starts: a cancel check, the throttle (window, rate) and a slot of
- * the run's pool. Everything happens between tasks; once a task has its slot it runs to the end.
+ * What a run passes before it starts (assertRunMayStart: its run window, for a one-shot command that
+ * must not wait holding the database), and what each of its tasks passes before it starts (the task
+ * gate): a cancel check, the throttle (window, rate) and a slot of the run's pool. Everything happens
+ * between tasks; once a task has its slot it runs to the end.
  */
 import type { Db } from '../engines/engine.js';
-import type { RunContext } from '../execute/run-context.js';
+import type { Plan } from '../plan/types.js';
+import type { RunContext, RunOptions } from '../execute/run-context.js';
+import type { Workspace } from '../workspace.js';
 import { cancelChecker, cancelledError, clearCancelRequest } from './cancel.js';
+import type { PoolLimits } from './pools.js';
 import { defaultPool, schedulerFor } from './scheduler.js';
-import { parseWindow, systemClock, Throttle, type RunWindow } from './throttle.js';
-import { windowClosedError } from './window-attempts.js';
+import { inWindow, msUntilOpen, parseWindow, Throttle, type RunWindow } from './throttle.js';
+import { oneShotAttempt, planChangedWhileWaiting, windowClock, windowClosedError, windowPolicy } from './window-attempts.js';
+
+/**
+ * The window a run of `kind` obeys: --window, else its pool's `window:` (none for an unknown pool:
+ * the pool check refuses it). The one answer for the task gate and for the check before a run starts.
+ */
+export function runWindowOf(pools: Record<string, PoolLimits>, kind: string, options: { window?: string; pool?: string }): RunWindow | undefined {
+  const text = options.window ?? pools[options.pool ?? defaultPool(kind)]?.window;
+  return text ? parseWindow(text) : undefined;
+}
+
+/**
+ * Called by the executor before it creates or resumes a run (after the plan, its guards and preflight;
+ * never for a dry run or an empty plan). In a one-shot command on a single-writer engine, a run
+ * outside its window stops here with WINDOW_CLOSED, so the command waits having written nothing
+ * (window-attempts.ts). After such a wait, a plan other than the one the user confirmed is refused.
+ * Anywhere else (`serve`, PostgreSQL, the library API) this does nothing: the task gate pauses in place.
+ */
+export function assertRunMayStart(ws: Workspace, plan: Plan, options: RunOptions, runKey: string): void {
+  if ((options.whenWindowCloses ?? windowPolicy(ws.engine)) !== 'stop') return;
+  const attempt = oneShotAttempt();
+  const stopped = attempt?.stopped ?? null;
+  if (stopped && attempt?.confirmed && stopped.runKey !== runKey) throw planChangedWhileWaiting(stopped.runId);
+  if (attempt) attempt.startingRunKey = runKey;
+  const window = runWindowOf(ws.project.pools, plan.kind, options);
+  if (!window) return;
+  const clock = windowClock(options);
+  const now = clock.now();
+  if (inWindow(window, now)) return;
+  const stoppedRun = stopped && stopped.runKey === runKey ? stopped.runId : null;
+  throw windowClosedError(window, now + msUntilOpen(window, now), stoppedRun, now);
+}
 
 /** Longest time a run keeps its pool claim between the end of its compute and its end. */
 const CLAIM_AFTER_COMPUTE_MAX_MS = 10 * 60_000;
@@ -25,10 +61,11 @@ export function openTaskGate(ctx: RunContext, parallel: number): TaskGate {
   const { ws, runId, options } = ctx;
   const scheduler = options.scheduler ?? schedulerFor(ws);
   const pool = options.pool ?? defaultPool(ctx.plan.kind);
-  const limits = scheduler.slots.limits(pool); // refuses an unknown pool before any task starts
-  const windowText = options.window ?? limits.window;
-  const throttleClock = options.clock ?? systemClock;
-  const throttle = new Throttle({ ratePerMinute: options.rate, window: windowText ? parseWindow(windowText) : undefined, clock: throttleClock });
+  scheduler.slots.limits(pool); // refuses an unknown pool before any task starts
+  const throttleClock = windowClock(options);
+  const throttle = new Throttle({ ratePerMinute: options.rate, window: runWindowOf(scheduler.slots.pools, ctx.plan.kind, options), clock: throttleClock });
+  // A one-shot command on a single-writer engine ends the attempt instead of holding the database.
+  const whenWindowCloses = options.whenWindowCloses ?? windowPolicy(ws.engine);
   // A re-issued command resumes a cancelled run: its old request no longer applies.
   clearCancelRequest(ws.project, runId);
   const cancelled = cancelChecker(ws.project, ws.engine, runId);
@@ -47,8 +84,7 @@ export function openTaskGate(ctx: RunContext, parallel: number): TaskGate {
         await throttle.admit({
           paused: (reason) => ws.events.emit({ type: 'run.paused', run_id: runId, reason }),
           check,
-          // A one-shot command on a single-writer engine ends the attempt instead of holding the database.
-          outsideWindow: options.whenWindowCloses === 'stop' ? stopOutside : undefined,
+          outsideWindow: whenWindowCloses === 'stop' ? stopOutside : undefined,
         });
       } else await check();
       const slot = await member.acquire();

@@ -5,46 +5,67 @@
  * that admits several writing processes (PostgreSQL), the run simply pauses between tasks: nobody
  * needs what it holds meanwhile. A one-shot CLI command on DuckDB holds the database file for as long
  * as it lives, so pausing there for hours would lock production `run`, and even `status`, out of the
- * project. Such a command therefore works in attempts:
+ * project. Every one-shot CLI command therefore works in attempts (src/cli/context.ts withWorkspace
+ * calls runInWindowAttempts, whatever the command):
  *
  *   open the workspace → run until the window closes → close the workspace → wait → open again → …
  *
- * Nothing is open between attempts. Within one, the gate ends the run between tasks with
- * WINDOW_CLOSED instead of pausing (RunOptions.whenWindowCloses = 'stop'); the executor leaves the
- * run as an interrupted one is left (computing, its computed partitions in staging) and clears its
- * pid, so it holds no partition while it waits. The next attempt plans again and the executor resumes
- * that run by its run key, reusing what is staged, and publishes it through the one write path. A
- * command started outside its window stops its first attempt before creating a run
- * (assertInsideWindow): it waits having written nothing.
+ * Nothing is open between attempts. An attempt runs in an ambient OneShotAttempt (like hostedCall()
+ * for `serve`), so the write path needs no per-command option: the executor checks the window before it
+ * creates or resumes a run (gate.ts assertRunMayStart: a command started outside its window waits
+ * having written nothing), and the gate ends the run between tasks with WINDOW_CLOSED instead of
+ * pausing. The executor then leaves the run as an interrupted one is left (computing, its computed
+ * partitions in staging) and clears its pid, so it holds no partition while it waits. The next attempt
+ * runs the command again: it plans again, and the executor resumes that run by its run key, reusing
+ * what is staged, and publishes it through the one write path. A plan the user confirmed must not
+ * change meanwhile (refused: PLAN_CHANGED below); a plan nobody confirmed (`run`) may, and the run it
+ * replaces is cancelled (retireSupersededRun) rather than left behind as interrupted.
  *
  * Stopping while waiting: Ctrl-C/SIGTERM end the wait with nothing held (the run stays resumable);
  * `tidemark cancel RUN`, which can open the project while we wait, cancels the run in the state store
  * and leaves a marker that the wait notices (cancel.ts). The next attempt checks the state store too,
  * so a cancel that lands between the last look at the marker and the reopen is not lost.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync } from 'node:fs';
 import type { Project } from '../config/project.js';
 import type { Engine } from '../engines/engine.js';
 import { TidemarkError, coerceError } from '../errors.js';
-import { getRun } from '../state/runs.js';
+import { getRun, markRunCancelled } from '../state/runs.js';
 import type { Workspace } from '../workspace.js';
-import { markRunCancelled } from '../state/runs.js';
 import { cancelledError, cancelMarker } from './cancel.js';
-import { defaultPool } from './scheduler.js';
 import { inWindow, msUntilOpen, parseWindow, systemClock, type Clock, type RunWindow } from './throttle.js';
+
+/** What the attempts of one command share: set up by runInWindowAttempts, read by the write path. */
+export interface OneShotAttempt {
+  /** The clock of run windows and rates (a test hook can replace the system clock: file-clock.ts). */
+  readonly clock: Clock;
+  /** Where the previous attempt stopped: the run it stopped (null when it had created none) and that run's plan. */
+  stopped: { runId: string | null; runKey: string } | null;
+  /** The run key of the plan this attempt last checked before starting (gate.ts assertRunMayStart). */
+  startingRunKey: string | null;
+  /** The user confirmed a plan (src/cli/context.ts confirm): later attempts do not ask again, and refuse another plan. */
+  confirmed: boolean;
+}
+
+const current = new AsyncLocalStorage<OneShotAttempt>();
+
+/** The attempt the calling code runs in: set for a one-shot CLI command, not inside `serve` or the library API. */
+export function oneShotAttempt(): OneShotAttempt | undefined {
+  return current.getStore();
+}
 
 /**
  * How a run meets a closed window: 'stop' (end the attempt, release the database) when waiting would
  * lock other processes out, i.e. a one-shot command (not inside `serve`) on a single-writer engine.
  */
-export function windowPolicy(engine: Engine, oneShot: boolean): 'wait' | 'stop' {
-  return oneShot && !engine.capabilities.multiWriter ? 'stop' : 'wait';
+export function windowPolicy(engine: Engine): 'wait' | 'stop' {
+  return oneShotAttempt() && !engine.capabilities.multiWriter ? 'stop' : 'wait';
 }
 
-/** The window a run of `kind` obeys: --window, else its pool's `window:` (none for an unknown pool: the gate refuses it). */
-export function runWindowOf(project: Project, kind: string, options: { window?: string; pool?: string }): RunWindow | undefined {
-  const text = options.window ?? project.pools[options.pool ?? defaultPool(kind)]?.window;
-  return text ? parseWindow(text) : undefined;
+/** The clock of run windows and rates: the run's own (tests), else the attempt's, else the system's. */
+export function windowClock(options: { clock?: Clock }): Clock {
+  return options.clock ?? oneShotAttempt()?.clock ?? systemClock;
 }
 
 /** When a window opens, in local time: `03:00`, with the date when it is not today. */
@@ -67,14 +88,14 @@ export function windowClosedError(window: RunWindow, opensAt: number, runId: str
   });
 }
 
-/**
- * A one-shot command outside its window stops here, before it creates (or resumes: `stoppedRun`) its
- * run, so that it waits having written nothing.
- */
-export function assertInsideWindow(window: RunWindow | undefined, clock: Clock = systemClock, stoppedRun: string | null = null): void {
-  if (!window) return;
-  const now = clock.now();
-  if (!inWindow(window, now)) throw windowClosedError(window, now + msUntilOpen(window, now), stoppedRun, now);
+/** A confirmed plan changed while the command waited: the stopped run (if any) resumes only under its own plan. */
+export function planChangedWhileWaiting(stoppedRun: string | null): TidemarkError {
+  return new TidemarkError('GUARD', 'refused: the plan changed while the command waited for its run window; nothing more was written', {
+    run_id: stoppedRun,
+    hint: stoppedRun
+      ? `review it with --dry-run, then issue the command again; the stopped run ${stoppedRun} resumes only under its own plan: \`tidemark cancel ${stoppedRun}\` ends it`
+      : 'review it with --dry-run, then issue the command again',
+  });
 }
 
 /** What a command waiting between attempts tells its user (one line; `--json`: one JSON object). */
@@ -83,7 +104,7 @@ export type WindowWait =
   | { status: 'waiting'; reason: 'project_held'; holder: string; run_id: string | null };
 
 export interface WindowAttemptsOptions {
-  /** Opens the workspace, calls `fn`, and always closes it (the CLI: withWorkspace). */
+  /** Opens the workspace, calls `fn`, and always closes it (the CLI: the body of withWorkspace). */
   open<R>(fn: (ws: Workspace) => Promise<R>): Promise<R>;
   /** Told each time the command starts waiting. */
   waiting(wait: WindowWait): void;
@@ -101,38 +122,51 @@ const HELD_RETRY_MS = 5000;
 
 /**
  * Runs `attempt` in a fresh workspace until it returns, waiting with nothing open whenever it stops
- * with WINDOW_CLOSED. `attempt` gets the run the previous attempt stopped (null at first, or when the
- * command had not started one). With the policy 'wait' an attempt never stops that way, and this is
- * one ordinary open.
+ * with WINDOW_CLOSED. A command that never meets a closed window (every read, every write on
+ * PostgreSQL, every write inside its window) is one ordinary open.
  */
-export async function runInWindowAttempts<T>(attempt: (ws: Workspace, stoppedRun: string | null) => Promise<T>, o: WindowAttemptsOptions): Promise<T> {
+export async function runInWindowAttempts<T>(attempt: (ws: Workspace) => Promise<T>, o: WindowAttemptsOptions): Promise<T> {
   const clock = o.clock ?? systemClock;
-  let stoppedRun: string | null = null;
+  const state: OneShotAttempt = { clock, stopped: null, startingRunKey: null, confirmed: false };
   let project = null as Project | null;
   /** Told once per stretch of retries, not every few seconds. */
   let toldHeld = false;
+  /** Runs stopped by earlier attempts that a later plan replaced (they are cancelled once the command succeeds). */
+  const superseded: string[] = [];
   for (;;) {
+    let opened = false;
     try {
-      return await o.open(async (ws) => {
-        project = ws.project;
-        if (stoppedRun) await assertNotCancelledMeanwhile(ws, stoppedRun);
-        return attempt(ws, stoppedRun);
-      });
+      return await current.run(state, () =>
+        o.open(async (ws) => {
+          opened = true;
+          project = ws.project;
+          state.startingRunKey = null;
+          const stoppedRun = state.stopped?.runId ?? null;
+          if (stoppedRun) await assertNotCancelledMeanwhile(ws, stoppedRun);
+          const result = await attempt(ws);
+          for (const runId of [...superseded, ...(stoppedRun ? [stoppedRun] : [])]) await retireSupersededRun(ws, runId);
+          return result;
+        }),
+      );
     } catch (error) {
       const err = coerceError(error);
-      if (err.code === 'WINDOW_CLOSED') {
+      if (err.code === 'WINDOW_CLOSED' && err.details.window) {
         toldHeld = false;
-        stoppedRun = (err.details.run_id as string | null) ?? stoppedRun;
+        const before = state.stopped?.runId ?? null;
+        const runId = (err.details.run_id as string | null) ?? before;
+        if (before && runId !== before) superseded.push(before);
+        state.stopped = { runId, runKey: state.startingRunKey ?? state.stopped?.runKey ?? '' };
         const window = parseWindow(String(err.details.window));
-        o.waiting({ status: 'waiting', reason: 'outside_window', window: window.text, opens_at: String(err.details.opens_at), run_id: stoppedRun });
-        await waitWithNothingOpen(() => inWindow(window, clock.now()), () => Math.max(1, msUntilOpen(window, clock.now())), { ...o, clock, project, runId: stoppedRun });
-      } else if (err.code === 'LOCKED' && project) {
-        // Only after a first attempt opened the project: its window opened while another process
-        // (a production run) holds the file. That one goes first; this command tries again shortly.
-        if (!toldHeld) o.waiting({ status: 'waiting', reason: 'project_held', holder: err.message, run_id: stoppedRun });
+        o.waiting({ status: 'waiting', reason: 'outside_window', window: window.text, opens_at: String(err.details.opens_at), run_id: runId });
+        await waitWithNothingOpen(() => inWindow(window, clock.now()), () => Math.max(1, msUntilOpen(window, clock.now())), { ...o, clock, project, runId });
+      } else if (err.code === 'LOCKED' && !opened && state.stopped) {
+        // Reopening after a wait: the window opened while another process (a production run) holds
+        // the file. That one goes first; this command tries again shortly.
+        const runId = state.stopped.runId;
+        if (!toldHeld) o.waiting({ status: 'waiting', reason: 'project_held', holder: err.message, run_id: runId });
         toldHeld = true;
         const until = clock.now() + HELD_RETRY_MS;
-        await waitWithNothingOpen(() => clock.now() >= until, () => until - clock.now(), { ...o, clock, project, runId: stoppedRun });
+        await waitWithNothingOpen(() => clock.now() >= until, () => until - clock.now(), { ...o, clock, project, runId });
       } else throw error;
     }
   }
@@ -143,6 +177,16 @@ async function assertNotCancelledMeanwhile(ws: Workspace, runId: string): Promis
   const run = await getRun(ws.engine, ws.engine, runId);
   if (run?.status === 'cancelling') await markRunCancelled(ws.engine, ws.engine, runId);
   if (run?.status === 'cancelling' || run?.status === 'cancelled') throw cancelledError(runId);
+}
+
+/**
+ * The command ended without resuming the run it stopped (its new plan was another one, or had nothing
+ * left to do, e.g. production built those partitions meanwhile): that run is cancelled, not left
+ * behind as interrupted. Its staging stays until `gc`, as any cancelled run's.
+ */
+async function retireSupersededRun(ws: Workspace, runId: string): Promise<void> {
+  const run = await getRun(ws.engine, ws.engine, runId);
+  if (run?.status === 'computing' && run.pid === null) await markRunCancelled(ws.engine, ws.engine, runId);
 }
 
 /** Sleeps on the clock until `done()`, in steps, holding nothing; a signal or a cancel marker ends it early. */

@@ -5,17 +5,14 @@ import type { Command } from 'commander';
 import { backfill, planBackfill, planRun, preflight, requireReason, run } from '../../api/operations.js';
 import { getDataset } from '../../config/project.js';
 import { addPartitions, parsePartitionKey, type Grain } from '../../core/grain.js';
-import { TidemarkError, usageError } from '../../errors.js';
+import { usageError } from '../../errors.js';
 import { scaffoldShopExample } from '../../example/shop.js';
 import { ingest } from '../../execute/ingest.js';
-import { assertNoBlockingGuards, runKeyOf } from '../../execute/executor.js';
-import { confirm, globals, print, printJson, withWorkspace } from '../context.js';
+import { assertNoBlockingGuards } from '../../execute/executor.js';
+import { confirmPlan, print, printJson, withWorkspace } from '../context.js';
 import { planJson, publishPerBatchNote, renderPlan, renderResult, resultJson } from '../render.js';
 import { PUBLISH_MODES, type PublishMode } from '../../execute/run-context.js';
-import { parseRate, parseWindow, systemClock } from '../../scheduler/throttle.js';
-import { assertInsideWindow, formatLocalTime, runInWindowAttempts, runWindowOf, windowPolicy, type WindowWait } from '../../scheduler/window-attempts.js';
-import { hostedCall } from '../../server/hosted.js';
-import type { Plan } from '../../plan/types.js';
+import { parseRate, parseWindow } from '../../scheduler/throttle.js';
 import type { BackfillRequest } from '../../plan/build.js';
 import { waitForConflictingRuns } from '../../scheduler/claims.js';
 import type { GlobalOptions } from '../context.js';
@@ -209,83 +206,42 @@ export function registerCoreCommands(program: Command): void {
     .option('--detach', 'queue the run for `tidemark worker` processes, print its id and exit (PostgreSQL)')
     .option(...PUBLISH_OPTION)
     .action(async (dataset: string, f: WriteFlags & { from?: string; to?: string; last?: string; downstream?: boolean; includeRecent?: boolean; allowFullRefresh?: boolean; detach?: boolean }, cmd: Command) => {
-      // On a single-writer engine a one-shot backfill outside its window must not hold the database
-      // while it waits: it runs in attempts, each in a fresh workspace, and waits between them with
-      // nothing open (src/scheduler/window-attempts.ts). Elsewhere this is one ordinary attempt.
-      let confirmed: { plan: Plan; request: BackfillRequest } | null = null;
-      await runInWindowAttempts(
-        async (ws, stoppedRun) => {
-          const g = globals(cmd);
-          const opts = runOptions(f);
-          let plan: Plan;
-          let request: BackfillRequest;
-          if (!confirmed) {
-            requireReason(f.reason, 'backfill');
-            const perBatch = opts.publish === 'partition';
-            if (perBatch && f.detach) throw usageError('--publish partition cannot be combined with --detach: queued runs publish in one transaction', 'drop --detach, or --publish partition');
-            const range = await rangeFlags(f, getDataset(ws.project, dataset).grain, () => lastPartition(ws, dataset));
-            request = { dataset, ...range, downstream: f.downstream, includeRecent: f.includeRecent, allowFullRefresh: f.allowFullRefresh };
-            plan = await planBackfill(ws, request);
-            const wait = waitMs(g);
-            if (wait !== null && !f.dryRun) plan = await waitForConflictingRuns(() => planBackfill(ws, request), plan, { timeoutMs: wait, events: ws.events });
-            if (f.dryRun) {
-              if (g.json) printJson(planJson(plan));
-              else print(perBatch ? `${renderPlan(plan)}\n${publishPerBatchNote()}` : renderPlan(plan));
-              // Everything the real run checks before writing, so a dry run cannot pass what the run refuses.
-              assertNoBlockingGuards(plan);
-              await preflight(ws, plan);
-              if (!g.json) print('Dry run: nothing was written.');
-              return;
-            }
-            assertNoBlockingGuards(plan);
-            if (!g.json) print(perBatch ? `${renderPlan(plan)}\n${publishPerBatchNote()}` : renderPlan(plan));
-            await confirm(perBatch ? `Backfill ${plan.tasks.length} partition(s), publishing each batch as it is computed?` : `Backfill ${plan.tasks.length} partition(s)?`, f.yes);
-            if (f.detach) {
-              const queued = await enqueuePlan(ws, plan, opts);
-              if (g.json) printJson(queued);
-              else print(queued.run_id ? `Queued run ${queued.run_id} (${queued.tasks} task(s), pool ${queued.pool}). Follow it with \`tidemark runs\` or \`tidemark wait ${queued.run_id}\`.` : 'Nothing to do.');
-              return;
-            }
-            confirmed = { plan, request };
-          } else {
-            // After a wait: plan again (guards are checked anew by the executor), and go on only with
-            // the partitions the user confirmed; the same plan has the same run key, so it resumes.
-            request = confirmed.request;
-            plan = await planBackfill(ws, request);
-            if (runKeyOf(plan) !== runKeyOf(confirmed.plan)) throw planChangedWhileWaiting(confirmed.plan, plan, stoppedRun);
-          }
-          const whenWindowCloses = windowPolicy(ws.engine, !hostedCall());
-          if (whenWindowCloses === 'stop') assertInsideWindow(runWindowOf(ws.project, 'backfill', opts), systemClock, stoppedRun);
-          const result = await backfill(ws, request, { ...opts, whenWindowCloses }, plan);
-          if (g.json) printJson(resultJson(result));
-          else print(renderResult(result));
-        },
-        { open: (fn) => withWorkspace(cmd, (ws) => fn(ws)), waiting: (w) => tellWaiting(w, globals(cmd)), signals: ['SIGINT', 'SIGTERM'] },
-      );
+      // Resolved once: if the backfill waits for its run window (withWorkspace runs the command again
+      // when the window opens), `--last` still names the partitions the user confirmed.
+      let range: { from: string; to: string } | undefined;
+      await withWorkspace(cmd, async (ws, g) => {
+        requireReason(f.reason, 'backfill');
+        const opts = runOptions(f);
+        const perBatch = opts.publish === 'partition';
+        if (perBatch && f.detach) throw usageError('--publish partition cannot be combined with --detach: queued runs publish in one transaction', 'drop --detach, or --publish partition');
+        range ??= await rangeFlags(f, getDataset(ws.project, dataset).grain, () => lastPartition(ws, dataset));
+        const request: BackfillRequest = { dataset, ...range, downstream: f.downstream, includeRecent: f.includeRecent, allowFullRefresh: f.allowFullRefresh };
+        let plan = await planBackfill(ws, request);
+        const wait = waitMs(g);
+        if (wait !== null && !f.dryRun) plan = await waitForConflictingRuns(() => planBackfill(ws, request), plan, { timeoutMs: wait, events: ws.events });
+        const shown = perBatch ? `${renderPlan(plan)}\n${publishPerBatchNote()}` : renderPlan(plan);
+        if (f.dryRun) {
+          if (g.json) printJson(planJson(plan));
+          else print(shown);
+          // Everything the real run checks before writing, so a dry run cannot pass what the run refuses.
+          assertNoBlockingGuards(plan);
+          await preflight(ws, plan);
+          if (!g.json) print('Dry run: nothing was written.');
+          return;
+        }
+        assertNoBlockingGuards(plan);
+        await confirmPlan(g.json ? null : shown, perBatch ? `Backfill ${plan.tasks.length} partition(s), publishing each batch as it is computed?` : `Backfill ${plan.tasks.length} partition(s)?`, f.yes);
+        if (f.detach) {
+          const queued = await enqueuePlan(ws, plan, opts);
+          if (g.json) printJson(queued);
+          else print(queued.run_id ? `Queued run ${queued.run_id} (${queued.tasks} task(s), pool ${queued.pool}). Follow it with \`tidemark runs\` or \`tidemark wait ${queued.run_id}\`.` : 'Nothing to do.');
+          return;
+        }
+        const result = await backfill(ws, request, opts, plan);
+        if (g.json) printJson(resultJson(result));
+        else print(renderResult(result));
+      });
     });
-}
-
-/** One line on stderr each time a backfill starts waiting for its window (`--json`: a JSON object). */
-function tellWaiting(w: WindowWait, g: GlobalOptions): void {
-  if (g.json) {
-    process.stderr.write(`${JSON.stringify(w)}\n`);
-    return;
-  }
-  let line: string;
-  if (w.reason === 'project_held') line = `the run window is open but ${w.holder}; trying again every few seconds`;
-  else if (w.run_id) line = `outside window ${w.window}: run ${w.run_id} stopped between tasks, its computed partitions kept in staging; it resumes at ${formatLocalTime(Date.parse(w.opens_at))}`;
-  else line = `outside window ${w.window}: the backfill starts at ${formatLocalTime(Date.parse(w.opens_at))}`;
-  process.stderr.write(`tidemark: ${line}. The project is not held while waiting (Ctrl-C stops).\n`);
-}
-
-/** The stopped run (if any) cannot resume under another plan: the hint says how to end it. */
-function planChangedWhileWaiting(before: Plan, now: Plan, stoppedRun: string | null): TidemarkError {
-  return new TidemarkError('GUARD', `refused: the plan changed while the backfill waited for its window (${before.tasks.length} partition(s) confirmed, ${now.tasks.length} now); nothing more was written`, {
-    run_id: stoppedRun,
-    hint: stoppedRun
-      ? `review it with \`tidemark plan\`, then issue the backfill again; the stopped run ${stoppedRun} resumes only under its own plan: \`tidemark cancel ${stoppedRun}\` ends it`
-      : 'review it with `tidemark plan`, then issue the backfill again',
-  });
 }
 
 async function lastPartition(ws: import('../../workspace.js').Workspace, dataset: string): Promise<string | null> {

@@ -4,7 +4,7 @@ import { checkDuplicates, dedupe, planDedupe } from '../../api/dedupe.js';
 import { requireReason } from '../../api/operations.js';
 import { TidemarkError, usageError } from '../../errors.js';
 import { assertNoBlockingGuards } from '../../execute/executor.js';
-import { confirm, print, printJson, withWorkspace } from '../context.js';
+import { confirm, print, printJson, showPlan, withWorkspace } from '../context.js';
 import { planJson, ranges, renderPlan, renderResult, resultJson, table } from '../render.js';
 
 export function registerDedupeCommands(program: Command): void {
@@ -50,7 +50,7 @@ export function registerDedupeCommands(program: Command): void {
           return;
         }
         if (g.json && f.dryRun) return printJson({ ...planJson(plan), duplicates: report });
-        if (!g.json) print(`${renderPlan(plan)}\n${report.extra_rows} row(s) will be removed (keeping the ${f.keep} by ${f.orderBy ?? 'partition column'}).`);
+        showPlan(g.json ? null : `${renderPlan(plan)}\n${report.extra_rows} row(s) will be removed (keeping the ${f.keep} by ${f.orderBy ?? 'partition column'}).`);
         assertNoBlockingGuards(plan);
         if (f.dryRun) return print('Dry run: nothing was written.');
         await confirm(`Dedupe ${plan.tasks.length} partition(s)?`, f.yes);
