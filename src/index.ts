@@ -2,17 +2,28 @@
  * Tidemark's public library API: the same functions the CLI calls, grouped by the commands that call
  * them. Every function takes an open workspace (`openWorkspace`), and every mutation goes through the
  * same write path as the CLI: guards, staging, one publish transaction with its audit record and
- * outbox event. What the CLI adds on top is only parsing, printing, confirmation and exit codes.
+ * outbox event. What the CLI adds on top: parsing, printing, confirmation, exit codes, delivering to
+ * consumers after a publish (`dispatch` here), and the waiting loops of `--wait` and `--window`.
  *
  * @example
- * import { openWorkspace, ingest, run, planBackfill, backfill } from 'tidemark';
- * const ws = await openWorkspace('./shop', { actor: 'alice' });
+ * // From the folder that holds shop/ (after `tidemark init shop`); file paths resolve against the
+ * // working directory, as on the command line. The same example is in README.md, whose copy
+ * // test/integration/library-api.test.ts compiles and runs.
+ * import { cpSync, readdirSync } from 'node:fs';
+ * import { backfill, ingest, openWorkspace, planBackfill, run } from 'tidemark';
+ *
+ * const files = (dir: string) => readdirSync(dir).map((f) => `${dir}/${f}`);
+ * const ws = await openWorkspace('shop', { actor: 'alice' });
  * try {
- *   await ingest(ws, 'orders', ['data/orders/orders-2026-04-30.csv']);
+ *   await ingest(ws, 'orders', files('shop/data/orders'));
+ *   await ingest(ws, 'fx_rates', files('shop/data/fx_rates'));
  *   await run(ws);
+ *   cpSync('shop/data/fixes', 'shop/data/orders', { recursive: true }); // the upstream fix arrives
+ *   await ingest(ws, 'orders', files('shop/data/orders')); // reloads the 7 changed files
  *   const request = { dataset: 'daily_revenue', from: '2026-04-24', to: '2026-04-30', downstream: true };
- *   console.log((await planBackfill(ws, request)).datasets);
- *   await backfill(ws, request, { reason: 'upstream fix for EUR amounts' });
+ *   console.log((await planBackfill(ws, request)).datasets); // the blast radius, per dataset
+ *   const result = await backfill(ws, request, { reason: 'EUR amounts were 10% high' });
+ *   console.log(result.status, result.published.length); // published 15
  * } finally {
  *   await ws.close();
  * }

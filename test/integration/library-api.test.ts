@@ -10,9 +10,10 @@
  * to this package by its self-reference, as they would from a project that installed it.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scaffoldShopExample } from '../../src/example/shop.js';
 import { ROOT, cleanup, requireBuild, tempDir } from '../helpers/project.js';
 
 const FIXTURE = path.join(ROOT, 'test', 'integration', 'library-api');
@@ -155,53 +156,75 @@ void executePlan;
 void requireReason;
 `;
 
-const TSCONFIG = {
-  compilerOptions: { target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] },
-  files: ['consumer.ts'],
-};
+/** The README's example ("Using Tidemark as a library"): the first ts block of that section. */
+function readmeExample(): string {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Using Tidemark as a library'));
+  const block = /```ts\n([\s\S]*?)```/.exec(section);
+  if (!block) throw new Error('README: no ts example under "Using Tidemark as a library"');
+  return block[1];
+}
 
 interface Typecheck {
   status: number | null;
   /** One entry per diagnostic, its indented elaboration lines joined to it. */
   diagnostics: string[];
-  lines: string[];
+  /** Each file's lines, to find the line a planted mistake is on. */
+  lines: Map<string, string[]>;
+  /** Where the compiled JavaScript went (removed by the caller). */
+  dir: string;
 }
 
-/** Type-checks `source` as consumer.ts with the repo's tsc. */
-function typecheck(source: string): Typecheck {
+/** Compiles `files` (name → TypeScript source) with the repo's tsc, emitting JavaScript into their folder. */
+function compile(files: Record<string, string>): Typecheck {
   const dir = packageScratchDir('library-types-');
-  try {
-    writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
-    writeFileSync(path.join(dir, 'consumer.ts'), source);
-    const r = spawnSync(process.execPath, [TSC, '-p', dir, '--pretty', 'false'], { cwd: dir, encoding: 'utf8' });
-    const diagnostics: string[] = [];
-    for (const line of `${r.stdout}${r.stderr}`.split('\n').filter(Boolean)) {
-      if (/^\s/.test(line) && diagnostics.length) diagnostics[diagnostics.length - 1] += `\n${line}`;
-      else diagnostics.push(line);
-    }
-    return { status: r.status, diagnostics, lines: source.split('\n') };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const tsconfig = {
+    compilerOptions: { target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, skipLibCheck: false, types: ['node'] },
+    files: Object.keys(files),
+  };
+  writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
+  for (const [name, source] of Object.entries(files)) writeFileSync(path.join(dir, name), source);
+  const r = spawnSync(process.execPath, [TSC, '-p', dir, '--pretty', 'false'], { cwd: dir, encoding: 'utf8' });
+  const diagnostics: string[] = [];
+  for (const line of `${r.stdout}${r.stderr}`.split('\n').filter(Boolean)) {
+    if (/^\s/.test(line) && diagnostics.length) diagnostics[diagnostics.length - 1] += `\n${line}`;
+    else diagnostics.push(line);
   }
+  const lines = new Map(Object.entries(files).map(([name, source]) => [name, source.split('\n')]));
+  return { status: r.status, diagnostics, lines, dir };
 }
 
-/** The diagnostics tsc reported on the line carrying `MARK:name`. */
+/** The diagnostics tsc reported on the line of consumer.ts carrying `MARK:name`. */
 function errorsAt(check: Typecheck, mark: string): string[] {
-  const line = check.lines.findIndex((l) => l.includes(`MARK:${mark}`)) + 1;
+  const line = check.lines.get('consumer.ts')!.findIndex((l) => l.includes(`MARK:${mark}`)) + 1;
   return check.diagnostics.filter((d) => d.startsWith(`consumer.ts(${line},`));
 }
 
 describe('the shipped type declarations (tsc, moduleResolution nodenext)', () => {
+  const scratch: string[] = [];
   beforeAll(() => requireBuild());
+  afterAll(() => cleanup(...scratch));
 
-  it('compile a consumer that uses the public API correctly', () => {
-    const check = typecheck(TYPED_CONSUMER);
+  it('compile a consumer that uses the public API correctly, and the README example, which runs', async () => {
+    const check = compile({ 'consumer.ts': TYPED_CONSUMER, 'readme-example.ts': readmeExample() });
+    scratch.push(check.dir);
     expect(check.diagnostics).toEqual([]);
     expect(check.status).toBe(0);
+
+    // The README runs it from the folder that holds shop/ (after `tidemark init shop`).
+    const cwd = tempDir('tidemark-readme-');
+    scratch.push(cwd);
+    await scaffoldShopExample(path.join(cwd, 'shop'));
+    const r = spawnSync(process.execPath, [path.join(check.dir, 'readme-example.js')], { cwd, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/dataset: 'revenue_7d'/);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('published 15');
   });
 
   it('reject wrong usage: a missing reason or range end, internals, deep imports', () => {
-    const check = typecheck(WRONG_CONSUMER);
+    const check = compile({ 'consumer.ts': WRONG_CONSUMER });
+    scratch.push(check.dir);
     expect(check.status).not.toBe(0);
     expect(errorsAt(check, 'reason').join('\n')).toMatch(/Property 'reason' is missing/);
     expect(errorsAt(check, 'to').join('\n')).toMatch(/Property 'to' is missing/);
