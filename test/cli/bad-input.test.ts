@@ -196,6 +196,18 @@ describe('bad input', () => {
     expect(runs.find((x) => x.run_id === failed[0].run_id)).toMatchObject({ status: 'cancelled', error: expect.stringMatching(/^superseded: /) });
   });
 
+  it('a dry run records nothing, so it needs no --reason (backfill, restore); the real command still does', async () => {
+    const before = await snapshotState(dir);
+    const dry = cli(dir, ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('Dry run: nothing was written.');
+    const restoreDry = cli(dir, ['restore', 'daily_revenue', '--version', '1', '--from', '2026-03-01', '--to', '2026-03-02', '--dry-run']);
+    expect(restoreDry.code, restoreDry.stderr).toBe(0);
+    expect(restoreDry.stdout).toContain('Dry run: nothing was written.');
+    expect(cli(dir, ['restore', 'daily_revenue', '--version', '1', '--from', '2026-03-01', '--to', '2026-03-02', '--yes']).stderr).toMatch(/^error: restore needs --reason/m);
+    expect(await snapshotState(dir)).toEqual(before);
+  });
+
   it('an engine error is one line; --debug adds the full engine message and stack', () => {
     const plain = cli(dir, ['query', 'SELECT * FROM no_such_table']);
     expect(plain.code).toBe(2);

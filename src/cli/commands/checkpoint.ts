@@ -60,7 +60,6 @@ export function registerCheckpointCommands(program: Command): void {
     .option('--yes', 'do not ask for confirmation')
     .action(async (dataset: string, f: { to?: string; reason?: string; dryRun?: boolean; yes?: boolean }, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
-        requireReason(f.reason, 'checkpoint reset');
         if (f.to === undefined) throw usageError('checkpoint reset needs --to VALUE', `see the current mark and the data's max: tidemark checkpoint show ${dataset}`);
         const request = { dataset, to: f.to };
         const effect = await planCheckpointReset(ws, request);
@@ -70,6 +69,7 @@ export function registerCheckpointCommands(program: Command): void {
           print('Dry run: nothing was written.');
           return;
         }
+        requireReason(f.reason, 'checkpoint reset'); // only what writes is recorded, with its reason
         if (!g.json) print(renderEffect(effect));
         await confirm(`Reset the checkpoint of ${effect.dataset} to ${effect.to}?`, f.yes);
         const applied = await resetCheckpoint(ws, { ...request, reason: f.reason });

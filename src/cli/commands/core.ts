@@ -210,7 +210,7 @@ export function registerCoreCommands(program: Command): void {
       // when the window opens), `--last` still names the partitions the user confirmed.
       let range: { from: string; to: string } | undefined;
       await withWorkspace(cmd, async (ws, g) => {
-        requireReason(f.reason, 'backfill');
+        if (!f.dryRun) requireReason(f.reason, 'backfill'); // a dry run records nothing: no reason needed
         const opts = runOptions(f);
         const perBatch = opts.publish === 'partition';
         if (perBatch && f.detach) throw usageError('--publish partition cannot be combined with --detach: queued runs publish in one transaction', 'drop --detach, or --publish partition');

@@ -91,7 +91,6 @@ export function registerVersionCommands(program: Command): void {
     .option('--pool <name>', 'resource pool (default backfill)')
     .action(async (dataset: string, f: RestoreFlags, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
-        requireReason(f.reason, 'restore');
         const request = {
           dataset,
           run: f.run,
@@ -108,6 +107,8 @@ export function registerVersionCommands(program: Command): void {
           else print(`${renderRestorePlan(planned)}\nDry run: nothing was written.`);
           return;
         }
+        // Only what writes needs a reason (it goes into the audit trail): a dry run records nothing.
+        requireReason(f.reason, 'restore');
         assertNoBlockingGuards(planned.plan);
         const shown = g.json ? null : renderRestorePlan(planned);
         if (planned.plan.tasks.length) await confirmPlan(shown, `Restore ${planned.sources.length} partition(s)?`, f.yes);
