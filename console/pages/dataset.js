@@ -3,8 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { html, Card, ErrorBox, Loading, Badge, ActionButton, ReadOnlyHint } from '../parts/ui.js';
 import { PartitionGrid, Legend } from '../parts/grid.js';
-import { ConfirmPlan } from '../parts/plan-view.js';
-import { OverrideFields, overrideFields, overrideOptions } from '../parts/overrides.js';
+import { PlannedActionConfirm, usePlannedAction } from '../parts/planned-action.js';
 import { fmtInt, fmtTime, shortHash } from '../parts/format.js';
 import { post, useResource } from '../api.js';
 
@@ -87,56 +86,15 @@ function RangeFields({ form, set }) {
 }
 
 function BackfillForm({ dataset, suggested }) {
-  const [form, setForm] = useState({ from: suggested.from, to: suggested.to, downstream: true, reason: '', rate: '' });
-  const [plan, setPlan] = useState(null);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const set = (patch) => {
-    setForm({ ...form, ...patch });
-    setPlan(null); // a changed request needs a new plan
-  };
-  const requestOf = (f) => ({ dataset, from: f.from.trim(), to: f.to.trim(), downstream: f.downstream, ...overrideFields(f) });
-
-  const planFor = async (f) => {
-    setBusy(true);
-    setError(null);
-    try {
-      if (!f.reason.trim()) throw Object.assign(new Error('A reason is required: it is recorded in the audit trail.'), { hint: 'e.g. "upstream fix for EUR amounts, ticket 123"' });
-      setPlan(await post('/api/plan/backfill', requestOf(f)));
-    } catch (err) {
-      setError(err);
-      setPlan(null);
-    } finally {
-      setBusy(false);
-    }
-  };
-  const review = (e) => {
-    e.preventDefault();
-    return planFor(form);
-  };
-  // Ticking an override plans again at once: the plan shown is always the one that would run.
-  const toggleOverride = (flag, on) => {
-    const next = { ...form, [flag]: on };
-    setForm(next);
-    return planFor(next);
-  };
-  const startRun = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      const body = { ...requestOf(form), reason: form.reason.trim(), plan_id: plan.plan_id };
-      if (form.rate.trim()) body.rate = form.rate.trim();
-      const res = await post('/api/actions/backfill', body);
-      location.hash = res.run_id ? `#/runs/${res.run_id}` : '#/runs';
-    } catch (err) {
-      setError(err);
-      if (err.body?.plan) setPlan(err.body.plan); // the plan changed: show the new one
-    } finally {
-      setBusy(false);
-    }
-  };
-
-  return html`<form class="form" onSubmit=${review} data-testid="backfill-form">
+  const action = usePlannedAction({
+    initial: { from: suggested.from, to: suggested.to, downstream: true, reason: '', rate: '' },
+    planPath: '/api/plan/backfill',
+    actionPath: '/api/actions/backfill',
+    requestOf: (f) => ({ dataset, from: f.from.trim(), to: f.to.trim(), downstream: f.downstream }),
+    extraOf: (f) => (f.rate.trim() ? { rate: f.rate.trim() } : {}),
+  });
+  const { form, set, plan, busy } = action;
+  return html`<form class="form" onSubmit=${action.review} data-testid="backfill-form">
     <div class="form-row">
       <${RangeFields} form=${form} set=${set} />
       <label class="check"><input type="checkbox" checked=${form.downstream} onChange=${(e) => set({ downstream: e.target.checked })} /> Downstream: also rebuild the dependents that read the range</label>
@@ -146,20 +104,7 @@ function BackfillForm({ dataset, suggested }) {
       <label>Rate limit <input class="narrow" value=${form.rate} onInput=${(e) => set({ rate: e.target.value })} placeholder="e.g. 30/min" /></label>
       <${ActionButton} testid="review-plan" busy=${busy && !plan}>Review plan<//>
     </div>
-    ${plan ? null : html`<${ErrorBox} error=${error} />`}
-    ${plan
-      ? html`<${ConfirmPlan}
-          plan=${plan}
-          what="Start backfill"
-          reason=${form.reason.trim()}
-          busy=${busy}
-          error=${error}
-          onCancel=${() => setPlan(null)}
-          onConfirm=${startRun}
-          overrides=${html`<${OverrideFields} plan=${plan} form=${form} onToggle=${toggleOverride} busy=${busy} />`}
-          flags=${overrideOptions(form)}
-        />`
-      : null}
+    <${PlannedActionConfirm} action=${action} what="Start backfill" />
   </form>`;
 }
 

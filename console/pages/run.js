@@ -3,11 +3,11 @@
 // be undone from here (restore, with its own plan and confirmation).
 import { useEffect, useState } from 'preact/hooks';
 import { html, Card, ErrorBox, Loading, Progress, RunStatus, Badge, ActionButton, ReadOnlyHint, Empty } from '../parts/ui.js';
-import { PlanView, ConfirmPlan } from '../parts/plan-view.js';
-import { OverrideFields, overrideFields, overrideOptions } from '../parts/overrides.js';
+import { PlanView } from '../parts/plan-view.js';
+import { PlannedActionConfirm, usePlannedAction } from '../parts/planned-action.js';
 import { DiffChart } from '../parts/diff-chart.js';
 import { fmtDelta, fmtInt, fmtNum, fmtTime, groupBy, shortHash } from '../parts/format.js';
-import { post, useLive, useResource, useRunEvents } from '../api.js';
+import { useLive, useResource, useRunEvents } from '../api.js';
 import { CancelButton, LiveLine, liveStatus } from './runs.js';
 
 const ACTIVE = new Set(['planned', 'computing', 'cancelling', 'publishing']);
@@ -153,77 +153,27 @@ function mostChanged(rows, metrics) {
 
 function RestoreCard({ run, diff }) {
   const names = diff ? [...new Set(diff.partitions.filter((p) => p.version_before !== null).map((p) => p.dataset))] : [];
-  const [form, setForm] = useState({ dataset: '', downstream: true, reason: '' });
-  const [plan, setPlan] = useState(null);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const datasetOf = (f) => f.dataset || (names.includes(run.request?.dataset) ? run.request.dataset : names[0]);
+  const action = usePlannedAction({
+    initial: { dataset: '', downstream: true, reason: '' },
+    planPath: '/api/plan/restore',
+    actionPath: '/api/actions/restore',
+    requestOf: (f) => ({ dataset: datasetOf(f), run: run.run_id, downstream: f.downstream }),
+  });
   if (!names.length) return null;
-  const dataset = form.dataset || (names.includes(run.request?.dataset) ? run.request.dataset : names[0]);
-  const set = (patch) => {
-    setForm({ ...form, ...patch });
-    setPlan(null);
-  };
-  const requestOf = (f) => ({ dataset, run: run.run_id, downstream: f.downstream, ...overrideFields(f) });
-  const planFor = async (f) => {
-    setError(null);
-    if (!f.reason.trim()) return setError(new Error('A reason is required: it is recorded in the audit trail.'));
-    setBusy(true);
-    try {
-      setPlan(await post('/api/plan/restore', requestOf(f)));
-    } catch (err) {
-      setError(err);
-      setPlan(null);
-    } finally {
-      setBusy(false);
-    }
-  };
-  const review = (e) => {
-    e.preventDefault();
-    return planFor(form);
-  };
-  // Ticking an override plans again at once: the plan shown is always the one that would run.
-  const toggleOverride = (flag, on) => {
-    const next = { ...form, [flag]: on };
-    setForm(next);
-    return planFor(next);
-  };
-  const start = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      const res = await post('/api/actions/restore', { ...requestOf(form), reason: form.reason.trim(), plan_id: plan.plan_id });
-      location.hash = res.run_id ? `#/runs/${res.run_id}` : '#/runs';
-    } catch (err) {
-      setError(err);
-      if (err.body?.plan) setPlan(err.body.plan); // the plan changed: show the new one
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { form, set, plan, busy } = action;
+  const dataset = datasetOf(form);
   return html`<${Card} title="Undo this run (restore)">
     <${ReadOnlyHint} />
     <p class="muted">Brings back the versions this run replaced, as a new audited publish; a restore is itself undone by restoring its own run.</p>
-    <form class="form" onSubmit=${review}>
+    <form class="form" onSubmit=${action.review}>
       <div class="form-row">
         <label>Dataset <select value=${dataset} onChange=${(e) => set({ dataset: e.target.value })}>${names.map((n) => html`<option value=${n}>${n}</option>`)}</select></label>
         <label class="check"><input type="checkbox" checked=${form.downstream} onChange=${(e) => set({ downstream: e.target.checked })} /> Downstream: recompute dependents</label>
         <label class="grow">Reason <input data-testid="restore-reason" value=${form.reason} onInput=${(e) => set({ reason: e.target.value })} placeholder="why — recorded in the audit trail" /></label>
         <${ActionButton} kind="secondary" testid="review-restore" busy=${busy && !plan}>Review restore plan<//>
       </div>
-      ${plan ? null : html`<${ErrorBox} error=${error} />`}
-      ${plan
-        ? html`<${ConfirmPlan}
-            plan=${plan}
-            what="Restore"
-            reason=${form.reason.trim()}
-            busy=${busy}
-            error=${error}
-            onCancel=${() => setPlan(null)}
-            onConfirm=${start}
-            overrides=${html`<${OverrideFields} plan=${plan} form=${form} onToggle=${toggleOverride} busy=${busy} />`}
-            flags=${overrideOptions(form)}
-          />`
-        : null}
+      <${PlannedActionConfirm} action=${action} what="Restore" />
     </form>
   <//>`;
 }

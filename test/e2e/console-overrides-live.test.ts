@@ -3,15 +3,15 @@
 // offers "Include recent partitions" with the guard's message; ticking it plans again and enables Start.
 // On the run page, started with a throttle, the Tasks card follows the run: tasks turn computed one by
 // one while it is in flight, without reloading the page (waits are on page state, never on time).
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyOrdersFix, builtShop, cleanup, days, REDUCED_TO, requireBuild } from '../helpers/project.js';
+import { chromiumAvailable, launchChromium, watchErrors } from './browser.js';
 import { startServe, type ServeProcess } from './serve-process.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM) || Boolean(process.env.CI);
+const available = chromiumAvailable;
 const RANGE = days('2026-03-13', REDUCED_TO); // four days, the last two protected as recent
 
 let dir: string;
@@ -27,11 +27,7 @@ beforeAll(async () => {
   writeFileSync(file, readFileSync(file, 'utf8').replace(checks, `${checks}    protect: { recent: 2 }\n`));
   applyOrdersFix(dir, RANGE);
   server = await startServe(dir);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 300_000);
 
 afterAll(async () => {
@@ -39,15 +35,6 @@ afterAll(async () => {
   await server?.stop();
   if (dir) cleanup(dir);
 });
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  return errors;
-}
 
 describe.skipIf(!available)(available ? 'console overrides and live tasks in Chromium' : 'console overrides and live tasks in Chromium — SKIPPED: /usr/bin/chromium is absent and this is not CI', () => {
   it('includes recent partitions only when ticked, then follows the run’s tasks live', async () => {

@@ -6,15 +6,15 @@
 //
 // It needs /usr/bin/chromium (Debian's `chromium`). On CI .ci/run installs it, so there the test
 // always runs; elsewhere it is skipped when the browser is absent, and its name says so.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyOrdersFix, builtShop, cleanup, days, requireBuild, ROOT } from '../helpers/project.js';
+import { chromiumAvailable, launchChromium, watchErrors } from './browser.js';
 import { startServe, type ServeProcess } from './serve-process.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM) || Boolean(process.env.CI);
+const available = chromiumAvailable;
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const FIX = days('2026-04-24', '2026-04-30');
 
@@ -28,11 +28,7 @@ beforeAll(async () => {
   dir = await builtShop('2026-01-01', '2026-04-30'); // the whole example: four months in the grid
   applyOrdersFix(dir, FIX);
   server = await startServe(dir);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 300_000);
 
 afterAll(async () => {
@@ -40,16 +36,6 @@ afterAll(async () => {
   await server?.stop();
   if (dir) cleanup(dir);
 });
-
-/** Fails the test on any error the page's scripts throw or log. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  return errors;
-}
 
 describe.skipIf(!available)(available ? 'web console in Chromium' : 'web console in Chromium — SKIPPED: /usr/bin/chromium is absent and this is not CI', () => {
   it('shows the grid, plans and starts a backfill with the token, follows it live to the end, and opens its diff', async () => {
