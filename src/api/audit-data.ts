@@ -97,6 +97,7 @@ export async function verifyData(ws: Workspace, request: DataVerifyRequest = {})
     // has other writers) cannot show up as a difference; DuckDB transactions are snapshots already.
     if (engine.capabilities.multiWriter) await tx.exec('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     const stored = await loadPartitions(tx, engine);
+    const trail = await sealedStates(tx, engine);
     const verdict: DataVerdict = { ok: true, datasets: [], mismatches: [], unpublished: [], unaudited: [] };
     for (const ds of specs) {
       const range = ranges.get(ds.name)!;
@@ -105,7 +106,7 @@ export async function verifyData(ws: Workspace, request: DataVerifyRequest = {})
       const drift = compare(ds, published, live);
       verdict.mismatches.push(...drift.mismatches);
       verdict.unpublished.push(...drift.unpublished);
-      verdict.unaudited.push(...unsealed(ds, published, await sealedStates(tx, engine, ds.name)));
+      verdict.unaudited.push(...unsealed(ds, published, trail.get(ds.name) ?? new Map()));
       verdict.datasets.push({ dataset: ds.name, partitions: published.length, rows: live.reduce((n, w) => n + w.rows, 0) });
     }
     verdict.ok = !verdict.mismatches.length && !verdict.unpublished.length && !verdict.unaudited.length;
@@ -134,11 +135,19 @@ export function dataDriftError(project: Project, verdict: DataVerdict): Tidemark
   });
 }
 
-/** `state v3, 1200 rows, checksum …; the trail sealed v2, …` */
+/** `recorded v3, 1200 rows, checksum …; the audit trail sealed v2, …` */
 function describeUnsealed(u: UnauditedState): string {
-  const state = `recorded v${u.version}, ${u.rows} rows, checksum ${u.checksum}`;
-  if (!u.audited) return `${state}; no audit record publishes it`;
-  return `${state}; the audit trail sealed v${u.audited.version}, ${u.audited.rows} rows, checksum ${u.audited.checksum} (record ${u.audited.seq})`;
+  return `recorded ${describeRecorded(u)}; ${u.audited ? `the audit trail sealed ${describeSealed(u.audited)}` : 'no audit record publishes it'}`;
+}
+
+/** `v3 1200 rows checksum …`: what tidemark.partitions records. */
+export function describeRecorded(u: UnauditedState): string {
+  return `v${u.version}, ${u.rows} rows, checksum ${u.checksum}`;
+}
+
+/** `v2, 1200 rows, checksum … (record 17)`: what the trail sealed (the checksum unknown after an old schema change). */
+export function describeSealed(s: SealedState): string {
+  return `v${s.version}, ${s.rows} rows, checksum ${s.checksum ?? '(not sealed)'} (record ${s.seq})`;
 }
 
 /**
@@ -173,7 +182,7 @@ function unsealed(ds: DatasetSpec, published: PartitionRecord[], sealed: Map<Par
   return published
     .filter((p) => {
       const s = sealed.get(p.partition);
-      return !s || s.version !== p.version || s.rows !== Number(p.rows) || s.checksum !== String(p.checksum);
+      return !s || s.version !== p.version || s.rows !== Number(p.rows) || (s.checksum !== null && s.checksum !== String(p.checksum));
     })
     .map((p) => ({ dataset: ds.name, partition: p.partition, version: p.version, rows: Number(p.rows), checksum: String(p.checksum), audited: sealed.get(p.partition) ?? null }))
     .sort((a, b) => a.partition.localeCompare(b.partition));

@@ -10,13 +10,17 @@
  */
 import type { PartitionKey } from '../core/grain.js';
 import type { Db, Engine } from '../engines/engine.js';
-import { parseJson } from '../state/json.js';
-import { stateTable } from '../state/tables.js';
+import { readAudit } from '../state/audit.js';
 
 export interface SealedState {
   version: number;
   rows: number;
-  checksum: string;
+  /**
+   * Null when a schema change recomputed it without sealing the new value: records written before
+   * schema changes sealed their checksums (they listed only counts) say the checksum changed, not to
+   * what. Version and rows are still checked; the checksum again once the partition is next published.
+   */
+  checksum: string | null;
   /** The record that last sealed it. */
   seq: number;
 }
@@ -34,20 +38,23 @@ interface PublishDetails {
   schema_change?: { checksums?: Record<string, string> };
 }
 
-export async function sealedStates(db: Db, engine: Engine, dataset: string): Promise<Map<PartitionKey, SealedState>> {
-  const rows = await db.query<{ seq: number; details: unknown }>(`SELECT seq, details FROM ${stateTable(engine, 'audit')} WHERE dataset = $1 ORDER BY seq`, [dataset]);
-  const sealed = new Map<PartitionKey, SealedState>();
-  for (const r of rows) {
-    const details = parseJson<PublishDetails | null>(r.details, null);
-    if (!details) continue;
-    const seq = Number(r.seq);
+/** Per dataset, per partition: what the trail last sealed. One read of the trail for every dataset. */
+export async function sealedStates(db: Db, engine: Engine): Promise<Map<string, Map<PartitionKey, SealedState>>> {
+  const sealed = new Map<string, Map<PartitionKey, SealedState>>();
+  for (const record of await readAudit(db, engine)) {
+    const details = record.details as PublishDetails | null;
+    if (!details || record.dataset === null) continue;
+    let partitions = sealed.get(record.dataset);
+    if (!partitions) sealed.set(record.dataset, (partitions = new Map()));
     // The recompute runs in the publish transaction before the new versions are written.
-    for (const [partition, checksum] of Object.entries(details.schema_change?.checksums ?? {})) {
-      const before = sealed.get(partition);
-      if (before) sealed.set(partition, { ...before, checksum: String(checksum), seq });
+    if (details.schema_change) {
+      const checksums = details.schema_change.checksums;
+      for (const [partition, before] of partitions) {
+        partitions.set(partition, { ...before, checksum: checksums ? (checksums[partition] ?? before.checksum) : null, seq: record.seq });
+      }
     }
     for (const c of Array.isArray(details.changed) ? details.changed : []) {
-      sealed.set(c.partition, { version: Number(c.version_after), rows: Number(c.rows_after), checksum: String(c.checksum_after), seq });
+      partitions.set(c.partition, { version: Number(c.version_after), rows: Number(c.rows_after), checksum: String(c.checksum_after), seq: record.seq });
     }
   }
   return sealed;

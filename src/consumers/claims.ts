@@ -69,19 +69,18 @@ export interface ConsumerClaims {
 }
 
 export function openConsumerClaims(engine: Engine): ConsumerClaims {
-  const { tryLockSession, unlockSession } = engine;
-  if (!tryLockSession || !unlockSession) return { tryWith: async (_consumer, fn) => (await fn(engine), true), close: async () => undefined };
+  if (!engine.tryLockSession || !engine.unlockSession) return { tryWith: async (_consumer, fn) => (await fn(engine), true), close: async () => undefined };
   let session: Promise<Connection> | undefined;
   return {
     async tryWith(consumer, fn) {
       // Opened on first use: a dispatch with nothing pending never takes a connection.
       const conn = await (session ??= engine.connect());
       const key = `consumer:${consumer}`;
-      if (!(await tryLockSession.call(engine, conn, key))) return false;
+      if (!(await engine.tryLockSession!(conn, key))) return false;
       try {
         await fn(conn);
       } finally {
-        await unlockSession.call(engine, conn, key);
+        await engine.unlockSession!(conn, key);
       }
       return true;
     },

@@ -10,7 +10,9 @@
  * - Bounded: it stops at a deadline and leaves the rest pending for the next dispatch (the next
  *   publishing command, the timer of `tidemark serve`, or `tidemark consumers redeliver`).
  * - One pass per consumer at a time, in a process and across processes (claims.ts): a consumer whose
- *   events another process is delivering is looked at again after BUSY_ELSEWHERE_RETRY_MS.
+ *   events another process is delivering is looked at again after BUSY_ELSEWHERE_RETRY_MS, for at
+ *   most BUSY_ELSEWHERE_PATIENCE_MS: that process delivers what is pending when it reads it, and a
+ *   command must not stay open for its whole budget because a `serve` is busy with a slow consumer.
  *
  * Clock and sleep are injectable so tests can drive retries without waiting.
  */
@@ -69,6 +71,8 @@ const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(reso
 const MAX_DEFAULT_BUDGET_MS = 120_000;
 /** How soon to look again at a consumer another process is delivering to (it may finish quickly). */
 const BUSY_ELSEWHERE_RETRY_MS = 200;
+/** How long to keep looking before leaving a consumer's events to the process delivering to it. */
+const BUSY_ELSEWHERE_PATIENCE_MS = 5_000;
 
 /** Enough time for every attempt of the slowest consumer: timeouts plus backoffs. */
 export function defaultBudgetMs(ws: Workspace, env: NodeJS.ProcessEnv = process.env): number {
@@ -95,6 +99,7 @@ export async function dispatch(ws: Workspace, options: DispatchOptions = {}): Pr
   const follows = subscriptions(ws.project);
   const wanted = (name: string) => (!options.consumer || name === options.consumer) && (!options.consumers || options.consumers.includes(name));
   const clock = { now, deadline, signal: options.signal };
+  const patientUntil = Math.min(deadline, now() + BUSY_ELSEWHERE_PATIENCE_MS);
   const claims = openConsumerClaims(ws.engine);
   try {
     for (;;) {
@@ -112,7 +117,7 @@ export async function dispatch(ws: Workspace, options: DispatchOptions = {}): Pr
             async () => {
               const drain = async (db: Db) => void (wakeAt = await drainConsumer(ws, db, name, ws.project.consumers[name], follows.get(name) ?? [], clock, report));
               // Busy in another process: it delivers the events; look again soon (`once`: leave them to it).
-              if (!(await claims.tryWith(name, drain))) wakeAt = now() + BUSY_ELSEWHERE_RETRY_MS;
+              if (!(await claims.tryWith(name, drain)) && now() < patientUntil) wakeAt = now() + BUSY_ELSEWHERE_RETRY_MS;
             },
             options.signal,
           );

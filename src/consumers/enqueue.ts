@@ -13,6 +13,7 @@
  * and `deliveries` counts only rows actually inserted.
  */
 import type { Db } from '../engines/engine.js';
+import { TidemarkError } from '../errors.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { completeRunIfAcknowledged } from './completion.js';
@@ -26,12 +27,20 @@ const CURSOR_KEY = 'consumers_outbox_cursor';
  * that waited for another transaction's lock returns the value that transaction committed.
  */
 async function lockCursor(tx: Db, ws: Workspace): Promise<number> {
-  const table = stateTable(ws.engine, 'meta');
-  const locked = await tx.query<{ value: string }>(`UPDATE ${table} SET value = value WHERE key = $1 RETURNING value`, [CURSOR_KEY]);
-  if (locked.length) return Number(locked[0].value);
-  // Migration 5 creates the row; a store that lost it starts from the beginning, as before the row existed.
-  await tx.exec(`INSERT INTO ${table} (key, value) VALUES ($1, '0')`, [CURSOR_KEY]);
-  return 0;
+  const locked = await tx.query<{ value: string }>(`UPDATE ${stateTable(ws.engine, 'meta')} SET value = value WHERE key = $1 RETURNING value`, [CURSOR_KEY]);
+  // Migration 5 creates the row, and nothing deletes it.
+  if (!locked.length) throw new TidemarkError('INTERNAL', `the state store has no ${CURSOR_KEY} row in tidemark.meta`, { hint: 'the state store was changed outside Tidemark; restore the row (value: the last event_id fanned out, or 0)' });
+  return Number(locked[0].value);
+}
+
+/** Whether the outbox holds events past the cursor: read without a lock, so an idle dispatch writes nothing. */
+async function hasNewEvents(ws: Workspace): Promise<boolean> {
+  const { engine } = ws;
+  const rows = await engine.query<{ n: number }>(
+    `SELECT count(*) AS n FROM ${stateTable(engine, 'outbox')} WHERE event_id > coalesce((SELECT CAST(value AS BIGINT) FROM ${stateTable(engine, 'meta')} WHERE key = $1), -1)`,
+    [CURSOR_KEY],
+  );
+  return Number(rows[0]?.n ?? 0) > 0;
 }
 
 async function writeCursor(tx: Db, ws: Workspace, value: number): Promise<void> {
@@ -47,6 +56,9 @@ export interface EnqueueResult {
 
 export async function enqueueNewEvents(ws: Workspace, now: string): Promise<EnqueueResult> {
   const result: EnqueueResult = { events: 0, deliveries: 0, completed: [] };
+  // Every dispatch (each serve tick, each command) starts here: most find nothing new, and then
+  // neither lock nor write the cursor row all processes' fan-outs share.
+  if (!(await hasNewEvents(ws))) return result;
   await ws.engine.transaction(async (tx) => {
     const events = await outboxAfter(tx, ws.engine, await lockCursor(tx, ws));
     for (const event of events) {

@@ -24,7 +24,7 @@ import { addedColumns } from './staging.js';
 import { windowChecksumsSql } from './window-checksums.js';
 
 /** Recorded checksums recomputed: current versions (from live), and replaced versions kept in history. */
-export interface ChecksumsRecomputed {
+interface ChecksumsRecomputed {
   current: number;
   replaced: number;
 }
@@ -41,13 +41,13 @@ export interface AppliedSchemaChange<C = ColumnInfo> {
 }
 
 /** The recompute: counts, and the current versions' new checksums. */
-export interface Recomputed {
+interface Recomputed {
   counts: ChecksumsRecomputed;
   checksums: Record<string, string>;
 }
 
 /** A column to add: its name and its type as this engine spells it in DDL. */
-export interface NewColumn {
+interface NewColumn {
   name: string;
   sqlType: string;
 }

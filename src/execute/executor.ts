@@ -157,7 +157,8 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     else if (err.code === 'WINDOW_CLOSED') await setRunStatus(engine, engine, runId, 'computing', { pid: null }).catch(() => undefined);
     else await markFailed(ws, runId, err).catch(() => undefined);
     ws.events.emit({ type: 'run.failed', run_id: runId, error: err.message });
-    if (err.code === 'VALIDATION' || err.code === 'SQL') {
+    // The failed run exists now: re-issuing the command resumes it.
+    if (err.code === 'VALIDATION' || err.code === 'SQL' || err.code === 'BAD_INPUT') {
       err.details.run_id = runId;
     }
     throw err;

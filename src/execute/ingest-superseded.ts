@@ -5,11 +5,13 @@
  * never resume, yet `status` would go on listing it under "Failed runs (re-issue the command to
  * resume)" until someone cancels it. So an ingest that succeeds dismisses the failed attempts of the
  * same source in which every file is one it has just read with other content: the attempt becomes
- * `cancelled`, its error says what superseded it, and `gc` drops its staging like any cancelled run's.
+ * `cancelled`, its error says what superseded it, and `gc` drops its staging like any cancelled
+ * run's. An ingest that publishes does this in its publish transaction; one with nothing to do, in
+ * a transaction of its own.
  */
-import type { Workspace } from '../workspace.js';
+import type { Db, Engine } from '../engines/engine.js';
 import { parseJson } from '../state/json.js';
-import { markRunCancelled } from '../state/runs.js';
+import { recordRunCancelled } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 
 /** A file as this ingest read it: its manifest name and the hash of its bytes. */
@@ -24,10 +26,10 @@ interface FailedIngest {
   error: string | null;
 }
 
-/** Dismisses the superseded failed ingests of `source`; returns their run ids. */
-export async function dismissSupersededIngests(ws: Workspace, source: string, seen: SeenFile[]): Promise<string[]> {
-  const { engine } = ws;
-  const failed = await engine.query<FailedIngest>(`SELECT run_id, request, error FROM ${stateTable(engine, 'runs')} WHERE kind = 'ingest' AND status = 'failed'`);
+/** In `tx`: dismisses the failed ingests of `source` that the files `seen` superseded; returns their run ids. */
+export async function dismissSupersededIngests(tx: Db, engine: Engine, source: string, seen: SeenFile[]): Promise<string[]> {
+  // Failed ingests are few (a failure is re-issued or cancelled): filtering them by source here is cheap.
+  const failed = await tx.query<FailedIngest>(`SELECT run_id, request, error FROM ${stateTable(engine, 'runs')} WHERE kind = 'ingest' AND status = 'failed'`);
   const now = new Map(seen.map((f) => [f.name, f.sha256]));
   const dismissed: string[] = [];
   for (const run of failed) {
@@ -36,7 +38,7 @@ export async function dismissSupersededIngests(ws: Workspace, source: string, se
     if (request.dataset !== source || !files.length) continue;
     if (!files.every(([name, sha]) => now.has(name) && now.get(name) !== sha)) continue;
     const names = files.map(([name]) => name).join(', ');
-    await markRunCancelled(engine, engine, run.run_id, `superseded: ${names} changed since this attempt and ${files.length === 1 ? 'was' : 'were'} ingested again (it failed with: ${run.error ?? 'unknown error'})`);
+    await recordRunCancelled(tx, engine, run.run_id, `superseded: ${names} changed since this attempt and ${files.length === 1 ? 'was' : 'were'} ingested again (it failed with: ${run.error ?? 'unknown error'})`);
     dismissed.push(run.run_id);
   }
   return dismissed;

@@ -177,9 +177,7 @@ export async function planIngest(
     f.select = select;
     const pc = engine.dialect.quote(ds.partitionColumn);
     // Distinct values first, then their keys: formatting a key per row costs more than the read.
-    const rows = await engine.query<{ k: string | null }>(`SELECT DISTINCT ${engine.dialect.partitionKey(pc, ds.grain)} AS k FROM (SELECT DISTINCT ${pc} FROM (${select}) t) u`).catch((error: unknown) => {
-      throw new TidemarkError('BAD_INPUT', `${f.given}: ${(error as Error).message}`, { hint: `check the values of ${ds.name}'s columns in this file` });
-    });
+    const rows = await readingFiles(ds, [f], () => engine.query<{ k: string | null }>(`SELECT DISTINCT ${engine.dialect.partitionKey(pc, ds.grain)} AS k FROM (SELECT DISTINCT ${pc} FROM (${select}) t) u`));
     if (rows.some((r) => r.k === null)) throw new TidemarkError('BAD_INPUT', `${f.given}: some rows have no ${ds.partitionColumn}`, { hint: 'every row needs its partition column' });
     f.partitions = sortKeys(rows.map((r) => String(r.k)));
     for (const k of [...f.partitions, ...f.previousPartitions]) affected.add(k);
@@ -258,9 +256,11 @@ async function remapped(engine: Engine, ds: SourceSpec, f: IngestFile, known: Ma
 export async function ingest(ws: Workspace, source: string, files: string[], options: Partial<RunOptions> & IngestOptions = {}): Promise<IngestResult> {
   const planned = await planIngest(ws, source, files, { schemaVersion: options.schemaVersion, reload: options.reload });
   const reason = options.reason ?? `ingest ${planned.files.filter((f) => f.status !== 'unchanged').length} file(s)`;
-  const result = await executePlan(ws, planned.plan, { ...options, reason }, ingestStager(planned.files));
-  const succeeded = result.status === 'published' || result.status === 'noop';
-  const superseded = succeeded ? await dismissSupersededIngests(ws, source, planned.files) : [];
+  const stager = ingestStager(planned.files);
+  const result = await executePlan(ws, planned.plan, { ...options, reason }, stager);
+  // A publish dismissed them in its transaction; with nothing to do, that is the only write.
+  const superseded =
+    result.status === 'published' ? stager.superseded : result.status === 'noop' ? await ws.engine.transaction((tx) => dismissSupersededIngests(tx, ws.engine, source, planned.files)) : [];
   return {
     ...result,
     superseded,
@@ -269,13 +269,16 @@ export async function ingest(ws: Workspace, source: string, files: string[], opt
   };
 }
 
-function ingestStager(files: IngestFile[]): Stager {
+function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
   const changed = files.filter((f) => f.status !== 'unchanged');
   /** Rows each changed file contributed, counted while staging. */
   let rowsPerFile = new Map<string, number>();
   /** Whether this run's staging is a view of the files (see stageFiles). */
   let inPlace = false;
+  /** Failed ingests this publish dismissed (ingest-superseded.ts). */
+  const superseded: string[] = [];
   return {
+    superseded,
     async preflight() {
       /* files were read and checked while planning */
     },
@@ -342,6 +345,7 @@ function ingestStager(files: IngestFile[]): Stager {
           [dataset, f.name, f.sha256, f.bytes, rowsPerFile.get(f.name) ?? 0, JSON.stringify(f.partitions), f.schemaVersion ?? null, f.mappingHash ?? null, ctx.runId, nowIso()],
         );
       }
+      superseded.push(...(await dismissSupersededIngests(tx, engine, dataset, files)));
     },
   };
 }

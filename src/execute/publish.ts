@@ -13,7 +13,7 @@ import { FILE_COLUMN, PARTITION_COLUMN, REPLACED_SEQ_COLUMN } from '../core/iden
 import { inputsFor, partitionsRead, type Snapshot } from '../core/staleness.js';
 import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { driftedFromRecord } from '../api/live-checksums.js';
-import { appendAudits, type AuditFields } from '../state/audit.js';
+import { appendAudits, readAudit, type AuditFields } from '../state/audit.js';
 import { advanceCheckpoint } from '../state/checkpoints.js';
 import { nowIso, parseJson } from '../state/json.js';
 import { nextPublishSeq } from '../state/meta.js';
@@ -221,7 +221,7 @@ async function addColumnsOfModels(tx: Db, engine: Engine, ctx: RunContext, publi
   const datasets = new Set(publishing.map((t) => t.dataset));
   for (const name of ctx.ws.project.order) {
     const ds = ctx.ws.project.datasets.get(name)!;
-    if (!datasets.has(name) || ds.kind !== 'model' || ds.onSchemaChange !== 'add_columns') continue;
+    if (!datasets.has(name)) continue;
     const change = await addModelColumns(tx, engine, ctx.runId, ds);
     if (change) out.set(name, change);
   }
@@ -260,10 +260,9 @@ export async function publishedByRun(db: Db, engine: Engine, order: string[], ru
     };
   });
   const [u] = await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND status = 'unchanged'`, [runId]);
-  const audits = await db.query<{ dataset: string; details: string }>(`SELECT dataset, details FROM ${stateTable(engine, 'audit')} WHERE run_id = $1 ORDER BY seq`, [runId]);
-  const schema_changes = audits.flatMap((a) => {
-    const change = parseJson<{ schema_change?: AppliedSchemaChange }>(a.details, {}).schema_change;
-    return change ? [reported(a.dataset, change)] : [];
+  const schema_changes = (await readAudit(db, engine, { runId })).flatMap((a) => {
+    const change = (a.details as { schema_change?: AppliedSchemaChange } | null)?.schema_change;
+    return change && a.dataset ? [reported(a.dataset, change)] : [];
   });
   return { published, unchanged: Number(u.n), schema_changes };
 }

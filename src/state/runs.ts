@@ -194,12 +194,18 @@ export async function markTasksComputed(db: Db, engine: Engine, runId: string, d
   }
 }
 
-/** Ends a run as cancelled, with its `run.cancelled` event, in one transaction; its staging stays for a resume. */
-/** `note`: why, kept as the run's error (e.g. what superseded a failed attempt); none for a plain cancel. */
+/**
+ * Ends a run as cancelled, with its `run.cancelled` event, in one transaction; its staging stays for a
+ * resume. `note`: why, kept as the run's error (e.g. what superseded a failed attempt); none for a
+ * plain cancel.
+ */
 export async function markRunCancelled(db: Db, engine: Engine, runId: string, note: string | null = null): Promise<void> {
-  const tasks = await listTasks(db, engine, runId);
-  await db.transaction(async (tx) => {
-    await setRunStatus(tx, engine, runId, 'cancelled', { error: note });
-    await appendOutboxEvent(tx, engine, 'run.cancelled', runId, { computed: tasks.filter((t) => t.status === 'computed').length, tasks: tasks.length });
-  });
+  await db.transaction((tx) => recordRunCancelled(tx, engine, runId, note));
+}
+
+/** The statements of markRunCancelled, in a transaction the caller holds (e.g. a publish's). */
+export async function recordRunCancelled(tx: Db, engine: Engine, runId: string, note: string | null = null): Promise<void> {
+  const tasks = await listTasks(tx, engine, runId);
+  await setRunStatus(tx, engine, runId, 'cancelled', { error: note });
+  await appendOutboxEvent(tx, engine, 'run.cancelled', runId, { computed: tasks.filter((t) => t.status === 'computed').length, tasks: tasks.length });
 }

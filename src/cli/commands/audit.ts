@@ -3,7 +3,7 @@ import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { auditLog, chainBrokenError, exportAudit, lineage, verifyAudit } from '../../api/audit.js';
-import { dataDriftError, verifyData, type DataVerdict } from '../../api/audit-data.js';
+import { dataDriftError, describeRecorded, describeSealed, verifyData, type DataVerdict } from '../../api/audit-data.js';
 import type { ChainVerdict } from '../../audit/chain.js';
 import { usageError } from '../../errors.js';
 import { print, printJson, withWorkspace } from '../context.js';
@@ -176,8 +176,8 @@ function renderDataVerdict(chain: ChainVerdict, data: DataVerdict): string {
         data.unaudited.map((u) => ({
           dataset: u.dataset,
           partition: u.partition,
-          recorded: `v${u.version} ${u.rows} rows ${u.checksum}`,
-          sealed: u.audited ? `v${u.audited.version} ${u.audited.rows} rows ${u.audited.checksum} (record ${u.audited.seq})` : 'never published',
+          recorded: describeRecorded(u),
+          sealed: u.audited ? describeSealed(u.audited) : 'never published',
         })),
       ),
     );

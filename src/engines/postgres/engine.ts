@@ -202,9 +202,13 @@ export class PostgresEngine extends PgDb implements Engine {
   }
 
   /** Serialises state-store migrations across processes: the lock is held until `tx` ends. */
-  /** A transaction-level advisory lock keyed by (state schema, key), like tryLockSession's. */
+  /**
+   * A transaction-level advisory lock on `tidemark:KEY:STATE_SCHEMA`: two projects sharing a database
+   * never contend, and the migrations' key is the one earlier versions took, so an older and a newer
+   * binary migrating one store at once still take turns.
+   */
   async lockTransaction(tx: Db, key: string): Promise<void> {
-    await tx.exec('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [this.stateSchema, key]);
+    await tx.exec('SELECT pg_advisory_xact_lock(hashtext($1))', [`tidemark:${key}:${this.stateSchema}`]);
   }
 
   /**
