@@ -8,12 +8,15 @@
  * another terminal, so its progress reaches `GET /api/events`.
  *
  * A plan also lists the `overrides` it needs (overrides.ts): the CLI's --include-recent,
- * --allow-full-refresh, --allow-empty, --allow-shrink, --downstream, each with the message of what it
- * overrides. A request enables one with its field (`include_recent: true`…); the action then runs with
- * the flag, exactly as the CLI command would.
+ * --allow-full-refresh, --allow-empty, --allow-shrink, each with the message of what it overrides. A
+ * request enables one with its field (`include_recent: true`…); the action then runs with the flag,
+ * exactly as the CLI command would. `downstream: true` is the form's own choice and runs with
+ * --downstream.
  *
  * A plan carries a `plan_id` (a hash of its tasks and guards). Starting with a `plan_id` that no
- * longer matches a fresh plan is refused (409): what runs is what the user confirmed.
+ * longer matches a fresh plan is refused (409) with the fresh plan, in the very shape the plan route
+ * answers (planResponse): what runs is what the user confirmed, and the plan shown instead keeps its
+ * overrides (and, for a restore, what it restores).
  */
 import { createHash } from 'node:crypto';
 import type { Context, Hono } from 'hono';
@@ -53,24 +56,21 @@ export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvent
 
   app.post('/api/plan/backfill', async (c) => {
     const body = await parseBody(c, backfillPlanBody);
-    const plan = await planBackfill(ws, backfillRequest(body));
-    return c.json({ ...describePlan(plan), overrides: await overridesFor(ws, plan, 'backfill') });
+    return c.json(await planResponse(ws, { action: 'backfill', plan: await planBackfill(ws, backfillRequest(body)) }));
   });
 
   app.post('/api/plan/restore', async (c) => {
     const body = await parseBody(c, restorePlanBody);
-    const planned = await planRestore(ws, restoreRequest(body));
-    return c.json({ ...describeRestore(planned), overrides: await overridesFor(ws, planned.plan, 'restore') });
+    return c.json(await planResponse(ws, { action: 'restore', restore: await planRestore(ws, restoreRequest(body)) }));
   });
 
   app.post('/api/actions/backfill', async (c) => {
     const body = await parseBody(c, backfillBody);
     requireReason(body.reason, 'backfill');
-    const plan = await planBackfill(ws, backfillRequest(body));
-    const refused = checkPlan(c, plan, body.plan_id);
+    const refused = await checkPlan(c, ws, { action: 'backfill', plan: await planBackfill(ws, backfillRequest(body)) }, body.plan_id);
     if (refused) return refused;
     const argv = ['backfill', body.dataset, '--from', body.from, '--to', body.to, '--reason', body.reason, '--yes', '--json'];
-    argv.push(...overrideOptions(body, 'backfill'));
+    argv.push(...actionOptions(body, 'backfill'));
     if (body.rate) argv.push('--rate', body.rate);
     if (body.window) argv.push('--window', body.window);
     return start(c, argv);
@@ -79,10 +79,9 @@ export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvent
   app.post('/api/actions/restore', async (c) => {
     const body = await parseBody(c, restoreBody);
     requireReason(body.reason, 'restore');
-    const planned = await planRestore(ws, restoreRequest(body));
-    const refused = checkPlan(c, planned.plan, body.plan_id);
+    const refused = await checkPlan(c, ws, { action: 'restore', restore: await planRestore(ws, restoreRequest(body)) }, body.plan_id);
     if (refused) return refused;
-    const argv = ['restore', body.dataset, '--run', body.run, '--reason', body.reason, '--yes', '--json', ...overrideOptions(body, 'restore')];
+    const argv = ['restore', body.dataset, '--run', body.run, '--reason', body.reason, '--yes', '--json', ...actionOptions(body, 'restore')];
     return start(c, argv);
   });
 
@@ -115,9 +114,11 @@ function restoreRequest(body: z.infer<typeof restorePlanBody>) {
   return { dataset: body.dataset, run: body.run, downstream: body.downstream, includeRecent: body.include_recent };
 }
 
-/** The CLI flags of the overrides ticked in a request: the command line the action runs as. */
-function overrideOptions(body: Partial<Record<OverrideFlag, boolean | undefined>>, action: 'backfill' | 'restore'): string[] {
-  return OVERRIDES_OF[action].filter((f) => body[f] === true).map(optionOf);
+/** The CLI flags of a request: the command line the action runs as. */
+function actionOptions(body: { downstream?: boolean } & Partial<Record<OverrideFlag, boolean | undefined>>, action: Action): string[] {
+  // --downstream is the form's own checkbox, not an override a plan asks for: sent whenever ticked.
+  const downstream = body.downstream === true ? ['--downstream'] : [];
+  return [...downstream, ...OVERRIDES_OF[action].filter((f) => body[f] === true).map(optionOf)];
 }
 
 /** The hash a confirmed plan is recognised by: which partitions, and which guards apply. */
@@ -140,13 +141,30 @@ function describeRestore(p: RestorePlan) {
   return { ...describePlan(p.plan), restored: p.sources, already_current: p.already_current, not_restorable: p.not_restorable };
 }
 
+type Action = 'backfill' | 'restore';
+/** A fresh plan of an action: a restore's plan comes with what it restores. */
+type Planned = { action: 'backfill'; plan: Plan } | { action: 'restore'; restore: RestorePlan };
+
+const planOf = (planned: Planned): Plan => (planned.action === 'restore' ? planned.restore.plan : planned.plan);
+
+/**
+ * A plan as the console shows it, with the overrides it needs: the plan routes answer this, and so
+ * does a 409 for a changed plan, which the console shows in place of the one the user confirmed.
+ */
+async function planResponse(ws: Workspace, planned: Planned) {
+  const described = planned.action === 'restore' ? describeRestore(planned.restore) : describePlan(planned.plan);
+  return { ...described, overrides: await overridesFor(ws, planOf(planned), planned.action) };
+}
+
 /** 409 when a guard refuses the plan, or the plan is not the one the user confirmed. */
-function checkPlan(c: Context, plan: Plan, confirmed: string | undefined): Response | null {
+async function checkPlan(c: Context, ws: Workspace, planned: Planned, confirmed: string | undefined): Promise<Response | null> {
+  const plan = planOf(planned);
   const blocking = blockingGuards(plan);
   if (blocking.length) return c.json({ error: `refused: ${blocking[0].message}`, code: 'GUARD', hint: blocking[0].hint, guards: blocking }, 409);
   if (!plan.tasks.length) return c.json({ error: 'nothing to do: every partition in the range is up to date', code: 'USAGE' }, 400);
   if (confirmed !== undefined && confirmed !== planId(plan)) {
-    return c.json({ error: 'the plan changed since it was shown (other writes happened); review the new plan before starting', code: 'CONFIRM', plan: describePlan(plan) }, 409);
+    const error = 'the plan changed since it was shown (other writes happened); review the new plan before starting';
+    return c.json({ error, code: 'CONFIRM', plan: await planResponse(ws, planned) }, 409);
   }
   return null;
 }

@@ -24,7 +24,7 @@ export function bindsBeyondLoopback(host: string): boolean {
 }
 
 /** Every `name:port` a legitimate request may carry in its Host header. */
-export function allowedHosts(boundHost: string, port: number): Set<string> {
+function allowedHosts(boundHost: string, port: number): Set<string> {
   const names = new Set(LOOPBACK_NAMES);
   const bound = boundHost.toLowerCase();
   names.add(hostPart(bound));

@@ -28,3 +28,12 @@ export async function appendOutboxEvent(tx: Db, engine: Engine, type: OutboxEven
   ]);
   return id;
 }
+
+/** The payload of a run's latest event of a type (e.g. why it last failed), or null when it has none. */
+export async function latestRunEvent(db: Db, engine: Engine, runId: string, type: OutboxEventType): Promise<Record<string, unknown> | null> {
+  const rows = await db.query<{ payload: string }>(
+    `SELECT payload FROM ${stateTable(engine, 'outbox')} WHERE run_id = $1 AND event_type = $2 ORDER BY event_id DESC LIMIT 1`,
+    [runId, type],
+  );
+  return rows[0] ? (JSON.parse(rows[0].payload) as Record<string, unknown>) : null;
+}

@@ -3,7 +3,10 @@
 // request says include_recent — the plan names the override it needs, with the guard's message — and
 // the same holds for restoring that backfill. A full refresh names allow_full_refresh. A shrink is
 // only found once computed: the failed run's plan then names allow_shrink, and re-issuing with it
-// resumes the run and publishes. Each action runs as the CLI command with the flag.
+// resumes the run and publishes. Each action runs as the CLI command with the flag. Downstream is
+// not an override (the forms have their own checkbox). When the plan changed since it was shown, the
+// 409 carries the fresh plan in the plan route's shape — for a restore, what it restores and the
+// overrides it needs — so the console shows it without losing a needed override.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +20,8 @@ const BACKFILL = { dataset: 'daily_revenue', from: FIX[0], to: FIX[FIX.length - 
 let dir: string;
 let server: ServeProcess;
 let backfillRun: string;
+/** The run that shrank revenue_7d 2026-03-01..02 to USD only (the shrink test). */
+let shrinkRun: string;
 
 /** Adds `protect: { recent: 2 }` to daily_revenue in the project's tidemark.yaml. */
 function protectRecent(projectDir: string): void {
@@ -121,6 +126,14 @@ describe('console override flags', () => {
     expect(allowed.overrides).toEqual([]);
   });
 
+  it('a backfill leaving dependents stale is a notice, not an override: downstream has its own checkbox', async () => {
+    const request = { dataset: 'daily_revenue', from: FIX[0], to: FIX[1] };
+    const planned = (await call(server, 'POST', '/api/plan/backfill', request, server.token)).body;
+    expect(planned.guards.map((g: { code: string }) => g.code)).toContain('DEPENDENTS_LEFT_STALE');
+    expect(planned.blocked).toBe(false);
+    expect(overrideFlags(planned)).toEqual([]);
+  });
+
   it('a shrink found at compute time: the failed run makes the plan name allow_shrink, and re-issuing with it publishes', async () => {
     const original = readModel(dir, 'revenue_7d');
     writeModel(dir, 'revenue_7d', original.replace('GROUP BY currency', "  AND currency = 'USD'\nGROUP BY currency")); // 3 rows → 1
@@ -144,6 +157,7 @@ describe('console override flags', () => {
       const resumed = await runAction('/api/actions/backfill', { ...request, allow_shrink: true, reason: 'only USD from now on', plan_id: again.plan_id });
       expect(resumed.end.data.type, server.log()).toBe('run.published');
       expect(resumed.runId).toBe(failed.runId); // the same plan resumes its run (computed rows reused)
+      shrinkRun = resumed.runId;
       // The command line it ran as (logged when the command ends, just after the run published).
       while (!/--allow-shrink → exit/.test(server.log())) await new Promise((r) => setTimeout(r, 50));
       expect(server.log()).toMatch(/tidemark backfill revenue_7d .*--allow-shrink → exit 0/);
@@ -152,5 +166,39 @@ describe('console override flags', () => {
     } finally {
       writeModel(dir, 'revenue_7d', original);
     }
+  });
+
+  it('a restore that shrinks names allow_shrink; a 409 for its changed plan carries the restore shape with that override', async () => {
+    expect(shrinkRun).toBeDefined();
+    // Undo the USD-only backfill (3 rows per partition again), then restore what that undo replaced:
+    // the 1-row versions, a shrink only found when the restore computes.
+    const undo = { dataset: 'revenue_7d', run: shrinkRun };
+    const undoPlan = (await call(server, 'POST', '/api/plan/restore', undo, server.token)).body;
+    const undone = await runAction('/api/actions/restore', { ...undo, reason: 'back to every currency', plan_id: undoPlan.plan_id });
+    expect(undone.end.data.type, server.log()).toBe('run.published');
+
+    const request = { dataset: 'revenue_7d', run: undone.runId };
+    const first = (await call(server, 'POST', '/api/plan/restore', request, server.token)).body;
+    expect(overrideFlags(first)).toEqual([]);
+    const failed = await runAction('/api/actions/restore', { ...request, reason: 'USD only after all', plan_id: first.plan_id });
+    expect(failed.end.data.type).toBe('run.failed');
+
+    const again = await call(server, 'POST', '/api/plan/restore', request, server.token);
+    expect(again.status).toBe(200);
+    expect(again.body.overrides).toEqual([
+      expect.objectContaining({ flag: 'allow_shrink', option: '--allow-shrink', required: true, message: expect.stringContaining(`run ${failed.runId}`) }),
+    ]);
+    expect(again.body.restored.length).toBeGreaterThan(0);
+
+    // Started with a plan id the user never saw: refused, with the fresh plan exactly as the plan
+    // route answers it — what it restores, and the override it still needs.
+    const changed = await call(server, 'POST', '/api/actions/restore', { ...request, reason: 'USD only after all', plan_id: 'a-plan-shown-earlier' }, server.token);
+    expect(changed.status).toBe(409);
+    expect(changed.body).toMatchObject({ code: 'CONFIRM', error: expect.stringMatching(/plan changed/) });
+    expect(changed.body.plan).toEqual(again.body);
+
+    const resumed = await runAction('/api/actions/restore', { ...request, allow_shrink: true, reason: 'USD only after all', plan_id: again.body.plan_id });
+    expect(resumed.end.data.type, server.log()).toBe('run.published');
+    expect(resumed.runId).toBe(failed.runId);
   });
 });
