@@ -130,5 +130,7 @@ export function renderResult(r: RunResult): string {
   if (leftStale.length && r.published.length) {
     lines.push(`Dependents that read the changed partitions are stale now (${leftStale.join(', ')}): \`tidemark run\` rebuilds exactly those; \`tidemark status\` lists them.`);
   }
+  // What a run left as it is: protected partitions, and partitions another run in flight is rebuilding.
+  lines.push(...renderGuards(r.plan.guards.filter((g) => g.code === 'SKIPPED_PROTECTED' || g.code === 'SKIPPED_IN_FLIGHT')));
   return lines.join('\n');
 }

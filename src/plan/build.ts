@@ -40,6 +40,8 @@ export function buildRunPlan(project: Project, state: PlanningState, request: Ru
   const planned = new Map<string, Set<PartitionKey>>();
   const tasks: PlannedTask[] = [];
   const skippedProtected = new Map<string, PartitionKey[]>();
+  /** Per holding run and dataset: partitions a run in flight is rebuilding, left to it. */
+  const skippedHeld = new Map<string, { dataset: string; run: { run_id: string; kind: string }; partitions: PartitionKey[] }>();
 
   for (const name of project.order) {
     const ds = project.datasets.get(name)!;
@@ -69,6 +71,16 @@ export function buildRunPlan(project: Project, state: PlanningState, request: Ru
         list.push(key);
         continue;
       }
+      // Production is never refused because a backfill holds some partitions: it builds the rest and
+      // leaves those to the run rebuilding them (their dependents follow in the next run after it).
+      const holder = state.claims.get(name)?.get(key);
+      if (holder) {
+        const id = `${holder.run_id}\0${name}`;
+        let entry = skippedHeld.get(id);
+        if (!entry) skippedHeld.set(id, (entry = { dataset: name, run: holder, partitions: [] }));
+        entry.partitions.push(key);
+        continue;
+      }
       mine.add(key);
       tasks.push(task(name, key, reason, rec, stale));
     }
@@ -83,7 +95,16 @@ export function buildRunPlan(project: Project, state: PlanningState, request: Ru
     hint: `unlock them or backfill explicitly: tidemark backfill ${dataset} --from … --to … --reason …`,
     blocking: false,
   }));
-  guards.push(...conflictGuards(tasks, state));
+  for (const { dataset, run, partitions } of skippedHeld.values()) {
+    guards.push({
+      code: 'SKIPPED_IN_FLIGHT',
+      dataset,
+      partitions,
+      message: `${dataset}: ${partitions.length} partition(s) are being rebuilt by ${run.kind} run ${run.run_id} in flight and were left to it: ${listKeys(partitions)}`,
+      hint: `\`tidemark runs\` follows it; the next \`tidemark run\` after it publishes rebuilds whatever still needs it`,
+      blocking: false,
+    });
+  }
   return finish('run', request.datasets ?? [], tasks, guards, state, { kind: 'run', datasets: [...selected].sort() });
 }
 

@@ -192,6 +192,30 @@ describe('tidemark serve', () => {
     expect(b.status).toMatch(/published|complete/);
   });
 
+  it('production first: a run builds everything a backfill in flight does not hold, and leaves the held partitions to it (exit 0, a notice)', async () => {
+    const dir = fresh();
+    await startServe(dir);
+    const backfill = cliAsync(dir, ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-07', '--reason', 'long backfill', '--yes', '--rate', '60/min', '--json']);
+    await until(() => cli(dir, ['runs', '--json']).stdout.includes('"computing"'));
+    // Late files: one for a day the backfill holds, one for a day nothing holds.
+    cliJson(dir, ['ingest', 'orders', ...writeOrdersFix(dir, ['2026-03-03', '2026-03-12'])]);
+    const before = partitionsByKey(dir, ['daily_revenue']);
+    const r = cli(dir, ['run', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { status: string; published: { dataset: string; partition: string }[]; unchanged: number; notices: { code: string; dataset: string; partitions: string[] }[] };
+    const rebuilt = [...result.published.map((p) => `${p.dataset} ${p.partition}`)];
+    expect(rebuilt).toContain('daily_revenue 2026-03-12');
+    expect(rebuilt).not.toContain('daily_revenue 2026-03-03');
+    expect(result.notices).toEqual([expect.objectContaining({ code: 'SKIPPED_IN_FLIGHT', dataset: 'daily_revenue', partitions: ['2026-03-03'] })]);
+    // Untouched by this run: the held partition is still the backfill's to publish.
+    expect(partitionsByKey(dir, ['daily_revenue']).get('daily_revenue/2026-03-03')).toEqual(before.get('daily_revenue/2026-03-03'));
+    const done = await backfill;
+    expect(done.code, done.stderr).toBe(0);
+    // The backfill published it; the next run rebuilds whatever read it.
+    expect(cliJson<{ status: string }>(dir, ['run']).status).toMatch(/published|noop/);
+    expect(cliJson<{ datasets: { stale: number; missing: number }[] }>(dir, ['status']).datasets.every((d) => d.stale === 0 && d.missing === 0)).toBe(true);
+  });
+
   it('names the server in the lock message when the project is held and the server file is gone', async () => {
     const dir = fresh();
     const server = await startServe(dir);
