@@ -213,6 +213,13 @@ export async function query(ws: Workspace, sql: string): Promise<Record<string, 
         await tx.exec('SET TRANSACTION READ ONLY');
         await tx.exec(`SET LOCAL search_path TO ${ws.engine.dialect.quote(ws.engine.dataSchema)}, public`);
       }
+      // DuckDB has no read-only transaction: read-only is a setting of the whole database instance,
+      // chosen when it is opened, and the workspace's one instance holds the file read-write. The
+      // rollback is the guard there: it undoes every change to tables and schemas (DDL included, and
+      // the statement that EXPLAIN ANALYZE executes). It does not undo what acts outside the
+      // transaction: a sequence advanced by nextval() (Tidemark's own tables use none), an extension
+      // installed or loaded on demand (reading an https:// path), connection state such as setseed();
+      // nor does it limit what a query reads (read_csv of any file the process can read).
       rows = await tx.query(text);
       throw ROLLBACK;
     })

@@ -102,16 +102,11 @@ function writeOut(text: string): void {
 }
 
 /**
- * Shows a plan (`shown`; null with --json) and asks to go ahead. A command that waited for its run
- * window runs again when it opens (withWorkspace): it neither shows nor asks again, since the user
- * confirmed this plan, and the executor refuses to go on with any other (gate.ts assertRunMayStart).
+ * Prints a plan about to be confirmed (`shown`; null with --json), unless the user confirmed it before
+ * the command waited for its run window: a command that runs again when the window opens
+ * (withWorkspace) neither shows nor asks again, and the executor refuses to go on with any plan other
+ * than the confirmed one (gate.ts assertRunMayStart).
  */
-export async function confirmPlan(shown: string | null, question: string, yes: boolean | undefined): Promise<void> {
-  showPlan(shown);
-  await confirm(question, yes);
-}
-
-/** Prints a plan about to be confirmed, unless the user confirmed it before the command waited for its run window. */
 export function showPlan(shown: string | null): void {
   if (shown !== null && !oneShotAttempt()?.confirmed) print(shown);
 }

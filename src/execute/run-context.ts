@@ -27,12 +27,6 @@ export interface RunOptions {
   rate?: number;
   /** Run window in local time, e.g. '22:00-06:00' (overrides the pool's `window`). */
   window?: string;
-  /**
-   * Outside the run window: 'wait' (default) pauses between tasks; 'stop' ends the attempt between
-   * tasks with WINDOW_CLOSED, leaving the run resumable, so that a one-shot command on a
-   * single-writer engine can release the database while it waits (src/scheduler/window-attempts.ts).
-   */
-  whenWindowCloses?: 'wait' | 'stop';
   /** Time source for rate and window; tests inject one instead of sleeping. */
   clock?: Clock;
   /** The scheduler whose pools the tasks take slots from (default: the one of this process's engine). */

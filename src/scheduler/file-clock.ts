@@ -5,6 +5,7 @@
  * rewriting the file, so a command waiting hours for its run window is tested without waiting.
  */
 import { readFileSync } from 'node:fs';
+import { TidemarkError } from '../errors.js';
 import type { Clock } from './throttle.js';
 
 /** How often a sleep looks at the file again (real time). */
@@ -25,7 +26,11 @@ function fileClock(file: string): Clock {
   const now = () => {
     const text = readFileSync(file, 'utf8').trim();
     const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-    if (!Number.isFinite(ms)) throw new Error(`TIDEMARK_TEST_CLOCK_FILE ${file} holds no time: '${text}'`);
+    if (!Number.isFinite(ms)) {
+      throw new TidemarkError('USAGE', `TIDEMARK_TEST_CLOCK_FILE ${file} holds no time: '${text}'`, {
+        hint: 'write an ISO timestamp or epoch milliseconds into it, or unset TIDEMARK_TEST_CLOCK_FILE (a test hook)',
+      });
+    }
     return ms;
   };
   return {

@@ -6,11 +6,12 @@
  */
 import type { Db } from '../engines/engine.js';
 import type { Plan } from '../plan/types.js';
+import { runKeyOf } from '../execute/run-key.js';
 import type { RunContext, RunOptions } from '../execute/run-context.js';
 import type { Workspace } from '../workspace.js';
 import { cancelChecker, cancelledError, clearCancelRequest } from './cancel.js';
 import type { PoolLimits } from './pools.js';
-import { defaultPool, schedulerFor } from './scheduler.js';
+import { defaultPool, schedulerFor, type ProcessScheduler } from './scheduler.js';
 import { inWindow, msUntilOpen, parseWindow, Throttle, type RunWindow } from './throttle.js';
 import { oneShotAttempt, planChangedWhileWaiting, windowClock, windowClosedError, windowPolicy } from './window-attempts.js';
 
@@ -18,7 +19,7 @@ import { oneShotAttempt, planChangedWhileWaiting, windowClock, windowClosedError
  * The window a run of `kind` obeys: --window, else its pool's `window:` (none for an unknown pool:
  * the pool check refuses it). The one answer for the task gate and for the check before a run starts.
  */
-export function runWindowOf(pools: Record<string, PoolLimits>, kind: string, options: { window?: string; pool?: string }): RunWindow | undefined {
+function runWindowOf(pools: Record<string, PoolLimits>, kind: string, options: { window?: string; pool?: string }): RunWindow | undefined {
   const text = options.window ?? pools[options.pool ?? defaultPool(kind)]?.window;
   return text ? parseWindow(text) : undefined;
 }
@@ -31,18 +32,26 @@ export function runWindowOf(pools: Record<string, PoolLimits>, kind: string, opt
  * Anywhere else (`serve`, PostgreSQL, the library API) this does nothing: the task gate pauses in place.
  */
 export function assertRunMayStart(ws: Workspace, plan: Plan, options: RunOptions, runKey: string): void {
-  if ((options.whenWindowCloses ?? windowPolicy(ws.engine)) !== 'stop') return;
+  if (windowPolicy(ws.engine) !== 'stop') return;
   const attempt = oneShotAttempt();
   const stopped = attempt?.stopped ?? null;
   if (stopped && attempt?.confirmed && stopped.runKey !== runKey) throw planChangedWhileWaiting(stopped.runId);
-  if (attempt) attempt.startingRunKey = runKey;
-  const window = runWindowOf(ws.project.pools, plan.kind, options);
+  const window = runWindowOf(schedulerOf(ws, options).slots.pools, plan.kind, options);
   if (!window) return;
   const clock = windowClock(options);
   const now = clock.now();
   if (inWindow(window, now)) return;
+  // The run this plan resumes, if the previous attempt stopped it; none is created or resumed here.
   const stoppedRun = stopped && stopped.runKey === runKey ? stopped.runId : null;
-  throw windowClosedError(window, now + msUntilOpen(window, now), stoppedRun, now);
+  throw windowClosedError(window, now + msUntilOpen(window, now), { runId: stoppedRun, runKey }, now);
+}
+
+/**
+ * The scheduler a run's tasks take slots from: its pools' `window:` is the one the check before the
+ * run starts and the task gate both read.
+ */
+function schedulerOf(ws: Workspace, options: RunOptions): ProcessScheduler {
+  return options.scheduler ?? schedulerFor(ws);
 }
 
 /** Longest time a run keeps its pool claim between the end of its compute and its end. */
@@ -59,19 +68,19 @@ export interface TaskGate {
 /** `parallel`: how many tasks the run could run at once (its demand on the pool). */
 export function openTaskGate(ctx: RunContext, parallel: number): TaskGate {
   const { ws, runId, options } = ctx;
-  const scheduler = options.scheduler ?? schedulerFor(ws);
+  const scheduler = schedulerOf(ws, options);
   const pool = options.pool ?? defaultPool(ctx.plan.kind);
-  scheduler.slots.limits(pool); // refuses an unknown pool before any task starts
   const throttleClock = windowClock(options);
   const throttle = new Throttle({ ratePerMinute: options.rate, window: runWindowOf(scheduler.slots.pools, ctx.plan.kind, options), clock: throttleClock });
   // A one-shot command on a single-writer engine ends the attempt instead of holding the database.
-  const whenWindowCloses = options.whenWindowCloses ?? windowPolicy(ws.engine);
+  const whenWindowCloses = windowPolicy(ws.engine);
   // A re-issued command resumes a cancelled run: its old request no longer applies.
   clearCancelRequest(ws.project, runId);
   const cancelled = cancelChecker(ws.project, ws.engine, runId);
   const member = scheduler.slots.join(pool, parallel);
   const stopOutside = (window: RunWindow, opensAt: number): never => {
-    throw windowClosedError(window, opensAt, runId, throttleClock.now());
+    // The key the executor created or resumed this run under: the next attempt resumes it by that key.
+    throw windowClosedError(window, opensAt, { runId, runKey: runKeyOf(ctx.plan) }, throttleClock.now());
   };
 
   return {

@@ -42,8 +42,6 @@ export interface OneShotAttempt {
   readonly clock: Clock;
   /** Where the previous attempt stopped: the run it stopped (null when it had created none) and that run's plan. */
   stopped: { runId: string | null; runKey: string } | null;
-  /** The run key of the plan this attempt last checked before starting (gate.ts assertRunMayStart). */
-  startingRunKey: string | null;
   /** The user confirmed a plan (src/cli/context.ts confirm): later attempts do not ask again, and refuse another plan. */
   confirmed: boolean;
 }
@@ -77,11 +75,17 @@ export function formatLocalTime(ms: number, now = Date.now()): string {
   return `${date} ${hhmm}`;
 }
 
-/** The stop reason of an attempt outside its window; `runId` null when no run was created yet. */
-export function windowClosedError(window: RunWindow, opensAt: number, runId: string | null, now = Date.now()): TidemarkError {
+/**
+ * The stop reason of an attempt outside its window, naming the run that stopped (`runId` null when
+ * none was created or resumed) and the key of the plan that met the window: the next attempt resumes
+ * that run only under that plan (runInWindowAttempts reads both from the error's details).
+ */
+export function windowClosedError(window: RunWindow, opensAt: number, run: { runId: string | null; runKey: string }, now = Date.now()): TidemarkError {
+  const { runId } = run;
   const what = runId ? `run ${runId} stopped between tasks (computed partitions kept in staging)` : 'nothing started';
   return new TidemarkError('WINDOW_CLOSED', `outside window ${window.text}: ${what}; it can resume at ${formatLocalTime(opensAt, now)}`, {
     run_id: runId,
+    run_key: run.runKey,
     window: window.text,
     opens_at: new Date(opensAt).toISOString(),
     hint: 're-issue the same command inside the window: it resumes the run, reusing the computed partitions',
@@ -127,7 +131,7 @@ const HELD_RETRY_MS = 5000;
  */
 export async function runInWindowAttempts<T>(attempt: (ws: Workspace) => Promise<T>, o: WindowAttemptsOptions): Promise<T> {
   const clock = o.clock ?? systemClock;
-  const state: OneShotAttempt = { clock, stopped: null, startingRunKey: null, confirmed: false };
+  const state: OneShotAttempt = { clock, stopped: null, confirmed: false };
   let project = null as Project | null;
   /** Told once per stretch of retries, not every few seconds. */
   let toldHeld = false;
@@ -140,7 +144,6 @@ export async function runInWindowAttempts<T>(attempt: (ws: Workspace) => Promise
         o.open(async (ws) => {
           opened = true;
           project = ws.project;
-          state.startingRunKey = null;
           const stoppedRun = state.stopped?.runId ?? null;
           if (stoppedRun) await assertNotCancelledMeanwhile(ws, stoppedRun);
           const result = await attempt(ws);
@@ -150,12 +153,14 @@ export async function runInWindowAttempts<T>(attempt: (ws: Workspace) => Promise
       );
     } catch (error) {
       const err = coerceError(error);
-      if (err.code === 'WINDOW_CLOSED' && err.details.window) {
+      if (err.code === 'WINDOW_CLOSED') {
         toldHeld = false;
+        // Exactly what stopped, as the error says: a new plan that stopped before starting names no
+        // run, and the run an earlier attempt stopped is then only superseded, never resumed as this plan's.
         const before = state.stopped?.runId ?? null;
-        const runId = (err.details.run_id as string | null) ?? before;
+        const runId = err.details.run_id as string | null;
         if (before && runId !== before) superseded.push(before);
-        state.stopped = { runId, runKey: state.startingRunKey ?? state.stopped?.runKey ?? '' };
+        state.stopped = { runId, runKey: String(err.details.run_key) };
         const window = parseWindow(String(err.details.window));
         o.waiting({ status: 'waiting', reason: 'outside_window', window: window.text, opens_at: String(err.details.opens_at), run_id: runId });
         await waitWithNothingOpen(() => inWindow(window, clock.now()), () => Math.max(1, msUntilOpen(window, clock.now())), { ...o, clock, project, runId });

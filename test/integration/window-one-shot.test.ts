@@ -338,6 +338,36 @@ describe('the window closes mid-run (DuckDB, one-shot)', () => {
     expect(status.active_runs).toEqual([]);
   }, 120_000);
 
+  it('a `run` whose new plan meets its window closed again says it starts later, not that the replaced run stopped; then starts the new plan', async () => {
+    const dir = fresh();
+    windowedPools(dir);
+    applyOrdersFix(dir, RANGE);
+    const nextDay = (h: number, m = 0) => local(h, m) + 86_400_000;
+    let attempts = 0;
+    const w = windowed(dir, (ws, options) => {
+      // The second attempt plans after the window closed again (the clock moves on before it plans).
+      if (++attempts === 2) options.clock.set(nextDay(6, 30));
+      return run(ws, {}, { ...options, pool: 'nightly' });
+    });
+    const stoppedRun = await w.untilWaiting();
+    applyOrdersFix(dir, days('2026-03-12', '2026-03-12')); // production loads more data meanwhile: another plan
+
+    w.clock.set(local(22, 5));
+    await until(() => w.waits.length === 2);
+    // The new plan stopped before it created a run: nothing stopped between tasks in this attempt.
+    expect(w.waits[1]).toEqual({ status: 'waiting', reason: 'outside_window', window: '22:00-06:00', opens_at: new Date(nextDay(22)).toISOString(), run_id: null });
+
+    w.clock.set(nextDay(22, 5));
+    await w.driveToEnd();
+    const done = await w.result;
+    expect(done.status).toBe('published');
+    expect(done.run_id).not.toBe(stoppedRun);
+    expect(w.opens()).toBe(3);
+    await withWorkspace(dir, async (ws) => {
+      expect((await getRun(ws.engine, ws.engine, stoppedRun))!.status).toBe('cancelled');
+    });
+  }, 120_000);
+
   it('`tidemark cancel` while it waits ends the wait: the run is cancelled and nothing was published', async () => {
     const dir = fresh();
     applyOrdersFix(dir, RANGE);

@@ -9,7 +9,7 @@ import { usageError } from '../../errors.js';
 import { scaffoldShopExample } from '../../example/shop.js';
 import { ingest } from '../../execute/ingest.js';
 import { assertNoBlockingGuards } from '../../execute/executor.js';
-import { confirmPlan, print, printJson, withWorkspace } from '../context.js';
+import { confirm, print, printJson, showPlan, withWorkspace } from '../context.js';
 import { planJson, publishPerBatchNote, renderPlan, renderResult, resultJson } from '../render.js';
 import { PUBLISH_MODES, type PublishMode } from '../../execute/run-context.js';
 import { parseRate, parseWindow } from '../../scheduler/throttle.js';
@@ -230,7 +230,8 @@ export function registerCoreCommands(program: Command): void {
           return;
         }
         assertNoBlockingGuards(plan);
-        await confirmPlan(g.json ? null : shown, perBatch ? `Backfill ${plan.tasks.length} partition(s), publishing each batch as it is computed?` : `Backfill ${plan.tasks.length} partition(s)?`, f.yes);
+        showPlan(g.json ? null : shown);
+        await confirm(perBatch ? `Backfill ${plan.tasks.length} partition(s), publishing each batch as it is computed?` : `Backfill ${plan.tasks.length} partition(s)?`, f.yes);
         if (f.detach) {
           const queued = await enqueuePlan(ws, plan, opts);
           if (g.json) printJson(queued);

@@ -4,7 +4,7 @@ import { requireReason } from '../../api/operations.js';
 import { diffRun, gc, history, lock, planRestore, restore, totalSums, unlock, type PartitionDiff, type RestorePlan, type RunDiff } from '../../api/versions.js';
 import { usageError } from '../../errors.js';
 import { assertNoBlockingGuards } from '../../execute/executor.js';
-import { confirmPlan, print, printJson, withWorkspace } from '../context.js';
+import { confirm, print, printJson, showPlan, withWorkspace } from '../context.js';
 import { planJson, ranges, renderPlan, renderResult, resultJson, table } from '../render.js';
 import { parsePositiveInt } from './core.js';
 
@@ -111,8 +111,8 @@ export function registerVersionCommands(program: Command): void {
         requireReason(f.reason, 'restore');
         assertNoBlockingGuards(planned.plan);
         const shown = g.json ? null : renderRestorePlan(planned);
-        if (planned.plan.tasks.length) await confirmPlan(shown, `Restore ${planned.sources.length} partition(s)?`, f.yes);
-        else if (shown !== null) print(shown);
+        showPlan(shown);
+        if (planned.plan.tasks.length) await confirm(`Restore ${planned.sources.length} partition(s)?`, f.yes);
         const options = { reason: f.reason, yes: f.yes, maxParallel: parsePositiveInt(f.maxParallel, '--max-parallel'), pool: f.pool, allowEmpty: f.allowEmpty, allowShrink: f.allowShrink };
         const result = await restore(ws, request, options, planned);
         if (g.json) printJson({ ...resultJson(result), restored: planned.sources, already_current: planned.already_current, not_restorable: planned.not_restorable });
