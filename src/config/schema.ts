@@ -7,6 +7,7 @@ import * as z from 'zod';
 import { GRAINS } from '../core/grain.js';
 import { normalizeType, SUPPORTED_TYPES_HINT } from './types.js';
 import { retrySettings, verifyConfigSchema } from '../consumers/config.js';
+import { parseWindow } from '../core/run-window.js';
 
 const identifier = z
   .string()
@@ -77,7 +78,17 @@ const pool = z.strictObject({
   priority: z.number().int().default(0),
   threads: z.number().int().positive().optional(),
   memory_limit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'expected a size such as 2GB').optional(),
-  window: z.string().regex(/^\d{2}:\d{2}-\d{2}:\d{2}$/, 'expected a window such as 22:00-06:00').optional(),
+  // The same rule as --window, so an impossible window (25:00-26:00) is a config error at load time.
+  window: z
+    .string()
+    .superRefine((text, ctx) => {
+      try {
+        parseWindow(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      }
+    })
+    .optional(),
 });
 
 const consumer = z.discriminatedUnion('kind', [

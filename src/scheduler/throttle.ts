@@ -15,24 +15,8 @@ export const systemClock: Clock = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
 };
 
-/** A daily window in local time; `end` before `start` wraps past midnight. */
-export interface RunWindow {
-  text: string;
-  start: number; // minutes after midnight
-  end: number;
-}
-
-export function parseWindow(text: string): RunWindow {
-  const m = /^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$/.exec(text.trim());
-  const bad = () => usageError(`a window looks like 22:00-06:00 (local time, HH:MM-HH:MM), got '${text}'`);
-  if (!m) throw bad();
-  const [h1, m1, h2, m2] = m.slice(1).map(Number);
-  if (h1 > 23 || h2 > 23 || m1 > 59 || m2 > 59) throw bad();
-  const start = h1 * 60 + m1;
-  const end = h2 * 60 + m2;
-  if (start === end) throw usageError(`window '${text}' is empty: its start equals its end`);
-  return { text: text.trim(), start, end };
-}
+export { parseWindow, type RunWindow } from '../core/run-window.js';
+import type { RunWindow } from '../core/run-window.js';
 
 function minuteOfDay(ms: number): number {
   const d = new Date(ms);

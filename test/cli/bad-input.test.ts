@@ -85,6 +85,21 @@ const CASES: Case[] = [
     error: /tidemark\.yaml:\d+: datasets\.daily_revenue\.partition\.grain: expected one of hour, day, month/,
   },
   {
+    name: 'an impossible pool window in the config',
+    setup: () => writeFileSync(YAML(), yaml.replace('\npools:\n', '\npools:\n  nightly: { slots: 1, window: "25:00-26:00" }\n')),
+    args: ['status'],
+    exit: 2,
+    error: /tidemark\.yaml:\d+: pools\.nightly\.window: a window looks like 22:00-06:00/,
+  },
+  {
+    name: 'an unknown pool with --window is refused before any wait',
+    args: backfill('2026-03-01', '2026-03-02', '--pool', 'nope', '--window', '03:00-03:01'),
+    exit: 2,
+    error: /unknown pool 'nope'/,
+  },
+  { name: 'an unknown pool on restore, before its plan', args: ['restore', 'daily_revenue', '--version', '1', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'x', '--yes', '--pool', 'nope'], exit: 2, error: /unknown pool 'nope'/ },
+  { name: 'an impossible --window', args: backfill('2026-03-01', '2026-03-02', '--window', '24:00-25:00'), exit: 2, error: /a window looks like 22:00-06:00/, hint: /hours 00-23/ },
+  {
     name: 'an unknown field in the config',
     setup: () => writeFileSync(YAML(), yaml.replace('guards: { max_backfill_partitions: 90 }', 'guards: { max_backfill_partitions: 90, max_partitions: 3 }')),
     args: ['status'],

@@ -17,6 +17,7 @@ import type { BackfillRequest } from '../../plan/build.js';
 import { waitForConflictingRuns } from '../../scheduler/claims.js';
 import type { GlobalOptions } from '../context.js';
 import { enqueuePlan } from '../../workers/enqueue.js';
+import { requirePool } from '../../scheduler/pools.js';
 
 interface WriteFlags {
   reason?: string;
@@ -110,7 +111,8 @@ export function registerCoreCommands(program: Command): void {
       mkdirSync(target, { recursive: true });
       await scaffoldShopExample(target);
       if (cmd.optsWithGlobals().json) printJson({ project: target, example: opts.example });
-      else print(`Created ${target} from the ${opts.example} example.\nNext: cd ${path.relative(process.cwd(), target) || '.'} && tidemark ingest orders data/orders/*.csv && tidemark ingest fx_rates data/fx_rates/*.csv && tidemark run`);
+      // The folder as the user named it: `cd` works from where they typed it.
+      else print(`Created ${target} from the ${opts.example} example.\nNext: ${dir === undefined ? '' : `cd ${dir} && `}tidemark ingest orders data/orders/*.csv && tidemark ingest fx_rates data/fx_rates/*.csv && tidemark run`);
     });
 
   program
@@ -155,6 +157,7 @@ export function registerCoreCommands(program: Command): void {
     .option(...PUBLISH_OPTION)
     .action(async (datasets: string[], f: WriteFlags, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
+        if (f.pool) requirePool(ws.project.pools, f.pool); // before waiting for anything
         const opts = runOptions(f);
         const wait = waitMs(g);
         if (wait !== null && !f.dryRun) await waitForConflictingRuns(() => planRun(ws, { datasets }), await planRun(ws, { datasets }), { timeoutMs: wait, events: ws.events });
@@ -210,6 +213,7 @@ export function registerCoreCommands(program: Command): void {
       // when the window opens), `--last` still names the partitions the user confirmed.
       let range: { from: string; to: string } | undefined;
       await withWorkspace(cmd, async (ws, g) => {
+        if (f.pool) requirePool(ws.project.pools, f.pool); // before the plan is shown and confirmed
         if (!f.dryRun) requireReason(f.reason, 'backfill'); // a dry run records nothing: no reason needed
         const opts = runOptions(f);
         const perBatch = opts.publish === 'partition';

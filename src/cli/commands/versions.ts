@@ -7,6 +7,7 @@ import { assertNoBlockingGuards } from '../../execute/executor.js';
 import { confirm, print, printJson, showPlan, withWorkspace } from '../context.js';
 import { planJson, ranges, renderPlan, renderResult, resultJson, table } from '../render.js';
 import { parsePositiveInt } from './core.js';
+import { requirePool } from '../../scheduler/pools.js';
 
 interface RestoreFlags {
   run?: string;
@@ -91,6 +92,7 @@ export function registerVersionCommands(program: Command): void {
     .option('--pool <name>', 'resource pool (default backfill)')
     .action(async (dataset: string, f: RestoreFlags, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
+        if (f.pool) requirePool(ws.project.pools, f.pool); // before the plan is shown and confirmed
         const request = {
           dataset,
           run: f.run,
