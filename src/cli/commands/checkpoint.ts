@@ -60,6 +60,8 @@ export function registerCheckpointCommands(program: Command): void {
     .option('--yes', 'do not ask for confirmation')
     .action(async (dataset: string, f: { to?: string; reason?: string; dryRun?: boolean; yes?: boolean }, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
+        // Only what writes is recorded, with its reason: a dry run needs none.
+        if (!f.dryRun) requireReason(f.reason, 'checkpoint reset');
         if (f.to === undefined) throw usageError('checkpoint reset needs --to VALUE', `see the current mark and the data's max: tidemark checkpoint show ${dataset}`);
         const request = { dataset, to: f.to };
         const effect = await planCheckpointReset(ws, request);
@@ -69,10 +71,10 @@ export function registerCheckpointCommands(program: Command): void {
           print('Dry run: nothing was written.');
           return;
         }
-        requireReason(f.reason, 'checkpoint reset'); // only what writes is recorded, with its reason
         if (!g.json) print(renderEffect(effect));
         await confirm(`Reset the checkpoint of ${effect.dataset} to ${effect.to}?`, f.yes);
-        const applied = await resetCheckpoint(ws, { ...request, reason: f.reason });
+        // f.reason was required above (a dry run returned before this).
+        const applied = await resetCheckpoint(ws, { ...request, reason: f.reason ?? '' });
         if (g.json) return printJson(applied);
         print(`Checkpoint of ${applied.dataset} reset to ${applied.to} (audit record ${applied.audit_seq}).`);
         if (applied.replay.length) print(`Next: \`tidemark run\` replays ${applied.replay.length} partition(s) as replacements and moves the checkpoint to the data's max.`);

@@ -40,6 +40,8 @@ export function registerDedupeCommands(program: Command): void {
     .option('--allow-shrink', 'allow a partition to shrink beyond guards.max_shrink')
     .action(async (dataset: string, f: { reason?: string; keep: string; orderBy?: string; dryRun?: boolean; yes?: boolean; includeRecent?: boolean; allowShrink?: boolean }, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
+        // Only what writes is recorded, with its reason: a dry run needs none.
+        if (!f.dryRun) requireReason(f.reason, 'dedupe');
         if (f.keep !== 'first' && f.keep !== 'last') throw usageError(`--keep must be first or last, got '${f.keep}'`);
         const request = { dataset, keep: f.keep as 'first' | 'last', orderBy: f.orderBy, includeRecent: f.includeRecent };
         const { plan, report } = await planDedupe(ws, request);
@@ -52,9 +54,9 @@ export function registerDedupeCommands(program: Command): void {
         showPlan(g.json ? null : `${renderPlan(plan)}\n${report.extra_rows} row(s) will be removed (keeping the ${f.keep} by ${f.orderBy ?? 'partition column'}).`);
         assertNoBlockingGuards(plan);
         if (f.dryRun) return print('Dry run: nothing was written.');
-        requireReason(f.reason, 'dedupe'); // only what writes is recorded, with its reason
         await confirm(`Dedupe ${plan.tasks.length} partition(s)?`, f.yes);
-        const result = await dedupe(ws, request, { reason: f.reason, allowShrink: f.allowShrink }, plan);
+        // f.reason was required above (a dry run returned before this).
+        const result = await dedupe(ws, request, { reason: f.reason ?? '', allowShrink: f.allowShrink }, plan);
         if (g.json) printJson(resultJson(result));
         else print(renderResult(result));
       }),

@@ -93,6 +93,8 @@ export function registerVersionCommands(program: Command): void {
     .action(async (dataset: string, f: RestoreFlags, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
         if (f.pool) requirePool(ws.project.pools, f.pool); // before the plan is shown and confirmed
+        // Only what writes is recorded, with its reason: a dry run needs none.
+        if (!f.dryRun) requireReason(f.reason, 'restore');
         const request = {
           dataset,
           run: f.run,
@@ -109,13 +111,12 @@ export function registerVersionCommands(program: Command): void {
           else print(`${renderRestorePlan(planned)}\nDry run: nothing was written.`);
           return;
         }
-        // Only what writes needs a reason (it goes into the audit trail): a dry run records nothing.
-        requireReason(f.reason, 'restore');
         assertNoBlockingGuards(planned.plan);
         const shown = g.json ? null : renderRestorePlan(planned);
         showPlan(shown);
         if (planned.plan.tasks.length) await confirm(`Restore ${planned.sources.length} partition(s)?`, f.yes);
-        const options = { reason: f.reason, yes: f.yes, maxParallel: parsePositiveInt(f.maxParallel, '--max-parallel'), pool: f.pool, allowEmpty: f.allowEmpty, allowShrink: f.allowShrink };
+        // f.reason was required above (a dry run returned before this).
+        const options = { reason: f.reason ?? '', yes: f.yes, maxParallel: parsePositiveInt(f.maxParallel, '--max-parallel'), pool: f.pool, allowEmpty: f.allowEmpty, allowShrink: f.allowShrink };
         const result = await restore(ws, request, options, planned);
         if (g.json) printJson({ ...resultJson(result), restored: planned.sources, already_current: planned.already_current, not_restorable: planned.not_restorable });
         else print(result.status === 'noop' ? 'Nothing to restore.' : renderResult(result));
