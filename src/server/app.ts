@@ -5,9 +5,9 @@
  * its progress events, output and exit code back as NDJSON lines:
  *   {"t":"command","command_id":1}  {"t":"event","event":{…}}  {"t":"out","text":"…"}  {"t":"err","text":"…"}
  *   {"t":"alive"}  {"t":"exit","code":0}
- * `{"t":"alive"}` is a keep-alive sent every 30 s, since a command can be silent for hours (a run paused outside its window,
- * or throttled to a slow rate, says nothing for hours): without it an idle stream is cut by HTTP
- * clients (fetch's body timeout is 300 s) and proxies. `POST /api/commands/:id/interrupt` is the
+ * `{"t":"alive"}` is a keep-alive sent every 30 s: a run paused outside its window, or throttled to a
+ * slow rate, says nothing for hours, and an idle stream is cut by HTTP clients (fetch's body timeout
+ * is 300 s) and proxies. `POST /api/commands/:id/interrupt` is the
  * client's Ctrl-C (command-interrupts.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
