@@ -3,7 +3,12 @@
  * (host-check.ts: DNS rebinding). GET routes only read. Every other method needs the bearer token
  * from .tidemark/serve.json; `POST /api/commands` runs a CLI command line in this process and streams
  * its progress events, output and exit code back as NDJSON lines:
- *   {"t":"event","event":{…}}  {"t":"out","text":"…"}  {"t":"err","text":"…"}  {"t":"exit","code":0}
+ *   {"t":"command","command_id":1}  {"t":"event","event":{…}}  {"t":"out","text":"…"}  {"t":"err","text":"…"}
+ *   {"t":"alive"}  {"t":"exit","code":0}
+ * `{"t":"alive"}` is a keep-alive sent every 30 s: a run paused outside its window, or throttled to a
+ * slow rate, says nothing for hours, and an idle stream is cut by HTTP clients (fetch's body timeout
+ * is 300 s) and proxies. `POST /api/commands/:id/interrupt` is the
+ * client's Ctrl-C (command-interrupts.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
@@ -16,6 +21,7 @@ import type { Workspace } from '../workspace.js';
 import { registerActionRoutes } from './api-actions.js';
 import { registerAssetRoutes } from './api-assets.js';
 import { registerReadRoutes } from './api-read.js';
+import { CommandInterrupts } from './command-interrupts.js';
 import { hostCheck } from './host-check.js';
 import { ConsoleEvents } from './sse.js';
 
@@ -28,6 +34,9 @@ export interface AppOptions {
   boundHost: string;
   port: () => number;
 }
+
+/** How often a silent command stream carries a keep-alive line (TIDEMARK_SERVE_KEEPALIVE_MS: tests shorten it). */
+const KEEPALIVE_MS = Number(process.env.TIDEMARK_SERVE_KEEPALIVE_MS) > 0 ? Number(process.env.TIDEMARK_SERVE_KEEPALIVE_MS) : 30_000;
 
 export function createApp({ ws, token, log = () => undefined, boundHost, port }: AppOptions): Hono {
   const app = new Hono();
@@ -70,6 +79,9 @@ export function createApp({ ws, token, log = () => undefined, boundHost, port }:
     return c.json({ run_id: run.run_id, status: run.status });
   });
 
+  const interrupts = new CommandInterrupts(ws);
+  app.post('/api/commands/:id/interrupt', async (c) => c.json(await interrupts.interrupt(Number(c.req.param('id')))));
+
   app.post('/api/commands', async (c) => {
     const body = (await c.req.json().catch(() => null)) as { argv?: unknown; actor?: unknown } | null;
     const argv = body?.argv;
@@ -78,25 +90,49 @@ export function createApp({ ws, token, log = () => undefined, boundHost, port }:
     const actor = typeof body?.actor === 'string' ? body.actor : undefined;
     const encoder = new TextEncoder();
     const started = Date.now();
+    let open = true;
+    let keepAlive: ReturnType<typeof setInterval> | undefined;
     const stream = new ReadableStream<Uint8Array>({
       async start(controller) {
-        let open = true;
         const send = (line: object) => {
           if (!open) return;
           try {
             controller.enqueue(encoder.encode(`${JSON.stringify(line)}\n`));
           } catch {
-            open = false; // the client went away; the command still runs to its end
+            open = false; // the client went away (detached, or lost): the command still runs to its end
           }
         };
-        const code = await hub.runCommand(ws, { argv, actor }, {
-          event: (event) => send({ t: 'event', event }),
-          stdout: (text) => send({ t: 'out', text }),
-          stderr: (text) => send({ t: 'err', text }),
-        });
-        log(`${actor ?? ws.actor}: tidemark ${ws.redact(argv.join(' '))} → exit ${code} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
-        send({ t: 'exit', code });
+        keepAlive = setInterval(() => send({ t: 'alive' }), KEEPALIVE_MS);
+        keepAlive.unref(); // a server shutting down does not wait for it
+        let tracked: ReturnType<CommandInterrupts['track']> | undefined;
+        try {
+          const code = await hub.runCommand(
+            ws,
+            { argv, actor },
+            {
+              event: (event) => {
+                tracked?.observe(event);
+                send({ t: 'event', event });
+              },
+              stdout: (text) => send({ t: 'out', text }),
+              stderr: (text) => send({ t: 'err', text }),
+            },
+            (commandId) => {
+              tracked = interrupts.track(commandId);
+              send({ t: 'command', command_id: commandId }); // the id the client's Ctrl-C names
+            },
+          );
+          log(`${actor ?? ws.actor}: tidemark ${ws.redact(argv.join(' '))} → exit ${code} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+          send({ t: 'exit', code });
+        } finally {
+          clearInterval(keepAlive);
+          tracked?.done();
+        }
         if (open) controller.close();
+      },
+      cancel() {
+        open = false;
+        clearInterval(keepAlive);
       },
     });
     return new Response(stream, { headers: { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' } });
