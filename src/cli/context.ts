@@ -5,6 +5,7 @@ import { TidemarkError } from '../errors.js';
 import { deferJson, deliverAfter } from '../consumers/after-command.js';
 import { openWorkspace, type Workspace } from '../workspace.js';
 import { attachProgress } from './progress.js';
+import { cancelRunOnInterrupt } from './interrupt.js';
 import { hostedCall } from '../server/hosted.js';
 import { clockFromEnv } from '../scheduler/file-clock.js';
 import { systemClock } from '../scheduler/throttle.js';
@@ -56,10 +57,12 @@ async function openOnce<T>(g: GlobalOptions, fn: (ws: Workspace) => Promise<T>):
     process.stderr.write(`tidemark: upgrading the state store from version ${from} to ${to} (once; it can take a while on a large store)\n`);
   const ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine(), waitMs, onUpgrade });
   const detach = attachProgress(ws.events, { quiet: Boolean(g.json) && !process.stderr.isTTY });
+  const stopListening = cancelRunOnInterrupt(ws);
   try {
     // A command that published delivers the outbox to consumers before it exits (issue 9).
     return await deliverAfter(ws, () => fn(ws));
   } finally {
+    stopListening();
     detach();
     await ws.close();
   }

@@ -17,7 +17,7 @@ import { TidemarkError, coerceError, usageError } from '../errors.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
 import { appendOutboxEvent } from '../state/outbox.js';
-import { findResumableRun, insertRun, insertTasks, listTasks, markRunCancelled, setRunStatus } from '../state/runs.js';
+import { beginPublishing, findResumableRun, insertRun, insertTasks, listTasks, markRunCancelled, setRunStatus } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 import { noteHolderRun, type Workspace } from '../workspace.js';
 import { admitRun } from '../workers/admission.js';
@@ -30,6 +30,7 @@ import type { Problem } from './validate.js';
 import { requirePool } from '../scheduler/pools.js';
 import { defaultPool } from '../scheduler/scheduler.js';
 import { assertRunMayStart } from '../scheduler/gate.js';
+import { cancelChecker, cancelledError } from '../scheduler/cancel.js';
 
 // Where callers have always found it (server/overrides.ts); it lives in run-key.ts so the scheduler can use it too.
 export { runKeyOf };
@@ -140,7 +141,8 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   try {
     counts = await stager.compute(ctx);
     crashPoint('compute.done');
-    await setRunStatus(engine, engine, runId, 'publishing');
+    // A cancel asked while the last tasks computed stops the run here, before anything is published.
+    if ((await cancelChecker(ws.project, engine, runId, 0)(engine)) || !(await beginPublishing(engine, engine, runId))) throw cancelledError(runId);
     ws.events.emit({ type: 'run.publishing', run_id: runId });
     // Per batch, this last publish has little or nothing left to publish: it ends the run.
     result = await publishRun(ctx, stager.publishKind ?? 'computed', { prepare: stager.publishPrepare?.(ctx), extra: stager.publishHook?.(ctx), alwaysReplace: stager.alwaysReplace });

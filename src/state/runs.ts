@@ -123,6 +123,15 @@ export async function setRunStatus(
   await db.exec(`UPDATE ${stateTable(engine, 'runs')} SET ${sets.join(', ')} WHERE run_id = $1`, params);
 }
 
+/**
+ * computing → publishing, unless a cancel was asked meanwhile (status `cancelling`): one conditional
+ * UPDATE, so a cancel and the start of a publish cannot both win. False when the run is cancelling.
+ */
+export async function beginPublishing(db: Db, engine: Engine, runId: string): Promise<boolean> {
+  const rows = await db.query(`UPDATE ${stateTable(engine, 'runs')} SET status = 'publishing', updated_at = $2 WHERE run_id = $1 AND status <> 'cancelling' RETURNING run_id`, [runId, nowIso()]);
+  return rows.length > 0;
+}
+
 export async function insertTasks(db: Db, engine: Engine, runId: string, tasks: { dataset: string; partition: string }[]): Promise<void> {
   // One multi-row INSERT per chunk: a 1,000-partition run should not cost 1,000 round trips.
   const table = stateTable(engine, 'tasks');
