@@ -22,6 +22,8 @@ export function cancelRunOnInterrupt(ws: Workspace): () => void {
     else if (e.type === 'run.publishing' || e.type === 'run.published' || e.type === 'run.failed') running = null;
   });
   const onSignal = (signal: NodeJS.Signals) => {
+    // A command with its own handler (`tidemark worker` drains its tasks) decides when it runs none.
+    if (!running && process.listenerCount(signal) > 1) return;
     if (!running || asked) {
       if (running) process.stderr.write(`tidemark: stopped at once; run ${running} is interrupted and resumable: re-issue the same command\n`);
       process.exit(EXIT_CODE[signal] ?? 1);

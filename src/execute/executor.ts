@@ -30,10 +30,7 @@ import type { Problem } from './validate.js';
 import { requirePool } from '../scheduler/pools.js';
 import { defaultPool } from '../scheduler/scheduler.js';
 import { assertRunMayStart } from '../scheduler/gate.js';
-import { cancelChecker, cancelledError } from '../scheduler/cancel.js';
-
-// Where callers have always found it (server/overrides.ts); it lives in run-key.ts so the scheduler can use it too.
-export { runKeyOf };
+import { cancelledError, cancelRequestedHere } from '../scheduler/cancel.js';
 
 export interface RunResult {
   run_id: string | null;
@@ -142,7 +139,8 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     counts = await stager.compute(ctx);
     crashPoint('compute.done');
     // A cancel asked while the last tasks computed stops the run here, before anything is published.
-    if ((await cancelChecker(ws.project, engine, runId, 0)(engine)) || !(await beginPublishing(engine, engine, runId))) throw cancelledError(runId);
+    // (The state store's half is beginPublishing's condition.)
+    if (cancelRequestedHere(ws.project, runId) || !(await beginPublishing(engine, engine, runId))) throw cancelledError(runId);
     ws.events.emit({ type: 'run.publishing', run_id: runId });
     // Per batch, this last publish has little or nothing left to publish: it ends the run.
     result = await publishRun(ctx, stager.publishKind ?? 'computed', { prepare: stager.publishPrepare?.(ctx), extra: stager.publishHook?.(ctx), alwaysReplace: stager.alwaysReplace });

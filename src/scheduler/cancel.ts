@@ -15,7 +15,7 @@ import type { Project } from '../config/project.js';
 import type { Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { runLiveness } from '../plan/snapshot.js';
-import { getRun, markRunCancelled, setRunStatus, type RunRecord } from '../state/runs.js';
+import { beginCancelling, getRun, markRunCancelled, type RunRecord } from '../state/runs.js';
 import { cancelQueuedRun } from '../workers/finish.js';
 
 /** Runs this process was asked to cancel (saves a state-store read per task). */
@@ -56,7 +56,12 @@ export async function requestCancel(db: Db, engine: Engine, runId: string, proje
     if (project) requestCancelByMarker(project, runId);
     return { ...run, status: 'cancelled' };
   }
-  await setRunStatus(db, engine, runId, 'cancelling');
+  // Conditional: a publish that started since the read above wins (beginPublishing), and is not
+  // marked cancelling behind its back.
+  if (!(await beginCancelling(db, engine, runId))) {
+    const now = await getRun(db, engine, runId);
+    throw new TidemarkError('USAGE', `run ${runId} is ${now?.status ?? 'gone'}; it can no longer be cancelled`, { hint: now?.status === 'publishing' ? 'wait for it, then `tidemark restore` if the result is unwanted' : 'see `tidemark runs`' });
+  }
   requested.add(runId);
   return { ...run, status: 'cancelling' };
 }
@@ -73,6 +78,11 @@ export function clearCancelRequest(project: Project, runId: string): void {
   rmSync(cancelMarker(project, runId), { force: true });
 }
 
+/** Asked in this process, or by a marker file (a one-shot command's cancel from another process). */
+export function cancelRequestedHere(project: Project, runId: string): boolean {
+  return requested.has(runId) || existsSync(cancelMarker(project, runId));
+}
+
 /**
  * Has someone asked to cancel `runId`? Checks this process's requests and the marker file on every
  * call, and the state store at most once per `dbEveryMs` (another process may have asked there).
@@ -80,7 +90,7 @@ export function clearCancelRequest(project: Project, runId: string): void {
 export function cancelChecker(project: Project, engine: Engine, runId: string, dbEveryMs = 1000): (db: Db) => Promise<boolean> {
   let lastDbCheck = 0;
   return async (db) => {
-    if (requested.has(runId) || existsSync(cancelMarker(project, runId))) return true;
+    if (cancelRequestedHere(project, runId)) return true;
     const now = Date.now();
     if (now - lastDbCheck < dbEveryMs) return false;
     lastDbCheck = now;

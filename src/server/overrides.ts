@@ -8,7 +8,7 @@
  *    run.failed event lists the validation problems by code (EMPTY_RESULT, SHRINK).
  * `--downstream` is not an override: both forms have their own checkbox for it (api-actions.ts).
  */
-import { runKeyOf } from '../execute/executor.js';
+import { runKeyOf } from '../execute/run-key.js';
 import type { GuardCode } from '../core/guards.js';
 import type { Problem } from '../execute/validate.js';
 import type { Plan } from '../plan/types.js';

@@ -124,11 +124,21 @@ export async function setRunStatus(
 }
 
 /**
- * computing → publishing, unless a cancel was asked meanwhile (status `cancelling`): one conditional
- * UPDATE, so a cancel and the start of a publish cannot both win. False when the run is cancelling.
+ * computing → publishing, only from computing: one conditional UPDATE, so a cancel (which moves
+ * computing → cancelling the same way, cancel.ts) and the start of a publish cannot both win. False
+ * when the run is cancelling, or was cancelled meanwhile.
  */
 export async function beginPublishing(db: Db, engine: Engine, runId: string): Promise<boolean> {
-  const rows = await db.query(`UPDATE ${stateTable(engine, 'runs')} SET status = 'publishing', updated_at = $2 WHERE run_id = $1 AND status <> 'cancelling' RETURNING run_id`, [runId, nowIso()]);
+  const rows = await db.query(`UPDATE ${stateTable(engine, 'runs')} SET status = 'publishing', updated_at = $2 WHERE run_id = $1 AND status = 'computing' RETURNING run_id`, [runId, nowIso()]);
+  return rows.length > 0;
+}
+
+/** → cancelling, only from a status a run still computes in (the other half of beginPublishing's race). */
+export async function beginCancelling(db: Db, engine: Engine, runId: string): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE ${stateTable(engine, 'runs')} SET status = 'cancelling', updated_at = $2 WHERE run_id = $1 AND status IN ('queued', 'planned', 'computing') RETURNING run_id`,
+    [runId, nowIso()],
+  );
   return rows.length > 0;
 }
 

@@ -265,6 +265,21 @@ describe('tidemark worker', () => {
     await assertNoDuplicates(p);
   });
 
+  it.skipIf(skip)(title('SIGTERM stops a waiting worker cleanly: exit 0 and its report, not killed by the signal'), async () => {
+    const p = await shopOnPostgres('workers_sigterm');
+    const child = spawn(process.execPath, [BIN, '--project', p.dir, 'worker', '--json'], { env: p.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let stdout = '';
+    child.stdout.on('data', (b) => (stdout += b));
+    child.stderr.on('data', (b) => (stderr += b));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    while (!/worker \S+ started/.test(stderr)) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGTERM');
+    expect(await exited, stderr).toBe(0);
+    expect(stderr).toMatch(/worker \S+ stopped: 0 computed/);
+    expect(JSON.parse(stdout)).toMatchObject({ computed: 0 });
+  });
+
   it(title('refuses on DuckDB with a clear error'), async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'tidemark-workers-duck-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { Command } from 'commander';
-import { backfill, planBackfill, planRun, preflight, requireReason, run } from '../../api/operations.js';
+import { backfill, planBackfill, preflight, requireReason, run } from '../../api/operations.js';
 import { getDataset } from '../../config/project.js';
 import { addPartitions, parsePartitionKey, type Grain } from '../../core/grain.js';
 import { usageError } from '../../errors.js';
@@ -159,8 +159,7 @@ export function registerCoreCommands(program: Command): void {
       withWorkspace(cmd, async (ws, g) => {
         if (f.pool) requirePool(ws.project.pools, f.pool); // before waiting for anything
         const opts = runOptions(f);
-        const wait = waitMs(g);
-        if (wait !== null && !f.dryRun) await waitForConflictingRuns(() => planRun(ws, { datasets }), await planRun(ws, { datasets }), { timeoutMs: wait, events: ws.events });
+        // No --wait for runs in flight here: a run leaves their partitions to them (SKIPPED_IN_FLIGHT).
         const result = await run(ws, { datasets }, { ...opts, reason: f.reason || 'scheduled run: build missing and stale partitions' });
         const note = opts.publish === 'partition' ? `\n${publishPerBatchNote()}` : '';
         if (g.json) printJson(f.dryRun ? planJson(result.plan) : resultJson(result));
