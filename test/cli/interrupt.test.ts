@@ -2,9 +2,8 @@
 // cancels the run between tasks — nothing published, computed partitions kept, exit 1 with the
 // cancel's error — and re-issuing resumes; a second signal stops at once, leaving the run interrupted
 // and resumable. Waits are on the command's own progress lines, never on time.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyOrdersFix, BIN, builtShop, cleanup, cliJson, days, projectCopies, requireBuild, snapshotLive } from '../helpers/project.js';
+import { applyOrdersFix, builtShop, cleanup, cliChild, cliJson, days, projectCopies, requireBuild, snapshotLive, until } from '../helpers/project.js';
 
 const FIX = days('2026-03-01', '2026-03-07');
 let base: string;
@@ -20,26 +19,6 @@ afterAll(() => {
   cleanup(base);
 });
 
-interface Started {
-  child: ChildProcess;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; stderr: string; stdout: string }>;
-}
-
-/** The CLI as a child process we can signal; resolves `exited` when it ends. */
-function start(dir: string, args: string[]): Started {
-  const child = spawn(process.execPath, [BIN, ...args, '--project', dir], { cwd: dir, env: { ...process.env, TIDEMARK_ACTOR: 'test', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  return { child, stderr: () => stderr, exited: new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr, stdout }))) };
-}
-
-async function until(predicate: () => boolean): Promise<void> {
-  while (!predicate()) await new Promise((r) => setTimeout(r, 50));
-}
-
 const computedLines = (text: string) => text.split('\n').filter((l) => / computed$/.test(l)).length;
 const backfillArgs = ['backfill', 'daily_revenue', '--from', FIX[0], '--to', FIX[FIX.length - 1], '--reason', 'INC: EUR fix', '--yes'];
 
@@ -47,10 +26,10 @@ describe('Ctrl-C on a one-shot backfill', () => {
   it('first signal: the run stops between tasks, publishes nothing, exit 1; re-issuing resumes and reuses what was computed', async () => {
     const dir = copies.fresh();
     const before = await snapshotLive(dir);
-    const run = start(dir, [...backfillArgs, '--rate', '60/min']);
+    const run = cliChild(dir, [...backfillArgs, '--rate', '60/min']);
     await until(() => computedLines(run.stderr()) >= 2);
-    run.child.kill('SIGINT');
-    const ended = await run.exited;
+    run.kill('SIGINT');
+    const ended = await run.done;
     expect(ended.code).toBe(1);
     expect(ended.stderr).toMatch(/tidemark: cancelling run r\S+: it stops between tasks/);
     expect(ended.stderr).toMatch(/^error: run r\S+ was cancelled between tasks; nothing was published$/m);
@@ -65,12 +44,12 @@ describe('Ctrl-C on a one-shot backfill', () => {
   it('second signal: stops at once, the run interrupted and resumable', async () => {
     const dir = copies.fresh();
     const before = await snapshotLive(dir);
-    const run = start(dir, [...backfillArgs, '--rate', '60/min']);
+    const run = cliChild(dir, [...backfillArgs, '--rate', '60/min']);
     await until(() => computedLines(run.stderr()) >= 1);
-    run.child.kill('SIGINT');
+    run.kill('SIGINT');
     await until(() => run.stderr().includes('Ctrl-C again to stop at once'));
-    run.child.kill('SIGINT');
-    const ended = await run.exited;
+    run.kill('SIGINT');
+    const ended = await run.done;
     expect(ended.code).toBe(130);
     expect(ended.stderr).toMatch(/stopped at once; run r\S+ is interrupted and resumable/);
     expect(await snapshotLive(dir)).toEqual(before);

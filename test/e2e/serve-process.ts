@@ -6,7 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { BIN } from '../helpers/project.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { BIN, builtShop, projectCopies, requireBuild } from '../helpers/project.js';
 
 export interface ServeProcess {
   child: ChildProcess;
@@ -134,5 +135,39 @@ export async function listenEvents(server: ServeProcess): Promise<{ messages: Ss
       return new Promise((resolve) => waiters.push({ pred, resolve }));
     },
     close: () => controller.abort(),
+  };
+}
+
+/**
+ * A suite of tests against `tidemark serve` on copies of one built shop project. Registers the
+ * suite's hooks: build the shop once, stop every server started through `startServe` after each
+ * test, remove the copies at the end. `defaults` are the options every server of the suite gets
+ * (a test's own options are merged over them).
+ */
+export function serveSuite(defaults: ServeOptions = {}): {
+  fresh(): string;
+  startServe(dir: string, options?: ServeOptions): Promise<ServeProcess>;
+  stopAll(): Promise<void>;
+} {
+  let base: string;
+  const copies = projectCopies(() => base);
+  const servers: ServeProcess[] = [];
+  const stopAll = async () => {
+    for (const s of servers.splice(0)) await s.stop();
+  };
+  beforeAll(async () => {
+    requireBuild();
+    base = await builtShop();
+  }, 300_000);
+  afterEach(stopAll);
+  afterAll(copies.removeAll);
+  return {
+    fresh: copies.fresh,
+    async startServe(dir, options = {}) {
+      const server = await startServe(dir, { ...defaults, ...options, env: { ...defaults.env, ...options.env } });
+      servers.push(server);
+      return server;
+    },
+    stopAll,
   };
 }

@@ -4,7 +4,7 @@
  * write may change. No mocks: every helper works on a real DuckDB file, or on real schemas of the
  * test PostgreSQL server when a project is made with `{ engine: postgres }` (issue 8).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -170,15 +170,35 @@ export function cli(dir: string, args: string[], options: { env?: Record<string,
  * and must keep answering while the CLI posts to them (spawnSync would block the event loop).
  */
 export function cliAsync(dir: string, args: string[], options: { env?: Record<string, string> } = {}): Promise<CliResult> {
+  return cliChild(dir, args, options).done;
+}
+
+/** A running CLI subprocess: its output so far, a way to signal it, and its result once it exits. */
+export interface CliChild {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  kill(signal: NodeJS.Signals): void;
+  done: Promise<CliResult>;
+}
+
+/** `cliAsync` with a handle on the process: for tests that watch its progress or signal it. */
+export function cliChild(dir: string, args: string[], options: { env?: Record<string, string> } = {}): CliChild {
   const child = spawn(process.execPath, [BIN, ...args, '--project', dir], { cwd: dir, env: cliEnv({ ...projectEnv(dir), ...options.env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  return new Promise((resolve, reject) => {
+  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const done = new Promise<CliResult>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
+  return { child, stdout: () => stdout, stderr: () => stderr, kill: (s) => void child.kill(s), done };
+}
+
+/** Polls `predicate` (every 50 ms) until it holds: waits on state, never on a fixed time. */
+export async function until(predicate: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await predicate())) await new Promise((r) => setTimeout(r, 50));
 }
 
 /** Runs a command that must succeed with --json and returns its parsed output. */

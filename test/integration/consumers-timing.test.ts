@@ -14,7 +14,7 @@ import { stateTable } from '../../src/state/tables.js';
 import type { Workspace } from '../../src/workspace.js';
 import { startServe, call } from '../e2e/serve-process.js';
 import { startCacheServer, type CacheServer } from '../helpers/cache-server.js';
-import { builtShop, cleanup, cliAsync, cliJson, copyProject, days, requireBuild, testEngines, withWorkspace, writeOrdersFix, type CliResult, type TestEngine } from '../helpers/project.js';
+import { builtShop, cleanup, cliAsync, cliJson, copyProject, days, requireBuild, testEngines, until, withWorkspace, writeOrdersFix, type CliResult, type TestEngine } from '../helpers/project.js';
 
 const FIX_DAYS = days('2026-03-01', '2026-03-05');
 const REQUEST = { dataset: 'daily_revenue', from: FIX_DAYS[0], to: FIX_DAYS[FIX_DAYS.length - 1] };
@@ -83,10 +83,6 @@ async function deliveriesOf(ws: Workspace, runId: string): Promise<DeliveryRow[]
     [runId],
   );
   return rows.map((r) => ({ ...r, attempts: Number(r.attempts) }));
-}
-
-async function until(predicate: () => boolean): Promise<void> {
-  while (!predicate()) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
 describe.each(testEngines(inject('pgUrl')))('consumer notification timing ($kind)', (engine: TestEngine) => {

@@ -2,16 +2,13 @@
 // not stale, directly (its inputs changed) or transitively (it reads a stale partition), by the same
 // rule `tidemark run` plans with. Late data, a cumulative model, `--wait --timeout`, and a detached
 // (pid null) run on PostgreSQL. Real CLI subprocesses and the library, on DuckDB and PostgreSQL.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readiness } from '../../src/api/consumers.js';
 import { buildRunPlan } from '../../src/plan/build.js';
 import { loadPlanningState } from '../../src/plan/snapshot.js';
 import type { Workspace } from '../../src/workspace.js';
 import { addCumulativeModel } from './cumulative-fixture.js';
-import { applyOrdersFix, BIN, builtShop, cleanup, cli, cliJson, dataFiles, days, requireBuild, scaffoldShop, testEngines, withWorkspace, type CliResult } from '../helpers/project.js';
+import { applyOrdersFix, builtShop, cleanup, cli, cliAsync, cliJson, dataFiles, days, requireBuild, scaffoldShop, testEngines, withWorkspace } from '../helpers/project.js';
 
 const LATE = '2026-03-01';
 /** revenue_7d d reads daily_revenue d-6..d: a change at LATE reaches revenue_7d LATE..LATE+6. */
@@ -38,19 +35,6 @@ async function readyAgreesWithRunPlan(ws: Workspace): Promise<{ notReady: string
     }
   }
   return { notReady: notReady.sort() };
-}
-
-/** `tidemark ARGS` as a child process that resolves when it exits (the CLI helper blocks). */
-function cliAsync(dir: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args, '--project', dir], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
 }
 
 describe.each(testEngines(inject('pgUrl')))('ready ($kind)', (engine) => {
@@ -120,13 +104,12 @@ describe.each(testEngines(inject('pgUrl')))('ready ($kind)', (engine) => {
     expect(timedOut.stderr).toContain(`error: not ready: revenue_7d ${day} is stale: it reads daily_revenue ${day}`);
     expect(timedOut.stderr).toContain('hint: still not ready after 1 s');
 
-    const env = cliEnvOf(dir);
     let runStarted = false;
     let exitedBeforeRun: boolean | null = null;
-    const waiting = cliAsync(dir, ['ready', 'revenue_7d', '--partition', day, '--wait', '--timeout', '300'], env).then((r) => ((exitedBeforeRun = !runStarted), r));
+    const waiting = cliAsync(dir, ['ready', 'revenue_7d', '--partition', day, '--wait', '--timeout', '300']).then((r) => ((exitedBeforeRun = !runStarted), r));
     runStarted = true;
     // --wait: on DuckDB the poller opens the project file now and then; `run` waits for it rather than failing.
-    const run = await cliAsync(dir, ['run', '--wait', '--json'], env);
+    const run = await cliAsync(dir, ['run', '--wait', '--json']);
     expect(run.code, run.stderr).toBe(0);
     const ready = await waiting;
     expect(ready.code, ready.stderr).toBe(0);
@@ -182,14 +165,6 @@ describe.each(testEngines(inject('pgUrl')))('ready ($kind)', (engine) => {
  * prefix, which test/helpers/project.ts keeps in .tidemark/test-pg.json (its `cli` blocks, and this
  * test needs a command running while another one runs).
  */
-function cliEnvOf(dir: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, TIDEMARK_ACTOR: 'test', NO_COLOR: '1' };
-  delete env.TIDEMARK_CRASH_AT;
-  delete env.TIDEMARK_PG_SCHEMA_PREFIX;
-  const pg = path.join(dir, '.tidemark', 'test-pg.json');
-  if (existsSync(pg)) env.TIDEMARK_PG_SCHEMA_PREFIX = (JSON.parse(readFileSync(pg, 'utf8')) as { prefix: string }).prefix;
-  return env;
-}
 
 // A cumulative model (depends_on_past): partition d reads its own d-1, so a change at d makes every
 // later partition stale. `ready` then reads the datasets it depends on whole (partitionsReadTransitively

@@ -3,44 +3,15 @@
 // its run between tasks with the same exit code and message as a local cancel (re-issuing resumes),
 // a second Ctrl-C detaches, and a lost connection says what became of the run.
 // Real `serve` child processes, real HTTP, a real DuckDB file.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startServe as startServeProcess, type ServeProcess } from '../e2e/serve-process.js';
-import { BIN, builtShop, cli, cliJson, days, partitionsByKey, projectCopies, requireBuild, writeOrdersFix, type CliResult } from '../helpers/project.js';
-
-const servers: ServeProcess[] = [];
-let base: string;
-const { fresh, removeAll } = projectCopies(() => base);
+import { describe, expect, it } from 'vitest';
+import { serveSuite, type ServeProcess } from '../e2e/serve-process.js';
+import { cli, cliChild, cliJson, days, partitionsByKey, until, writeOrdersFix } from '../helpers/project.js';
 
 /** Keep-alives every 200 ms; the clients below give up after 2 s of silence (instead of 30 s and 3 min). */
-async function startServe(dir: string): Promise<ServeProcess> {
-  const server = await startServeProcess(dir, { env: { TIDEMARK_SERVE_KEEPALIVE_MS: '200' } });
-  servers.push(server);
-  return server;
-}
+const { fresh, startServe } = serveSuite({ env: { TIDEMARK_SERVE_KEEPALIVE_MS: '200' } });
 
-interface Client {
-  child: ChildProcess;
-  stderr(): string;
-  done: Promise<CliResult>;
-}
-
-/** The CLI as a child process whose command is handed to the server. */
-function client(dir: string, args: string[]): Client {
-  const env: NodeJS.ProcessEnv = { ...process.env, TIDEMARK_ACTOR: 'test', NO_COLOR: '1', TIDEMARK_SERVE_IDLE_MS: '2000' };
-  delete env.TIDEMARK_CRASH_AT;
-  const child = spawn(process.execPath, [BIN, ...args, '--project', dir], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  const done = new Promise<CliResult>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, stderr: () => stderr, done };
-}
-
-async function until(predicate: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await predicate())) await new Promise((r) => setTimeout(r, 50));
-}
+/** The CLI as a child process whose command is handed to the server (a short idle limit: tests wait for it). */
+const client = (dir: string, args: string[]) => cliChild(dir, args, { env: { TIDEMARK_SERVE_IDLE_MS: '2000' } });
 
 interface RunSummary {
   run_id: string;
@@ -52,15 +23,6 @@ interface RunSummary {
 async function serverRuns(server: ServeProcess): Promise<RunSummary[]> {
   return (await (await fetch(`${server.url}/api/runs`)).json()) as RunSummary[];
 }
-
-beforeAll(async () => {
-  requireBuild();
-  base = await builtShop();
-}, 300_000);
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.stop();
-});
-afterAll(removeAll);
 
 describe('a command handed to tidemark serve', () => {
   it('stays connected through silences longer than the idle limit: the server sends keep-alives', async () => {
@@ -165,8 +127,7 @@ describe('a command handed to tidemark serve', () => {
   it('a lost connection to a server that goes on says the run is still computing there, with the cancel command', async () => {
     const dir = fresh();
     // This server sends no keep-alive within the client's 2 s idle limit: the client gives up.
-    const server = await startServeProcess(dir, { env: { TIDEMARK_SERVE_KEEPALIVE_MS: '600000' } });
-    servers.push(server);
+    const server = await startServe(dir, { env: { TIDEMARK_SERVE_KEEPALIVE_MS: '600000' } });
     const r = await client(dir, ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-07', '--reason', 'quiet', '--yes', '--rate', '15/min']).done;
     expect(r.code).toBe(1);
     const runId = /run (r\S+): backfill/.exec(r.stderr)![1];

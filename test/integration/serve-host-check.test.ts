@@ -4,27 +4,15 @@
 // Origin even with the token. Real HTTP requests against a real serve process (node:http, which lets a
 // test set the Host header as a browser under attack would send it).
 import { request } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startServe, type ServeProcess } from '../e2e/serve-process.js';
-import { builtShop, cliJson, projectCopies, requireBuild } from '../helpers/project.js';
+import { describe, expect, it } from 'vitest';
+import { serveSuite, type ServeProcess } from '../e2e/serve-process.js';
+import { cliJson } from '../helpers/project.js';
 
-let base: string;
-const { fresh, removeAll } = projectCopies(() => base);
-const servers: ServeProcess[] = [];
-
-beforeAll(async () => {
-  requireBuild();
-  base = await builtShop();
-}, 300_000);
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.stop();
-});
-afterAll(removeAll);
+const suite = serveSuite();
 
 async function serve(args: string[] = []): Promise<{ server: ServeProcess; port: number; dir: string }> {
-  const dir = fresh();
-  const server = await startServe(dir, { args });
-  servers.push(server);
+  const dir = suite.fresh();
+  const server = await suite.startServe(dir, { args });
   return { server, port: Number(new URL(server.url).port), dir };
 }
 

@@ -1,71 +1,23 @@
 // `tidemark serve` (issue 7): while it holds a DuckDB project, CLI processes in other terminals hand
 // their commands to it and work side by side; cancel stops a backfill between tasks and re-issuing
 // resumes it; mutating routes need the token. Real processes, a real DuckDB file, real HTTP.
-import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startServe as startServeProcess, type ServeProcess } from '../e2e/serve-process.js';
+import { describe, expect, it } from 'vitest';
+import { serveSuite } from '../e2e/serve-process.js';
 import {
-  BIN,
-  builtShop,
   cli,
+  cliAsync,
   cliJson,
-  projectCopies,
   days,
   partitionsByKey,
-  requireBuild,
   snapshotLive,
   writeOrdersFix,
   SHOP_MODELS,
-  type CliResult,
+  until,
 } from '../helpers/project.js';
 
-type Server = ServeProcess;
-
-/** A `serve` child process for `dir`, stopped after each test. */
-async function startServe(dir: string): Promise<Server> {
-  const server = await startServeProcess(dir);
-  servers.push(server);
-  return server;
-}
-
-const servers: Server[] = [];
-let base: string;
-const { fresh, removeAll } = projectCopies(() => base);
-
-function cliEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, TIDEMARK_ACTOR: 'test', NO_COLOR: '1' };
-  delete env.TIDEMARK_CRASH_AT;
-  return env;
-}
-
-
-/** The CLI as a child process that runs alongside others; `onStderr` sees its progress lines. */
-function cliAsync(dir: string, args: string[], onStderr?: (text: string) => void): Promise<CliResult> {
-  const child = spawn(process.execPath, [BIN, ...args, '--project', dir], { cwd: dir, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => {
-    stderr += b.toString();
-    onStderr?.(stderr);
-  });
-  return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
-}
-
-async function until(predicate: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await predicate())) await new Promise((r) => setTimeout(r, 50));
-}
-
-beforeAll(async () => {
-  requireBuild();
-  base = await builtShop();
-}, 300_000);
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.stop();
-});
-afterAll(removeAll);
+const { fresh, startServe, stopAll } = serveSuite();
 
 describe('tidemark serve', () => {
   it('writes its token readable only by the user, and refuses mutating routes without it', async () => {
@@ -130,7 +82,7 @@ describe('tidemark serve', () => {
     expect(prodRun.created_at < bfRun.updated_at).toBe(true); // the run started before the backfill was done
     expect([...partitionsByKey(dir, SHOP_MODELS).values()].filter((p) => p.state !== 'published' && p.state !== 'frozen' && p.state !== 'locked')).toEqual([]);
 
-    for (const s of servers.splice(0)) await s.stop();
+    await stopAll();
     expect(await snapshotLive(dir)).toEqual(await snapshotLive(reference));
   });
 

@@ -6,7 +6,6 @@
 // the next window reusing what it computed; a cancel or a refusal while it waits leaves the published
 // state unchanged. Time is a manual clock (in another process: a clock file, TIDEMARK_TEST_CLOCK_FILE);
 // nothing sleeps for real minutes.
-import { spawn } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -18,11 +17,12 @@ import { oneShotAttempt, runInWindowAttempts, windowPolicy, type WindowWait } fr
 import { getRun, listTasks } from '../../src/state/runs.js';
 import { openWorkspace, type Workspace } from '../../src/workspace.js';
 import {
-  BIN,
   applyOrdersFix,
   builtShop,
   cleanup,
   cli,
+  cliChild,
+  until,
   cliJson,
   days,
   projectCopies,
@@ -33,7 +33,6 @@ import {
   testEngines,
   withWorkspace,
   writeOrdersFix,
-  type CliResult,
 } from '../helpers/project.js';
 
 let base: string;
@@ -50,23 +49,6 @@ const RANGE = days('2026-03-01', '2026-03-07');
 const REQUEST = { dataset: 'daily_revenue', from: RANGE[0], to: RANGE[6] };
 
 /** Resolves when `predicate` holds, checking after each event loop turn (no timing involved). */
-async function until(predicate: () => boolean): Promise<void> {
-  while (!predicate()) await new Promise((r) => setTimeout(r, 5));
-}
-
-/** The real CLI as a child process that runs alongside others (`clock`: its run windows read this clock file). */
-function cliChild(dir: string, args: string[], clock?: ClockFile): { stdout: () => string; stderr: () => string; kill: (s: NodeJS.Signals) => void; done: Promise<CliResult> } {
-  const env: NodeJS.ProcessEnv = { ...process.env, TIDEMARK_ACTOR: 'test', NO_COLOR: '1' };
-  if (clock) env.TIDEMARK_TEST_CLOCK_FILE = clock.file;
-  delete env.TIDEMARK_CRASH_AT;
-  const child = spawn(process.execPath, [BIN, ...args, '--project', dir], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  const done = new Promise<CliResult>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { stdout: () => stdout, stderr: () => stderr, kill: (s) => child.kill(s), done };
-}
 
 /** A daily window that is closed now and for the next two hours (local time). */
 function windowClosedNow(): string {
@@ -142,7 +124,7 @@ describe('every one-shot command that starts a run waits for its window with the
     const later = days('2026-03-10', '2026-03-10');
     applyOrdersFix(dir, first); // stale models: the run has work
     const clock = clockFile(dir, local(12));
-    const child = cliChild(dir, ['run', '--pool', 'nightly', '--json'], clock);
+    const child = cliChild(dir, ['run', '--pool', 'nightly', '--json'], { env: { TIDEMARK_TEST_CLOCK_FILE: clock.file } });
     expect(await waitingLine(child)).toEqual({ status: 'waiting', reason: 'outside_window', window: '22:00-06:00', opens_at: new Date(local(22)).toISOString(), run_id: null });
 
     // The project is not held: reads and a production ingest from other processes.
@@ -170,7 +152,7 @@ describe('every one-shot command that starts a run waits for its window with the
     const before = await snapshotState(dir);
     const runsBefore = cliJson<unknown[]>(dir, ['runs']);
     const clock = clockFile(dir, local(12));
-    const child = cliChild(dir, ['run', '--pool', 'nightly'], clock);
+    const child = cliChild(dir, ['run', '--pool', 'nightly'], { env: { TIDEMARK_TEST_CLOCK_FILE: clock.file } });
     await until(() => child.stderr().includes('tidemark: outside window 22:00-06:00: the run starts at 22:00'));
     expect(cli(dir, ['status']).code).toBe(0);
     child.kill('SIGTERM');
@@ -190,7 +172,7 @@ describe('every one-shot command that starts a run waits for its window with the
     const fix = cliJson<{ run_id: string }>(dir, ['ingest', 'orders', ...writeOrdersFix(dir, fixed)]);
     expect((await snapshotLive(dir)).orders).not.toEqual(liveBefore);
     const clock = clockFile(dir, local(12));
-    const child = cliChild(dir, ['restore', 'orders', '--run', fix.run_id, '--reason', 'undo the fix', '--yes'], clock);
+    const child = cliChild(dir, ['restore', 'orders', '--run', fix.run_id, '--reason', 'undo the fix', '--yes'], { env: { TIDEMARK_TEST_CLOCK_FILE: clock.file } });
     await until(() => child.stderr().includes('tidemark: outside window 22:00-06:00: the restore starts at 22:00'));
     expect(child.stdout()).toContain('  restores 2026-03-04'); // the plan it confirmed
     expect(cli(dir, ['status']).code).toBe(0);
