@@ -285,7 +285,6 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
     async compute(ctx) {
       const { engine, project } = ctx.ws;
       const ds = getDataset(project, ctx.plan.targets[0]) as SourceSpec;
-      const d = engine.dialect;
       const staging = stagingTable(engine, ctx.runId, ds.name);
       ctx.columns.set(ds.name, ds.columns.map((c) => c.name));
       inPlace = readsFilesInPlace(ctx);

@@ -15,7 +15,7 @@ import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { driftedFromRecord } from '../api/live-checksums.js';
 import { appendAudits, readAudit, type AuditFields } from '../state/audit.js';
 import { advanceCheckpoint } from '../state/checkpoints.js';
-import { nowIso, parseJson } from '../state/json.js';
+import { nowIso } from '../state/json.js';
 import { nextPublishSeq } from '../state/meta.js';
 import { appendOutboxEvent } from '../state/outbox.js';
 import { loadPartitionVersionsOf, recordNewVersions, type Inputs, type NewVersion } from '../state/partitions.js';

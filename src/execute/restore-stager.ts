@@ -20,7 +20,6 @@ import { nowIso } from '../state/json.js';
 import { listVersions, type VersionRecord } from '../state/partitions.js';
 import { markTasksComputed } from '../state/runs.js';
 import { liveTable, stagingTable, stateTable } from '../state/tables.js';
-import type { Workspace } from '../workspace.js';
 import { checksumColumns, historyRowsSql, locationOf, partitionWindow, removedByRetention, storedColumnsOf, userColumns } from '../api/version-content.js';
 import type { Stager } from './executor.js';
 import { modelStager } from './model-stager.js';

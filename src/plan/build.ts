@@ -3,7 +3,7 @@
  * and, with `downstream`, exactly the partitions of dependents that read it. Guards are evaluated
  * here, before any write.
  */
-import { directDependents, getDataset, getModel, type ModelSpec, type Project } from '../config/project.js';
+import { getDataset, getModel, type ModelSpec, type Project } from '../config/project.js';
 import { addPartitions, parsePartitionKey, partitionRange, sortKeys, type PartitionKey } from '../core/grain.js';
 import { downstreamKeys, upstreamKeys } from '../core/dependencies.js';
 import { expectedPartitions, inputsChanged, inputsFor, mappingOf, staleReasons } from '../core/staleness.js';

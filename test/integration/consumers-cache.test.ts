@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCacheServer, type CacheServer } from '../helpers/cache-server.js';
-import { builtShop, cleanup, cliAsync, cliJson, copyProject, days, requireBuild, snapshotState, withWorkspace, writeOrdersFix, type CliResult } from '../helpers/project.js';
+import { builtShop, cleanup, cliAsync, cliJson, copyProject, days, requireBuild, snapshotState, withWorkspace, writeOrdersFix } from '../helpers/project.js';
 
 const SECRET = 'cache-secret-5f3a9c1e7b';
 const ENV = { CACHE_SECRET: SECRET };

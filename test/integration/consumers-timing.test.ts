@@ -14,7 +14,7 @@ import { stateTable } from '../../src/state/tables.js';
 import type { Workspace } from '../../src/workspace.js';
 import { startServe, call } from '../e2e/serve-process.js';
 import { startCacheServer, type CacheServer } from '../helpers/cache-server.js';
-import { builtShop, cleanup, cliAsync, cliJson, copyProject, days, requireBuild, testEngines, until, withWorkspace, writeOrdersFix, type CliResult, type TestEngine } from '../helpers/project.js';
+import { builtShop, cleanup, cliAsync, cliJson, copyProject, days, requireBuild, testEngines, until, withWorkspace, writeOrdersFix, type TestEngine } from '../helpers/project.js';
 
 const FIX_DAYS = days('2026-03-01', '2026-03-05');
 const REQUEST = { dataset: 'daily_revenue', from: FIX_DAYS[0], to: FIX_DAYS[FIX_DAYS.length - 1] };

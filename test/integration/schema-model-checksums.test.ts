@@ -15,7 +15,6 @@ import {
   applyOrdersFix,
   builtShop,
   cli,
-  cliJson,
   copyProject,
   partitionsByKey,
   projectCopies,

@@ -1,4 +1,3 @@
-import type { Grain } from '../../core/grain.js';
 import type { Dialect } from '../engine.js';
 
 export const duckdbDialect: Dialect = {

@@ -1,4 +1,3 @@
-import type { Grain } from '../../core/grain.js';
 import type { Dialect } from '../engine.js';
 
 /** Portable type names (see config/types.ts) that PostgreSQL spells differently. */
