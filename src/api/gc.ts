@@ -20,6 +20,7 @@ import { appendAudit } from '../state/audit.js';
 import { isActive, listRuns, type RunRecord } from '../state/runs.js';
 import { historyTable, stateTable } from '../state/tables.js';
 import { partitionWindow } from './version-content.js';
+import { countCopiedRows, dropCopiedRows, type HistoryCopy } from '../execute/history-copy.js';
 import type { Workspace } from '../workspace.js';
 
 export interface GcOptions {
@@ -50,6 +51,15 @@ export interface DroppedStaging {
   view: boolean;
 }
 
+/** Replaced rows a run copied to history ahead of a publish it never made (execute/history-copy.ts). */
+export interface DroppedHistoryCopies {
+  run_id: string;
+  run_status: string | null;
+  dataset: string;
+  partitions: number;
+  rows: number;
+}
+
 export interface GcReport {
   dry_run: boolean;
   policy: { versions: number; days: number };
@@ -59,6 +69,7 @@ export interface GcReport {
   datasets_skipped: string[];
   staging_dropped: DroppedStaging[];
   staging_rows_removed: number;
+  history_copies_dropped: DroppedHistoryCopies[];
 }
 
 export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcReport> {
@@ -93,7 +104,31 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
     });
   }
 
-  const staging = await stagingToDrop(engine, Boolean(options.allStaging));
+  const runs = await runsByStaging(engine);
+  const staging = await stagingToDrop(engine, runs, Boolean(options.allStaging));
+  const copies = await historyCopiesToDrop(engine, project, runs, Boolean(options.allStaging));
+  if (copies.length && !options.dryRun) {
+    await engine.transaction(async (tx) => {
+      for (const runId of new Set(copies.map((c) => c.run_id))) {
+        const taken = await tx.query<HistoryCopy>(`DELETE FROM ${stateTable(engine, 'history_copies')} WHERE run_id = $1 RETURNING dataset, partition, version, tag`, [runId]);
+        for (const dataset of new Set(taken.map((c) => c.dataset))) {
+          const ds = project.datasets.get(dataset);
+          if (ds) await dropCopiedRows(tx, engine, ds, taken.filter((c) => c.dataset === dataset));
+        }
+      }
+      await appendAudit(tx, engine, {
+        actor: ws.actor,
+        action: 'gc.staging',
+        reason,
+        command: ws.command,
+        run_id: null,
+        dataset: null,
+        partitions: [],
+        details: { history_copies_dropped: copies },
+        config_hash: project.configHash,
+      });
+    });
+  }
   if (staging.length && !options.dryRun) {
     await engine.transaction(async (tx) => {
       for (const s of staging) await tx.exec(`DROP ${s.view ? 'VIEW' : 'TABLE'} IF EXISTS ${engine.dialect.table(engine.stagingSchema, s.table)}`);
@@ -118,6 +153,7 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
     datasets_skipped: skipped,
     staging_dropped: staging,
     staging_rows_removed: staging.reduce((n, s) => n + s.rows, 0),
+    history_copies_dropped: copies,
   };
 }
 
@@ -189,30 +225,60 @@ async function removeFromHistory(tx: Db, engine: Engine, project: Project, datas
   }
 }
 
+/** The recorded runs, and the latest of each request: the one re-issuing the command resumes. */
+interface KnownRuns {
+  runs: Map<string, RunRecord>;
+  latestOfKey: Map<string, RunRecord>;
+}
+
+async function runsByStaging(engine: Engine): Promise<KnownRuns> {
+  const runs = new Map((await listRuns(engine, engine, 100_000)).map((r) => [r.run_id, r]));
+  const latestOfKey = new Map<string, RunRecord>();
+  for (const r of [...runs.values()].sort((a, b) => a.created_at.localeCompare(b.created_at))) latestOfKey.set(r.run_key, r);
+  return { runs, latestOfKey };
+}
+
+/**
+ * Whether what a run left for itself (staging, history copies) may go: not while it is in flight, nor
+ * (unless `all`) while re-issuing its command would resume it.
+ */
+function leftBehind(known: KnownRuns, runId: string, all: boolean): boolean {
+  const run = known.runs.get(runId) ?? null;
+  // In flight; a run with no pid is computed by workers (issue 8) and in flight while active.
+  if (run && isActive(run.status) && (run.pid === null || isProcessAlive(run.pid))) return false;
+  const finished = run !== null && (run.status === 'published' || run.status === 'complete');
+  const resumable = run !== null && !finished && known.latestOfKey.get(run.run_key)?.run_id === run.run_id;
+  return !resumable || all;
+}
+
 /** Staging tables (and the runs' overlay views over them) no one will resume from. */
-async function stagingToDrop(engine: Engine, all: boolean): Promise<DroppedStaging[]> {
+async function stagingToDrop(engine: Engine, known: KnownRuns, all: boolean): Promise<DroppedStaging[]> {
   const tables = await engine.query<{ table_name: string; table_type: string }>(
     `SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
     [engine.stagingSchema],
   );
-  if (!tables.length) return [];
-  const runs = new Map((await listRuns(engine, engine, 100_000)).map((r) => [r.run_id, r]));
-  // The latest run of each request is the one re-issuing the command resumes.
-  const latestOfKey = new Map<string, RunRecord>();
-  for (const r of [...runs.values()].sort((a, b) => a.created_at.localeCompare(b.created_at))) latestOfKey.set(r.run_key, r);
   const out: DroppedStaging[] = [];
   for (const { table_name: table, table_type: type } of tables) {
     const runId = table.split('__')[0];
-    const run = runs.get(runId) ?? null;
-    // In flight; a run with no pid is computed by workers (issue 8) and in flight while active.
-    if (run && isActive(run.status) && (run.pid === null || isProcessAlive(run.pid))) continue;
-    const finished = run !== null && (run.status === 'published' || run.status === 'complete');
-    const resumable = run !== null && !finished && latestOfKey.get(run.run_key)?.run_id === run.run_id;
-    if (resumable && !all) continue;
+    if (!leftBehind(known, runId, all)) continue;
     const view = type.toUpperCase().includes('VIEW');
     const rows = view ? 0 : Number((await engine.query<{ n: number }>(`SELECT count(*) AS n FROM ${engine.dialect.table(engine.stagingSchema, table)}`))[0].n);
-    out.push({ table, run_id: runId, run_status: run?.status ?? null, rows, view });
+    out.push({ table, run_id: runId, run_status: known.runs.get(runId)?.status ?? null, rows, view });
   }
   // Views first: they read the tables.
   return out.sort((a, b) => Number(b.view) - Number(a.view) || a.table.localeCompare(b.table));
+}
+
+/** History copies of runs that will not publish them, by run and dataset, with their history rows counted. */
+async function historyCopiesToDrop(engine: Engine, project: Project, known: KnownRuns, all: boolean): Promise<DroppedHistoryCopies[]> {
+  const copies = await engine.query<HistoryCopy & { run_id: string }>(`SELECT run_id, dataset, partition, version, tag FROM ${stateTable(engine, 'history_copies')} ORDER BY run_id, dataset, partition`);
+  const out: DroppedHistoryCopies[] = [];
+  const groups = new Map<string, (HistoryCopy & { run_id: string })[]>();
+  for (const c of copies) if (leftBehind(known, c.run_id, all)) groups.set(`${c.run_id}\0${c.dataset}`, [...(groups.get(`${c.run_id}\0${c.dataset}`) ?? []), c]);
+  for (const group of groups.values()) {
+    const { run_id, dataset } = group[0];
+    const ds = project.datasets.get(dataset);
+    out.push({ run_id, run_status: known.runs.get(run_id)?.status ?? null, dataset, partitions: group.length, rows: ds ? await countCopiedRows(engine, engine, ds, group) : 0 });
+  }
+  return out;
 }

@@ -21,7 +21,9 @@ import { beginPublishing, findResumableRun, insertRun, insertTasks, listTasks, m
 import { stateTable } from '../state/tables.js';
 import { noteHolderRun, type Workspace } from '../workspace.js';
 import { admitRun } from '../workers/admission.js';
+import { getDataset } from '../config/project.js';
 import { crashPoint } from './crash.js';
+import { copyReplacedRowsAhead } from './history-copy.js';
 import { publishRun, publishedByRun, type DatasetSchemaChange, type PublishKind, type PublishPrepare, type PublishedPartition } from './publish.js';
 import { PUBLISH_MODES, type RunContext, type RunOptions } from './run-context.js';
 import { runKeyOf } from './run-key.js';
@@ -138,6 +140,10 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   try {
     counts = await stager.compute(ctx);
     crashPoint('compute.done');
+    // The rows the publish will replace go to history now, outside its transaction (history-copy.ts).
+    // Per batch, each publish copies its own (they are small).
+    if (!perBatch) await copyReplacedRowsAhead(ctx, plan.datasets.map((d) => getDataset(ws.project, d.dataset)));
+    crashPoint('history.copied');
     // A cancel asked while the last tasks computed stops the run here, before anything is published.
     // (The state store's half is beginPublishing's condition.)
     if (cancelRequestedHere(ws.project, runId) || !(await beginPublishing(engine, engine, runId))) throw cancelledError(runId);

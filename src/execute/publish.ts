@@ -24,6 +24,7 @@ import { historyTable, liveTable, stagingName, stagingTable, stateTable } from '
 import { TidemarkError } from '../errors.js';
 import { addModelColumns, type AppliedSchemaChange } from './add-columns.js';
 import { crashPoint } from './crash.js';
+import { dropCopiedRows, keepsHistory, takeHistoryCopies, type HistoryCopy } from './history-copy.js';
 import type { RunContext } from './run-context.js';
 
 export interface PublishedPartition {
@@ -94,6 +95,10 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
     // recorded checksums recomputed, before those are read below — as an ingest's `prepare` does for a
     // source: staged and recorded checksums are then over the same columns (add-columns.ts).
     const schemaChanges = await addColumnsOfModels(tx, engine, ctx, publishing);
+    // Replaced rows the run copied to history before this transaction (history-copy.ts): taken here,
+    // so gc cannot remove them under it; each is used below only if still of the version replaced.
+    const copiedAhead = keepsHistory(ctx) ? await takeHistoryCopies(tx, engine, runId) : new Map<string, Map<string, HistoryCopy>>();
+    const usedCopies: HistoryCopy[] = [];
     // Versions of the partitions this publish replaces and of those they read (their input
     // fingerprints), not of whole datasets; `snapshot` then takes this run's new versions, `current`
     // stays as before.
@@ -141,7 +146,15 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
           // batch): the staged rows need no filter by partition (on a view of files, a text key per row).
           wholeStaging: tasks.filter((t) => t.dataset === name).length === changed.length,
         };
-        await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition), { ...prior, seq });
+        const copies = copiedAhead.get(name) ?? new Map<string, HistoryCopy>();
+        const copied = changed.flatMap((t) => {
+          const copy = copies.get(t.partition);
+          return copy && copy.version === before.get(t.partition)?.version ? [copy] : [];
+        });
+        usedCopies.push(...copied);
+        const inHistory = new Set(copied.map((c) => c.partition));
+        const toHistory = changed.filter((t) => before.has(t.partition) && !inHistory.has(t.partition)).map((t) => t.partition);
+        await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition), { ...prior, seq, toHistory });
         crashPoint('publish.replaced');
       }
       let dsSnapshot = snapshot.get(name);
@@ -196,8 +209,15 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
         });
       }
     }
+    // Copies this publish does not use (content unchanged after all, or a version since replaced).
+    const used = new Set(usedCopies.map((c) => `${c.dataset}\0${c.partition}`));
+    for (const [name, copies] of copiedAhead) {
+      const ds = project.datasets.get(name);
+      if (ds) await dropCopiedRows(tx, engine, ds, [...copies.values()].filter((c) => !used.has(`${c.dataset}\0${c.partition}`)));
+    }
     await recordNewVersions(tx, engine, newVersions, { run_id: runId, publish_seq: seq, published_at: now, actor: ws.actor, reason: ctx.options.reason });
     await markReplacedNotRetained(tx, engine, replacedNotRetained);
+    await tagReplacedWithCopies(tx, engine, seq, usedCopies);
     await appendAudits(tx, engine, audits);
     await tx.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'published' WHERE run_id = $1 AND status = 'publishing'`, [runId]);
     if (hooks.extra) await hooks.extra(tx);
@@ -293,7 +313,7 @@ async function replacePartitions(
   ctx: RunContext,
   ds: DatasetSpec,
   keys: string[],
-  prior: { replacesRows: boolean; datasetEmpty: boolean; wholeStaging: boolean; seq: number },
+  prior: { replacesRows: boolean; datasetEmpty: boolean; wholeStaging: boolean; seq: number; toHistory: string[] },
 ): Promise<void> {
   const d = engine.dialect;
   const live = liveTable(engine, ds.name);
@@ -315,11 +335,15 @@ async function replacePartitions(
   // Live rows exist only in partitions with a published version: when none of these has one, there is
   // nothing to move to history or delete (a first load skips two scans of the live table).
   // History rows are tagged with this publish (one constant): the replaced versions record it too.
-  if (prior.replacesRows && keepsHistory(ctx)) {
+  // Rows already copied ahead (history-copy.ts) are not copied again: `toHistory` are the others.
+  if (prior.toHistory.length && keepsHistory(ctx)) {
+    const all = prior.toHistory.length === keys.length;
+    const params: unknown[] = [ctx.runId, ds.name, prior.seq];
+    const which = all ? inLive(lc) : `${lc} >= ${lo} AND ${lc} < ${hi} AND ${d.partitionKey(lc, ds.grain)} IN (${prior.toHistory.map((p) => (params.push(p), `$${params.length}`)).join(', ')})`;
     await tx.exec(`CREATE TABLE IF NOT EXISTS ${history} (${historyCols.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
     await tx.exec(
-      `INSERT INTO ${history} (${historyCols.map((c) => d.quote(c.name)).join(', ')}) SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, CAST($3 AS BIGINT) FROM ${live} l WHERE ${inLive(lc)}`,
-      [ctx.runId, ds.name, prior.seq],
+      `INSERT INTO ${history} (${historyCols.map((c) => d.quote(c.name)).join(', ')}) SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, CAST($3 AS BIGINT) FROM ${live} l WHERE ${which}`,
+      params,
     );
   }
   if (prior.replacesRows) await tx.exec(`DELETE FROM ${live} WHERE ${inLive(pc)}`, [ctx.runId, ds.name]);
@@ -333,13 +357,19 @@ async function replacePartitions(
 }
 
 /**
- * `retention: { versions: 0, days: 0 }` keeps no replaced version: gc would remove each one as soon as
- * it is replaced, so publish does not write it to history at all, and records it as not retained in
- * the same transaction (history and restore then say it is gone, as after gc).
+ * The versions this publish replaced whose rows were copied ahead: their history rows carry the
+ * copy's tag, not this publish's sequence number (recordNewVersions wrote the latter).
  */
-function keepsHistory(ctx: RunContext): boolean {
-  const { versions, days } = ctx.ws.project.retention;
-  return versions > 0 || days > 0;
+async function tagReplacedWithCopies(tx: Db, engine: Engine, seq: number, copies: HistoryCopy[]): Promise<void> {
+  const groups = new Map<string, HistoryCopy[]>();
+  for (const c of copies) groups.set(`${c.dataset}\0${c.tag}`, [...(groups.get(`${c.dataset}\0${c.tag}`) ?? []), c]);
+  for (const group of groups.values()) {
+    for (let i = 0; i < group.length; i += 500) {
+      const params: unknown[] = [group[0].tag, seq, group[0].dataset];
+      const list = group.slice(i, i + 500).map((c) => (params.push(c.partition), `$${params.length}`)).join(', ');
+      await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET replaced_seq = $1 WHERE replaced_seq = $2 AND dataset = $3 AND partition IN (${list})`, params);
+    }
+  }
 }
 
 async function markReplacedNotRetained(tx: Db, engine: Engine, replaced: { dataset: string; partition: string; version: number }[]): Promise<void> {

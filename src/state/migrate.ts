@@ -10,6 +10,7 @@ import * as m002 from './migrations/002_workers.js';
 import * as m003 from './migrations/003_history_by_publish.js';
 import * as m004 from './migrations/004_ingest_mapping.js';
 import * as m005 from './migrations/005_delivery_keys.js';
+import * as m006 from './migrations/006_history_copies.js';
 
 interface Migration {
   version: number;
@@ -26,6 +27,7 @@ export const MIGRATIONS: Migration[] = [
   { version: 3, ...m003 },
   { version: 4, ...m004 },
   { version: 5, ...m005 },
+  { version: 6, ...m006 },
 ];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
