@@ -25,6 +25,7 @@ import { isUpToDate, rememberIfUpToDate, upToDateKey } from '../plan/up-to-date.
 import type { Plan } from '../plan/types.js';
 import { loadPartitions } from '../state/partitions.js';
 import { listActiveRuns, listRuns, listTasks, type RunRecord } from '../state/runs.js';
+import { AdmissionConflict } from '../workers/admission.js';
 import type { Workspace } from '../workspace.js';
 
 export async function planRun(ws: Workspace, request: RunRequest = {}): Promise<Plan> {
@@ -49,10 +50,29 @@ export async function preflight(ws: Workspace, plan: Plan): Promise<void> {
   if (plan.tasks.length) await modelStager.preflight(ws, plan);
 }
 
+/**
+ * Plans and executes a `run`. Production is never refused because another run holds some partitions
+ * (SKIPPED_IN_FLIGHT): the planner leaves them, and their dependents, to that run. On a multi-writer
+ * engine a run may also start after this plan and before its admission (workers/admission.ts); then
+ * the admission refuses, having written nothing, and the run is planned again from the state that
+ * now includes it, so the planner leaves those partitions in the same way, with the same notice.
+ */
 export async function run(ws: Workspace, request: RunRequest = {}, options: Partial<RunOptions> = {}): Promise<RunResult> {
-  const plan = await planRun(ws, request);
-  return executePlan(ws, plan, { reason: options.reason ?? 'scheduled run: build missing and stale partitions', ...options }, modelStager);
+  const runOptions: RunOptions = { reason: options.reason ?? 'scheduled run: build missing and stale partitions', ...options };
+  for (let attempt = 1; ; attempt++) {
+    const plan = await planRun(ws, request);
+    try {
+      return await executePlan(ws, plan, runOptions, modelStager);
+    } catch (error) {
+      // Bounded: runs that keep starting in each gap get the refusal (exit 3) after the last attempt.
+      if (!(error instanceof AdmissionConflict) || attempt >= RUN_ADMISSION_ATTEMPTS) throw error;
+      ws.events.emit({ type: 'log', message: `${error.message.replace(/^refused: /, '')}; planning the run again without them` });
+    }
+  }
 }
+
+/** Plans a `run` may make when runs in flight keep taking its partitions between plan and admission. */
+export const RUN_ADMISSION_ATTEMPTS = 3;
 
 /** Backfills a range; pass `plan` to execute exactly the plan a user already confirmed. */
 export async function backfill(ws: Workspace, request: BackfillRequest, options: RunOptions, confirmed?: Plan): Promise<RunResult> {

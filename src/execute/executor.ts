@@ -28,7 +28,7 @@ import { publishRun, publishedByRun, type DatasetSchemaChange, type PublishKind,
 import { PUBLISH_MODES, type RunContext, type RunOptions } from './run-context.js';
 import { runKeyOf } from './run-key.js';
 import { dropStaging } from './staging.js';
-import type { Problem } from './validate.js';
+import { problemCodesOf } from './problem-codes.js';
 import { requirePool } from '../scheduler/pools.js';
 import { defaultPool } from '../scheduler/scheduler.js';
 import { assertRunMayStart } from '../scheduler/gate.js';
@@ -257,14 +257,10 @@ async function markFailed(ws: Workspace, runId: string, err: TidemarkError): Pro
     await appendOutboxEvent(tx, engine, 'run.failed', runId, {
       error: ws.redact(err.message),
       failed: failed.map((t) => ({ dataset: t.dataset, partition: t.partition })),
-      // Which validation checks refused which partitions, by code (validate.ts): what a re-issue
-      // would need to override (e.g. EMPTY_RESULT → --allow-empty), without reading the message.
-      ...(err.code === 'VALIDATION' && Array.isArray(err.details.problems) ? { problems: problemCodes(err.details.problems as Problem[]) } : {}),
+      // Which validation checks refused which partitions, by code (problem-codes.ts).
+      ...problemCodesOf(err),
     });
   });
   if (failed.length && !err.details.partitions) err.details.partitions = failed.map((t) => t.partition);
 }
 
-function problemCodes(problems: Problem[]): { dataset: string; partition: string; code: Problem['code'] }[] {
-  return problems.map((p) => ({ dataset: p.dataset, partition: p.partition, code: p.code }));
-}

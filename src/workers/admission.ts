@@ -4,8 +4,12 @@
  * So the transaction that creates a run first locks the single admission row, then plans the
  * conflicts again from committed state: of two overlapping runs created at once, the second waits for
  * the first to commit, sees it, and is refused (exit 3) — never interleaved.
+ *
+ * The refusal is an AdmissionConflict, so that `run`, which leaves held partitions to their holder
+ * rather than refusing (SKIPPED_IN_FLIGHT), can tell it apart and plan again (api/operations.ts).
  */
 import type { Db, Engine } from '../engines/engine.js';
+import type { Guard } from '../core/guards.js';
 import { TidemarkError } from '../errors.js';
 import { conflictGuards } from '../plan/build.js';
 import { loadPlanningState } from '../plan/snapshot.js';
@@ -22,13 +26,22 @@ export async function admitRun(tx: Db, engine: Engine, plan: Plan, heartbeatRunI
   if (!engine.capabilities.multiWriter) return;
   await tx.query(`SELECT id FROM ${stateTable(engine, 'run_admission')} FOR UPDATE`);
   const conflicts = conflictGuards(plan.tasks, await loadPlanningState(tx, engine));
-  if (conflicts.length) {
-    const g = conflicts[0];
-    throw new TidemarkError('GUARD', `refused: ${g.message}`, { hint: g.hint, dataset: g.dataset, partitions: g.partitions, guards: conflicts });
-  }
+  if (conflicts.length) throw new AdmissionConflict(conflicts);
   if (heartbeatRunId) {
     const leases = stateTable(engine, 'run_leases');
     await tx.exec(`DELETE FROM ${leases} WHERE run_id = $1`, [heartbeatRunId]);
     await tx.exec(`INSERT INTO ${leases} (run_id, holder, lease_until) VALUES ($1, $2, $3)`, [heartbeatRunId, `pid ${process.pid}`, leaseUntil(leaseMs())]);
+  }
+}
+
+/**
+ * A run in flight, committed between this plan and its admission, holds some of its partitions. The
+ * transaction that would have created the run rolls back: nothing was written. A refusal (GUARD, exit
+ * 3) for every kind of run but `run`, which plans again without those partitions.
+ */
+export class AdmissionConflict extends TidemarkError {
+  constructor(readonly conflicts: Guard[]) {
+    const g = conflicts[0];
+    super('GUARD', `refused: ${g.message}`, { hint: g.hint, dataset: g.dataset, partitions: g.partitions, guards: conflicts });
   }
 }

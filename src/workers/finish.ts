@@ -10,6 +10,7 @@
  * and the next sweep (worker.ts) publishes the run.
  */
 import { coerceError, TidemarkError } from '../errors.js';
+import { problemCodesOf } from '../execute/problem-codes.js';
 import { publishRun } from '../execute/publish.js';
 import type { RunContext } from '../execute/run-context.js';
 import { dropStaging } from '../execute/staging.js';
@@ -47,7 +48,8 @@ export async function publishIfComplete(ctx: RunContext): Promise<number | null>
     seq = result.publish_seq;
   } catch (error) {
     if (error instanceof AlreadyPublished) return null;
-    await failRun(engine, ctx.runId, ctx.ws.redact(coerceError(error).message));
+    const err = coerceError(error);
+    await failRun(engine, ctx.runId, ctx.ws.redact(err.message), err);
     throw error;
   }
   await dropStaging(engine, ctx.runId, ctx.plan.datasets.map((d) => d.dataset)).catch(() => undefined);
@@ -59,14 +61,18 @@ async function assertStillUnpublished(tx: Db, engine: Engine, runId: string): Pr
   if (!rows[0] || !UNPUBLISHED.includes(rows[0].status)) throw new AlreadyPublished(`run ${runId} is ${rows[0]?.status ?? 'gone'}`);
 }
 
-/** Marks a run failed (once), with its outbox event; other workers stop claiming its tasks. */
-export async function failRun(engine: Engine, runId: string, error: string): Promise<void> {
+/**
+ * Marks a run failed (once), with its outbox event; other workers stop claiming its tasks. `error` is
+ * the message, already redacted; `cause`, the failure itself: a validation failure's problem codes go
+ * into the event as the one-process executor puts them (problem-codes.ts), for the console's overrides.
+ */
+export async function failRun(engine: Engine, runId: string, error: string, cause?: TidemarkError): Promise<void> {
   await engine.transaction(async (tx) => {
     const rows = await tx.query<{ status: string }>(`SELECT status FROM ${stateTable(engine, 'runs')} WHERE run_id = $1 FOR UPDATE`, [runId]);
     if (!rows[0] || !['queued', 'computing', 'publishing', 'cancelling'].includes(rows[0].status)) return;
     const failed = await tx.query<{ dataset: string; partition: string }>(`SELECT dataset, partition FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 AND status = 'failed'`, [runId]);
     await setRunStatus(tx, engine, runId, 'failed', { error });
-    await appendOutboxEvent(tx, engine, 'run.failed', runId, { error, failed });
+    await appendOutboxEvent(tx, engine, 'run.failed', runId, { error, failed, ...(cause ? problemCodesOf(cause) : {}) });
   });
 }
 

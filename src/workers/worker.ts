@@ -144,9 +144,10 @@ export async function runWorker(ws: Workspace, options: WorkerOptions = {}): Pro
       else report.skipped++;
     } catch (error) {
       report.failed++;
-      const message = ws.redact(coerceError(error).message);
+      const err = coerceError(error);
+      const message = ws.redact(err.message);
       log(`failed ${claim.dataset} ${claim.partition}: ${message}`);
-      await failRun(engine, claim.run_id, message);
+      await failRun(engine, claim.run_id, message, err);
       return;
     } finally {
       await releaseSlot(engine, engine, claim, id).catch(() => undefined);
