@@ -154,7 +154,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
         usedCopies.push(...copied);
         const inHistory = new Set(copied.map((c) => c.partition));
         const toHistory = changed.filter((t) => before.has(t.partition) && !inHistory.has(t.partition)).map((t) => t.partition);
-        await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition), { ...prior, seq, toHistory });
+        await replacePartitions(tx, engine, ctx, ds, changed.map((t) => t.partition), { ...prior, seq, toHistory, copiedAhead: copied.length });
         crashPoint('publish.replaced');
       }
       let dsSnapshot = snapshot.get(name);
@@ -313,7 +313,7 @@ async function replacePartitions(
   ctx: RunContext,
   ds: DatasetSpec,
   keys: string[],
-  prior: { replacesRows: boolean; datasetEmpty: boolean; wholeStaging: boolean; seq: number; toHistory: string[] },
+  prior: { replacesRows: boolean; datasetEmpty: boolean; wholeStaging: boolean; seq: number; toHistory: string[]; copiedAhead: number },
 ): Promise<void> {
   const d = engine.dialect;
   const live = liveTable(engine, ds.name);
@@ -337,13 +337,14 @@ async function replacePartitions(
   // History rows are tagged with this publish (one constant): the replaced versions record it too.
   // Rows already copied ahead (history-copy.ts) are not copied again: `toHistory` are the others.
   if (prior.toHistory.length && keepsHistory(ctx)) {
-    const all = prior.toHistory.length === keys.length;
-    const params: unknown[] = [ctx.runId, ds.name, prior.seq];
-    const which = all ? inLive(lc) : `${lc} >= ${lo} AND ${lc} < ${hi} AND ${d.partitionKey(lc, ds.grain)} IN (${prior.toHistory.map((p) => (params.push(p), `$${params.length}`)).join(', ')})`;
+    // Nothing copied ahead: every partition this publish replaces (new ones have no live rows).
+    const which = prior.copiedAhead
+      ? { sql: `${lc} >= ${lo} AND ${lc} < ${hi} AND ${d.partitionKey(lc, ds.grain)} IN (${prior.toHistory.map((_, i) => `$${i + 2}`).join(', ')})`, seq: '$1', params: [prior.seq, ...prior.toHistory] }
+      : { sql: inLive(lc), seq: '$3', params: [ctx.runId, ds.name, prior.seq] };
     await tx.exec(`CREATE TABLE IF NOT EXISTS ${history} (${historyCols.map((c) => `${d.quote(c.name)} ${c.type}`).join(', ')})`);
     await tx.exec(
-      `INSERT INTO ${history} (${historyCols.map((c) => d.quote(c.name)).join(', ')}) SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, CAST($3 AS BIGINT) FROM ${live} l WHERE ${which}`,
-      params,
+      `INSERT INTO ${history} (${historyCols.map((c) => d.quote(c.name)).join(', ')}) SELECT ${stagedCols.map((c) => `l.${d.quote(c.name)}`).join(', ')}, CAST(${which.seq} AS BIGINT) FROM ${live} l WHERE ${which.sql}`,
+      which.params,
     );
   }
   if (prior.replacesRows) await tx.exec(`DELETE FROM ${live} WHERE ${inLive(pc)}`, [ctx.runId, ds.name]);

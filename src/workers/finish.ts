@@ -11,6 +11,8 @@
  */
 import { coerceError, TidemarkError } from '../errors.js';
 import { problemCodesOf } from '../execute/problem-codes.js';
+import { getDataset } from '../config/project.js';
+import { copyReplacedRowsAhead } from '../execute/history-copy.js';
 import { publishRun } from '../execute/publish.js';
 import type { RunContext } from '../execute/run-context.js';
 import { dropStaging } from '../execute/staging.js';
@@ -41,9 +43,16 @@ export async function publishIfComplete(ctx: RunContext): Promise<number | null>
   const status = (await engine.query<{ status: string }>(`SELECT status FROM ${stateTable(engine, 'runs')} WHERE run_id = $1`, [ctx.runId]))[0]?.status;
   if (!status || !UNPUBLISHED.includes(status)) return null;
   // Conditional, so a run failed or cancelled meanwhile keeps that status (and the hook below refuses it).
-  await engine.exec(`UPDATE ${stateTable(engine, 'runs')} SET status = 'publishing', updated_at = $2 WHERE run_id = $1 AND status IN ('queued', 'computing')`, [ctx.runId, nowIso()]);
+  const flipped = await engine.query(`UPDATE ${stateTable(engine, 'runs')} SET status = 'publishing', updated_at = $2 WHERE run_id = $1 AND status IN ('queued', 'computing') RETURNING run_id`, [
+    ctx.runId,
+    nowIso(),
+  ]);
   let seq: number;
   try {
+    // The worker that moved the run to publishing copies the replaced rows to history first, outside
+    // the publish transaction that every other publisher waits for (execute/history-copy.ts). A
+    // worker racing it to the publish just finds fewer copies, and copies the rest itself.
+    if (flipped.length) await copyReplacedRowsAhead(ctx, ctx.plan.datasets.map((d) => getDataset(ctx.ws.project, d.dataset)));
     const result = await publishRun(ctx, 'computed', { extra: (tx) => assertStillUnpublished(tx, engine, ctx.runId) });
     seq = result.publish_seq;
   } catch (error) {

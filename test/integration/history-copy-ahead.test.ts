@@ -33,11 +33,15 @@ describe('history copied ahead of the publish', SLOW, () => {
     );
   const backfill = (factor: number, env: Record<string, string> = {}, from = FROM, to = TO) => {
     writeFile(dir, 'models/daily_revenue.sql', scaleRevenue(goodSql, factor));
-    for (const [k, v] of Object.entries(env)) process.env[k] = v;
+    const previous = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
     try {
       return tm(dir, 'backfill', 'daily_revenue', '--from', from, '--to', to, '--reason', `scale ×${factor}`, '--yes', '--json');
     } finally {
-      for (const k of Object.keys(env)) delete process.env[k];
+      for (const [k, v] of Object.entries(previous)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
   };
 
@@ -103,29 +107,45 @@ describe('history copied ahead of the publish', SLOW, () => {
     expect(Math.min(...historyByTag().keys())).toBe(tag);
   });
 
-  test('a copy whose partition was republished meanwhile is not used, and its rows are removed', () => {
-    const killed = backfill(4, { TIDEMARK_CRASH_AT: 'history.copied:1' });
-    expect(killed.code).not.toBe(0);
+  // The stale copy is found by the re-issued run's copy step (which copies the partition again), or —
+  // when that step does not run (below its row threshold) — by the publish itself, which then copies
+  // that partition in its transaction while using the other six copies.
+  test.each([
+    ['the copy step', '0', 4, 5],
+    ['the publish', '1000000000000', 8, 9],
+  ])('a copy whose partition was republished meanwhile is not used (found by %s), and its rows are removed', (_by, threshold, factor, otherFactor) => {
+    const killed = backfill(factor, { TIDEMARK_CRASH_AT: 'history.copied:1' });
+    expect(killed.code, killed.stderr + killed.stdout).not.toBe(0);
     const [stale] = copies().filter((c) => c.partition === TO);
     const rowsOf = (tag: number, day: string) => Number(tmJson<{ n: number }[]>(dir, 'query', `SELECT count(*) AS n FROM tidemark_history.daily_revenue WHERE _tm_replaced_seq = ${tag} AND day = DATE '${day}'`)[0].n);
     const staleRows = rowsOf(stale.tag, TO);
     expect(staleRows).toBeGreaterThan(0);
     // Another command republishes the last day (the killed run holds nothing while its process is dead).
-    const other = backfill(5, {}, TO, TO);
+    const other = backfill(otherFactor, {}, TO, TO);
     expect(other.code, other.stderr).toBe(0);
     const history = historyByTag();
+    const replacedContent = [...partitionStates(dir, ['daily_revenue']).get('daily_revenue')!].filter(([p]) => p >= FROM && p <= TO);
 
-    const resumed = backfill(4);
+    const resumed = backfill(factor, { TIDEMARK_HISTORY_COPY_AHEAD_ROWS: threshold });
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(copies()).toEqual([]);
     // The stale copy's rows of TO are gone; its other six partitions were used. TO's replaced
-    // version (the ×5 one) was copied again under another tag, and every replaced version still
-    // points at rows of its own.
+    // version (the other command's) reached history another way, and every replaced version still points at
+    // rows of its own.
     expect(rowsOf(stale.tag, TO)).toBe(0);
     expect(historyByTag().get(stale.tag)).toBe(history.get(stale.tag)! - staleRows);
     const replaced = replacedVersions();
     for (const v of replaced) expect(v.n, `${v.p} v${v.v}`).toBeGreaterThan(0);
     expect(replaced.filter((v) => v.tag === stale.tag).map((v) => v.p)).toEqual(['2026-04-24', '2026-04-25', '2026-04-26', '2026-04-27', '2026-04-28', '2026-04-29']);
+    const latestOfTo = replaced.filter((v) => v.p === TO).at(-1)!;
+    // Copied again ahead (a new negative tag), or by the publish (its sequence number).
+    if (threshold === '0') expect(latestOfTo.tag).toBeLessThan(stale.tag);
+    else expect(latestOfTo.tag).toBeGreaterThan(0);
+    // And the restore of the resumed run brings back exactly what it replaced, TO included.
+    const undo = tm(dir, 'restore', 'daily_revenue', '--run', JSON.parse(resumed.stdout).run_id, '--reason', 'undo', '--yes', '--json');
+    expect(undo.code, undo.stderr).toBe(0);
+    const after = partitionStates(dir, ['daily_revenue']).get('daily_revenue')!;
+    for (const [p, state] of replacedContent) expect(after.get(p)!.checksum, p).toBe(state.checksum);
   });
 
   test('copies of a run given up are removed by gc --all-staging (reported first by --dry-run), and nothing else', () => {

@@ -285,6 +285,8 @@ describe('PostgresEngine', () => {
       { key: 'audit_head', value: '' },
       // Migration 5: the fan-out cursor row, which fan-outs lock to take turns.
       { key: 'consumers_outbox_cursor', value: '0' },
+      // Migration 6: the tags of history copied ahead of a publish count down from here.
+      { key: 'history_tag', value: '0' },
       { key: 'publish_seq', value: '0' },
     ]);
   });
