@@ -38,7 +38,8 @@ import type { ColumnSpec } from '../config/project.js';
 import { executePlan, type RunResult, type Stager } from './executor.js';
 import type { RunContext, RunOptions } from './run-context.js';
 import { dropStagingRelation, EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
-import { validateStaged, validationError } from './validate.js';
+import { validateStaged, validationError, type KeyColumnRange } from './validate.js';
+import { integerRanges, overall } from './key-ranges.js';
 
 export interface IngestFile {
   /** As given on the command line. */
@@ -289,10 +290,13 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
       ctx.columns.set(ds.name, ds.columns.map((c) => c.name));
       inPlace = readsFilesInPlace(ctx);
       await stageFiles(ctx, ds, changed, inPlace);
+      // The key's range over the staged rows, read with the checksums (null when not an integer key).
+      let keyRange = null as KeyColumnRange | null;
       await engine.transaction(async (tx) => {
         // A view of the files is read here for the first time: a value that does not convert fails now.
         const stats = await (inPlace ? readingFiles(ds, changed, () => stagedPartitionStats(tx, ctx, ds)) : stagedPartitionStats(tx, ctx, ds));
         const byPart = new Map(stats.map((s) => [s.part, s]));
+        keyRange = stagedKeyRange(ds, stats);
         const problems = await validateStaged(tx, {
           engine,
           dataset: ds,
@@ -306,6 +310,9 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
           keysAcrossPartitions: true,
           partitionFromColumn: true,
           stagedRows: new Map(stats.map((s) => [s.part, Number(s.n)])),
+          // Grouped by the partition column, rows where it is NULL are the group whose key is NULL.
+          windowRows: stats.filter((s) => s.part === null).map((s) => ({ part: s.part, n: Number(s.n), nulls: Number(s.n), lo: null, hi: null })),
+          ...(keyRange ? { keyRange } : {}),
         });
         // A partition left with no rows at all has nothing in staging to validate: check it here.
         for (const t of ctx.plan.tasks) {
@@ -318,6 +325,8 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
         await markTasksComputed(tx, engine, ctx.runId, ds.name, ctx.plan.tasks.map((t) => ({ partition: t.partition, rows: Number(byPart.get(t.partition)?.n ?? 0), checksum: String(byPart.get(t.partition)?.c ?? EMPTY_CHECKSUM), inputs: {} })));
       });
       (ctx.keysUniqueInStaging ??= new Set()).add(ds.name);
+      // Publish then finds live rows that could share a key without reading the staging (key-ranges.ts).
+      if (keyRange) (ctx.stagedKeyRanges ??= new Map()).set(ds.name, { lo: keyRange.lo, hi: keyRange.hi });
       crashPoint('ingest.staged');
       return { reused: 0, skipped: 0 };
     },
@@ -428,9 +437,42 @@ async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => 
  * the same groups and checksum as grouping by `_tm_partition`, without comparing a text key per row
  * (in a first load's view, without even making it).
  */
-async function stagedPartitionStats(tx: Db, ctx: RunContext, ds: SourceSpec): Promise<{ part: string; n: number; c: string }[]> {
+async function stagedPartitionStats(tx: Db, ctx: RunContext, ds: SourceSpec): Promise<PartitionStats[]> {
+  const d = ctx.ws.engine.dialect;
   const from = stagingTable(ctx.ws.engine, ctx.runId, ds.name);
-  return tx.query<{ part: string; n: number; c: string }>(windowChecksumsSql(ctx.ws.engine.dialect, ds, { from, columns: ds.columns.map((c) => c.name) }));
+  const key = integerKeyColumn(ds);
+  // The key's range, in the same scan: validation then asks a bitmap whether a key repeats (validate.ts).
+  const also = key ? { _tm_klo: `min(${d.quote(key.name)})`, _tm_khi: `max(${d.quote(key.name)})`, _tm_kn: `count(${d.quote(key.name)})` } : undefined;
+  return tx.query<PartitionStats>(windowChecksumsSql(d, ds, { from, columns: ds.columns.map((c) => c.name), also }));
+}
+
+/** A row of stagedPartitionStats; the key's range and non-NULL count only for a key of one integer column. */
+interface PartitionStats {
+  part: string;
+  n: number;
+  c: string;
+  _tm_klo?: unknown;
+  _tm_khi?: unknown;
+  _tm_kn?: number | string;
+}
+
+/** The key column when the key is one column of an integer type (its range is then worth reading). */
+function integerKeyColumn(ds: SourceSpec): { name: string; type: string } | null {
+  if (ds.key.length !== 1) return null;
+  const column = ds.columns.find((c) => c.name === ds.key[0]);
+  return column && integerRanges(column.type, []) ? column : null;
+}
+
+/** The key's range over every staged row, from the per-partition stats; null when not read or a partition's keys are all NULL. */
+function stagedKeyRange(ds: SourceSpec, stats: PartitionStats[]): KeyColumnRange | null {
+  const key = integerKeyColumn(ds);
+  if (!key || !stats.length) return null;
+  const ranges = integerRanges(key.type, stats.map((s) => ({ lo: s._tm_klo, hi: s._tm_khi })));
+  const all = ranges && overall(ranges);
+  if (!all) return null;
+  const keys = stats.reduce((n, s) => n + Number(s._tm_kn ?? 0), 0);
+  const rows = stats.reduce((n, s) => n + Number(s.n), 0);
+  return { type: key.type, lo: all.lo, hi: all.hi, keys, rows };
 }
 
 /** Rows each changed file contributed; `total` is the staged rows when they all come from the changed files. */

@@ -93,6 +93,32 @@ describe('ingest duplicate keys', () => {
     });
   });
 
+  it('finds a repeated key whatever the range of the keys: two NULL keys, keys too sparse for a bitmap, more keys than the range holds', async () => {
+    /** Ingests one file of `rows` (order_id,amount,order_date) into a fresh project: published, or its duplicate-key messages. */
+    const outcome = async (rows: string[]) => {
+      const dir = project({ 'orders.csv': csv('order_id,amount,order_date', rows) });
+      return withWorkspace(dir, (ws) =>
+        ingest(ws, 'orders', [path.join(dir, 'data', 'orders.csv')]).then(
+          (r) => r.status,
+          (e: { code?: string; details?: { problems?: { partition: string; code: string; message: string }[] } }) => {
+            expect(e.code).toBe('VALIDATION');
+            return (e.details?.problems ?? []).filter((p) => p.code === 'DUPLICATE_KEY').map((p) => [p.partition, p.message]);
+          },
+        ),
+      );
+    };
+    // NULL keys group together, as in the duplicate-key query: two repeat, one alone does not.
+    expect(await outcome(['1,10,2025-01-01', ',20,2025-01-01', '2,30,2025-01-02', ',40,2025-01-02'])).toEqual([['2025-01-01', 'duplicate key order_id: (order_id=null) ×2']]);
+    expect(await outcome(['1,10,2025-01-01', ',20,2025-01-01', '2,30,2025-01-02'])).toBe('published');
+    // A range far wider than the keys (no bitmap): the keys are grouped instead.
+    expect(await outcome(['1,10,2025-01-01', '1000000000000,20,2025-01-02', '1000000000000,30,2025-01-03'])).toEqual([['2025-01-02', 'duplicate key order_id: (order_id=1000000000000) ×2']]);
+    expect(await outcome(['1,10,2025-01-01', '1000000000000,20,2025-01-02', '-1000000000000,30,2025-01-03'])).toBe('published');
+    // Three keys in a range of two values.
+    expect(await outcome(['5,10,2025-01-01', '6,20,2025-01-02', '6,30,2025-01-02'])).toEqual([['2025-01-02', 'duplicate key order_id: (order_id=6) ×2']]);
+    // Keys at both ends of the range, one repeated at each end.
+    expect(await outcome(['-3,10,2025-01-01', '4,20,2025-01-01', '-3,30,2025-01-02', '0,40,2025-01-02', '4,50,2025-01-03'])).toEqual([['2025-01-01', 'duplicate key order_id: (order_id=-3) ×2; (order_id=4) ×2']]);
+  });
+
   it('passes unique keys, in a first load and a later one', async () => {
     const dir = project({ 'orders.csv': ORDERS, 'orders-more.csv': ORDERS_MORE });
     await withWorkspace(dir, async (ws) => {
