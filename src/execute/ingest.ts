@@ -38,7 +38,7 @@ import type { ColumnSpec } from '../config/project.js';
 import { executePlan, type RunResult, type Stager } from './executor.js';
 import type { RunContext, RunOptions } from './run-context.js';
 import { dropStagingRelation, EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
-import { validateStaged, validationError, type KeyColumnRange } from './validate.js';
+import { validateStaged, validationError, type KeyColumnRange, type ValidationInput } from './validate.js';
 import { integerRanges, overall } from './key-ranges.js';
 
 export interface IngestFile {
@@ -292,7 +292,8 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
         const stats = await (inPlace ? readingFiles(ds, changed, () => stagedPartitionStats(tx, ctx, ds)) : stagedPartitionStats(tx, ctx, ds));
         const byPart = new Map(stats.map((s) => [s.part, s]));
         keyRange = stagedKeyRange(ds, stats);
-        const problems = await validateStaged(tx, {
+        const validate = (input: ValidationInput) => (inPlace ? whileUnchanged(changed, () => validateStaged(tx, input)) : validateStaged(tx, input));
+        const problems = await validate({
           engine,
           dataset: ds,
           staging,
@@ -415,7 +416,7 @@ async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[]
  */
 async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => Promise<T>): Promise<T> {
   try {
-    return await read();
+    return await whileUnchanged(files, read);
   } catch (error) {
     if (!(error instanceof TidemarkError) || error.code !== 'SQL') throw error;
     const names = files.length === 1 ? files[0].given : `one of ${files.map((f) => f.given).join(', ')}`;
@@ -430,7 +431,8 @@ async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => 
 /**
  * Rows and checksum of each staged partition, measured as everywhere else (window-checksums.ts):
  * the same groups and checksum as grouping by `_tm_partition`, without comparing a text key per row
- * (in a first load's view, without even making it).
+ * (in a first load's view, without even making it). A key of one integer column has its range and
+ * non-NULL count read in the same scan, for the duplicate-key check (validate.ts keyRange).
  */
 async function stagedPartitionStats(tx: Db, ctx: RunContext, ds: SourceSpec): Promise<PartitionStats[]> {
   const d = ctx.ws.engine.dialect;
@@ -478,6 +480,20 @@ async function countRowsPerFile(tx: Db, ctx: RunContext, changed: IngestFile[], 
     `SELECT ${engine.dialect.quote(FILE_COLUMN)} AS f, count(*) AS n FROM ${stagingTable(engine, ctx.runId, ctx.plan.targets[0])} GROUP BY 1`,
   );
   return new Map(counts.map((c) => [c.f, Number(c.n)]));
+}
+
+/**
+ * Runs `read`, which reads `files` where they are; when it fails and one of them was rewritten since
+ * it was hashed, that is the error reported (a read of a file's other bytes can fail in ways that
+ * name no file, e.g. a key outside the range measured a moment before).
+ */
+async function whileUnchanged<T>(files: IngestFile[], read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    for (const f of files) assertUnchanged(f);
+    throw error;
+  }
 }
 
 function assertUnchanged(f: IngestFile): void {
