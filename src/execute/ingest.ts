@@ -11,8 +11,7 @@
  * applied by the first ingest that publishes under it, in its publish transaction; a non-additive one
  * is refused while planning, before anything is written.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { getDataset, type SourceSpec } from '../config/project.js';
 import { frozenPartitions, listKeys, lockedPartitions, type Guard } from '../core/guards.js';
@@ -33,12 +32,14 @@ import { diffLiveSchema, evolveLiveTable, isAdditive, missingFrom, nonAdditiveEr
 import { windowChecksumsSql } from './window-checksums.js';
 import { mappingHash } from './ingest-mapping.js';
 import { dismissSupersededIngests } from './ingest-superseded.js';
+import { listAndHash, type ListedFile } from './ingest-hashing.js';
 import { schemaVersions, type SchemaVersion } from './schema-match.js';
 import type { ColumnSpec } from '../config/project.js';
 import { executePlan, type RunResult, type Stager } from './executor.js';
 import type { RunContext, RunOptions } from './run-context.js';
 import { dropStagingRelation, EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
-import { validateStaged, validationError } from './validate.js';
+import { validateStaged, validationError, type KeyColumnRange, type ValidationInput } from './validate.js';
+import { integerRanges, overall } from './key-ranges.js';
 
 export interface IngestFile {
   /** As given on the command line. */
@@ -95,13 +96,6 @@ export function formatOf(file: string, declared?: FileFormat): FileFormat {
   throw new TidemarkError('BAD_INPUT', `cannot tell the format of ${file} from its extension`, { hint: 'use .csv, .parquet or .ndjson, or set format: in the source config' });
 }
 
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  // 1 MiB reads instead of the default 64 KiB: a third less time on a 60 MB file.
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 export async function planIngest(
   ws: Workspace,
   source: string,
@@ -113,6 +107,23 @@ export async function planIngest(
     throw new TidemarkError('USAGE', `'${source}' is a model; models are computed by run and backfill, not ingested`, { hint: `tidemark backfill ${source} --from … --to … --reason …` });
   }
   if (!files.length) throw new TidemarkError('USAGE', 'no files given', { hint: `tidemark ingest ${source} data/${source}/*.csv` });
+  // Hashing starts now, in the background (ingest-hashing.ts); only a file already in the manifest waits for its hash.
+  const hashing = listAndHash(files);
+  try {
+    return await planListed(ws, ds, hashing.listed, options);
+  } finally {
+    // After a refusal, nothing reads the hashes: the files need not be read to their end.
+    hashing.stop();
+  }
+}
+
+async function planListed(
+  ws: Workspace,
+  ds: SourceSpec,
+  listedFiles: ListedFile[],
+  options: IngestOptions,
+): Promise<{ plan: Plan; files: IngestFile[]; schemaChange: { added: ColumnSpec[] } | null }> {
+  const source = ds.name;
   const { engine, project } = ws;
   await checkAdapters(engine, engine, ds, project.configHash);
   // Before any file is read: a schema.current the live table cannot take is refused, nothing written.
@@ -127,29 +138,14 @@ export async function planIngest(
   const readAs = new Map<IngestFile, { shaped: ShapedFile; version: SchemaVersion }>();
   const seen = new Set<string>();
   const result: IngestFile[] = [];
-  // Files are hashed one after another in the background: a new file's shape and partitions are read
-  // by the engine, in its own threads, meanwhile; only a file already in the manifest waits for its hash.
-  let hashing: Promise<unknown> = Promise.resolve();
   const hashes = new Map<IngestFile, Promise<string>>();
-  for (const given of files) {
-    const absolute = path.resolve(given);
-    let bytes: number;
-    let mtimeMs: number;
-    try {
-      const st = statSync(absolute);
-      if (!st.isFile()) throw new Error('not a regular file');
-      bytes = st.size;
-      mtimeMs = st.mtimeMs;
-    } catch (error) {
-      throw new TidemarkError('BAD_INPUT', `cannot read ${given}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
-    }
+  for (const { given, absolute, stat, sha256 } of listedFiles) {
+    if ('error' in stat) throw stat.error;
+    const { bytes, mtimeMs } = stat;
     const name = manifestName(project.dir, absolute);
     if (seen.has(name)) continue;
     seen.add(name);
-    const hash = hashing.then(() => sha256File(absolute));
-    hashing = hash;
-    // Awaited below; until then a failure must not count as an unhandled rejection.
-    hash.catch(() => undefined);
+    const hash = sha256!;
     const known = manifest.get(name);
     const status = !known ? 'new' : known.sha256 === (await hash) ? 'unchanged' : 'changed';
     const file: IngestFile = { given, absolute, name, format: formatOf(given, ds.format), sha256: '', bytes, mtimeMs, status, previousPartitions: known ? (JSON.parse(known.partitions) as string[]) : [], partitions: [] };
@@ -289,11 +285,15 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
       ctx.columns.set(ds.name, ds.columns.map((c) => c.name));
       inPlace = readsFilesInPlace(ctx);
       await stageFiles(ctx, ds, changed, inPlace);
+      // The key's range over the staged rows, read with the checksums (null when not an integer key).
+      let keyRange = null as KeyColumnRange | null;
       await engine.transaction(async (tx) => {
         // A view of the files is read here for the first time: a value that does not convert fails now.
         const stats = await (inPlace ? readingFiles(ds, changed, () => stagedPartitionStats(tx, ctx, ds)) : stagedPartitionStats(tx, ctx, ds));
         const byPart = new Map(stats.map((s) => [s.part, s]));
-        const problems = await validateStaged(tx, {
+        keyRange = stagedKeyRange(ds, stats);
+        const validate = (input: ValidationInput) => (inPlace ? whileUnchanged(changed, () => validateStaged(tx, input)) : validateStaged(tx, input));
+        const problems = await validate({
           engine,
           dataset: ds,
           staging,
@@ -306,6 +306,9 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
           keysAcrossPartitions: true,
           partitionFromColumn: true,
           stagedRows: new Map(stats.map((s) => [s.part, Number(s.n)])),
+          // Grouped by the partition column, rows where it is NULL are the group whose key is NULL.
+          windowRows: stats.filter((s) => s.part === null).map((s) => ({ part: s.part, n: Number(s.n), nulls: Number(s.n), lo: null, hi: null })),
+          ...(keyRange ? { keyRange } : {}),
         });
         // A partition left with no rows at all has nothing in staging to validate: check it here.
         for (const t of ctx.plan.tasks) {
@@ -318,6 +321,8 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
         await markTasksComputed(tx, engine, ctx.runId, ds.name, ctx.plan.tasks.map((t) => ({ partition: t.partition, rows: Number(byPart.get(t.partition)?.n ?? 0), checksum: String(byPart.get(t.partition)?.c ?? EMPTY_CHECKSUM), inputs: {} })));
       });
       (ctx.keysUniqueInStaging ??= new Set()).add(ds.name);
+      // Publish then finds live rows that could share a key without reading the staging (key-ranges.ts).
+      if (keyRange) (ctx.stagedKeyRanges ??= new Map()).set(ds.name, { lo: keyRange.lo, hi: keyRange.hi });
       crashPoint('ingest.staged');
       return { reused: 0, skipped: 0 };
     },
@@ -411,7 +416,7 @@ async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[]
  */
 async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => Promise<T>): Promise<T> {
   try {
-    return await read();
+    return await whileUnchanged(files, read);
   } catch (error) {
     if (!(error instanceof TidemarkError) || error.code !== 'SQL') throw error;
     const names = files.length === 1 ? files[0].given : `one of ${files.map((f) => f.given).join(', ')}`;
@@ -426,11 +431,45 @@ async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => 
 /**
  * Rows and checksum of each staged partition, measured as everywhere else (window-checksums.ts):
  * the same groups and checksum as grouping by `_tm_partition`, without comparing a text key per row
- * (in a first load's view, without even making it).
+ * (in a first load's view, without even making it). A key of one integer column has its range and
+ * non-NULL count read in the same scan, for the duplicate-key check (validate.ts keyRange).
  */
-async function stagedPartitionStats(tx: Db, ctx: RunContext, ds: SourceSpec): Promise<{ part: string; n: number; c: string }[]> {
+async function stagedPartitionStats(tx: Db, ctx: RunContext, ds: SourceSpec): Promise<PartitionStats[]> {
+  const d = ctx.ws.engine.dialect;
   const from = stagingTable(ctx.ws.engine, ctx.runId, ds.name);
-  return tx.query<{ part: string; n: number; c: string }>(windowChecksumsSql(ctx.ws.engine.dialect, ds, { from, columns: ds.columns.map((c) => c.name) }));
+  const key = integerKeyColumn(ds);
+  // The key's range, in the same scan: validation then asks a bitmap whether a key repeats (validate.ts).
+  const also = key ? { _tm_klo: `min(${d.quote(key.name)})`, _tm_khi: `max(${d.quote(key.name)})`, _tm_kn: `count(${d.quote(key.name)})` } : undefined;
+  return tx.query<PartitionStats>(windowChecksumsSql(d, ds, { from, columns: ds.columns.map((c) => c.name), also }));
+}
+
+/** A row of stagedPartitionStats; the key's range and non-NULL count only for a key of one integer column. */
+interface PartitionStats {
+  part: string;
+  n: number;
+  c: string;
+  _tm_klo?: unknown;
+  _tm_khi?: unknown;
+  _tm_kn?: number | string;
+}
+
+/** The key column when the key is one column of an integer type (its range is then worth reading). */
+function integerKeyColumn(ds: SourceSpec): { name: string; type: string } | null {
+  if (ds.key.length !== 1) return null;
+  const column = ds.columns.find((c) => c.name === ds.key[0]);
+  return column && integerRanges(column.type, []) ? column : null;
+}
+
+/** The key's range over every staged row, from the per-partition stats; null when not read or a partition's keys are all NULL. */
+function stagedKeyRange(ds: SourceSpec, stats: PartitionStats[]): KeyColumnRange | null {
+  const key = integerKeyColumn(ds);
+  if (!key || !stats.length) return null;
+  const ranges = integerRanges(key.type, stats.map((s) => ({ lo: s._tm_klo, hi: s._tm_khi })));
+  const all = ranges && overall(ranges);
+  if (!all) return null;
+  const keys = stats.reduce((n, s) => n + Number(s._tm_kn ?? 0), 0);
+  const rows = stats.reduce((n, s) => n + Number(s.n), 0);
+  return { type: key.type, lo: all.lo, hi: all.hi, keys, rows };
 }
 
 /** Rows each changed file contributed; `total` is the staged rows when they all come from the changed files. */
@@ -441,6 +480,20 @@ async function countRowsPerFile(tx: Db, ctx: RunContext, changed: IngestFile[], 
     `SELECT ${engine.dialect.quote(FILE_COLUMN)} AS f, count(*) AS n FROM ${stagingTable(engine, ctx.runId, ctx.plan.targets[0])} GROUP BY 1`,
   );
   return new Map(counts.map((c) => [c.f, Number(c.n)]));
+}
+
+/**
+ * Runs `read`, which reads `files` where they are; when it fails and one of them was rewritten since
+ * it was hashed, that is the error reported (a read of a file's other bytes can fail in ways that
+ * name no file, e.g. a key outside the range measured a moment before).
+ */
+async function whileUnchanged<T>(files: IngestFile[], read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    for (const f of files) assertUnchanged(f);
+    throw error;
+  }
 }
 
 function assertUnchanged(f: IngestFile): void {

@@ -48,6 +48,23 @@ export interface ValidationInput {
   windowRows?: WindowRow[];
   /** measureStaged proved that no key repeats within a partition: the duplicate-key query is not needed. */
   keysUnique?: boolean;
+  /**
+   * With `keysAcrossPartitions` and a key of one integer column: its range and counts over the rows in
+   * scope, when the caller already read them (ingest, with the checksums). Whether a key repeats is
+   * then answered by a bitmap of that range where the engine has one (see keyRepeatsInBitmap).
+   */
+  keyRange?: KeyColumnRange;
+}
+
+/** One integer key column over the rows validated: its bounds, its non-NULL values, all rows. */
+export interface KeyColumnRange {
+  /** The column's declared type, for the bounds' literals. */
+  type: string;
+  lo: bigint;
+  hi: bigint;
+  /** Rows whose key is not NULL. */
+  keys: number;
+  rows: number;
 }
 
 /** Per partition with rows outside its window or with a NULL partition column: how many, and their range. */
@@ -128,20 +145,50 @@ export async function validateStaged(db: Db, v: ValidationInput): Promise<Proble
 /**
  * Keys repeated anywhere in the staged rows, each with the first partition it is in (up to 20, first
  * partitions first). Grouping every staged key is the costliest check of a large load, so it is done
- * in two steps: whether any key repeats, grouped by the key alone (a text aggregate per row roughly
- * doubles its cost), with the engine's dense-key aggregation where it has one; and only when one does,
- * which keys and partitions, for the message.
+ * in two steps: whether any key repeats — from a bitmap of an integer key's range when the caller
+ * read the range, else grouped by the key alone (a text aggregate per row roughly doubles its cost),
+ * with the engine's dense-key aggregation where it has one — and only when one does, which keys and
+ * partitions, for the message.
  */
 async function duplicateKeysAcrossPartitions(db: Db, v: ValidationInput, keyCols: string[], scope: string, params: unknown[]): Promise<Record<string, unknown>[]> {
   const p = v.engine.dialect.quote(PARTITION_COLUMN);
   const keys = keyCols.join(', ');
-  const anyRepeated = () => db.query(`SELECT 1 AS found FROM ${v.staging} WHERE ${scope} GROUP BY ${keys} HAVING count(*) > 1 LIMIT 1`, params);
-  const found = v.engine.withDenseKeyAggregation ? await v.engine.withDenseKeyAggregation(db, anyRepeated) : await anyRepeated();
-  if (!found.length) return [];
+  const anyRepeated = async () => (await db.query(`SELECT 1 AS found FROM ${v.staging} WHERE ${scope} GROUP BY ${keys} HAVING count(*) > 1 LIMIT 1`, params)).length > 0;
+  const found =
+    (keyCols.length === 1 && v.keyRange ? await keyRepeatsInBitmap(db, v, keyCols[0], v.keyRange, scope, params) : null) ??
+    (v.engine.withDenseKeyAggregation ? await v.engine.withDenseKeyAggregation(db, anyRepeated) : await anyRepeated());
+  if (!found) return [];
   return db.query<Record<string, unknown>>(
     `SELECT min(${p}) AS _part, ${keys}, count(*) AS _n FROM ${v.staging} WHERE ${scope} GROUP BY ${keys} HAVING count(*) > 1 ORDER BY _part, _n DESC LIMIT 20`,
     params,
   );
+}
+
+/** A bitmap of the key's range costs one bit per value of the range, per engine thread: at most 16 MiB. */
+const BITMAP_MAX_BITS = 1n << 27n;
+/** Sparser than this, setting and counting the bitmap's bits costs more than grouping the keys. */
+const BITMAP_MAX_BITS_PER_KEY = 32n;
+
+/**
+ * Whether a key of one integer column repeats, from its range (`range`, read by the caller over the
+ * same rows): more values than the range holds must repeat; otherwise DuckDB's bitstring_agg sets
+ * one bit per distinct value of the range, and a key repeats exactly when fewer bits are set than
+ * there are keys. One pass without a hash table: about a third of the time of grouping 5M keys, even
+ * with the dense-key aggregation. NULL keys group together in the duplicate-key query, so two of them
+ * repeat. Null when this cannot answer (another engine, a range too sparse for a bitmap).
+ */
+async function keyRepeatsInBitmap(db: Db, v: ValidationInput, key: string, range: KeyColumnRange, scope: string, params: unknown[]): Promise<boolean | null> {
+  if (range.rows - range.keys > 1) return true;
+  if (range.keys === 0) return false;
+  const span = range.hi - range.lo + 1n;
+  if (BigInt(range.keys) > span) return true;
+  if (v.engine.kind !== 'duckdb' || span > BITMAP_MAX_BITS || span > BigInt(range.keys) * BITMAP_MAX_BITS_PER_KEY) return null;
+  const bound = (b: bigint) => `CAST(${b.toString()} AS ${range.type})`;
+  const [row] = await db.query<{ distinct_keys: number | string | null }>(
+    `SELECT bit_count(bitstring_agg(${key}, ${bound(range.lo)}, ${bound(range.hi)})) AS distinct_keys FROM ${v.staging} WHERE ${scope}`,
+    params,
+  );
+  return Number(row?.distinct_keys ?? 0) < range.keys;
 }
 
 async function runCheck(db: Db, v: ValidationInput, check: DatasetSpec['checks'][number], scope: string, params: unknown[]): Promise<{ part: string; message: string }[]> {

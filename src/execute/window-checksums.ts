@@ -24,6 +24,11 @@ export interface WindowChecksumsQuery {
    * replacing publish (`_tm_replaced_seq`) and window, i.e. one per replaced version.
    */
   by?: string;
+  /**
+   * More aggregates of each window, by output name (plain names: they are not quoted), computed in the
+   * same scan: ingest reads its key's range there. They do not change `n` or `c`.
+   */
+  also?: Record<string, string>;
 }
 
 /** A row of `windowChecksumsSql`: `part` is null for rows whose partition column is NULL. */
@@ -34,12 +39,15 @@ export interface WindowChecksumRow {
   c: string;
 }
 
-/** SELECT [s,] part, n (rows), c (checksum): one row per non-empty window of `q.from`. */
+/** SELECT [s,] part, n (rows), c (checksum)[, also…]: one row per non-empty window of `q.from`. */
 export function windowChecksumsSql(d: Dialect, ds: { partitionColumn: string; grain: Grain }, q: WindowChecksumsQuery): string {
   const by = q.by === undefined ? '' : `${q.by} AS s, `;
+  const also = Object.entries(q.also ?? {});
+  const alsoNames = also.map(([name]) => `, ${name}`).join('');
+  const alsoAggregates = also.map(([name, aggregate]) => `, ${aggregate} AS ${name}`).join('');
   return (
-    `SELECT ${q.by === undefined ? '' : 's, '}${d.partitionKey('_tm_at', ds.grain)} AS part, n, c FROM (` +
-    `SELECT ${by}${d.partitionStart(d.quote(ds.partitionColumn), ds.grain)} AS _tm_at, count(*) AS n, ${d.checksum(q.columns)} AS c ` +
+    `SELECT ${q.by === undefined ? '' : 's, '}${d.partitionKey('_tm_at', ds.grain)} AS part, n, c${alsoNames} FROM (` +
+    `SELECT ${by}${d.partitionStart(d.quote(ds.partitionColumn), ds.grain)} AS _tm_at, count(*) AS n, ${d.checksum(q.columns)} AS c${alsoAggregates} ` +
     `FROM ${q.from}${q.where ? ` WHERE ${q.where}` : ''} GROUP BY ${q.by === undefined ? '1' : '1, 2'}) t`
   );
 }

@@ -3,11 +3,12 @@
 // checksum aggregate grouped by `_tm_partition`) at every grain; the duplicate-key check first asks
 // only whether a key repeats (with DuckDB's dense-key aggregation) and names keys and partitions in a
 // second query, so its message is unchanged and the session setting it raises is restored.
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ingest } from '../../src/execute/ingest.js';
 import { withWorkspace } from '../helpers/project.js';
-import { csv, grainSourceProjects } from './grain-sources-fixture.js';
+import { csv, GRAIN_SOURCES_YAML, grainSourceProjects } from './grain-sources-fixture.js';
 
 const projects = grainSourceProjects('tidemark-keys-');
 afterAll(() => projects.removeAll());
@@ -93,6 +94,32 @@ describe('ingest duplicate keys', () => {
     });
   });
 
+  it('finds a repeated key whatever the range of the keys: two NULL keys, keys too sparse for a bitmap, more keys than the range holds', async () => {
+    /** Ingests one file of `rows` (order_id,amount,order_date) into a fresh project: published, or its duplicate-key messages. */
+    const outcome = async (rows: string[]) => {
+      const dir = project({ 'orders.csv': csv('order_id,amount,order_date', rows) });
+      return withWorkspace(dir, (ws) =>
+        ingest(ws, 'orders', [path.join(dir, 'data', 'orders.csv')]).then(
+          (r) => r.status,
+          (e: { code?: string; details?: { problems?: { partition: string; code: string; message: string }[] } }) => {
+            expect(e.code).toBe('VALIDATION');
+            return (e.details?.problems ?? []).filter((p) => p.code === 'DUPLICATE_KEY').map((p) => [p.partition, p.message]);
+          },
+        ),
+      );
+    };
+    // NULL keys group together, as in the duplicate-key query: two repeat, one alone does not.
+    expect(await outcome(['1,10,2025-01-01', ',20,2025-01-01', '2,30,2025-01-02', ',40,2025-01-02'])).toEqual([['2025-01-01', 'duplicate key order_id: (order_id=null) ×2']]);
+    expect(await outcome(['1,10,2025-01-01', ',20,2025-01-01', '2,30,2025-01-02'])).toBe('published');
+    // A range far wider than the keys (no bitmap): the keys are grouped instead.
+    expect(await outcome(['1,10,2025-01-01', '1000000000000,20,2025-01-02', '1000000000000,30,2025-01-03'])).toEqual([['2025-01-02', 'duplicate key order_id: (order_id=1000000000000) ×2']]);
+    expect(await outcome(['1,10,2025-01-01', '1000000000000,20,2025-01-02', '-1000000000000,30,2025-01-03'])).toBe('published');
+    // Three keys in a range of two values.
+    expect(await outcome(['5,10,2025-01-01', '6,20,2025-01-02', '6,30,2025-01-02'])).toEqual([['2025-01-02', 'duplicate key order_id: (order_id=6) ×2']]);
+    // Keys at both ends of the range, one repeated at each end.
+    expect(await outcome(['-3,10,2025-01-01', '4,20,2025-01-01', '-3,30,2025-01-02', '0,40,2025-01-02', '4,50,2025-01-03'])).toEqual([['2025-01-01', 'duplicate key order_id: (order_id=-3) ×2; (order_id=4) ×2']]);
+  });
+
   it('passes unique keys, in a first load and a later one', async () => {
     const dir = project({ 'orders.csv': ORDERS, 'orders-more.csv': ORDERS_MORE });
     await withWorkspace(dir, async (ws) => {
@@ -100,5 +127,39 @@ describe('ingest duplicate keys', () => {
       expect((await ingest(ws, 'orders', [path.join(dir, 'data', 'orders-more.csv')])).status).toBe('published');
       expect(Number((await ws.engine.query<{ n: number }>(`SELECT count(*) AS n FROM orders`))[0].n)).toBe(6);
     });
+  });
+});
+
+describe('a file rewritten while it is ingested', () => {
+  // The rewrite happens after planning hashed and measured the file, before staging reads it (beforeStart).
+  const REWRITTEN = csv('order_id,amount,order_date', ['1,100,2025-01-01', '2,200,2025-01-01', '3000000,300,2025-01-02']);
+
+  async function ingestRewritten(dir: string) {
+    const file = path.join(dir, 'data', 'orders.csv');
+    return withWorkspace(dir, async (ws) => {
+      const error = await ingest(ws, 'orders', [file], { reason: 'test', beforeStart: async () => writeFileSync(file, REWRITTEN) }).then(
+        () => null,
+        (e: { code?: string; message?: string }) => e,
+      );
+      return { error, partitions: await ws.engine.query(`SELECT * FROM tidemark.partitions`), live: await ws.engine.columns('main', 'orders') };
+    });
+  }
+
+  it('is refused as rewritten and publishes nothing, even when the read of the new bytes fails for another reason', async () => {
+    const plain = await ingestRewritten(project({ 'orders.csv': ORDERS }));
+    expect(plain.error?.code).toBe('BAD_INPUT');
+    expect(plain.error?.message).toMatch(/orders\.csv changed while it was being ingested$/);
+    expect(plain.partitions).toEqual([]);
+    expect(plain.live).toBeNull();
+    // A check that cannot run over the rewritten rows: the rewrite is what is reported.
+    const checked = project({ 'orders.csv': ORDERS });
+    writeFileSync(
+      path.join(checked, 'tidemark.yaml'),
+      GRAIN_SOURCES_YAML.replace('    key: [order_id]\n', `    key: [order_id]\n    checks: [{ sql: "SELECT error('no big ids') FROM {{ this }} WHERE order_id > 1000", name: small_ids }]\n`),
+    );
+    const broken = await ingestRewritten(checked);
+    expect(broken.error?.code).toBe('BAD_INPUT');
+    expect(broken.error?.message).toMatch(/orders\.csv changed while it was being ingested$/);
+    expect(broken.partitions).toEqual([]);
   });
 });

@@ -167,6 +167,14 @@ describe('adapter checks', () => {
     expect(r.stderr).toContain("datasets.orders.schema.history[0].adapt: current column 'currency' is neither a column of version 1 nor adapted");
   });
 
+  it('names the column of an adapter that does not run in the engine, among adapters that do', async () => {
+    const dir = newDir();
+    await writeSchemaProject(dir, SCHEMA_YAML.replace('CAST(round(amount * 100) AS BIGINT)', 'CAST(no_such_function(amount) AS BIGINT)'), { v1: true });
+    const r = cli(dir, ['ingest', 'orders', FILES.v1]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("datasets.orders.schema.history[0].adapt.amount_cents: 'CAST(no_such_function(amount) AS BIGINT)' does not run on version 1's columns");
+  });
+
   it('names the column of an adapter whose type cannot become the current one (checked in the engine)', async () => {
     const dir = newDir();
     await writeSchemaProject(dir, SCHEMA_YAML.replace(`currency: "'USD'" }`, `currency: "'USD'", order_date: "customer" }`), { v1: true });
