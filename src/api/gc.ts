@@ -14,13 +14,12 @@
  */
 import { getDataset, type Project } from '../config/project.js';
 import type { Db, Engine } from '../engines/engine.js';
-import { REPLACED_SEQ_COLUMN } from '../core/identifiers.js';
 import { isProcessAlive } from '../plan/snapshot.js';
 import { appendAudit } from '../state/audit.js';
 import { isActive, listRuns, type RunRecord } from '../state/runs.js';
 import { historyTable, stateTable } from '../state/tables.js';
-import { partitionWindow } from './version-content.js';
-import { countCopiedRows, dropCopiedRows, type HistoryCopy } from '../execute/history-copy.js';
+import { historyRowPredicates } from './version-content.js';
+import { dropCopiedRows, type HistoryCopy } from '../execute/history-copy.js';
 import type { Workspace } from '../workspace.js';
 
 export interface GcOptions {
@@ -106,27 +105,25 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
 
   const runs = await runsByStaging(engine);
   const staging = await stagingToDrop(engine, runs, Boolean(options.allStaging));
-  const copies = await historyCopiesToDrop(engine, project, runs, Boolean(options.allStaging));
+  let copies = await historyCopiesToDrop(engine, project, runs);
   if (copies.length && !options.dryRun) {
-    await engine.transaction(async (tx) => {
-      for (const runId of new Set(copies.map((c) => c.run_id))) {
-        const taken = await tx.query<HistoryCopy>(`DELETE FROM ${stateTable(engine, 'history_copies')} WHERE run_id = $1 RETURNING dataset, partition, version, tag`, [runId]);
-        for (const dataset of new Set(taken.map((c) => c.dataset))) {
-          const ds = project.datasets.get(dataset);
-          if (ds) await dropCopiedRows(tx, engine, ds, taken.filter((c) => c.dataset === dataset));
-        }
+    copies = await engine.transaction(async (tx) => {
+      // What is dropped is what this transaction takes: a publish may have taken some meanwhile.
+      const dropped = await dropHistoryCopies(tx, engine, project, runs, copies);
+      if (dropped.length) {
+        await appendAudit(tx, engine, {
+          actor: ws.actor,
+          action: 'gc.staging',
+          reason,
+          command: ws.command,
+          run_id: null,
+          dataset: null,
+          partitions: [],
+          details: { history_copies_dropped: dropped },
+          config_hash: project.configHash,
+        });
       }
-      await appendAudit(tx, engine, {
-        actor: ws.actor,
-        action: 'gc.staging',
-        reason,
-        command: ws.command,
-        run_id: null,
-        dataset: null,
-        partitions: [],
-        details: { history_copies_dropped: copies },
-        config_hash: project.configHash,
-      });
+      return dropped;
     });
   }
   if (staging.length && !options.dryRun) {
@@ -194,32 +191,31 @@ function versionPredicate(versions: RemovedVersion[], offset: number): { sql: st
   return { sql: terms.join(' OR '), params };
 }
 
-/** The history rows of `versions`: each is its replacing publish's rows in the partition's window. */
-function historyPredicate(engine: Engine, project: Project, dataset: string, versions: RemovedVersion[]): string {
-  const ds = getDataset(project, dataset);
-  const pc = engine.dialect.quote(ds.partitionColumn);
-  const seq = engine.dialect.quote(REPLACED_SEQ_COLUMN);
-  return versions.map((v) => `(${seq} = ${Math.trunc(v.replaced_seq)} AND ${partitionWindow(engine, ds, v.partition, pc)})`).join(' OR ');
+/** The history rows of `versions` (each its tag's rows in the partition's window), by chunk. */
+function historyPredicates(engine: Engine, project: Project, dataset: string, versions: RemovedVersion[]): string[] {
+  return historyRowPredicates(engine, getDataset(project, dataset), versions.map((v) => ({ partition: v.partition, tag: v.replaced_seq })));
 }
 
 async function historyExists(db: Db, engine: Engine, dataset: string): Promise<boolean> {
   return (await engine.columns(engine.historySchema, dataset, db)) !== null;
 }
 
-async function countHistoryRows(db: Db, engine: Engine, project: Project, dataset: string, versions: RemovedVersion[]): Promise<number> {
+/** History rows matching the predicates (none without a history table). */
+async function countRows(db: Db, engine: Engine, dataset: string, predicates: string[]): Promise<number> {
   if (!(await historyExists(db, engine, dataset))) return 0;
   let n = 0;
-  for (const chunk of chunks(versions)) {
-    const [row] = await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${historyTable(engine, dataset)} WHERE ${historyPredicate(engine, project, dataset, chunk)}`);
-    n += Number(row.n);
-  }
+  for (const which of predicates) n += Number((await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${historyTable(engine, dataset)} WHERE ${which}`))[0].n);
   return n;
+}
+
+async function countHistoryRows(db: Db, engine: Engine, project: Project, dataset: string, versions: RemovedVersion[]): Promise<number> {
+  return countRows(db, engine, dataset, historyPredicates(engine, project, dataset, versions));
 }
 
 async function removeFromHistory(tx: Db, engine: Engine, project: Project, dataset: string, versions: RemovedVersion[]): Promise<void> {
   const exists = await historyExists(tx, engine, dataset);
   for (const chunk of chunks(versions)) {
-    if (exists) await tx.exec(`DELETE FROM ${historyTable(engine, dataset)} WHERE ${historyPredicate(engine, project, dataset, chunk)}`);
+    if (exists) for (const which of historyPredicates(engine, project, dataset, chunk)) await tx.exec(`DELETE FROM ${historyTable(engine, dataset)} WHERE ${which}`);
     const v = versionPredicate(chunk, 1);
     await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET retained = FALSE WHERE dataset = $1 AND (${v.sql})`, [dataset, ...v.params]);
   }
@@ -238,14 +234,16 @@ async function runsByStaging(engine: Engine): Promise<KnownRuns> {
   return { runs, latestOfKey };
 }
 
-/**
- * Whether what a run left for itself (staging, history copies) may go: not while it is in flight, nor
- * (unless `all`) while re-issuing its command would resume it.
- */
+/** In flight; a run with no pid is computed by workers (issue 8) and in flight while active. */
+function inFlight(known: KnownRuns, runId: string): boolean {
+  const run = known.runs.get(runId);
+  return run !== undefined && isActive(run.status) && (run.pid === null || isProcessAlive(run.pid));
+}
+
+/** Whether a run's staging may go: not while it is in flight, nor (unless `all`) while re-issuing its command would resume it. */
 function leftBehind(known: KnownRuns, runId: string, all: boolean): boolean {
+  if (inFlight(known, runId)) return false;
   const run = known.runs.get(runId) ?? null;
-  // In flight; a run with no pid is computed by workers (issue 8) and in flight while active.
-  if (run && isActive(run.status) && (run.pid === null || isProcessAlive(run.pid))) return false;
   const finished = run !== null && (run.status === 'published' || run.status === 'complete');
   const resumable = run !== null && !finished && known.latestOfKey.get(run.run_key)?.run_id === run.run_id;
   return !resumable || all;
@@ -269,16 +267,39 @@ async function stagingToDrop(engine: Engine, known: KnownRuns, all: boolean): Pr
   return out.sort((a, b) => Number(b.view) - Number(a.view) || a.table.localeCompare(b.table));
 }
 
-/** History copies of runs that will not publish them, by run and dataset, with their history rows counted. */
-async function historyCopiesToDrop(engine: Engine, project: Project, known: KnownRuns, all: boolean): Promise<DroppedHistoryCopies[]> {
+/**
+ * Copies of runs not in flight, by run and dataset, with their history rows counted. A later attempt
+ * of a run never uses them (history-copy.ts), so resumable runs' copies go too. Copies of datasets
+ * the project no longer declares stay, as their history does.
+ */
+async function historyCopiesToDrop(engine: Engine, project: Project, known: KnownRuns): Promise<DroppedHistoryCopies[]> {
   const copies = await engine.query<HistoryCopy & { run_id: string }>(`SELECT run_id, dataset, partition, version, tag FROM ${stateTable(engine, 'history_copies')} ORDER BY run_id, dataset, partition`);
-  const out: DroppedHistoryCopies[] = [];
+  return describeCopies(engine, engine, project, known, copies.filter((c) => project.datasets.has(c.dataset) && !inFlight(known, c.run_id)));
+}
+
+/** Takes (deletes) the copies of `planned` that are still there, with their history rows; what it dropped. */
+async function dropHistoryCopies(tx: Db, engine: Engine, project: Project, known: KnownRuns, planned: DroppedHistoryCopies[]): Promise<DroppedHistoryCopies[]> {
+  const params: unknown[] = [];
+  const pairs = planned.map((p) => (params.push(p.run_id, p.dataset), `(run_id = $${params.length - 1} AND dataset = $${params.length})`)).join(' OR ');
+  const taken = await tx.query<HistoryCopy & { run_id: string }>(`DELETE FROM ${stateTable(engine, 'history_copies')} WHERE ${pairs} RETURNING run_id, dataset, partition, version, tag`, params);
+  const dropped = await describeCopies(tx, engine, project, known, taken);
+  for (const dataset of new Set(taken.map((c) => c.dataset))) await dropCopiedRows(tx, engine, getDataset(project, dataset), taken.filter((c) => c.dataset === dataset));
+  return dropped;
+}
+
+async function describeCopies(db: Db, engine: Engine, project: Project, known: KnownRuns, copies: (HistoryCopy & { run_id: string })[]): Promise<DroppedHistoryCopies[]> {
   const groups = new Map<string, (HistoryCopy & { run_id: string })[]>();
-  for (const c of copies) if (leftBehind(known, c.run_id, all)) groups.set(`${c.run_id}\0${c.dataset}`, [...(groups.get(`${c.run_id}\0${c.dataset}`) ?? []), c]);
+  for (const c of copies) {
+    const key = `${c.run_id}\0${c.dataset}`;
+    const group = groups.get(key);
+    if (group) group.push(c);
+    else groups.set(key, [c]);
+  }
+  const out: DroppedHistoryCopies[] = [];
   for (const group of groups.values()) {
     const { run_id, dataset } = group[0];
-    const ds = project.datasets.get(dataset);
-    out.push({ run_id, run_status: known.runs.get(run_id)?.status ?? null, dataset, partitions: group.length, rows: ds ? await countCopiedRows(engine, engine, ds, group) : 0 });
+    const rows = await countRows(db, engine, dataset, historyRowPredicates(engine, getDataset(project, dataset), group));
+    out.push({ run_id, run_status: known.runs.get(run_id)?.status ?? null, dataset, partitions: group.length, rows });
   }
-  return out;
+  return out.sort((a, b) => a.run_id.localeCompare(b.run_id) || a.dataset.localeCompare(b.dataset));
 }

@@ -1,7 +1,8 @@
 /**
  * Where the rows of one version of a partition live: the current version is the live partition,
  * a replaced version that retention still holds is in the dataset's history table (its rows in the
- * partition's window, tagged with the publish that replaced them, `versions.replaced_seq`), and a
+ * partition's window, tagged with `versions.replaced_seq`: the sequence number of the publish that
+ * replaced them, or the negative tag of their copy ahead of it, execute/history-copy.ts), and a
  * version `gc` removed has no rows anywhere any more. Diff, restore and gc read versions through here.
  */
 import type { DatasetSpec } from '../config/project.js';
@@ -108,6 +109,20 @@ export function historyRowsSql(engine: Engine, ds: DatasetSpec, versions: { part
   const wanted = versions.map((v) => `(${replacedSeq(v)}, ${d.windowLiteral(windowOf(v.partition, ds.grain).start, ds.grain)}, ${d.stringLiteral(v.partition)})`).join(', ');
   return `SELECT ${columns.map((c) => `h.${d.quote(c)}`).join(', ')}, w.p AS ${d.quote(partitionAlias)} FROM ${historyTable(engine, ds.name)} h
     JOIN (VALUES ${wanted}) AS w(s, start, p) ON h.${d.quote(REPLACED_SEQ_COLUMN)} = w.s AND ${d.partitionStart(`h.${pc}`, ds.grain)} = w.start`;
+}
+
+/**
+ * The history rows of replaced versions, each named by its tag and partition, as predicates over
+ * chunks of 200 (a statement each): what gc and the copies ahead of a publish delete or count.
+ */
+export function historyRowPredicates(engine: Engine, ds: DatasetSpec, rows: { partition: PartitionKey; tag: number }[]): string[] {
+  const pc = engine.dialect.quote(ds.partitionColumn);
+  const seq = engine.dialect.quote(REPLACED_SEQ_COLUMN);
+  const out: string[] = [];
+  for (let i = 0; i < rows.length; i += 200) {
+    out.push(rows.slice(i, i + 200).map((r) => `(${seq} = ${Math.trunc(Number(r.tag))} AND ${partitionWindow(engine, ds, r.partition, pc)})`).join(' OR '));
+  }
+  return out;
 }
 
 /** A retained version's replacing publish, as a SQL literal (a number Tidemark recorded itself). */

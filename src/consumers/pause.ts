@@ -57,6 +57,14 @@ export async function requestPause(ws: Workspace, plan: Plan): Promise<void> {
   }
 }
 
+/**
+ * The run a successful `requestPause` paused consumers for was refused before it existed (its
+ * admission on a multi-writer engine): they are told `run.cancelled`, as when a consumer refuses.
+ */
+export async function releasePause(ws: Workspace, plan: Plan, reason: string): Promise<void> {
+  await releasePaused(ws, plan, pauseConsumersFor(ws, plan), reason);
+}
+
 /** Best effort: a consumer that paused for a run that will not happen may resume. */
 async function releasePaused(ws: Workspace, plan: Plan, names: string[], reason: string): Promise<void> {
   for (const name of names) {

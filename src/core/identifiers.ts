@@ -22,8 +22,9 @@ export const RESERVED_PREFIX = '_tm_';
 export const FILE_COLUMN = '_tm_file';
 export const PARTITION_COLUMN = '_tm_partition';
 /**
- * History rows carry the publish sequence number of the publish that replaced them: one constant per
- * publish, so moving rows to history is a plain copy (no per-row partition key or version lookup).
- * With the partition (from the partition column) it names the version: `versions.replaced_seq`.
+ * History rows carry one constant per copy: the sequence number of the publish that replaced them, or
+ * the negative tag of their copy just before it (execute/history-copy.ts). So moving rows to history
+ * is a plain copy (no per-row partition key or version lookup). With the partition (from the
+ * partition column) it names the version: `versions.replaced_seq`.
  */
 export const REPLACED_SEQ_COLUMN = '_tm_replaced_seq';

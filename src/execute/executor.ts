@@ -11,13 +11,13 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Db } from '../engines/engine.js';
 import { Mutex } from '../engines/mutex.js';
-import { requestPause } from '../consumers/pause.js';
+import { releasePause, requestPause } from '../consumers/pause.js';
 import { deliverRunStarted } from '../consumers/run-started.js';
 import { TidemarkError, coerceError, usageError } from '../errors.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
 import { appendOutboxEvent } from '../state/outbox.js';
-import { beginPublishing, findResumableRun, insertRun, insertTasks, listTasks, markRunCancelled, setRunStatus } from '../state/runs.js';
+import { beginPublishing, findResumableRun, insertRun, insertTasks, listTasks, markRunCancelled, setRunStatus, type RunRecord } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 import { noteHolderRun, type Workspace } from '../workspace.js';
 import { admitRun } from '../workers/admission.js';
@@ -99,34 +99,16 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   await (options.beforeStart ?? requestPause)(ws, plan);
 
   const { engine } = ws;
-  const resumable = await findResumableRun(engine, engine, runKey);
-  let runId: string;
-  let publishedBefore = false;
-  if (resumable) {
-    runId = resumable.run_id;
-    await engine.transaction(async (tx) => {
-      // Multi-writer engines: resuming takes partitions back, so it is admitted like a new run (issue 8).
-      await admitRun(tx, engine, plan, runId);
-      // Tasks interrupted or failed last time start again; computed ones are checked for reuse.
-      await tx.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending', error = NULL WHERE run_id = $1 AND status IN ('computing', 'failed', 'skipped')`, [runId]);
-      // The re-issued command's reason and pool are the run's now: runs, diff and the audit agree.
-      await setRunStatus(tx, engine, runId, 'computing', { error: null, pid: process.pid, reason: options.reason, pool });
-    });
-    // A run that published batches before it stopped (--publish partition) keeps them: they are not
-    // computed or published again, and its result lists them with the rest.
-    publishedBefore = (await listTasks(engine, engine, runId)).some((t) => t.status === 'published' || t.status === 'unchanged');
-  } else {
-    runId = newRunId();
-    await createRun(ws, plan, {
-      runId,
-      runKey,
-      status: 'computing',
-      reason: options.reason,
-      pool,
-      pid: process.pid,
-      record: { datasets: plan.datasets, guards: plan.guards, estimated_rows: plan.estimated_rows, reasons: plan.tasks.map((t) => t.reason) },
-    });
+  let started: StartedRun;
+  try {
+    started = await startRun(ws, plan, options, runKey, pool);
+  } catch (error) {
+    // Refused before the run existed (its admission, on a multi-writer engine): consumers that paused
+    // for it resume now; there will be no run.published or run.failed to tell them.
+    if (!options.beforeStart) await releasePause(ws, plan, ws.redact(coerceError(error).message));
+    throw error;
   }
+  const { runId, resumable, publishedBefore } = started;
   noteHolderRun(ws, runId);
   // A new run's run.started is committed: consumers hear it now, before compute (bounded by their
   // timeouts; a failure stays pending). No consumer to tell: no state-store work at all.
@@ -141,8 +123,8 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     counts = await stager.compute(ctx);
     crashPoint('compute.done');
     // The rows the publish will replace go to history now, outside its transaction (history-copy.ts).
-    // Per batch, each publish copies its own (they are small).
-    if (!perBatch) await copyReplacedRowsAhead(ctx, plan.datasets.map((d) => getDataset(ws.project, d.dataset)));
+    // Per batch, each publish copies its own (they are small). Not for a run being cancelled.
+    if (!perBatch && !cancelRequestedHere(ws.project, runId)) await copyReplacedRowsAhead(ctx, plan.datasets.map((d) => getDataset(ws.project, d.dataset)));
     crashPoint('history.copied');
     // A cancel asked while the last tasks computed stops the run here, before anything is published.
     // (The state store's half is beginPublishing's condition.)
@@ -207,6 +189,44 @@ function serialPublisher(ctx: RunContext, stager: Stager): NonNullable<RunContex
       await publishRun(ctx, stager.publishKind ?? 'computed', { batch: { dataset, partitions }, alwaysReplace: stager.alwaysReplace });
       crashPoint('publish.batch_committed');
     });
+}
+
+interface StartedRun {
+  runId: string;
+  /** The run re-issuing the command resumed, if any. */
+  resumable: RunRecord | null;
+  /** It published batches before it stopped (--publish partition): they are kept, and listed in the result. */
+  publishedBefore: boolean;
+}
+
+/** Resumes the run of this request, or creates it; both are admitted first on multi-writer engines. */
+async function startRun(ws: Workspace, plan: Plan, options: RunOptions, runKey: string, pool: string): Promise<StartedRun> {
+  const { engine } = ws;
+  const resumable = await findResumableRun(engine, engine, runKey);
+  if (resumable) {
+    const runId = resumable.run_id;
+    await engine.transaction(async (tx) => {
+      // Multi-writer engines: resuming takes partitions back, so it is admitted like a new run (issue 8).
+      await admitRun(tx, engine, plan, runId);
+      // Tasks interrupted or failed last time start again; computed ones are checked for reuse.
+      await tx.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending', error = NULL WHERE run_id = $1 AND status IN ('computing', 'failed', 'skipped')`, [runId]);
+      // The re-issued command's reason and pool are the run's now: runs, diff and the audit agree.
+      await setRunStatus(tx, engine, runId, 'computing', { error: null, pid: process.pid, reason: options.reason, pool });
+    });
+    const publishedBefore = (await listTasks(engine, engine, runId)).some((t) => t.status === 'published' || t.status === 'unchanged');
+    return { runId, resumable, publishedBefore };
+  }
+  const runId = newRunId();
+  await createRun(ws, plan, {
+    runId,
+    runKey,
+    status: 'computing',
+    reason: options.reason,
+    pool,
+    pid: process.pid,
+    record: { datasets: plan.datasets, guards: plan.guards, estimated_rows: plan.estimated_rows, reasons: plan.tasks.map((t) => t.reason) },
+  });
+  return { runId, resumable: null, publishedBefore: false };
 }
 
 /**

@@ -95,9 +95,10 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
     // recorded checksums recomputed, before those are read below — as an ingest's `prepare` does for a
     // source: staged and recorded checksums are then over the same columns (add-columns.ts).
     const schemaChanges = await addColumnsOfModels(tx, engine, ctx, publishing);
-    // Replaced rows the run copied to history before this transaction (history-copy.ts): taken here,
-    // so gc cannot remove them under it; each is used below only if still of the version replaced.
-    const copiedAhead = keepsHistory(ctx) ? await takeHistoryCopies(tx, engine, runId) : new Map<string, Map<string, HistoryCopy>>();
+    // Replaced rows copied to history before this transaction (history-copy.ts): taken here, so gc
+    // cannot remove them under it; one is used below only if this attempt made it and it is still of
+    // the version replaced.
+    const copiedAhead = keepsHistory(ctx) ? await takeHistoryCopies(tx, engine, runId, [...project.datasets.keys()]) : new Map<string, Map<string, HistoryCopy>>();
     const usedCopies: HistoryCopy[] = [];
     // Versions of the partitions this publish replaces and of those they read (their input
     // fingerprints), not of whole datasets; `snapshot` then takes this run's new versions, `current`
@@ -149,7 +150,7 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
         const copies = copiedAhead.get(name) ?? new Map<string, HistoryCopy>();
         const copied = changed.flatMap((t) => {
           const copy = copies.get(t.partition);
-          return copy && copy.version === before.get(t.partition)?.version ? [copy] : [];
+          return copy && copy.tag === ctx.historyCopyTag && copy.version === before.get(t.partition)?.version ? [copy] : [];
         });
         usedCopies.push(...copied);
         const inHistory = new Set(copied.map((c) => c.partition));
@@ -209,11 +210,11 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
         });
       }
     }
-    // Copies this publish does not use (content unchanged after all, or a version since replaced).
+    // Copies this publish does not use (content unchanged after all, a version since replaced, a copy
+    // from an earlier attempt): their rows go. (takeHistoryCopies took only declared datasets.)
     const used = new Set(usedCopies.map((c) => `${c.dataset}\0${c.partition}`));
     for (const [name, copies] of copiedAhead) {
-      const ds = project.datasets.get(name);
-      if (ds) await dropCopiedRows(tx, engine, ds, [...copies.values()].filter((c) => !used.has(`${c.dataset}\0${c.partition}`)));
+      await dropCopiedRows(tx, engine, project.datasets.get(name)!, [...copies.values()].filter((c) => !used.has(`${c.dataset}\0${c.partition}`)));
     }
     await recordNewVersions(tx, engine, newVersions, { run_id: runId, publish_seq: seq, published_at: now, actor: ws.actor, reason: ctx.options.reason });
     await markReplacedNotRetained(tx, engine, replacedNotRetained);
@@ -362,12 +363,17 @@ async function replacePartitions(
  * copy's tag, not this publish's sequence number (recordNewVersions wrote the latter).
  */
 async function tagReplacedWithCopies(tx: Db, engine: Engine, seq: number, copies: HistoryCopy[]): Promise<void> {
-  const groups = new Map<string, HistoryCopy[]>();
-  for (const c of copies) groups.set(`${c.dataset}\0${c.tag}`, [...(groups.get(`${c.dataset}\0${c.tag}`) ?? []), c]);
-  for (const group of groups.values()) {
-    for (let i = 0; i < group.length; i += 500) {
-      const params: unknown[] = [group[0].tag, seq, group[0].dataset];
-      const list = group.slice(i, i + 500).map((c) => (params.push(c.partition), `$${params.length}`)).join(', ');
+  // One tag per attempt: a statement per dataset (and per 500 partitions).
+  const byDataset = new Map<string, HistoryCopy[]>();
+  for (const c of copies) {
+    const mine = byDataset.get(c.dataset);
+    if (mine) mine.push(c);
+    else byDataset.set(c.dataset, [c]);
+  }
+  for (const [dataset, mine] of byDataset) {
+    for (let i = 0; i < mine.length; i += 500) {
+      const params: unknown[] = [mine[0].tag, seq, dataset];
+      const list = mine.slice(i, i + 500).map((c) => (params.push(c.partition), `$${params.length}`)).join(', ');
       await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET replaced_seq = $1 WHERE replaced_seq = $2 AND dataset = $3 AND partition IN (${list})`, params);
     }
   }

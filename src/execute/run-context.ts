@@ -73,6 +73,11 @@ export interface RunContext {
    */
   stagedKeyRanges?: Map<string, KeyRange>;
   /**
+   * The tag of the replaced rows this attempt copied to history just before its publish
+   * (history-copy.ts); the publish uses only those copies.
+   */
+  historyCopyTag?: number;
+  /**
    * Set by the executor for `--publish partition`: a stager calls it with each batch of a dataset as
    * soon as that batch is computed and validated, and waits for it; publishes run one at a time.
    */

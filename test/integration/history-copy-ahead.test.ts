@@ -4,11 +4,14 @@
  * shop data (by default only copies of 100k rows or more are made ahead).
  *
  * What must hold: a restore brings back exactly the replaced rows whichever way they reached
- * history; a run killed after its copy resumes and reuses it; a copy whose partition was republished
- * meanwhile is not used (and its rows go); a run that never publishes leaves copies that gc removes,
- * with nothing else in history touched.
+ * history; the copies of an attempt that stopped are never used by the next one (the live rows may
+ * have changed since: history must hold the rows actually replaced), and their rows go; a partition
+ * the publish replaces without a copy (a repair of rows changed outside Tidemark) is copied in the
+ * publish, beside the copies used; a run that never publishes leaves copies that gc removes, with
+ * nothing else in history touched.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { withWorkspace } from '../helpers/project.js';
 import { partitionStates, readFile, removeProject, scaleRevenue, SETUP_TIMEOUT, shopProject, SLOW, tm, tmJson, writeFile } from './versions-fixture.js';
 
 const FROM = '2026-04-24';
@@ -31,7 +34,7 @@ describe('history copied ahead of the publish', SLOW, () => {
       `SELECT v.partition AS p, v.version AS v, v.replaced_seq AS tag, (SELECT count(*) FROM tidemark_history.daily_revenue h WHERE h._tm_replaced_seq = v.replaced_seq AND CAST(h.day AS VARCHAR) = v.partition) AS n
        FROM tidemark.versions v WHERE v.dataset = 'daily_revenue' AND v.replaced_at IS NOT NULL ORDER BY 1, 2`,
     );
-  const backfill = (factor: number, env: Record<string, string> = {}, from = FROM, to = TO) => {
+  const backfill = (factor: number | string, env: Record<string, string> = {}, from = FROM, to = TO) => {
     writeFile(dir, 'models/daily_revenue.sql', scaleRevenue(goodSql, factor));
     const previous = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
     Object.assign(process.env, env);
@@ -85,62 +88,38 @@ describe('history copied ahead of the publish', SLOW, () => {
     expect(copies()).toEqual([]);
   });
 
-  test('killed after its copy, the re-issued backfill reuses the copy (no second copy) and publishes', () => {
-    const before = partitionStates(dir, ['daily_revenue']).get('daily_revenue')!;
-    const killed = backfill(3, { TIDEMARK_CRASH_AT: 'history.copied:1' });
-    expect(killed.code).not.toBe(0);
-    // Live data and versions untouched; the copy is recorded and its rows are in history.
-    expect(partitionStates(dir, ['daily_revenue']).get('daily_revenue')).toEqual(before);
+  const rowsOf = (tag: number, day?: string) =>
+    Number(tmJson<{ n: number }[]>(dir, 'query', `SELECT count(*) AS n FROM tidemark_history.daily_revenue WHERE _tm_replaced_seq = ${tag}${day ? ` AND day = DATE '${day}'` : ''}`)[0].n);
+
+  // The earlier attempt's copy is dropped by the re-issued run's copy step, which copies again; or —
+  // when that step copies nothing (below its row threshold) — the publish copies everything itself.
+  test.each([
+    ['copies again ahead', '0', 3, 4],
+    ['copies in its publish', '1000000000000', 5, 6],
+  ])('killed after its copy, then a partition republished by another command: the re-issued run %s, and the old copy goes', (_how, threshold, factor, otherFactor) => {
+    const killed = backfill(factor, { TIDEMARK_CRASH_AT: 'history.copied:1' });
+    expect(killed.code, killed.stderr).not.toBe(0);
     const made = copies();
     expect(made).toHaveLength(7);
-    const tag = made[0].tag;
-    expect(historyByTag().get(tag)).toBe([...before].filter(([p]) => p >= FROM && p <= TO).reduce((n, [, s]) => n + s.rows, 0));
-
-    const resumed = backfill(3);
-    expect(resumed.code, resumed.stderr).toBe(0);
-    expect(JSON.parse(resumed.stdout).run_id).toBe(made[0].run_id);
-    expect(copies()).toEqual([]);
-    // The replaced versions point at the first copy's tag; no other copy was made.
-    const latest = replacedVersions().filter((v) => v.tag === tag);
-    expect(latest).toHaveLength(7);
-    for (const v of latest) expect(v.n).toBe(before.get(v.p)!.rows);
-    expect(Math.min(...historyByTag().keys())).toBe(tag);
-  });
-
-  // The stale copy is found by the re-issued run's copy step (which copies the partition again), or —
-  // when that step does not run (below its row threshold) — by the publish itself, which then copies
-  // that partition in its transaction while using the other six copies.
-  test.each([
-    ['the copy step', '0', 4, 5],
-    ['the publish', '1000000000000', 8, 9],
-  ])('a copy whose partition was republished meanwhile is not used (found by %s), and its rows are removed', (_by, threshold, factor, otherFactor) => {
-    const killed = backfill(factor, { TIDEMARK_CRASH_AT: 'history.copied:1' });
-    expect(killed.code, killed.stderr + killed.stdout).not.toBe(0);
-    const [stale] = copies().filter((c) => c.partition === TO);
-    const rowsOf = (tag: number, day: string) => Number(tmJson<{ n: number }[]>(dir, 'query', `SELECT count(*) AS n FROM tidemark_history.daily_revenue WHERE _tm_replaced_seq = ${tag} AND day = DATE '${day}'`)[0].n);
-    const staleRows = rowsOf(stale.tag, TO);
-    expect(staleRows).toBeGreaterThan(0);
+    const old = made[0].tag;
+    expect(rowsOf(old)).toBeGreaterThan(0);
     // Another command republishes the last day (the killed run holds nothing while its process is dead).
     const other = backfill(otherFactor, {}, TO, TO);
     expect(other.code, other.stderr).toBe(0);
-    const history = historyByTag();
     const replacedContent = [...partitionStates(dir, ['daily_revenue']).get('daily_revenue')!].filter(([p]) => p >= FROM && p <= TO);
 
     const resumed = backfill(factor, { TIDEMARK_HISTORY_COPY_AHEAD_ROWS: threshold });
     expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout).run_id).toBe(made[0].run_id);
     expect(copies()).toEqual([]);
-    // The stale copy's rows of TO are gone; its other six partitions were used. TO's replaced
-    // version (the other command's) reached history another way, and every replaced version still points at
-    // rows of its own.
-    expect(rowsOf(stale.tag, TO)).toBe(0);
-    expect(historyByTag().get(stale.tag)).toBe(history.get(stale.tag)! - staleRows);
-    const replaced = replacedVersions();
-    for (const v of replaced) expect(v.n, `${v.p} v${v.v}`).toBeGreaterThan(0);
-    expect(replaced.filter((v) => v.tag === stale.tag).map((v) => v.p)).toEqual(['2026-04-24', '2026-04-25', '2026-04-26', '2026-04-27', '2026-04-28', '2026-04-29']);
-    const latestOfTo = replaced.filter((v) => v.p === TO).at(-1)!;
-    // Copied again ahead (a new negative tag), or by the publish (its sequence number).
-    if (threshold === '0') expect(latestOfTo.tag).toBeLessThan(stale.tag);
-    else expect(latestOfTo.tag).toBeGreaterThan(0);
+    expect(rowsOf(old)).toBe(0);
+    // The 7 versions it replaced point at rows of their own: a new negative tag, or the publish's number.
+    const latest = replacedVersions().filter((v) => v.p >= FROM && v.p <= TO && v.v === replacedContent.find(([p]) => p === v.p)![1].version);
+    expect(latest).toHaveLength(7);
+    for (const v of latest) expect(v.n, `${v.p} v${v.v}`).toBe(replacedContent.find(([p]) => p === v.p)![1].rows);
+    expect(new Set(latest.map((v) => v.tag)).size).toBe(1);
+    if (threshold === '0') expect(latest[0].tag).toBeLessThan(old);
+    else expect(latest[0].tag).toBeGreaterThan(0);
     // And the restore of the resumed run brings back exactly what it replaced, TO included.
     const undo = tm(dir, 'restore', 'daily_revenue', '--run', JSON.parse(resumed.stdout).run_id, '--reason', 'undo', '--yes', '--json');
     expect(undo.code, undo.stderr).toBe(0);
@@ -148,31 +127,57 @@ describe('history copied ahead of the publish', SLOW, () => {
     for (const [p, state] of replacedContent) expect(after.get(p)!.checksum, p).toBe(state.checksum);
   });
 
-  test('copies of a run given up are removed by gc --all-staging (reported first by --dry-run), and nothing else', () => {
+  test('a partition repaired at publish (rows changed outside Tidemark) is copied by the publish, the others come from the copy', async () => {
+    expect(backfill(21).code).toBe(0);
+    // Someone edits TO's live rows behind Tidemark's back.
+    await withWorkspace(dir, (ws) => ws.engine.exec(`UPDATE main.daily_revenue SET orders = orders + 1000 WHERE day = DATE '${TO}'`));
+    // The next backfill computes TO's recorded content again (so no copy ahead for it), the others anew.
+    const r = backfill(`(CASE WHEN o.order_date = DATE '${TO}' THEN 21 ELSE 22 END)`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).published.map((p: { partition: string }) => p.partition)).toHaveLength(7);
+    const seq = tmJson<{ p: number }[]>(dir, 'query', `SELECT publish_seq AS p FROM tidemark.partitions WHERE dataset = 'daily_revenue' AND partition = '${TO}'`)[0].p;
+    const replaced = tmJson<{ p: string; tag: number; n: number; edited: number }[]>(
+      dir,
+      'query',
+      `SELECT v.partition AS p, v.replaced_seq AS tag,
+         (SELECT count(*) FROM tidemark_history.daily_revenue h WHERE h._tm_replaced_seq = v.replaced_seq AND CAST(h.day AS VARCHAR) = v.partition) AS n,
+         (SELECT count(*) FROM tidemark_history.daily_revenue h WHERE h._tm_replaced_seq = v.replaced_seq AND CAST(h.day AS VARCHAR) = v.partition AND h.orders >= 1000) AS edited
+       FROM tidemark.versions v WHERE v.dataset = 'daily_revenue' AND v.replaced_seq IS NOT NULL AND v.replaced_at = (SELECT max(replaced_at) FROM tidemark.versions WHERE dataset = 'daily_revenue') ORDER BY 1`,
+    );
+    expect(replaced.map((v) => v.p)).toEqual(['2026-04-24', '2026-04-25', '2026-04-26', '2026-04-27', '2026-04-28', '2026-04-29', TO]);
+    // Six from one copy ahead; TO copied in the publish, holding the edited rows (the evidence).
+    expect(new Set(replaced.slice(0, 6).map((v) => Number(v.tag))).size).toBe(1);
+    expect(Number(replaced[0].tag)).toBeLessThan(0);
+    expect(Number(replaced[6].tag)).toBe(Number(seq));
+    for (const v of replaced) expect(Number(v.n), v.p).toBeGreaterThan(0);
+    expect(Number(replaced[6].edited)).toBe(Number(replaced[6].n));
+    expect(copies()).toEqual([]);
+  });
+
+  test('copies of a run that stopped are removed by gc (reported first by --dry-run), and nothing else', () => {
     const killed = backfill(6, { TIDEMARK_CRASH_AT: 'history.copied:1' });
     expect(killed.code).not.toBe(0);
     const made = copies();
     expect(made).toHaveLength(7);
     const history = historyByTag();
-    // While re-issuing the command would resume the run (even cancelled), gc keeps its copies, as it
-    // keeps its staging; --all-staging gives that up.
-    const cancel = tm(dir, 'cancel', made[0].run_id, '--json');
-    expect(cancel.code, cancel.stderr).toBe(0);
-    expect(tmJson(dir, 'gc', '--reason', 'tidy').history_copies_dropped).toEqual([]);
-    expect(copies()).toHaveLength(7);
-
-    const dry = tmJson(dir, 'gc', '--dry-run', '--all-staging');
-    expect(dry.history_copies_dropped).toEqual([{ run_id: made[0].run_id, run_status: 'cancelled', dataset: 'daily_revenue', partitions: 7, rows: history.get(made[0].tag) }]);
+    // Its next attempt would not use them (it copies again), so gc need not keep them for a resume.
+    const dry = tmJson(dir, 'gc', '--dry-run');
+    expect(dry.history_copies_dropped).toEqual([{ run_id: made[0].run_id, run_status: 'computing', dataset: 'daily_revenue', partitions: 7, rows: history.get(made[0].tag) }]);
     expect(historyByTag()).toEqual(history);
-    const report = tmJson(dir, 'gc', '--reason', 'tidy', '--all-staging');
+    expect(copies()).toHaveLength(7);
+    const report = tmJson(dir, 'gc', '--reason', 'tidy');
     expect(report.history_copies_dropped).toEqual(dry.history_copies_dropped);
     expect(copies()).toEqual([]);
     const left = historyByTag();
     expect(left.has(made[0].tag)).toBe(false);
     history.delete(made[0].tag);
     expect(left).toEqual(history);
-    // The trail says what gc removed.
+    // The trail says what gc removed; the run itself can still be re-issued, and publishes.
     const audit = tmJson<{ action: string; details: { history_copies_dropped?: unknown[] } }[]>(dir, 'audit', 'log', '--since', '1h');
     expect(audit.some((a) => a.action === 'gc.staging' && a.details.history_copies_dropped?.length === 1)).toBe(true);
+    const resumed = backfill(6);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout).run_id).toBe(made[0].run_id);
+    for (const v of replacedVersions()) expect(v.n, `${v.p} v${v.v}`).toBeGreaterThan(0);
   });
 });

@@ -7,12 +7,16 @@
 // The race is made deterministic with the library API's `beforeStart` hook, which the executor calls
 // after planning and before admitting the run: the hook queues a competing detached backfill from
 // another process (the real CLI), exactly in the window between plan and admission.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { backfill, run } from '../../src/api/operations.js';
 import { TidemarkError } from '../../src/errors.js';
 import type { Plan } from '../../src/plan/types.js';
 import type { Workspace } from '../../src/workspace.js';
-import { applyOrdersFix, builtShop, cliJson, days, projectCopies, requireBuild, SHOP_MODELS, withWorkspace } from '../helpers/project.js';
+import { applyOrdersFix, builtShop, cliAsync, cliJson, days, projectCopies, requireBuild, SHOP_MODELS, withWorkspace } from '../helpers/project.js';
 
 const pgUrl = inject('pgUrl');
 const skip = !pgUrl;
@@ -158,5 +162,41 @@ describe('run admission on PostgreSQL', () => {
     expect((refused as TidemarkError).code).toBe('GUARD');
     expect((refused as TidemarkError).message).toMatch(/^refused: daily_revenue: 2026-03-14 held by backfill run r\w+/);
     await withWorkspace(dir, async (ws) => expect(await runsWithReason(ws, REASON)).toEqual([]));
+  });
+
+  it.skipIf(skip)(title('consumers paused for an attempt refused at admission are told run.cancelled; the next attempt pauses them again'), async () => {
+    const dir = copies.fresh();
+    // A real webhook consumer with pause: true. Its first run.starting is where the race happens: it
+    // queues a backfill from another process before it acknowledges, so that attempt's admission finds it.
+    // (The queued backfill pauses the consumer too: its run.starting, of kind backfill, is acknowledged at once.)
+    const received: { type: string; kind?: string }[] = [];
+    let raced = false;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', async () => {
+        const event = JSON.parse(body) as { type: string; kind?: string };
+        received.push(event);
+        if (event.type === 'run.starting' && event.kind === 'run' && !raced) {
+          raced = true;
+          const queued = await cliAsync(dir, ['backfill', 'daily_revenue', '--from', '2026-03-12', '--to', '2026-03-13', '--reason', 'competing backfill', '--yes', '--include-recent', '--detach', '--downstream', '--json']);
+          expect(queued.code, queued.stderr).toBe(0);
+        }
+        res.writeHead(200).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const yamlFile = path.join(dir, 'tidemark.yaml');
+      const yaml = readFileSync(yamlFile, 'utf8').replace('    sql: models/daily_revenue.sql\n', '    sql: models/daily_revenue.sql\n    consumers: [gate]\n');
+      writeFileSync(yamlFile, `${yaml}\nconsumers:\n  gate: { kind: webhook, url: "http://127.0.0.1:${port}/hook", pause: true, timeout_ms: 60000 }\n`);
+      const result = await withWorkspace(dir, (ws) => run(ws, {}, { reason: REASON }));
+      expect(result.status).toBe('published');
+      // Paused, released when the admission refused, paused again for the attempt that ran.
+      expect(received.filter((e) => e.kind === 'run').map((e) => e.type)).toEqual(['run.starting', 'run.cancelled', 'run.starting', 'run.started']);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -97,7 +97,7 @@ export function days(from: string, to: string): string[] {
 }
 
 /** The shop's daily_revenue model with its USD revenue multiplied by `factor` (the "wrong SQL"). */
-export function scaleRevenue(sql: string, factor: number): string {
+export function scaleRevenue(sql: string, factor: number | string): string {
   const scaled = sql.replace('CAST(SUM(round(o.amount_cents * f.usd_per_unit)) AS BIGINT) AS revenue_usd_cents', `CAST(SUM(round(o.amount_cents * f.usd_per_unit)) * ${factor} AS BIGINT) AS revenue_usd_cents`);
   if (scaled === sql) throw new Error('daily_revenue.sql no longer has the expected revenue_usd_cents line');
   return scaled;

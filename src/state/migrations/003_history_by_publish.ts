@@ -6,6 +6,7 @@
  *
  * - versions.replaced_seq: the publish sequence number of the publish that replaced the version
  *   (NULL while it is current). Filled for existing versions from the publish of the next version.
+ *   (Since migration 6 it may also be the negative tag of rows copied just before that publish.)
  * - each `history.<dataset>` table is rewritten with `_tm_replaced_seq` instead of `_tm_partition`
  *   and `_tm_version`. A version's rows are then `partition column in the partition's window AND
  *   _tm_replaced_seq = versions.replaced_seq` (see api/version-content.ts).
