@@ -167,13 +167,16 @@ export function registerVersionCommands(program: Command): void {
         const r = await gc(ws, { reason: f.reason, dryRun: f.dryRun, allStaging: f.allStaging });
         if (g.json) return printJson(r);
         const verb = r.dry_run ? 'Would free' : 'Freed';
-        print(`${verb}: ${r.versions_removed.length} version(s) beyond retention (${r.history_rows_removed} history row(s)); ${r.staging_dropped.length} staging table(s) (${r.staging_rows_removed} row(s)).`);
+        const copies = r.history_copies_dropped.length
+          ? `; ${r.history_copies_dropped.reduce((n, c) => n + c.partitions, 0)} partition(s) copied ahead by runs that did not publish (${r.history_copies_dropped.reduce((n, c) => n + c.rows, 0)} history row(s))`
+          : '';
+        print(`${verb}: ${r.versions_removed.length} version(s) beyond retention (${r.history_rows_removed} history row(s)); ${r.staging_dropped.length} staging table(s) (${r.staging_rows_removed} row(s))${copies}.`);
         print(`Policy: keep the newest ${r.policy.versions} replaced version(s) per partition and anything replaced within ${r.policy.days} day(s).`);
         const byDs = new Map<string, string[]>();
         for (const v of r.versions_removed) byDs.set(v.dataset, [...(byDs.get(v.dataset) ?? []), `${v.partition} v${v.version}`]);
         for (const [ds, list] of byDs) print(`  ${ds}: ${list.length <= 8 ? list.join(', ') : `${list.slice(0, 6).join(', ')}, … (${list.length})`}`);
         for (const s of r.staging_dropped) print(`  staging ${s.table} (run ${s.run_id}, ${s.run_status ?? 'unknown run'}, ${s.rows} rows)`);
-        for (const c of r.history_copies_dropped) print(`  history rows copied ahead for ${c.dataset} by run ${c.run_id} (${c.run_status ?? 'unknown run'}, never published): ${c.partitions} partition(s), ${c.rows} rows`);
+        for (const c of r.history_copies_dropped) print(`  history copied ahead for ${c.dataset} by run ${c.run_id} (${c.run_status ?? 'unknown run'}): ${c.partitions} partition(s), ${c.rows} rows`);
         if (r.datasets_skipped.length) print(`Kept: history of ${r.datasets_skipped.join(', ')}, no longer in the project file (declare the dataset again to apply retention to it).`);
         if (r.dry_run) print('Dry run: nothing was changed.');
       }),
