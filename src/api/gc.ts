@@ -103,7 +103,7 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
     });
   }
 
-  const runs = await runsByStaging(engine);
+  const runs = await knownRuns(engine);
   const staging = await stagingToDrop(engine, runs, Boolean(options.allStaging));
   let copies = await historyCopiesToDrop(engine, project, runs);
   if (copies.length && !options.dryRun) {
@@ -227,7 +227,7 @@ interface KnownRuns {
   latestOfKey: Map<string, RunRecord>;
 }
 
-async function runsByStaging(engine: Engine): Promise<KnownRuns> {
+async function knownRuns(engine: Engine): Promise<KnownRuns> {
   const runs = new Map((await listRuns(engine, engine, 100_000)).map((r) => [r.run_id, r]));
   const latestOfKey = new Map<string, RunRecord>();
   for (const r of [...runs.values()].sort((a, b) => a.created_at.localeCompare(b.created_at))) latestOfKey.set(r.run_key, r);
