@@ -16,7 +16,7 @@ import { TidemarkError, usageError } from '../errors.js';
 import { executePlan, type RunResult } from '../execute/executor.js';
 import { restoreStager } from '../execute/restore-stager.js';
 import type { RunOptions } from '../execute/run-context.js';
-import { conflictGuards, expandDownstream, protectionGuards, resolveRange } from '../plan/build.js';
+import { conflictGuards, dependentsLeftStale, expandDownstream, protectionGuards, resolveRange } from '../plan/build.js';
 import { loadPlanningState } from '../plan/snapshot.js';
 import { planDatasets, type Plan, type PlannedTask } from '../plan/types.js';
 import { listVersions, type VersionRecord } from '../state/partitions.js';
@@ -153,10 +153,13 @@ export async function planRestore(ws: Workspace, request: RestoreRequest): Promi
     current_rows: current.get(s.partition)?.rows ?? null,
     current_version: current.get(s.partition)?.version ?? null,
   }));
-  if (request.downstream && tasks.length) {
-    tasks.push(...expandDownstream(project, state, expectedPartitions(project, state.snapshot), ds.name, sources.map((s) => s.partition)));
-  }
-  const guards = [...protectionGuards(project, state, tasks, 'restore', request.includeRecent ?? false), ...conflictGuards(tasks, state)];
+  const dependents = tasks.length ? expandDownstream(project, state, expectedPartitions(project, state.snapshot), ds.name, sources.map((s) => s.partition)) : [];
+  if (request.downstream) tasks.push(...dependents);
+  const guards = [
+    ...(request.downstream ? [] : dependentsLeftStale('restore', ds.name, dependents)),
+    ...protectionGuards(project, state, tasks, 'restore', request.includeRecent ?? false),
+    ...conflictGuards(tasks, state),
+  ];
   const downstreamRows = tasks.filter((t) => t.reason !== 'restore').reduce((n, t) => n + (t.current_rows ?? 0), 0);
   const plan: Plan = {
     kind: 'restore',

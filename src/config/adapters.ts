@@ -54,10 +54,13 @@ export function referencedColumns(expr: string): string[] {
   return out;
 }
 
-/** Throws a CONFIG error naming the YAML path (`datasets.orders.schema.history[0].adapt.amount_cents: …`). */
-export function checkSchemaHistory(file: string, dataset: string, current: ColumnSpec[], history: HistoryEntry[]): void {
+/**
+ * Throws a CONFIG error naming the YAML path (`datasets.orders.schema.history[0].adapt.amount_cents: …`);
+ * `where` turns the path into the message's prefix (the file and the path's line).
+ */
+export function checkSchemaHistory(where: (path: string) => string, dataset: string, current: ColumnSpec[], history: HistoryEntry[]): void {
   const fail = (at: string, message: string, hint?: string) => {
-    throw new TidemarkError('CONFIG', `${file}: datasets.${dataset}.schema.${at}: ${message}`, { hint });
+    throw new TidemarkError('CONFIG', `${where(`datasets.${dataset}.schema.${at}`)}: ${message}`, { hint });
   };
   const seen = new Map<number, number>();
   const currentNames = new Map(current.map((c) => [c.name.toLowerCase(), c]));

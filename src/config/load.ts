@@ -52,6 +52,11 @@ export function loadProject(dir: string, options: LoadOptions = {}): Project {
   const parsed = projectSchema.safeParse(raw);
   if (!parsed.success) throw configError(parsed.error, doc.contents, lineCounter);
   const file = parsed.data;
+  // `tidemark.yaml:LINE: datasets.x.y`, for the checks made after parsing.
+  const located = (at: string) => {
+    const line = lineOf(doc.contents, at.replace(/\[(\d+)\]/g, '.$1').split('.'), lineCounter);
+    return `${CONFIG_FILE}${line ? `:${line}` : ''}: ${at}`;
+  };
 
   const hash = createHash('sha256').update(text);
   const datasets = new Map<string, DatasetSpec>();
@@ -84,7 +89,7 @@ export function loadProject(dir: string, options: LoadOptions = {}): Project {
         adapt: h.adapt,
         at: `${at}.schema.history[${i}]`,
       }));
-      checkSchemaHistory(CONFIG_FILE, name, columns, history);
+      checkSchemaHistory(located, name, columns, history);
       const spec: SourceSpec = {
         ...common,
         kind: 'source',

@@ -126,7 +126,7 @@ export function buildBackfillPlan(project: Project, state: PlanningState, reques
   const dependents = expandDownstream(project, state, expected, model.name, targets);
   if (request.downstream) tasks.push(...dependents);
 
-  const guards: Guard[] = request.downstream ? [] : dependentsLeftStale(model.name, dependents);
+  const guards: Guard[] = request.downstream ? [] : dependentsLeftStale('backfill', model.name, dependents);
   const full = fullRefreshGuard(model, targets, new Set(current.keys()), {
     kind: 'backfill',
     allowFullRefresh: request.allowFullRefresh,
@@ -146,16 +146,16 @@ export function buildBackfillPlan(project: Project, state: PlanningState, reques
 }
 
 /**
- * A backfill without --downstream leaves every dependent that reads what it changes stale until a
- * later `run`: the plan says which, so the blast radius it shows is the whole one. A notice, not a
- * refusal: rebuilding dependents later, or not at all for identical content, can be intended.
+ * A backfill or restore without --downstream leaves every dependent that reads what it changes stale
+ * until a later `run`: the plan says which, so the blast radius it shows is the whole one. A notice,
+ * not a refusal: rebuilding dependents later, or not at all for identical content, can be intended.
  */
-function dependentsLeftStale(dataset: string, dependents: PlannedTask[]): Guard[] {
+export function dependentsLeftStale(kind: 'backfill' | 'restore', dataset: string, dependents: PlannedTask[]): Guard[] {
   return planDatasets(dependents).map((d) => ({
     code: 'DEPENDENTS_LEFT_STALE' as const,
     dataset: d.dataset,
     partitions: d.partitions,
-    message: `${d.dataset}: ${d.partitions.length} partition(s) read what this backfill of ${dataset} changes and will be stale until rebuilt: ${listKeys(d.partitions)}`,
+    message: `${d.dataset}: ${d.partitions.length} partition(s) read what this ${kind} of ${dataset} changes and will be stale until rebuilt: ${listKeys(d.partitions)}`,
     hint: 'add --downstream to rebuild them in the same publish, or run `tidemark run` afterwards',
     blocking: false,
   }));

@@ -1,7 +1,7 @@
 // Failure mode 4: history no longer matches the current schema. Files in older shapes are matched to
 // their declared version and adapted to the current schema in the engine; an unknown shape is
 // refused (exit 2) with the difference and a suggested adapter, and nothing is written.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingest } from '../../src/execute/ingest.js';
@@ -157,6 +157,10 @@ describe('adapter checks', () => {
     const r = cli(dir, ['ingest', 'orders', FILES.v1]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("datasets.orders.schema.history[0].adapt.amount_cents: 'CAST(round(amt * 100) AS BIGINT)' reads 'amt', which is not a column of version 1");
+    // With the line of that adapter in the file, like the schema errors found while parsing.
+    const line = readFileSync(path.join(dir, 'tidemark.yaml'), 'utf8').split('\n').findIndex((l) => l.includes('round(amt * 100)')) + 1;
+    expect(line).toBeGreaterThan(0);
+    expect(r.stderr).toContain(`error: tidemark.yaml:${line}: datasets.orders.schema.history[0].adapt.amount_cents:`);
   });
 
   it('names a current column that a version neither has nor adapts', async () => {

@@ -169,6 +169,10 @@ describe.each(testEngines(inject('pgUrl')))('the wrong-filter incident and its r
     const incidentContent = tmJson(dir, 'history', 'daily_revenue').filter((h: { run_id: string }) => h.run_id === incidentRun);
     const undo = tmJson(dir, 'restore', 'daily_revenue', '--run', restoreRun, '--reason', 'undo the restore', '--yes');
     expect(undo.published.map((p: { partition: string }) => p.partition)).toEqual(INCIDENT);
+    // Without --downstream, the dependents that read the restored days are named as left stale.
+    const leftStale = undo.notices.filter((n: { code: string }) => n.code === 'DEPENDENTS_LEFT_STALE');
+    expect(leftStale.map((n: { dataset: string }) => n.dataset).sort()).toEqual(['monthly_revenue', 'revenue_7d']);
+    expect(leftStale.find((n: { dataset: string }) => n.dataset === 'revenue_7d').message).toContain('this restore of daily_revenue');
     const daily = partitionStates(dir, ['daily_revenue']).get('daily_revenue')!;
     for (const h of incidentContent) expect(daily.get(h.partition)!.checksum).toBe(h.checksum);
   });

@@ -131,26 +131,26 @@ describe('static adapter checks (config load)', () => {
 
   const history = () => orders.history.map((h) => ({ ...h, adapt: { ...h.adapt } }));
   it('accepts a consistent history', () => {
-    expect(() => checkSchemaHistory('tidemark.yaml', 'orders', orders.columns, history())).not.toThrow();
+    expect(() => checkSchemaHistory((at) => `tidemark.yaml: ${at}`, 'orders', orders.columns, history())).not.toThrow();
   });
   it('names the adapter that reads an unknown column', () => {
     const h = history();
     h[1].adapt.amount_cents = 'CAST(round(amt * 100) AS BIGINT)';
-    expect(() => checkSchemaHistory('tidemark.yaml', 'orders', orders.columns, h)).toThrow(/datasets\.orders\.schema\.history\[1\]\.adapt\.amount_cents: .* reads 'amt'/);
+    expect(() => checkSchemaHistory((at) => `tidemark.yaml: ${at}`, 'orders', orders.columns, h)).toThrow(/datasets\.orders\.schema\.history\[1\]\.adapt\.amount_cents: .* reads 'amt'/);
   });
   it('names an adapter for a column that is not current', () => {
     const h = history();
     h[0].adapt.total = 'amount';
-    expect(() => checkSchemaHistory('tidemark.yaml', 'orders', orders.columns, h)).toThrow(/history\[0\]\.adapt\.total: 'total' is not a column of schema.current/);
+    expect(() => checkSchemaHistory((at) => `tidemark.yaml: ${at}`, 'orders', orders.columns, h)).toThrow(/history\[0\]\.adapt\.total: 'total' is not a column of schema.current/);
   });
   it('names a current column a version does not cover', () => {
     const h = history();
     delete h[1].adapt.currency;
-    expect(() => checkSchemaHistory('tidemark.yaml', 'orders', orders.columns, h)).toThrow(/history\[1\]\.adapt: current column 'currency' is neither a column of version 1 nor adapted/);
+    expect(() => checkSchemaHistory((at) => `tidemark.yaml: ${at}`, 'orders', orders.columns, h)).toThrow(/history\[1\]\.adapt: current column 'currency' is neither a column of version 1 nor adapted/);
   });
   it('refuses a version number declared twice', () => {
     const h = history();
     h[1].version = 2;
-    expect(() => checkSchemaHistory('tidemark.yaml', 'orders', orders.columns, h)).toThrow(/history\[1\]\.version: version 2 is declared twice/);
+    expect(() => checkSchemaHistory((at) => `tidemark.yaml: ${at}`, 'orders', orders.columns, h)).toThrow(/history\[1\]\.version: version 2 is declared twice/);
   });
 });

@@ -157,7 +157,7 @@ export function registerVersionCommands(program: Command): void {
   program
     .command('gc')
     .description('apply the retention policy to history and drop staging no run will resume')
-    .option('--reason <text>', 'why (recorded in the audit trail)')
+    .option('--reason <text>', 'why (required unless --dry-run; recorded in the audit trail)')
     .option('--dry-run', 'report what would be freed; change nothing')
     .option('--all-staging', 'also drop the staging of the latest failed attempt of each command (it will recompute)')
     .action(async (f: { reason?: string; dryRun?: boolean; allStaging?: boolean }, cmd: Command) =>
