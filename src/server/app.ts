@@ -33,12 +33,14 @@ export interface AppOptions {
   /** The address the server is bound to (--host) and its port, once listening: the Host check. */
   boundHost: string;
   port: () => number;
+  /** True once the server is stopping: a command that fails then was cut short, not wrong. */
+  stopping?: () => boolean;
 }
 
 /** How often a silent command stream carries a keep-alive line (TIDEMARK_SERVE_KEEPALIVE_MS: tests shorten it). */
 const KEEPALIVE_MS = Number(process.env.TIDEMARK_SERVE_KEEPALIVE_MS) > 0 ? Number(process.env.TIDEMARK_SERVE_KEEPALIVE_MS) : 30_000;
 
-export function createApp({ ws, token, log = () => undefined, boundHost, port }: AppOptions): Hono {
+export function createApp({ ws, token, log = () => undefined, boundHost, port, stopping = () => false }: AppOptions): Hono {
   const app = new Hono();
   const expected = Buffer.from(`Bearer ${token}`);
 
@@ -122,7 +124,9 @@ export function createApp({ ws, token, log = () => undefined, boundHost, port }:
               send({ t: 'command', command_id: commandId }); // the id the client's Ctrl-C names
             },
           );
-          log(`${actor ?? ws.actor}: tidemark ${ws.redact(argv.join(' '))} → exit ${code} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+          // Stopping closes the workspace under the commands still running: their error is the shutdown.
+          const outcome = code !== 0 && stopping() ? 'interrupted by the shutdown (re-issue it to resume its run)' : `exit ${code}`;
+          log(`${actor ?? ws.actor}: tidemark ${ws.redact(argv.join(' '))} → ${outcome} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
           send({ t: 'exit', code });
         } finally {
           clearInterval(keepAlive);

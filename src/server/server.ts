@@ -22,7 +22,8 @@ export async function startServer(ws: Workspace, options: { host?: string; port?
   const host = options.host ?? '127.0.0.1';
   const token = randomBytes(32).toString('hex');
   let port = 0;
-  const app = createApp({ ws, token, log: options.log, boundHost: host, port: () => port });
+  let stopping = false;
+  const app = createApp({ ws, token, log: options.log, boundHost: host, port: () => port, stopping: () => stopping });
   const server = await listen(app.fetch, host, options.port ?? 0);
   port = (server.address() as AddressInfo).port;
   const info: ServeInfo = { pid: process.pid, host, port, token, project: ws.project.dir, started_at: new Date().toISOString() };
@@ -41,6 +42,7 @@ export async function startServer(ws: Workspace, options: { host?: string; port?
     info,
     url: `http://${hostPart(host)}:${port}`,
     close: async () => {
+      stopping = true;
       await dispatcher.stop();
       removeServeInfo(ws.project.dir);
       await closeHttp(server);

@@ -104,6 +104,24 @@ describe('a command handed to tidemark serve', () => {
     expect(secondRun!.tasks.computed).toBeLessThan(6);
   });
 
+  it('a server stopped (SIGTERM) mid-command logs the command as interrupted by the shutdown, and the run resumes', async () => {
+    const dir = fresh();
+    const server = await startServe(dir);
+    const args = ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-07', '--reason', 'stopped', '--yes'];
+    const slow = client(dir, [...args, '--rate', '30/min']);
+    await until(() => / computed\n/.test(slow.stderr()));
+    await server.stop();
+    const lost = await slow.done;
+    expect(lost.code).toBe(1);
+    const runId = /run (r\S+): backfill/.exec(lost.stderr)![1];
+    // Not "exit 2", as if the command had been wrong: the shutdown cut it short.
+    expect(server.log()).toMatch(/tidemark backfill daily_revenue .* → interrupted by the shutdown \(re-issue it to resume its run\)/);
+    expect(server.log()).not.toMatch(/→ exit 2/);
+    const resumed = cliJson(dir, args);
+    expect(resumed.run_id).toBe(runId);
+    expect(resumed.status).toBe('published');
+  });
+
   it('a lost connection says what became of the run and how to resume it', async () => {
     const dir = fresh();
     const server = await startServe(dir);
