@@ -105,11 +105,12 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
 
   const runs = await knownRuns(engine);
   const staging = await stagingToDrop(engine, runs, Boolean(options.allStaging));
-  let copies = await historyCopiesToDrop(engine, project, runs);
+  const leftover = await historyCopiesToDrop(engine, project, runs);
+  let copies = await describeCopies(engine, engine, project, runs, leftover);
   if (copies.length && !options.dryRun) {
     copies = await engine.transaction(async (tx) => {
       // What is dropped is what this transaction takes: a publish may have taken some meanwhile.
-      const dropped = await dropHistoryCopies(tx, engine, project, runs, copies);
+      const dropped = await dropHistoryCopies(tx, engine, project, runs, leftover);
       if (dropped.length) {
         await appendAudit(tx, engine, {
           actor: ws.actor,
@@ -267,28 +268,35 @@ async function stagingToDrop(engine: Engine, known: KnownRuns, all: boolean): Pr
   return out.sort((a, b) => Number(b.view) - Number(a.view) || a.table.localeCompare(b.table));
 }
 
+type RunCopy = HistoryCopy & { run_id: string };
+
 /**
- * Copies of runs not in flight, by run and dataset, with their history rows counted. A later attempt
- * of a run never uses them (history-copy.ts), so resumable runs' copies go too. Copies of datasets
- * the project no longer declares stay, as their history does.
+ * Copies of runs not in flight. A later attempt of a run never uses them (history-copy.ts), so
+ * resumable runs' copies go too. Copies of datasets the project no longer declares stay, as their
+ * history does.
  */
-async function historyCopiesToDrop(engine: Engine, project: Project, known: KnownRuns): Promise<DroppedHistoryCopies[]> {
-  const copies = await engine.query<HistoryCopy & { run_id: string }>(`SELECT run_id, dataset, partition, version, tag FROM ${stateTable(engine, 'history_copies')} ORDER BY run_id, dataset, partition`);
-  return describeCopies(engine, engine, project, known, copies.filter((c) => project.datasets.has(c.dataset) && !inFlight(known, c.run_id)));
+async function historyCopiesToDrop(engine: Engine, project: Project, known: KnownRuns): Promise<RunCopy[]> {
+  const copies = await engine.query<RunCopy>(`SELECT run_id, dataset, partition, version, tag FROM ${stateTable(engine, 'history_copies')} ORDER BY run_id, dataset, partition`);
+  return copies.filter((c) => project.datasets.has(c.dataset) && !inFlight(known, c.run_id));
 }
 
-/** Takes (deletes) the copies of `planned` that are still there, with their history rows; what it dropped. */
-async function dropHistoryCopies(tx: Db, engine: Engine, project: Project, known: KnownRuns, planned: DroppedHistoryCopies[]): Promise<DroppedHistoryCopies[]> {
+/**
+ * Takes (deletes) those of `planned` still there, with their history rows; what it dropped. Matched
+ * by tag too: a run resumed since it was planned has new copies (another tag), which stay.
+ */
+async function dropHistoryCopies(tx: Db, engine: Engine, project: Project, known: KnownRuns, planned: RunCopy[]): Promise<DroppedHistoryCopies[]> {
   const params: unknown[] = [];
-  const pairs = planned.map((p) => (params.push(p.run_id, p.dataset), `(run_id = $${params.length - 1} AND dataset = $${params.length})`)).join(' OR ');
-  const taken = await tx.query<HistoryCopy & { run_id: string }>(`DELETE FROM ${stateTable(engine, 'history_copies')} WHERE ${pairs} RETURNING run_id, dataset, partition, version, tag`, params);
+  const groups = new Map(planned.map((c) => [`${c.run_id}\0${c.dataset}\0${c.tag}`, c]));
+  const which = [...groups.values()].map((c) => (params.push(c.run_id, c.dataset, c.tag), `(run_id = $${params.length - 2} AND dataset = $${params.length - 1} AND tag = $${params.length})`)).join(' OR ');
+  const taken = await tx.query<RunCopy>(`DELETE FROM ${stateTable(engine, 'history_copies')} WHERE ${which} RETURNING run_id, dataset, partition, version, tag`, params);
   const dropped = await describeCopies(tx, engine, project, known, taken);
   for (const dataset of new Set(taken.map((c) => c.dataset))) await dropCopiedRows(tx, engine, getDataset(project, dataset), taken.filter((c) => c.dataset === dataset));
   return dropped;
 }
 
-async function describeCopies(db: Db, engine: Engine, project: Project, known: KnownRuns, copies: (HistoryCopy & { run_id: string })[]): Promise<DroppedHistoryCopies[]> {
-  const groups = new Map<string, (HistoryCopy & { run_id: string })[]>();
+/** The copies by run and dataset, with their history rows counted. */
+async function describeCopies(db: Db, engine: Engine, project: Project, known: KnownRuns, copies: RunCopy[]): Promise<DroppedHistoryCopies[]> {
+  const groups = new Map<string, RunCopy[]>();
   for (const c of copies) {
     const key = `${c.run_id}\0${c.dataset}`;
     const group = groups.get(key);

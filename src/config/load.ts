@@ -244,13 +244,22 @@ function configError(error: z.ZodError, root: unknown, lines: LineCounter): Tide
 function lineOf(root: unknown, at: string[], lines: LineCounter): number | null {
   let node = root as YamlNode | null;
   let best: YamlNode | null = node;
+  // The key a map value hangs from: a block map or list value starts on the line after its key,
+  // at its first entry, so the key's own line is where the error is.
+  let bestKey: YamlNode | null = null;
   for (const key of at) {
-    if (isMap(node)) node = (node.get(key, true) as YamlNode | undefined) ?? null;
-    else if (isSeq(node)) node = (node.get(Number(key), true) as YamlNode | undefined) ?? null;
+    let keyNode: YamlNode | null = null;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === key);
+      keyNode = (pair?.key as YamlNode | undefined) ?? null;
+      node = (pair?.value as YamlNode | undefined) ?? null;
+    } else if (isSeq(node)) node = (node.get(Number(key), true) as YamlNode | undefined) ?? null;
     else node = null;
     if (!node) break;
     best = node;
+    bestKey = keyNode;
   }
-  const range = best && (isScalar(best) || isMap(best) || isSeq(best)) ? best.range : undefined;
+  const anchor = best && (isMap(best) || isSeq(best)) && bestKey && isScalar(bestKey) ? bestKey : best;
+  const range = anchor && (isScalar(anchor) || isMap(anchor) || isSeq(anchor)) ? anchor.range : undefined;
   return range ? lines.linePos(range[0]).line : null;
 }

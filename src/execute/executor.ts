@@ -103,8 +103,8 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   try {
     started = await startRun(ws, plan, options, runKey, pool);
   } catch (error) {
-    // Refused before the run existed (its admission, on a multi-writer engine): consumers that paused
-    // for it resume now; there will be no run.published or run.failed to tell them.
+    // This attempt was refused before it started (its admission, on a multi-writer engine): consumers
+    // that paused for it resume now; nothing of it will send run.published or run.failed.
     if (!options.beforeStart) await releasePause(ws, plan, ws.redact(coerceError(error).message));
     throw error;
   }

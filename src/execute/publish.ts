@@ -87,6 +87,11 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
   const { engine, project } = ws;
   return engine.transaction(async (tx) => {
     const seq = await nextPublishSeq(tx, engine);
+    // Replaced rows copied to history before this transaction (history-copy.ts): taken first, before
+    // this transaction locks any table (as gc takes them), so gc cannot remove them under it. One is
+    // used below only if this attempt made it and it is still of the version replaced.
+    const copiedAhead = keepsHistory(ctx) ? await takeHistoryCopies(tx, engine, runId, [...project.datasets.keys()]) : new Map<string, Map<string, HistoryCopy>>();
+    const usedCopies: HistoryCopy[] = [];
     const prepared = hooks.prepare ? await hooks.prepare(tx) : null;
     const tasks = await listTasks(tx, engine, runId);
     const inBatch = hooks.batch ? new Set(hooks.batch.partitions) : null;
@@ -95,11 +100,6 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
     // recorded checksums recomputed, before those are read below — as an ingest's `prepare` does for a
     // source: staged and recorded checksums are then over the same columns (add-columns.ts).
     const schemaChanges = await addColumnsOfModels(tx, engine, ctx, publishing);
-    // Replaced rows copied to history before this transaction (history-copy.ts): taken here, so gc
-    // cannot remove them under it; one is used below only if this attempt made it and it is still of
-    // the version replaced.
-    const copiedAhead = keepsHistory(ctx) ? await takeHistoryCopies(tx, engine, runId, [...project.datasets.keys()]) : new Map<string, Map<string, HistoryCopy>>();
-    const usedCopies: HistoryCopy[] = [];
     // Versions of the partitions this publish replaces and of those they read (their input
     // fingerprints), not of whole datasets; `snapshot` then takes this run's new versions, `current`
     // stays as before.

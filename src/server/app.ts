@@ -124,8 +124,8 @@ export function createApp({ ws, token, log = () => undefined, boundHost, port, s
               send({ t: 'command', command_id: commandId }); // the id the client's Ctrl-C names
             },
           );
-          // Stopping closes the workspace under the commands still running: their error is the shutdown.
-          const outcome = code !== 0 && stopping() ? 'interrupted by the shutdown (re-issue it to resume its run)' : `exit ${code}`;
+          // Stopping closes the workspace under the commands still running: their error is usually the shutdown.
+          const outcome = code !== 0 && stopping() ? `exit ${code} while the server was stopping (a run it started resumes when the command is re-issued)` : `exit ${code}`;
           log(`${actor ?? ws.actor}: tidemark ${ws.redact(argv.join(' '))} → ${outcome} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
           send({ t: 'exit', code });
         } finally {

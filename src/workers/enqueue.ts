@@ -7,8 +7,8 @@
  * is not there yet; the run is admitted (admission.ts) in the transaction that creates it.
  */
 import { getModel } from '../config/project.js';
-import { requestPause } from '../consumers/pause.js';
-import { TidemarkError } from '../errors.js';
+import { releasePause, requestPause } from '../consumers/pause.js';
+import { TidemarkError, coerceError } from '../errors.js';
 import { assertNoBlockingGuards, createRun, newRunId } from '../execute/executor.js';
 import { datasetsInOrder, modelStager, prepareStaging } from '../execute/model-stager.js';
 import type { RunContext, RunOptions } from '../execute/run-context.js';
@@ -64,6 +64,8 @@ export async function enqueuePlan(ws: Workspace, plan: Plan, options: RunOptions
     await createRun(ws, plan, { runId, status: 'queued', reason, pool, pid: null, record });
   } catch (error) {
     await dropStaging(engine, runId, datasets).catch(() => undefined);
+    // Not queued (refused at admission, or its staging failed): consumers that paused for it resume.
+    await releasePause(ws, plan, ws.redact(coerceError(error).message));
     throw error;
   }
   ws.events.emit({ type: 'log', message: `run ${runId} queued: ${plan.tasks.length} task(s) in pool ${pool}` });

@@ -169,6 +169,9 @@ describe('adapter checks', () => {
     const r = cli(dir, ['schema', 'check', 'orders', FILES.v1]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("datasets.orders.schema.history[0].adapt: current column 'currency' is neither a column of version 1 nor adapted");
+    // The line is that of `adapt` itself, whether its map is written inline or as a block.
+    const line = readFileSync(path.join(dir, 'tidemark.yaml'), 'utf8').split('\n').findIndex((l) => /^\s*adapt:/.test(l)) + 1;
+    expect(r.stderr).toContain(`error: tidemark.yaml:${line}: datasets.orders.schema.history[0].adapt:`);
   });
 
   it('names the column of an adapter that does not run in the engine, among adapters that do', async () => {

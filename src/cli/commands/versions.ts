@@ -168,7 +168,7 @@ export function registerVersionCommands(program: Command): void {
         if (g.json) return printJson(r);
         const verb = r.dry_run ? 'Would free' : 'Freed';
         const copies = r.history_copies_dropped.length
-          ? `; ${r.history_copies_dropped.reduce((n, c) => n + c.partitions, 0)} partition(s) copied ahead by runs that did not publish (${r.history_copies_dropped.reduce((n, c) => n + c.rows, 0)} history row(s))`
+          ? `; ${r.history_copies_dropped.reduce((n, c) => n + c.partitions, 0)} partition(s) copied ahead by runs not in flight (${r.history_copies_dropped.reduce((n, c) => n + c.rows, 0)} history row(s))`
           : '';
         print(`${verb}: ${r.versions_removed.length} version(s) beyond retention (${r.history_rows_removed} history row(s)); ${r.staging_dropped.length} staging table(s) (${r.staging_rows_removed} row(s))${copies}.`);
         print(`Policy: keep the newest ${r.policy.versions} replaced version(s) per partition and anything replaced within ${r.policy.days} day(s).`);
