@@ -103,6 +103,9 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
     });
   }
 
+  // What runs left behind (staging, history copies) goes in a gc.staging record, in the same transaction.
+  const auditLeftovers = (tx: Db, details: Record<string, unknown>) =>
+    appendAudit(tx, engine, { actor: ws.actor, action: 'gc.staging', reason, command: ws.command, run_id: null, dataset: null, partitions: [], details, config_hash: project.configHash });
   const runs = await knownRuns(engine);
   const staging = await stagingToDrop(engine, runs, Boolean(options.allStaging));
   const leftover = await historyCopiesToDrop(engine, project, runs);
@@ -111,36 +114,14 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
     copies = await engine.transaction(async (tx) => {
       // What is dropped is what this transaction takes: a publish may have taken some meanwhile.
       const dropped = await dropHistoryCopies(tx, engine, project, runs, leftover);
-      if (dropped.length) {
-        await appendAudit(tx, engine, {
-          actor: ws.actor,
-          action: 'gc.staging',
-          reason,
-          command: ws.command,
-          run_id: null,
-          dataset: null,
-          partitions: [],
-          details: { history_copies_dropped: dropped },
-          config_hash: project.configHash,
-        });
-      }
+      if (dropped.length) await auditLeftovers(tx, { history_copies_dropped: dropped });
       return dropped;
     });
   }
   if (staging.length && !options.dryRun) {
     await engine.transaction(async (tx) => {
       for (const s of staging) await tx.exec(`DROP ${s.view ? 'VIEW' : 'TABLE'} IF EXISTS ${engine.dialect.table(engine.stagingSchema, s.table)}`);
-      await appendAudit(tx, engine, {
-        actor: ws.actor,
-        action: 'gc.staging',
-        reason,
-        command: ws.command,
-        run_id: null,
-        dataset: null,
-        partitions: [],
-        details: { dropped: staging.map(({ table, run_id, run_status, rows, view }) => ({ table, run_id, run_status, rows, view })) },
-        config_hash: project.configHash,
-      });
+      await auditLeftovers(tx, { dropped: staging.map(({ table, run_id, run_status, rows, view }) => ({ table, run_id, run_status, rows, view })) });
     });
   }
   return {

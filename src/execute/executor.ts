@@ -21,7 +21,6 @@ import { beginPublishing, findResumableRun, insertRun, insertTasks, listTasks, m
 import { stateTable } from '../state/tables.js';
 import { noteHolderRun, type Workspace } from '../workspace.js';
 import { admitRun } from '../workers/admission.js';
-import { getDataset } from '../config/project.js';
 import { crashPoint } from './crash.js';
 import { copyReplacedRowsAhead } from './history-copy.js';
 import { publishRun, publishedByRun, type DatasetSchemaChange, type PublishKind, type PublishPrepare, type PublishedPartition } from './publish.js';
@@ -124,7 +123,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     crashPoint('compute.done');
     // The rows the publish will replace go to history now, outside its transaction (history-copy.ts).
     // Per batch, each publish copies its own (they are small). Not for a run being cancelled.
-    if (!perBatch && !cancelRequestedHere(ws.project, runId)) await copyReplacedRowsAhead(ctx, plan.datasets.map((d) => getDataset(ws.project, d.dataset)));
+    if (!perBatch && !cancelRequestedHere(ws.project, runId)) await copyReplacedRowsAhead(ctx);
     crashPoint('history.copied');
     // A cancel asked while the last tasks computed stops the run here, before anything is published.
     // (The state store's half is beginPublishing's condition.)

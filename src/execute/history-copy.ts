@@ -25,7 +25,7 @@
  * attempt or gc removes (`gc` drops the copies of every run not in flight). Tags count down from -1
  * (meta `history_tag`), so they never meet a publish sequence number.
  */
-import type { DatasetSpec } from '../config/project.js';
+import { getDataset, type DatasetSpec } from '../config/project.js';
 import { windowOf } from '../core/grain.js';
 import { REPLACED_SEQ_COLUMN } from '../core/identifiers.js';
 import type { Db, Engine } from '../engines/engine.js';
@@ -56,12 +56,13 @@ function copyAheadMinRows(): number {
 }
 
 /**
- * Copies to history the live rows of every partition the run computed with new content, for the
- * datasets of `datasets`, when there are enough of them (copyAheadMinRows), and sets
- * `ctx.historyCopyTag`. Copies an earlier attempt of the run left are removed first.
+ * Copies to history the live rows of every partition the run computed with new content, when there
+ * are enough of them (copyAheadMinRows), and sets `ctx.historyCopyTag`. Copies an earlier attempt of
+ * the run left are removed first.
  */
-export async function copyReplacedRowsAhead(ctx: RunContext, datasets: DatasetSpec[]): Promise<void> {
+export async function copyReplacedRowsAhead(ctx: RunContext): Promise<void> {
   if (!keepsHistory(ctx)) return;
+  const datasets = ctx.plan.datasets.map((d) => getDataset(ctx.ws.project, d.dataset));
   try {
     const { engine } = ctx.ws;
     // A run created by this attempt has none; a resumed one may (its earlier attempt stopped after copying).

@@ -11,7 +11,6 @@
  */
 import { coerceError, TidemarkError } from '../errors.js';
 import { problemCodesOf } from '../execute/problem-codes.js';
-import { getDataset } from '../config/project.js';
 import { copyReplacedRowsAhead } from '../execute/history-copy.js';
 import { publishRun } from '../execute/publish.js';
 import type { RunContext } from '../execute/run-context.js';
@@ -52,7 +51,7 @@ export async function publishIfComplete(ctx: RunContext): Promise<number | null>
     // The worker that moved the run to publishing copies the replaced rows to history first, outside
     // the publish transaction that every other publisher waits for (execute/history-copy.ts). A
     // worker racing it to the publish just finds fewer copies, and copies the rest itself.
-    if (flipped.length) await copyReplacedRowsAhead(ctx, ctx.plan.datasets.map((d) => getDataset(ctx.ws.project, d.dataset)));
+    if (flipped.length) await copyReplacedRowsAhead(ctx);
     const result = await publishRun(ctx, 'computed', { extra: (tx) => assertStillUnpublished(tx, engine, ctx.runId) });
     seq = result.publish_seq;
   } catch (error) {

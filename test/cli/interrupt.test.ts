@@ -22,12 +22,18 @@ afterAll(() => {
 const computedLines = (text: string) => text.split('\n').filter((l) => / computed$/.test(l)).length;
 const backfillArgs = ['backfill', 'daily_revenue', '--from', FIX[0], '--to', FIX[FIX.length - 1], '--reason', 'INC: EUR fix', '--yes'];
 
+/** A throttled backfill in its own project, once `computed` of its tasks were computed, with the live data before it. */
+async function backfillUnderWay(computed: number) {
+  const dir = copies.fresh();
+  const before = await snapshotLive(dir);
+  const run = cliChild(dir, [...backfillArgs, '--rate', '60/min']);
+  await until(() => computedLines(run.stderr()) >= computed);
+  return { dir, before, run };
+}
+
 describe('Ctrl-C on a one-shot backfill', () => {
   it('first signal: the run stops between tasks, publishes nothing, exit 1; re-issuing resumes and reuses what was computed', async () => {
-    const dir = copies.fresh();
-    const before = await snapshotLive(dir);
-    const run = cliChild(dir, [...backfillArgs, '--rate', '60/min']);
-    await until(() => computedLines(run.stderr()) >= 2);
+    const { dir, before, run } = await backfillUnderWay(2);
     run.kill('SIGINT');
     const ended = await run.done;
     expect(ended.code).toBe(1);
@@ -42,10 +48,7 @@ describe('Ctrl-C on a one-shot backfill', () => {
   });
 
   it('second signal: stops at once, the run interrupted and resumable', async () => {
-    const dir = copies.fresh();
-    const before = await snapshotLive(dir);
-    const run = cliChild(dir, [...backfillArgs, '--rate', '60/min']);
-    await until(() => computedLines(run.stderr()) >= 1);
+    const { dir, before, run } = await backfillUnderWay(1);
     run.kill('SIGINT');
     await until(() => run.stderr().includes('Ctrl-C again to stop at once'));
     run.kill('SIGINT');

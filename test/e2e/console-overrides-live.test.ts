@@ -5,45 +5,29 @@
 // one while it is in flight, without reloading the page (waits are on page state, never on time).
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyOrdersFix, builtShop, cleanup, days, REDUCED_TO, requireBuild } from '../helpers/project.js';
-import { chromiumAvailable, launchChromium, watchErrors } from './browser.js';
-import { startServe, type ServeProcess } from './serve-process.js';
+import { describe, expect, it } from 'vitest';
+import { applyOrdersFix, builtShop, days, REDUCED_TO } from '../helpers/project.js';
+import { chromiumAvailable, watchErrors } from './browser.js';
+import { consoleSuite, enterToken } from './console-suite.js';
 
 const available = chromiumAvailable;
 const RANGE = days('2026-03-13', REDUCED_TO); // four days, the last two protected as recent
 
-let dir: string;
-let server: ServeProcess;
-let browser: Browser;
-
-beforeAll(async () => {
-  if (!available) return;
-  requireBuild();
-  dir = await builtShop();
+const suite = consoleSuite(async () => {
+  const dir = await builtShop();
   const file = path.join(dir, 'tidemark.yaml');
   const checks = '    checks: [{ not_null: [day, currency] }, { row_count: { min: 1 } }]\n';
   writeFileSync(file, readFileSync(file, 'utf8').replace(checks, `${checks}    protect: { recent: 2 }\n`));
   applyOrdersFix(dir, RANGE);
-  server = await startServe(dir);
-  browser = await launchChromium();
-}, 300_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (dir) cleanup(dir);
+  return dir;
 });
 
 describe.skipIf(!available)(available ? 'console overrides and live tasks in Chromium' : 'console overrides and live tasks in Chromium — SKIPPED: /usr/bin/chromium is absent and this is not CI', () => {
   it('includes recent partitions only when ticked, then follows the run’s tasks live', async () => {
-    const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    const page = await suite.browser.newPage({ viewport: { width: 1440, height: 1000 } });
     const errors = watchErrors(page);
-    await page.goto(`${server.url}/#/datasets/daily_revenue`);
-    await page.getByTestId('token-open').click();
-    await page.getByTestId('token-input').fill(server.token);
-    await page.getByTestId('token-save').click();
+    await page.goto(`${suite.server.url}/#/datasets/daily_revenue`);
+    await enterToken(page, suite.server);
     await page.getByText('Token set').waitFor();
 
     await page.getByTestId('from').fill(RANGE[0]);

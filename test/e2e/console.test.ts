@@ -8,43 +8,29 @@
 // always runs; elsewhere it is skipped when the browser is absent, and its name says so.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyOrdersFix, builtShop, cleanup, days, requireBuild, ROOT } from '../helpers/project.js';
-import { chromiumAvailable, launchChromium, watchErrors } from './browser.js';
-import { startServe, type ServeProcess } from './serve-process.js';
+import { describe, expect, it } from 'vitest';
+import { applyOrdersFix, builtShop, days, ROOT } from '../helpers/project.js';
+import { chromiumAvailable, watchErrors } from './browser.js';
+import { consoleSuite, enterToken } from './console-suite.js';
 
 const available = chromiumAvailable;
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const FIX = days('2026-04-24', '2026-04-30');
 
-let dir: string;
-let server: ServeProcess;
-let browser: Browser;
-
-beforeAll(async () => {
-  if (!available) return;
-  requireBuild();
-  dir = await builtShop('2026-01-01', '2026-04-30'); // the whole example: four months in the grid
+const suite = consoleSuite(async () => {
+  const dir = await builtShop('2026-01-01', '2026-04-30'); // the whole example: four months in the grid
   applyOrdersFix(dir, FIX);
-  server = await startServe(dir);
-  browser = await launchChromium();
-}, 300_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (dir) cleanup(dir);
+  return dir;
 });
 
 describe.skipIf(!available)(available ? 'web console in Chromium' : 'web console in Chromium — SKIPPED: /usr/bin/chromium is absent and this is not CI', () => {
   it('shows the grid, plans and starts a backfill with the token, follows it live to the end, and opens its diff', async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    const page = await suite.browser.newPage({ viewport: { width: 1440, height: 1000 } });
     const errors = watchErrors(page);
 
     // Read-only at first: the datasets, the graph, and the grid with the stale days of the fix.
-    await page.goto(`${server.url}/`);
+    await page.goto(`${suite.server.url}/`);
     await page.getByTestId('dag-node-daily_revenue').waitFor();
     await page.getByTestId('dag-node-daily_revenue').click();
     await page.getByTestId('partition-grid').waitFor();
@@ -57,9 +43,7 @@ describe.skipIf(!available)(available ? 'web console in Chromium' : 'web console
     await page.screenshot({ path: path.join(ARTIFACTS, 'console-grid.png'), fullPage: true });
 
     // The token, checked by the server, enables actions.
-    await page.getByTestId('token-open').click();
-    await page.getByTestId('token-input').fill(server.token);
-    await page.getByTestId('token-save').click();
+    await enterToken(page, suite.server);
     await page.getByText('Token set').waitFor();
 
     // Select the fixed days (click, shift-click), give a reason, review the plan.
@@ -78,11 +62,11 @@ describe.skipIf(!available)(available ? 'web console in Chromium' : 'web console
     expect(planText).toMatch(/monthly_revenue\s+1\s+2026-04-01/);
 
     // Nothing has run yet: the confirmation is the step that starts it.
-    const runsBefore = (await (await fetch(`${server.url}/api/runs`)).json()) as unknown[];
+    const runsBefore = (await (await fetch(`${suite.server.url}/api/runs`)).json()) as unknown[];
     await page.getByTestId('confirm-start').click();
     await page.waitForURL(/#\/runs\/r/);
     const runId = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
-    expect((await (await fetch(`${server.url}/api/runs`)).json()).length).toBe(runsBefore.length + 1);
+    expect((await (await fetch(`${suite.server.url}/api/runs`)).json()).length).toBe(runsBefore.length + 1);
 
     // Live: the throttle shows while it runs, then the run ends published — without reloading.
     const progress = page.getByTestId('run-progress');
@@ -101,7 +85,7 @@ describe.skipIf(!available)(available ? 'web console in Chromium' : 'web console
     await page.screenshot({ path: path.join(ARTIFACTS, 'console.png'), fullPage: true });
 
     // Back on the grid, the fixed days are published by this run.
-    await page.goto(`${server.url}/#/datasets/daily_revenue`);
+    await page.goto(`${suite.server.url}/#/datasets/daily_revenue`);
     await page.locator(`.cell[data-partition="${FIX[0]}"][data-state="published"]`).waitFor();
     expect(await page.locator('.cell[data-state="stale"]').count()).toBe(0);
     await page.locator(`.cell[data-partition="${FIX[0]}"]`).click();

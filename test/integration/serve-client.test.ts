@@ -13,6 +13,16 @@ const { fresh, startServe } = serveSuite({ env: { TIDEMARK_SERVE_KEEPALIVE_MS: '
 /** The CLI as a child process whose command is handed to the server (a short idle limit: tests wait for it). */
 const client = (dir: string, args: string[]) => cliChild(dir, args, { env: { TIDEMARK_SERVE_IDLE_MS: '2000' } });
 
+/** A throttled backfill handed to a fresh server, once its first task was computed: what the server-loss tests cut short. */
+async function backfillUnderWay(reason: string) {
+  const dir = fresh();
+  const server = await startServe(dir);
+  const args = ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-07', '--reason', reason, '--yes'];
+  const slow = client(dir, [...args, '--rate', '30/min']);
+  await until(() => / computed\n/.test(slow.stderr()));
+  return { dir, server, args, slow };
+}
+
 interface RunSummary {
   run_id: string;
   kind: string;
@@ -105,11 +115,7 @@ describe('a command handed to tidemark serve', () => {
   });
 
   it('a server stopped (SIGTERM) mid-command logs the command as cut short by the shutdown, and the run resumes', async () => {
-    const dir = fresh();
-    const server = await startServe(dir);
-    const args = ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-07', '--reason', 'stopped', '--yes'];
-    const slow = client(dir, [...args, '--rate', '30/min']);
-    await until(() => / computed\n/.test(slow.stderr()));
+    const { dir, server, args, slow } = await backfillUnderWay('stopped');
     await server.stop();
     const lost = await slow.done;
     expect(lost.code).toBe(1);
@@ -123,11 +129,7 @@ describe('a command handed to tidemark serve', () => {
   });
 
   it('a lost connection says what became of the run and how to resume it', async () => {
-    const dir = fresh();
-    const server = await startServe(dir);
-    const args = ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-07', '--reason', 'lost', '--yes'];
-    const slow = client(dir, [...args, '--rate', '30/min']);
-    await until(() => / computed\n/.test(slow.stderr()));
+    const { dir, server, args, slow } = await backfillUnderWay('lost');
     server.child.kill('SIGKILL'); // the server dies mid-run
     const lost = await slow.done;
     expect(lost.code).toBe(1);

@@ -243,6 +243,17 @@ function windowed(dir: string, command: (ws: Workspace, options: { reason: strin
 
 const windowedBackfill = (dir: string) => windowed(dir, (ws, options) => backfill(ws, REQUEST, { ...options, window: '22:00-06:00' }));
 
+/** A project whose `nightly` pool has a window, with the upstream fix ingested: a windowed `run` there has work to do. */
+function nightlyProject(): string {
+  const dir = fresh();
+  windowedPools(dir);
+  applyOrdersFix(dir, RANGE);
+  return dir;
+}
+
+/** `run` in the windowed `nightly` pool, on the manual clock. */
+const windowedRun = (dir: string) => windowed(dir, (ws, options) => run(ws, {}, { ...options, pool: 'nightly' }));
+
 describe('the window closes mid-run (DuckDB, one-shot)', () => {
   it('stops between tasks, releases the project while it waits, then resumes in the next window and publishes exactly the plan, reusing what it computed', async () => {
     const dir = fresh();
@@ -277,10 +288,8 @@ describe('the window closes mid-run (DuckDB, one-shot)', () => {
   }, 120_000);
 
   it('`run` in a windowed pool: stops between tasks, releases the project (status and runs from other processes), resumes the same run', async () => {
-    const dir = fresh();
-    windowedPools(dir);
-    applyOrdersFix(dir, RANGE);
-    const w = windowed(dir, (ws, options) => run(ws, {}, { ...options, pool: 'nightly' }));
+    const dir = nightlyProject();
+    const w = windowedRun(dir);
     const runId = await w.untilWaiting();
     expect(w.waits).toEqual([{ status: 'waiting', reason: 'outside_window', window: '22:00-06:00', opens_at: new Date(local(22)).toISOString(), run_id: runId }]);
     const runs = cliJson<{ run_id: string; status: string; tasks: { computed: number; total: number } }[]>(dir, ['runs']);
@@ -299,10 +308,8 @@ describe('the window closes mid-run (DuckDB, one-shot)', () => {
   }, 120_000);
 
   it('a `run` whose plan changed while it waited (an ingest meanwhile) starts the new plan and cancels the run it replaces', async () => {
-    const dir = fresh();
-    windowedPools(dir);
-    applyOrdersFix(dir, RANGE);
-    const w = windowed(dir, (ws, options) => run(ws, {}, { ...options, pool: 'nightly' }));
+    const dir = nightlyProject();
+    const w = windowedRun(dir);
     const stoppedRun = await w.untilWaiting();
     applyOrdersFix(dir, days('2026-03-12', '2026-03-12')); // production loads more data meanwhile
 
@@ -321,9 +328,7 @@ describe('the window closes mid-run (DuckDB, one-shot)', () => {
   }, 120_000);
 
   it('a `run` whose new plan meets its window closed again says it starts later, not that the replaced run stopped; then starts the new plan', async () => {
-    const dir = fresh();
-    windowedPools(dir);
-    applyOrdersFix(dir, RANGE);
+    const dir = nightlyProject();
     const nextDay = (h: number, m = 0) => local(h, m) + 86_400_000;
     let attempts = 0;
     const w = windowed(dir, (ws, options) => {
@@ -371,11 +376,9 @@ describe('the window closes mid-run (DuckDB, one-shot)', () => {
   }, 120_000);
 
   it('`tidemark cancel` of a waiting `run`: cancelled, nothing published', async () => {
-    const dir = fresh();
-    windowedPools(dir);
-    applyOrdersFix(dir, RANGE);
+    const dir = nightlyProject();
     const before = await snapshotState(dir);
-    const w = windowed(dir, (ws, options) => run(ws, {}, { ...options, pool: 'nightly' }));
+    const w = windowedRun(dir);
     const runId = await w.untilWaiting();
     expect(cliJson(dir, ['cancel', runId])).toEqual({ run_id: runId, status: 'cancelled' });
     w.clock.advance(1000);
