@@ -20,6 +20,7 @@ import { isActive, listRuns, type RunRecord } from '../state/runs.js';
 import { historyTable, stateTable } from '../state/tables.js';
 import { historyRowPredicates } from './version-content.js';
 import { dropCopiedRows, type HistoryCopy } from '../execute/history-copy.js';
+import { runOfLoadTable } from '../execute/first-load.js';
 import type { Workspace } from '../workspace.js';
 
 export interface GcOptions {
@@ -42,6 +43,8 @@ export interface RemovedVersion {
 }
 
 export interface DroppedStaging {
+  /** The staging schema, or the data schema for a first load's load table (execute/first-load.ts). */
+  schema: string;
   table: string;
   run_id: string;
   run_status: string | null;
@@ -120,8 +123,8 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
   }
   if (staging.length && !options.dryRun) {
     await engine.transaction(async (tx) => {
-      for (const s of staging) await tx.exec(`DROP ${s.view ? 'VIEW' : 'TABLE'} IF EXISTS ${engine.dialect.table(engine.stagingSchema, s.table)}`);
-      await auditLeftovers(tx, { dropped: staging.map(({ table, run_id, run_status, rows, view }) => ({ table, run_id, run_status, rows, view })) });
+      for (const s of staging) await tx.exec(`DROP ${s.view ? 'VIEW' : 'TABLE'} IF EXISTS ${engine.dialect.table(s.schema, s.table)}`);
+      await auditLeftovers(tx, { dropped: staging.map(({ schema, table, run_id, run_status, rows, view }) => ({ schema, table, run_id, run_status, rows, view })) });
     });
   }
   return {
@@ -231,19 +234,19 @@ function leftBehind(known: KnownRuns, runId: string, all: boolean): boolean {
   return !resumable || all;
 }
 
-/** Staging tables (and the runs' overlay views over them) no one will resume from. */
+/** Staging tables (and the runs' overlay views over them), and first loads' load tables, no one will resume from. */
 async function stagingToDrop(engine: Engine, known: KnownRuns, all: boolean): Promise<DroppedStaging[]> {
-  const tables = await engine.query<{ table_name: string; table_type: string }>(
-    `SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
-    [engine.stagingSchema],
+  const tables = await engine.query<{ table_schema: string; table_name: string; table_type: string }>(
+    `SELECT table_schema, table_name, table_type FROM information_schema.tables WHERE table_schema IN ($1, $2) ORDER BY table_name`,
+    [engine.stagingSchema, engine.dataSchema],
   );
   const out: DroppedStaging[] = [];
-  for (const { table_name: table, table_type: type } of tables) {
-    const runId = table.split('__')[0];
-    if (!leftBehind(known, runId, all)) continue;
+  for (const { table_schema: schema, table_name: table, table_type: type } of tables) {
+    const runId = schema === engine.stagingSchema ? table.split('__')[0] : runOfLoadTable(table);
+    if (runId === null || !leftBehind(known, runId, all)) continue;
     const view = type.toUpperCase().includes('VIEW');
-    const rows = view ? 0 : Number((await engine.query<{ n: number }>(`SELECT count(*) AS n FROM ${engine.dialect.table(engine.stagingSchema, table)}`))[0].n);
-    out.push({ table, run_id: runId, run_status: known.runs.get(runId)?.status ?? null, rows, view });
+    const rows = view ? 0 : Number((await engine.query<{ n: number }>(`SELECT count(*) AS n FROM ${engine.dialect.table(schema, table)}`))[0].n);
+    out.push({ schema, table, run_id: runId, run_status: known.runs.get(runId)?.status ?? null, rows, view });
   }
   // Views first: they read the tables.
   return out.sort((a, b) => Number(b.view) - Number(a.view) || a.table.localeCompare(b.table));

@@ -62,6 +62,12 @@ export interface Stager {
   publishPrepare?(ctx: RunContext): PublishPrepare;
   /** Calls `ctx.publishBatch` as batches are computed, so the run may use `--publish partition`. */
   publishesPerBatch?: boolean;
+  /**
+   * The run stopped without publishing (failed, cancelled, or waiting for its window): removes what
+   * compute wrote outside Tidemark's own schemas (an ingest's load table), which a resumed attempt
+   * would not reuse.
+   */
+  stopped?(ctx: RunContext): Promise<void>;
 }
 
 export function newRunId(): string {
@@ -135,6 +141,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     if (perBatch || publishedBefore) result = { ...result, ...(await publishedByRun(engine, engine, ws.project.order, runId)) };
   } catch (error) {
     const err = coerceError(error);
+    await stager.stopped?.(ctx).catch(() => undefined);
     // Issue 7: a cancelled run is 'cancelled', not 'failed' (staging is kept either way, for resume).
     if (err.code === 'CANCELLED') await markRunCancelled(engine, engine, runId).catch(() => undefined);
     // The window closed (a one-shot command on a single-writer engine releases the database while it

@@ -38,6 +38,7 @@ import type { ColumnSpec } from '../config/project.js';
 import { executePlan, type RunResult, type Stager } from './executor.js';
 import type { RunContext, RunOptions } from './run-context.js';
 import { dropStagingRelation, EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
+import { createLoadTable, dropLoadTable, loadsIntoNewTable, loadTable } from './first-load.js';
 import { validateStaged, validationError, type KeyColumnRange, type ValidationInput } from './validate.js';
 import { integerRanges, overall } from './key-ranges.js';
 
@@ -269,8 +270,8 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
   const changed = files.filter((f) => f.status !== 'unchanged');
   /** Rows each changed file contributed, counted while staging. */
   let rowsPerFile = new Map<string, number>();
-  /** Whether this run's staging is a view of the files (see stageFiles). */
-  let inPlace = false;
+  /** How this run stages the files' rows (see stagingMode). */
+  let mode: StagingMode = 'table';
   /** Failed ingests this publish dismissed (ingest-superseded.ts). */
   const superseded: string[] = [];
   return {
@@ -283,8 +284,10 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
       const ds = getDataset(project, ctx.plan.targets[0]) as SourceSpec;
       const staging = stagingTable(engine, ctx.runId, ds.name);
       ctx.columns.set(ds.name, ds.columns.map((c) => c.name));
-      inPlace = readsFilesInPlace(ctx);
-      await stageFiles(ctx, ds, changed, inPlace);
+      mode = await stagingMode(ctx, ds);
+      // Only a view of the files reads them again below (validation, checksums, publish).
+      const inPlace = mode === 'files';
+      await stageFiles(ctx, ds, changed, mode);
       // The key's range over the staged rows, read with the checksums (null when not an integer key).
       let keyRange = null as KeyColumnRange | null;
       await engine.transaction(async (tx) => {
@@ -317,14 +320,22 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
           }
         }
         if (problems.length) throw validationError(problems);
-        rowsPerFile = await countRowsPerFile(tx, ctx, changed, inPlace ? stats.reduce((n, s) => n + Number(s.n), 0) : null);
+        rowsPerFile = await countRowsPerFile(tx, ctx, changed, mode === 'table' ? null : stats.reduce((n, s) => n + Number(s.n), 0));
         await markTasksComputed(tx, engine, ctx.runId, ds.name, ctx.plan.tasks.map((t) => ({ partition: t.partition, rows: Number(byPart.get(t.partition)?.n ?? 0), checksum: String(byPart.get(t.partition)?.c ?? EMPTY_CHECKSUM), inputs: {} })));
       });
       (ctx.keysUniqueInStaging ??= new Set()).add(ds.name);
       // Publish then finds live rows that could share a key without reading the staging (key-ranges.ts).
       if (keyRange) (ctx.stagedKeyRanges ??= new Map()).set(ds.name, { lo: keyRange.lo, hi: keyRange.hi });
+      if (mode === 'load') (ctx.loadTables ??= new Set()).add(ds.name);
       crashPoint('ingest.staged');
       return { reused: 0, skipped: 0 };
+    },
+    // A first load that does not publish leaves the data schema as it was; an attempt that resumes loads the files again anyway.
+    async stopped(ctx) {
+      if (mode !== 'load') return;
+      const { engine } = ctx.ws;
+      await dropStagingRelation(engine, ctx.runId, ctx.plan.targets[0], 'VIEW');
+      await dropLoadTable(engine, engine, ctx.runId, ctx.plan.targets[0]);
     },
     // Before publish reads the recorded checksums: an additive schema change is applied first (see ingest-evolution.ts).
     publishPrepare: (ctx) => async (tx) => {
@@ -335,12 +346,14 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
     publishHook: (ctx) => async (tx) => {
       const { engine } = ctx.ws;
       const dataset = ctx.plan.targets[0];
-      if (inPlace) {
+      if (mode === 'files') {
         // The rows were just read from the files themselves: they must be the files that were hashed,
         // validated and checksummed (a file rewritten meanwhile fails the publish, which rolls back).
         for (const f of changed) assertUnchanged(f);
-        await tx.exec(`DROP VIEW IF EXISTS ${stagingTable(engine, ctx.runId, dataset)}`);
       }
+      if (mode !== 'table') await tx.exec(`DROP VIEW IF EXISTS ${stagingTable(engine, ctx.runId, dataset)}`);
+      // Renamed to the live table by the publish, or (another run created that first) copied into it.
+      if (mode === 'load') await dropLoadTable(tx, engine, ctx.runId, dataset);
       const table = stateTable(engine, 'ingested_files');
       for (const f of changed) {
         await tx.exec(`DELETE FROM ${table} WHERE dataset = $1 AND file = $2`, [dataset, f.name]);
@@ -355,31 +368,49 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
 }
 
 /**
- * A first load — no partition the run touches has live rows, so nothing of live is kept or replaced —
- * can leave the rows in the files until publish: staging is then a view of the files' adapted rows,
- * validated and checksummed where they are, and written once, into live. PostgreSQL reads a file
- * through a table it loads with COPY and drops when the workspace closes, so a view over it would not
- * outlive the process: there, staging stays a table.
+ * Where the run's staged rows are:
+ * - `load`: the source's first load on DuckDB (no live table yet): in a load table that the publish
+ *   renames to the live table (first-load.ts), the files read once;
+ * - `files`: new partitions of an existing table on DuckDB (no partition the run touches has live
+ *   rows, so nothing of live is kept or replaced): left in the files until publish, staging a view of
+ *   their adapted rows, validated and checksummed where they are and written once, into live;
+ * - `table`: copied into a staging table, with the rows other files contributed to the affected
+ *   partitions. Always on PostgreSQL, which reads a file through a table it loads with COPY and drops
+ *   when the workspace closes, so a view over it would not outlive the process.
  */
-function readsFilesInPlace(ctx: RunContext): boolean {
-  return ctx.ws.engine.kind === 'duckdb' && ctx.plan.tasks.every((t) => t.current_version === null);
+type StagingMode = 'load' | 'files' | 'table';
+
+async function stagingMode(ctx: RunContext, ds: SourceSpec): Promise<StagingMode> {
+  const { engine } = ctx.ws;
+  if (engine.kind !== 'duckdb' || ctx.plan.tasks.some((t) => t.current_version !== null)) return 'table';
+  return (await loadsIntoNewTable(engine, ds.name)) ? 'load' : 'files';
 }
 
 /**
- * Fills the run's staging with the changed files' rows in the current schema — as a view of the files
- * (`inPlace`) or copied into a table — plus, in a table, the rows other files contributed to the
- * affected partitions, which stay as they are.
+ * Fills the run's staging with the changed files' rows in the current schema (see StagingMode) and,
+ * in a table, the rows other files contributed to the affected partitions, which stay as they are.
  */
-async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[], inPlace: boolean): Promise<void> {
+async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[], mode: StagingMode): Promise<void> {
   const { engine } = ctx.ws;
   const d = engine.dialect;
   const staging = stagingTable(engine, ctx.runId, ds.name);
   const key = d.partitionKey(d.quote(ds.partitionColumn), ds.grain);
   const cols = ds.columns.map((c) => d.quote(c.name)).join(', ');
   const fileCol = d.quote(FILE_COLUMN);
-  // A re-issued ingest resumes the same run and stages again, as a view or a table as it now needs.
-  if (inPlace) {
-    const parts = changed.map((f) => `SELECT ${cols}, CAST(${d.stringLiteral(f.name)} AS VARCHAR) AS ${fileCol}, ${key} AS ${d.quote(PARTITION_COLUMN)} FROM (${f.select!}) t`);
+  // A re-issued ingest resumes the same run and stages again, as it now needs.
+  const rowsOf = (f: IngestFile) => `SELECT ${cols}, CAST(${d.stringLiteral(f.name)} AS VARCHAR) AS ${fileCol} FROM (${f.select!}) t`;
+  if (mode === 'load') {
+    await readingFiles(ds, changed, () => createLoadTable(engine, ctx.runId, ds.name, changed.map(rowsOf).join(' UNION ALL ')));
+    // The rows just read are those of the files hashed while planning.
+    for (const f of changed) assertUnchanged(f);
+    for (const _ of changed) crashPoint('ingest.file_loaded');
+    await stageAsView(engine, ctx.runId, ds.name, `SELECT *, ${key} AS ${d.quote(PARTITION_COLUMN)} FROM ${loadTable(engine, ctx.runId, ds.name)}`, ctx.newRun);
+    return;
+  }
+  // An earlier attempt made a load table, but the dataset has a live table now: that table is not used.
+  if (!ctx.newRun) await dropLoadTable(engine, engine, ctx.runId, ds.name);
+  if (mode === 'files') {
+    const parts = changed.map((f) => `SELECT *, ${key} AS ${d.quote(PARTITION_COLUMN)} FROM (${rowsOf(f)}) f`);
     await stageAsView(engine, ctx.runId, ds.name, parts.join(' UNION ALL '), ctx.newRun);
     for (const _ of changed) crashPoint('ingest.file_loaded');
     return;

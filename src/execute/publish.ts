@@ -25,6 +25,7 @@ import { TidemarkError } from '../errors.js';
 import { addModelColumns, type AppliedSchemaChange } from './add-columns.js';
 import { crashPoint } from './crash.js';
 import { dropCopiedRows, keepsHistory, takeHistoryCopies, type HistoryCopy } from './history-copy.js';
+import { adoptLoadTable } from './first-load.js';
 import type { RunContext } from './run-context.js';
 
 export interface PublishedPartition {
@@ -316,6 +317,8 @@ async function replacePartitions(
   keys: string[],
   prior: { replacesRows: boolean; datasetEmpty: boolean; wholeStaging: boolean; seq: number; toHistory: string[]; copiedAhead: number },
 ): Promise<void> {
+  // A first load's rows are already in a table of their own: it becomes the live table (first-load.ts).
+  if (prior.datasetEmpty && prior.wholeStaging && ctx.loadTables?.has(ds.name) && (await adoptLoadTable(tx, engine, ctx.runId, ds.name))) return;
   const d = engine.dialect;
   const live = liveTable(engine, ds.name);
   const staging = stagingTable(engine, ctx.runId, ds.name);

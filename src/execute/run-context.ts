@@ -73,6 +73,11 @@ export interface RunContext {
    */
   stagedKeyRanges?: Map<string, KeyRange>;
   /**
+   * Sources whose staged rows sit in a load table that the publish renames to the live table when
+   * the dataset still has none (a first load on DuckDB: first-load.ts).
+   */
+  loadTables?: Set<string>;
+  /**
    * The tag of the replaced rows this attempt copied to history just before its publish
    * (history-copy.ts); the publish uses only those copies.
    */

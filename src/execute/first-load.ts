@@ -1,0 +1,61 @@
+/**
+ * A source's first load on DuckDB — no live table yet — writes the files' rows once. They go into a
+ * load table in the data schema, in the compute step; validation and checksums then read those
+ * native rows (a column scan about twice as fast as reading the files again), and the publish renames
+ * the load table to the live table: no row moves in the publish transaction. Before this, the rows
+ * were read from the files twice, once to validate and once to insert (~250 ms of a 1.4 s load of
+ * 5M rows).
+ *
+ * The load table sits in the data schema because DuckDB renames a table only within its schema
+ * (ALTER TABLE … SET SCHEMA is not implemented). Its name starts with `_tm_`, which no dataset may
+ * use; readers of the data schema can see it while the load runs. It is the run's staging: a resumed
+ * run builds it again, a published one no longer has it (renamed, or dropped when another publish
+ * created the live table first), and gc drops one left by a run that will not resume.
+ */
+import { RESERVED_PREFIX, assertIdentifier } from '../core/identifiers.js';
+import type { Db, Engine } from '../engines/engine.js';
+import { stagingName, stagingTable } from '../state/tables.js';
+
+export const LOAD_TABLE_PREFIX = `${RESERVED_PREFIX}load__`;
+
+export function loadTableName(runId: string, dataset: string): string {
+  return assertIdentifier(`${LOAD_TABLE_PREFIX}${stagingName(runId, dataset)}`.slice(0, 63), 'load table');
+}
+
+/** The run id of a load table's name, or null when the name is not a load table's. */
+export function runOfLoadTable(name: string): string | null {
+  return name.startsWith(LOAD_TABLE_PREFIX) ? name.slice(LOAD_TABLE_PREFIX.length).split('__')[0] : null;
+}
+
+export function loadTable(engine: Engine, runId: string, dataset: string): string {
+  return engine.dialect.table(engine.dataSchema, loadTableName(runId, dataset));
+}
+
+/** Only where a table can be renamed into the live table's place (see above), and only for a dataset without one. */
+export async function loadsIntoNewTable(engine: Engine, dataset: string): Promise<boolean> {
+  return engine.kind === 'duckdb' && (await engine.columns(engine.dataSchema, dataset)) === null;
+}
+
+/** (Re)creates the run's load table of `dataset` from `select`, committed on its own. */
+export async function createLoadTable(engine: Engine, runId: string, dataset: string, select: string): Promise<void> {
+  const table = loadTable(engine, runId, dataset);
+  await engine.exec(`DROP TABLE IF EXISTS ${table}`);
+  await engine.exec(`CREATE TABLE ${table} AS ${select}`);
+}
+
+/**
+ * In the publish transaction: makes the load table the live table, when the dataset still has none
+ * (another run may have created it since). Drops the run's staging view over it first. False when
+ * the rows must be inserted instead.
+ */
+export async function adoptLoadTable(tx: Db, engine: Engine, runId: string, dataset: string): Promise<boolean> {
+  if ((await engine.columns(engine.dataSchema, dataset, tx)) !== null) return false;
+  if ((await engine.columns(engine.dataSchema, loadTableName(runId, dataset), tx)) === null) return false;
+  await tx.exec(`DROP VIEW IF EXISTS ${stagingTable(engine, runId, dataset)}`);
+  await tx.exec(`ALTER TABLE ${loadTable(engine, runId, dataset)} RENAME TO ${engine.dialect.quote(dataset)}`);
+  return true;
+}
+
+export async function dropLoadTable(db: Db, engine: Engine, runId: string, dataset: string): Promise<void> {
+  await db.exec(`DROP TABLE IF EXISTS ${loadTable(engine, runId, dataset)}`);
+}
