@@ -68,11 +68,11 @@ export async function migrate(engine: Engine, onUpgrade?: (from: number, to: num
 
 /**
  * A new store: every migration in one transaction, its statements sent as one script (DuckDB runs a
- * multi-statement text given without parameters). Against one transaction and one call per
- * migration, this takes a fresh project's open from ~60 to ~25 ms. The schema is the same as applying
- * them one by one (test/integration/migrate-new-store.test.ts); `run` is skipped, since a store that
- * no Tidemark has migrated holds nothing for it to transform. An error is the engine's, which names
- * the statement's object, and leaves no half-built store behind.
+ * multi-statement text given without parameters). One commit and one call instead of eleven commits
+ * and ~50 calls: migrate() on a new store takes ~22 ms instead of ~60 here. The schema is the same as
+ * applying them one by one (test/integration/migrate-new-store.test.ts). `run` is skipped: a store no
+ * Tidemark has migrated holds nothing for it to transform. An error is the engine's (it names the
+ * object, e.g. a table that already exists) and leaves no half-built store behind.
  */
 async function createStore(engine: Engine): Promise<void> {
   const s = engine.dialect.quote(engine.stateSchema);
