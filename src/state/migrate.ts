@@ -69,10 +69,10 @@ export async function migrate(engine: Engine, onUpgrade?: (from: number, to: num
 /**
  * A new store: every migration in one transaction, its statements sent as one script (DuckDB runs a
  * multi-statement text given without parameters). One commit and one call instead of eleven commits
- * and ~50 calls: migrate() on a new store takes ~12–18 ms instead of ~30–40 here (warm, idle machine). The schema is the same as
- * applying them one by one (test/integration/migrate-new-store.test.ts). `run` is skipped: a store no
- * Tidemark has migrated holds nothing for it to transform. An error is the engine's (it names the
- * object, e.g. a table that already exists) and leaves no half-built store behind.
+ * and ~50 calls: migrate() on a new store takes ~12–18 ms instead of ~30–40 (warm, idle machine).
+ * The schema is the same as applying them one by one (test/integration/migrate-new-store.test.ts).
+ * `run` is skipped: a store no Tidemark has migrated holds nothing for it to transform. An error is
+ * the engine's (it names the object, e.g. a table that already exists) and leaves no half-built store.
  */
 async function createStore(engine: Engine): Promise<void> {
   const s = engine.dialect.quote(engine.stateSchema);
