@@ -13,7 +13,7 @@ import * as m004 from './migrations/004_ingest_mapping.js';
 import * as m005 from './migrations/005_delivery_keys.js';
 import * as m006 from './migrations/006_history_copies.js';
 
-export interface Migration {
+interface Migration {
   version: number;
   name: string;
   tables: string[];
