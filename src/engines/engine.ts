@@ -72,7 +72,8 @@ export interface Dialect {
    * A relation (for FROM, `alias.column` or plain column names) of the rows in `param`, a parameter
    * (e.g. `$1`) holding ONE JSON array of objects (engines/json-rows.ts `jsonRowsParam`), with the
    * `columns` as typed columns; a key missing from an object reads as NULL. Many rows cost the driver
-   * one text value instead of one bound value per cell (DuckDB: ~10× less for a 1,000-row write).
+   * one text value instead of one bound value per cell (a 1,095-partition publish's state writes: DuckDB
+   * ~5× faster, PostgreSQL ~2.5×).
    */
   jsonRows(param: string, columns: readonly JsonColumn[], alias: string): string;
 }
