@@ -68,7 +68,24 @@ export interface Dialect {
   jsonArrayText(exprs: string[]): string;
   /** A string literal (only for constants Tidemark itself produces; user values are parameters). */
   stringLiteral(value: string): string;
+  /**
+   * A relation (for FROM, `alias.column` or plain column names) of the rows in `param`, a parameter
+   * (e.g. `$1`) holding ONE JSON array of objects (engines/json-rows.ts `jsonRowsParam`), with the
+   * `columns` as typed columns; a key missing from an object reads as NULL. Many rows cost the driver
+   * one text value instead of one bound value per cell (a 1,095-partition publish's state writes: DuckDB
+   * ~5× faster, PostgreSQL ~2.5×).
+   */
+  jsonRows(param: string, columns: readonly JsonColumn[], alias: string): string;
 }
+
+/** A column of a `jsonRows` relation: a lowercase SQL name (callers write it unquoted) and its type. */
+export interface JsonColumn {
+  name: string;
+  type: JsonColumnType;
+}
+
+/** The column types a `jsonRows` relation can have (both engines read these from JSON the same way). */
+export type JsonColumnType = 'VARCHAR' | 'INTEGER' | 'BIGINT' | 'BOOLEAN' | 'DOUBLE';
 
 export interface Engine extends Db {
   readonly kind: string;

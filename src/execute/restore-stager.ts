@@ -13,7 +13,8 @@ import { upstreamKeys } from '../core/dependencies.js';
 import type { PartitionKey } from '../core/grain.js';
 import { PARTITION_COLUMN } from '../core/identifiers.js';
 import { mappingOf } from '../core/staleness.js';
-import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
+import type { ColumnInfo, Db, Engine, JsonColumn } from '../engines/engine.js';
+import { jsonRowsParam } from '../engines/json-rows.js';
 import { TidemarkError } from '../errors.js';
 import { planDatasets, type Plan, type PlannedTask } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
@@ -28,6 +29,12 @@ import { EMPTY_CHECKSUM, stageAsView } from './staging.js';
 import type { RunContext } from './run-context.js';
 import { ensureRefView, refViewTable } from './render.js';
 import { validateStaged, validationError } from './validate.js';
+
+/** What publishHook writes back per restored partition: the input fingerprint of its old version. */
+const RESTORED_INPUTS_COLUMNS: readonly JsonColumn[] = [
+  { name: 'partition', type: 'VARCHAR' },
+  { name: 'inputs', type: 'VARCHAR' },
+];
 
 /** partition → version to bring back, as recorded in the plan's request. */
 export function restoreVersions(plan: Plan): Record<string, number> {
@@ -71,16 +78,15 @@ export const restoreStager: Stager = {
       if (ds.kind !== 'model') return;
       const versions = restoreVersions(ctx.plan);
       const old = recorded.filter((v) => versions[v.partition] === v.version);
-      for (let i = 0; i < old.length; i += 200) {
-        const params: unknown[] = [ds.name, ctx.runId];
-        const values = old.slice(i, i + 200).map((v) => (params.push(v.partition, JSON.stringify(v.inputs)), `($${params.length - 1}, $${params.length})`));
-        for (const table of ['partitions', 'versions'] as const) {
-          await tx.exec(
-            `UPDATE ${stateTable(engine, table)} SET inputs = r.inputs FROM (VALUES ${values.join(', ')}) AS r(partition, inputs)
-             WHERE ${stateTable(engine, table)}.dataset = $1 AND ${stateTable(engine, table)}.run_id = $2 AND ${stateTable(engine, table)}.partition = r.partition`,
-            params,
-          );
-        }
+      if (!old.length) return;
+      const json = jsonRowsParam(old.map((v) => ({ partition: v.partition, inputs: JSON.stringify(v.inputs) })));
+      const rows = engine.dialect.jsonRows('$1', RESTORED_INPUTS_COLUMNS, 'r');
+      for (const table of ['partitions', 'versions'] as const) {
+        await tx.exec(
+          `UPDATE ${stateTable(engine, table)} AS t SET inputs = r.inputs FROM ${rows}
+           WHERE t.dataset = $2 AND t.run_id = $3 AND t.partition = r.partition`,
+          [json, ds.name, ctx.runId],
+        );
       }
     };
   },

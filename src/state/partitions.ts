@@ -1,5 +1,6 @@
 /** Partitions and their versions: the per-partition state every plan and publish starts from. */
-import type { Db, Engine } from '../engines/engine.js';
+import type { Db, Engine, JsonColumn } from '../engines/engine.js';
+import { jsonRowsParam } from '../engines/json-rows.js';
 import type { PartitionVersion, Snapshot } from '../core/staleness.js';
 import { parseJson } from './json.js';
 import { stateTable } from './tables.js';
@@ -154,11 +155,23 @@ export interface NewVersion {
   kind: VersionRecord['kind'];
 }
 
+/** The per-partition columns of a publish's new versions, as one JSON parameter (recordNewVersions). */
+const NEW_VERSION_COLUMNS: readonly JsonColumn[] = [
+  { name: 'dataset', type: 'VARCHAR' },
+  { name: 'partition', type: 'VARCHAR' },
+  { name: 'version', type: 'INTEGER' },
+  { name: 'rows', type: 'BIGINT' },
+  { name: 'checksum', type: 'VARCHAR' },
+  { name: 'inputs', type: 'VARCHAR' },
+  { name: 'kind', type: 'VARCHAR' },
+];
+
 /**
  * Records the new versions of one publish (any datasets) in its transaction, set-based: the previous
  * versions are marked replaced by this publish, the current-partition rows are swapped, the version
- * rows appended. Four statements per chunk, not four per partition or per dataset, keep a
- * 1,000-partition or many-dataset publish cheap.
+ * rows appended. Four statements in all, whatever the number of partitions and datasets: the
+ * partitions travel as one JSON parameter (engines/json-rows.ts), the values every row shares as
+ * parameters of their own.
  */
 export async function recordNewVersions(
   tx: Db,
@@ -166,48 +179,30 @@ export async function recordNewVersions(
   versions: NewVersion[],
   common: { run_id: string; publish_seq: number; published_at: string; actor: string; reason: string },
 ): Promise<void> {
+  if (!versions.length) return;
   const partitions = stateTable(engine, 'partitions');
   const versionTable = stateTable(engine, 'versions');
-  for (let i = 0; i < versions.length; i += 100) {
-    const chunk = versions.slice(i, i + 100);
-    const keyParams: unknown[] = [common.published_at, common.publish_seq];
-    const keys = partitionsByDataset(chunk, keyParams);
-    // Only the current version of a partition has replaced_at NULL, and the new one is not inserted yet.
-    await tx.exec(`UPDATE ${versionTable} SET replaced_at = $1, replaced_seq = $2 WHERE replaced_at IS NULL AND (${keys})`, keyParams);
-    const deleteParams: unknown[] = [];
-    await tx.exec(`DELETE FROM ${partitions} WHERE ${partitionsByDataset(chunk, deleteParams)}`, deleteParams);
-    const pParams: unknown[] = [];
-    const vParams: unknown[] = [];
-    const pRows: string[] = [];
-    const vRows: string[] = [];
-    for (const v of chunk) {
-      const inputs = JSON.stringify(v.inputs);
-      pParams.push(v.dataset, v.partition, v.version, v.rows, v.checksum, common.run_id, common.publish_seq, common.published_at, inputs);
-      pRows.push(placeholders(pParams.length - 8, 9));
-      vParams.push(v.dataset, v.partition, v.version, v.rows, v.checksum, common.run_id, common.publish_seq, common.published_at, inputs, v.kind, common.actor, common.reason);
-      vRows.push(`(${placeholders(vParams.length - 11, 12).slice(1, -1)}, TRUE, NULL)`);
-    }
-    await tx.exec(`INSERT INTO ${partitions} (dataset, partition, version, rows, checksum, run_id, publish_seq, published_at, inputs) VALUES ${pRows.join(', ')}`, pParams);
-    await tx.exec(
-      `INSERT INTO ${versionTable} (dataset, partition, version, rows, checksum, run_id, publish_seq, published_at, inputs, kind, actor, reason, retained, replaced_at) VALUES ${vRows.join(', ')}`,
-      vParams,
-    );
-  }
-}
-
-/** `(dataset = $a AND partition IN ($b, …)) OR …` for the entries, their values appended to `params`. */
-function partitionsByDataset(entries: { dataset: string; partition: string }[], params: unknown[]): string {
-  const byDataset = new Map<string, string[]>();
-  for (const e of entries) byDataset.set(e.dataset, [...(byDataset.get(e.dataset) ?? []), e.partition]);
-  return [...byDataset]
-    .map(([dataset, keys]) => {
-      params.push(dataset);
-      const d = params.length;
-      return `(dataset = $${d} AND partition IN (${keys.map((k) => (params.push(k), `$${params.length}`)).join(', ')}))`;
-    })
-    .join(' OR ');
-}
-
-function placeholders(first: number, count: number): string {
-  return `(${Array.from({ length: count }, (_, i) => `$${first + i}`).join(', ')})`;
+  const rows = engine.dialect.jsonRows('$1', NEW_VERSION_COLUMNS, 'r');
+  const json = jsonRowsParam(
+    versions.map((v) => ({ dataset: v.dataset, partition: v.partition, version: v.version, rows: v.rows, checksum: v.checksum, inputs: JSON.stringify(v.inputs), kind: v.kind })),
+  );
+  // Only the current version of a partition has replaced_at NULL, and the new one is not inserted yet.
+  await tx.exec(
+    `UPDATE ${versionTable} AS v SET replaced_at = $2, replaced_seq = CAST($3 AS BIGINT) FROM ${rows}
+     WHERE v.replaced_at IS NULL AND v.dataset = r.dataset AND v.partition = r.partition`,
+    [json, common.published_at, common.publish_seq],
+  );
+  await tx.exec(`DELETE FROM ${partitions} WHERE (dataset, partition) IN (SELECT dataset, partition FROM ${rows})`, [json]);
+  // The shared values are cast: PostgreSQL would otherwise type a parameter of a SELECT list as text.
+  const shared = 'CAST($2 AS VARCHAR), CAST($3 AS BIGINT), CAST($4 AS VARCHAR)';
+  await tx.exec(
+    `INSERT INTO ${partitions} (dataset, partition, version, rows, checksum, run_id, publish_seq, published_at, inputs)
+     SELECT r.dataset, r.partition, r.version, r.rows, r.checksum, ${shared}, r.inputs FROM ${rows}`,
+    [json, common.run_id, common.publish_seq, common.published_at],
+  );
+  await tx.exec(
+    `INSERT INTO ${versionTable} (dataset, partition, version, rows, checksum, run_id, publish_seq, published_at, inputs, kind, actor, reason, retained, replaced_at)
+     SELECT r.dataset, r.partition, r.version, r.rows, r.checksum, ${shared}, r.inputs, r.kind, CAST($5 AS VARCHAR), CAST($6 AS VARCHAR), TRUE, NULL FROM ${rows}`,
+    [json, common.run_id, common.publish_seq, common.published_at, common.actor, common.reason],
+  );
 }

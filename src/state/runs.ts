@@ -1,5 +1,6 @@
 /** Runs and their tasks: the operational journal that makes a run resumable. */
-import type { Db, Engine } from '../engines/engine.js';
+import type { Db, Engine, JsonColumn } from '../engines/engine.js';
+import { jsonRowsParam } from '../engines/json-rows.js';
 import { nowIso, parseJson } from './json.js';
 import { appendOutboxEvent } from './outbox.js';
 import { stateTable } from './tables.js';
@@ -142,19 +143,21 @@ export async function beginCancelling(db: Db, engine: Engine, runId: string): Pr
   return rows.length > 0;
 }
 
+const NEW_TASK_COLUMNS: readonly JsonColumn[] = [
+  { name: 'dataset', type: 'VARCHAR' },
+  { name: 'partition', type: 'VARCHAR' },
+  { name: 'ord', type: 'INTEGER' },
+];
+
+/** The run's tasks, pending, in plan order (`ord`): one INSERT for any number of tasks (engines/json-rows.ts). */
 export async function insertTasks(db: Db, engine: Engine, runId: string, tasks: { dataset: string; partition: string }[]): Promise<void> {
-  // One multi-row INSERT per chunk: a 1,000-partition run should not cost 1,000 round trips.
-  const table = stateTable(engine, 'tasks');
-  for (let i = 0; i < tasks.length; i += 200) {
-    const chunk = tasks.slice(i, i + 200);
-    const params: unknown[] = [];
-    const values = chunk.map((t, j) => {
-      params.push(runId, t.dataset, t.partition, i + j);
-      const b = params.length - 3;
-      return `($${b}, $${b + 1}, $${b + 2}, $${b + 3}, 'pending', 0)`;
-    });
-    await db.exec(`INSERT INTO ${table} (run_id, dataset, partition, ord, status, attempts) VALUES ${values.join(', ')}`, params);
-  }
+  if (!tasks.length) return;
+  const json = jsonRowsParam(tasks.map((t, ord) => ({ dataset: t.dataset, partition: t.partition, ord })));
+  await db.exec(
+    `INSERT INTO ${stateTable(engine, 'tasks')} (run_id, dataset, partition, ord, status, attempts)
+     SELECT CAST($2 AS VARCHAR), r.dataset, r.partition, r.ord, 'pending', 0 FROM ${engine.dialect.jsonRows('$1', NEW_TASK_COLUMNS, 'r')}`,
+    [json, runId],
+  );
 }
 
 export async function listTasks(db: Db, engine: Engine, runId: string): Promise<TaskRecord[]> {
@@ -193,24 +196,25 @@ export interface ComputedTask {
   inputs: unknown;
 }
 
-/** Records tasks as computed with one UPDATE … FROM (VALUES …) per 200 tasks, not one per task. */
+const COMPUTED_TASK_COLUMNS: readonly JsonColumn[] = [
+  { name: 'partition', type: 'VARCHAR' },
+  { name: 'rows', type: 'BIGINT' },
+  { name: 'checksum', type: 'VARCHAR' },
+  { name: 'sql_hash', type: 'VARCHAR' },
+  { name: 'inputs', type: 'VARCHAR' },
+];
+
+/** Records tasks as computed with one UPDATE … FROM the tasks as JSON rows, not one per task. */
 export async function markTasksComputed(db: Db, engine: Engine, runId: string, dataset: string, done: ComputedTask[]): Promise<void> {
-  const now = nowIso();
-  for (let i = 0; i < done.length; i += 200) {
-    const params: unknown[] = [runId, dataset, now];
-    const values = done.slice(i, i + 200).map((t) => {
-      params.push(t.partition, String(t.rows), t.checksum, t.sql_hash ?? null, JSON.stringify(t.inputs));
-      const b = params.length - 4;
-      return `($${b}, CAST($${b + 1} AS BIGINT), $${b + 2}, CAST($${b + 3} AS VARCHAR), $${b + 4})`;
-    });
-    await db.exec(
-      `UPDATE ${stateTable(engine, 'tasks')} SET status = 'computed', rows = v.n, checksum = v.c, sql_hash = v.h, inputs = v.i, error = NULL,
-         started_at = $3, finished_at = $3, attempts = attempts + 1
-       FROM (VALUES ${values.join(', ')}) AS v(p, n, c, h, i)
-       WHERE run_id = $1 AND dataset = $2 AND partition = v.p`,
-      params,
-    );
-  }
+  if (!done.length) return;
+  const json = jsonRowsParam(done.map((t) => ({ partition: t.partition, rows: t.rows, checksum: t.checksum, sql_hash: t.sql_hash ?? null, inputs: JSON.stringify(t.inputs) })));
+  await db.exec(
+    `UPDATE ${stateTable(engine, 'tasks')} AS t SET status = 'computed', rows = r.rows, checksum = r.checksum, sql_hash = r.sql_hash, inputs = r.inputs, error = NULL,
+       started_at = $4, finished_at = $4, attempts = t.attempts + 1
+     FROM ${engine.dialect.jsonRows('$1', COMPUTED_TASK_COLUMNS, 'r')}
+     WHERE t.run_id = $2 AND t.dataset = $3 AND t.partition = r.partition`,
+    [json, runId, dataset, nowIso()],
+  );
 }
 
 /**

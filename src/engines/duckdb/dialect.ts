@@ -1,4 +1,5 @@
 import type { Dialect } from '../engine.js';
+import { checkJsonColumns } from '../json-rows.js';
 
 export const duckdbDialect: Dialect = {
   quote: (id) => `"${id.replace(/"/g, '""')}"`,
@@ -26,4 +27,11 @@ export const duckdbDialect: Dialect = {
   },
   jsonArrayText: (exprs) => `CAST(to_json([${exprs.join(', ')}]) AS VARCHAR)`,
   stringLiteral: (value) => `'${value.replace(/'/g, "''")}'`,
+  jsonRows(param, columns, alias) {
+    checkJsonColumns(columns, alias);
+    // from_json with a struct spec parses the array into a LIST of STRUCTs of those types (missing
+    // keys and JSON nulls become NULL); unnest(recursive) makes each struct field a column.
+    const spec = JSON.stringify([Object.fromEntries(columns.map((c) => [c.name, c.type]))]);
+    return `(SELECT unnest(from_json(${param}, ${this.stringLiteral(spec)}), recursive := true)) AS ${alias}`;
+  },
 };

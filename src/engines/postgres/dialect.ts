@@ -1,4 +1,5 @@
 import type { Dialect } from '../engine.js';
+import { checkJsonColumns } from '../json-rows.js';
 
 /** Portable type names (see config/types.ts) that PostgreSQL spells differently. */
 const PG_SPELLING = new Map([['DOUBLE', 'DOUBLE PRECISION']]);
@@ -28,4 +29,10 @@ export const postgresDialect: Dialect = {
   },
   jsonArrayText: (exprs) => `CAST(json_build_array(${exprs.join(', ')}) AS TEXT)`,
   stringLiteral: (value) => `'${value.replace(/'/g, "''")}'`,
+  jsonRows(param, columns, alias) {
+    checkJsonColumns(columns, alias);
+    // json_ (not jsonb_) parses the text once, as it goes, instead of building a jsonb value first.
+    const defs = columns.map((c) => `${this.quote(c.name)} ${this.columnType(c.type)}`).join(', ');
+    return `json_to_recordset(CAST(${param} AS json)) AS ${alias}(${defs})`;
+  },
 };
