@@ -61,7 +61,9 @@ function copyAheadMinRows(): number {
  * the run left are removed first.
  */
 export async function copyReplacedRowsAhead(ctx: RunContext): Promise<void> {
-  if (!keepsHistory(ctx)) return;
+  // Nothing the plan saw has a version yet (a first load, new partitions): no live row to replace.
+  // Were one published since, the publish would copy it itself.
+  if (!keepsHistory(ctx) || (ctx.newRun && ctx.plan.tasks.every((t) => t.current_version === null))) return;
   const datasets = ctx.plan.datasets.map((d) => getDataset(ctx.ws.project, d.dataset));
   try {
     const { engine } = ctx.ws;

@@ -26,6 +26,7 @@ import { addModelColumns, type AppliedSchemaChange } from './add-columns.js';
 import { crashPoint } from './crash.js';
 import { dropCopiedRows, keepsHistory, takeHistoryCopies, type HistoryCopy } from './history-copy.js';
 import { adoptLoadTable } from './first-load.js';
+import { jsonRowsParam } from '../engines/json-rows.js';
 import type { RunContext } from './run-context.js';
 
 export interface PublishedPartition {
@@ -295,12 +296,12 @@ async function hasPartitions(tx: Db, engine: Engine, dataset: string): Promise<b
 }
 
 async function markTasks(tx: Db, engine: Engine, runId: string, dataset: string, tasks: TaskRecord[], status: string): Promise<void> {
-  for (let i = 0; i < tasks.length; i += 500) {
-    const chunk = tasks.slice(i, i + 500);
-    const params: unknown[] = [runId, dataset, status];
-    const list = chunk.map((t) => (params.push(t.partition), `$${params.length}`)).join(', ');
-    await tx.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = $3 WHERE run_id = $1 AND dataset = $2 AND partition IN (${list})`, params);
-  }
+  if (!tasks.length) return;
+  // The partitions as one JSON parameter (engines/json-rows.ts): a long IN list of bound values is slow on DuckDB.
+  await tx.exec(
+    `UPDATE ${stateTable(engine, 'tasks')} SET status = $3 WHERE run_id = $1 AND dataset = $2 AND partition IN (SELECT r.partition FROM ${engine.dialect.jsonRows('$4', [{ name: 'partition', type: 'VARCHAR' }], 'r')})`,
+    [runId, dataset, status, jsonRowsParam(tasks.map((t) => ({ partition: t.partition })))],
+  );
 }
 
 /** Live columns of a dataset as stored (sources carry the file each row came from). */
