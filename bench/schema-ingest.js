@@ -5,8 +5,10 @@
  * table with a hand-written INSERT … SELECT of the same expressions (goal: ratio ≤ 1.3). Each measured
  * Tidemark ingest is a first load into a fresh project; its phases are timed from the event stream:
  * open (the workspace: config, database, and a fresh project's state tables), plan (file hash, shape
- * match, the DISTINCT read of partition keys, the run's creation), stage (checksums and validation
- * over a view of the file), publish (the one transaction into live), close.
+ * match, the DISTINCT read of partition keys, the run's creation), stage (the file's rows written
+ * once, into the load table; checksums and key validation over it), publish (the one transaction:
+ * the load table renamed into place, the state), close. The two sides are timed in turns, 5 samples
+ * each after a warm-up (measureInTurns): this machine's speed drifts over the minute the scenario takes.
  *
  * Run `npm run build && node bench/schema-ingest.js [rows] [days]`; `scenarioSchemaIngest` is exported
  * so bench/run.js can add it to its scenarios.
@@ -19,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { ingest } from '../dist/execute/ingest.js';
 import { openWorkspace } from '../dist/workspace.js';
 import { withDuckDb } from './fixtures.js';
-import { measure, round } from './measure.js';
+import { measureInTurns, round } from './measure.js';
 
 const YAML = `name: schema_bench
 datasets:
@@ -64,25 +66,37 @@ export async function scenarioSchemaIngest({ rows = 5_000_000, days = 100 } = {}
     let n = 0;
     let dir;
     const phases = [];
-    const tm = await measure(
-      'tidemark ingest (v1 → current)',
-      async () => {
-        const opening = performance.now();
-        const ws = await openWorkspace(dir, { actor: 'bench', command: 'bench ingest' });
-        const marks = { opening, start: performance.now() };
-        const off = ws.events.on((e) => {
-          if (e.type === 'run.started') marks.planned = performance.now();
-          if (e.type === 'run.publishing') marks.staged = performance.now();
-          if (e.type === 'run.published') marks.published = performance.now();
-        });
-        try {
-          const result = await ingest(ws, 'orders', [path.join(dir, 'data', 'orders-v1.parquet')], { reason: 'bench' });
-          if (result.status !== 'published' || result.files[0].schema_version !== 1) throw new Error(`unexpected ingest result ${JSON.stringify(result.files)}`);
-        } finally {
-          off();
-          await ws.close();
-        }
-        phases.push({ open: marks.start - marks.opening, plan: marks.planned - marks.start, stage: marks.staged - marks.planned, publish: marks.published - marks.staged, close: performance.now() - marks.published });
+    const { a: tm, b: hand } = await measureInTurns(
+      {
+        label: 'tidemark ingest (v1 → current)',
+        fn: async () => {
+          const opening = performance.now();
+          const ws = await openWorkspace(dir, { actor: 'bench', command: 'bench ingest' });
+          const marks = { opening, start: performance.now() };
+          const off = ws.events.on((e) => {
+            if (e.type === 'run.started') marks.planned = performance.now();
+            if (e.type === 'run.publishing') marks.staged = performance.now();
+            if (e.type === 'run.published') marks.published = performance.now();
+          });
+          try {
+            const result = await ingest(ws, 'orders', [path.join(dir, 'data', 'orders-v1.parquet')], { reason: 'bench' });
+            if (result.status !== 'published' || result.files[0].schema_version !== 1) throw new Error(`unexpected ingest result ${JSON.stringify(result.files)}`);
+          } finally {
+            off();
+            await ws.close();
+          }
+          phases.push({ open: marks.start - marks.opening, plan: marks.planned - marks.start, stage: marks.staged - marks.planned, publish: marks.published - marks.staged, close: performance.now() - marks.published });
+        },
+      },
+      {
+        label: 'hand-written INSERT … SELECT',
+        fn: () =>
+          withDuckDb(path.join(root, `hand-${++n}.duckdb`), async (conn) => {
+            await conn.run(HAND_TABLE);
+            await conn.run('BEGIN TRANSACTION');
+            await conn.run(handInsert(parquet));
+            await conn.run('COMMIT');
+          }),
       },
       {
         prepare: () => {
@@ -91,17 +105,7 @@ export async function scenarioSchemaIngest({ rows = 5_000_000, days = 100 } = {}
         },
       },
     );
-    const hand = await measure(
-      'hand-written INSERT … SELECT',
-      () =>
-        withDuckDb(path.join(root, `hand-${++n}.duckdb`), async (conn) => {
-          await conn.run(HAND_TABLE);
-          await conn.run('BEGIN TRANSACTION');
-          await conn.run(handInsert(parquet));
-          await conn.run('COMMIT');
-        }),
-    );
-    const measured = phases.slice(-3);
+    const measured = phases.slice(1);
     const avg = (k) => round(measured.reduce((s, p) => s + p[k], 0) / measured.length);
     const ratio = tm.median_ms / hand.median_ms;
     return [
