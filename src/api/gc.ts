@@ -109,8 +109,10 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
   // What runs left behind (staging, history copies) goes in a gc.staging record, in the same transaction.
   const auditLeftovers = (tx: Db, details: Record<string, unknown>) =>
     appendAudit(tx, engine, { actor: ws.actor, action: 'gc.staging', reason, command: ws.command, run_id: null, dataset: null, partitions: [], details, config_hash: project.configHash });
+  // Tables first, runs second: a run is recorded before it creates any, so a run started meanwhile is known.
+  const tables = await stagingTables(engine);
   const runs = await knownRuns(engine);
-  const staging = await stagingToDrop(engine, runs, Boolean(options.allStaging));
+  const staging = await stagingToDrop(engine, tables, runs, Boolean(options.allStaging));
   const leftover = await historyCopiesToDrop(engine, project, runs);
   let copies = await describeCopies(engine, engine, project, runs, leftover);
   if (copies.length && !options.dryRun) {
@@ -234,16 +236,31 @@ function leftBehind(known: KnownRuns, runId: string, all: boolean): boolean {
   return !resumable || all;
 }
 
-/** Staging tables (and the runs' overlay views over them), and first loads' load tables, no one will resume from. */
-async function stagingToDrop(engine: Engine, known: KnownRuns, all: boolean): Promise<DroppedStaging[]> {
-  const tables = await engine.query<{ table_schema: string; table_name: string; table_type: string }>(
-    `SELECT table_schema, table_name, table_type FROM information_schema.tables WHERE table_schema IN ($1, $2) ORDER BY table_name`,
-    [engine.stagingSchema, engine.dataSchema],
-  );
+interface TableRow {
+  table_schema: string;
+  table_name: string;
+  table_type: string;
+}
+
+/** The tables and views of the staging schema and the data schema (where first loads' load tables are). */
+function stagingTables(engine: Engine): Promise<TableRow[]> {
+  return engine.query<TableRow>(`SELECT table_schema, table_name, table_type FROM information_schema.tables WHERE table_schema IN ($1, $2) ORDER BY table_name`, [
+    engine.stagingSchema,
+    engine.dataSchema,
+  ]);
+}
+
+/**
+ * Staging tables (and the runs' overlay views over them) no one will resume from, and first loads'
+ * load tables of runs not in flight: a resumed load builds its table again (execute/first-load.ts),
+ * so one a killed process left is of no use, and it sits in the user's data schema.
+ */
+async function stagingToDrop(engine: Engine, tables: TableRow[], known: KnownRuns, all: boolean): Promise<DroppedStaging[]> {
   const out: DroppedStaging[] = [];
   for (const { table_schema: schema, table_name: table, table_type: type } of tables) {
-    const runId = schema === engine.stagingSchema ? table.split('__')[0] : runOfLoadTable(table);
-    if (runId === null || !leftBehind(known, runId, all)) continue;
+    const load = schema !== engine.stagingSchema;
+    const runId = load ? runOfLoadTable(table) : table.split('__')[0];
+    if (runId === null || (load ? inFlight(known, runId) : !leftBehind(known, runId, all))) continue;
     const view = type.toUpperCase().includes('VIEW');
     const rows = view ? 0 : Number((await engine.query<{ n: number }>(`SELECT count(*) AS n FROM ${engine.dialect.table(schema, table)}`))[0].n);
     out.push({ schema, table, run_id: runId, run_status: known.runs.get(runId)?.status ?? null, rows, view });

@@ -8,9 +8,10 @@
  *
  * The load table sits in the data schema because DuckDB renames a table only within its schema
  * (ALTER TABLE … SET SCHEMA is not implemented). Its name starts with `_tm_`, which no dataset may
- * use; readers of the data schema can see it while the load runs. It is the run's staging: a resumed
- * run builds it again, a published one no longer has it (renamed, or dropped when another publish
- * created the live table first), and gc drops one left by a run that will not resume.
+ * use; readers of the data schema can see it while the load runs. It is the run's staging, but no
+ * attempt reuses another's (a resumed run builds it again): a published run no longer has it
+ * (renamed, or dropped when another publish created the live table first), one that stops without
+ * publishing drops it, and gc drops one a killed process left, unless that run is in flight.
  */
 import { RESERVED_PREFIX, assertIdentifier } from '../core/identifiers.js';
 import type { Db, Engine } from '../engines/engine.js';
@@ -56,6 +57,8 @@ export async function adoptLoadTable(tx: Db, engine: Engine, runId: string, data
   return true;
 }
 
-export async function dropLoadTable(db: Db, engine: Engine, runId: string, dataset: string): Promise<void> {
+/** Drops the run's load table of `dataset`, and its staging view over it with `view`. */
+export async function dropLoadTable(db: Db, engine: Engine, runId: string, dataset: string, options: { view?: boolean } = {}): Promise<void> {
+  if (options.view) await db.exec(`DROP VIEW IF EXISTS ${stagingTable(engine, runId, dataset)}`);
   await db.exec(`DROP TABLE IF EXISTS ${loadTable(engine, runId, dataset)}`);
 }

@@ -285,9 +285,9 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
       const staging = stagingTable(engine, ctx.runId, ds.name);
       ctx.columns.set(ds.name, ds.columns.map((c) => c.name));
       mode = await stagingMode(ctx, ds);
+      await stageFiles(ctx, ds, changed, mode);
       // Only a view of the files reads them again below (validation, checksums, publish).
       const inPlace = mode === 'files';
-      await stageFiles(ctx, ds, changed, mode);
       // The key's range over the staged rows, read with the checksums (null when not an integer key).
       let keyRange = null as KeyColumnRange | null;
       await engine.transaction(async (tx) => {
@@ -332,10 +332,7 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
     },
     // A first load that does not publish leaves the data schema as it was; an attempt that resumes loads the files again anyway.
     async stopped(ctx) {
-      if (mode !== 'load') return;
-      const { engine } = ctx.ws;
-      await dropStagingRelation(engine, ctx.runId, ctx.plan.targets[0], 'VIEW');
-      await dropLoadTable(engine, engine, ctx.runId, ctx.plan.targets[0]);
+      if (mode === 'load') await dropLoadTable(ctx.ws.engine, ctx.ws.engine, ctx.runId, ctx.plan.targets[0], { view: true });
     },
     // Before publish reads the recorded checksums: an additive schema change is applied first (see ingest-evolution.ts).
     publishPrepare: (ctx) => async (tx) => {
@@ -351,9 +348,9 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
         // validated and checksummed (a file rewritten meanwhile fails the publish, which rolls back).
         for (const f of changed) assertUnchanged(f);
       }
-      if (mode !== 'table') await tx.exec(`DROP VIEW IF EXISTS ${stagingTable(engine, ctx.runId, dataset)}`);
+      if (mode === 'files') await tx.exec(`DROP VIEW IF EXISTS ${stagingTable(engine, ctx.runId, dataset)}`);
       // Renamed to the live table by the publish, or (another run created that first) copied into it.
-      if (mode === 'load') await dropLoadTable(tx, engine, ctx.runId, dataset);
+      if (mode === 'load') await dropLoadTable(tx, engine, ctx.runId, dataset, { view: true });
       const table = stateTable(engine, 'ingested_files');
       for (const f of changed) {
         await tx.exec(`DELETE FROM ${table} WHERE dataset = $1 AND file = $2`, [dataset, f.name]);

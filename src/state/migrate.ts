@@ -108,8 +108,11 @@ async function appliedVersion(engine: Engine): Promise<number | null> {
   try {
     const rows = await engine.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${engine.dialect.quote(engine.stateSchema)}.schema_migrations`);
     return rows[0]?.v ?? 0;
-  } catch {
-    return null; // a new store: migrate() creates it
+  } catch (error) {
+    // A new store (no schema_migrations table): migrate() creates it. A store that exists but could
+    // not be read is the engine's error, never a reason to create the store over it.
+    if ((await engine.columns(engine.stateSchema, 'schema_migrations')) === null) return null;
+    throw error;
   }
 }
 

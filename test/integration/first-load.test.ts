@@ -100,7 +100,7 @@ describe('a first load', () => {
     }, 120_000);
   });
 
-  it('refused by validation leaves the data schema and the state as they were; gc removes the load table a killed attempt left, and audits it', async () => {
+  it('refused by validation leaves the data schema and the state as they were; gc removes (and audits) the load table a killed attempt left, which its resume would not use', async () => {
     const dir = fresh();
     const files = dataFiles(dir, 'orders');
     // One order twice in a file: a duplicate key.
@@ -122,11 +122,11 @@ describe('a first load', () => {
     expect(left).toHaveLength(1);
     expect(left[0]).toMatch(/^_tm_load__r\d{8}_\d{6}_[0-9a-f]{6}__orders$/);
     const runId = left[0].slice('_tm_load__'.length).split('__')[0];
-    // Still resumable: gc keeps it, unless told otherwise.
-    expect(cliJson(dir, ['gc', '--reason', 'tidy up']).staging_dropped).toEqual([]);
-    const gc = cliJson(dir, ['gc', '--all-staging', '--reason', 'drop what the killed load left']);
+    // The run stays resumable (its staging view is kept), but a resumed load builds its table again: gc drops this one.
+    const gc = cliJson(dir, ['gc', '--reason', 'drop what the killed load left']);
     const dropped = gc.staging_dropped.filter((s: { schema: string }) => s.schema === 'main');
     expect(dropped).toEqual([{ schema: 'main', table: left[0], run_id: runId, run_status: 'computing', rows: expect.any(Number), view: false }]);
+    expect(gc.staging_dropped.filter((s: { schema: string }) => s.schema !== 'main')).toEqual([]);
     expect(dropped[0].rows).toBeGreaterThan(0);
     expect((await tablesOf(dir)).main).toEqual([]);
     const audit = cliJson(dir, ['audit', 'log']);
@@ -134,8 +134,9 @@ describe('a first load', () => {
     expect(last.action).toBe('gc.staging');
     expect(JSON.stringify(last.details)).toContain(left[0]);
 
-    // The re-issued command starts over (its staging is gone) and publishes.
+    // The re-issued command resumes the run, loads the file again and publishes.
     const rerun = cliJson(dir, ['ingest', 'orders', files[0]]);
+    expect(rerun.run_id).toBe(runId);
     expect(rerun.status).toBe('published');
     expect(await tablesOf(dir)).toEqual({ main: ['orders'], staging: [] });
   }, 120_000);
