@@ -367,28 +367,24 @@ async function replacePartitions(
  * copy's tag, not this publish's sequence number (recordNewVersions wrote the latter).
  */
 async function tagReplacedWithCopies(tx: Db, engine: Engine, seq: number, copies: HistoryCopy[]): Promise<void> {
-  // One tag per attempt: a statement per dataset (and per 500 partitions).
-  const byDataset = new Map<string, HistoryCopy[]>();
-  for (const c of copies) {
-    const mine = byDataset.get(c.dataset);
-    if (mine) mine.push(c);
-    else byDataset.set(c.dataset, [c]);
-  }
-  for (const [dataset, mine] of byDataset) {
-    for (let i = 0; i < mine.length; i += 500) {
-      const params: unknown[] = [mine[0].tag, seq, dataset];
-      const list = mine.slice(i, i + 500).map((c) => (params.push(c.partition), `$${params.length}`)).join(', ');
-      await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET replaced_seq = $1 WHERE replaced_seq = $2 AND dataset = $3 AND partition IN (${list})`, params);
-    }
-  }
+  if (!copies.length) return;
+  // One tag per attempt; the partitions as one JSON parameter (engines/json-rows.ts).
+  const rows = engine.dialect.jsonRows('$3', [{ name: 'dataset', type: 'VARCHAR' }, { name: 'partition', type: 'VARCHAR' }], 'r');
+  await tx.exec(
+    `UPDATE ${stateTable(engine, 'versions')} AS v SET replaced_seq = CAST($1 AS BIGINT) FROM ${rows}
+     WHERE v.replaced_seq = CAST($2 AS BIGINT) AND v.dataset = r.dataset AND v.partition = r.partition`,
+    [copies[0].tag, seq, jsonRowsParam(copies.map((c) => ({ dataset: c.dataset, partition: c.partition })))],
+  );
 }
 
 async function markReplacedNotRetained(tx: Db, engine: Engine, replaced: { dataset: string; partition: string; version: number }[]): Promise<void> {
-  for (let i = 0; i < replaced.length; i += 200) {
-    const params: unknown[] = [];
-    const triples = replaced.slice(i, i + 200).map((r) => (params.push(r.dataset, r.partition, r.version), `(dataset = $${params.length - 2} AND partition = $${params.length - 1} AND version = $${params.length})`));
-    await tx.exec(`UPDATE ${stateTable(engine, 'versions')} SET retained = FALSE WHERE ${triples.join(' OR ')}`, params);
-  }
+  if (!replaced.length) return;
+  const rows = engine.dialect.jsonRows('$1', [{ name: 'dataset', type: 'VARCHAR' }, { name: 'partition', type: 'VARCHAR' }, { name: 'version', type: 'INTEGER' }], 'r');
+  await tx.exec(
+    `UPDATE ${stateTable(engine, 'versions')} AS v SET retained = FALSE FROM ${rows}
+     WHERE v.dataset = r.dataset AND v.partition = r.partition AND v.version = r.version`,
+    [jsonRowsParam(replaced)],
+  );
 }
 
 /**
