@@ -6,8 +6,9 @@
  * were read from the files twice, once to validate and once to insert (~250 ms of a 1.4 s load of
  * 5M rows).
  *
- * The load table sits in the data schema because DuckDB renames a table only within its schema
- * (ALTER TABLE … SET SCHEMA is not implemented). Its name starts with `_tm_`, which no dataset may
+ * The load table sits in the data schema because DuckDB renames a table only within its schema (it
+ * has no ALTER TABLE … SET SCHEMA; PostgreSQL has, but there a first load still stages a table and
+ * copies it: the rename is DuckDB's path only). Its name starts with `_tm_`, which no dataset may
  * use; readers of the data schema can see it while the load runs. It is the run's staging, but no
  * attempt reuses another's (a resumed run builds it again): a published run no longer has it
  * (renamed, or dropped when another publish created the live table first), one that stops without
@@ -32,11 +33,6 @@ export function loadTable(engine: Engine, runId: string, dataset: string): strin
   return engine.dialect.table(engine.dataSchema, loadTableName(runId, dataset));
 }
 
-/** Only where a table can be renamed into the live table's place (see above), and only for a dataset without one. */
-export async function loadsIntoNewTable(engine: Engine, dataset: string): Promise<boolean> {
-  return engine.kind === 'duckdb' && (await engine.columns(engine.dataSchema, dataset)) === null;
-}
-
 /** (Re)creates the run's load table of `dataset` from `select`, committed on its own. */
 export async function createLoadTable(engine: Engine, runId: string, dataset: string, select: string): Promise<void> {
   const table = loadTable(engine, runId, dataset);
@@ -45,14 +41,12 @@ export async function createLoadTable(engine: Engine, runId: string, dataset: st
 }
 
 /**
- * In the publish transaction: makes the load table the live table, when the dataset still has none
- * (another run may have created it since). Drops the run's staging view over it first. False when
- * the rows must be inserted instead.
+ * In the publish transaction: makes this attempt's load table the live table, when the dataset still
+ * has none (another run may have created it since); false when the rows must be inserted instead.
+ * The staging view over it goes with the ingest's publish hook (dropLoadTable).
  */
 export async function adoptLoadTable(tx: Db, engine: Engine, runId: string, dataset: string): Promise<boolean> {
   if ((await engine.columns(engine.dataSchema, dataset, tx)) !== null) return false;
-  if ((await engine.columns(engine.dataSchema, loadTableName(runId, dataset), tx)) === null) return false;
-  await tx.exec(`DROP VIEW IF EXISTS ${stagingTable(engine, runId, dataset)}`);
   await tx.exec(`ALTER TABLE ${loadTable(engine, runId, dataset)} RENAME TO ${engine.dialect.quote(dataset)}`);
   return true;
 }

@@ -38,7 +38,7 @@ import type { ColumnSpec } from '../config/project.js';
 import { executePlan, type RunResult, type Stager } from './executor.js';
 import type { RunContext, RunOptions } from './run-context.js';
 import { dropStagingRelation, EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
-import { createLoadTable, dropLoadTable, loadsIntoNewTable, loadTable } from './first-load.js';
+import { createLoadTable, dropLoadTable, loadTable } from './first-load.js';
 import { validateStaged, validationError, type KeyColumnRange, type ValidationInput } from './validate.js';
 import { integerRanges, overall } from './key-ranges.js';
 
@@ -347,8 +347,8 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
         // The rows were just read from the files themselves: they must be the files that were hashed,
         // validated and checksummed (a file rewritten meanwhile fails the publish, which rolls back).
         for (const f of changed) assertUnchanged(f);
+        await tx.exec(`DROP VIEW IF EXISTS ${stagingTable(engine, ctx.runId, dataset)}`);
       }
-      if (mode === 'files') await tx.exec(`DROP VIEW IF EXISTS ${stagingTable(engine, ctx.runId, dataset)}`);
       // Renamed to the live table by the publish, or (another run created that first) copied into it.
       if (mode === 'load') await dropLoadTable(tx, engine, ctx.runId, dataset, { view: true });
       const table = stateTable(engine, 'ingested_files');
@@ -380,7 +380,7 @@ type StagingMode = 'load' | 'files' | 'table';
 async function stagingMode(ctx: RunContext, ds: SourceSpec): Promise<StagingMode> {
   const { engine } = ctx.ws;
   if (engine.kind !== 'duckdb' || ctx.plan.tasks.some((t) => t.current_version !== null)) return 'table';
-  return (await loadsIntoNewTable(engine, ds.name)) ? 'load' : 'files';
+  return (await engine.columns(engine.dataSchema, ds.name)) === null ? 'load' : 'files';
 }
 
 /**

@@ -149,9 +149,12 @@ describe('a first load', () => {
       await e.exec(`CREATE TABLE ${e.dialect.table(e.dataSchema, loadTableName(runId, 'orders'))} AS SELECT 1 AS order_id`);
       await e.exec(`CREATE TABLE ${e.dialect.table(e.dataSchema, 'orders')} (order_id INTEGER)`);
       expect(await e.transaction((tx) => adoptLoadTable(tx, e, runId, 'orders'))).toBe(false);
-      // No live table and no load table either: nothing to adopt.
-      expect(await e.transaction((tx) => adoptLoadTable(tx, e, 'r20260101_000000_fedcba', 'fx_rates'))).toBe(false);
       expect(await e.columns(e.dataSchema, loadTableName(runId, 'orders'))).not.toBeNull();
+      // Without a live table it is renamed into place.
+      await e.exec(`DROP TABLE ${e.dialect.table(e.dataSchema, 'orders')}`);
+      expect(await e.transaction((tx) => adoptLoadTable(tx, e, runId, 'orders'))).toBe(true);
+      expect(await e.columns(e.dataSchema, loadTableName(runId, 'orders'))).toBeNull();
+      expect(await e.query(`SELECT order_id FROM ${e.dialect.table(e.dataSchema, 'orders')}`)).toEqual([{ order_id: 1 }]);
     });
   }, 60_000);
 });
