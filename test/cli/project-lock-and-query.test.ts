@@ -40,6 +40,8 @@ describe('query', () => {
     expect(rows[0]).toEqual({ day: '2026-03-07', currency: 'EUR', orders: expect.any(Number) });
     expect(cliJson(dir, ['query', 'SELECT 9007199254740993::BIGINT AS big, 42 AS small'])).toEqual([{ big: '9007199254740993', small: 42 }]);
     expect(cliJson(dir, ['query', 'SELECT 1 AS a WHERE false'])).toEqual([]);
+    // A decimal a double cannot hold exactly stays its exact text; a short one is a number.
+    expect(cliJson(dir, ['query', "SELECT CAST('12345678901234567.89' AS DECIMAL(38,2)) AS amount, CAST(1.5 AS DECIMAL(10,2)) AS rate"])).toEqual([{ amount: '12345678901234567.89', rate: 1.5 }]);
   });
 
   it('refuses writes with exit 2 and changes nothing', async () => {

@@ -1,7 +1,9 @@
 /**
  * Converts DuckDB values to plain JSON-safe JavaScript: integers beyond 2^53 become strings, dates and
- * timestamps become ISO-like text, decimals become numbers.
+ * timestamps become ISO-like text, decimals become numbers when a double holds them exactly and their
+ * text otherwise (plain-numbers.ts, as on PostgreSQL).
  */
+import { decimalFromText } from '../plain-numbers.js';
 import { duckdb } from './driver.js';
 
 const { DuckDBDecimalValue, DuckDBListValue, DuckDBStructValue } = duckdb;
@@ -12,7 +14,7 @@ export function toPlain(value: unknown): unknown {
     case 'bigint':
       return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
     case 'object':
-      if (value instanceof DuckDBDecimalValue) return value.toDouble();
+      if (value instanceof DuckDBDecimalValue) return decimalFromText(value.toString());
       if (value instanceof DuckDBListValue) return value.items.map(toPlain);
       if (value instanceof DuckDBStructValue) {
         return Object.fromEntries(Object.entries(value.entries).map(([k, v]) => [k, toPlain(v)]));

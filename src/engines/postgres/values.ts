@@ -8,6 +8,7 @@
  * pg.types.setTypeParser, so other pg users in the same process are not affected.
  */
 import pg from 'pg';
+import { decimalFromText, integerFromText } from '../plain-numbers.js';
 
 /** PostgreSQL type OIDs (pg_type.oid) that Tidemark reads specially. */
 export const OID = {
@@ -34,28 +35,11 @@ export const OID = {
   jsonb: 3802,
 } as const;
 
-const MAX = BigInt(Number.MAX_SAFE_INTEGER);
-const MIN = BigInt(Number.MIN_SAFE_INTEGER);
-
-/** int8 text → number when exact, else the text itself. */
-export function parseInt8(text: string): number | string {
-  const n = BigInt(text);
-  return n >= MIN && n <= MAX ? Number(n) : text;
-}
-
-/** numeric text → number when a double represents it exactly enough (≤ 15 significant digits), else the text. */
-export function parseNumeric(text: string): number | string {
-  if (!/^-?\d+(\.\d+)?$/.test(text)) return text; // NaN, Infinity
-  if (!text.includes('.')) return parseInt8(text);
-  const digits = text.replace(/^-/, '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '');
-  return digits.length <= 15 ? Number(text) : text;
-}
-
 const keepText = (text: string): string => text;
 
 const parsers = new Map<number, (text: string) => unknown>([
-  [OID.int8, parseInt8],
-  [OID.numeric, parseNumeric],
+  [OID.int8, integerFromText],
+  [OID.numeric, decimalFromText],
   [OID.date, keepText],
   [OID.timestamp, keepText],
   [OID.timestamptz, keepText],
