@@ -5,37 +5,17 @@
  * they did before they took JSON.
  */
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { DuckDbEngine } from '../../src/engines/duckdb/engine.js';
 import type { Engine, JsonColumn } from '../../src/engines/engine.js';
 import { jsonRowsParam } from '../../src/engines/json-rows.js';
-import { PostgresEngine } from '../../src/engines/postgres/engine.js';
-import { migrate } from '../../src/state/migrate.js';
 import { listVersions, loadPartitions, recordNewVersions } from '../../src/state/partitions.js';
 import { insertTasks, listTasks, markTasksComputed } from '../../src/state/runs.js';
-import { freshPgSchemaName } from '../helpers/pg-schema.js';
+import { closeTestEngines, openTestEngine } from '../helpers/engines.js';
 import { testEngines, type TestEngine } from '../helpers/project.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+afterEach(closeTestEngines);
 
 /** A migrated state store: DuckDB in memory, or PostgreSQL in schemas of its own (dropped after). */
-async function openEngine(target: TestEngine): Promise<Engine> {
-  if (target.kind === 'duckdb') {
-    const engine = await DuckDbEngine.open(':memory:');
-    cleanups.push(() => engine.close());
-    await migrate(engine);
-    return engine;
-  }
-  const engine = await PostgresEngine.open(target.url, 'tidemark_data', { schemaPrefix: `${freshPgSchemaName('jsonrows')}_` });
-  cleanups.push(async () => {
-    for (const s of [engine.dataSchema, engine.stateSchema, engine.historySchema, engine.stagingSchema]) await engine.exec(`DROP SCHEMA IF EXISTS ${engine.dialect.quote(s)} CASCADE`);
-    await engine.close();
-  });
-  await migrate(engine);
-  return engine;
-}
+const openEngine = (target: TestEngine): Promise<Engine> => openTestEngine(target, 'jsonrows', { migrated: true });
 
 const COLUMNS: JsonColumn[] = [
   { name: 'id', type: 'INTEGER' },

@@ -4,28 +4,11 @@
  * value. A DECIMAL(38,2) amount past a double's 15–17 digits used to come back rounded from DuckDB.
  */
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { DuckDbEngine } from '../../src/engines/duckdb/engine.js';
-import type { Engine } from '../../src/engines/engine.js';
 import { decimalFromText, integerFromText } from '../../src/engines/plain-numbers.js';
-import { PostgresEngine } from '../../src/engines/postgres/engine.js';
-import { freshPgSchemaName } from '../helpers/pg-schema.js';
-import { testEngines, type TestEngine } from '../helpers/project.js';
+import { closeTestEngines, openTestEngine } from '../helpers/engines.js';
+import { testEngines } from '../helpers/project.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-async function openEngine(target: TestEngine): Promise<Engine> {
-  if (target.kind === 'duckdb') {
-    const engine = await DuckDbEngine.open(':memory:');
-    cleanups.push(() => engine.close());
-    return engine;
-  }
-  const engine = await PostgresEngine.open(target.url, 'tidemark_data', { schemaPrefix: `${freshPgSchemaName('plain')}_` });
-  cleanups.push(() => engine.close());
-  return engine;
-}
+afterEach(closeTestEngines);
 
 describe('decimalFromText and integerFromText', () => {
   it('give a number only when a double holds the value exactly', () => {
@@ -42,7 +25,7 @@ describe('decimalFromText and integerFromText', () => {
 
 describe.each(testEngines(inject('pgUrl')))('plain values ($kind)', (target) => {
   it('decimals and big integers come back exact, in the same shape on both engines', async () => {
-    const engine = await openEngine(target);
+    const engine = await openTestEngine(target, 'plain');
     const rows = await engine.query(
       `SELECT CAST('12345678901234567.89' AS DECIMAL(38,2)) AS amount, CAST('-99999999999999999999999999999999.999999' AS DECIMAL(38,6)) AS huge,
               CAST(1.5 AS DECIMAL(10,2)) AS rate, CAST(-0.001 AS DECIMAL(18,3)) AS tiny, CAST(123 AS DECIMAL(5,0)) AS whole,
