@@ -186,13 +186,17 @@ export async function recordNewVersions(
   const json = jsonRowsParam(
     versions.map((v) => ({ dataset: v.dataset, partition: v.partition, version: v.version, rows: v.rows, checksum: v.checksum, inputs: JSON.stringify(v.inputs), kind: v.kind })),
   );
-  // Only the current version of a partition has replaced_at NULL, and the new one is not inserted yet.
-  await tx.exec(
-    `UPDATE ${versionTable} AS v SET replaced_at = $2, replaced_seq = CAST($3 AS BIGINT) FROM ${rows}
-     WHERE v.replaced_at IS NULL AND v.dataset = r.dataset AND v.partition = r.partition`,
-    [json, common.published_at, common.publish_seq],
-  );
-  await tx.exec(`DELETE FROM ${partitions} WHERE (dataset, partition) IN (SELECT dataset, partition FROM ${rows})`, [json]);
+  // A partition's first version replaces nothing (its kind is 'new' only when it has no current
+  // record): a first load or a first build skips the two statements, a full scan of versions for one.
+  if (versions.some((v) => v.kind !== 'new')) {
+    // Only the current version of a partition has replaced_at NULL, and the new one is not inserted yet.
+    await tx.exec(
+      `UPDATE ${versionTable} AS v SET replaced_at = $2, replaced_seq = CAST($3 AS BIGINT) FROM ${rows}
+       WHERE v.replaced_at IS NULL AND v.dataset = r.dataset AND v.partition = r.partition`,
+      [json, common.published_at, common.publish_seq],
+    );
+    await tx.exec(`DELETE FROM ${partitions} WHERE (dataset, partition) IN (SELECT dataset, partition FROM ${rows})`, [json]);
+  }
   // The shared values are cast: PostgreSQL would otherwise type a parameter of a SELECT list as text.
   const shared = 'CAST($2 AS VARCHAR), CAST($3 AS BIGINT), CAST($4 AS VARCHAR)';
   await tx.exec(
