@@ -59,6 +59,7 @@ export function createApp({ ws, token, log = () => undefined, boundHost, port, s
     const err = coerceError(error);
     return c.json({ error: err.message, code: err.code, hint: err.hint }, err.exitCode === 2 ? 400 : err.code === 'NOT_FOUND' ? 404 : 500);
   });
+  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}`, code: 'NOT_FOUND' }, 404));
 
   // The web console (issue 10): its files, read routes, actions, and the live event feed that every
   // command run by this server publishes to (runCommand below instead of runHostedCommand).
@@ -77,6 +78,9 @@ export function createApp({ ws, token, log = () => undefined, boundHost, port, s
   app.get('/api/pools', (c) => c.json(schedulerFor(ws).slots.usage()));
 
   app.post('/api/runs/:id/cancel', async (c) => {
+    // A run named in the path that does not exist is a 404, as on GET /api/runs/:id (a run named in a
+    // request body is bad input: 400).
+    if (!(await getRun(ws.engine, ws.engine, c.req.param('id')))) return c.json({ error: `no run '${c.req.param('id')}'`, code: 'NOT_FOUND', hint: 'list runs with `tidemark runs`' }, 404);
     const run = await requestCancel(ws.engine, ws.engine, c.req.param('id'));
     return c.json({ run_id: run.run_id, status: run.status });
   });

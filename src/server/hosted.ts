@@ -10,6 +10,7 @@ import { CommanderError } from 'commander';
 import { coerceError } from '../errors.js';
 import { EventBus, type TidemarkEvent } from '../events.js';
 import type { Workspace } from '../workspace.js';
+import { checkProjectUnchanged } from './config-drift.js';
 
 export interface HostedCall {
   /** The server's workspace, seen with this request's actor, command line and event stream. */
@@ -48,6 +49,11 @@ export async function runHostedCommand(ws: Workspace, request: CommandRequest, s
   const workspace: Workspace = { ...ws, events, actor: request.actor || ws.actor, command, close: async () => undefined };
   const program = buildProgram();
   routeOutput(program, sink);
+  // Before the action, not before parsing: --help and usage errors need no current project.
+  program.hook('preAction', (_root, action) => {
+    const warning = checkProjectUnchanged(ws, commandPath(action));
+    if (warning) sink.stderr(warning);
+  });
   try {
     await storage.run({ workspace, command, stdout: sink.stdout, stderr: sink.stderr }, () => program.parseAsync(['node', 'tidemark', ...request.argv]));
     return 0;
@@ -69,4 +75,11 @@ export async function runHostedCommand(ws: Workspace, request: CommandRequest, s
 function routeOutput(cmd: Command, sink: CommandSink): void {
   cmd.configureOutput({ writeOut: (s) => sink.stdout(s), writeErr: (s) => sink.stderr(s), getOutHasColors: () => false, getErrHasColors: () => false });
   for (const sub of cmd.commands) routeOutput(sub, sink);
+}
+
+/** `checkpoint reset` for the reset subcommand of checkpoint: the path as typed after `tidemark`. */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }

@@ -165,6 +165,9 @@ describe('console override flags', () => {
       expect(grid.partitions.find((p: { partition: string }) => p.partition === '2026-03-01')).toMatchObject({ rows: 1, run_id: resumed.runId });
     } finally {
       writeModel(dir, 'revenue_7d', original);
+      // And on the model put back: a server whose copy differs from the files refuses writes.
+      await server.stop();
+      server = await startServe(dir);
     }
   });
 

@@ -19,7 +19,7 @@ export function registerChangesCommands(program: Command): void {
     .command('changes <dataset>')
     .description('publishes of a dataset after a publish sequence number: the feed for incremental consumers')
     .requiredOption('--since <seq>', 'publish sequence already consumed (0 = from the beginning)')
-    .option('--limit <n>', 'at most about N changes (whole publishes); continue from head_seq')
+    .option('--limit <n>', 'stop after N changes, at the end of that publish (a publish is never split, so one larger than N comes whole); continue from head_seq')
     .action(async (dataset: string, opts: { since: string; limit?: string }, cmd: Command) => {
       const since = parseSeq(opts.since, '--since', 0)!;
       const limit = parseSeq(opts.limit, '--limit', 1);

@@ -5,11 +5,13 @@
  * .tidemark/serve.json (mode 0600).
  */
 import type { Command } from 'commander';
+import { findProjectDir } from '../../config/load.js';
 import { openWorkspace } from '../../workspace.js';
 import { commandLine, globals, print, printJson } from '../context.js';
-import { usageError } from '../../errors.js';
+import { TidemarkError, usageError } from '../../errors.js';
 import { parsePositiveInt } from './core.js';
-import { bindsBeyondLoopback } from '../../server/host-check.js';
+import { bindsBeyondLoopback, hostPart } from '../../server/host-check.js';
+import { readServeInfo } from '../../server/serve-file.js';
 
 export function registerServeCommands(program: Command): void {
   program
@@ -21,6 +23,7 @@ export function registerServeCommands(program: Command): void {
       const g = globals(cmd);
       const port = opts.port === '0' ? 0 : parsePositiveInt(opts.port, '--port')!;
       if (port > 65535) throw usageError(`--port must be between 0 and 65535, got ${opts.port}`);
+      refuseSecondServer(g.project ?? process.cwd());
       const ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine() });
       const log = (line: string) => process.stderr.write(`[serve] ${line}\n`);
       let server;
@@ -46,4 +49,17 @@ export function registerServeCommands(program: Command): void {
       await server.close();
       await ws.close();
     });
+}
+
+/**
+ * One server per project: its serve.json is how every other command finds it. Without this check a
+ * second serve met the DuckDB lock and was told to "run `tidemark serve`" — the very thing it was
+ * doing — and on PostgreSQL it would have replaced the first one's serve.json.
+ */
+function refuseSecondServer(dir: string): void {
+  const running = readServeInfo(findProjectDir(dir));
+  if (!running) return;
+  throw new TidemarkError('LOCKED', `tidemark serve is already running for this project at http://${hostPart(running.host)}:${running.port} (pid ${running.pid}, since ${running.started_at})`, {
+    hint: `other commands are handed to it as they are; to restart it, stop it first (Ctrl-C in its terminal, or kill ${running.pid})`,
+  });
 }

@@ -174,7 +174,7 @@ export class PostgresEngine extends PgDb implements Engine {
       await pool.query('SELECT 1');
     } catch (error) {
       await pool.end().catch(() => undefined);
-      throw connectError(error, where);
+      throw connectError(error, where, url);
     }
     return new PostgresEngine(pool, dataSchema, prefix);
   }
@@ -288,11 +288,29 @@ function describeUrl(url: string): string {
 }
 
 /**
+ * True when the text between `scheme://` and the URL's last `@` (the user and password, as a person
+ * wrote them) holds a character that ends an authority: the URL parser then sees another host. Only
+ * asked after a failed connection, so a valid URL with an `@` further on is never refused for it.
+ */
+function unencodedUserinfo(url: string): boolean {
+  const rest = url.trim().replace(/^postgres(ql)?:\/\//i, '');
+  const at = rest.lastIndexOf('@');
+  return at > 0 && /[/#?]/.test(rest.slice(0, at));
+}
+
+/**
  * Why the first connection failed, as a CLI exit code can tell it: a server that is down or cannot be
  * reached is a failure (exit 1) a scheduler may retry; a refused login or an unknown database is a
  * configuration error (exit 2) that retrying will not fix.
  */
-function connectError(error: unknown, where: string): TidemarkError {
+function connectError(error: unknown, where: string, url: string): TidemarkError {
+  // A password holding / # or ? unencoded ends the URL's authority early: the rest of the password is
+  // then read as the host or port, and both the address and the driver's error would print part of it.
+  if (unencodedUserinfo(url)) {
+    return new TidemarkError('CONFIG', 'cannot connect to PostgreSQL: the URL does not parse as written: its user or password holds a character that must be percent-encoded', {
+      hint: 'encode them in engine.url (tidemark.yaml) or TIDEMARK_DATABASE_URL: / → %2F, # → %23, ? → %3F, @ → %40, % → %25 (encodeURIComponent does it)',
+    });
+  }
   const e = error as { code?: string; message?: string };
   const message = `cannot connect to PostgreSQL at ${where}: ${e.message ?? String(error)}`;
   // SQLSTATE class 28 (invalid authorization), 3D000 (no such database), 42501 (no privilege to connect).

@@ -1,0 +1,76 @@
+/**
+ * What a user meets around a running `tidemark serve` on DuckDB, with a real server process:
+ *  - a second `serve` for the same project is refused, naming the running one (it used to meet the
+ *    DuckDB lock and be told to "run `tidemark serve`"), and leaves the first one's serve.json alone;
+ *  - the server runs the configuration it loaded at start: after an edit of a model file, a command
+ *    that writes is refused (exit 2, nothing written) and a read runs with a warning; once the file is
+ *    back as the server loaded it, commands run as before;
+ *  - API errors: an unknown run is a 404 (it was a 400), and an unknown route answers JSON.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, startServe, type ServeProcess } from '../e2e/serve-process.js';
+import { builtShop, cleanup, cli, readModel, requireBuild, snapshotState, writeModel } from '../helpers/project.js';
+
+describe('tidemark serve: a second server, an edited project, API errors (DuckDB)', () => {
+  let dir: string;
+  let server: ServeProcess;
+
+  beforeAll(async () => {
+    requireBuild();
+    dir = await builtShop();
+    server = await startServe(dir);
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    cleanup(dir);
+  });
+
+  it('refuses a second serve for the project, naming the running one, and keeps its serve.json', () => {
+    const before = readFileSync(path.join(dir, '.tidemark', 'serve.json'), 'utf8');
+    const second = cli(dir, ['serve', '--port', '0']);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/^error: tidemark serve is already running for this project at http:\/\/127\.0\.0\.1:\d+ \(pid \d+/m);
+    expect(second.stderr).toMatch(/^hint: .*stop it first/m);
+    expect(second.stderr).not.toMatch(/run `tidemark serve`/);
+    expect(readFileSync(path.join(dir, '.tidemark', 'serve.json'), 'utf8')).toBe(before);
+  });
+
+  it('refuses a write handed to it after a model file changed, warns on a read, and runs again after a restart', async () => {
+    await server.stop(); // the DuckDB file is free only while no server holds it
+    const state = await snapshotState(dir);
+    server = await startServe(dir);
+    const original = readModel(dir, 'daily_revenue');
+    // The fix a user makes at 2 a.m.; the server still holds the SQL it loaded at start.
+    writeModel(dir, 'daily_revenue', original.replace('AS revenue_usd_cents', 'AS revenue_usd_cents -- rounding fixed'));
+    try {
+      const backfill = cli(dir, ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'after an edit', '--yes']);
+      expect(backfill.code, backfill.stderr).toBe(2);
+      expect(backfill.stderr).toMatch(/^error: tidemark\.yaml or a model file changed since tidemark serve \(pid \d+\) loaded it; .*`backfill` was not run$/m);
+      expect(backfill.stderr).toMatch(/^hint: restart tidemark serve/m);
+
+      const status = cli(dir, ['status']);
+      expect(status.code, status.stderr).toBe(0);
+      expect(status.stdout).toMatch(/daily_revenue/);
+      expect(status.stderr).toMatch(/^warning: tidemark\.yaml or a model file changed/m);
+
+      await server.stop();
+      expect(await snapshotState(dir)).toEqual(state); // the refused backfill wrote nothing
+      server = await startServe(dir); // loads the edited model
+      const again = cli(dir, ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'after a restart', '--yes']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).not.toMatch(/changed since tidemark serve/);
+    } finally {
+      writeModel(dir, 'daily_revenue', original);
+    }
+  });
+
+  it('answers 404 with JSON for an unknown run and an unknown route', async () => {
+    const cancel = await call(server, 'POST', '/api/runs/r_nope/cancel', undefined, server.token);
+    expect(cancel).toMatchObject({ status: 404, body: { code: 'NOT_FOUND' } });
+    const route = await call(server, 'GET', '/api/nope');
+    expect(route).toMatchObject({ status: 404, body: { code: 'NOT_FOUND', error: 'no route GET /api/nope' } });
+  });
+});
