@@ -113,10 +113,11 @@ async function openEngine(project: Project, command: string, waitMs: number): Pr
     const { openPostgresEngine } = await import('./engines/open-postgres.js');
     return openPostgresEngine(project.engine.url, project.engine.schema);
   }
+  const file = path.resolve(project.engine.path);
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
-      return await DuckDbEngine.open(project.engine.path);
+      return await openDuckDbOnce(file, command);
     } catch (error) {
       if (!(error instanceof TidemarkError) || error.code !== 'LOCKED') throw error;
       if (Date.now() < deadline) {
@@ -128,7 +129,32 @@ async function openEngine(project: Project, command: string, waitMs: number): Pr
   }
 }
 
+/**
+ * DuckDB files open in this process, with the command that opened each. DuckDB's file lock is per
+ * process: a second instance on the same file in the same process is not refused by it, and two
+ * instances writing one file corrupt it. So Tidemark refuses that itself, as another process is refused.
+ */
+const openHere = new Map<string, string>();
+
+async function openDuckDbOnce(file: string, command: string): Promise<Engine> {
+  const holder = openHere.get(file);
+  if (holder !== undefined) {
+    throw new TidemarkError('LOCKED', `the project's database is already open in this process (pid ${process.pid}, by '${holder}')`, { pid: process.pid, file, here: true });
+  }
+  const engine = await DuckDbEngine.open(file);
+  openHere.set(file, command);
+  const close = engine.close.bind(engine);
+  engine.close = async () => {
+    openHere.delete(file);
+    await close();
+  };
+  return engine;
+}
+
 function describeHolder(project: Project, error: TidemarkError, _command: string): TidemarkError {
+  if (error.details.here) {
+    return new TidemarkError('LOCKED', error.message, { hint: 'close that workspace first, or share it: open a project once per process (library: one openWorkspace, many calls)' });
+  }
   const file = holderFile(project);
   let who = `process ${String(error.details.pid)}`;
   if (existsSync(file)) {

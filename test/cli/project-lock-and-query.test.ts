@@ -1,5 +1,6 @@
 // A project held by another one-shot process (issue 2) and read-only `query`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openWorkspace } from '../../src/workspace.js';
 import { builtShop, cleanup, cli, cliJson, holdWorkspace, requireBuild, snapshotState } from '../helpers/project.js';
 
 let dir: string;
@@ -28,6 +29,32 @@ describe('a project held by another process', () => {
       await holder.stop();
     }
     // Once the holder is gone the project opens again.
+    expect(cli(dir, ['status']).code).toBe(0);
+  });
+});
+
+describe('a project opened twice in one process', () => {
+  it('the second openWorkspace gets LOCKED naming the first, waits for it with waitMs, and opens once it is closed', async () => {
+    // DuckDB's own lock is per process: without Tidemark's check the second open would succeed and two
+    // instances would write one file.
+    const first = await openWorkspace(dir, { actor: 'test', command: 'tidemark backfill daily_revenue' });
+    try {
+      const refused = await openWorkspace(dir, { actor: 'test', command: 'tidemark status' }).then(
+        (ws) => ws.close().then(() => null),
+        (error: unknown) => error,
+      );
+      expect(refused).toMatchObject({ code: 'LOCKED', message: expect.stringContaining(`already open in this process (pid ${process.pid}, by 'tidemark backfill daily_revenue')`) });
+      expect((refused as { hint?: string }).hint).toMatch(/open a project once per process/);
+      const waiting = openWorkspace(dir, { actor: 'test', command: 'tidemark status', waitMs: 10_000 });
+      setTimeout(() => void first.close(), 300);
+      const second = await waiting;
+      expect(second.engine.kind).toBe('duckdb');
+      await second.close();
+    } finally {
+      await first.close();
+    }
+    // Closed, the project opens again (the CLI in another process too).
+    await (await openWorkspace(dir, { actor: 'test' })).close();
     expect(cli(dir, ['status']).code).toBe(0);
   });
 });

@@ -5,7 +5,8 @@
  *  - the server runs the configuration it loaded at start: after an edit of a model file, a command
  *    that writes is refused (exit 2, nothing written) and a read runs with a warning; once the file is
  *    back as the server loaded it, commands run as before;
- *  - API errors: an unknown run is a 404 (it was a 400), and an unknown route answers JSON.
+ *  - API errors: an unknown run is a 404 (it was a 400), and an unknown route answers JSON;
+ *  - `ready` handed to it answers from the server's workspace, not from a second open of the file.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -36,6 +37,12 @@ describe('tidemark serve: a second server, an edited project, API errors (DuckDB
     expect(second.stderr).toMatch(/^hint: .*stop it first/m);
     expect(second.stderr).not.toMatch(/run `tidemark serve`/);
     expect(readFileSync(path.join(dir, '.tidemark', 'serve.json'), 'utf8')).toBe(before);
+  });
+
+  it('answers `ready` from its own workspace (the project is open in its process once, not twice)', () => {
+    const ready = cli(dir, ['ready', 'daily_revenue', '--json']);
+    expect(ready.code, ready.stderr).toBe(0);
+    expect(JSON.parse(ready.stdout)).toMatchObject({ dataset: 'daily_revenue', ready: true, reason: null });
   });
 
   it('refuses a write handed to it after a model file changed, warns on a read, and runs again after a restart', async () => {

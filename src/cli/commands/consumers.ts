@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { consumersStatus, listConsumers, readiness, redeliver, verifyRun, type ConsumersStatus, type Readiness } from '../../api/consumers.js';
 import { TidemarkError, usageError } from '../../errors.js';
+import { hostedCall } from '../../server/hosted.js';
 import { openWorkspace } from '../../workspace.js';
 import { commandLine, globals, print, printJson, withWorkspace } from '../context.js';
 import { table } from '../render.js';
@@ -122,6 +123,9 @@ export function registerConsumersCommands(program: Command): void {
 
 /** A DuckDB project held by another process is being written (or read) right now: not ready. */
 async function checkReady(dir: string, dataset: string, partition?: string): Promise<Readiness> {
+  // Inside `tidemark serve`, the server's workspace answers: the project is open in this process already.
+  const hosted = hostedCall();
+  if (hosted) return readiness(hosted.workspace, dataset, partition);
   let ws;
   try {
     ws = await openWorkspace(dir, { command: commandLine() });
