@@ -150,6 +150,7 @@ const CASES: Case[] = [
   },
   { name: 'a write statement in query', args: ['query', 'DELETE FROM orders'], exit: 2, error: /query is read-only/, hint: /ingest, run, backfill or restore/ },
   { name: 'two statements in query', args: ['query', 'SELECT 1; DROP TABLE orders'], exit: 2, error: /query is read-only/ },
+  { name: '--detach on DuckDB', args: backfill('2026-03-01', '2026-03-02', '--detach'), exit: 2, error: /backfill --detach: workers need a multi-writer engine/, hint: /engine: \{ kind: postgres/ },
 ];
 
 function lines(r: CliResult, prefix: string): string[] {
@@ -173,6 +174,12 @@ describe('bad input', () => {
     expect(r.stderr).not.toMatch(/^\s+at /m); // no stack trace
     expect(r.stderr.split('\n').filter((l) => l.trim() && !/^(error|hint):/.test(l) && !l.startsWith('(run with --help'))).toEqual([]);
     expect(await snapshotState(dir)).toEqual(before);
+  });
+
+  it('--detach on DuckDB is refused before the plan is printed', () => {
+    const r = cli(dir, backfill('2026-03-01', '2026-03-02', '--detach'));
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
   });
 
   it('--allow-full-refresh lifts the full-refresh guard', () => {

@@ -17,6 +17,7 @@ import type { BackfillRequest } from '../../plan/build.js';
 import { waitForConflictingRuns } from '../../scheduler/claims.js';
 import type { GlobalOptions } from '../context.js';
 import { enqueuePlan } from '../../workers/enqueue.js';
+import { requireMultiWriter } from '../../workers/multi-writer.js';
 import { requirePool } from '../../scheduler/pools.js';
 
 interface WriteFlags {
@@ -217,6 +218,8 @@ export function registerCoreCommands(program: Command): void {
         const opts = runOptions(f);
         const perBatch = opts.publish === 'partition';
         if (perBatch && f.detach) throw usageError('--publish partition cannot be combined with --detach: queued runs publish in one transaction', 'drop --detach, or --publish partition');
+        // Before the plan is shown: a plan that cannot be queued on this engine is not worth reading.
+        if (f.detach) requireMultiWriter(ws.engine, 'backfill --detach');
         range ??= await rangeFlags(f, getDataset(ws.project, dataset).grain, () => lastPartition(ws, dataset));
         const request: BackfillRequest = { dataset, ...range, downstream: f.downstream, includeRecent: f.includeRecent, allowFullRefresh: f.allowFullRefresh };
         let plan = await planBackfill(ws, request);
