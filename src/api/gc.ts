@@ -253,15 +253,23 @@ function stagingTables(engine: Engine): Promise<TableRow[]> {
 /**
  * Staging tables (and the runs' overlay views over them) no one will resume from, and first loads'
  * load tables of runs not in flight: a resumed load builds its table again (execute/first-load.ts),
- * so one a killed process left is of no use, and it sits in the user's data schema.
+ * so one a killed process left is of no use, and it sits in the user's data schema. The staging view
+ * over a load table goes with it, even when its run could resume (which builds both again): it reads
+ * nothing without the table, and PostgreSQL would not drop the table while the view depends on it.
  */
 async function stagingToDrop(engine: Engine, tables: TableRow[], known: KnownRuns, all: boolean): Promise<DroppedStaging[]> {
   const out: DroppedStaging[] = [];
+  const isLoad = (schema: string) => schema !== engine.stagingSchema;
+  const isView = (type: string) => type.toUpperCase().includes('VIEW');
+  // Runs whose load table goes: a first load's run stages one dataset, its staging is the view over that table.
+  const loadsDropped = new Set(tables.flatMap((t) => (isLoad(t.table_schema) ? [runOfLoadTable(t.table_name)] : [])).filter((r): r is string => r !== null && !inFlight(known, r)));
   for (const { table_schema: schema, table_name: table, table_type: type } of tables) {
-    const load = schema !== engine.stagingSchema;
+    const load = isLoad(schema);
     const runId = load ? runOfLoadTable(table) : table.split('__')[0];
-    if (runId === null || (load ? inFlight(known, runId) : !leftBehind(known, runId, all))) continue;
-    const view = type.toUpperCase().includes('VIEW');
+    if (runId === null) continue;
+    const overLoad = !load && isView(type) && loadsDropped.has(runId);
+    if (load ? !loadsDropped.has(runId) : !overLoad && !leftBehind(known, runId, all)) continue;
+    const view = isView(type);
     const rows = view ? 0 : Number((await engine.query<{ n: number }>(`SELECT count(*) AS n FROM ${engine.dialect.table(schema, table)}`))[0].n);
     out.push({ schema, table, run_id: runId, run_status: known.runs.get(runId)?.status ?? null, rows, view });
   }

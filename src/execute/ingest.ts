@@ -17,7 +17,7 @@ import { getDataset, type SourceSpec } from '../config/project.js';
 import { frozenPartitions, listKeys, lockedPartitions, type Guard } from '../core/guards.js';
 import { sortKeys } from '../core/grain.js';
 import { FILE_COLUMN, PARTITION_COLUMN } from '../core/identifiers.js';
-import type { Db, Engine, FileFormat } from '../engines/engine.js';
+import type { ColumnInfo, Db, Engine, FileFormat } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { conflictGuards } from '../plan/build.js';
 import { loadPlanningState } from '../plan/snapshot.js';
@@ -366,21 +366,27 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
 
 /**
  * Where the run's staged rows are:
- * - `load`: the source's first load on DuckDB (no live table yet): in a load table that the publish
- *   renames to the live table (first-load.ts), the files read once;
+ * - `load`: the source's first load (no live table yet), on either engine: in a load table that the
+ *   publish renames to the live table (first-load.ts), the rows written once;
  * - `files`: new partitions of an existing table on DuckDB (no partition the run touches has live
  *   rows, so nothing of live is kept or replaced): left in the files until publish, staging a view of
  *   their adapted rows, validated and checksummed where they are and written once, into live;
  * - `table`: copied into a staging table, with the rows other files contributed to the affected
- *   partitions. Always on PostgreSQL, which reads a file through a table it loads with COPY and drops
- *   when the workspace closes, so a view over it would not outlive the process.
+ *   partitions. On PostgreSQL whenever the live table exists: it reads a file through a table it loads
+ *   with COPY and drops when the workspace closes, so a view over it would not outlive the process.
  */
 type StagingMode = 'load' | 'files' | 'table';
 
 async function stagingMode(ctx: RunContext, ds: SourceSpec): Promise<StagingMode> {
   const { engine } = ctx.ws;
-  if (engine.kind !== 'duckdb' || ctx.plan.tasks.some((t) => t.current_version !== null)) return 'table';
-  return (await engine.columns(engine.dataSchema, ds.name)) === null ? 'load' : 'files';
+  if (ctx.plan.tasks.some((t) => t.current_version !== null)) return 'table';
+  if ((await engine.columns(engine.dataSchema, ds.name)) === null) return 'load';
+  return engine.kind === 'duckdb' ? 'files' : 'table';
+}
+
+/** The columns of a source's staged rows, as a staging table declares them: the live table's (first-load.ts makes them so). */
+function stagedFileColumns(engine: Engine, ds: SourceSpec): ColumnInfo[] {
+  return [...ds.columns.map((c) => ({ name: c.name, type: engine.dialect.columnType(c.type) })), { name: FILE_COLUMN, type: 'VARCHAR' }];
 }
 
 /**
@@ -397,15 +403,16 @@ async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[]
   // A re-issued ingest resumes the same run and stages again, as it now needs.
   const rowsOf = (f: IngestFile) => `SELECT ${cols}, CAST(${d.stringLiteral(f.name)} AS VARCHAR) AS ${fileCol} FROM (${f.select!}) t`;
   if (mode === 'load') {
-    await readingFiles(ds, changed, () => createLoadTable(engine, ctx.runId, ds.name, changed.map(rowsOf).join(' UNION ALL ')));
+    await readingFiles(ds, changed, () => createLoadTable(engine, ctx.runId, ds.name, changed.map(rowsOf).join(' UNION ALL '), stagedFileColumns(engine, ds)));
     // The rows just read are those of the files hashed while planning.
     for (const f of changed) assertUnchanged(f);
     for (const _ of changed) crashPoint('ingest.file_loaded');
     await stageAsView(engine, ctx.runId, ds.name, `SELECT *, ${key} AS ${d.quote(PARTITION_COLUMN)} FROM ${loadTable(engine, ctx.runId, ds.name)}`, ctx.newRun);
     return;
   }
-  // An earlier attempt made a load table, but the dataset has a live table now: that table is not used.
-  if (!ctx.newRun) await dropLoadTable(engine, engine, ctx.runId, ds.name);
+  // An earlier attempt made a load table, but the dataset has a live table now: that table is not used
+  // (nor the staging view over it, which PostgreSQL drops first).
+  if (!ctx.newRun) await dropLoadTable(engine, engine, ctx.runId, ds.name, { view: true });
   if (mode === 'files') {
     const parts = changed.map((f) => `SELECT *, ${key} AS ${d.quote(PARTITION_COLUMN)} FROM (${rowsOf(f)}) f`);
     await stageAsView(engine, ctx.runId, ds.name, parts.join(' UNION ALL '), ctx.newRun);
@@ -413,8 +420,7 @@ async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[]
     return;
   }
   await dropStagingRelation(engine, ctx.runId, ds.name, 'VIEW');
-  const userCols = ds.columns.map((c) => ({ name: c.name, type: d.columnType(c.type) }));
-  await ensureStagingTable(engine, engine, ctx.runId, ds.name, [...userCols, { name: FILE_COLUMN, type: 'VARCHAR' }]);
+  await ensureStagingTable(engine, engine, ctx.runId, ds.name, stagedFileColumns(engine, ds));
   await engine.transaction(async (tx) => {
     await tx.exec(`DELETE FROM ${staging}`);
     for (const f of changed) {
