@@ -103,6 +103,14 @@ function toRows<T>(names: string[], types: DuckDBType[], columns: unknown[][], c
 /** 2^24 groups at most in a perfect hash aggregate: a few hundred MB for a count, across threads. */
 const DENSE_KEY_BITS = 24;
 
+/**
+ * DuckDB's catalog calls its 4-byte float FLOAT, the name that means an 8-byte double on PostgreSQL:
+ * reported as REAL, the name the config and PostgreSQL use for it, so the types compare alike.
+ */
+function portableType(type: string): string {
+  return type === 'FLOAT' ? 'REAL' : type;
+}
+
 /** Names that need no escaping inside pragma_table_info's quoted "schema"."table" argument. */
 const SIMPLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -240,7 +248,7 @@ export class DuckDbEngine implements Engine {
         `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
         [schema, table],
       );
-      return rows.length ? rows.map((r) => ({ name: r.column_name, type: r.data_type })) : null;
+      return rows.length ? rows.map((r) => ({ name: r.column_name, type: portableType(r.data_type) })) : null;
     }
     let rows: { name: string; type: string }[];
     try {
@@ -249,12 +257,12 @@ export class DuckDbEngine implements Engine {
       if (isMissingRelation(error)) return null;
       throw error;
     }
-    return rows.map((r) => ({ name: r.name, type: r.type }));
+    return rows.map((r) => ({ name: r.name, type: portableType(r.type) }));
   }
 
   async describeQuery(db: Db, sql: string): Promise<ColumnInfo[]> {
     const rows = await db.query<{ column_name: string; column_type: string }>(`DESCRIBE ${sql}`);
-    return rows.map((r) => ({ name: r.column_name, type: r.column_type }));
+    return rows.map((r) => ({ name: r.column_name, type: portableType(r.column_type) }));
   }
 
   readFileSql(file: string, format: FileFormat, header?: string[]): string {
