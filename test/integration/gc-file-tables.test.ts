@@ -9,9 +9,10 @@
 // process B is the real CLI. PostgreSQL only: DuckDB reads files directly and has no file tables.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { FILE_TABLE_LOCK_CLASS } from '../../src/engines/postgres/file-table-owner.js';
 import { ingest, planIngest } from '../../src/execute/ingest.js';
 import type { Workspace } from '../../src/workspace.js';
-import { cleanup, cli, cliAsync, cliJson, copyProject, days, REDUCED_TO, requireBuild, scaffoldShop, dataFiles, withWorkspace, writeOrdersFix } from '../helpers/project.js';
+import { cleanup, cli, cliAsync, cliJson, copyProject, days, REDUCED_TO, requireBuild, scaffoldShop, dataFiles, until, withWorkspace, writeOrdersFix } from '../helpers/project.js';
 
 const pgUrl = inject('pgUrl');
 const skip = !pgUrl;
@@ -79,6 +80,36 @@ describe('gc and the file tables of PostgreSQL ingests', () => {
       expect(result.published.map((p) => p.partition).sort()).toEqual(FIX_DAYS);
     });
     // A closed: it dropped its own file tables.
+    expect(await withWorkspace(dir, fileTables)).toEqual([]);
+  }, 120_000);
+
+  it.skipIf(skip)(title('after the session holding its lock is lost, a running ingest loads again the files gc dropped, and completes'), async () => {
+    const dir = fresh();
+    const absolute = writeOrdersFix(dir, FIX_DAYS).map((f) => path.join(dir, f));
+    await withWorkspace(dir, async (ws) => {
+      await planIngest(ws, 'orders', absolute);
+      const mine = await fileTables(ws);
+      expect(mine).toHaveLength(FIX_DAYS.length);
+      // The session holding A's owner lock ends (a dropped connection, a restarted server): PostgreSQL releases the lock.
+      const instance = /^_tm_file_([0-9a-f]{8})_/.exec(mine[0])![1];
+      const holder = `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = CAST($1 AS OID) AND objid = CAST($2 AS OID) AND objsubid = 2`;
+      const key = [FILE_TABLE_LOCK_CLASS, Number.parseInt(instance, 16)];
+      const [{ pid }] = await ws.engine.query<{ pid: number }>(holder, key);
+      await ws.engine.query('SELECT pg_terminate_backend($1)', [pid]);
+      await until(async () => (await ws.engine.query(holder, key)).length === 0);
+
+      // To B, A's process is gone: its file tables go.
+      const gc = await cliAsync(dir, ['gc', '--reason', 'A lost its session', '--json']);
+      expect(gc.code, gc.stderr).toBe(0);
+      expect((JSON.parse(gc.stdout) as { staging_dropped: Dropped[] }).staging_dropped.filter((s) => isFileTable(s.table)).map((s) => s.table)).toEqual(mine);
+      expect(await fileTables(ws)).toEqual([]);
+
+      // A takes its lock again on a new session and loads the files whose tables are gone before reading them.
+      const result = await ingest(ws, 'orders', absolute, { reason: 'late fix' });
+      expect(result.status).toBe('published');
+      expect(result.published.map((p) => p.partition).sort()).toEqual(FIX_DAYS);
+      expect(await ws.engine.query(holder, key)).toHaveLength(1);
+    });
     expect(await withWorkspace(dir, fileTables)).toEqual([]);
   }, 120_000);
 
