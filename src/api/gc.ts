@@ -11,6 +11,10 @@
  * drops staging of runs that published (a leftover), runs no longer recorded, and failed attempts
  * superseded by a later run of the same request; `allStaging` also drops the latest failed attempt
  * of each request. Staging of a run whose process is alive is never dropped.
+ *
+ * File tables (PostgreSQL: the tables a process loads data files into, engines/postgres/file-tables.ts)
+ * are dropped once the process that made them is gone, which its owner lock tells (file-table-owner.ts);
+ * those of a running process are left alone, whatever their age: its ingest reads them again.
  */
 import { getDataset, type Project } from '../config/project.js';
 import type { Db, Engine } from '../engines/engine.js';
@@ -22,6 +26,7 @@ import { historyRowPredicates } from './version-content.js';
 import { dropCopiedRows, type HistoryCopy } from '../execute/history-copy.js';
 import { runOfLoadTable } from '../execute/first-load.js';
 import type { Workspace } from '../workspace.js';
+import { claimDeadOwners, fileTableInstance, releaseOwners } from '../engines/postgres/file-table-owner.js';
 
 export interface GcOptions {
   reason?: string;
@@ -46,11 +51,14 @@ export interface DroppedStaging {
   /** The staging schema, or the data schema for a first load's load table (execute/first-load.ts). */
   schema: string;
   table: string;
-  run_id: string;
+  /** Null for a file table: a process's, not a run's. */
+  run_id: string | null;
   run_status: string | null;
   rows: number;
   /** A run's overlay view (no rows of its own). */
   view: boolean;
+  /** Present (true) for a file table a PostgreSQL process that is gone left (engines/postgres/file-tables.ts). */
+  file_table?: true;
 }
 
 /** Replaced rows a run copied to history ahead of a publish it never made (execute/history-copy.ts). */
@@ -112,22 +120,33 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
   // Tables first, runs second: a run is recorded before it creates any, so a run started meanwhile is known.
   const tables = await stagingTables(engine);
   const runs = await knownRuns(engine);
-  const staging = await stagingToDrop(engine, tables, runs, Boolean(options.allStaging));
-  const leftover = await historyCopiesToDrop(engine, project, runs);
-  let copies = await describeCopies(engine, engine, project, runs, leftover);
-  if (copies.length && !options.dryRun) {
-    copies = await engine.transaction(async (tx) => {
-      // What is dropped is what this transaction takes: a publish may have taken some meanwhile.
-      const dropped = await dropHistoryCopies(tx, engine, project, runs, leftover);
-      if (dropped.length) await auditLeftovers(tx, { history_copies_dropped: dropped });
-      return dropped;
-    });
-  }
-  if (staging.length && !options.dryRun) {
-    await engine.transaction(async (tx) => {
-      for (const s of staging) await tx.exec(`DROP ${s.view ? 'VIEW' : 'TABLE'} IF EXISTS ${engine.dialect.table(s.schema, s.table)}`);
-      await auditLeftovers(tx, { dropped: staging.map(({ schema, table, run_id, run_status, rows, view }) => ({ schema, table, run_id, run_status, rows, view })) });
-    });
+  const files = await fileTablesOfDeadProcesses(engine, tables);
+  let staging: DroppedStaging[];
+  let copies: DroppedHistoryCopies[];
+  try {
+    const ofRuns = await stagingToDrop(engine, tables.filter((t) => !files.isFileTable(t)), runs, Boolean(options.allStaging));
+    // Views first (they read the tables): file tables are tables.
+    staging = [...ofRuns, ...files.dropped];
+    const leftover = await historyCopiesToDrop(engine, project, runs);
+    copies = await describeCopies(engine, engine, project, runs, leftover);
+    if (copies.length && !options.dryRun) {
+      copies = await engine.transaction(async (tx) => {
+        // What is dropped is what this transaction takes: a publish may have taken some meanwhile.
+        const dropped = await dropHistoryCopies(tx, engine, project, runs, leftover);
+        if (dropped.length) await auditLeftovers(tx, { history_copies_dropped: dropped });
+        return dropped;
+      });
+    }
+    if (staging.length && !options.dryRun) {
+      await engine.transaction(async (tx) => {
+        for (const s of staging) await tx.exec(`DROP ${s.view ? 'VIEW' : 'TABLE'} IF EXISTS ${engine.dialect.table(s.schema, s.table)}`);
+        await auditLeftovers(tx, {
+          dropped: staging.map(({ schema, table, run_id, run_status, rows, view, file_table }) => ({ schema, table, run_id, run_status, rows, view, ...(file_table ? { file_table } : {}) })),
+        });
+      });
+    }
+  } finally {
+    await files.release();
   }
   return {
     dry_run: Boolean(options.dryRun),
@@ -275,6 +294,47 @@ async function stagingToDrop(engine: Engine, tables: TableRow[], known: KnownRun
   }
   // Views first: they read the tables.
   return out.sort((a, b) => Number(b.view) - Number(a.view) || a.table.localeCompare(b.table));
+}
+
+/** The file tables gc may drop, and the session holding their dead owners' locks until it has. */
+interface DeadOwnersFileTables {
+  isFileTable(t: TableRow): boolean;
+  dropped: DroppedStaging[];
+  release(): Promise<void>;
+}
+
+/**
+ * File tables whose process is gone. gc's own session takes their owners' locks (file-table-owner.ts)
+ * and keeps them until `release`, after the drop: no new process can take one of their ids meanwhile.
+ * A lock it cannot take belongs to a running process (whose ingest reads its tables again), or to
+ * another gc dropping them now: left alone. DuckDB reads files directly and has none.
+ */
+async function fileTablesOfDeadProcesses(engine: Engine, tables: TableRow[]): Promise<DeadOwnersFileTables> {
+  const isFileTable = (t: TableRow) => engine.kind === 'postgres' && t.table_schema === engine.stagingSchema && fileTableInstance(t.table_name) !== null;
+  const files = tables.filter(isFileTable);
+  if (files.length === 0) return { isFileTable, dropped: [], release: async () => undefined };
+  const session = await engine.connect();
+  let dead = new Set<string>();
+  const release = async () => {
+    try {
+      await releaseOwners(session, dead);
+    } finally {
+      await session.close();
+    }
+  };
+  try {
+    dead = await claimDeadOwners(session, new Set(files.map((t) => fileTableInstance(t.table_name)!)));
+    const dropped: DroppedStaging[] = [];
+    for (const { table_schema: schema, table_name: table } of files) {
+      if (!dead.has(fileTableInstance(table)!)) continue;
+      const rows = Number((await engine.query<{ n: number }>(`SELECT count(*) AS n FROM ${engine.dialect.table(schema, table)}`))[0].n);
+      dropped.push({ schema, table, run_id: null, run_status: null, rows, view: false, file_table: true });
+    }
+    return { isFileTable, dropped, release };
+  } catch (error) {
+    await release();
+    throw error;
+  }
 }
 
 type RunCopy = HistoryCopy & { run_id: string };

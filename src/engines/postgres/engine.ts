@@ -137,6 +137,7 @@ export class PostgresEngine extends PgDb implements Engine {
 
   private constructor(
     private readonly pool: pg.Pool,
+    session: pg.ClientConfig,
     dataSchema: string,
     prefix: string,
   ) {
@@ -145,7 +146,8 @@ export class PostgresEngine extends PgDb implements Engine {
     this.stateSchema = `${prefix}tidemark`;
     this.historySchema = `${prefix}tidemark_history`;
     this.stagingSchema = `${prefix}tidemark_staging`;
-    this.files = new FileTables(pool, this.stagingSchema);
+    // The file tables' owner lock lives on a session outside the pool: it takes none of the pool's clients.
+    this.files = new FileTables(pool, this.stagingSchema, () => new pg.Client({ ...session, application_name: 'tidemark file tables' }));
   }
 
   static async open(url: string, dataSchema = 'tidemark_data', options: PostgresOptions = {}): Promise<PostgresEngine> {
@@ -161,9 +163,10 @@ export class PostgresEngine extends PgDb implements Engine {
       });
     }
     let pool: pg.Pool;
+    // Sessions run in UTC so timestamps read back and date arithmetic never depend on the server's zone.
+    const session: pg.ClientConfig = { connectionString: url, types: pgTypes, options: '-c TimeZone=UTC', application_name: 'tidemark' };
     try {
-      // Sessions run in UTC so timestamps read back and date arithmetic never depend on the server's zone.
-      pool = new pg.Pool({ connectionString: url, types: pgTypes, options: '-c TimeZone=UTC', application_name: 'tidemark', max: 10 });
+      pool = new pg.Pool({ ...session, max: 10 });
     } catch (error) {
       throw new TidemarkError('CONFIG', `invalid PostgreSQL URL (${where}): ${(error as Error).message}`, { hint: 'engine.url must look like postgres://user:password@host:5432/database' });
     }
@@ -176,7 +179,7 @@ export class PostgresEngine extends PgDb implements Engine {
       await pool.end().catch(() => undefined);
       throw connectError(error, where, url);
     }
-    return new PostgresEngine(pool, dataSchema, prefix);
+    return new PostgresEngine(pool, session, dataSchema, prefix);
   }
 
   result(sql: string, params?: unknown[]): Promise<pg.QueryResult> {

@@ -13,6 +13,13 @@
  * The tables are UNLOGGED scratch, named per engine instance so concurrent processes never share
  * one, keyed by the file's path, size and mtime so an edited file is loaded again, and dropped when
  * the engine closes (a crashed process leaves them behind, like its staging tables).
+ *
+ * Other processes share the staging schema, and `tidemark gc` drops the file tables of a process
+ * that is gone, so an instance proves it is alive: before its first table is created it takes the
+ * owner lock of its instance id (file-table-owner.ts) on a session of its own, held until it closes.
+ * If that session is lost (the server restarted, the connection dropped), PostgreSQL released the
+ * lock and gc may have dropped the tables: the next statement reading one of them takes the lock
+ * again on a new session and loads the files whose tables are gone again, before it runs.
  */
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
@@ -25,6 +32,7 @@ import type { FileFormat } from '../engine.js';
 import { copyFromFile } from './copy-from.js';
 import { postgresDialect as d } from './dialect.js';
 import { readCsvHeader } from '../../io/csv-header.js';
+import { fileTableName, ownerLockKey, TRY_LOCK_SQL } from './file-table-owner.js';
 
 interface FileTable {
   qualified: string;
@@ -35,14 +43,24 @@ interface FileTable {
   loading?: Promise<void>;
 }
 
+/** The session holding an instance's owner lock; `lost` once it ended without the engine closing it. */
+interface OwnerSession {
+  client: pg.Client;
+  lost: boolean;
+}
+
 export class FileTables {
   private readonly instance = randomBytes(4).toString('hex');
   private readonly byKey = new Map<string, FileTable>();
   private count = 0;
+  private owner: OwnerSession | null = null;
+  private owning: Promise<void> | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly schema: string,
+    /** A new, not yet connected session outside the pool: the owner lock keeps it for the engine's lifetime. */
+    private readonly newSession: () => pg.Client,
   ) {}
 
   /** A SELECT reading `file`; the file is loaded by the first statement that runs it. */
@@ -57,8 +75,7 @@ export class FileTables {
     const key = JSON.stringify([file, format, header ?? null, stamp]);
     let table = this.byKey.get(key);
     if (!table) {
-      const name = `_tm_file_${this.instance}_${++this.count}`;
-      table = { qualified: d.table(this.schema, name), file, format, header, loaded: false };
+      table = { qualified: d.table(this.schema, fileTableName(this.instance, ++this.count)), file, format, header, loaded: false };
       this.byKey.set(key, table);
     }
     return `SELECT * FROM ${table.qualified}`;
@@ -67,8 +84,14 @@ export class FileTables {
   /** Loads the registered files that `sql` reads and that are not loaded yet. */
   async loadFor(sql: string): Promise<void> {
     if (this.byKey.size === 0) return;
-    for (const table of this.byKey.values()) {
-      if (table.loaded || !sql.includes(table.qualified)) continue;
+    const reads = [...this.byKey.values()].filter((table) => sql.includes(table.qualified));
+    if (reads.length === 0) return;
+    // Before a table is made, and before one is read: without the lock, gc may take them. A table
+    // loaded earlier is still there if the session that held the lock since is still up: asked, not assumed.
+    if (reads.some((table) => table.loaded)) await this.confirmOwner();
+    await this.own();
+    for (const table of reads) {
+      if (table.loaded) continue;
       table.loading ??= this.load(table).then(
         () => void (table.loaded = true),
         (error: unknown) => {
@@ -85,6 +108,64 @@ export class FileTables {
       if (table.loaded) await this.pool.query(`DROP TABLE IF EXISTS ${table.qualified}`).catch(() => undefined);
     }
     this.byKey.clear();
+    // Tables first, lock second: ending the session releases it.
+    const owner = this.owner;
+    this.owner = null;
+    if (owner) await owner.client.end().catch(() => undefined);
+  }
+
+  /** Marks the owner session lost unless it answers (a live session still holds its lock). */
+  private async confirmOwner(): Promise<void> {
+    const owner = this.owner;
+    if (!owner || owner.lost) return;
+    await owner.client.query('SELECT 1').catch(() => void (owner.lost = true));
+  }
+
+  /** Holds the owner lock: takes it the first time, and again after its session was lost. */
+  private async own(): Promise<void> {
+    if (this.owner && !this.owner.lost) return;
+    this.owning ??= this.takeOwnerLock().finally(() => (this.owning = undefined));
+    await this.owning;
+  }
+
+  private async takeOwnerLock(): Promise<void> {
+    const lost = this.owner;
+    this.owner = null;
+    if (lost) await lost.client.end().catch(() => undefined);
+    const client = this.newSession();
+    const session: OwnerSession = { client, lost: false };
+    // A checked-out session that fails emits 'error': handled here, or it would end the process.
+    client.on('error', () => void (session.lost = true));
+    client.on('end', () => void (session.lost = true));
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ locked: boolean }>(TRY_LOCK_SQL, ownerLockKey(this.instance));
+      // Only another live engine with the same 4 random bytes, a gc dropping the tables of a dead one
+      // that had them, or this engine's own lost session the server has not ended yet holds it.
+      if (rows[0]?.locked !== true) {
+        throw new TidemarkError('UNAVAILABLE', `another PostgreSQL session holds the file tables of id ${this.instance}`, {
+          hint: 'run the command again: a new process picks another id',
+        });
+      }
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      if (error instanceof TidemarkError) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      throw new TidemarkError('UNAVAILABLE', `cannot open the PostgreSQL session that keeps this process's file tables: ${message.split('\n')[0]}`, { engineMessage: message }, { cause: error });
+    }
+    this.owner = session;
+    // The old session's end released the lock: gc may have dropped tables meanwhile. Those gone are loaded again.
+    if (lost) await this.forgetDropped();
+  }
+
+  private async forgetDropped(): Promise<void> {
+    for (const table of this.byKey.values()) {
+      if (!table.loaded) continue;
+      const { rows } = await this.pool.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [table.qualified]);
+      if (rows[0]?.present === true) continue;
+      table.loaded = false;
+      table.loading = undefined;
+    }
   }
 
   private async load(table: FileTable): Promise<void> {
@@ -104,6 +185,8 @@ export class FileTables {
       let broken: Error | undefined;
       try {
         await client.query('BEGIN');
+        // This instance holds the owner lock of the name: a table already there is a dead process's with the same id.
+        await client.query(`DROP TABLE IF EXISTS ${table.qualified}`);
         await client.query(`CREATE UNLOGGED TABLE ${table.qualified} (${cols.map((c) => `${c} TEXT`).join(', ')})`);
         // FORCE_NULL: an empty field is NULL whether quoted or not, as DuckDB's read_csv reads it.
         await copyFromFile(client, `COPY ${table.qualified} (${cols.join(', ')}) FROM STDIN WITH (FORMAT csv, HEADER true, FORCE_NULL (${cols.join(', ')}))`, csv);
