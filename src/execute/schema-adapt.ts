@@ -176,7 +176,10 @@ export async function trialCast(engine: Engine, ds: SourceSpec, version: SchemaV
     return { rows: Number(r.n), failures };
   } catch (trialError) {
     try {
-      const [r] = await engine.query<{ n: number }>(`SELECT count(*) AS n FROM (${adaptedSelect(engine, ds, version, file)}) t`);
+      // count(column) of every column, not count(*) alone: a planner (PostgreSQL's) drops the columns
+      // a bare count(*) does not read, and with them the casts that must fail here as in the ingest.
+      const every = ds.columns.map((c, i) => `count(${engine.dialect.quote(c.name)}) AS "_tm_c${i}"`).join(', ');
+      const [r] = await engine.query<{ n: number }>(`SELECT count(*) AS n, ${every} FROM (${adaptedSelect(engine, ds, version, file)}) t`);
       return { rows: Number(r.n), failures: [] };
     } catch (error) {
       return { rows: 0, failures: [], error: (error as Error).message || (trialError as Error).message };

@@ -23,7 +23,9 @@ describe.each(testEngines(inject('pgUrl')))('ingest of a fraction into an intege
     const before = await snapshotState(dir);
     const r = cli(dir, ['ingest', 'orders', file]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^error: .*dollars-2026-03-04\.csv: .*amount_cents is not an integer: 12\.5/m);
+    // DuckDB would round it, so Tidemark's guard names the column; PostgreSQL refuses the text itself.
+    const why = engine.kind === 'duckdb' ? /amount_cents is not an integer: 12\.5/ : /invalid input syntax for type bigint: "12\.5"/;
+    expect(r.stderr).toMatch(new RegExp(`^error: .*dollars-2026-03-04\\.csv: .*${why.source}`, 'm'));
     expect(await snapshotState(dir)).toEqual(before);
     // `schema check` says the same about the same file.
     expect(cli(dir, ['schema', 'check', 'orders', file]).code).toBe(4);
