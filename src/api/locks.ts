@@ -29,6 +29,11 @@ export interface LockResult {
 
 export interface UnlockResult {
   removed: (UserLock & { created_at: string })[];
+  /**
+   * Locks that overlap the range without lying within it: they stay, and still refuse writes to the
+   * partitions of the range they cover (an unlock of 03-02..03-05 inside a lock of 03-01..03-10).
+   */
+  still_locked: (UserLock & { created_at: string })[];
 }
 
 /** The dataset and the inclusive partition range a lock or unlock names. */
@@ -89,6 +94,7 @@ export async function unlock(ws: Workspace, request: LockRequest): Promise<Unloc
             : `${dataset} has no locks`,
       });
     }
+    const stillLocked = locks.filter((l) => !within.includes(l) && l.from_key <= to && l.to_key >= from);
     for (const l of within) await tx.exec(`DELETE FROM ${stateTable(engine, 'locks')} WHERE lock_id = $1`, [l.lock_id]);
     await appendAudit(tx, engine, {
       actor: ws.actor,
@@ -101,6 +107,6 @@ export async function unlock(ws: Workspace, request: LockRequest): Promise<Unloc
       details: { from, to, removed: within.map(({ lock_id, from_key, to_key, reason, actor }) => ({ lock_id, from: from_key, to: to_key, reason, actor })) },
       config_hash: project.configHash,
     });
-    return { removed: within };
+    return { removed: within, still_locked: stillLocked };
   });
 }

@@ -97,7 +97,7 @@ export interface RunDiff {
 export async function diffRun(ws: Workspace, runId: string, options: { dataset?: string } = {}): Promise<RunDiff> {
   const { engine, project } = ws;
   const run = await getRun(engine, engine, runId);
-  if (!run) throw new TidemarkError('NOT_FOUND', `no run '${runId}'`, { hint: 'run ids are listed by `tidemark status` and in `tidemark history DATASET`' });
+  if (!run) throw new TidemarkError('NOT_FOUND', `no run '${runId}'`, { hint: 'run ids are listed by `tidemark runs` and in `tidemark history DATASET`' });
   const only = options.dataset === undefined ? undefined : getDataset(project, options.dataset).name;
   const published = await versionsPublishedBy(engine, engine, runId, only);
   const partitions: PartitionDiff[] = [];

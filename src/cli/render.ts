@@ -48,7 +48,8 @@ export function renderGuards(guards: Guard[]): string[] {
   return guards.map((g) => `  ${g.blocking ? 'REFUSED' : 'note'} [${g.code}] ${g.message}\n    → ${g.hint}`);
 }
 
-export function renderPlan(plan: Plan): string {
+/** `empty`: the line for a plan with no task (a restore with nothing to restore says so, not "up to date"). */
+export function renderPlan(plan: Plan, empty = 'nothing to do: every partition is up to date'): string {
   const lines: string[] = [];
   const total = plan.tasks.length;
   lines.push(`Plan: ${plan.kind} of ${plan.targets.join(', ') || 'all models'} — ${total} partition(s) in ${plan.datasets.length} dataset(s), ~${plan.estimated_rows.toLocaleString('en-US')} rows`);
@@ -58,7 +59,7 @@ export function renderPlan(plan: Plan): string {
     const why = [...reasons].map(([r, n]) => `${n} ${r}`).join(', ');
     lines.push(`  ${d.dataset.padEnd(20)} ${String(d.partitions.length).padStart(5)}  ${ranges(d.partitions)}  (${why})`);
   }
-  if (!total) lines.push('  nothing to do: every partition is up to date');
+  if (!total) lines.push(`  ${empty}`);
   if (plan.guards.length) {
     lines.push('Guards:');
     lines.push(...renderGuards(plan.guards));

@@ -53,12 +53,28 @@ function fileColumn(file: ShapedFile, name: string): string {
 export function adaptedSelect(engine: Engine, ds: SourceSpec, version: SchemaVersion, file: ShapedFile): string {
   const d = engine.dialect;
   const read = `FROM (${engine.readFileSql(file.absolute, file.format, file.header)}) src`;
-  const typed = (c: { name: string; type: string }) => `CAST(${d.quote(fileColumn(file, c.name))} AS ${d.columnType(c.type)}) AS ${d.quote(c.name)}`;
+  const typed = (c: { name: string; type: string }) => `${fileValueCast(engine, file, c)} AS ${d.quote(c.name)}`;
   if (version.current) return `SELECT ${ds.columns.map(typed).join(', ')} ${read}`;
   // Old columns get their declared types first, so adapters see numbers and dates even in a CSV.
   const old = `SELECT ${version.columns.map(typed).join(', ')} ${read}`;
   const adapted = ds.columns.map((c) => `CAST((${adapterOf(engine, version, c.name)}) AS ${d.columnType(c.type)}) AS ${d.quote(c.name)}`);
   return `SELECT ${adapted.join(', ')} FROM (${old}) old`;
+}
+
+/**
+ * A file column cast to its declared type. A text value read into an integer column must not lose a
+ * fraction: DuckDB casts the text '12.5' to 13, which would load a file of dollars into a column of
+ * cents without a word (`schema check` refuses such a file; ingest must too). A value whose integer
+ * differs from its number becomes a text no engine casts to an integer, so the load fails naming it
+ * and nothing is written. PostgreSQL refuses '12.5' on its own; the guard is the same SQL there.
+ */
+function fileValueCast(engine: Engine, file: ShapedFile, c: { name: string; type: string }): string {
+  const d = engine.dialect;
+  const raw = d.quote(fileColumn(file, c.name));
+  const target = d.columnType(c.type);
+  if (file.shape.typed || typeFamily(c.type) !== 'integer') return `CAST(${raw} AS ${target})`;
+  const text = d.columnType('VARCHAR');
+  return `CAST(CASE WHEN CAST(${raw} AS ${target}) <> CAST(${raw} AS ${d.columnType('DOUBLE')}) THEN ${d.stringLiteral(`${c.name} is not an integer: `)} || CAST(${raw} AS ${text}) ELSE CAST(${raw} AS ${text}) END AS ${target})`;
 }
 
 const checked = new WeakMap<Engine, Set<string>>();
@@ -95,6 +111,12 @@ export async function checkAdapters(engine: Engine, db: Db, ds: SourceSpec, conf
         });
       }
       // A bare NULL describes as INTEGER: it casts to anything.
+      if (!canCast(type, c.type) && !/^\s*null\s*$/i.test(expr) && !adapted) {
+        // No adapter: the column is read by name, so the declared old type is what is wrong (or missing an adapter).
+        throw new TidemarkError('CONFIG', `tidemark.yaml: ${at}: version ${version.version} declares ${c.name} ${type}, which cannot become the current ${c.name} ${c.type}`, {
+          hint: `fix its type in version ${version.version}'s columns, or add an adapter: adapt: { ${c.name}: "SQL over version ${version.version}'s columns giving ${c.type}" }`,
+        });
+      }
       if (!canCast(type, c.type) && !/^\s*null\s*$/i.test(expr)) {
         throw new TidemarkError('CONFIG', `tidemark.yaml: ${at}: '${expr}' gives ${type}, which cannot become ${c.name} ${c.type}`, {
           hint: `make the expression produce ${c.type}, e.g. CAST(… AS ${c.type}), or a value that casts to it`,
@@ -154,7 +176,10 @@ export async function trialCast(engine: Engine, ds: SourceSpec, version: SchemaV
     return { rows: Number(r.n), failures };
   } catch (trialError) {
     try {
-      const [r] = await engine.query<{ n: number }>(`SELECT count(*) AS n FROM (${adaptedSelect(engine, ds, version, file)}) t`);
+      // count(column) of every column, not count(*) alone: a planner (PostgreSQL's) drops the columns
+      // a bare count(*) does not read, and with them the casts that must fail here as in the ingest.
+      const every = ds.columns.map((c, i) => `count(${engine.dialect.quote(c.name)}) AS "_tm_c${i}"`).join(', ');
+      const [r] = await engine.query<{ n: number }>(`SELECT count(*) AS n, ${every} FROM (${adaptedSelect(engine, ds, version, file)}) t`);
       return { rows: Number(r.n), failures: [] };
     } catch (error) {
       return { rows: 0, failures: [], error: (error as Error).message || (trialError as Error).message };

@@ -113,7 +113,7 @@ export function registerCoreCommands(program: Command): void {
       await scaffoldShopExample(target);
       if (cmd.optsWithGlobals().json) printJson({ project: target, example: opts.example });
       // The folder as the user named it: `cd` works from where they typed it.
-      else print(`Created ${target} from the ${opts.example} example.\nNext: ${dir === undefined ? '' : `cd ${dir} && `}tidemark ingest orders data/orders/*.csv && tidemark ingest fx_rates data/fx_rates/*.csv && tidemark run`);
+      else print(`Created ${target} from the ${opts.example} example.\nNext: ${dir === undefined ? '' : `cd ${shellWord(dir)} && `}tidemark ingest orders data/orders/*.csv && tidemark ingest fx_rates data/fx_rates/*.csv && tidemark run`);
     });
 
   program
@@ -256,3 +256,7 @@ async function lastPartition(ws: import('../../workspace.js').Workspace, dataset
   return rows[0]?.p ?? null;
 }
 
+/** A path as one POSIX shell word, quoted only when it needs to be, so a printed `cd …` can be pasted as is. */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}

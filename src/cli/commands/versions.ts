@@ -151,6 +151,10 @@ export function registerVersionCommands(program: Command): void {
         const r = await unlock(ws, { dataset, ...range, reason: f.reason });
         if (g.json) return printJson(r);
         for (const l of r.removed) print(`Unlocked ${dataset} ${l.from_key}..${l.to_key} (locked by ${l.actor}: ${l.reason}).`);
+        // A lock wider than the range stays: say so, or the range looks writable when it is not.
+        for (const l of r.still_locked) {
+          print(`Still locked: ${dataset} ${l.from_key}..${l.to_key} (locked by ${l.actor}: ${l.reason}) covers part of ${range.from}..${range.to}; unlock it whole: tidemark unlock ${dataset} --from ${l.from_key} --to ${l.to_key} --reason "…"`);
+        }
       }),
     );
 
@@ -215,7 +219,9 @@ function restorePlanJson(p: RestorePlan): Record<string, unknown> {
 }
 
 function renderRestorePlan(p: RestorePlan): string {
-  const lines = [renderPlan(p.plan)];
+  // Nothing to restore is not "up to date": the lines below say which partitions could not be restored and why.
+  const empty = p.not_restorable.length ? 'nothing to restore (see below)' : p.already_current.length ? 'nothing to restore: every partition already holds that version' : 'nothing to restore';
+  const lines = [renderPlan(p.plan, empty)];
   const byVersion = new Map<string, string[]>();
   for (const s of p.sources) {
     const label = `version ${s.version} (run ${s.run_id}) replacing version ${s.current_version}`;
@@ -248,9 +254,13 @@ function renderDiff(d: RunDiff): string {
         })),
       ),
     );
+    // Partitions whose rows are gone (retention) have no sums: a total over the others must say so,
+    // or it reads as the whole run's change.
+    const summed = mine.filter((p) => p.sums).length;
+    const over = summed < mine.length ? ` (over ${summed} of ${mine.length} partitions; the others have no rows to sum, see the notes)` : '';
     for (const [m, t] of Object.entries(totalSums(mine))) {
       const pct = t.before ? ` (${((100 * (t.after - t.before)) / t.before).toFixed(1)}%)` : '';
-      lines.push(`  total ${m}: ${t.before} → ${t.after}${pct}`);
+      lines.push(`  total ${m}: ${t.before} → ${t.after}${pct}${over}`);
     }
     for (const p of mine.filter((x) => x.note)) lines.push(`  note ${p.partition}: ${p.note}`);
   }

@@ -1,0 +1,110 @@
+// What the CLI prints must be what happened, read at 2 a.m. by someone who copies the next command:
+// a `cd` that pastes for a folder with spaces, an unlock that leaves a wider lock in place says so, a
+// restore with nothing restorable does not claim "up to date", a diff total over partitions whose rows
+// retention removed says what it sums, and a history entry with a wrong type names the type.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, applyOrdersFix, builtShop, cli, cliJson, projectCopies, requireBuild, tempDir } from '../helpers/project.js';
+
+const FIX_DAYS = ['2026-03-10', '2026-03-11', '2026-03-12'];
+
+let base: string;
+const copies = projectCopies(() => base);
+beforeAll(async () => {
+  requireBuild();
+  base = await builtShop('2026-03-01', '2026-03-14');
+}, 300_000);
+afterAll(() => copies.removeAll());
+
+describe('init', () => {
+  it('prints a `cd` that a shell takes as one folder, spaces and quotes included', () => {
+    const parent = tempDir('tidemark-init-');
+    copies.track(parent);
+    const folder = "it's a shöp";
+    const r = spawnSync(process.execPath, [BIN, 'init', folder], { cwd: parent, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const cd = /Next: (cd .*?) && tidemark/.exec(r.stdout)?.[1];
+    expect(cd).toBe(`cd 'it'\\''s a shöp'`);
+    const shell = spawnSync('sh', ['-c', `${cd} && pwd`], { cwd: parent, encoding: 'utf8' });
+    expect(shell.status).toBe(0);
+    expect(shell.stdout.trim()).toBe(path.join(parent, folder));
+  });
+});
+
+describe('unlock', () => {
+  it('names a wider lock that still covers part of the range', () => {
+    const dir = copies.fresh();
+    cliJson(dir, ['lock', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-10', '--reason', 'close']);
+    cliJson(dir, ['lock', 'daily_revenue', '--from', '2026-03-03', '--to', '2026-03-04', '--reason', 'inner']);
+    const r = cli(dir, ['unlock', 'daily_revenue', '--from', '2026-03-02', '--to', '2026-03-05', '--reason', 'reopen']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Unlocked daily_revenue 2026-03-03..2026-03-04');
+    expect(r.stdout).toContain('Still locked: daily_revenue 2026-03-01..2026-03-10 (locked by');
+    expect(r.stdout).toContain('tidemark unlock daily_revenue --from 2026-03-01 --to 2026-03-10');
+    // And it is still locked: a backfill of 03-02 is refused.
+    expect(cli(dir, ['backfill', 'daily_revenue', '--from', '2026-03-02', '--to', '2026-03-02', '--reason', 'x', '--yes']).code).toBe(3);
+    cliJson(dir, ['lock', 'daily_revenue', '--from', '2026-03-03', '--to', '2026-03-04', '--reason', 'inner again']);
+    const json = cliJson(dir, ['unlock', 'daily_revenue', '--from', '2026-03-02', '--to', '2026-03-05', '--reason', 'reopen']);
+    expect(json.still_locked.map((l: { from_key: string; to_key: string }) => `${l.from_key}..${l.to_key}`)).toEqual(['2026-03-01..2026-03-10']);
+  });
+});
+
+describe('restore and diff after retention', () => {
+  let dir: string;
+  let backfillRun: string;
+  beforeAll(() => {
+    dir = copies.fresh();
+    const yaml = path.join(dir, 'tidemark.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('guards: { max_backfill_partitions: 90 }', 'guards: { max_backfill_partitions: 90 }\nretention: { versions: 1, days: 0 }'));
+    applyOrdersFix(dir, FIX_DAYS);
+    backfillRun = cliJson(dir, ['backfill', 'daily_revenue', '--from', FIX_DAYS[0], '--to', FIX_DAYS[2], '--reason', 'fix', '--yes']).run_id;
+    // Two restores of the first day give it versions 3 and 4; gc then removes its versions 1 and 2.
+    const undo = cliJson(dir, ['restore', 'daily_revenue', '--run', backfillRun, '--from', FIX_DAYS[0], '--to', FIX_DAYS[0], '--reason', 'undo', '--yes']).run_id;
+    cliJson(dir, ['restore', 'daily_revenue', '--run', undo, '--reason', 'redo', '--yes']);
+    expect(cliJson(dir, ['gc', '--reason', 'retention']).versions_removed.length).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('diff totals say they cover only the partitions whose rows are still held', () => {
+    const r = cli(dir, ['diff', backfillRun]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`note ${FIX_DAYS[0]}: rows of version 2 and version 1 were removed by retention`);
+    expect(r.stdout).toMatch(/total revenue_cents: \d+ → \d+ \([-\d.]+%\) \(over 2 of 3 partitions; the others have no rows to sum, see the notes\)/);
+  });
+
+  it('a restore with nothing restorable says so instead of "up to date"', () => {
+    const r = cli(dir, ['restore', 'daily_revenue', '--as-of', '2020-01-01', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'x', '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('nothing to restore (see below)');
+    expect(r.stdout).toContain('not restorable: 2026-03-01: did not exist at 2020-01-01');
+    expect(r.stdout).not.toContain('up to date');
+  });
+
+  it('an unknown run points at `tidemark runs`', () => {
+    const r = cli(dir, ['diff', 'r_no_such_run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^hint: run ids are listed by `tidemark runs`/m);
+  });
+});
+
+describe('schema history with a wrong column type', () => {
+  it('names the version, the declared type and the way out', () => {
+    const dir = copies.fresh();
+    const yaml = path.join(dir, 'tidemark.yaml');
+    const current = 'current: { order_id: BIGINT, customer_id: BIGINT, amount_cents: BIGINT, currency: VARCHAR, status: VARCHAR, order_date: DATE }';
+    const text = readFileSync(yaml, 'utf8');
+    expect(text).toContain(current);
+    writeFileSync(
+      yaml,
+      text.replace(
+        current,
+        `${current.replace('order_date: DATE }', 'order_date: DATE, channel: VARCHAR }')}\n      history:\n        - version: 1\n          columns: { order_id: BIGINT, customer_id: BIGINT, amount_cents: DATE, currency: VARCHAR, status: VARCHAR, order_date: DATE }\n          adapt: { channel: "'web'" }`,
+      ),
+    );
+    const r = cli(dir, ['schema', 'check', 'orders']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('error: tidemark.yaml: datasets.orders.schema.history[0].columns.amount_cents: version 1 declares amount_cents DATE, which cannot become the current amount_cents BIGINT');
+    expect(r.stderr).toMatch(/^hint: fix its type in version 1's columns, or add an adapter: adapt: \{ amount_cents: /m);
+  });
+});
