@@ -125,6 +125,8 @@ describe('gc and the file tables of PostgreSQL ingests', () => {
     const dry = cliJson<{ staging_dropped: Dropped[] }>(dir, ['gc', '--dry-run']);
     expect(dry.staging_dropped.filter((s) => isFileTable(s.table)).map((s) => s.table)).toEqual(left);
     expect(await withWorkspace(dir, fileTables)).toEqual(left);
+    const human = cli(dir, ['gc', '--dry-run']);
+    for (const table of left) expect(human.stdout).toContain(`${table} (files loaded by a process that is gone, `);
 
     const gc = cliJson<{ staging_dropped: Dropped[] }>(dir, ['gc', '--reason', 'drop what the killed ingest left']);
     const stagingSchema = await withWorkspace(dir, async (ws) => ws.engine.stagingSchema);

@@ -179,7 +179,10 @@ export function registerVersionCommands(program: Command): void {
         const byDs = new Map<string, string[]>();
         for (const v of r.versions_removed) byDs.set(v.dataset, [...(byDs.get(v.dataset) ?? []), `${v.partition} v${v.version}`]);
         for (const [ds, list] of byDs) print(`  ${ds}: ${list.length <= 8 ? list.join(', ') : `${list.slice(0, 6).join(', ')}, … (${list.length})`}`);
-        for (const s of r.staging_dropped) print(`  staging ${s.schema}.${s.table} (run ${s.run_id}, ${s.run_status ?? 'unknown run'}, ${s.rows} rows)`);
+        for (const s of r.staging_dropped) {
+          const whose = s.file_table ? 'files loaded by a process that is gone' : `run ${s.run_id}, ${s.run_status ?? 'unknown run'}`;
+          print(`  staging ${s.schema}.${s.table} (${whose}, ${s.rows} rows)`);
+        }
         for (const c of r.history_copies_dropped) print(`  history copied ahead for ${c.dataset} by run ${c.run_id} (${c.run_status ?? 'unknown run'}): ${c.partitions} partition(s), ${c.rows} rows`);
         if (r.datasets_skipped.length) print(`Kept: history of ${r.datasets_skipped.join(', ')}, no longer in the project file (declare the dataset again to apply retention to it).`);
         if (r.dry_run) print('Dry run: nothing was changed.');
