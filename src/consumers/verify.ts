@@ -35,7 +35,7 @@ async function publishedPartitions(ws: Workspace, runId: string): Promise<Partit
   const rows = await ws.engine.query(`SELECT * FROM ${stateTable(ws.engine, 'outbox')} WHERE run_id = $1 AND event_type = 'run.published' ORDER BY event_id`, [runId]);
   if (!rows.length) {
     const known = await ws.engine.query(`SELECT status FROM ${stateTable(ws.engine, 'runs')} WHERE run_id = $1`, [runId]);
-    if (!known.length) throw new TidemarkError('NOT_FOUND', `unknown run '${runId}'`, { hint: 'run ids are shown by `tidemark status` and in --json output of run/backfill' });
+    if (!known.length) throw new TidemarkError('NOT_FOUND', `unknown run '${runId}'`, { hint: '`tidemark runs` lists run ids (and --json output of run, backfill, ingest, restore)' });
     throw new TidemarkError('USAGE', `run ${runId} has not published (status ${String(known[0].status)}): nothing to verify`);
   }
   return rows.flatMap((r) => eventPartitions(eventFromRow(r).payload));

@@ -108,3 +108,17 @@ describe('schema history with a wrong column type', () => {
     expect(r.stderr).toMatch(/^hint: fix its type in version 1's columns, or add an adapter: adapt: \{ amount_cents: /m);
   });
 });
+
+describe('consumers verify', () => {
+  it('says there is nothing to verify when no consumer follows what the run published, and names an unknown run by `tidemark runs`', () => {
+    const dir = copies.fresh();
+    applyOrdersFix(dir, FIX_DAYS);
+    const run = cliJson(dir, ['backfill', 'daily_revenue', '--from', FIX_DAYS[0], '--to', FIX_DAYS[2], '--reason', 'fix', '--yes']);
+    const verify = cli(dir, ['consumers', 'verify', run.run_id]);
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(verify.stdout).toContain('No consumer follows the datasets this run published: nothing to verify.');
+    const unknown = cli(dir, ['consumers', 'verify', 'r_nope']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^hint: `tidemark runs` lists run ids/m);
+  });
+});

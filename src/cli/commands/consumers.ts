@@ -84,6 +84,7 @@ export function registerConsumersCommands(program: Command): void {
           if (r.mismatches.length) print(table(r.mismatches.map(({ consumer, dataset, partition, consumer_value, warehouse_value }) => ({ consumer, dataset, partition, consumer_value, warehouse_value }))));
           for (const e of r.errors) print(`  ${e.consumer} ${e.dataset} ${e.partition}: ${e.error}`);
           if (r.unverifiable.length) print(`No verify block (not checked): ${r.unverifiable.join(', ')}`);
+          else if (!r.checked) print(`No consumer${f.consumer ? ` named ${f.consumer}` : ''} follows the datasets this run published: nothing to verify.`);
         }
         if (r.mismatches.length) {
           const shown = r.mismatches.slice(0, 5).map((m) => `${m.consumer} ${m.dataset} ${m.partition}: ${String(m.consumer_value)} ≠ ${String(m.warehouse_value)}`);

@@ -249,7 +249,7 @@ function renderDiff(d: RunDiff): string {
           partition: p.partition,
           version: `${p.version_before ?? '-'} → ${p.version_after}`,
           rows: `${p.rows_before ?? '-'} → ${p.rows_after}`,
-          checksum: `${p.checksum_before?.slice(0, 10) ?? '-'} → ${p.checksum_after.slice(0, 10)}`,
+          checksum: `${p.checksum_before?.slice(0, 12) ?? '-'} → ${p.checksum_after.slice(0, 12)}`,
           added: p.added ?? '?',
           removed: p.removed ?? '?',
           changed: p.changed ?? '?',
