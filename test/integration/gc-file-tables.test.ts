@@ -9,6 +9,7 @@
 // process B is the real CLI. PostgreSQL only: DuckDB reads files directly and has no file tables.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { DroppedStaging } from '../../src/api/gc.js';
 import { FILE_TABLE_LOCK_CLASS } from '../../src/engines/postgres/file-table-owner.js';
 import { ingest, planIngest } from '../../src/execute/ingest.js';
 import type { Workspace } from '../../src/workspace.js';
@@ -28,15 +29,7 @@ async function fileTables(ws: Workspace): Promise<string[]> {
   return rows.map((r) => r.t).filter(isFileTable);
 }
 
-interface Dropped {
-  schema: string;
-  table: string;
-  run_id: string | null;
-  run_status: string | null;
-  rows: number;
-  view: boolean;
-  file_table?: boolean;
-}
+type Dropped = DroppedStaging;
 
 describe('gc and the file tables of PostgreSQL ingests', () => {
   let base = '';
