@@ -124,7 +124,7 @@ async function openEngine(project: Project, command: string, waitMs: number): Pr
         await new Promise((r) => setTimeout(r, 200));
         continue;
       }
-      throw describeHolder(project, error, command);
+      throw describeHolder(project, error, waitMs);
     }
   }
 }
@@ -151,9 +151,10 @@ async function openDuckDbOnce(file: string, command: string): Promise<Engine> {
   return engine;
 }
 
-function describeHolder(project: Project, error: TidemarkError, _command: string): TidemarkError {
+function describeHolder(project: Project, error: TidemarkError, waitedMs: number): TidemarkError {
+  const waited = waitedMs > 0 ? ` (still, after waiting ${formatWait(waitedMs)})` : '';
   if (error.details.here) {
-    return new TidemarkError('LOCKED', error.message, { hint: 'close that workspace first, or share it: open a project once per process (library: one openWorkspace, many calls)' });
+    return new TidemarkError('LOCKED', `${error.message}${waited}`, { hint: 'close that workspace first, or share it: open a project once per process (library: one openWorkspace, many calls)' });
   }
   const file = holderFile(project);
   let who = `process ${String(error.details.pid)}`;
@@ -167,8 +168,14 @@ function describeHolder(project: Project, error: TidemarkError, _command: string
       /* fall back to the pid from the engine */
     }
   }
-  return new TidemarkError('LOCKED', `the project's DuckDB file is held by another Tidemark process: ${who}`, {
+  return new TidemarkError('LOCKED', `the project's DuckDB file is held by another Tidemark process: ${who}${waited}`, {
     ...error.details,
-    hint: 'wait for it to finish, retry with --wait, or run `tidemark serve` so commands are handed to one process',
+    hint: waitedMs > 0
+      ? 'wait longer (--wait SECONDS, or --wait alone for up to an hour), or run `tidemark serve` so commands are handed to one process'
+      : 'wait for it to finish, retry with --wait, or run `tidemark serve` so commands are handed to one process',
   });
+}
+
+function formatWait(ms: number): string {
+  return ms >= 60_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
 }

@@ -25,6 +25,11 @@ describe('a project held by another process', () => {
         expect(r.stderr).toMatch(/^hint: .*--wait/m);
         expect(r.stderr).not.toMatch(/Conflicting lock|IO Error/);
       }
+      // With --wait N it says it waited, and what to do then.
+      const waited = cli(dir, ['status', '--wait', '1']);
+      expect(waited.code).toBe(1);
+      expect(waited.stderr).toMatch(/^error: .*pid \d+ .*\(still, after waiting 1 s\)$/m);
+      expect(waited.stderr).toMatch(/^hint: wait longer/m);
     } finally {
       await holder.stop();
     }
