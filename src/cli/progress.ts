@@ -35,6 +35,8 @@ export function attachProgress(events: EventBus, opts: { quiet?: boolean } = {})
         else process.stderr.write(`  paused: ${e.reason}\n`);
         break;
       case 'run.publishing':
+        // Every task is computed by now (an ingest stages its partitions together, with no task.finished each).
+        done = total;
         if (bar) bar.update(done, { detail: 'publishing' });
         else process.stderr.write('  publishing\n');
         break;

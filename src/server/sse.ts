@@ -121,6 +121,9 @@ export class ConsoleEvents {
         break;
       case 'run.publishing':
         run.state = 'publishing';
+        // Every task is computed by now: an ingest stages its partitions together, without a
+        // task.finished per partition, so its count would otherwise stay at 0.
+        run.done = run.tasks;
         break;
       case 'run.published':
         run.state = 'published';

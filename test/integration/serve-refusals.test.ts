@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startServe, type ServeProcess } from '../e2e/serve-process.js';
-import { builtShop, cleanup, cli, readModel, requireBuild, snapshotState, writeModel } from '../helpers/project.js';
+import { builtShop, cleanup, cli, readModel, requireBuild, snapshotState, writeModel, writeOrdersFix } from '../helpers/project.js';
 
 describe('tidemark serve: a second server, an edited project, API errors (DuckDB)', () => {
   let dir: string;
@@ -43,6 +43,15 @@ describe('tidemark serve: a second server, an edited project, API errors (DuckDB
     const ready = cli(dir, ['ready', 'daily_revenue', '--json']);
     expect(ready.code, ready.stderr).toBe(0);
     expect(JSON.parse(ready.stdout)).toMatchObject({ dataset: 'daily_revenue', ready: true, reason: null });
+  });
+
+  it('counts an ingest handed to it as done in its live picture (an ingest reports no task one by one)', async () => {
+    const files = writeOrdersFix(dir, ['2026-03-05', '2026-03-06']);
+    const ingest = cli(dir, ['ingest', 'orders', ...files, '--json']);
+    expect(ingest.code, ingest.stderr).toBe(0);
+    const runId = JSON.parse(ingest.stdout).run_id as string;
+    const live = (await call(server, 'GET', '/api/live')).body as { runs: { run_id: string; kind: string; state: string; tasks: number; done: number }[] };
+    expect(live.runs.find((r) => r.run_id === runId)).toMatchObject({ kind: 'ingest', state: 'published', tasks: 2, done: 2 });
   });
 
   it('refuses a write handed to it after a model file changed, warns on a read, and runs again after a restart', async () => {
