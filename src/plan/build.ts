@@ -4,7 +4,7 @@
  * here, before any write.
  */
 import { getDataset, getModel, type ModelSpec, type Project } from '../config/project.js';
-import { addPartitions, parsePartitionKey, partitionRange, sortKeys, type PartitionKey } from '../core/grain.js';
+import { addPartitions, parsePartitionKey, partitionRange, sortKeys, type Grain, type PartitionKey } from '../core/grain.js';
 import { downstreamKeys, upstreamKeys } from '../core/dependencies.js';
 import { expectedPartitions, inputsChanged, inputsFor, mappingOf, staleReasons } from '../core/staleness.js';
 import { frozenPartitions, fullRefreshGuard, listKeys, lockedPartitions, recentPartitions, type Guard } from '../core/guards.js';
@@ -135,6 +135,7 @@ export function buildBackfillPlan(project: Project, state: PlanningState, reques
   if (full) guards.push(full);
   guards.push(...protectionGuards(project, state, tasks, 'backfill', request.includeRecent ?? false));
   guards.push(...conflictGuards(tasks, state));
+  guards.push(...rangeWidened(model.name, model.grain, request.from, request.to));
   const normalized = {
     kind: 'backfill',
     dataset: model.name,
@@ -143,6 +144,34 @@ export function buildBackfillPlan(project: Project, state: PlanningState, reques
     downstream: Boolean(request.downstream),
   };
   return finish('backfill', [model.name], tasks, guards, state, normalized);
+}
+
+/**
+ * A month partition named by a day inside it (`--from 2026-01-15`) is rebuilt whole: the plan says
+ * so, rather than leave someone to believe only the days from the 15th on were touched. A notice.
+ */
+function rangeWidened(dataset: string, grain: Grain, from: string, to: string): Guard[] {
+  if (grain !== 'month') return [];
+  return (
+    [
+      ['--from', from],
+      ['--to', to],
+    ] as const
+  ).flatMap(([flag, given]) => {
+    const day = given.trim();
+    const key = parsePartitionKey(day, grain);
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || day === key) return [];
+    return [
+      {
+        code: 'RANGE_WIDENED' as const,
+        dataset,
+        partitions: [key],
+        message: `${dataset}: ${flag} ${day} lies in the month partition ${key}, which is rebuilt whole`,
+        hint: `partitions are whole months: name them by their first day (${flag} ${key})`,
+        blocking: false,
+      },
+    ];
+  });
 }
 
 /**

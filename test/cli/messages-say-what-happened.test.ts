@@ -122,3 +122,23 @@ describe('consumers verify', () => {
     expect(unknown.stderr).toMatch(/^hint: `tidemark runs` lists run ids/m);
   });
 });
+
+describe('a month named by a day inside it', () => {
+  it('the plan says the month partition is rebuilt whole (a notice, exit 0); named by its first day, no notice', () => {
+    const dir = copies.fresh();
+    const widened = cliJson(dir, ['plan', 'monthly_revenue', '--from', '2026-03-05', '--to', '2026-03-01']);
+    expect(widened.guards).toEqual([
+      {
+        code: 'RANGE_WIDENED',
+        dataset: 'monthly_revenue',
+        partitions: ['2026-03-01'],
+        message: 'monthly_revenue: --from 2026-03-05 lies in the month partition 2026-03-01, which is rebuilt whole',
+        hint: 'partitions are whole months: name them by their first day (--from 2026-03-01)',
+        blocking: false,
+      },
+    ]);
+    expect(widened.datasets).toMatchObject([{ dataset: 'monthly_revenue', partitions: ['2026-03-01'] }]);
+    const exact = cliJson(dir, ['plan', 'monthly_revenue', '--from', '2026-03-01', '--to', '2026-03']);
+    expect(exact.guards).toEqual([]);
+  });
+});
