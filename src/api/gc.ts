@@ -286,14 +286,20 @@ async function stagingToDrop(engine: Engine, tables: TableRow[], known: KnownRun
     const load = isLoad(schema);
     const runId = load ? runOfLoadTable(table) : table.split('__')[0];
     if (runId === null) continue;
-    const overLoad = !load && isView(type) && loadsDropped.has(runId);
-    if (load ? !loadsDropped.has(runId) : !overLoad && !leftBehind(known, runId, all)) continue;
     const view = isView(type);
-    const rows = view ? 0 : Number((await engine.query<{ n: number }>(`SELECT count(*) AS n FROM ${engine.dialect.table(schema, table)}`))[0].n);
+    // A load table goes with its run's; staging goes when no one resumes from it, or when it is the view over a load table that goes.
+    const drop = load ? loadsDropped.has(runId) : leftBehind(known, runId, all) || (view && loadsDropped.has(runId));
+    if (!drop) continue;
+    const rows = view ? 0 : await rowsIn(engine, schema, table);
     out.push({ schema, table, run_id: runId, run_status: known.runs.get(runId)?.status ?? null, rows, view });
   }
   // Views first: they read the tables.
   return out.sort((a, b) => Number(b.view) - Number(a.view) || a.table.localeCompare(b.table));
+}
+
+/** What a table gc drops held, for its report. */
+async function rowsIn(engine: Engine, schema: string, table: string): Promise<number> {
+  return Number((await engine.query<{ n: number }>(`SELECT count(*) AS n FROM ${engine.dialect.table(schema, table)}`))[0].n);
 }
 
 /** The file tables gc may drop, and the session holding their dead owners' locks until it has. */
@@ -327,8 +333,7 @@ async function fileTablesOfDeadProcesses(engine: Engine, tables: TableRow[]): Pr
     const dropped: DroppedStaging[] = [];
     for (const { table_schema: schema, table_name: table } of files) {
       if (!dead.has(fileTableInstance(table)!)) continue;
-      const rows = Number((await engine.query<{ n: number }>(`SELECT count(*) AS n FROM ${engine.dialect.table(schema, table)}`))[0].n);
-      dropped.push({ schema, table, run_id: null, run_status: null, rows, view: false, file_table: true });
+      dropped.push({ schema, table, run_id: null, run_status: null, rows: await rowsIn(engine, schema, table), view: false, file_table: true });
     }
     return { isFileTable, dropped, release };
   } catch (error) {

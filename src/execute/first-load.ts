@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import { RESERVED_PREFIX, assertIdentifier } from '../core/identifiers.js';
 import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
-import { stagingName, stagingTable } from '../state/tables.js';
+import { dropStagingRelation } from './staging.js';
 
 export const LOAD_TABLE_PREFIX = `${RESERVED_PREFIX}load__`;
 
@@ -54,12 +54,13 @@ export function loadTable(engine: Engine, runId: string, dataset: string): strin
 
 /**
  * (Re)creates the run's load table of `dataset` from `select`, committed on its own: `columns`, in
- * that order, each CAST to its type (a CREATE TABLE AS takes its types from the SELECT).
+ * that order, each CAST to its type (a CREATE TABLE AS takes its types from the SELECT). A new run
+ * (`newRun`) has nothing to replace.
  */
-export async function createLoadTable(engine: Engine, runId: string, dataset: string, select: string, columns: ColumnInfo[]): Promise<void> {
+export async function createLoadTable(engine: Engine, runId: string, dataset: string, select: string, columns: ColumnInfo[], newRun = false): Promise<void> {
   const d = engine.dialect;
   // An earlier attempt's, with the staging view over it (PostgreSQL drops no table a view reads).
-  await dropLoadTable(engine, engine, runId, dataset, { view: true });
+  if (!newRun) await dropLoadTable(engine, engine, runId, dataset, { view: true });
   const typed = columns.map((c) => `CAST(${d.quote(c.name)} AS ${c.type}) AS ${d.quote(c.name)}`).join(', ');
   await engine.exec(`CREATE TABLE ${loadTable(engine, runId, dataset)} AS SELECT ${typed} FROM (${select}) rows_of_files`);
 }
@@ -77,14 +78,11 @@ export async function adoptLoadTable(tx: Db, engine: Engine, runId: string, data
   return true;
 }
 
-/** Drops the run's load table of `dataset`, and with `view` the run's staging of it when that is a view (over it). */
+/**
+ * Drops the run's load table of `dataset`, and with `view` the run's staging of it when that is a view
+ * (over it; an attempt that staged a table left a table under that name, which stays).
+ */
 export async function dropLoadTable(db: Db, engine: Engine, runId: string, dataset: string, options: { view?: boolean } = {}): Promise<void> {
-  if (options.view && (await isStagingView(db, engine, runId, dataset))) await db.exec(`DROP VIEW ${stagingTable(engine, runId, dataset)}`);
+  if (options.view) await dropStagingRelation(engine, runId, dataset, 'VIEW', db);
   await db.exec(`DROP TABLE IF EXISTS ${loadTable(engine, runId, dataset)}`);
-}
-
-/** Whether the run's staging of `dataset` is a view (an attempt staging a table left a table under that name). */
-async function isStagingView(db: Db, engine: Engine, runId: string, dataset: string): Promise<boolean> {
-  const rows = await db.query<{ t: string }>(`SELECT table_type AS t FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, [engine.stagingSchema, stagingName(runId, dataset)]);
-  return rows.some((r) => r.t.toUpperCase().includes('VIEW'));
 }

@@ -37,7 +37,7 @@ import { schemaVersions, type SchemaVersion } from './schema-match.js';
 import type { ColumnSpec } from '../config/project.js';
 import { executePlan, type RunResult, type Stager } from './executor.js';
 import type { RunContext, RunOptions } from './run-context.js';
-import { dropStagingRelation, EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
+import { EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
 import { createLoadTable, dropLoadTable, loadTable } from './first-load.js';
 import { validateStaged, validationError, type KeyColumnRange, type ValidationInput } from './validate.js';
 import { integerRanges, overall } from './key-ranges.js';
@@ -403,15 +403,15 @@ async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[]
   // A re-issued ingest resumes the same run and stages again, as it now needs.
   const rowsOf = (f: IngestFile) => `SELECT ${cols}, CAST(${d.stringLiteral(f.name)} AS VARCHAR) AS ${fileCol} FROM (${f.select!}) t`;
   if (mode === 'load') {
-    await readingFiles(ds, changed, () => createLoadTable(engine, ctx.runId, ds.name, changed.map(rowsOf).join(' UNION ALL '), stagedFileColumns(engine, ds)));
+    await readingFiles(ds, changed, () => createLoadTable(engine, ctx.runId, ds.name, changed.map(rowsOf).join(' UNION ALL '), stagedFileColumns(engine, ds), ctx.newRun));
     // The rows just read are those of the files hashed while planning.
     for (const f of changed) assertUnchanged(f);
     for (const _ of changed) crashPoint('ingest.file_loaded');
     await stageAsView(engine, ctx.runId, ds.name, `SELECT *, ${key} AS ${d.quote(PARTITION_COLUMN)} FROM ${loadTable(engine, ctx.runId, ds.name)}`, ctx.newRun);
     return;
   }
-  // An earlier attempt made a load table, but the dataset has a live table now: that table is not used
-  // (nor the staging view over it, which PostgreSQL drops first).
+  // An earlier attempt may have left a staging view (over the files, or over a load table that is not
+  // used now that the dataset has a live table; PostgreSQL drops the view first) and that load table.
   if (!ctx.newRun) await dropLoadTable(engine, engine, ctx.runId, ds.name, { view: true });
   if (mode === 'files') {
     const parts = changed.map((f) => `SELECT *, ${key} AS ${d.quote(PARTITION_COLUMN)} FROM (${rowsOf(f)}) f`);
@@ -419,7 +419,6 @@ async function stageFiles(ctx: RunContext, ds: SourceSpec, changed: IngestFile[]
     for (const _ of changed) crashPoint('ingest.file_loaded');
     return;
   }
-  await dropStagingRelation(engine, ctx.runId, ds.name, 'VIEW');
   await ensureStagingTable(engine, engine, ctx.runId, ds.name, stagedFileColumns(engine, ds));
   await engine.transaction(async (tx) => {
     await tx.exec(`DELETE FROM ${staging}`);

@@ -74,7 +74,7 @@ export interface RunContext {
   stagedKeyRanges?: Map<string, KeyRange>;
   /**
    * Sources whose staged rows sit in a load table that the publish renames to the live table when
-   * the dataset still has none (a first load on DuckDB: first-load.ts).
+   * the dataset still has none (a source's first load: first-load.ts).
    */
   loadTables?: Set<string>;
   /**

@@ -111,17 +111,16 @@ export async function checkAdapters(engine: Engine, db: Db, ds: SourceSpec, conf
         });
       }
       // A bare NULL describes as INTEGER: it casts to anything.
-      if (!canCast(type, c.type) && !/^\s*null\s*$/i.test(expr) && !adapted) {
-        // No adapter: the column is read by name, so the declared old type is what is wrong (or missing an adapter).
+      if (canCast(type, c.type) || /^\s*null\s*$/i.test(expr)) continue;
+      // Without an adapter the column is read by name: the declared old type is what is wrong (or an adapter is missing).
+      if (!adapted) {
         throw new TidemarkError('CONFIG', `tidemark.yaml: ${at}: version ${version.version} declares ${c.name} ${type}, which cannot become the current ${c.name} ${c.type}`, {
           hint: `fix its type in version ${version.version}'s columns, or add an adapter: adapt: { ${c.name}: "SQL over version ${version.version}'s columns giving ${c.type}" }`,
         });
       }
-      if (!canCast(type, c.type) && !/^\s*null\s*$/i.test(expr)) {
-        throw new TidemarkError('CONFIG', `tidemark.yaml: ${at}: '${expr}' gives ${type}, which cannot become ${c.name} ${c.type}`, {
-          hint: `make the expression produce ${c.type}, e.g. CAST(… AS ${c.type}), or a value that casts to it`,
-        });
-      }
+      throw new TidemarkError('CONFIG', `tidemark.yaml: ${at}: '${expr}' gives ${type}, which cannot become ${c.name} ${c.type}`, {
+        hint: `make the expression produce ${c.type}, e.g. CAST(… AS ${c.type}), or a value that casts to it`,
+      });
     }
   }
   done.add(`${configHash}\0${ds.name}`);

@@ -63,13 +63,13 @@ export async function stageAsView(engine: Engine, runId: string, dataset: string
   await engine.exec(`CREATE VIEW ${engine.dialect.table(engine.stagingSchema, stagingName(runId, dataset))} AS ${select}`);
 }
 
-/** Drops the run's staging of `dataset`, whether a view or a table; with `only`, just that kind. */
-export async function dropStagingRelation(engine: Engine, runId: string, dataset: string, only?: 'VIEW' | 'TABLE'): Promise<void> {
+/** Drops the run's staging of `dataset`, whether a view or a table; with `only`, just that kind. `db`: a transaction to do it in. */
+export async function dropStagingRelation(engine: Engine, runId: string, dataset: string, only?: 'VIEW' | 'TABLE', db: Db = engine): Promise<void> {
   const name = stagingName(runId, dataset);
-  const [existing] = await engine.query<{ t: string }>(`SELECT table_type AS t FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, [engine.stagingSchema, name]);
+  const [existing] = await db.query<{ t: string }>(`SELECT table_type AS t FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, [engine.stagingSchema, name]);
   if (!existing) return;
   const kind = existing.t.toUpperCase().includes('VIEW') ? 'VIEW' : 'TABLE';
-  if (!only || only === kind) await engine.exec(`DROP ${kind} ${engine.dialect.table(engine.stagingSchema, name)}`);
+  if (!only || only === kind) await db.exec(`DROP ${kind} ${engine.dialect.table(engine.stagingSchema, name)}`);
 }
 
 /** Drops a run's staging tables and run views; `views`: the only datasets that may have a view (RunContext.refViews). */

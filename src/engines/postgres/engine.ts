@@ -282,6 +282,8 @@ export class PostgresEngine extends PgDb implements Engine {
 
 /** host:port/database, never the password. */
 function describeUrl(url: string): string {
+  // Parsed, such a URL would name part of the password as its host.
+  if (unencodedUserinfo(url)) return 'the configured URL';
   try {
     const u = new URL(url);
     return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
