@@ -31,6 +31,12 @@ export function PlanView({ plan }) {
       : null}
     ${plan.not_restorable?.length ? html`<p class="muted">Not restorable: ${plan.not_restorable.map((n) => `${n.partition} (${n.why})`).join('; ')}</p>` : null}
     <div class="guards">
+      ${plan.config_changed
+        ? html`<div class="guard guard-blocking" data-testid="config-changed">
+            <${Badge} tone="bad">blocks<//> ${plan.config_changed.message}
+            <div class="hint">${plan.config_changed.hint}</div>
+          </div>`
+        : null}
       ${plan.guards.length
         ? plan.guards.map(
             (g) => html`<div class=${`guard ${g.blocking ? 'guard-blocking' : ''}`}>

@@ -28,6 +28,7 @@ import { TidemarkError, usageError } from '../errors.js';
 import { resolveRange } from '../plan/build.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
 import type { Workspace } from '../workspace.js';
+import { driftNotice } from './config-drift.js';
 import { optionOf, overridesFor, OVERRIDES_OF, type OverrideFlag } from './overrides.js';
 import type { ConsoleEvents } from './sse.js';
 
@@ -153,7 +154,9 @@ const planOf = (planned: Planned): Plan => (planned.action === 'restore' ? plann
  */
 async function planResponse(ws: Workspace, planned: Planned) {
   const described = planned.action === 'restore' ? describeRestore(planned.restore) : describePlan(planned.plan);
-  return { ...described, overrides: await overridesFor(ws, planOf(planned), planned.action) };
+  // Starting this plan would be refused while the project files differ from the server's copy.
+  const configChanged = driftNotice(ws);
+  return { ...described, ...(configChanged ? { config_changed: configChanged, blocked: true } : {}), overrides: await overridesFor(ws, planOf(planned), planned.action) };
 }
 
 /** 409 when a guard refuses the plan, or the plan is not the one the user confirmed. */

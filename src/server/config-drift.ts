@@ -27,6 +27,21 @@ export function projectDrift(ws: Workspace): string | null {
   }
 }
 
+/** The restart advice every drift message ends with. */
+const RESTART = 'restart tidemark serve to apply it (Ctrl-C in its terminal, then `tidemark serve`; a run it was computing resumes when its command is re-issued)';
+
+/**
+ * The drift as the console's plan preview shows it (null when the copy is current): the action the plan
+ * leads to would be refused, so the preview says so before the user fills in a reason and confirms.
+ */
+export function driftNotice(ws: Workspace): { message: string; hint: string } | null {
+  const drift = projectDrift(ws);
+  if (!drift) return null;
+  return { message: `${drift} ${sinceLoaded()}; the server still runs the configuration it loaded then, so this plan cannot be started`, hint: RESTART };
+}
+
+const sinceLoaded = () => `since tidemark serve (pid ${process.pid}) loaded it`;
+
 /**
  * Called before a handed command's action (`command`: its path as typed, `checkpoint reset`). Throws for
  * a command that writes while the project differs from the server's copy; returns a warning line for
@@ -35,10 +50,8 @@ export function projectDrift(ws: Workspace): string | null {
 export function checkProjectUnchanged(ws: Workspace, command: string): string | null {
   const drift = projectDrift(ws);
   if (!drift) return null;
-  const since = `since tidemark serve (pid ${process.pid}) loaded it`;
-  const restart = 'restart tidemark serve to apply it (Ctrl-C in its terminal, then `tidemark serve`; a run it was computing resumes when its command is re-issued)';
   if (mutatingCommand(command) || ACTS_ON_CONFIG.has(command)) {
-    throw new TidemarkError('CONFIG', `${drift} ${since}; it still runs the configuration it loaded then, so \`${command}\` was not run`, { hint: restart });
+    throw new TidemarkError('CONFIG', `${drift} ${sinceLoaded()}; it still runs the configuration it loaded then, so \`${command}\` was not run`, { hint: RESTART });
   }
-  return `warning: ${drift} ${since}: this answer comes from the configuration it loaded then; ${restart}\n`;
+  return `warning: ${drift} ${sinceLoaded()}: this answer comes from the configuration it loaded then; ${RESTART}\n`;
 }

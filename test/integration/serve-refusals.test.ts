@@ -4,7 +4,8 @@
  *    DuckDB lock and be told to "run `tidemark serve`"), and leaves the first one's serve.json alone;
  *  - the server runs the configuration it loaded at start: after an edit of a model file, a command
  *    that writes is refused (exit 2, nothing written) and a read runs with a warning; once the file is
- *    back as the server loaded it, commands run as before;
+ *    back as the server loaded it, commands run as before; the console's plan preview says the plan
+ *    cannot be started while the files differ;
  *  - API errors: an unknown run is a 404 (it was a 400), and an unknown route answers JSON;
  *  - `ready` handed to it answers from the server's workspace, not from a second open of the file.
  */
@@ -72,12 +73,19 @@ describe('tidemark serve: a second server, an edited project, API errors (DuckDB
       expect(status.stdout).toMatch(/daily_revenue/);
       expect(status.stderr).toMatch(/^warning: tidemark\.yaml or a model file changed/m);
 
+      // The console's preview says so before anyone confirms, and cannot be started.
+      const preview = await call(server, 'POST', '/api/plan/backfill', { dataset: 'daily_revenue', from: '2026-03-01', to: '2026-03-02' }, server.token);
+      expect(preview.status).toBe(200);
+      expect(preview.body).toMatchObject({ blocked: true, config_changed: { message: expect.stringMatching(/changed since tidemark serve \(pid \d+\) loaded it; .*cannot be started$/), hint: expect.stringMatching(/^restart tidemark serve/) } });
+
       await server.stop();
       expect(await snapshotState(dir)).toEqual(state); // the refused backfill wrote nothing
       server = await startServe(dir); // loads the edited model
       const again = cli(dir, ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'after a restart', '--yes']);
       expect(again.code, again.stderr).toBe(0);
       expect(again.stderr).not.toMatch(/changed since tidemark serve/);
+      const current = await call(server, 'POST', '/api/plan/backfill', { dataset: 'daily_revenue', from: '2026-03-01', to: '2026-03-02' }, server.token);
+      expect(current.body).not.toHaveProperty('config_changed');
     } finally {
       writeModel(dir, 'daily_revenue', original);
     }
