@@ -9,15 +9,15 @@
  * same confirmation, and the same executor; with `downstream` the dependents are recomputed from
  * the restored partitions in the same run and published in the same transaction.
  */
-import { getDataset } from '../config/project.js';
-import { sortKeys } from '../core/grain.js';
-import { expectedPartitions } from '../core/staleness.js';
+import { getDataset, type Project } from '../config/project.js';
+import { sortKeys, type PartitionKey } from '../core/grain.js';
+import { expectedPartitions, inputsChanged, inputsFor } from '../core/staleness.js';
 import { TidemarkError, usageError } from '../errors.js';
 import { executePlan, type RunResult } from '../execute/executor.js';
 import { restoreStager } from '../execute/restore-stager.js';
 import type { RunOptions } from '../execute/run-context.js';
 import { conflictGuards, dependentsLeftStale, expandDownstream, protectionGuards, resolveRange } from '../plan/build.js';
-import { loadPlanningState } from '../plan/snapshot.js';
+import { loadPlanningState, type PlanningState } from '../plan/snapshot.js';
 import { planDatasets, type Plan, type PlannedTask } from '../plan/types.js';
 import { listVersions, type VersionRecord } from '../state/partitions.js';
 import { getRun } from '../state/runs.js';
@@ -153,7 +153,12 @@ export async function planRestore(ws: Workspace, request: RestoreRequest): Promi
     current_rows: current.get(s.partition)?.rows ?? null,
     current_version: current.get(s.partition)?.version ?? null,
   }));
-  const dependents = tasks.length ? expandDownstream(project, state, expectedPartitions(project, state.snapshot), ds.name, sources.map((s) => s.partition)) : [];
+  const expected = expectedPartitions(project, state.snapshot);
+  const seeds = sources.map((s) => s.partition);
+  // A restore issued first without --downstream leaves the dependents stale; re-issued with
+  // --downstream, its partitions are already current, and it still rebuilds what reads them.
+  if (request.downstream) for (const a of alreadyCurrent) if (hasStaleDependent(project, state, expected, ds.name, a.partition)) seeds.push(a.partition);
+  const dependents = seeds.length ? expandDownstream(project, state, expected, ds.name, sortKeys(seeds)) : [];
   if (request.downstream) tasks.push(...dependents);
   const guards = [
     ...(request.downstream ? [] : dependentsLeftStale('restore', ds.name, dependents)),
@@ -170,7 +175,7 @@ export async function planRestore(ws: Workspace, request: RestoreRequest): Promi
     estimated_rows: sources.reduce((n, s) => n + s.rows, 0) + downstreamRows,
     // The versions to copy travel in the request: the stager reads them, and a re-issued restore
     // of the same versions resumes the same run.
-    request: { kind: 'restore', dataset: ds.name, versions: Object.fromEntries(sources.map((s) => [s.partition, s.version])), downstream: Boolean(request.downstream) },
+    request: { kind: 'restore', dataset: ds.name, versions: Object.fromEntries(sources.map((s) => [s.partition, s.version])), downstream: Boolean(request.downstream), ...currentSeeds(seeds, sources) },
   };
   return { plan, dataset: ds.name, sources, already_current: alreadyCurrent, not_restorable: notRestorable };
 }
@@ -198,4 +203,20 @@ export function parseInstant(text: string): string {
     throw new TidemarkError('BAD_DATE', `malformed --as-of '${text}'`, { hint: 'use an ISO date or timestamp, e.g. 2026-03-07 or 2026-03-07T13:45:00Z' });
   }
   return d.toISOString();
+}
+
+/** Whether a dependent of `partition` no longer matches the upstream versions it was built from. */
+function hasStaleDependent(project: Project, state: PlanningState, expected: Map<string, Set<PartitionKey>>, dataset: string, partition: PartitionKey): boolean {
+  return expandDownstream(project, state, expected, dataset, [partition]).some((t) => {
+    const ds = project.datasets.get(t.dataset)!;
+    const rec = state.snapshot.get(t.dataset)?.get(t.partition);
+    return ds.kind === 'model' && rec !== undefined && inputsChanged(rec.inputs, inputsFor(project, ds, t.partition, state.snapshot));
+  });
+}
+
+/** The already-current partitions whose dependents the restore rebuilds (absent when none: most restores). */
+function currentSeeds(seeds: PartitionKey[], sources: RestoreSource[]): { current?: PartitionKey[] } {
+  const restored = new Set(sources.map((s) => s.partition));
+  const current = seeds.filter((k) => !restored.has(k));
+  return current.length ? { current } : {};
 }

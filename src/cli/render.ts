@@ -7,7 +7,8 @@ export function table(rows: Record<string, unknown>[], columns?: string[]): stri
   if (!rows.length) return '(none)';
   const cols = columns ?? Object.keys(rows[0]);
   const text = rows.map((r) => cols.map((c) => formatCell(r[c])));
-  const widths = cols.map((c, i) => Math.max(c.length, ...text.map((t) => t[i].length)));
+  // A loop, not Math.max(...cells): spreading a large result (a `query` of 200,000 rows) overflows the stack.
+  const widths = cols.map((c, i) => text.reduce((w, t) => Math.max(w, t[i].length), c.length));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...text.map(line)].join('\n');
 }

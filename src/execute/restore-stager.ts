@@ -58,7 +58,9 @@ export const restoreStager: Stager = {
     const ds = getDataset(ws.project, plan.targets[0]);
     const stored = (await storedColumnsOf(ws.engine, ws.engine, ds.name))!;
     const dependents = dependentsPlan(ws.project, plan);
-    await stageVersions(ctx, ds, plan.tasks.filter((x) => x.reason === 'restore'), restoreVersions(plan), stored, dependents.tasks.length > 0);
+    const restoring = plan.tasks.filter((x) => x.reason === 'restore');
+    // Only dependents to rebuild (every partition already current): they read the live table.
+    if (restoring.length) await stageVersions(ctx, ds, restoring, restoreVersions(plan), stored, dependents.tasks.length > 0);
     if (!dependents.tasks.length) return { reused: 0, skipped: 0 };
     return modelStager.compute({ ...ctx, plan: dependents });
   },
@@ -247,7 +249,9 @@ async function markFailed(db: Db, engine: Engine, runId: string, dataset: string
  */
 export function dependentsPlan(project: Project, plan: Plan): Plan {
   const target = getDataset(project, plan.targets[0]);
-  const restored = new Set(plan.tasks.filter((t) => t.reason === 'restore').map((t) => t.partition));
+  // Partitions already current count too: a dependent reading one was left stale by an earlier restore.
+  const current = (plan.request.current ?? []) as PartitionKey[];
+  const restored = new Set([...plan.tasks.filter((t) => t.reason === 'restore').map((t) => t.partition), ...current]);
   const tasks = plan.tasks
     .filter((t) => t.reason !== 'restore')
     .map((t) => (readsRestored(project, t, target, restored) ? { ...t, reason: 'requested' as const } : t));

@@ -266,7 +266,8 @@ export function protectionGuards(project: Project, state: PlanningState, tasks: 
         dataset,
         partitions: locked,
         message: `${dataset}: ${listKeys(locked)} locked by ${lock.actor} (${lock.from_key}..${lock.to_key}: ${lock.reason})`,
-        hint: `tidemark unlock ${dataset} --from ${lock.from_key} --to ${lock.to_key} --reason "…"`,
+        // Narrowing comes first: a lock protects data someone decided must not change.
+        hint: `narrow --from/--to to leave out ${listKeys(locked)}, or lift the lock (audited): tidemark unlock ${dataset} --from ${lock.from_key} --to ${lock.to_key} --reason "…"`,
         blocking: true,
       });
     }

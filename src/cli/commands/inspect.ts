@@ -16,7 +16,7 @@ export function registerInspectCommands(program: Command): void {
         print(table(s.datasets.map((d) => ({ dataset: d.dataset, kind: d.kind, grain: d.grain, published: d.published, stale: d.stale, missing: d.missing, failed: d.failed, rows: d.rows, range: d.first ? `${d.first}..${d.last}` : '' }))));
         if (s.active_runs.length) print(`\nRuns in flight:\n${table(s.active_runs)}`);
         if (s.interrupted_runs.length) print(`\nInterrupted runs (their process is gone; re-issue the command to resume, or \`tidemark cancel RUN\`):\n${table(s.interrupted_runs)}`);
-        if (s.failed_runs.length) print(`\nFailed runs (re-issue the command to resume):\n${table(s.failed_runs)}`);
+        if (s.failed_runs.length) print(`\nFailed runs (re-issue the command to resume, or \`tidemark cancel RUN\` if nobody will):\n${table(s.failed_runs)}`);
         if (s.awaiting_consumers.length) print(`\nPublished, not complete (waiting for consumers; see \`tidemark consumers status\`):\n${table(s.awaiting_consumers.map((r) => ({ run_id: r.run_id, kind: r.kind, published_at: r.published_at, waiting_for: r.waiting_for.map((w) => `${w.consumer} (${w.status})`).join(', ') })))}`);
       }),
     );
