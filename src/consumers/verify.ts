@@ -46,41 +46,70 @@ function verifyOf(c: ConsumerConfig): VerifyConfig | undefined {
 }
 
 export async function verifyRun(ws: Workspace, runId: string, options: { consumer?: string } = {}): Promise<VerifyReport> {
+  return askConsumers(await readWarehouse(ws, runId, options));
+}
+
+/** What `readWarehouse` gathered: every check with its warehouse value (and a SQL consumer's value); HTTP values come later. */
+export interface WarehouseReading {
+  run_id: string;
+  checks: { check: VerifyCheck; verify: VerifyConfig }[];
+  unverifiable: string[];
+  redact: (text: string) => string;
+}
+
+/**
+ * The part of a verification that needs the project: the run's partitions, the warehouse values, and
+ * the values of consumers verified by SQL. Separate from the HTTP reads because a dashboard that
+ * answers a cache miss by reading the warehouse cannot do so while this process holds a DuckDB
+ * file: the CLI closes the project before it asks such consumers (`askConsumers`).
+ */
+export async function readWarehouse(ws: Workspace, runId: string, options: { consumer?: string } = {}): Promise<WarehouseReading> {
   if (options.consumer && !ws.project.consumers[options.consumer]) {
     throw new TidemarkError('USAGE', `unknown consumer '${options.consumer}'`, { hint: `consumers: ${Object.keys(ws.project.consumers).join(', ') || 'none'}` });
   }
   const partitions = await publishedPartitions(ws, runId);
-  const report: VerifyReport = { run_id: runId, checked: 0, mismatches: [], errors: [], checks: [], unverifiable: [] };
+  const reading: WarehouseReading = { run_id: runId, checks: [], unverifiable: [], redact: ws.redact };
   for (const [name, follows] of subscriptions(ws.project)) {
     if (options.consumer && name !== options.consumer) continue;
     const mine = partitions.filter((p) => follows.includes(p.dataset));
     if (!mine.length) continue;
     const verify = verifyOf(ws.project.consumers[name]);
     if (!verify) {
-      report.unverifiable.push(name);
+      reading.unverifiable.push(name);
       continue;
     }
     for (const p of mine) {
-      const check = await checkPartition(ws, name, verify, p);
-      report.checks.push(check);
-      report.checked++;
-      if (check.error) report.errors.push(check);
-      else if (!check.ok) report.mismatches.push(check);
+      const check: VerifyCheck = { consumer: name, dataset: p.dataset, partition: p.partition, consumer_value: null, warehouse_value: null, ok: false };
+      reading.checks.push({ check, verify });
+      try {
+        check.warehouse_value = await sqlValue(ws, verify.warehouse, p);
+        if (!('http' in verify)) check.consumer_value = await sqlValue(ws, verify.sql, p);
+      } catch (error) {
+        check.error = ws.redact(coerceError(error).message);
+      }
     }
   }
-  return report;
+  return reading;
 }
 
-async function checkPartition(ws: Workspace, consumer: string, v: VerifyConfig, p: PartitionRef): Promise<VerifyCheck> {
-  const check: VerifyCheck = { consumer, dataset: p.dataset, partition: p.partition, consumer_value: null, warehouse_value: null, ok: false };
-  try {
-    check.warehouse_value = await sqlValue(ws, v.warehouse, p);
-    check.consumer_value = 'http' in v ? await httpValue(v.http, v.field, p) : await sqlValue(ws, v.sql, p);
-    check.ok = agree(check.consumer_value, check.warehouse_value, v.tolerance);
-  } catch (error) {
-    check.error = ws.redact(coerceError(error).message);
+/** Reads the HTTP consumers' values (no project needed) and compares every check. */
+export async function askConsumers(reading: WarehouseReading): Promise<VerifyReport> {
+  const report: VerifyReport = { run_id: reading.run_id, checked: 0, mismatches: [], errors: [], checks: [], unverifiable: reading.unverifiable };
+  for (const { check, verify } of reading.checks) {
+    if (!check.error && 'http' in verify) {
+      try {
+        check.consumer_value = await httpValue(verify.http, verify.field, check);
+      } catch (error) {
+        check.error = reading.redact(coerceError(error).message);
+      }
+    }
+    if (!check.error) check.ok = agree(check.consumer_value, check.warehouse_value, verify.tolerance);
+    report.checks.push(check);
+    report.checked++;
+    if (check.error) report.errors.push(check);
+    else if (!check.ok) report.mismatches.push(check);
   }
-  return check;
+  return report;
 }
 
 /** First column of the first row; `$1` is the partition and `$2` the dataset. */

@@ -45,7 +45,7 @@ export function registerCheckpointCommands(program: Command): void {
             dataset: report.dataset,
             hint: problems.some((p) => p.code === 'duplicate_keys')
               ? `inspect the duplicates with \`tidemark check ${report.dataset}\``
-              : `preview a repair: tidemark checkpoint reset ${report.dataset} --to VALUE --reason "…" --dry-run`,
+              : repairHint(report.dataset, problems.some((p) => p.code === 'behind') ? (report.checkpoint?.value ?? null) : report.data_max),
           });
         }
       }),
@@ -102,4 +102,14 @@ function renderEffect(e: ResetEffect): string {
   }
   if (e.protected.length) lines.push('', `Frozen or locked, so a routine run leaves them alone (backfill them explicitly): ${ranges(e.protected)}`);
   return lines.join('\n');
+}
+
+/**
+ * The reset that repairs what validate found, with its value filled in: the data's maximum for a
+ * mark that is ahead, missing or of another column (nothing is replayed), the current mark for rows
+ * behind it (their partitions are replayed). At 2 a.m. the hint is the next command, not a template.
+ */
+function repairHint(dataset: string, value: string | null): string {
+  const to = value === null ? 'VALUE' : /^[\w.:+-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
+  return `preview a repair: tidemark checkpoint reset ${dataset} --to ${to} --reason "…" --dry-run`;
 }

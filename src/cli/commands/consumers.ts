@@ -5,7 +5,8 @@
  * ready → 3; redeliver leaves deliveries unacknowledged → 1.
  */
 import type { Command } from 'commander';
-import { consumersStatus, listConsumers, readiness, redeliver, verifyRun, type ConsumersStatus, type Readiness } from '../../api/consumers.js';
+import { consumersStatus, listConsumers, readiness, redeliver, type ConsumersStatus, type Readiness } from '../../api/consumers.js';
+import { askConsumers, readWarehouse } from '../../consumers/verify.js';
 import { TidemarkError, usageError } from '../../errors.js';
 import { hostedCall } from '../../server/hosted.js';
 import { openWorkspace } from '../../workspace.js';
@@ -75,26 +76,28 @@ export function registerConsumersCommands(program: Command): void {
     .command('verify <run>')
     .description("compare what consumers serve with the warehouse for every partition the run published (exit 4 on mismatch)")
     .option('--consumer <name>', 'only this consumer')
-    .action(async (runId: string, f: { consumer?: string }, cmd: Command) =>
-      withWorkspace(cmd, async (ws, g) => {
-        const r = await verifyRun(ws, runId, f);
-        if (g.json) printJson(r);
-        else {
-          print(`Verified ${r.checked} partition(s) of run ${r.run_id}: ${r.mismatches.length} mismatch(es), ${r.errors.length} error(s).`);
-          if (r.mismatches.length) print(table(r.mismatches.map(({ consumer, dataset, partition, consumer_value, warehouse_value }) => ({ consumer, dataset, partition, consumer_value, warehouse_value }))));
-          for (const e of r.errors) print(`  ${e.consumer} ${e.dataset} ${e.partition}: ${e.error}`);
-          if (r.unverifiable.length) print(`No verify block (not checked): ${r.unverifiable.join(', ')}`);
-          else if (!r.checked) print(`No consumer${f.consumer ? ` named ${f.consumer}` : ''} follows the datasets this run published: nothing to verify.`);
-        }
-        if (r.mismatches.length) {
-          const shown = r.mismatches.slice(0, 5).map((m) => `${m.consumer} ${m.dataset} ${m.partition}: ${String(m.consumer_value)} ≠ ${String(m.warehouse_value)}`);
-          throw new TidemarkError('CHECK_FAILED', `${r.mismatches.length} partition(s) disagree with the warehouse: ${shown.join('; ')}${r.mismatches.length > 5 ? '; …' : ''}`, {
-            hint: `the consumer still serves old values; \`tidemark consumers redeliver --run ${runId}\` re-sends the invalidation`,
-          });
-        }
-        if (r.errors.length) throw new TidemarkError('INTERNAL', `${r.errors.length} partition(s) could not be verified: ${r.errors[0].error}`);
-      }),
-    );
+    .action(async (runId: string, f: { consumer?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      // The project is closed before the consumers are asked: a dashboard answering a cache miss
+      // reads the warehouse, which on DuckDB it cannot do while this process holds the file.
+      const reading = await withWorkspace(cmd, (ws) => readWarehouse(ws, runId, f));
+      const r = await askConsumers(reading);
+      if (g.json) printJson(r);
+      else {
+        print(`Verified ${r.checked} partition(s) of run ${r.run_id}: ${r.mismatches.length} mismatch(es), ${r.errors.length} error(s).`);
+        if (r.mismatches.length) print(table(r.mismatches.map(({ consumer, dataset, partition, consumer_value, warehouse_value }) => ({ consumer, dataset, partition, consumer_value, warehouse_value }))));
+        for (const e of r.errors) print(`  ${e.consumer} ${e.dataset} ${e.partition}: ${e.error}`);
+        if (r.unverifiable.length) print(`No verify block (not checked): ${r.unverifiable.join(', ')}`);
+        else if (!r.checked) print(`No consumer${f.consumer ? ` named ${f.consumer}` : ''} follows the datasets this run published: nothing to verify.`);
+      }
+      if (r.mismatches.length) {
+        const shown = r.mismatches.slice(0, 5).map((m) => `${m.consumer} ${m.dataset} ${m.partition}: ${String(m.consumer_value)} ≠ ${String(m.warehouse_value)}`);
+        throw new TidemarkError('CHECK_FAILED', `${r.mismatches.length} partition(s) disagree with the warehouse: ${shown.join('; ')}${r.mismatches.length > 5 ? '; …' : ''}`, {
+          hint: `the consumer still serves old values; \`tidemark consumers redeliver --run ${runId}\` re-sends the invalidation`,
+        });
+      }
+      if (r.errors.length) throw new TidemarkError('INTERNAL', `${r.errors.length} partition(s) could not be verified: ${r.errors[0].error}`);
+    });
 
   program
     .command('ready <dataset>')
