@@ -74,3 +74,24 @@ export function coerceError(error: unknown): TidemarkError {
 export function usageError(message: string, hint?: string): TidemarkError {
   return new TidemarkError('USAGE', message, { hint });
 }
+
+/** What a refusal needs of a guard (src/core/guards.ts Guard): kept structural, errors import nothing. */
+export interface RefusingGuard {
+  code: string;
+  message: string;
+  hint: string;
+}
+
+/**
+ * The GUARD error for a plan refused by one or more blocking guards. Every guard is named, not only
+ * the first: someone who fixes one refusal should not discover the next only on the retry. One guard
+ * reads as before (`refused: MESSAGE`, its hint); several read `refused by N guards: M1; M2` with one
+ * hint line per guard, tagged with its code (the CLI prints each line of a hint as a `hint:` line).
+ * The guards themselves travel in `details.guards` (`--json` prints them).
+ */
+export function guardRefusal(blocking: readonly RefusingGuard[], lead = 'refused', details: ErrorDetails = {}): TidemarkError {
+  const only = blocking.length === 1;
+  const message = only ? `${lead}: ${blocking[0].message}` : `${lead} by ${blocking.length} guards: ${blocking.map((g) => g.message).join('; ')}`;
+  const hints = only ? [blocking[0].hint] : [...new Set(blocking.map((g) => `[${g.code}] ${g.hint}`))];
+  return new TidemarkError('GUARD', message, { ...details, hint: hints.join('\n'), guards: blocking });
+}

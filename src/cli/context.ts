@@ -97,11 +97,29 @@ export function print(text: string): void {
   writeOut(`${text}\n`);
 }
 
+/**
+ * Whether this (local) command printed anything on stdout: a command that printed its JSON before it
+ * failed gets no second, error object (src/cli/report-error.ts). Commands inside `tidemark serve`
+ * are tracked by their request (src/server/hosted.ts).
+ */
+let wroteStdout = false;
+
+export function stdoutWritten(): boolean {
+  return wroteStdout;
+}
+
+export function forgetStdoutWritten(): void {
+  wroteStdout = false;
+}
+
 /** stdout, or the client's stdout when the command runs inside `tidemark serve`. */
-function writeOut(text: string): void {
+export function writeOut(text: string): void {
   const hosted = hostedCall();
   if (hosted) hosted.stdout(text);
-  else process.stdout.write(text);
+  else {
+    wroteStdout = true;
+    process.stdout.write(text);
+  }
 }
 
 /**

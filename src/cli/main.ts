@@ -1,9 +1,9 @@
 /**
  * The CLI is a thin shell: parse arguments, call the library, render. Errors are mapped to exit codes
- * in one place and printed as one `error:` line plus a `hint:` line; stacks only with --debug.
+ * in one place and printed as one `error:` line plus `hint:` lines (and with --json a JSON object on
+ * stdout: src/cli/report-error.ts); stacks only with --debug.
  */
 import { Command, CommanderError } from 'commander';
-import { coerceError } from '../errors.js';
 import { TIDEMARK_VERSION } from '../version.js';
 import { registerCoreCommands } from './commands/core.js';
 import { registerInspectCommands } from './commands/inspect.js';
@@ -13,6 +13,8 @@ import { registerChangesCommands } from './commands/changes.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerRunsCommands } from './commands/runs.js';
 import { delegateToServer } from '../server/client.js';
+import { forgetStdoutWritten, stdoutWritten } from './context.js';
+import { reportError } from './report-error.js';
 import { registerConsumersCommands } from './commands/consumers.js';
 import { registerSchemaCommands } from './commands/schema.js';
 import { registerWorkerCommands } from './commands/worker.js';
@@ -67,6 +69,7 @@ function ignoreClosedPipes(): void {
 
 export async function main(argv: string[]): Promise<number> {
   ignoreClosedPipes();
+  forgetStdoutWritten(); // main() runs more than once in one process under tests
   const program = buildProgram();
   try {
     // Issue 7: while `tidemark serve` holds the project, commands are handed to it.
@@ -79,11 +82,11 @@ export async function main(argv: string[]): Promise<number> {
       // Commander already printed its own "error: …" line.
       return error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2;
     }
-    const err = coerceError(error);
-    const debug = argv.includes('--debug');
-    process.stderr.write(`error: ${err.message}\n`);
-    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
-    if (debug) process.stderr.write(`${(err.cause as Error | undefined)?.stack ?? err.stack}\n`);
-    return err.exitCode;
+    // Commands handed to `tidemark serve` report theirs there (src/server/hosted.ts); this is a local one.
+    return reportError(error, argv, {
+      stdout: (text) => void process.stdout.write(text),
+      stderr: (text) => void process.stderr.write(text),
+      stdoutUsed: stdoutWritten(),
+    });
   }
 }

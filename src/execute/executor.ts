@@ -13,7 +13,7 @@ import type { Db } from '../engines/engine.js';
 import { Mutex } from '../engines/mutex.js';
 import { releasePause, requestPause } from '../consumers/pause.js';
 import { deliverRunStarted } from '../consumers/run-started.js';
-import { TidemarkError, coerceError, usageError } from '../errors.js';
+import { TidemarkError, coerceError, guardRefusal, usageError } from '../errors.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
 import { nowIso } from '../state/json.js';
 import { appendOutboxEvent } from '../state/outbox.js';
@@ -78,13 +78,8 @@ export function newRunId(): string {
 export function assertNoBlockingGuards(plan: Plan): void {
   const blocking = blockingGuards(plan);
   if (!blocking.length) return;
-  const g = blocking[0];
-  throw new TidemarkError('GUARD', `refused: ${g.message}`, {
-    hint: g.hint,
-    dataset: g.dataset,
-    partitions: g.partitions,
-    guards: blocking,
-  });
+  // Every blocking guard is named (not only the first), with its hint.
+  throw guardRefusal(blocking, 'refused', { dataset: blocking[0].dataset, partitions: blocking[0].partitions });
 }
 
 export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions, stager: Stager): Promise<RunResult> {

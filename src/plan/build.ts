@@ -280,13 +280,28 @@ export function protectionGuards(project: Project, state: PlanningState, tasks: 
           dataset,
           partitions: touched,
           message: `${dataset}: ${listKeys(touched)} among the newest ${ds.protect.recent} partitions, protected from ${kind}`,
-          hint: '--include-recent',
+          hint: recentHint(kind, ds.grain, tasks, dataset, touched),
           blocking: true,
         });
       }
     }
   }
   return guards;
+}
+
+/**
+ * Narrowing comes first, as for a lock: the newest partitions are protected because they may still
+ * change. When the range named by the user starts before them, the hint gives the newest `--to` that
+ * leaves them out; otherwise (a dependent's partitions, a dedupe, a range of recent partitions only)
+ * it names them, then `--include-recent`.
+ */
+function recentHint(kind: RunKind, grain: Grain, tasks: PlannedTask[], dataset: string, recent: PartitionKey[]): string {
+  const include = `pass --include-recent to ${kind} them too`;
+  if (kind === 'dedupe') return include; // a dedupe takes no range to narrow
+  const named = tasks.filter((t) => t.dataset === dataset && (t.reason === 'requested' || t.reason === 'restore')).map((t) => t.partition);
+  const before = addPartitions(sortKeys(recent)[0], grain, -1);
+  if (named.length && sortKeys(named)[0] <= before) return `narrow the range to leave out ${listKeys(recent)} (--to ${before} at the latest), or ${include}`;
+  return `narrow --from/--to to leave out ${listKeys(recent)}, or ${include}`;
 }
 
 /** Two runs never write the same partition: a run in flight holding one refuses the plan. */

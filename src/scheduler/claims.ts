@@ -3,7 +3,7 @@
  * again until no run holds them, then go ahead with the fresh plan. Only run conflicts are waited
  * for; any other guard still refuses at once.
  */
-import { TidemarkError } from '../errors.js';
+import { guardRefusal } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
 import { systemClock, type Clock } from './throttle.js';
@@ -23,7 +23,7 @@ export async function waitForConflictingRuns(
     const blocking = blockingGuards(plan);
     if (!blocking.length || blocking.some((g) => g.code !== 'RUN_CONFLICT')) return plan;
     if (clock.now() >= deadline) {
-      throw new TidemarkError('GUARD', `refused: still held after waiting: ${blocking[0].message}`, { hint: blocking[0].hint, guards: blocking });
+      throw guardRefusal(blocking, 'refused: still held after waiting', {});
     }
     const message = `waiting: ${blocking.map((g) => g.message).join('; ')}`;
     if (message !== announced) options.events?.emit({ type: 'log', message });

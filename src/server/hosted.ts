@@ -7,7 +7,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Command } from 'commander';
 import { CommanderError } from 'commander';
-import { coerceError } from '../errors.js';
+import { reportError } from '../cli/report-error.js';
 import { EventBus, type TidemarkEvent } from '../events.js';
 import type { Workspace } from '../workspace.js';
 import { checkProjectUnchanged } from './config-drift.js';
@@ -48,6 +48,12 @@ export async function runHostedCommand(ws: Workspace, request: CommandRequest, s
   const command = ws.redact(['tidemark', ...request.argv].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '));
   const workspace: Workspace = { ...ws, events, actor: request.actor || ws.actor, command, close: async () => undefined };
   const program = buildProgram();
+  // Whether the command printed on stdout: if it printed its JSON before failing, no error object follows.
+  let stdoutUsed = false;
+  const stdout = (text: string) => {
+    stdoutUsed = true;
+    sink.stdout(text);
+  };
   routeOutput(program, sink);
   // Before the action, not before parsing: --help and usage errors need no current project.
   program.hook('preAction', (_root, action) => {
@@ -55,17 +61,14 @@ export async function runHostedCommand(ws: Workspace, request: CommandRequest, s
     if (warning) sink.stderr(warning);
   });
   try {
-    await storage.run({ workspace, command, stdout: sink.stdout, stderr: sink.stderr }, () => program.parseAsync(['node', 'tidemark', ...request.argv]));
+    await storage.run({ workspace, command, stdout, stderr: sink.stderr }, () => program.parseAsync(['node', 'tidemark', ...request.argv]));
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2;
     }
-    const err = coerceError(error);
-    sink.stderr(`error: ${err.message}\n`);
-    if (err.hint) sink.stderr(`hint: ${err.hint}\n`);
-    if (request.argv.includes('--debug')) sink.stderr(`${(err.cause as Error | undefined)?.stack ?? err.stack}\n`);
-    return err.exitCode;
+    // As the CLI reports it (the client prints stdout and stderr as they come), with the project's secrets redacted.
+    return reportError(error, request.argv, { stdout: sink.stdout, stderr: sink.stderr, stdoutUsed, redact: ws.redact });
   } finally {
     off();
   }

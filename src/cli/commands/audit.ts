@@ -6,7 +6,7 @@ import { auditLog, chainBrokenError, exportAudit, lineage, verifyAudit } from '.
 import { dataDriftError, describeRecorded, describeSealed, verifyData, type DataVerdict } from '../../api/audit-data.js';
 import type { ChainVerdict } from '../../audit/chain.js';
 import { usageError } from '../../errors.js';
-import { print, printJson, withWorkspace } from '../context.js';
+import { print, printJson, withWorkspace, writeOut } from '../context.js';
 import { ranges, table } from '../render.js';
 
 export function registerAuditCommands(program: Command): void {
@@ -80,7 +80,7 @@ export function registerAuditCommands(program: Command): void {
       await withWorkspace(cmd, async (ws, g) => {
         const exported = await exportAudit(ws);
         const text = exported.lines.map((l) => `${l}\n`).join('');
-        if (!opts.output) return process.stdout.write(text);
+        if (!opts.output) return writeOut(text); // the client's stdout inside `tidemark serve`
         // Write then rename: a reader never sees half an export.
         const file = path.resolve(opts.output);
         const partial = `${file}.partial-${process.pid}`;
