@@ -71,7 +71,7 @@ describe('console override flags', () => {
 
     const refused = await call(server, 'POST', '/api/actions/backfill', { ...BACKFILL, reason: 'upstream fix', plan_id: planned.body.plan_id }, server.token);
     expect(refused.status).toBe(409);
-    expect(refused.body).toMatchObject({ code: 'GUARD', hint: '--include-recent' });
+    expect(refused.body).toMatchObject({ code: 'GUARD', hint: `narrow the range to leave out ${RECENT.join(', ')} (--to ${FIX[FIX.length - 3]} at the latest), or pass --include-recent to backfill them too` });
 
     // The override needs the token like every action.
     expect((await call(server, 'POST', '/api/plan/backfill', { ...BACKFILL, include_recent: true })).status).toBe(401);

@@ -7,7 +7,8 @@
  *    back as the server loaded it, commands run as before; the console's plan preview says the plan
  *    cannot be started while the files differ;
  *  - API errors: an unknown run is a 404 (it was a 400), and an unknown route answers JSON;
- *  - `ready` handed to it answers from the server's workspace, not from a second open of the file.
+ *  - `ready` handed to it answers from the server's workspace, not from a second open of the file;
+ *  - a refused command handed to it with --json prints its JSON error object on the client's stdout.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -44,6 +45,14 @@ describe('tidemark serve: a second server, an edited project, API errors (DuckDB
     const ready = cli(dir, ['ready', 'daily_revenue', '--json']);
     expect(ready.code, ready.stderr).toBe(0);
     expect(JSON.parse(ready.stdout)).toMatchObject({ dataset: 'daily_revenue', ready: true, reason: null });
+  });
+
+  it('prints the JSON error object of a command handed to it on stdout, as a local command does (--json)', () => {
+    const r = cli(dir, ['backfill', 'daily_revenue', '--from', '2026-02-15', '--to', '2026-03-16', '--reason', 'everything', '--yes', '--json']);
+    expect(r.code).toBe(3);
+    const out = JSON.parse(r.stdout) as { error: { code: string; exit_code: number; message: string; guards: { code: string; blocking: boolean }[] } };
+    expect(out.error).toMatchObject({ code: 'GUARD', exit_code: 3, guards: [{ code: 'FULL_REFRESH', blocking: true }] });
+    expect(r.stderr).toContain(`error: ${out.error.message}\n`);
   });
 
   it('counts an ingest handed to it as done in its live picture (an ingest reports no task one by one)', async () => {
