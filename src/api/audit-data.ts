@@ -130,7 +130,7 @@ export function dataDriftError(project: Project, verdict: DataVerdict): Tidemark
     dataset: (rebuild ?? firstUnpublished).dataset,
     partitions: [...new Set([...verdict.mismatches, ...verdict.unaudited].map((m) => m.partition).concat(verdict.unpublished.flatMap((u) => (u.partition ? [u.partition] : []))))],
     hint: rebuild
-      ? repairHint(project, rebuild, !verdict.mismatches.length)
+      ? [repairHint(project, rebuild, !verdict.mismatches.length), ...otherRepairs(project, [...verdict.mismatches, ...verdict.unaudited].slice(1))].join('\n')
       : `rows were written outside Tidemark where nothing was published, so no version records them and no Tidemark command replaces them: find where they came from, then delete them (${firstUnpublished.dataset} ${firstUnpublished.partition ?? 'rows with a NULL partition column'}) and verify again`,
   });
 }
@@ -163,8 +163,31 @@ function repairHint(project: Project, m: { dataset: string; partition: Partition
   const cause = recordEdited
     ? `tidemark.partitions was changed outside Tidemark (\`tidemark audit lineage ${m.dataset} --partition ${m.partition}\` shows what the trail sealed); `
     : `the live rows${model ? '' : ` of source ${m.dataset}`} were changed outside Tidemark; `;
-  if (model) return `${cause}rebuild the partition as recorded: \`tidemark backfill ${m.dataset} ${range} --reason "…"\` (add --downstream for its dependents)${earlier}`;
-  return `${cause}load the partition's files again: \`tidemark ingest ${m.dataset} FILE… --reload --reason "…"\` (\`tidemark history ${m.dataset} --partition ${m.partition}\` shows the run that loaded them)${earlier}`;
+  if (model) return `${cause}rebuild the partition as recorded: ${repairCommand(project, m)} (add --downstream for its dependents)${earlier}`;
+  return `${cause}load the partition's files again: ${repairCommand(project, m)} (\`tidemark history ${m.dataset} --partition ${m.partition}\` shows the run that loaded them)${earlier}`;
+}
+
+/** How many further partitions the hint names one by one; the rest are counted. */
+const REPAIRS_SHOWN = 4;
+
+/**
+ * The hint's further lines when several partitions differ: each one's repair, so nobody fixes the
+ * first, verifies again and only then learns of the next (the way back for each is the same as the
+ * first line's: rebuild, reload, or restore an earlier version).
+ */
+function otherRepairs(project: Project, others: { dataset: string; partition: PartitionKey }[]): string[] {
+  const seen = new Set<string>();
+  const distinct = others.filter((m) => !seen.has(`${m.dataset}\0${m.partition}`) && seen.add(`${m.dataset}\0${m.partition}`));
+  const lines = distinct.slice(0, REPAIRS_SHOWN).map((m) => `likewise ${m.dataset} ${m.partition}: ${repairCommand(project, m)}`);
+  const more = distinct.length - REPAIRS_SHOWN;
+  if (more > 0) lines.push(`and ${more} more partition(s), repaired the same way: the report lists them all (\`--json\`: data.mismatches, data.unaudited)`);
+  return lines;
+}
+
+/** The command that puts one partition back as recorded: rebuild a model's, reload a source's files. */
+function repairCommand(project: Project, m: { dataset: string; partition: PartitionKey }): string {
+  if (getDataset(project, m.dataset).kind === 'model') return `\`tidemark backfill ${m.dataset} --from ${m.partition} --to ${m.partition} --reason "…"\``;
+  return `\`tidemark ingest ${m.dataset} FILE… --reload --reason "…"\``;
 }
 
 /** --from/--to as keys of the dataset's grain (each bound optional). */

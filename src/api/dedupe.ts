@@ -91,10 +91,26 @@ export async function planDedupe(ws: Workspace, request: DedupeRequest): Promise
     tasks,
     datasets: planDatasets(tasks),
     guards,
-    estimated_rows: tasks.reduce((s, t) => s + (t.current_rows ?? 0), 0) - report.extra_rows,
+    // What the partitions will hold: their live rows less the extra ones. Not the recorded rows less
+    // the extra ones: duplicates written behind Tidemark's back are in no recorded count, so that
+    // estimate came out short by the extra rows (~0 for a partition loaded twice).
+    estimated_rows: (await liveRowsIn(ws, ds, report.partitions)) - report.extra_rows,
     request: { kind: 'dedupe', dataset: ds.name, keep: request.keep ?? 'first', order_by: request.orderBy ?? ds.partitionColumn, partitions: report.partitions },
   };
   return { plan, report };
+}
+
+/** Rows the live table holds in these partitions. */
+async function liveRowsIn(ws: Workspace, ds: DatasetSpec, partitions: string[]): Promise<number> {
+  if (!partitions.length) return 0;
+  const { engine } = ws;
+  const d = engine.dialect;
+  const keys = partitions.map((_, i) => `$${i + 1}`).join(', ');
+  const rows = await engine.query<{ n: number | string }>(
+    `SELECT count(*) AS n FROM ${liveTable(engine, ds.name)} WHERE ${d.partitionKey(d.quote(ds.partitionColumn), ds.grain)} IN (${keys})`,
+    partitions,
+  );
+  return Number(rows[0]?.n ?? 0);
 }
 
 export async function dedupe(ws: Workspace, request: DedupeRequest, options: RunOptions, confirmed?: Plan): Promise<RunResult> {

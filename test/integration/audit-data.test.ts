@@ -104,6 +104,24 @@ describe.each(testEngines(inject('pgUrl')))('audit verify --data ($kind)', (engi
     expect(again).toMatchObject({ published: [], unchanged: 1 });
   });
 
+  it('several partitions changed by hand: the hint names the repair of every one, not only the first', async () => {
+    const dir = copies.fresh();
+    const days = ['2026-03-03', '2026-03-04', '2026-03-06', '2026-03-08', '2026-03-09', '2026-03-11', '2026-03-12'];
+    await behindTidemarksBack(dir, (t) => `UPDATE ${t('daily_revenue')} SET revenue_usd_cents = revenue_usd_cents + 1 WHERE day IN (${days.map((d) => `DATE '${d}'`).join(', ')})`);
+    const two = cli(dir, ['audit', 'verify', '--data', 'daily_revenue', '--from', days[0], '--to', days[1]]);
+    expect(two.code).toBe(4);
+    const hints = two.stderr.split('\n').filter((l) => l.startsWith('hint: '));
+    expect(hints).toHaveLength(2);
+    expect(hints[0]).toContain(`\`tidemark backfill daily_revenue --from ${days[0]} --to ${days[0]}`);
+    expect(hints[1]).toBe(`hint: likewise daily_revenue ${days[1]}: \`tidemark backfill daily_revenue --from ${days[1]} --to ${days[1]} --reason "…"\``);
+    // Beyond five, the rest are counted.
+    const all = cli(dir, ['audit', 'verify', '--data', 'daily_revenue']);
+    expect(all.code).toBe(4);
+    expect(all.stderr).toContain(`hint: likewise daily_revenue ${days[4]}:`);
+    expect(all.stderr).not.toContain(`likewise daily_revenue ${days[5]}`);
+    expect(all.stderr).toContain('hint: and 2 more partition(s), repaired the same way');
+  });
+
   it('a hand DELETE of rows: a rows mismatch; restoring the previous version verifies clean', async () => {
     const dir = copies.fresh();
     const FIX = '2026-03-05';

@@ -27,6 +27,17 @@ describe('check and dedupe', () => {
     expect(report.duplicate_keys).toBeGreaterThan(300);
     expect(report.extra_rows).toBe(report.duplicate_keys);
     expect(r.stderr).toMatch(/^error: orders has \d+ duplicated key/m);
+    // The text shows 5 examples and says how many more there are.
+    const text = cli(dir, ['check', 'orders']);
+    expect(text.code).toBe(4);
+    expect(text.stdout).toContain(`… and ${report.duplicate_keys - 5} more duplicated key(s) (5 of ${report.duplicate_keys} shown, most repeated first)`);
+  });
+
+  it('a dry run estimates the rows the partitions will hold: their live rows less the extra ones (the duplicates are in no recorded count)', () => {
+    const live = cliJson<{ n: number }[]>(dir, ['query', "SELECT count(*) AS n FROM orders WHERE order_date IN (DATE '2026-03-03', DATE '2026-03-04')"])[0].n;
+    const dry = cliJson<{ estimated_rows: number; duplicates: { extra_rows: number } }>(dir, ['dedupe', 'orders', '--dry-run']);
+    expect(dry.estimated_rows).toBe(live - dry.duplicates.extra_rows);
+    expect(cli(dir, ['dedupe', 'orders', '--dry-run']).stdout).toContain(`~${(live - dry.duplicates.extra_rows).toLocaleString('en-US')} rows`);
   });
 
   it('dedupe needs --reason, and a dry run writes nothing', async () => {

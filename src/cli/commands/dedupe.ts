@@ -19,6 +19,9 @@ export function registerDedupeCommands(program: Command): void {
         else {
           print(`${dataset}: ${r.duplicate_keys} duplicated key(s), ${r.extra_rows} extra row(s), in partitions ${ranges(r.partitions)}`);
           print(table(r.examples));
+          // Examples are the most repeated keys, not all of them: say how many the table leaves out.
+          const more = r.duplicate_keys - r.examples.length;
+          if (more > 0) print(`… and ${more} more duplicated key(s) (${r.examples.length} of ${r.duplicate_keys} shown, most repeated first)`);
         }
         if (r.duplicate_keys > 0) {
           throw new TidemarkError('CHECK_FAILED', `${dataset} has ${r.duplicate_keys} duplicated key(s) (${r.extra_rows} extra row(s))`, {
