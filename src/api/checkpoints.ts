@@ -16,7 +16,7 @@
  *   await run(ws);
  * }
  */
-import { getModel, type ModelSpec } from '../config/project.js';
+import { getDataset, getModel, type ModelSpec } from '../config/project.js';
 import type { Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { appendAudit } from '../state/audit.js';
@@ -224,6 +224,13 @@ export async function resetCheckpoint(ws: Workspace, request: ResetRequest & { r
 }
 
 function incrementalModel(ws: Workspace, dataset: string): ModelSpec {
+  // A source first says what it is not (getModel would talk of rebuilding, which nobody asked for).
+  if (getDataset(ws.project, dataset).kind === 'source') {
+    throw new TidemarkError('USAGE', `${dataset} is a source, not an incremental model: it has no checkpoint (checkpoints exist only for models with incremental:)`, {
+      dataset,
+      hint: `a source is loaded with \`tidemark ingest ${dataset} FILE…\`: a changed file replaces exactly the rows it contributed, so there is no mark to move`,
+    });
+  }
   const model = getModel(ws.project, dataset);
   cursorColumnOf(model);
   return model;

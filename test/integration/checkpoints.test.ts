@@ -355,7 +355,12 @@ describe('incremental checkpoints survive reprocessing history', () => {
     expect(liveFacts()).toEqual(scratch());
   });
 
-  it('refuses what has no meaning: a plain model, a value of the wrong type, a reset without --to', () => {
+  it('refuses what has no meaning: a source, a plain model, a value of the wrong type, a reset without --to', () => {
+    // A source says plainly that it is not an incremental model, then how sources are loaded.
+    const source = cli(dir, ['checkpoint', 'reset', 'orders', '--to', '5', '--reason', 'x', '--dry-run']);
+    expect(source.code).toBe(2);
+    expect(source.stderr).toMatch(/^error: orders is a source, not an incremental model: it has no checkpoint \(checkpoints exist only for models with incremental:\)$/m);
+    expect(source.stderr).toMatch(/^hint: a source is loaded with `tidemark ingest orders FILE…`/m);
     const plain = cli(dir, ['checkpoint', 'validate', 'daily_revenue']);
     expect(plain.code).toBe(2);
     expect(plain.stderr).toMatch(/not an incremental model/);
