@@ -80,7 +80,8 @@ describe('query', () => {
     const before = await snapshotState(dir);
     for (const sql of ['DELETE FROM orders', 'UPDATE orders SET amount_cents = 0', 'DROP TABLE daily_revenue', 'SELECT 1; DELETE FROM orders', 'INSERT INTO orders SELECT * FROM orders']) {
       const r = cli(dir, ['query', sql, '--json']);
-      expect({ sql, code: r.code, stdout: r.stdout }).toEqual({ sql, code: 2, stdout: '' });
+      // stdout: no rows, only the --json error object (test/cli/json-errors.test.ts).
+      expect({ sql, code: r.code, stdout: JSON.parse(r.stdout) }).toEqual({ sql, code: 2, stdout: { error: expect.objectContaining({ code: 'USAGE', exit_code: 2 }) } });
       expect(r.stderr).toMatch(/^error: query is read-only/);
     }
     expect(await snapshotState(dir)).toEqual(before);

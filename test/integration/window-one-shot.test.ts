@@ -76,7 +76,8 @@ describe('a one-shot backfill started outside its window (the CLI)', () => {
     bf.kill('SIGTERM');
     const stopped = await bf.done;
     expect(stopped.code).toBe(1);
-    expect(stopped.stdout).toBe('');
+    // No run result on stdout: only the --json error object.
+    expect(JSON.parse(stopped.stdout)).toEqual({ error: { code: 'CANCELLED', message: 'stopped while waiting for the run window; nothing was started', hint: expect.any(String), exit_code: 1 } });
     expect(stopped.stderr).toMatch(/^error: stopped while waiting for the run window; nothing was started$/m);
     expect(await snapshotState(dir)).toEqual(before);
     expect(cliJson<{ kind: string }[]>(dir, ['runs']).filter((r) => r.kind === 'backfill')).toEqual([]);
