@@ -90,8 +90,14 @@ export interface RefusingGuard {
  * The guards themselves travel in `details.guards` (`--json` prints them).
  */
 export function guardRefusal(blocking: readonly RefusingGuard[], lead = 'refused', details: ErrorDetails = {}): TidemarkError {
+  const { message, hint } = refusalText(blocking, lead);
+  return new TidemarkError('GUARD', message, { ...details, hint, guards: blocking });
+}
+
+/** The message and hint lines of a refusal by `blocking` (guardRefusal; the console's 409 answers). */
+export function refusalText(blocking: readonly RefusingGuard[], lead = 'refused'): { message: string; hint: string } {
   const only = blocking.length === 1;
   const message = only ? `${lead}: ${blocking[0].message}` : `${lead} by ${blocking.length} guards: ${blocking.map((g) => g.message).join('; ')}`;
   const hints = only ? [blocking[0].hint] : [...new Set(blocking.map((g) => `[${g.code}] ${g.hint}`))];
-  return new TidemarkError('GUARD', message, { ...details, hint: hints.join('\n'), guards: blocking });
+  return { message, hint: hints.join('\n') };
 }

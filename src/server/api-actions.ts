@@ -24,7 +24,7 @@ import * as z from 'zod';
 import { planBackfill, requireReason } from '../api/operations.js';
 import { planRestore, type RestorePlan } from '../api/versions.js';
 import { planJson } from '../cli/render.js';
-import { TidemarkError, usageError } from '../errors.js';
+import { refusalText, TidemarkError, usageError } from '../errors.js';
 import { resolveRange } from '../plan/build.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
 import type { Workspace } from '../workspace.js';
@@ -163,7 +163,7 @@ async function planResponse(ws: Workspace, planned: Planned) {
 async function checkPlan(c: Context, ws: Workspace, planned: Planned, confirmed: string | undefined): Promise<Response | null> {
   const plan = planOf(planned);
   const blocking = blockingGuards(plan);
-  if (blocking.length) return c.json({ error: `refused: ${blocking[0].message}`, code: 'GUARD', hint: blocking[0].hint, guards: blocking }, 409);
+  if (blocking.length) return c.json({ error: refusalText(blocking).message, code: 'GUARD', hint: refusalText(blocking).hint, guards: blocking }, 409);
   if (!plan.tasks.length) return c.json({ error: 'nothing to do: every partition in the range is up to date', code: 'USAGE' }, 400);
   if (confirmed !== undefined && confirmed !== planId(plan)) {
     const error = 'the plan changed since it was shown (other writes happened); review the new plan before starting';

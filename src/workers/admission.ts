@@ -10,7 +10,7 @@
  */
 import type { Db, Engine } from '../engines/engine.js';
 import type { Guard } from '../core/guards.js';
-import { TidemarkError } from '../errors.js';
+import { refusalText, TidemarkError } from '../errors.js';
 import { conflictGuards } from '../plan/build.js';
 import { loadPlanningState } from '../plan/snapshot.js';
 import type { Plan } from '../plan/types.js';
@@ -41,7 +41,7 @@ export async function admitRun(tx: Db, engine: Engine, plan: Plan, heartbeatRunI
  */
 export class AdmissionConflict extends TidemarkError {
   constructor(readonly conflicts: Guard[]) {
-    const g = conflicts[0];
-    super('GUARD', `refused: ${g.message}`, { hint: g.hint, dataset: g.dataset, partitions: g.partitions, guards: conflicts });
+    const { message, hint } = refusalText(conflicts);
+    super('GUARD', message, { hint, dataset: conflicts[0].dataset, partitions: conflicts[0].partitions, guards: conflicts });
   }
 }
