@@ -43,6 +43,15 @@ async function hasNewEvents(ws: Workspace): Promise<boolean> {
   return Number(rows[0]?.n ?? 0) > 0;
 }
 
+/**
+ * The last event already fanned out (read without a lock). Events after it have no delivery rows
+ * yet: a process died between its publish and its dispatch, and the next fan-out enqueues them.
+ */
+export async function fannedOutUpTo(db: Db, ws: Workspace): Promise<number> {
+  const rows = await db.query<{ value: string }>(`SELECT value FROM ${stateTable(ws.engine, 'meta')} WHERE key = $1`, [CURSOR_KEY]);
+  return Number(rows[0]?.value ?? 0);
+}
+
 async function writeCursor(tx: Db, ws: Workspace, value: number): Promise<void> {
   await tx.exec(`UPDATE ${stateTable(ws.engine, 'meta')} SET value = $2 WHERE key = $1`, [CURSOR_KEY, String(value)]);
 }
