@@ -11,7 +11,7 @@
  * nothing left to publish can name the run that already published it.
  */
 import { datasetNames, eventFromRow } from '../consumers/events.js';
-import { enqueueNewEvents, fannedOutUpTo } from '../consumers/enqueue.js';
+import { enqueueNewEvents, OUTBOX_CURSOR_KEY } from '../consumers/enqueue.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 
@@ -25,12 +25,13 @@ export interface InterruptedPublish {
 
 export async function settleInterruptedPublishes(ws: Workspace): Promise<InterruptedPublish[]> {
   const { engine } = ws;
-  const cursor = await fannedOutUpTo(engine, ws);
-  // Only finished runs: a --publish partition run still computing publishes batches and dispatches itself.
+  // One statement, as every write command runs it (usually finding nothing). Only finished runs: a
+  // --publish partition run still computing publishes batches and dispatches itself.
   const rows = await engine.query<Record<string, unknown> & { kind: string; published_at: string | null }>(
     `SELECT o.*, r.kind, r.published_at FROM ${stateTable(engine, 'outbox')} o JOIN ${stateTable(engine, 'runs')} r ON r.run_id = o.run_id
-     WHERE o.event_id > $1 AND o.event_type = 'run.published' AND r.status IN ('published', 'complete') ORDER BY o.event_id`,
-    [cursor],
+     WHERE o.event_id > coalesce((SELECT CAST(value AS BIGINT) FROM ${stateTable(engine, 'meta')} WHERE key = $1), -1)
+       AND o.event_type = 'run.published' AND r.status IN ('published', 'complete') ORDER BY o.event_id`,
+    [OUTBOX_CURSOR_KEY],
   );
   if (!rows.length) return [];
   await enqueueNewEvents(ws, new Date().toISOString());
