@@ -35,7 +35,8 @@ export function RunPage({ id }) {
   const liveRun = live.runs.get(id);
   const status = liveStatus(run, liveRun);
   const active = ACTIVE.has(run.status);
-  const done = active && liveRun ? liveRun.done : run.tasks.filter((t) => t.status !== 'pending' && t.status !== 'computing').length;
+  // As on the runs page and in `tidemark runs`: skipped tasks are done, failed ones are not (the Tasks card counts each status).
+  const done = active && liveRun ? liveRun.done : run.tasks.filter((t) => !['pending', 'computing', 'failed'].includes(t.status)).length;
 
   return html`
     <div class="page-title">

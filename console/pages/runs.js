@@ -45,18 +45,26 @@ export function RunsPage() {
 function RunRow({ run, liveRun }) {
   const status = liveStatus(run, liveRun);
   const active = ACTIVE.has(run.status);
-  const done = active && liveRun ? liveRun.done : run.tasks.computed + run.tasks.skipped + run.tasks.failed;
+  // Done = computed or skipped (a dependent whose upstream did not change needs no work), as `tidemark runs`
+  // counts: a finished run reads total/total, with its skipped and failed tasks said beside the bar.
+  const done = active && liveRun ? liveRun.done : run.tasks.done ?? run.tasks.computed + run.tasks.skipped;
   const total = active && liveRun ? liveRun.tasks : run.tasks.total;
+  const notes = active ? '' : taskNotes(run.tasks);
   return html`<tr data-run=${run.run_id}>
     <td><a class="mono" href=${`#/runs/${run.run_id}`}>${run.run_id}</a></td>
     <td>${run.kind}</td>
     <td><${RunStatus} status=${status} /></td>
-    <td class="progress-cell"><${Progress} done=${done} total=${total} state=${status} /><${LiveLine} liveRun=${active ? liveRun : null} /></td>
+    <td class="progress-cell"><${Progress} done=${done} total=${total} state=${status} />${notes ? html`<span class="muted" data-testid="task-notes">${notes}</span>` : null}<${LiveLine} liveRun=${active ? liveRun : null} /></td>
     <td>${run.actor ?? '—'}</td>
     <td class="reason">${run.reason ?? ''}</td>
     <td class="nowrap">${fmtTime(run.created_at)}</td>
     <td>${active && run.status !== 'cancelling' ? html`<${CancelButton} runId=${run.run_id} />` : null}</td>
   </tr>`;
+}
+
+/** "109 skipped, 2 failed": the tasks a done/total bar does not tell apart. */
+export function taskNotes({ skipped = 0, failed = 0 }) {
+  return [skipped ? `${skipped} skipped` : '', failed ? `${failed} failed` : ''].filter(Boolean).join(', ');
 }
 
 export function CancelButton({ runId }) {

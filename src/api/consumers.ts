@@ -3,6 +3,7 @@
  * verification against the warehouse, and readiness. The CLI's `consumers …` and `ready` call these.
  * Nothing here returns a consumer's secret; configured values from the environment are redacted.
  */
+import { awaitedConsumers } from '../consumers/awaiting.js';
 import { describeTarget, isPauseConsumer, maxAttempts, subscriptions } from '../consumers/config.js';
 import { listDeliveries, requeue, type DeliveryStatus } from '../consumers/deliveries.js';
 import { dispatch, type DispatchOptions, type DispatchReport } from '../consumers/dispatcher.js';
@@ -113,7 +114,7 @@ function lastDelivery(d: LastDelivery): LastDelivery {
   return { event_id, event_type, run_id, status, attempts, delivered_at, next_attempt_at, last_error };
 }
 
-/** Runs in status `published` (the newest `limit`): their required consumers have not all acknowledged yet. */
+/** Runs in status `published` (among the newest `limit`) whose required consumers have not all acknowledged yet (consumers/awaiting.ts). */
 export async function runsAwaitingConsumers(ws: Workspace, limit = 50): Promise<AwaitingRun[]> {
   const { engine } = ws;
   const runs = await engine.query<{ run_id: string; kind: string; published_at: string | null }>(
@@ -121,10 +122,9 @@ export async function runsAwaitingConsumers(ws: Workspace, limit = 50): Promise<
   );
   const out: AwaitingRun[] = [];
   for (const r of runs) {
-    const deliveries = (await listDeliveries(engine, engine, { runId: r.run_id })).filter(
-      (d) => d.event_type === 'run.published' && d.status !== 'delivered' && ws.project.consumers[d.consumer]?.required !== false,
-    );
-    out.push({ ...r, waiting_for: deliveries.map((d) => ({ consumer: d.consumer, status: d.status, attempts: d.attempts, last_error: d.last_error })) });
+    // Waiting for nobody (e.g. killed before its fan-out, with no consumer): complete in effect, not listed.
+    const waiting = await awaitedConsumers(ws, r.run_id);
+    if (waiting.length) out.push({ ...r, waiting_for: waiting });
   }
   return out;
 }

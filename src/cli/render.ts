@@ -108,6 +108,8 @@ export function resultJson(r: RunResult): Record<string, unknown> {
     skipped: r.skipped,
     // Models whose live table gained columns (on_schema_change: add_columns), and how many recorded checksums were recomputed.
     ...(r.schema_changes ? { schema_changes: r.schema_changes } : {}),
+    // Nothing published because a run killed after its publish (before it reported) had done it.
+    ...(r.already_published_by ? { already_published_by: r.already_published_by } : {}),
     // What the plan noted but did not refuse: stale partitions left because they are protected,
     // dependents a backfill without --downstream left stale.
     notices: r.plan.guards.filter((g) => !g.blocking).map((g) => ({ code: g.code, dataset: g.dataset, partitions: g.partitions, message: g.message })),
@@ -117,7 +119,8 @@ export function resultJson(r: RunResult): Record<string, unknown> {
 export function renderResult(r: RunResult): string {
   if (r.status === 'noop') {
     const notes = r.plan.guards.filter((g) => !g.blocking);
-    return notes.length ? ['Nothing was rebuilt.', ...renderGuards(notes)].join('\n') : 'Nothing to do: every partition is up to date.';
+    const head = notes.length ? ['Nothing was rebuilt.', ...renderGuards(notes)] : ['Nothing to do: every partition is up to date.'];
+    return [...head, ...renderAlreadyPublished(r)].join('\n');
   }
   if (r.status === 'dry_run') return `${renderPlan(r.plan)}\nDry run: nothing was written.`;
   const lines = [`Run ${r.run_id} published: ${r.published.length} partition(s) changed, ${r.unchanged} unchanged${r.skipped ? `, ${r.skipped} dependent(s) skipped (inputs unchanged)` : ''}${r.reused ? `, ${r.reused} reused from an earlier attempt` : ''}.`];
@@ -134,5 +137,13 @@ export function renderResult(r: RunResult): string {
   }
   // What a run left as it is: protected partitions, and partitions another run in flight is rebuilding.
   lines.push(...renderGuards(r.plan.guards.filter((g) => g.code === 'SKIPPED_PROTECTED' || g.code === 'SKIPPED_IN_FLIGHT')));
+  lines.push(...renderAlreadyPublished(r));
   return lines.join('\n');
+}
+
+/** Names the earlier run(s) that published what a re-issued command found nothing left to publish in. */
+function renderAlreadyPublished(r: RunResult): string[] {
+  return (r.already_published_by ?? []).map(
+    (e) => `Already published by run ${e.run_id} (${e.kind}${e.published_at ? `, ${e.published_at}` : ''}: ${e.datasets.join(', ')}), whose process ended before it reported; \`tidemark diff ${e.run_id}\` shows what it changed.`,
+  );
 }

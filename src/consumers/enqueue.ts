@@ -20,7 +20,8 @@ import { completeRunIfAcknowledged } from './completion.js';
 import { insertDelivery } from './deliveries.js';
 import { outboxAfter, recipientsOf } from './events.js';
 
-const CURSOR_KEY = 'consumers_outbox_cursor';
+export const OUTBOX_CURSOR_KEY = 'consumers_outbox_cursor';
+const CURSOR_KEY = OUTBOX_CURSOR_KEY;
 
 /**
  * Locks the cursor row until the transaction ends and returns its value. In read committed, an UPDATE
@@ -41,6 +42,15 @@ async function hasNewEvents(ws: Workspace): Promise<boolean> {
     [CURSOR_KEY],
   );
   return Number(rows[0]?.n ?? 0) > 0;
+}
+
+/**
+ * The last event already fanned out (read without a lock). Events after it have no delivery rows
+ * yet: a process died between its publish and its dispatch, and the next fan-out enqueues them.
+ */
+export async function fannedOutUpTo(db: Db, ws: Workspace): Promise<number> {
+  const rows = await db.query<{ value: string }>(`SELECT value FROM ${stateTable(ws.engine, 'meta')} WHERE key = $1`, [CURSOR_KEY]);
+  return Number(rows[0]?.value ?? 0);
 }
 
 async function writeCursor(tx: Db, ws: Workspace, value: number): Promise<void> {

@@ -27,6 +27,7 @@ import { publishRun, publishedByRun, type DatasetSchemaChange, type PublishKind,
 import { PUBLISH_MODES, type RunContext, type RunOptions } from './run-context.js';
 import { runKeyOf } from './run-key.js';
 import { dropStaging } from './staging.js';
+import { settleInterruptedPublishes, type InterruptedPublish } from './interrupted-publishes.js';
 import { problemCodesOf } from './problem-codes.js';
 import { requirePool } from '../scheduler/pools.js';
 import { defaultPool } from '../scheduler/scheduler.js';
@@ -44,6 +45,11 @@ export interface RunResult {
   skipped: number;
   /** Models whose live table gained columns (on_schema_change: add_columns); absent when none did. */
   schema_changes?: DatasetSchemaChange[];
+  /**
+   * Nothing was published, and runs whose process died after their publish committed (before they
+   * reported) had published into this request's datasets: a re-issued command names them.
+   */
+  already_published_by?: InterruptedPublish[];
   plan: Plan;
 }
 
@@ -90,13 +96,18 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
   // Checked before anything is written: an unknown pool must not leave a failed run behind.
   const pool = requirePool(ws.project.pools, options.pool ?? defaultPool(plan.kind));
   const empty = { published: [], unchanged: 0, reused: 0, skipped: 0, plan };
-  if (!plan.tasks.length) return { run_id: null, status: 'noop', ...empty };
+  if (!plan.tasks.length) {
+    if (options.dryRun) return { run_id: null, status: 'noop', ...empty };
+    // Nothing to do, maybe because a run killed after its publish did it (interrupted-publishes.ts).
+    return { run_id: null, status: 'noop', ...empty, ...alreadyPublishedBy(plan, await settleInterruptedPublishes(ws)) };
+  }
   await stager.preflight(ws, plan);
   if (options.dryRun) return { run_id: null, status: 'dry_run', ...empty };
   const runKey = runKeyOf(plan);
   // A one-shot command on DuckDB outside its run window stops here, having written nothing (scheduler/window-attempts.ts).
   assertRunMayStart(ws, plan, options, runKey);
   await (options.beforeStart ?? requestPause)(ws, plan);
+  const settled = await settleInterruptedPublishes(ws);
 
   const { engine } = ws;
   let started: StartedRun;
@@ -163,8 +174,17 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     reused: counts.reused,
     skipped: counts.skipped,
     ...(result.schema_changes.length ? { schema_changes: result.schema_changes } : {}),
+    ...(result.published.length ? {} : alreadyPublishedBy(plan, settled)),
     plan,
   };
+}
+
+/** The interrupted runs that published into what this plan covers: they are why it found nothing to publish. */
+function alreadyPublishedBy(plan: Plan, settled: InterruptedPublish[]): { already_published_by?: InterruptedPublish[] } {
+  // A `run` of the whole project names no target: it covers every dataset.
+  const covered = new Set([...plan.targets, ...plan.datasets.map((d) => d.dataset)]);
+  const runs = settled.filter((r) => !plan.targets.length || r.datasets.some((d) => covered.has(d)));
+  return runs.length ? { already_published_by: runs } : {};
 }
 
 /** Validates `options.publish`; true for `--publish partition`. */

@@ -1,7 +1,9 @@
 /** `tidemark runs`: recent runs with their pool and task progress. */
+import { awaitedConsumers } from '../consumers/awaiting.js';
 import type { Engine } from '../engines/engine.js';
 import { listRuns, type RunStatus } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
+import type { Workspace } from '../workspace.js';
 
 export interface RunSummary {
   run_id: string;
@@ -15,18 +17,29 @@ export interface RunSummary {
   published_at: string | null;
   /** Why it failed, or what ended it (a superseded attempt), when it did not publish. */
   error: string | null;
-  tasks: { total: number; computed: number; pending: number; failed: number; skipped: number };
+  /**
+   * `skipped`: dependents not computed because their upstream turned out unchanged; they need no work.
+   * `done`: tasks that need no more work (computed or skipped), so a finished run shows done = total.
+   */
+  tasks: { total: number; computed: number; pending: number; failed: number; skipped: number; done: number };
 }
 
-export async function listRunSummaries(engine: Engine, limit = 50): Promise<RunSummary[]> {
+/**
+ * With the workspace, a `published` run that waits for no consumer (its process died before the
+ * fan-out that records it complete) is shown `complete`, as it is (consumers/awaiting.ts); this reads
+ * and writes nothing more.
+ */
+export async function listRunSummaries(engine: Engine, limit = 50, ws?: Workspace): Promise<RunSummary[]> {
   const runs = await listRuns(engine, engine, limit);
   if (!runs.length) return [];
   const rows = await engine.query<{ run_id: string; status: string; n: number }>(
     `SELECT run_id, status, count(*) AS n FROM ${stateTable(engine, 'tasks')} WHERE run_id IN (${runs.map((_, i) => `$${i + 1}`).join(', ')}) GROUP BY run_id, status`,
     runs.map((r) => r.run_id),
   );
+  const completeInEffect = new Set<string>();
+  for (const r of runs) if (ws && r.status === 'published' && !(await awaitedConsumers(ws, r.run_id)).length) completeInEffect.add(r.run_id);
   return runs.map((r) => {
-    const tasks = { total: 0, computed: 0, pending: 0, failed: 0, skipped: 0 };
+    const tasks = { total: 0, computed: 0, pending: 0, failed: 0, skipped: 0, done: 0 };
     for (const row of rows.filter((x) => x.run_id === r.run_id)) {
       const n = Number(row.n);
       tasks.total += n;
@@ -35,6 +48,8 @@ export async function listRunSummaries(engine: Engine, limit = 50): Promise<RunS
       else if (row.status === 'skipped') tasks.skipped += n;
       else tasks.pending += n;
     }
-    return { run_id: r.run_id, kind: r.kind, status: r.status, pool: r.pool, actor: r.actor, reason: r.reason, created_at: r.created_at, updated_at: r.updated_at, published_at: r.published_at, error: r.error, tasks };
+    tasks.done = tasks.computed + tasks.skipped;
+    const status: RunStatus = completeInEffect.has(r.run_id) ? 'complete' : r.status;
+    return { run_id: r.run_id, kind: r.kind, status, pool: r.pool, actor: r.actor, reason: r.reason, created_at: r.created_at, updated_at: r.updated_at, published_at: r.published_at, error: r.error, tasks };
   });
 }

@@ -69,7 +69,7 @@ export function createApp({ ws, token, log = () => undefined, boundHost, port, s
   registerActionRoutes(app, ws, hub, log);
 
   app.get('/api/health', (c) => c.json({ ok: true, pid: process.pid, project: ws.project.name }));
-  app.get('/api/runs', async (c) => c.json(await listRunSummaries(ws.engine, Number(c.req.query('limit') ?? 50))));
+  app.get('/api/runs', async (c) => c.json(await listRunSummaries(ws.engine, Number(c.req.query('limit') ?? 50), ws)));
   app.get('/api/runs/:id', async (c) => {
     const run = await getRun(ws.engine, ws.engine, c.req.param('id'));
     if (!run) return c.json({ error: `no run '${c.req.param('id')}'` }, 404);

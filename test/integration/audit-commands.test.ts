@@ -10,7 +10,7 @@ import { GENESIS_HASH, hashAuditRecord, verifyAuditChain, type AuditRecord } fro
 import type { LineageEntry } from '../../src/api/audit.js';
 import { readAudit } from '../../src/state/audit.js';
 import { stateTable } from '../../src/state/tables.js';
-import { applyOrdersFix, builtShop, cleanup, cli, cliJson, requireBuild, snapshotState, tempDir, testEngines, withWorkspace } from '../helpers/project.js';
+import { applyOrdersFix, builtShop, cleanup, cli, cliJson, requireBuild, snapshotState, tempDir, testEngines, withWorkspace, writeOrdersFix } from '../helpers/project.js';
 
 const FIX_DAYS = ['2026-03-12', '2026-03-13', '2026-03-14'];
 const SECRET = 's3cr3t-Value-123';
@@ -155,5 +155,30 @@ describe.each(testEngines(inject('pgUrl')))('audit commands on a repaired projec
 
     expect(cli(dir, ['audit', 'lineage', 'daily_revenue', '--partition', '2020-01-01']).code).toBe(2);
     expect(cli(dir, ['audit', 'lineage', 'nope', '--partition', day]).code).toBe(2);
+  });
+
+  // Last: it damages the state store (and repairs it) under the shared project.
+  it('a missing state table fails a write (exit 1) naming the table, with a way back; nothing is published', async () => {
+    const renameAudit = (from: string, to: string) => withWorkspace(dir, (ws) => ws.engine.exec(`ALTER TABLE ${stateTable(ws.engine, from)} RENAME TO ${ws.engine.dialect.quote(to)}`));
+    const schema = await withWorkspace(dir, async (ws) => ws.engine.stateSchema);
+    const [file] = writeOrdersFix(dir, ['2026-03-02']);
+    const before = await snapshotState(dir);
+    await renameAudit('audit', 'audit_renamed');
+    let r;
+    try {
+      r = cli(dir, ['ingest', 'orders', file]);
+    } finally {
+      await renameAudit('audit_renamed', 'audit');
+    }
+    expect(r.code, r.stderr).toBe(1);
+    const lines = r.stderr.split('\n').filter((l) => /^(error|hint):/.test(l));
+    expect(lines).toEqual([
+      `error: the state store is damaged: the state table ${schema}.audit is missing (renamed or dropped outside Tidemark)`,
+      expect.stringMatching(/^hint: rename the table back to .*audit if it was renamed, or restore .* from a backup; then `tidemark audit verify`/),
+    ]);
+    expect(r.stderr).not.toMatch(/Catalog Error|relation ".*" does not exist/);
+    expect(await snapshotState(dir)).toEqual(before);
+    // A user's own query of a table that does not exist is still a SQL error (exit 2).
+    expect(cli(dir, ['query', 'SELECT * FROM no_such_table']).code).toBe(2);
   });
 });

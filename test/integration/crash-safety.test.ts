@@ -112,6 +112,48 @@ describe('a run whose process was killed', () => {
   }, 300_000);
 });
 
+describe('a run killed after its publish committed, in a project with no consumers', () => {
+  const runStatus = (dir: string, runId: string) => cliJson(dir, ['query', `SELECT status FROM tidemark.runs WHERE run_id = '${runId}'`])[0].status;
+
+  it('reads complete at once (reads write nothing); the re-issued command names the run that published', async () => {
+    const dir = copyProject(old);
+    made.push(dir);
+    const killed = cli(dir, ['run'], { env: { TIDEMARK_CRASH_AT: 'publish.committed' } });
+    expect(killed.signal).toBe('SIGKILL');
+    const [run] = cliJson(dir, ['runs']);
+    expect(run).toMatchObject({ kind: 'run', status: 'complete' });
+    expect(cliJson(dir, ['status']).awaiting_consumers).toEqual([]);
+    expect(cli(dir, ['status']).stdout).not.toContain('Published, not complete');
+    expect(runStatus(dir, run.run_id)).toBe('published');
+
+    const again = cli(dir, ['run']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('Nothing to do');
+    expect(again.stdout).toContain(`Already published by run ${run.run_id} (run,`);
+    expect(runStatus(dir, run.run_id)).toBe('complete');
+    expect(which(await snapshotLive(dir))).toBe('new');
+    cleanup(dir);
+  }, 300_000);
+
+  it('a re-issued backfill publishes nothing, names the earlier run in --json, and `runs` counts its skipped tasks as done', () => {
+    const dir = copyProject(old);
+    made.push(dir);
+    expect(cli(dir, BACKFILL, { env: { TIDEMARK_CRASH_AT: 'publish.committed' } }).signal).toBe('SIGKILL');
+    const [earlier] = cliJson(dir, ['runs']);
+    const again = cliJson(dir, BACKFILL);
+    expect(again.published).toEqual([]);
+    expect(again.already_published_by).toEqual([expect.objectContaining({ run_id: earlier.run_id, kind: 'backfill' })]);
+
+    const [reissued] = cliJson(dir, ['runs']);
+    expect(reissued.run_id).toBe(again.run_id);
+    expect(reissued.tasks).toMatchObject({ total: TASKS, done: TASKS, skipped: again.skipped });
+    expect(again.skipped).toBeGreaterThan(0);
+    const line = cli(dir, ['runs']).stdout.split('\n').find((l) => l.startsWith(again.run_id));
+    expect(line).toContain(`${TASKS}/${TASKS} (${again.skipped} skipped)`);
+    cleanup(dir);
+  }, 300_000);
+});
+
 describe('SIGKILL during an ingest', () => {
   const INGEST_POINTS = ['ingest.file_loaded:1', 'ingest.file_loaded:4', 'ingest.staged:1', 'publish.replaced:1', 'publish.before_commit:1'];
 

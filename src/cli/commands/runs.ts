@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { loadProject } from '../../config/load.js';
 import { TidemarkError } from '../../errors.js';
 import { requestCancel, requestCancelByMarker } from '../../scheduler/cancel.js';
-import { listRunSummaries } from '../../scheduler/run-list.js';
+import { listRunSummaries, type RunSummary } from '../../scheduler/run-list.js';
 import { globals, print, printJson, withWorkspace } from '../context.js';
 import { parsePositiveInt } from './core.js';
 
@@ -14,10 +14,10 @@ export function registerRunsCommands(program: Command): void {
     .option('--limit <n>', 'how many runs', '20')
     .action(async (opts: { limit: string }, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
-        const runs = await listRunSummaries(ws.engine, parsePositiveInt(opts.limit, '--limit'));
+        const runs = await listRunSummaries(ws.engine, parsePositiveInt(opts.limit, '--limit'), ws);
         if (g.json) return printJson(runs);
         if (!runs.length) return print('No runs yet.');
-        const rows = runs.map((r) => [r.run_id, r.kind, r.status, r.pool, `${r.tasks.computed}/${r.tasks.total}`, r.actor, r.created_at.slice(0, 19)]);
+        const rows = runs.map((r) => [r.run_id, r.kind, r.status, r.pool, taskProgress(r.tasks), r.actor, r.created_at.slice(0, 19)]);
         print(table([['RUN', 'KIND', 'STATUS', 'POOL', 'TASKS', 'ACTOR', 'CREATED'], ...rows]));
       }),
     );
@@ -43,6 +43,15 @@ export function registerRunsCommands(program: Command): void {
         else print(`Cancel of run ${runId} requested from the process holding the project; it stops between tasks.`);
       }
     });
+}
+
+/**
+ * Done (computed or skipped) over total, as the console's progress bar counts: a finished run reads
+ * `245/245`, with how many were skipped (dependents whose upstream did not change) and failed.
+ */
+function taskProgress(t: RunSummary['tasks']): string {
+  const notes = [t.skipped ? `${t.skipped} skipped` : '', t.failed ? `${t.failed} failed` : ''].filter(Boolean);
+  return `${t.done}/${t.total}${notes.length ? ` (${notes.join(', ')})` : ''}`;
 }
 
 function table(rows: string[][]): string {

@@ -10,6 +10,7 @@ import { TidemarkError } from '../../errors.js';
 import type { Capabilities, ColumnInfo, Connection, Db, Engine, FileFormat, Row } from '../engine.js';
 import { Mutex } from '../mutex.js';
 import { TRACE_SQL, traceSql } from '../trace.js';
+import { missingStateTableError } from '../missing-state-table.js';
 import { duckdbDialect } from './dialect.js';
 import { toPlain } from './values.js';
 
@@ -80,7 +81,7 @@ async function runQuery<T>(conn: DuckDBConnection, sql: string, params?: unknown
     return rows;
   } catch (error) {
     if (TRACE_SQL) traceSql(`(failed) ${sql}`, started);
-    throw sqlError(error);
+    throw sqlError(error, sql);
   }
 }
 
@@ -130,7 +131,7 @@ async function runExec(conn: DuckDBConnection, sql: string, params?: unknown[]):
     await conn.run(sql, params as never);
     if (TRACE_SQL) traceSql(sql, started);
   } catch (error) {
-    throw sqlError(error);
+    throw sqlError(error, sql);
   }
 }
 
@@ -140,9 +141,13 @@ function isMissingRelation(error: unknown): boolean {
   return /^Catalog Error: Table with name .* does not exist/.test(message);
 }
 
-function sqlError(error: unknown): TidemarkError {
+function sqlError(error: unknown, sql = ''): TidemarkError {
   if (error instanceof TidemarkError) return error;
   const message = error instanceof Error ? error.message : String(error);
+  // Tidemark's state schema in a DuckDB file is always `tidemark` (DuckDbEngine.stateSchema).
+  const missing = /^Catalog Error: Table with name (\S+) does not exist/.exec(message);
+  const damaged = missing && missingStateTableError('duckdb', sql, 'tidemark', missing[1], message);
+  if (damaged) return damaged;
   return new TidemarkError('SQL', message.split('\n')[0], { engineMessage: message }, { cause: error });
 }
 

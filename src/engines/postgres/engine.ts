@@ -8,6 +8,7 @@ import { TidemarkError } from '../../errors.js';
 import type { Capabilities, ColumnInfo, Connection, Db, Engine, FileFormat, Row } from '../engine.js';
 import { Mutex } from '../mutex.js';
 import { TRACE_SQL, traceSql } from '../trace.js';
+import { missingStateTableError } from '../missing-state-table.js';
 import { knownTypeName } from './column-types.js';
 import { postgresDialect } from './dialect.js';
 import { FileTables } from './file-tables.js';
@@ -24,14 +25,18 @@ async function run(target: Target, files: FileTables, sql: string, params?: unkn
     if (TRACE_SQL) traceSql(sql, started, result.rows?.length);
     return result;
   } catch (error) {
-    throw sqlError(error);
+    throw sqlError(error, sql);
   }
 }
 
-function sqlError(error: unknown): TidemarkError {
+function sqlError(error: unknown, sql = ''): TidemarkError {
   if (error instanceof TidemarkError) return error;
   const e = error as Partial<pg.DatabaseError> & Error;
   const message = e?.message ?? String(error);
+  // undefined_table, in a schema named as Tidemark's state schemas are (`tidemark`, or prefixed: PostgresEngine).
+  const missing = e?.code === '42P01' ? /^relation "([^".]*tidemark)\.([^"]+)" does not exist/.exec(message) : null;
+  const damaged = missing && missingStateTableError('postgres', sql, missing[1], missing[2], message);
+  if (damaged) return damaged;
   return new TidemarkError('SQL', message.split('\n')[0], { engineMessage: [message, e.detail, e.hint].filter(Boolean).join('\n'), sqlState: e.code }, { cause: error });
 }
 
