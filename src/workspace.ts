@@ -12,6 +12,7 @@ import { DuckDbEngine } from './engines/duckdb/engine.js';
 import type { Engine } from './engines/engine.js';
 import { TidemarkError } from './errors.js';
 import { EventBus } from './events.js';
+import { fileSystemError } from './io/fs-errors.js';
 import { migrate } from './state/migrate.js';
 import { attachRunHeartbeat } from './workers/run-heartbeat.js';
 
@@ -71,7 +72,13 @@ export async function openWorkspace(dir: string, options: OpenOptions = {}): Pro
   const file = holderFile(project);
   if (project.engine.kind === 'duckdb') {
     const holder: Holder = { pid: process.pid, command, started_at: new Date().toISOString() };
-    writeFileSync(file, JSON.stringify(holder));
+    try {
+      writeFileSync(file, JSON.stringify(holder));
+    } catch (error) {
+      // The folder DuckDB writes its .wal into: better refused here, before any work, than at a commit.
+      await engine.close();
+      throw fileSystemError(error, path.dirname(file), 'write', 'the state folder') ?? error;
+    }
   }
   let closed = false;
   const events = new EventBus();

@@ -3,9 +3,9 @@
  * model SQL files, refs, dependency edges and cycle detection. Every error names the file and the path.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { isMap, isScalar, isSeq, parseDocument, LineCounter, type Node as YamlNode } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, LineCounter, type Node as YamlNode, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { TidemarkError } from '../errors.js';
 import type { Grain } from '../core/grain.js';
@@ -13,6 +13,8 @@ import { projectSchema, type ProjectFile } from './schema.js';
 import { normalizeType } from './types.js';
 import { checkSchemaHistory } from './adapters.js';
 import { parseRefs } from './template.js';
+import { modelStatement } from './model-sql.js';
+import { fileSystemError } from '../io/fs-errors.js';
 import type { DatasetSpec, ModelSpec, Project, SourceSpec } from './project.js';
 
 export const CONFIG_FILE = 'tidemark.yaml';
@@ -40,12 +42,14 @@ export function findProjectDir(dir: string): string {
 export function loadProject(dir: string, options: LoadOptions = {}): Project {
   const projectDir = findProjectDir(dir);
   const configPath = path.join(projectDir, CONFIG_FILE);
-  const text = readFileSync(configPath, 'utf8');
+  const text = readProjectFile(configPath, CONFIG_FILE);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    throw new TidemarkError('CONFIG', `${CONFIG_FILE}: ${e.message.split('\n')[0]}`);
+  if (doc.errors.length > 0) throw yamlSyntaxError(doc.errors[0], text);
+  if (doc.contents === null) {
+    throw new TidemarkError('CONFIG', `${CONFIG_FILE} is empty`, {
+      hint: 'it needs at least name:, engine: and datasets: (`tidemark init DIR --example shop` writes a complete one to copy from)',
+    });
   }
   const secrets: string[] = [];
   const raw = interpolateEnv(doc.toJS(), options.env ?? process.env, secrets, []);
@@ -103,7 +107,7 @@ export function loadProject(dir: string, options: LoadOptions = {}): Project {
       if (!existsSync(sqlPath)) {
         throw new TidemarkError('CONFIG', `${CONFIG_FILE}: datasets.${name}.sql: model file ${ds.sql} does not exist`);
       }
-      const sqlTemplate = readFileSync(sqlPath, 'utf8').trim().replace(/;\s*$/, '');
+      const sqlTemplate = modelStatement(readProjectFile(sqlPath, ds.sql), ds.sql);
       hash.update(`\0${name}\0${sqlTemplate}`);
       const refs = parseRefs(sqlTemplate, ds.sql);
       const upstream = refs.filter((r) => r !== name).map((r) => ({ dataset: r, lookback: ds.depends_on[r]?.lookback ?? 0 }));
@@ -163,6 +167,16 @@ export function loadProject(dir: string, options: LoadOptions = {}): Project {
   };
 }
 
+/** A project file's text; one that cannot be read (permissions, a folder in its place) says so. */
+function readProjectFile(file: string, label: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EISDIR') throw new TidemarkError('CONFIG', `${label} is a folder, not a file`, { hint: `put the file at ${file}` });
+    throw fileSystemError(error, file, 'read', label === CONFIG_FILE ? 'the project file' : 'a model file') ?? error;
+  }
+}
+
 function requireColumn(columns: { name: string }[], name: string, at: string): void {
   if (!columns.some((c) => c.name === name)) {
     throw new TidemarkError('CONFIG', `${CONFIG_FILE}: ${at}: column '${name}' is not in schema.current`);
@@ -173,7 +187,23 @@ function resolveEngine(file: ProjectFile, dir: string, env: NodeJS.ProcessEnv): 
   const url = env.TIDEMARK_DATABASE_URL;
   if (file.engine.kind === 'postgres') return { kind: 'postgres', url: file.engine.url, schema: file.engine.schema };
   if (url && env.TIDEMARK_ENGINE === 'postgres') return { kind: 'postgres', url, schema: 'tidemark_data' };
-  return { kind: 'duckdb', path: path.resolve(dir, file.engine.path ?? path.join(STATE_DIR, 'warehouse.duckdb')) };
+  if (file.engine.path === undefined) return { kind: 'duckdb', path: path.resolve(dir, STATE_DIR, 'warehouse.duckdb') };
+  const target = path.resolve(dir, file.engine.path);
+  // The default .tidemark/ folder is created on first use; a configured folder is not. A missing one
+  // is a typo or a volume that is not mounted, and creating it would give an empty warehouse that
+  // looks like every partition is missing.
+  const folder = path.dirname(target);
+  if (!existsSync(folder)) {
+    throw new TidemarkError('CONFIG', `${CONFIG_FILE}: engine.path: folder ${folder} does not exist`, {
+      hint: `fix engine.path, mount the volume, or create the folder (mkdir -p ${folder}) for a new warehouse`,
+    });
+  }
+  if (existsSync(target) && statSync(target).isDirectory()) {
+    throw new TidemarkError('CONFIG', `${CONFIG_FILE}: engine.path: ${target} is a folder, not a DuckDB file`, {
+      hint: `name the database file inside it, e.g. engine: { kind: duckdb, path: ${path.join(file.engine.path, 'warehouse.duckdb')} }`,
+    });
+  }
+  return { kind: 'duckdb', path: target };
 }
 
 const DEFAULT_POOLS = {
@@ -230,6 +260,24 @@ function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, secrets: string[
   return value;
 }
 
+/** Hints for the YAML mistakes people make by hand; any other syntax error gets its line. */
+const YAML_HINTS: Record<string, (key: string) => string> = {
+  TAB_AS_INDENT: () => 'indent with spaces: YAML does not allow tabs for indentation',
+  DUPLICATE_KEY: (key) => `a key may appear once per mapping: merge or rename the second ${key ? `'${key}'` : 'one'}`,
+};
+
+/**
+ * `tidemark.yaml:LINE: what is wrong`, without the library's `at line L, column C:` tail and code
+ * excerpt (several lines, where the CLI promises one).
+ */
+function yamlSyntaxError(error: YAMLError, text: string): TidemarkError {
+  const line = error.linePos?.[0].line;
+  const what = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  const key = line ? (/^\s*([^:#\s][^:#]*?)\s*:/.exec(text.split('\n')[line - 1] ?? '')?.[1] ?? '') : '';
+  const hint = YAML_HINTS[error.code]?.(key) ?? `fix the YAML syntax${line ? ` on line ${line} (or just above it)` : ''}`;
+  return new TidemarkError('CONFIG', `${CONFIG_FILE}${line ? `:${line}` : ''}: ${what}`, { hint });
+}
+
 function configError(error: z.ZodError, root: unknown, lines: LineCounter): TidemarkError {
   const issue = error.issues[0];
   const at = issue.path.map(String);
@@ -238,6 +286,8 @@ function configError(error: z.ZodError, root: unknown, lines: LineCounter): Tide
   let message = issue.message;
   if (issue.code === 'invalid_value' && 'values' in issue) message = `expected one of ${(issue.values as unknown[]).join(', ')}`;
   if (issue.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  // A bad name (a dataset called `fx rates` or `o'brien`): say what a name may be, not "Invalid key".
+  if (issue.code === 'invalid_key') message = `'${at[at.length - 1]}' is not a valid name: ${issue.issues[0]?.message ?? message}`;
   return new TidemarkError('CONFIG', `${CONFIG_FILE}${line ? `:${line}` : ''}: ${where}: ${message}`);
 }
 

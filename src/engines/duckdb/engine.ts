@@ -12,6 +12,8 @@ import { Mutex } from '../mutex.js';
 import { TRACE_SQL, traceSql } from '../trace.js';
 import { missingStateTableError } from '../missing-state-table.js';
 import { duckdbDialect } from './dialect.js';
+import { openFailure } from './open-errors.js';
+import { fileSystemError } from '../../io/fs-errors.js';
 import { toPlain } from './values.js';
 
 class DuckDbConnection implements Connection {
@@ -167,7 +169,13 @@ export class DuckDbEngine implements Engine {
   ) {}
 
   static async open(file: string, options: { threads?: number } = {}): Promise<DuckDbEngine> {
-    if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+    if (file !== ':memory:') {
+      try {
+        mkdirSync(path.dirname(file), { recursive: true });
+      } catch (error) {
+        throw fileSystemError(error, path.dirname(file), 'create', 'the folder of the database') ?? error;
+      }
+    }
     let instance: DuckDBInstance;
     try {
       const config: Record<string, string> = {};
@@ -179,7 +187,7 @@ export class DuckDbEngine implements Engine {
       if (lock) {
         throw new TidemarkError('LOCKED', `the project's database is held by another process (pid ${lock[2]})`, { pid: Number(lock[2]), file });
       }
-      throw new TidemarkError('INTERNAL', `cannot open DuckDB file ${file}: ${message.split('\n')[0]}`, {}, { cause: error });
+      throw openFailure(file, error);
     }
     const main = new DuckDbConnection(await instance.connect());
     return new DuckDbEngine(instance, main, new Set());
@@ -266,7 +274,10 @@ export class DuckDbEngine implements Engine {
   }
 
   async describeQuery(db: Db, sql: string): Promise<ColumnInfo[]> {
-    const rows = await db.query<{ column_name: string; column_type: string }>(`DESCRIBE ${sql}`);
+    // Wrapped as a subquery, as the staging insert reads it: DuckDB's driver runs every statement of a
+    // string, so a bare `DESCRIBE ${sql}` would execute whatever follows a `;` in it. The newlines keep
+    // a trailing `-- comment` from swallowing the closing parenthesis.
+    const rows = await db.query<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM (\n${sql}\n)`);
     return rows.map((r) => ({ name: r.column_name, type: portableType(r.column_type) }));
   }
 

@@ -1,0 +1,50 @@
+/**
+ * Why DuckDB could not open the project's file, as one line with a way forward. The driver's message
+ * names the cause (permissions, a damaged or foreign file, a newer storage format); the hint says
+ * what to do about it. Exit 1: nothing was changed, the file was not touched.
+ */
+import { TidemarkError } from '../../errors.js';
+import { processUser } from '../../io/fs-errors.js';
+
+interface Diagnosis {
+  pattern: RegExp;
+  why: string;
+  hint: (file: string) => string;
+}
+
+const DIAGNOSES: Diagnosis[] = [
+  {
+    pattern: /Permission denied|Operation not permitted/i,
+    why: `permission denied for user ${processUser()}`,
+    hint: (file) => `Tidemark opens the database read-write: ${file} and its folder must be writable (check with ls -l), or run as the user who owns the project`,
+  },
+  {
+    pattern: /Read-only file system/i,
+    why: 'the file system is read-only',
+    hint: () => 'remount it read-write or copy the project to a writable disk',
+  },
+  {
+    pattern: /No space left on device|Disk quota exceeded/i,
+    why: 'no space left on the device',
+    hint: () => 'free some disk space (df -h), then run the command again',
+  },
+  {
+    // Written by a newer DuckDB (a newer Tidemark), or by one too old to be read any more.
+    pattern: /version number|newer version|storage version|serialized with/i,
+    why: 'it was written by an incompatible DuckDB version',
+    hint: () => 'open it with the Tidemark version that wrote it (upgrade tidemark if it is newer); Tidemark never converts the file down',
+  },
+  {
+    pattern: /not a valid DuckDB database file|Could not read enough bytes|checksum|Corrupt|INTERNAL Error/i,
+    why: 'the file is damaged or is not a DuckDB database',
+    hint: (file) => `restore ${file} from a backup; if it holds nothing you need, move it aside (Tidemark never overwrites it) and ingest and run again to rebuild`,
+  },
+];
+
+export function openFailure(file: string, error: unknown): TidemarkError {
+  const message = error instanceof Error ? error.message : String(error);
+  const first = message.split('\n')[0];
+  const known = DIAGNOSES.find((d) => d.pattern.test(message));
+  if (!known) return new TidemarkError('INTERNAL', `cannot open DuckDB file ${file}: ${first}`, {}, { cause: error });
+  return new TidemarkError('UNAVAILABLE', `cannot open DuckDB file ${file}: ${known.why}`, { hint: known.hint(file), engineMessage: first }, { cause: error });
+}
