@@ -9,7 +9,7 @@
  * the other order could record the old time with a hash of the new bytes.
  */
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { TidemarkError } from '../errors.js';
@@ -48,13 +48,22 @@ export function listAndHash(files: string[]): { listed: ListedFile[]; stop(): vo
 }
 
 function measure(given: string, absolute: string): ListedFile['stat'] {
+  let st: Stats;
   try {
-    const st = statSync(absolute);
-    if (!st.isFile()) throw new Error('not a regular file');
-    return { bytes: st.size, mtimeMs: st.mtimeMs };
+    st = statSync(absolute);
   } catch (error) {
-    return { error: new TidemarkError('BAD_INPUT', `cannot read ${given}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`) };
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    // A shell passes a pattern that matches nothing on unchanged (bash without nullglob): say so.
+    if (missing && /[*?[]/.test(given)) {
+      return { error: new TidemarkError('BAD_INPUT', `no file matches ${given}`, { hint: `check the folder and the pattern (ls ${path.dirname(given)}); nothing was loaded` }) };
+    }
+    return { error: new TidemarkError('BAD_INPUT', `cannot read ${given}: ${missing ? 'no such file' : (error as Error).message}`) };
   }
+  if (st.isDirectory()) {
+    return { error: new TidemarkError('BAD_INPUT', `${given} is a folder, not a file`, { hint: `pass the files in it: tidemark ingest SOURCE ${path.join(given, '*.csv')}` }) };
+  }
+  if (!st.isFile()) return { error: new TidemarkError('BAD_INPUT', `cannot read ${given}: not a regular file`) };
+  return { bytes: st.size, mtimeMs: st.mtimeMs };
 }
 
 /** Read size: larger reads gain nothing once each read overlaps the hashing of the previous one. */

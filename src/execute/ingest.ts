@@ -88,7 +88,17 @@ export interface IngestResult extends RunResult {
   superseded: string[];
 }
 
+/** Compressed files are refused by name: the CSV header is read here, and PostgreSQL's COPY streams raw bytes. */
+const COMPRESSED = /\.(gz|gzip|zst|zstd|bz2|xz|zip|lz4|snappy)$/i;
+
 export function formatOf(file: string, declared?: FileFormat): FileFormat {
+  const compressed = COMPRESSED.exec(file);
+  if (compressed) {
+    const plain = file.slice(0, -compressed[0].length);
+    throw new TidemarkError('BAD_INPUT', `${file} is compressed (${compressed[1]}): ingest reads uncompressed CSV and NDJSON, and Parquet`, {
+      hint: compressed[1].toLowerCase().startsWith('gz') ? `decompress it first (gunzip -k ${file}) and ingest ${plain}` : `decompress it first and ingest ${plain}`,
+    });
+  }
   if (declared) return declared;
   const ext = path.extname(file).toLowerCase();
   if (ext === '.parquet') return 'parquet';
@@ -456,7 +466,10 @@ async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => 
     throw new TidemarkError('BAD_INPUT', `${names}: ${error.message}`, {
       ...error.details,
       dataset: ds.name,
-      hint: `fix the value in the file, or declare the column's type to match in datasets.${ds.name}.schema, then ingest the file again`,
+      // A CSV that does not parse (a row with too many or too few fields, an unclosed quote) has no value to retype.
+      hint: /CSV Error on Line/.test(error.message)
+        ? 'fix that line of the file (every row has the header\'s columns, comma-separated, quotes closed), then ingest the file again; nothing was loaded'
+        : `fix the value in the file, or declare the column's type to match in datasets.${ds.name}.schema, then ingest the file again`,
     }, { cause: error });
   }
 }

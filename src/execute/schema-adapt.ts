@@ -25,14 +25,18 @@ export interface ShapedFile {
 export async function readShape(engine: Engine, absolute: string, format: FileFormat, label: string): Promise<ShapedFile> {
   try {
     if (format === 'csv') {
-      const header = readCsvHeader(absolute);
+      const header = readCsvHeader(absolute, label);
       return { absolute, format, header, shape: { typed: false, columns: header.map((name) => ({ name, type: 'VARCHAR' })) } };
     }
     const columns = await engine.describeQuery(engine, engine.readFileSql(absolute, format));
     // An engine that loads files as text (Postgres) can only match them by name, like a CSV.
     return { absolute, format, shape: { typed: engine.capabilities.typedFiles, columns } };
   } catch (error) {
-    throw new TidemarkError('BAD_INPUT', `cannot read ${label} as ${format}: ${(error as Error).message}`);
+    // readCsvHeader's own refusals (another delimiter, UTF-16) already say what to do.
+    if (error instanceof TidemarkError && error.code === 'BAD_INPUT') throw error;
+    throw new TidemarkError('BAD_INPUT', `cannot read ${label} as ${format}: ${(error as Error).message}`, {
+      hint: `check that ${label} is a complete ${format === 'ndjson' ? 'NDJSON (one JSON object per line)' : format === 'parquet' ? 'Parquet' : 'CSV'} file (not cut short by a copy or download), fix it and ingest again; nothing was loaded`,
+    });
   }
 }
 

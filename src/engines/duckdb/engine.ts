@@ -150,7 +150,19 @@ function sqlError(error: unknown, sql = ''): TidemarkError {
   const missing = /^Catalog Error: Table with name (\S+) does not exist/.exec(message);
   const damaged = missing && missingStateTableError('duckdb', sql, 'tidemark', missing[1], message);
   if (damaged) return damaged;
-  return new TidemarkError('SQL', message.split('\n')[0], { engineMessage: message }, { cause: error });
+  return new TidemarkError('SQL', firstLine(message), { engineMessage: message }, { cause: error });
+}
+
+/**
+ * The one line an error is reported by. A CSV reading error's first line only names the line of the
+ * file (`CSV Error on Line: 2`); what is wrong there (`Expected Number of Columns: 6 Found: 7`, an
+ * unterminated quote, bytes that are not UTF-8) comes after the offending line's text, and is kept.
+ */
+function firstLine(message: string): string {
+  const [first, ...rest] = message.split('\n');
+  if (!/CSV Error on Line: \d+$/.test(first)) return first;
+  const reason = rest.map((l) => l.trim()).find((l) => l && !l.startsWith('Original Line:') && !l.startsWith('Possible'));
+  return reason ? `${first}: ${reason}` : first;
 }
 
 export class DuckDbEngine implements Engine {
