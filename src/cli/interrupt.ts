@@ -17,13 +17,34 @@ const EXIT_CODE: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 export function cancelRunOnInterrupt(ws: Workspace): () => void {
   let running: string | null = null;
   let asked = false;
+  /** The run whose publish transaction is under way, and the signal that asked to stop during it. */
+  let publishing: string | null = null;
+  let stopAfterPublish: NodeJS.Signals | null = null;
   const off = ws.events.on((e) => {
     if (e.type === 'run.started') running = e.run_id;
     else if (e.type === 'run.publishing' || e.type === 'run.published' || e.type === 'run.failed') running = null;
+    if (e.type === 'run.publishing') publishing = e.run_id;
+    else if (e.type === 'run.published' || e.type === 'run.failed') publishing = null;
+    if (e.type === 'run.published' && stopAfterPublish) {
+      process.stderr.write(`tidemark: run ${e.run_id} published; stopped as asked (its consumer notifications stay queued in the outbox)\n`);
+      process.exit(EXIT_CODE[stopAfterPublish] ?? 1);
+    }
   });
   const onSignal = (signal: NodeJS.Signals) => {
     // A command with its own handler (`tidemark worker` drains its tasks) decides when it runs none.
-    if (!running && process.listenerCount(signal) > 1) return;
+    if (!running && !publishing && process.listenerCount(signal) > 1) return;
+    // The publish is one short transaction: stopping in it would throw the whole run's work away
+    // and leave the user guessing whether it committed. It finishes (or fails) first; a second
+    // signal still stops at once, and the transaction then rolls back.
+    if (publishing && !stopAfterPublish) {
+      stopAfterPublish = signal;
+      process.stderr.write(`tidemark: run ${publishing} is publishing (one transaction); stopping once it commits. Ctrl-C again to stop at once (nothing of it is then published).\n`);
+      return;
+    }
+    if (publishing) {
+      process.stderr.write(`tidemark: stopped at once during the publish of run ${publishing}: nothing of it was published; re-issue the same command to resume\n`);
+      process.exit(EXIT_CODE[signal] ?? 1);
+    }
     if (!running || asked) {
       if (running) process.stderr.write(`tidemark: stopped at once; run ${running} is interrupted and resumable: re-issue the same command\n`);
       process.exit(EXIT_CODE[signal] ?? 1);

@@ -12,7 +12,7 @@ import { Mutex } from '../mutex.js';
 import { TRACE_SQL, traceSql } from '../trace.js';
 import { missingStateTableError } from '../missing-state-table.js';
 import { duckdbDialect } from './dialect.js';
-import { openFailure } from './open-errors.js';
+import { openFailure, storageFailure } from './open-errors.js';
 import { fileSystemError } from '../../io/fs-errors.js';
 import { toPlain } from './values.js';
 
@@ -150,6 +150,8 @@ function sqlError(error: unknown, sql = ''): TidemarkError {
   const missing = /^Catalog Error: Table with name (\S+) does not exist/.exec(message);
   const damaged = missing && missingStateTableError('duckdb', sql, 'tidemark', missing[1], message);
   if (damaged) return damaged;
+  const storage = storageFailure(message);
+  if (storage) return storage;
   return new TidemarkError('SQL', firstLine(message), { engineMessage: message }, { cause: error });
 }
 

@@ -48,3 +48,20 @@ export function openFailure(file: string, error: unknown): TidemarkError {
   if (!known) return new TidemarkError('INTERNAL', `cannot open DuckDB file ${file}: ${first}`, {}, { cause: error });
   return new TidemarkError('UNAVAILABLE', `cannot open DuckDB file ${file}: ${known.why}`, { hint: known.hint(file), engineMessage: first }, { cause: error });
 }
+
+/**
+ * A write the machine refused (a full disk, a file size limit, a volume gone read-only) is not an SQL
+ * error of the user's (exit 2) but a failure of the environment (exit 1). DuckDB fails the statement
+ * or the commit, which is then not applied: re-issuing the command once the disk has room resumes.
+ */
+const STORAGE: { pattern: RegExp; why: string; hint: string }[] = [
+  { pattern: /No space left on device|File too large|Disk quota exceeded/i, why: 'the disk is full (or a file size limit was reached)', hint: 'free disk space (df -h), then re-issue the same command: the failed transaction was not committed, and a run resumes' },
+  { pattern: /Read-only file system/i, why: 'the file system became read-only', hint: 'remount it read-write, then re-issue the same command: the failed transaction was not committed' },
+];
+
+export function storageFailure(message: string): TidemarkError | null {
+  if (!/IO Error|Could not write|Failed to commit|Could not (?:open|truncate|sync)/i.test(message)) return null;
+  const known = STORAGE.find((s) => s.pattern.test(message));
+  if (!known) return null;
+  return new TidemarkError('UNAVAILABLE', `could not write the database: ${known.why}`, { hint: known.hint, engineMessage: message.split('\n')[0] });
+}
