@@ -70,7 +70,8 @@ export function loadProject(dir: string, options: LoadOptions = {}): Project {
       partitionColumn: ds.partition.column,
       grain: ds.partition.grain as Grain,
       key: ds.key,
-      checks: ds.checks,
+      // A check's SQL is one query, like a model's: trimmed, and refused with a second statement.
+      checks: ds.checks.map((c, i) => ('sql' in c ? { ...c, sql: modelStatement(c.sql, located(`datasets.${name}.checks[${i}].sql`)) } : c)),
       protect: ds.protect ?? { frozen: [] },
       consumers: ds.consumers,
     };

@@ -43,6 +43,22 @@ describe('tidemark.yaml and model files edited by hand', () => {
     expect(await snapshotState(dir)).toEqual(before);
   });
 
+  it("a declared sql check is one query too: a second statement is refused at load, a trailing ';' is trimmed", async () => {
+    const dir = copies.fresh();
+    const before = await snapshotState(dir);
+    const withCheck = (sql: string) => (yaml: string) =>
+      yaml.replace(/(  monthly_revenue:\n    kind: model\n)/, `$1    checks: [{ sql: ${JSON.stringify(sql)} }]\n`);
+    const original = readFileSync(YAML(dir), 'utf8');
+    editYaml(dir, withCheck('SELECT * FROM {{ this }} WHERE revenue_usd_cents < 0; DROP TABLE orders'));
+    expect(readFileSync(YAML(dir), 'utf8')).not.toBe(original);
+    expectRefusal(cli(dir, backfillMonth), 2, /^error: tidemark\.yaml:\d+: datasets\.monthly_revenue\.checks\[0\]\.sql holds more than one SQL statement$/m, /remove everything after the first ';'/);
+    writeFileSync(YAML(dir), original); // the snapshot loads the project
+    expect(await snapshotState(dir)).toEqual(before);
+    editYaml(dir, withCheck('SELECT * FROM {{ this }} WHERE revenue_usd_cents < 0;'));
+    const ok = cli(dir, backfillMonth);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+
   it('an empty model (or one with only a comment) is a config error, not an internal one', () => {
     const dir = copies.fresh();
     writeModel(dir, 'monthly_revenue', '-- to do\n');
