@@ -24,7 +24,7 @@ import { loadPlanningState, runLiveness, type PlanningState } from '../plan/snap
 import { isUpToDate, rememberIfUpToDate, upToDateKey } from '../plan/up-to-date.js';
 import type { Plan } from '../plan/types.js';
 import { loadPartitions } from '../state/partitions.js';
-import { listActiveRuns, listRuns, listTasks, type RunRecord } from '../state/runs.js';
+import { listActiveRuns, listTasks, recentRunOutcomes, type RunRecord } from '../state/runs.js';
 import { AdmissionConflict } from '../workers/admission.js';
 import type { Workspace } from '../workspace.js';
 
@@ -145,7 +145,7 @@ export async function listPartitions(ws: Workspace, dataset: string): Promise<Pa
 /** Partitions whose latest run failed on them (partition → when). */
 async function failedPartitions(ws: Workspace, dataset: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  const runs = (await listRuns(ws.engine, ws.engine, 20)).filter((r) => r.status === 'failed');
+  const runs = (await recentRunOutcomes(ws.engine, ws.engine, 20)).filter((r) => r.status === 'failed');
   for (const r of runs) for (const t of await listTasks(ws.engine, ws.engine, r.run_id)) if (t.dataset === dataset && t.status === 'failed' && !out.has(t.partition)) out.set(t.partition, r.updated_at);
   return out;
 }
@@ -200,7 +200,7 @@ export async function status(ws: Workspace): Promise<ProjectStatus> {
   const inFlight = await listActiveRuns(ws.engine, ws.engine);
   const alive = await runLiveness(ws.engine, ws.engine);
   const summary = ({ run_id, kind, status: s, actor, created_at }: RunRecord) => ({ run_id, kind, status: s, actor, created_at });
-  const recent = await listRuns(ws.engine, ws.engine, 20);
+  const recent = await recentRunOutcomes(ws.engine, ws.engine, 20);
   return {
     project: ws.project.name,
     engine: ws.engine.kind,

@@ -80,6 +80,16 @@ export async function listRuns(db: Db, engine: Engine, limit = 50): Promise<RunR
   return rows.map(runFromRow);
 }
 
+/** A run's outcome without its request and plan (most of its row): for reads that list the newest runs. */
+export type RunOutcome = Pick<RunRecord, 'run_id' | 'kind' | 'status' | 'error' | 'created_at' | 'updated_at'>;
+
+/** The newest runs' outcomes: `listRuns` without the JSON columns, which the engine would otherwise read for every run. */
+export async function recentRunOutcomes(db: Db, engine: Engine, limit: number): Promise<RunOutcome[]> {
+  return db.query<RunOutcome>(
+    `SELECT run_id, kind, status, error, created_at, updated_at FROM ${stateTable(engine, 'runs')} ORDER BY created_at DESC, run_id DESC LIMIT ${Math.max(1, Math.floor(limit))}`,
+  );
+}
+
 /** The latest unfinished run issued with the same request, which re-issuing the command resumes. */
 export async function findResumableRun(db: Db, engine: Engine, runKey: string): Promise<RunRecord | null> {
   const rows = await db.query(
