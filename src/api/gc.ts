@@ -259,9 +259,10 @@ async function knownRuns(engine: Engine, owners: (string | null)[]): Promise<Kno
   return { runs, latestOfKey };
 }
 
-/** The run a staging table (`<run>__<dataset>`, and its view) or a first load's load table belongs to; null for other tables. */
+/** The run a staging table (`<run>__<dataset>`, and its view) or a first load's load table belongs to; null for other tables (a file table is a process's). */
 function runOfTable(engine: Engine, t: TableRow): string | null {
-  return t.table_schema === engine.stagingSchema ? t.table_name.split('__')[0] : runOfLoadTable(t.table_name);
+  if (t.table_schema !== engine.stagingSchema) return runOfLoadTable(t.table_name);
+  return engine.kind === 'postgres' && fileTableInstance(t.table_name) !== null ? null : t.table_name.split('__')[0];
 }
 
 /** In flight; a run with no pid is computed by workers (issue 8) and in flight while active. */
