@@ -24,7 +24,7 @@ import { loadPlanningState, runLiveness, type PlanningState } from '../plan/snap
 import { isUpToDate, rememberIfUpToDate, upToDateKey } from '../plan/up-to-date.js';
 import type { Plan } from '../plan/types.js';
 import { loadPartitions } from '../state/partitions.js';
-import { listActiveRuns, listTasks, recentRunOutcomes, type RunOutcome, type RunRecord } from '../state/runs.js';
+import { listActiveRuns, listTasks, recentRuns, type RunHeader, type RunRecord } from '../state/runs.js';
 import { AdmissionConflict } from '../workers/admission.js';
 import type { Workspace } from '../workspace.js';
 
@@ -112,12 +112,12 @@ export async function listPartitions(ws: Workspace, dataset: string): Promise<Pa
 interface PartitionStateInputs {
   state: PlanningState;
   /** Failed runs among the newest 20. */
-  failedRuns: RunOutcome[];
+  failedRuns: RunHeader[];
 }
 
 async function partitionStateInputs(ws: Workspace): Promise<PartitionStateInputs> {
   const state = await loadPlanningState(ws.engine, ws.engine);
-  const failedRuns = (await recentRunOutcomes(ws.engine, ws.engine, 20)).filter((r) => r.status === 'failed');
+  const failedRuns = (await recentRuns(ws.engine, ws.engine, 20)).filter((r) => r.status === 'failed');
   return { state, failedRuns };
 }
 
@@ -160,7 +160,7 @@ async function partitionRows(ws: Workspace, dataset: string, { state, failedRuns
 }
 
 /** Partitions whose latest run failed on them (partition → when). */
-async function failedPartitions(ws: Workspace, dataset: string, runs: RunOutcome[]): Promise<Map<string, string>> {
+async function failedPartitions(ws: Workspace, dataset: string, runs: RunHeader[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const r of runs) for (const t of await listTasks(ws.engine, ws.engine, r.run_id)) if (t.dataset === dataset && t.status === 'failed' && !out.has(t.partition)) out.set(t.partition, r.updated_at);
   return out;
@@ -217,7 +217,7 @@ export async function status(ws: Workspace): Promise<ProjectStatus> {
   const inFlight = await listActiveRuns(ws.engine, ws.engine);
   const alive = await runLiveness(ws.engine, ws.engine);
   const summary = ({ run_id, kind, status: s, actor, created_at }: RunRecord) => ({ run_id, kind, status: s, actor, created_at });
-  const recent = await recentRunOutcomes(ws.engine, ws.engine, 20);
+  const recent = await recentRuns(ws.engine, ws.engine, 20);
   return {
     project: ws.project.name,
     engine: ws.engine.kind,

@@ -80,14 +80,15 @@ export async function listRuns(db: Db, engine: Engine, limit = 50): Promise<RunR
   return rows.map(runFromRow);
 }
 
-/** A run's outcome without its request and plan (most of its row): for reads that list the newest runs. */
-export type RunOutcome = Pick<RunRecord, 'run_id' | 'kind' | 'status' | 'error' | 'created_at' | 'updated_at'>;
+/** A run without its request and plan (most of its row, as JSON text): what lists of runs show. */
+export type RunHeader = Omit<RunRecord, 'request' | 'plan'>;
 
-/** The newest runs' outcomes: `listRuns` without the JSON columns, which the engine would otherwise read for every run. */
-export async function recentRunOutcomes(db: Db, engine: Engine, limit: number): Promise<RunOutcome[]> {
-  return db.query<RunOutcome>(
-    `SELECT run_id, kind, status, error, created_at, updated_at FROM ${stateTable(engine, 'runs')} ORDER BY created_at DESC, run_id DESC LIMIT ${Math.max(1, Math.floor(limit))}`,
-  );
+const HEADER_COLUMNS = 'run_id, kind, run_key, status, actor, reason, command, pool, error, pid, host, created_at, updated_at, published_at, publish_seq';
+
+/** The newest runs without their JSON columns, which the engine would otherwise read for every run it sorts. */
+export async function recentRuns(db: Db, engine: Engine, limit: number): Promise<RunHeader[]> {
+  const rows = await db.query<RunHeader>(`SELECT ${HEADER_COLUMNS} FROM ${stateTable(engine, 'runs')} ORDER BY created_at DESC, run_id DESC LIMIT ${Math.max(1, Math.floor(limit))}`);
+  return rows.map((r) => ({ ...r, pid: r.pid === null ? null : Number(r.pid), publish_seq: r.publish_seq === null ? null : Number(r.publish_seq) }));
 }
 
 /** The latest unfinished run issued with the same request, which re-issuing the command resumes. */
