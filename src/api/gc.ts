@@ -369,15 +369,16 @@ async function fileTablesOfDeadProcesses(engine: Engine, tables: TableRow[]): Pr
 
 type RunCopy = HistoryCopy & { run_id: string };
 
+/** Every history copy a run made ahead of its publish (execute/history-copy.ts). */
+async function historyCopies(engine: Engine): Promise<RunCopy[]> {
+  return engine.query<RunCopy>(`SELECT run_id, dataset, partition, version, tag FROM ${stateTable(engine, 'history_copies')} ORDER BY run_id, dataset, partition`);
+}
+
 /**
  * Copies of runs not in flight. A later attempt of a run never uses them (history-copy.ts), so
  * resumable runs' copies go too. Copies of datasets the project no longer declares stay, as their
  * history does.
  */
-async function historyCopies(engine: Engine): Promise<RunCopy[]> {
-  return engine.query<RunCopy>(`SELECT run_id, dataset, partition, version, tag FROM ${stateTable(engine, 'history_copies')} ORDER BY run_id, dataset, partition`);
-}
-
 function historyCopiesToDrop(copies: RunCopy[], project: Project, known: KnownRuns): RunCopy[] {
   return copies.filter((c) => project.datasets.has(c.dataset) && !inFlight(known, c.run_id));
 }
