@@ -11,7 +11,7 @@ import { canonicalJson } from '../audit/canonical.js';
 import { getDataset } from '../config/project.js';
 import { parsePartitionKey } from '../core/grain.js';
 import { TidemarkError, usageError } from '../errors.js';
-import { readAudit, readStoredAudit } from '../state/audit.js';
+import { countAudit, readAudit, readStoredAudit } from '../state/audit.js';
 import { listVersions, type Inputs } from '../state/partitions.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
@@ -29,6 +29,14 @@ export async function auditLog(ws: Workspace, q: AuditLogQuery = {}): Promise<Au
   // A dataset removed from the project keeps its records; a name that is neither is a typo.
   if (q.dataset !== undefined && !records.length && !ws.project.datasets.has(q.dataset)) getDataset(ws.project, q.dataset);
   return records;
+}
+
+/** The newest `size` records matching the query (sequence order) and how many match in all: a page, not the whole trail. */
+export async function auditPage(ws: Workspace, q: AuditLogQuery, size: number): Promise<{ total: number; records: AuditRecord[] }> {
+  const filter = { dataset: q.dataset, runId: q.runId, since: q.since === undefined ? undefined : parseSince(q.since) };
+  const total = await countAudit(ws.engine, ws.engine, filter);
+  if (q.dataset !== undefined && !total && !ws.project.datasets.has(q.dataset)) getDataset(ws.project, q.dataset);
+  return { total, records: total ? await readAudit(ws.engine, ws.engine, filter, size) : [] };
 }
 
 const SPAN = /^(\d+)([mhd])$/;
@@ -143,8 +151,10 @@ export async function lineage(ws: Workspace, dataset: string, partition: string)
   if (!versions.length) {
     throw new TidemarkError('NOT_FOUND', `${dataset} has no versions of partition ${key}`, { dataset, partitions: [key], hint: `tidemark partitions ${dataset} lists the partitions that exist` });
   }
-  const audits = await readAudit(ws.engine, ws.engine, { dataset });
-  const runKinds = await runKindsOf(ws, [...new Set(versions.map((v) => v.run_id))]);
+  // Only the records of the runs that made these versions: the dataset's whole trail grows with every publish.
+  const runIds = [...new Set(versions.map((v) => v.run_id))];
+  const audits = await readAudit(ws.engine, ws.engine, { dataset, runIds });
+  const runKinds = await runKindsOf(ws, runIds);
   return versions.map((v) => {
     const record = audits.find((a) => a.run_id === v.run_id && a.partitions.includes(key) && describesVersion(a, key, v.version));
     return {

@@ -5,7 +5,7 @@
  */
 import { awaitedConsumers } from '../consumers/awaiting.js';
 import { describeTarget, isPauseConsumer, maxAttempts, subscriptions } from '../consumers/config.js';
-import { listDeliveries, requeue, type DeliveryStatus } from '../consumers/deliveries.js';
+import { countDeliveries, listDeliveries, requeue, type DeliveryStatus } from '../consumers/deliveries.js';
 import { dispatch, type DispatchOptions, type DispatchReport } from '../consumers/dispatcher.js';
 import { enqueueNewEvents } from '../consumers/enqueue.js';
 import { failedDelivery, hasFailed, type FailedDelivery } from '../consumers/failures.js';
@@ -85,23 +85,26 @@ export interface ConsumersStatus {
 }
 
 export async function consumersStatus(ws: Workspace): Promise<ConsumersStatus> {
-  const all = await listDeliveries(ws.engine, ws.engine);
-  const consumers = listConsumers(ws).map((info): ConsumerStatus => {
-    const mine = all.filter((d) => d.consumer === info.consumer);
-    const last = mine.find((d) => d.status !== 'pending' || d.attempts > 0) ?? mine[0];
-    return {
+  // Counts are aggregated by the engine and only the few rows shown are read: the deliveries table
+  // keeps every delivery ever made, so reading it whole grows with the project's age.
+  const counts = await countDeliveries(ws.engine, ws.engine);
+  const count = (consumer: string, status: DeliveryStatus) => counts.find((c) => c.consumer === consumer && c.status === status)?.n ?? 0;
+  const consumers: ConsumerStatus[] = [];
+  for (const info of listConsumers(ws)) {
+    // The newest delivery that was attempted or settled, else the newest queued one.
+    const [last] = (await listDeliveries(ws.engine, ws.engine, { consumer: info.consumer, attempted: true, limit: 1 })).concat(
+      await listDeliveries(ws.engine, ws.engine, { consumer: info.consumer, limit: 1 }),
+    );
+    consumers.push({
       ...info,
-      delivered: mine.filter((d) => d.status === 'delivered').length,
-      pending: mine.filter((d) => d.status === 'pending').length,
-      dead: mine.filter((d) => d.status === 'dead').length,
+      delivered: count(info.consumer, 'delivered'),
+      pending: count(info.consumer, 'pending'),
+      dead: count(info.consumer, 'dead'),
       last_delivery: last ? lastDelivery(last) : null,
-    };
-  });
-  const orphaned = [...new Set(all.filter((d) => !ws.project.consumers[d.consumer] && d.status === 'pending').map((d) => d.consumer))].map((consumer) => ({
-    consumer,
-    pending: all.filter((d) => d.consumer === consumer && d.status === 'pending').length,
-  }));
-  const failing = all
+    });
+  }
+  const orphaned = counts.filter((c) => !ws.project.consumers[c.consumer] && c.status === 'pending').map(({ consumer, n }) => ({ consumer, pending: n }));
+  const failing = (await listDeliveries(ws.engine, ws.engine, { failed: true }))
     .filter((d) => ws.project.consumers[d.consumer] && hasFailed(d))
     .map((d) => failedDelivery(ws, d))
     .filter((f) => f.required)

@@ -20,7 +20,7 @@ import { getDataset, type Project } from '../config/project.js';
 import type { Db, Engine } from '../engines/engine.js';
 import { isProcessAlive } from '../plan/snapshot.js';
 import { appendAudit } from '../state/audit.js';
-import { isActive, listRuns, type RunRecord } from '../state/runs.js';
+import { isActive, type RunRecord } from '../state/runs.js';
 import { historyTable, stateTable } from '../state/tables.js';
 import { historyRowPredicates } from './version-content.js';
 import { dropCopiedRows, type HistoryCopy } from '../execute/history-copy.js';
@@ -117,9 +117,10 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
   // What runs left behind (staging, history copies) goes in a gc.staging record, in the same transaction.
   const auditLeftovers = (tx: Db, details: Record<string, unknown>) =>
     appendAudit(tx, engine, { actor: ws.actor, action: 'gc.staging', reason, command: ws.command, run_id: null, dataset: null, partitions: [], details, config_hash: project.configHash });
-  // Tables first, runs second: a run is recorded before it creates any, so a run started meanwhile is known.
+  // Tables and copies first, runs second: a run is recorded before it creates any, so a run started meanwhile is known.
   const tables = await stagingTables(engine);
-  const runs = await knownRuns(engine);
+  const copyRows = await historyCopies(engine);
+  const runs = await knownRuns(engine, [...tables.map((t) => runOfTable(engine, t)), ...copyRows.map((c) => c.run_id)]);
   const files = await fileTablesOfDeadProcesses(engine, tables);
   let staging: DroppedStaging[];
   let copies: DroppedHistoryCopies[];
@@ -127,7 +128,7 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
     const ofRuns = await stagingToDrop(engine, tables.filter((t) => !files.isFileTable(t)), runs, Boolean(options.allStaging));
     // Views first (they read the tables): file tables are tables.
     staging = [...ofRuns, ...files.dropped];
-    const leftover = await historyCopiesToDrop(engine, project, runs);
+    const leftover = historyCopiesToDrop(copyRows, project, runs);
     copies = await describeCopies(engine, engine, project, runs, leftover);
     if (copies.length && !options.dryRun) {
       copies = await engine.transaction(async (tx) => {
@@ -227,17 +228,41 @@ async function removeFromHistory(tx: Db, engine: Engine, project: Project, datas
   }
 }
 
+/** What gc needs to know of a run: whether it is in flight, finished, or the one re-issuing its command resumes. */
+type KnownRun = Pick<RunRecord, 'run_id' | 'run_key' | 'status' | 'pid' | 'created_at'>;
+
 /** The recorded runs, and the latest of each request: the one re-issuing the command resumes. */
 interface KnownRuns {
-  runs: Map<string, RunRecord>;
-  latestOfKey: Map<string, RunRecord>;
+  runs: Map<string, KnownRun>;
+  latestOfKey: Map<string, KnownRun>;
 }
 
-async function knownRuns(engine: Engine): Promise<KnownRuns> {
-  const runs = new Map((await listRuns(engine, engine, 100_000)).map((r) => [r.run_id, r]));
-  const latestOfKey = new Map<string, RunRecord>();
+/**
+ * The runs that own staging or history copies, and every run of the same requests (to tell which one
+ * re-issuing the command resumes), with only the columns gc decides with. Not every run: a project
+ * keeps every run it ever made, and what gc may drop belongs to a handful of them.
+ */
+async function knownRuns(engine: Engine, owners: (string | null)[]): Promise<KnownRuns> {
+  const ids = [...new Set(owners.filter((id): id is string => id !== null))];
+  const runsTable = stateTable(engine, 'runs');
+  const rows = ids.length
+    ? await engine.query<KnownRun>(
+        `SELECT run_id, run_key, status, pid, created_at FROM ${runsTable}
+         WHERE run_key IN (SELECT run_key FROM ${runsTable} WHERE run_id IN (${ids.map((_, i) => `$${i + 1}`).join(', ')}))
+         ORDER BY created_at DESC, run_id DESC`,
+        ids,
+      )
+    : [];
+  const runs = new Map(rows.map((r) => [r.run_id, { ...r, pid: r.pid === null ? null : Number(r.pid) }]));
+  const latestOfKey = new Map<string, KnownRun>();
   for (const r of [...runs.values()].sort((a, b) => a.created_at.localeCompare(b.created_at))) latestOfKey.set(r.run_key, r);
   return { runs, latestOfKey };
+}
+
+/** The run a staging table (`<run>__<dataset>`, and its view) or a first load's load table belongs to; null for other tables (a file table is a process's). */
+function runOfTable(engine: Engine, t: TableRow): string | null {
+  if (t.table_schema !== engine.stagingSchema) return runOfLoadTable(t.table_name);
+  return engine.kind === 'postgres' && fileTableInstance(t.table_name) !== null ? null : t.table_name.split('__')[0];
 }
 
 /** In flight; a run with no pid is computed by workers (issue 8) and in flight while active. */
@@ -344,13 +369,17 @@ async function fileTablesOfDeadProcesses(engine: Engine, tables: TableRow[]): Pr
 
 type RunCopy = HistoryCopy & { run_id: string };
 
+/** Every history copy a run made ahead of its publish (execute/history-copy.ts). */
+async function historyCopies(engine: Engine): Promise<RunCopy[]> {
+  return engine.query<RunCopy>(`SELECT run_id, dataset, partition, version, tag FROM ${stateTable(engine, 'history_copies')} ORDER BY run_id, dataset, partition`);
+}
+
 /**
  * Copies of runs not in flight. A later attempt of a run never uses them (history-copy.ts), so
  * resumable runs' copies go too. Copies of datasets the project no longer declares stay, as their
  * history does.
  */
-async function historyCopiesToDrop(engine: Engine, project: Project, known: KnownRuns): Promise<RunCopy[]> {
-  const copies = await engine.query<RunCopy>(`SELECT run_id, dataset, partition, version, tag FROM ${stateTable(engine, 'history_copies')} ORDER BY run_id, dataset, partition`);
+function historyCopiesToDrop(copies: RunCopy[], project: Project, known: KnownRuns): RunCopy[] {
   return copies.filter((c) => project.datasets.has(c.dataset) && !inFlight(known, c.run_id));
 }
 

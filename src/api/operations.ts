@@ -24,7 +24,7 @@ import { loadPlanningState, runLiveness, type PlanningState } from '../plan/snap
 import { isUpToDate, rememberIfUpToDate, upToDateKey } from '../plan/up-to-date.js';
 import type { Plan } from '../plan/types.js';
 import { loadPartitions } from '../state/partitions.js';
-import { listActiveRuns, listRuns, listTasks, type RunRecord } from '../state/runs.js';
+import { listActiveRuns, listTasks, recentRuns, type RunHeader, type RunRecord } from '../state/runs.js';
 import { AdmissionConflict } from '../workers/admission.js';
 import type { Workspace } from '../workspace.js';
 
@@ -104,9 +104,26 @@ export interface PartitionRow {
 
 /** Every partition of a dataset with its state: published, stale (and why), missing, building, failed, frozen or locked. */
 export async function listPartitions(ws: Workspace, dataset: string): Promise<PartitionRow[]> {
+  getDataset(ws.project, dataset);
+  return partitionRows(ws, dataset, await partitionStateInputs(ws));
+}
+
+/** What every dataset's partition states are derived from; `status` reads it once for all datasets. */
+interface PartitionStateInputs {
+  state: PlanningState;
+  /** Failed runs among the newest 20. */
+  failedRuns: RunHeader[];
+}
+
+async function partitionStateInputs(ws: Workspace): Promise<PartitionStateInputs> {
+  const state = await loadPlanningState(ws.engine, ws.engine);
+  const failedRuns = (await recentRuns(ws.engine, ws.engine, 20)).filter((r) => r.status === 'failed');
+  return { state, failedRuns };
+}
+
+async function partitionRows(ws: Workspace, dataset: string, { state, failedRuns }: PartitionStateInputs): Promise<PartitionRow[]> {
   const ds = getDataset(ws.project, dataset);
   const { engine, project } = ws;
-  const state = await loadPlanningState(engine, engine);
   const records = (await loadPartitions(engine, engine, dataset)).get(dataset) ?? new Map();
   const expected = expectedPartitions(project, state.snapshot).get(dataset) ?? new Set();
   const keys = sortKeys([...records.keys(), ...expected]);
@@ -114,7 +131,7 @@ export async function listPartitions(ws: Workspace, dataset: string): Promise<Pa
   const locked = new Set(lockedPartitions(state.locks, dataset, keys).flatMap((l) => l.partitions));
   const recent = recentPartitions(ds, records.keys());
   const building = state.claims.get(dataset) ?? new Map();
-  const failed = await failedPartitions(ws, dataset);
+  const failed = await failedPartitions(ws, dataset, failedRuns);
   return keys.map((k) => {
     const rec = records.get(k);
     let stale: string[] = [];
@@ -143,9 +160,8 @@ export async function listPartitions(ws: Workspace, dataset: string): Promise<Pa
 }
 
 /** Partitions whose latest run failed on them (partition → when). */
-async function failedPartitions(ws: Workspace, dataset: string): Promise<Map<string, string>> {
+async function failedPartitions(ws: Workspace, dataset: string, runs: RunHeader[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  const runs = (await listRuns(ws.engine, ws.engine, 20)).filter((r) => r.status === 'failed');
   for (const r of runs) for (const t of await listTasks(ws.engine, ws.engine, r.run_id)) if (t.dataset === dataset && t.status === 'failed' && !out.has(t.partition)) out.set(t.partition, r.updated_at);
   return out;
 }
@@ -178,8 +194,9 @@ export interface ProjectStatus {
 
 export async function status(ws: Workspace): Promise<ProjectStatus> {
   const datasets: DatasetStatus[] = [];
+  const inputs = await partitionStateInputs(ws);
   for (const name of ws.project.order) {
-    const rows = await listPartitions(ws, name);
+    const rows = await partitionRows(ws, name, inputs);
     const ds = ws.project.datasets.get(name)!;
     const count = (s: PartitionState) => rows.filter((r) => r.state === s).length;
     const present = rows.filter((r) => r.version !== null);
@@ -200,7 +217,7 @@ export async function status(ws: Workspace): Promise<ProjectStatus> {
   const inFlight = await listActiveRuns(ws.engine, ws.engine);
   const alive = await runLiveness(ws.engine, ws.engine);
   const summary = ({ run_id, kind, status: s, actor, created_at }: RunRecord) => ({ run_id, kind, status: s, actor, created_at });
-  const recent = await listRuns(ws.engine, ws.engine, 20);
+  const recent = await recentRuns(ws.engine, ws.engine, 20);
   return {
     project: ws.project.name,
     engine: ws.engine.kind,

@@ -72,20 +72,43 @@ export async function recordAttempt(
   );
 }
 
+export interface DeliveryFilter {
+  consumer?: string;
+  runId?: string;
+  eventId?: number;
+  /** Only deliveries attempted at least once or no longer pending (consumers/failures.ts `hasFailed` is a subset). */
+  attempted?: boolean;
+  /** Only dead deliveries and pending ones whose last attempt failed (what `hasFailed` selects). */
+  failed?: boolean;
+  /** The newest N only. */
+  limit?: number;
+}
+
 /** Every delivery, optionally of one consumer or run, newest event first. */
-export async function listDeliveries(db: Db, engine: Engine, filter: { consumer?: string; runId?: string; eventId?: number } = {}): Promise<DeliveryWithEvent[]> {
+export async function listDeliveries(db: Db, engine: Engine, filter: DeliveryFilter = {}): Promise<DeliveryWithEvent[]> {
   const where: string[] = [];
   const params: unknown[] = [];
   if (filter.consumer) params.push(filter.consumer), where.push(`d.consumer = $${params.length}`);
   if (filter.runId) params.push(filter.runId), where.push(`o.run_id = $${params.length}`);
   if (filter.eventId !== undefined) params.push(filter.eventId), where.push(`d.event_id = $${params.length}`);
+  if (filter.attempted) where.push(`(d.status <> 'pending' OR d.attempts > 0)`);
+  if (filter.failed) where.push(`(d.status = 'dead' OR (d.status = 'pending' AND d.attempts > 0))`);
+  const limit = filter.limit === undefined ? '' : ` LIMIT ${Math.max(1, Math.floor(filter.limit))}`;
   const rows = await db.query(
     `SELECT d.*, o.event_type, o.run_id, o.payload, o.created_at FROM ${stateTable(engine, 'deliveries')} d
      JOIN ${stateTable(engine, 'outbox')} o ON o.event_id = d.event_id
-     ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.event_id DESC, d.consumer`,
+     ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.event_id DESC, d.consumer${limit}`,
     params,
   );
   return rows.map((r) => fromRow<DeliveryWithEvent>(r));
+}
+
+/** How many deliveries each consumer has in each status, without reading them. */
+export async function countDeliveries(db: Db, engine: Engine): Promise<{ consumer: string; status: DeliveryStatus; n: number }[]> {
+  const rows = await db.query<{ consumer: string; status: DeliveryStatus; n: number }>(
+    `SELECT consumer, status, count(*) AS n FROM ${stateTable(engine, 'deliveries')} GROUP BY consumer, status ORDER BY consumer, status`,
+  );
+  return rows.map((r) => ({ ...r, n: Number(r.n) }));
 }
 
 /** Puts matching deliveries back in the queue with a fresh attempt budget; returns how many. */

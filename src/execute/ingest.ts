@@ -140,11 +140,7 @@ async function planListed(
   // Before any file is read: a schema.current the live table cannot take is refused, nothing written.
   const liveDiff = await diffLiveSchema(engine, engine, ds);
   if (liveDiff && !isAdditive(liveDiff)) throw nonAdditiveError(ds, liveDiff);
-  const manifest = new Map(
-    (
-      await engine.query<ManifestEntry>(`SELECT file, sha256, partitions, schema_version, mapping_hash FROM ${stateTable(engine, 'ingested_files')} WHERE dataset = $1`, [source])
-    ).map((r) => [r.file, r]),
-  );
+  const manifest = await manifestEntries(engine, source, listedFiles.map((f) => manifestName(project.dir, f.absolute)));
   /** Files already read (shape and version) while deciding whether they changed. */
   const readAs = new Map<IngestFile, { shaped: ShapedFile; version: SchemaVersion }>();
   const seen = new Set<string>();
@@ -234,6 +230,25 @@ interface ManifestEntry {
   partitions: string;
   schema_version: number | null;
   mapping_hash: string | null;
+}
+
+/** Named files up to this many are looked up by name; more (a first bulk load) read the source's whole manifest at once. */
+const MANIFEST_LOOKUP_BY_NAME = 200;
+
+/**
+ * The manifest entries of these files. The manifest holds every file the source ever loaded (one a
+ * day for a daily feed), while a routine ingest names one or a few: those are looked up by name.
+ */
+async function manifestEntries(engine: Engine, source: string, names: string[]): Promise<Map<string, ManifestEntry>> {
+  const unique = [...new Set(names)];
+  const byName = unique.length > 0 && unique.length <= MANIFEST_LOOKUP_BY_NAME;
+  const rows = await engine.query<ManifestEntry>(
+    `SELECT file, sha256, partitions, schema_version, mapping_hash FROM ${stateTable(engine, 'ingested_files')} WHERE dataset = $1${
+      byName ? ` AND file IN (${unique.map((_, i) => `$${i + 2}`).join(', ')})` : ''
+    }`,
+    byName ? [source, ...unique] : [source],
+  );
+  return new Map(rows.map((r) => [r.file, r]));
 }
 
 async function readFile(engine: Engine, ds: SourceSpec, f: IngestFile, forced?: number): Promise<{ shaped: ShapedFile; version: SchemaVersion }> {

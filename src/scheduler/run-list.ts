@@ -1,7 +1,7 @@
 /** `tidemark runs`: recent runs with their pool and task progress. */
 import { awaitedConsumers } from '../consumers/awaiting.js';
 import type { Engine } from '../engines/engine.js';
-import { listRuns, type RunStatus } from '../state/runs.js';
+import { recentRuns, type RunStatus } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 
@@ -30,7 +30,7 @@ export interface RunSummary {
  * and writes nothing more.
  */
 export async function listRunSummaries(engine: Engine, limit = 50, ws?: Workspace): Promise<RunSummary[]> {
-  const runs = await listRuns(engine, engine, limit);
+  const runs = await recentRuns(engine, engine, limit);
   if (!runs.length) return [];
   const rows = await engine.query<{ run_id: string; status: string; n: number }>(
     `SELECT run_id, status, count(*) AS n FROM ${stateTable(engine, 'tasks')} WHERE run_id IN (${runs.map((_, i) => `$${i + 1}`).join(', ')}) GROUP BY run_id, status`,

@@ -1,16 +1,17 @@
 /**
  * Read-only JSON routes of the web console. Each one is a thin wrapper over the library API the CLI
- * calls (status, listPartitions, history, diffRun, auditLog, verifyAudit, lineage, consumersStatus),
+ * calls (status, listPartitions, diffRun, auditLog (a page of it), verifyAudit, lineage, consumersStatus),
  * so the console can never show something the CLI would not. Errors go through the app's onError:
  * an unknown dataset or a bad date is a 400 with the CLI's message and hint.
  */
 import type { Hono } from 'hono';
 import { consumersStatus } from '../api/consumers.js';
 import { listPartitions, status, type PartitionRow } from '../api/operations.js';
-import { auditLog, lineage, verifyAudit } from '../api/audit.js';
-import { diffRun, history } from '../api/versions.js';
+import { auditPage, lineage, verifyAudit } from '../api/audit.js';
+import { diffRun } from '../api/versions.js';
 import { getDataset } from '../config/project.js';
 import { listLocks } from '../state/locks.js';
+import { liveVersionNotes } from '../state/partitions.js';
 import type { Workspace } from '../workspace.js';
 import { eventStream, type ConsoleEvents } from './sse.js';
 
@@ -43,7 +44,8 @@ export function registerReadRoutes(app: Hono, ws: Workspace, hub: ConsoleEvents)
   app.get('/api/datasets/:name/partitions', async (c) => {
     const name = c.req.param('name');
     const rows = await listPartitions(ws, name); // refuses an unknown dataset (400)
-    const live = new Map((await history(ws, name)).filter((v) => v.current).map((v) => [v.partition, v]));
+    // The live versions only: every version ever published (history) grows with the project's age.
+    const live = await liveVersionNotes(ws.engine, ws.engine, name);
     const partitions: ConsolePartition[] = rows.map((r) => {
       const v = live.get(r.partition);
       return { ...r, actor: v?.actor ?? null, reason: v?.reason ?? null, version_kind: v?.kind ?? null };
@@ -55,8 +57,8 @@ export function registerReadRoutes(app: Hono, ws: Workspace, hub: ConsoleEvents)
   app.get('/api/runs/:id/diff', async (c) => c.json(await diffRun(ws, c.req.param('id'), { dataset: c.req.query('dataset') || undefined })));
 
   app.get('/api/audit', async (c) => {
-    const records = await auditLog(ws, { dataset: c.req.query('dataset') || undefined, since: c.req.query('since') || undefined, runId: c.req.query('run') || undefined });
-    return c.json({ total: records.length, records: records.slice(-AUDIT_PAGE).reverse() });
+    const page = await auditPage(ws, { dataset: c.req.query('dataset') || undefined, since: c.req.query('since') || undefined, runId: c.req.query('run') || undefined }, AUDIT_PAGE);
+    return c.json({ total: page.total, records: page.records.reverse() });
   });
   app.get('/api/audit/verify', async (c) => c.json(await verifyAudit(ws)));
   app.get('/api/lineage/:dataset/:partition', async (c) => c.json(await lineage(ws, c.req.param('dataset'), c.req.param('partition'))));

@@ -50,16 +50,34 @@ export interface AuditQuery {
   dataset?: string;
   since?: string;
   runId?: string;
+  /** Only records of these runs (chunked by the caller when long). */
+  runIds?: string[];
 }
 
-export async function readAudit(db: Db, engine: Engine, q: AuditQuery = {}): Promise<AuditRecord[]> {
+function auditFilter(q: AuditQuery): { where: string; params: unknown[] } {
   const where: string[] = [];
   const params: unknown[] = [];
   if (q.dataset) params.push(q.dataset), where.push(`dataset = $${params.length}`);
   if (q.since) params.push(q.since), where.push(`"at" >= $${params.length}`);
   if (q.runId) params.push(q.runId), where.push(`run_id = $${params.length}`);
+  if (q.runIds) where.push(`run_id IN (${q.runIds.map((id) => (params.push(id), `$${params.length}`)).join(', ') || 'NULL'})`);
+  return { where: where.length ? ` WHERE ${where.join(' AND ')}` : '', params };
+}
+
+/** How many records match, without reading them. */
+export async function countAudit(db: Db, engine: Engine, q: AuditQuery = {}): Promise<number> {
+  const { where, params } = auditFilter(q);
+  return Number((await db.query<{ n: number }>(`SELECT count(*) AS n FROM ${stateTable(engine, 'audit')}${where}`, params))[0].n);
+}
+
+/** Matching records in sequence order; with `newest`, only the last N of them. */
+export async function readAudit(db: Db, engine: Engine, q: AuditQuery = {}, newest?: number): Promise<AuditRecord[]> {
+  const { where, params } = auditFilter(q);
+  const table = stateTable(engine, 'audit');
   const rows = await db.query<Record<string, unknown>>(
-    `SELECT * FROM ${stateTable(engine, 'audit')}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq`,
+    newest === undefined
+      ? `SELECT * FROM ${table}${where} ORDER BY seq`
+      : `SELECT * FROM (SELECT * FROM ${table}${where} ORDER BY seq DESC LIMIT ${Math.max(1, Math.floor(newest))}) t ORDER BY seq`,
     params,
   );
   return rows.map(

@@ -12,6 +12,7 @@ import * as m003 from './migrations/003_history_by_publish.js';
 import * as m004 from './migrations/004_ingest_mapping.js';
 import * as m005 from './migrations/005_delivery_keys.js';
 import * as m006 from './migrations/006_history_copies.js';
+import * as m007 from './migrations/007_read_indexes.js';
 
 interface Migration {
   version: number;
@@ -32,6 +33,7 @@ export const MIGRATIONS: Migration[] = [
   { version: 4, ...m004 },
   { version: 5, ...m005 },
   { version: 6, ...m006 },
+  { version: 7, ...m007 },
 ];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 

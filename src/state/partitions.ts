@@ -145,6 +145,15 @@ async function versionRows(db: Db, engine: Engine, dataset: string, partitions?:
   return rows.map((r) => ({ ...fromRow(r), kind: r.kind, actor: r.actor, reason: r.reason, retained: Boolean(r.retained), replaced_at: r.replaced_at, replaced_seq: r.replaced_seq === null ? null : Number(r.replaced_seq) }));
 }
 
+/** Who published each live version of a dataset, and why (the console's partition table). */
+export async function liveVersionNotes(db: Db, engine: Engine, dataset: string): Promise<Map<string, Pick<VersionRecord, 'actor' | 'reason' | 'kind'>>> {
+  const rows = await db.query<{ partition: string; actor: string; reason: string; kind: VersionRecord['kind'] }>(
+    `SELECT partition, actor, reason, kind FROM ${stateTable(engine, 'versions')} WHERE dataset = $1 AND replaced_at IS NULL`,
+    [dataset],
+  );
+  return new Map(rows.map(({ partition, actor, reason, kind }) => [partition, { actor, reason, kind }]));
+}
+
 export interface NewVersion {
   dataset: string;
   partition: string;

@@ -80,6 +80,17 @@ export async function listRuns(db: Db, engine: Engine, limit = 50): Promise<RunR
   return rows.map(runFromRow);
 }
 
+/** A run without its request and plan (most of its row, as JSON text): what lists of runs show. */
+export type RunHeader = Omit<RunRecord, 'request' | 'plan'>;
+
+const HEADER_COLUMNS = 'run_id, kind, run_key, status, actor, reason, command, pool, error, pid, host, created_at, updated_at, published_at, publish_seq';
+
+/** The newest runs without their JSON columns, which the engine would otherwise read for every run it sorts. */
+export async function recentRuns(db: Db, engine: Engine, limit: number): Promise<RunHeader[]> {
+  const rows = await db.query<RunHeader>(`SELECT ${HEADER_COLUMNS} FROM ${stateTable(engine, 'runs')} ORDER BY created_at DESC, run_id DESC LIMIT ${Math.max(1, Math.floor(limit))}`);
+  return rows.map((r) => ({ ...r, pid: r.pid === null ? null : Number(r.pid), publish_seq: r.publish_seq === null ? null : Number(r.publish_seq) }));
+}
+
 /** The latest unfinished run issued with the same request, which re-issuing the command resumes. */
 export async function findResumableRun(db: Db, engine: Engine, runKey: string): Promise<RunRecord | null> {
   const rows = await db.query(
