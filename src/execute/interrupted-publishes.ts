@@ -7,11 +7,13 @@
  * The next write command settles them before it starts its own run: it fans their events out, which
  * completes the runs nobody has to acknowledge (consumers/enqueue.ts) and queues the deliveries of the
  * others for the next dispatch. Read commands write nothing; they derive the same answer
- * (consumers/awaiting.ts). The settled runs are returned so that a re-issued command that finds
- * nothing left to publish can name the run that already published it.
+ * (consumers/awaiting.ts). The settled runs whose process is gone are returned so that a re-issued
+ * command that finds nothing left to publish can name the run that already published it.
  */
 import { datasetNames, eventFromRow } from '../consumers/events.js';
 import { enqueueNewEvents, OUTBOX_CURSOR_KEY } from '../consumers/enqueue.js';
+import os from 'node:os';
+import { isProcessAlive } from '../plan/snapshot.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 
@@ -25,22 +27,39 @@ export interface InterruptedPublish {
 
 export async function settleInterruptedPublishes(ws: Workspace): Promise<InterruptedPublish[]> {
   const { engine } = ws;
-  // One statement, as every write command runs it (usually finding nothing). Only finished runs: a
-  // --publish partition run still computing publishes batches and dispatches itself.
-  const rows = await engine.query<Record<string, unknown> & { kind: string; published_at: string | null }>(
-    `SELECT o.*, r.kind, r.published_at FROM ${stateTable(engine, 'outbox')} o JOIN ${stateTable(engine, 'runs')} r ON r.run_id = o.run_id
-     WHERE o.event_id > coalesce((SELECT CAST(value AS BIGINT) FROM ${stateTable(engine, 'meta')} WHERE key = $1), -1)
-       AND o.event_type = 'run.published' AND r.status IN ('published', 'complete') ORDER BY o.event_id`,
+  // Every write command runs this, and it usually finds nothing: the outbox beyond the fan-out
+  // cursor is read first (its newest rows), and runs only for the events found there.
+  const events = await engine.query<Record<string, unknown> & { run_id: string }>(
+    `SELECT * FROM ${stateTable(engine, 'outbox')}
+     WHERE event_id > coalesce((SELECT CAST(value AS BIGINT) FROM ${stateTable(engine, 'meta')} WHERE key = $1), -1)
+       AND event_type = 'run.published' ORDER BY event_id`,
     [OUTBOX_CURSOR_KEY],
   );
-  if (!rows.length) return [];
+  if (!events.length) return [];
+  const ids = [...new Set(events.map((e) => e.run_id))];
+  const runs = new Map(
+    (
+      await engine.query<{ run_id: string; kind: string; status: string; published_at: string | null; pid: number | null; host: string | null }>(
+        `SELECT run_id, kind, status, published_at, pid, host FROM ${stateTable(engine, 'runs')} WHERE run_id IN (${ids.map((_, i) => `$${i + 1}`).join(', ')})`,
+        ids,
+      )
+    ).map((r) => [r.run_id, r]),
+  );
+  // Only finished runs: a --publish partition run still computing publishes batches and dispatches itself.
+  const finished = events.filter((e) => ['published', 'complete'].includes(runs.get(e.run_id)?.status ?? ''));
+  if (!finished.length) return [];
   await enqueueNewEvents(ws, new Date().toISOString());
+  // Named only when their process is known to be gone: a library caller that has not called
+  // dispatch(ws) yet, in this process or one still running, interrupted nothing.
+  const here = os.hostname();
   const byRun = new Map<string, InterruptedPublish>();
-  for (const row of rows) {
+  for (const row of finished) {
+    const run = runs.get(row.run_id)!;
+    if (run.pid === null || run.host !== here || isProcessAlive(run.pid)) continue;
     const event = eventFromRow(row);
-    const run = byRun.get(event.run_id) ?? { run_id: event.run_id, kind: row.kind, published_at: row.published_at === null ? null : String(row.published_at), datasets: [] };
-    for (const d of datasetNames(event.payload.datasets)) if (!run.datasets.includes(d)) run.datasets.push(d);
-    byRun.set(event.run_id, run);
+    const named = byRun.get(run.run_id) ?? { run_id: run.run_id, kind: run.kind, published_at: run.published_at === null ? null : String(run.published_at), datasets: [] };
+    for (const d of datasetNames(event.payload.datasets)) if (!named.datasets.includes(d)) named.datasets.push(d);
+    byRun.set(run.run_id, named);
   }
   return [...byRun.values()];
 }

@@ -4,6 +4,8 @@
 // keys, reusing what was already computed. Kill points come from TIDEMARK_CRASH_AT=name:n
 // (src/execute/crash.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backfill } from '../../src/api/operations.js';
+import { openWorkspace } from '../../src/workspace.js';
 import {
   applyOrdersFix,
   builtShop,
@@ -150,6 +152,29 @@ describe('a run killed after its publish committed, in a project with no consume
     expect(again.skipped).toBeGreaterThan(0);
     const line = cli(dir, ['runs']).stdout.split('\n').find((l) => l.startsWith(again.run_id));
     expect(line).toContain(`${TASKS}/${TASKS} (${again.skipped} skipped)`);
+    cleanup(dir);
+  }, 300_000);
+});
+
+describe('a library caller that has not dispatched yet interrupted nothing', () => {
+  it("its publishes are fanned out by its next write, and no run is named as 'already published by' one whose process ended", async () => {
+    const dir = copyProject(old);
+    made.push(dir);
+    applyOrdersFix(dir, FIX_DAYS);
+    const ws = await openWorkspace(dir, { actor: 'lib', command: 'library' });
+    try {
+      const request = { dataset: 'daily_revenue', from: '2026-03-01', to: '2026-03-10', downstream: true };
+      const first = await backfill(ws, request, { reason: 'library fix', yes: true });
+      expect(first.status).toBe('published');
+      // No dispatch(ws) between the two: the first run's publish event is still beyond the fan-out cursor.
+      const again = await backfill(ws, request, { reason: 'library fix', yes: true });
+      expect(again.published).toEqual([]);
+      expect(again).not.toHaveProperty('already_published_by');
+      const [{ status }] = await ws.engine.query<{ status: string }>(`SELECT status FROM tidemark.runs WHERE run_id = $1`, [first.run_id]);
+      expect(status).toBe('complete'); // settled by the second write's fan-out: it waits for no consumer
+    } finally {
+      await ws.close();
+    }
     cleanup(dir);
   }, 300_000);
 });
