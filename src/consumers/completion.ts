@@ -21,7 +21,9 @@ export async function completeRunIfAcknowledged(ws: Workspace, event: OutboxEven
   // The run's last publish has not committed yet: a partial event cannot complete it.
   const run = await getRun(db, engine, event.run_id);
   if (run?.status !== 'published') return false;
-  for (const e of await publishedEventsOf(db, ws, event.run_id)) if (!(await acknowledgedByRequired(ws, e, db))) return false;
+  // Without consumers nobody has to acknowledge anything: no event to read.
+  const anyConsumer = Object.keys(ws.project.consumers).length > 0;
+  if (anyConsumer) for (const e of await publishedEventsOf(db, ws, event.run_id)) if (!(await acknowledgedByRequired(ws, e, db))) return false;
   await setRunStatus(db, engine, event.run_id, 'complete');
   return true;
 }
