@@ -20,8 +20,7 @@ import { completeRunIfAcknowledged } from './completion.js';
 import { insertDelivery } from './deliveries.js';
 import { outboxAfter, recipientsOf } from './events.js';
 
-export const OUTBOX_CURSOR_KEY = 'consumers_outbox_cursor';
-const CURSOR_KEY = OUTBOX_CURSOR_KEY;
+const CURSOR_KEY = 'consumers_outbox_cursor';
 
 /**
  * Locks the cursor row until the transaction ends and returns its value. In read committed, an UPDATE

@@ -10,11 +10,11 @@
  * (consumers/awaiting.ts). The settled runs whose process is gone are returned so that a re-issued
  * command that finds nothing left to publish can name the run that already published it.
  */
-import { datasetNames, eventFromRow } from '../consumers/events.js';
-import { enqueueNewEvents, OUTBOX_CURSOR_KEY } from '../consumers/enqueue.js';
 import os from 'node:os';
+import { datasetNames, outboxAfter } from '../consumers/events.js';
+import { enqueueNewEvents, fannedOutUpTo } from '../consumers/enqueue.js';
 import { isProcessAlive } from '../plan/snapshot.js';
-import { stateTable } from '../state/tables.js';
+import { getRun, type RunRecord } from '../state/runs.js';
 import type { Workspace } from '../workspace.js';
 
 export interface InterruptedPublish {
@@ -27,24 +27,11 @@ export interface InterruptedPublish {
 
 export async function settleInterruptedPublishes(ws: Workspace): Promise<InterruptedPublish[]> {
   const { engine } = ws;
-  // Every write command runs this, and it usually finds nothing: the outbox beyond the fan-out
-  // cursor is read first (its newest rows), and runs only for the events found there.
-  const events = await engine.query<Record<string, unknown> & { run_id: string }>(
-    `SELECT * FROM ${stateTable(engine, 'outbox')}
-     WHERE event_id > coalesce((SELECT CAST(value AS BIGINT) FROM ${stateTable(engine, 'meta')} WHERE key = $1), -1)
-       AND event_type = 'run.published' ORDER BY event_id`,
-    [OUTBOX_CURSOR_KEY],
-  );
+  // Every write command runs this, and it usually finds nothing beyond the fan-out cursor.
+  const events = (await outboxAfter(engine, engine, await fannedOutUpTo(engine, ws))).filter((e) => e.event_type === 'run.published');
   if (!events.length) return [];
-  const ids = [...new Set(events.map((e) => e.run_id))];
-  const runs = new Map(
-    (
-      await engine.query<{ run_id: string; kind: string; status: string; published_at: string | null; pid: number | null; host: string | null }>(
-        `SELECT run_id, kind, status, published_at, pid, host FROM ${stateTable(engine, 'runs')} WHERE run_id IN (${ids.map((_, i) => `$${i + 1}`).join(', ')})`,
-        ids,
-      )
-    ).map((r) => [r.run_id, r]),
-  );
+  const runs = new Map<string, RunRecord | null>();
+  for (const e of events) if (!runs.has(e.run_id)) runs.set(e.run_id, await getRun(engine, engine, e.run_id));
   // Only finished runs: a --publish partition run still computing publishes batches and dispatches itself.
   const finished = events.filter((e) => ['published', 'complete'].includes(runs.get(e.run_id)?.status ?? ''));
   if (!finished.length) return [];
@@ -53,11 +40,10 @@ export async function settleInterruptedPublishes(ws: Workspace): Promise<Interru
   // dispatch(ws) yet, in this process or one still running, interrupted nothing.
   const here = os.hostname();
   const byRun = new Map<string, InterruptedPublish>();
-  for (const row of finished) {
-    const run = runs.get(row.run_id)!;
+  for (const event of finished) {
+    const run = runs.get(event.run_id)!;
     if (run.pid === null || run.host !== here || isProcessAlive(run.pid)) continue;
-    const event = eventFromRow(row);
-    const named = byRun.get(run.run_id) ?? { run_id: run.run_id, kind: run.kind, published_at: run.published_at === null ? null : String(run.published_at), datasets: [] };
+    const named = byRun.get(run.run_id) ?? { run_id: run.run_id, kind: run.kind, published_at: run.published_at, datasets: [] };
     for (const d of datasetNames(event.payload.datasets)) if (!named.datasets.includes(d)) named.datasets.push(d);
     byRun.set(run.run_id, named);
   }
