@@ -42,7 +42,8 @@ export function cancelRunOnInterrupt(ws: Workspace): () => void {
       return;
     }
     if (publishing) {
-      process.stderr.write(`tidemark: stopped at once during the publish of run ${publishing}: nothing of it was published; re-issue the same command to resume\n`);
+      // The commit may already have happened (the run is reported published only after its staging is dropped).
+      process.stderr.write(`tidemark: stopped at once during the publish of run ${publishing}: it is either wholly published or not at all (\`tidemark runs\` shows which); re-issuing the same command resumes it if not\n`);
       process.exit(EXIT_CODE[signal] ?? 1);
     }
     if (!running || asked) {

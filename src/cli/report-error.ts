@@ -26,11 +26,13 @@ export interface ErrorOutput {
 /** Reports `error` and returns the exit code the command ends with. */
 export function reportError(error: unknown, argv: readonly string[], out: ErrorOutput): number {
   const err = coerceError(error);
-  out.stderr(`error: ${err.message}\n`);
+  // Both streams are redacted alike: CI logs keep stderr as well as stdout.
+  const redact = out.redact ?? ((t: string) => redactSecrets(t));
+  out.stderr(`error: ${redact(err.message)}\n`);
   // A hint of several lines (one per refusing guard) is several `hint:` lines.
-  if (err.hint) for (const line of err.hint.split('\n')) out.stderr(`hint: ${line}\n`);
+  if (err.hint) for (const line of redact(err.hint).split('\n')) out.stderr(`hint: ${line}\n`);
   if (argv.includes('--debug')) out.stderr(`${(err.cause as Error | undefined)?.stack ?? err.stack}\n`);
-  if (argv.includes('--json') && !out.stdoutUsed) out.stdout(`${JSON.stringify(errorJson(err, out.redact ?? ((t) => redactSecrets(t))), null, 2)}\n`);
+  if (argv.includes('--json') && !out.stdoutUsed) out.stdout(`${JSON.stringify(errorJson(err, redact), null, 2)}\n`);
   return err.exitCode;
 }
 

@@ -13,6 +13,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { coerceError } from '../errors.js';
 import type { Workspace } from '../workspace.js';
+import { hasConsumers } from './config.js';
 import { listDeliveries } from './deliveries.js';
 import { dispatch, type DispatchReport } from './dispatcher.js';
 import { describeFailure, failedDelivery, hasFailed, type FailedDelivery } from './failures.js';
@@ -99,7 +100,7 @@ async function deliverPendingQuietly(ws: Workspace, runIds: string[], stderr: Wa
 async function deliveriesOf(ws: Workspace, runIds: string[]): Promise<CommandDeliveries> {
   const out: CommandDeliveries = { delivered: 0, pending: 0, dead: 0, failed: [] };
   // No consumer: nothing can have been fanned out.
-  if (!Object.keys(ws.project.consumers).length) return out;
+  if (!hasConsumers(ws.project)) return out;
   for (const runId of runIds) {
     for (const d of (await listDeliveries(ws.engine, ws.engine, { runId })).reverse()) {
       out[d.status]++;

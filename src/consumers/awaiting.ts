@@ -13,6 +13,7 @@ import type { Db } from '../engines/engine.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { listDeliveries, type DeliveryStatus } from './deliveries.js';
+import { isRequired } from './failures.js';
 import { fannedOutUpTo } from './enqueue.js';
 import { eventFromRow, recipientsOf } from './events.js';
 
@@ -26,9 +27,13 @@ export interface AwaitedConsumer {
 export async function awaitedConsumers(ws: Workspace, runId: string, db: Db = ws.engine): Promise<AwaitedConsumer[]> {
   const { engine } = ws;
   const out: AwaitedConsumer[] = [];
-  // Fanned out: its deliveries that a required consumer has not acknowledged (pending or dead).
-  for (const d of await listDeliveries(db, engine, { runId })) {
-    if (d.event_type !== 'run.published' || d.status === 'delivered' || ws.project.consumers[d.consumer]?.required === false) continue;
+  // Fanned out: its deliveries that a required consumer has not acknowledged (pending or dead), counted
+  // as the completion check counts them (completion.ts): only consumers the event still concerns.
+  const deliveries = (await listDeliveries(db, engine, { runId })).filter((d) => d.event_type === 'run.published' && d.status !== 'delivered');
+  const concerned = new Map<number, string[]>();
+  for (const d of deliveries) {
+    if (!concerned.has(d.event_id)) concerned.set(d.event_id, await recipientsOf(ws, eventFromRow(d as unknown as Record<string, unknown>), db));
+    if (!concerned.get(d.event_id)!.includes(d.consumer) || !isRequired(ws, d.consumer)) continue;
     out.push({ consumer: d.consumer, status: d.status, attempts: d.attempts, last_error: d.last_error });
   }
   // Not fanned out yet: every required consumer it will reach.
@@ -36,7 +41,7 @@ export async function awaitedConsumers(ws: Workspace, runId: string, db: Db = ws
   const events = await db.query(`SELECT * FROM ${stateTable(engine, 'outbox')} WHERE run_id = $1 AND event_type = 'run.published' AND event_id > $2 ORDER BY event_id`, [runId, cursor]);
   for (const event of events.map(eventFromRow)) {
     for (const consumer of await recipientsOf(ws, event, db)) {
-      if (ws.project.consumers[consumer]?.required !== false) out.push({ consumer, status: 'pending', attempts: 0, last_error: null });
+      if (isRequired(ws, consumer)) out.push({ consumer, status: 'pending', attempts: 0, last_error: null });
     }
   }
   return out;

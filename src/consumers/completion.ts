@@ -9,6 +9,7 @@
  * complete once the last one committed and every required consumer acknowledged every one of them,
  * whichever event's acknowledgement comes last.
  */
+import { hasConsumers } from './config.js';
 import type { Db } from '../engines/engine.js';
 import { getRun, setRunStatus } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
@@ -22,8 +23,7 @@ export async function completeRunIfAcknowledged(ws: Workspace, event: OutboxEven
   const run = await getRun(db, engine, event.run_id);
   if (run?.status !== 'published') return false;
   // Without consumers nobody has to acknowledge anything: no event to read.
-  const anyConsumer = Object.keys(ws.project.consumers).length > 0;
-  if (anyConsumer) for (const e of await publishedEventsOf(db, ws, event.run_id)) if (!(await acknowledgedByRequired(ws, e, db))) return false;
+  if (hasConsumers(ws.project)) for (const e of await publishedEventsOf(db, ws, event.run_id)) if (!(await acknowledgedByRequired(ws, e, db))) return false;
   await setRunStatus(db, engine, event.run_id, 'complete');
   return true;
 }

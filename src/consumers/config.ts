@@ -67,6 +67,11 @@ export function acceptsEvent(c: ConsumerConfig, eventType: string): boolean {
 }
 
 /** Datasets each consumer follows (from `datasets.X.consumers`). */
+/** Whether the project declares any consumer: without one, fan-out and completion look nothing up. */
+export function hasConsumers(project: Project): boolean {
+  return Object.keys(project.consumers).length > 0;
+}
+
 export function subscriptions(project: Project): Map<string, string[]> {
   const out = new Map<string, string[]>(Object.keys(project.consumers).map((c) => [c, []]));
   for (const name of project.order) for (const c of project.datasets.get(name)!.consumers) out.get(c)?.push(name);

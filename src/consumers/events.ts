@@ -11,7 +11,7 @@ import { parseJson } from '../state/json.js';
 import { getRun } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
-import { acceptsEvent, isPauseConsumer, subscriptions } from './config.js';
+import { acceptsEvent, hasConsumers, isPauseConsumer, subscriptions } from './config.js';
 
 export interface OutboxEvent {
   event_id: number;
@@ -70,7 +70,7 @@ export async function plannedDatasets(db: Db, engine: Engine, runId: string): Pr
 /** The consumers an event is delivered to, in name order. */
 export async function recipientsOf(ws: Workspace, event: OutboxEvent, db: Db = ws.engine): Promise<string[]> {
   // A project without consumers: nothing to look up (every command's fan-out asks this per event).
-  if (!Object.keys(ws.project.consumers).length) return [];
+  if (!hasConsumers(ws.project)) return [];
   const planned = await plannedDatasets(db, ws.engine, event.run_id);
   const changed = event.event_type === 'run.published' ? datasetNames(event.payload.datasets) : planned;
   const out: string[] = [];

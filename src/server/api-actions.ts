@@ -163,7 +163,10 @@ async function planResponse(ws: Workspace, planned: Planned) {
 async function checkPlan(c: Context, ws: Workspace, planned: Planned, confirmed: string | undefined): Promise<Response | null> {
   const plan = planOf(planned);
   const blocking = blockingGuards(plan);
-  if (blocking.length) return c.json({ error: refusalText(blocking).message, code: 'GUARD', hint: refusalText(blocking).hint, guards: blocking }, 409);
+  if (blocking.length) {
+    const { message, hint } = refusalText(blocking);
+    return c.json({ error: message, code: 'GUARD', hint, guards: blocking }, 409);
+  }
   if (!plan.tasks.length) return c.json({ error: 'nothing to do: every partition in the range is up to date', code: 'USAGE' }, 400);
   if (confirmed !== undefined && confirmed !== planId(plan)) {
     const error = 'the plan changed since it was shown (other writes happened); review the new plan before starting';
@@ -205,9 +208,11 @@ function startCommand(c: Context, hub: ConsoleEvents, ws: Workspace, argv: strin
       .then((code) => {
         log(`${ws.actor} (console): tidemark ${ws.redact(argv.join(' '))} → exit ${code}`);
         if (code === 0) return answer(c.json({ status: 'done', command_id: commandId, exit_code: 0, result: parseJsonOutput(stdout) }));
-        const error = /^error: (.*)$/m.exec(stderr)?.[1] ?? `exit code ${code}`;
-        const hint = /^hint: (.*)$/m.exec(stderr)?.[1];
-        answer(c.json({ error, hint, exit_code: code, command_id: commandId }, STATUS_OF_EXIT[code] ?? 500));
+        // Actions run with --json: a failure prints its error object (every hint line, the refusing guards).
+        const reported = (parseJsonOutput(stdout) as { error?: { message?: string; hint?: string; guards?: unknown } } | null)?.error;
+        const error = reported?.message ?? /^error: (.*)$/m.exec(stderr)?.[1] ?? `exit code ${code}`;
+        const hint = reported ? reported.hint : /^hint: (.*)$/m.exec(stderr)?.[1];
+        answer(c.json({ error, hint, ...(reported?.guards ? { guards: reported.guards } : {}), exit_code: code, command_id: commandId }, STATUS_OF_EXIT[code] ?? 500));
       })
       .catch((error: unknown) => answer(c.json({ error: new TidemarkError('INTERNAL', String(error)).message, command_id: commandId }, 500)));
   });

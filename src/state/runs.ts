@@ -75,11 +75,6 @@ export async function getRun(db: Db, engine: Engine, runId: string): Promise<Run
   return rows[0] ? runFromRow(rows[0]) : null;
 }
 
-export async function listRuns(db: Db, engine: Engine, limit = 50): Promise<RunRecord[]> {
-  const rows = await db.query(`SELECT * FROM ${stateTable(engine, 'runs')} ORDER BY created_at DESC, run_id DESC LIMIT ${Math.max(1, Math.floor(limit))}`);
-  return rows.map(runFromRow);
-}
-
 /** A run without its request and plan (most of its row, as JSON text): what lists of runs show. */
 export type RunHeader = Omit<RunRecord, 'request' | 'plan'>;
 

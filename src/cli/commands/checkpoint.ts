@@ -8,6 +8,7 @@ import { requireReason } from '../../api/operations.js';
 import { TidemarkError, usageError } from '../../errors.js';
 import { confirm, print, printJson, withWorkspace } from '../context.js';
 import { ranges, table } from '../render.js';
+import { shellWord } from './core.js';
 
 export function registerCheckpointCommands(program: Command): void {
   const checkpoint = program.command('checkpoint').description('incremental checkpoints: inspect, validate against the data, reset safely');
@@ -110,6 +111,6 @@ function renderEffect(e: ResetEffect): string {
  * behind it (their partitions are replayed). At 2 a.m. the hint is the next command, not a template.
  */
 function repairHint(dataset: string, value: string | null): string {
-  const to = value === null ? 'VALUE' : /^[\w.:+-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
+  const to = value === null ? 'VALUE' : shellWord(value);
   return `preview a repair: tidemark checkpoint reset ${dataset} --to ${to} --reason "…" --dry-run`;
 }
