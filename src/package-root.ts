@@ -1,7 +1,7 @@
 /**
  * The package's root folder (where package.json, console/ and examples/ live). Found by walking up
  * from this module rather than by a fixed `../..`: the same code runs from src/ (tests), dist/
- * (library) and the single-file CLI bundle dist/tidemark.mjs, each at a different depth.
+ * (library) and the single-file CLI bundle dist/tidemark.cjs, each at a different depth.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';

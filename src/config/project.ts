@@ -1,4 +1,5 @@
 /** The resolved project: what the rest of Tidemark works with once tidemark.yaml has been loaded. */
+import path from 'node:path';
 import type { Grain } from '../core/grain.js';
 import { TidemarkError } from '../errors.js';
 import type { CheckConfig, ConsumerConfig, PoolConfig, ProtectConfig } from './schema.js';
@@ -94,7 +95,7 @@ function unknownDataset(project: Project, name: string): Error {
   const names = [...project.datasets.keys()];
   const close = names.filter((n) => n.includes(name) || name.includes(n));
   return new TidemarkError('UNKNOWN_DATASET', `unknown dataset '${name}'`, {
-    hint: `datasets in this project: ${(close.length ? close : names).join(', ')}`,
+    hint: names.length ? `datasets in this project: ${(close.length ? close : names).join(', ')}` : `this project declares no datasets yet: add them under datasets: in ${path.basename(project.configPath)}`,
   });
 }
 

@@ -222,6 +222,20 @@ describe('buildBackfillPlan', () => {
     expect(code(() => buildBackfillPlan(project, st, { dataset: 'daily_revenue', from: '2027-01-01', to: '2027-01-02' }))).toBe('BAD_INPUT');
     expect(resolveRange(project, 'monthly_revenue', '2026-02', '2026-03-15')).toEqual(['2026-02-01', '2026-03-01']);
   });
+
+  it("names the project's datasets for an unknown one, or says it has none", () => {
+    const hint = (project: Project) => {
+      try {
+        buildBackfillPlan(project, state(builtSnapshot(project)), { dataset: 'nope', from: '2026-03-01', to: '2026-03-02' });
+      } catch (e) {
+        return (e as TidemarkError).hint;
+      }
+      return 'none';
+    };
+    expect(hint(shopProject())).toMatch(/^datasets in this project: orders, /);
+    const empty = { ...shopProject(), datasets: new Map(), order: [], configPath: '/p/tidemark.yaml' };
+    expect(hint(empty)).toBe('this project declares no datasets yet: add them under datasets: in tidemark.yaml');
+  });
 });
 
 describe('buildRunPlan', () => {
