@@ -30,7 +30,7 @@ async function ordersOfDay(dir: string, day: string): Promise<string[][]> {
   return withWorkspace(dir, async (ws) => {
     const q = ws.engine.dialect.quote;
     const rows = await ws.engine.query<Record<string, unknown>>(
-      `SELECT ${COLUMNS.map((c) => `CAST(${q(c)} AS VARCHAR) AS ${q(c)}`).join(', ')} FROM orders WHERE CAST(order_date AS VARCHAR) = $1 ORDER BY order_id`,
+      `SELECT ${COLUMNS.map((c) => `CAST(${q(c)} AS VARCHAR) AS ${q(c)}`).join(', ')} FROM ${ws.engine.dialect.table(ws.engine.dataSchema, 'orders')} WHERE CAST(order_date AS VARCHAR) = $1 ORDER BY order_id`,
       [day],
     );
     return rows.map((r) => COLUMNS.map((c) => String(r[c])));

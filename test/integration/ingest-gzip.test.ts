@@ -45,7 +45,7 @@ function gzipCutAfter(text: string): Buffer {
 async function orderRows(dir: string): Promise<string[][]> {
   return withWorkspace(dir, async (ws) => {
     const q = ws.engine.dialect.quote;
-    const rows = await ws.engine.query<Record<string, unknown>>(`SELECT ${COLUMNS.map((c) => `CAST(${q(c)} AS VARCHAR) AS ${q(c)}`).join(', ')} FROM orders ORDER BY order_id`);
+    const rows = await ws.engine.query<Record<string, unknown>>(`SELECT ${COLUMNS.map((c) => `CAST(${q(c)} AS VARCHAR) AS ${q(c)}`).join(', ')} FROM ${ws.engine.dialect.table(ws.engine.dataSchema, 'orders')} ORDER BY order_id`);
     return rows.map((r) => COLUMNS.map((c) => String(r[c])));
   });
 }
