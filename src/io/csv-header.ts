@@ -81,11 +81,17 @@ function refuseOtherDelimiters(header: string, layout: Pick<DataFileLayout, 'del
   const found = KNOWN_DELIMITERS.find((d) => d !== expected && header.includes(d));
   if (found === undefined) return;
   const declare = `datasets.${source}.csv: { delimiter: ${delimiterYaml(found)} }`;
-  const read = expected === '\t' && !layout.declaredDelimiter ? 'a .tsv file is read as tab-separated' : layout.declaredDelimiter ? `datasets.${source}.csv.delimiter is ${delimiterYaml(expected)}` : 'ingest reads comma-separated CSV';
-  const hint = layout.declaredDelimiter
-    ? `convert the file to ${delimiterName(expected)}, or change datasets.${source}.csv.delimiter in tidemark.yaml if every file of ${source} is separated by ${delimiterName(found)}`
-    : expected === '\t'
-      ? `name it .csv instead of .tsv${found === ',' ? '' : `, and declare ${declare} in tidemark.yaml`}`
-      : `declare the delimiter in tidemark.yaml: ${declare}`;
-  throw new TidemarkError('BAD_INPUT', `${label} is separated by ${delimiterName(found)}, not ${delimiterName(expected)} (${read})`, { hint });
+  let why: string;
+  let hint: string;
+  if (layout.declaredDelimiter) {
+    why = `datasets.${source}.csv.delimiter is ${delimiterYaml(expected)}`;
+    hint = `convert the file to ${delimiterName(expected)}, or change datasets.${source}.csv.delimiter in tidemark.yaml if every file of ${source} is separated by ${delimiterName(found)}`;
+  } else if (expected === '\t') {
+    why = 'a .tsv file is read as tab-separated';
+    hint = `name it .csv instead of .tsv${found === ',' ? '' : `, and declare ${declare} in tidemark.yaml`}`;
+  } else {
+    why = 'ingest reads comma-separated CSV';
+    hint = `declare the delimiter in tidemark.yaml: ${declare}`;
+  }
+  throw new TidemarkError('BAD_INPUT', `${label} is separated by ${delimiterName(found)}, not ${delimiterName(expected)} (${why})`, { hint });
 }
