@@ -15,12 +15,14 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { getDataset, type SourceSpec } from '../config/project.js';
 import { TidemarkError } from '../errors.js';
-import { formatOf, manifestName } from '../execute/ingest.js';
+import { manifestName } from '../execute/ingest.js';
 import { diffLiveSchema, isAdditive, type LiveSchemaDiff } from '../execute/ingest-evolution.js';
 import { mappingHash } from '../execute/ingest-mapping.js';
 import { checkAdapters, readShape, resolveVersion, trialCast, type CastFailure } from '../execute/schema-adapt.js';
 import { currentVersionNumber, schemaVersions, type ShapeDiff } from '../execute/schema-match.js';
 import { stateTable } from '../state/tables.js';
+import { layoutOf } from '../io/data-file-layout.js';
+import { checkGzip } from '../io/gzip.js';
 import type { Workspace } from '../workspace.js';
 
 export interface SchemaCheckFile {
@@ -102,7 +104,10 @@ interface ManifestMapping {
 async function checkFile(ws: Workspace, ds: SourceSpec, label: string, absolute: string, loaded?: ManifestMapping): Promise<SchemaCheckFile> {
   const { engine } = ws;
   try {
-    const shaped = await readShape(engine, absolute, formatOf(absolute, ds.format), label);
+    const layout = layoutOf(absolute, ds);
+    // A gzip file cut short reads as its rows before the cut (io/gzip.ts): checked first, as ingest does.
+    if (layout.gzip) await checkGzip(absolute, label);
+    const shaped = await readShape(engine, absolute, layout, label, ds.name);
     const version = await resolveVersion(engine, ds, shaped, label);
     const trial = await trialCast(engine, ds, version, shaped);
     const ok = !trial.error && !trial.failures.length;

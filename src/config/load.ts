@@ -99,6 +99,7 @@ export function loadProject(dir: string, options: LoadOptions = {}): Project {
         ...common,
         kind: 'source',
         format: ds.format,
+        ...(ds.csv ? { csv: ds.csv } : {}),
         columns,
         history: history.sort((a, b) => b.version - a.version),
       };

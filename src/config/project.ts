@@ -36,6 +36,8 @@ interface DatasetCommon {
 export interface SourceSpec extends DatasetCommon {
   kind: 'source';
   format?: 'csv' | 'parquet' | 'ndjson';
+  /** `csv.delimiter`: the field delimiter of its CSV files other than .tsv (',' when not declared). */
+  csv?: { delimiter: string };
   columns: ColumnSpec[];
   /** Older shapes, newest first; `columns` is the current one. */
   history: SchemaVersionSpec[];

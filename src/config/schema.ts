@@ -54,10 +54,22 @@ const datasetBase = {
   checks: z.array(check).default([]),
 };
 
+/**
+ * The field delimiter of a source's CSV files: one character both engines take (PostgreSQL's COPY wants
+ * one byte, so ASCII), not the quote character nor a line break, and not a letter or digit.
+ */
+const csvDelimiter = z
+  .string()
+  .refine((d) => d.length === 1 && d.charCodeAt(0) < 128 && !/[A-Za-z0-9"\r\n\0]/.test(d), {
+    message: 'expected one character such as ";", "|" or "\\t" (a tab: double quotes in YAML); not a letter, digit, double quote or line break',
+  });
+
 const source = z.strictObject({
   ...datasetBase,
   kind: z.literal('source'),
   format: z.enum(['csv', 'parquet', 'ndjson']).optional(),
+  /** For CSV files other than .tsv (always tab-separated): their delimiter, ',' when not declared. */
+  csv: z.strictObject({ delimiter: csvDelimiter }).optional(),
   schema: z.strictObject({ current: columns, history: z.array(schemaVersion).default([]) }),
 });
 

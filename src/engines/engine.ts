@@ -44,6 +44,14 @@ export interface ColumnInfo {
 
 export type FileFormat = 'csv' | 'parquet' | 'ndjson';
 
+/** How a data file's bytes are laid out beyond its format (decided from its name and config: src/io/data-file-layout.ts). */
+export interface FileLayout {
+  /** gzip-compressed: the engine decompresses it as it reads. */
+  gzip?: boolean;
+  /** CSV: the field delimiter (one character); ',' when not given. Quoting is always the double quote. */
+  delimiter?: string;
+}
+
 export interface Dialect {
   quote(identifier: string): string;
   /** `schema.table`, both quoted. */
@@ -108,9 +116,9 @@ export interface Engine extends Db {
    * names, read from the file's first line) lets the engine skip type sniffing: every column is read
    * as text and cast to the declared type in SQL, which is both faster and stricter. An engine that
    * cannot read the client's files (PostgreSQL) returns a SELECT over a table that it fills from the
-   * file when a statement first uses it.
+   * file when a statement first uses it. `layout`: gzip and the CSV delimiter.
    */
-  readFileSql(file: string, format: FileFormat, header?: string[]): string;
+  readFileSql(file: string, format: FileFormat, header?: string[], layout?: FileLayout): string;
   /**
    * Multi-writer engines: takes the lock named `key`, waiting for it, held until `tx` ends. Serialises
    * work across processes that must not interleave: state-store migrations (several processes may open

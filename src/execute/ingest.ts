@@ -17,7 +17,7 @@ import { getDataset, type SourceSpec } from '../config/project.js';
 import { frozenPartitions, listKeys, lockedPartitions, type Guard } from '../core/guards.js';
 import { sortKeys } from '../core/grain.js';
 import { FILE_COLUMN, PARTITION_COLUMN } from '../core/identifiers.js';
-import type { ColumnInfo, Db, Engine, FileFormat } from '../engines/engine.js';
+import type { ColumnInfo, Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { conflictGuards } from '../plan/build.js';
 import { loadPlanningState } from '../plan/snapshot.js';
@@ -32,6 +32,7 @@ import { diffLiveSchema, evolveLiveTable, isAdditive, missingFrom, nonAdditiveEr
 import { windowChecksumsSql } from './window-checksums.js';
 import { mappingHash } from './ingest-mapping.js';
 import { dismissSupersededIngests } from './ingest-superseded.js';
+import { ingestProgress } from './ingest-progress.js';
 import { listAndHash, type ListedFile } from './ingest-hashing.js';
 import { schemaVersions, type SchemaVersion } from './schema-match.js';
 import type { ColumnSpec } from '../config/project.js';
@@ -41,6 +42,8 @@ import { EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
 import { createLoadTable, dropLoadTable, loadTable } from './first-load.js';
 import { validateStaged, validationError, type KeyColumnRange, type ValidationInput } from './validate.js';
 import { integerRanges, overall } from './key-ranges.js';
+import { layoutOf, type DataFileLayout } from '../io/data-file-layout.js';
+import { checkGzip } from '../io/gzip.js';
 
 export interface IngestFile {
   /** As given on the command line. */
@@ -48,7 +51,10 @@ export interface IngestFile {
   absolute: string;
   /** Identity in the manifest: relative to the project when inside it. */
   name: string;
-  format: FileFormat;
+  /** Format, gzip and CSV delimiter (src/io/data-file-layout.ts). */
+  layout: DataFileLayout;
+  /** A gzip file that will be read: settles once it decompressed to its end (io/gzip.ts checkGzip). */
+  intact?: Promise<void>;
   sha256: string;
   bytes: number;
   /** Modification time when it was hashed: a file staged in place (a view) must not change before publish. */
@@ -88,25 +94,6 @@ export interface IngestResult extends RunResult {
   superseded: string[];
 }
 
-/** Compressed files are refused by name: the CSV header is read here, and PostgreSQL's COPY streams raw bytes. */
-const COMPRESSED = /\.(gz|gzip|zst|zstd|bz2|xz|zip|lz4|snappy)$/i;
-
-export function formatOf(file: string, declared?: FileFormat): FileFormat {
-  const compressed = COMPRESSED.exec(file);
-  if (compressed) {
-    const plain = file.slice(0, -compressed[0].length);
-    throw new TidemarkError('BAD_INPUT', `${file} is compressed (${compressed[1]}): ingest reads uncompressed CSV and NDJSON, and Parquet`, {
-      hint: compressed[1].toLowerCase().startsWith('gz') ? `decompress it first (gunzip -k ${file}) and ingest ${plain}` : `decompress it first and ingest ${plain}`,
-    });
-  }
-  if (declared) return declared;
-  const ext = path.extname(file).toLowerCase();
-  if (ext === '.parquet') return 'parquet';
-  if (ext === '.ndjson' || ext === '.jsonl' || ext === '.json') return 'ndjson';
-  if (ext === '.csv' || ext === '.tsv' || ext === '.txt') return 'csv';
-  throw new TidemarkError('BAD_INPUT', `cannot tell the format of ${file} from its extension`, { hint: 'use .csv, .parquet or .ndjson, or set format: in the source config' });
-}
-
 export async function planIngest(
   ws: Workspace,
   source: string,
@@ -120,11 +107,13 @@ export async function planIngest(
   if (!files.length) throw new TidemarkError('USAGE', 'no files given', { hint: `tidemark ingest ${source} data/${source}/*.csv` });
   // Hashing starts now, in the background (ingest-hashing.ts); only a file already in the manifest waits for its hash.
   const hashing = listAndHash(files);
+  const gzipChecks = new AbortController();
   try {
-    return await planListed(ws, ds, hashing.listed, options);
+    return await planListed(ws, ds, hashing.listed, options, gzipChecks.signal);
   } finally {
-    // After a refusal, nothing reads the hashes: the files need not be read to their end.
+    // After a refusal, nothing reads the hashes nor the gzip checks: the files need not be read to their end.
     hashing.stop();
+    gzipChecks.abort();
   }
 }
 
@@ -133,6 +122,7 @@ async function planListed(
   ds: SourceSpec,
   listedFiles: ListedFile[],
   options: IngestOptions,
+  gzipChecks: AbortSignal,
 ): Promise<{ plan: Plan; files: IngestFile[]; schemaChange: { added: ColumnSpec[] } | null }> {
   const source = ds.name;
   const { engine, project } = ws;
@@ -155,7 +145,7 @@ async function planListed(
     const hash = sha256!;
     const known = manifest.get(name);
     const status = !known ? 'new' : known.sha256 === (await hash) ? 'unchanged' : 'changed';
-    const file: IngestFile = { given, absolute, name, format: formatOf(given, ds.format), sha256: '', bytes, mtimeMs, status, previousPartitions: known ? (JSON.parse(known.partitions) as string[]) : [], partitions: [] };
+    const file: IngestFile = { given, absolute, name, layout: layoutOf(given, ds), sha256: '', bytes, mtimeMs, status, previousPartitions: known ? (JSON.parse(known.partitions) as string[]) : [], partitions: [] };
     if (known && status === 'unchanged') {
       const read = await remapped(engine, ds, file, known, options.schemaVersion);
       if (read) {
@@ -165,6 +155,7 @@ async function planListed(
         file.status = 'reloaded';
       }
     }
+    if (file.status !== 'unchanged') startGzipCheck(file, gzipChecks);
     hashes.set(file, hash);
     result.push(file);
   }
@@ -173,7 +164,7 @@ async function planListed(
   const current = state.snapshot.get(source) ?? new Map();
   const affected = new Set<string>();
   for (const f of result.filter((x) => x.status !== 'unchanged')) {
-    const { shaped, version } = readAs.get(f) ?? (await readFile(engine, ds, f, options.schemaVersion));
+    const { shaped, version } = readAs.get(f) ?? (await whileUnchanged([f], () => readFile(engine, ds, f, options.schemaVersion)));
     const select = adaptedSelect(engine, ds, version, shaped);
     f.schemaVersion = version.version;
     f.mappingHash = mappingHash(ds, version);
@@ -186,6 +177,8 @@ async function planListed(
     for (const k of [...f.partitions, ...f.previousPartitions]) affected.add(k);
   }
   for (const [file, hash] of hashes) file.sha256 = await hash;
+  // The engine may have read a gzip file cut short as the rows before the cut (io/gzip.ts): only an intact one is loaded.
+  for (const f of result) await f.intact;
   const tasks: PlannedTask[] = sortKeys(affected).map((k) => ({
     dataset: source,
     partition: k,
@@ -251,8 +244,19 @@ async function manifestEntries(engine: Engine, source: string, names: string[]):
   return new Map(rows.map((r) => [r.file, r]));
 }
 
+/**
+ * Starts decompressing a gzip file that will be read, to its end, in the background: its check of
+ * the gzip trailer is what tells a file cut short (io/gzip.ts). Planning awaits it before it plans.
+ */
+function startGzipCheck(f: IngestFile, signal: AbortSignal): void {
+  if (!f.layout.gzip || f.intact) return;
+  f.intact = checkGzip(f.absolute, f.given, signal);
+  // Awaited by the planner; until then (or after a refusal that stopped it) a failure must not count as unhandled.
+  f.intact.catch(() => undefined);
+}
+
 async function readFile(engine: Engine, ds: SourceSpec, f: IngestFile, forced?: number): Promise<{ shaped: ShapedFile; version: SchemaVersion }> {
-  const shaped = await readShape(engine, f.absolute, f.format, f.given);
+  const shaped = await readShape(engine, f.absolute, f.layout, f.given, ds.name);
   return { shaped, version: await resolveVersion(engine, ds, shaped, f.given, forced) };
 }
 
@@ -309,45 +313,56 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
       const ds = getDataset(project, ctx.plan.targets[0]) as SourceSpec;
       const staging = stagingTable(engine, ctx.runId, ds.name);
       ctx.columns.set(ds.name, ds.columns.map((c) => c.name));
-      mode = await stagingMode(ctx, ds);
-      await stageFiles(ctx, ds, changed, mode);
-      // Only a view of the files reads them again below (validation, checksums, publish).
-      const inPlace = mode === 'files';
+      const progress = ingestProgress(ctx, ds.name);
+      progress.started();
+      /** Rows staged per partition, once recorded: the tasks' progress events carry them. */
+      const stagedRows = new Map<string, number>();
       // The key's range over the staged rows, read with the checksums (null when not an integer key).
       let keyRange = null as KeyColumnRange | null;
-      await engine.transaction(async (tx) => {
-        // A view of the files is read here for the first time: a value that does not convert fails now.
-        const stats = await (inPlace ? readingFiles(ds, changed, () => stagedPartitionStats(tx, ctx, ds)) : stagedPartitionStats(tx, ctx, ds));
-        const byPart = new Map(stats.map((s) => [s.part, s]));
-        keyRange = stagedKeyRange(ds, stats);
-        const validate = (input: ValidationInput) => (inPlace ? whileUnchanged(changed, () => validateStaged(tx, input)) : validateStaged(tx, input));
-        const problems = await validate({
-          engine,
-          dataset: ds,
-          staging,
-          columns: ds.columns.map((c) => c.name),
-          currentRows: new Map(ctx.plan.tasks.filter((t) => t.current_rows !== null).map((t) => [t.partition, t.current_rows!])),
-          maxShrink: project.guards.max_shrink,
-          allowEmpty: Boolean(ctx.options.allowEmpty),
-          allowShrink: Boolean(ctx.options.allowShrink),
-          // Every partition the run publishes is staged and validated here together, once.
-          keysAcrossPartitions: true,
-          partitionFromColumn: true,
-          stagedRows: new Map(stats.map((s) => [s.part, Number(s.n)])),
-          // Grouped by the partition column, rows where it is NULL are the group whose key is NULL.
-          windowRows: stats.filter((s) => s.part === null).map((s) => ({ part: s.part, n: Number(s.n), nulls: Number(s.n), lo: null, hi: null })),
-          ...(keyRange ? { keyRange } : {}),
-        });
-        // A partition left with no rows at all has nothing in staging to validate: check it here.
-        for (const t of ctx.plan.tasks) {
-          if (!byPart.has(t.partition) && (t.current_rows ?? 0) > 0 && !ctx.options.allowEmpty) {
-            problems.push({ dataset: ds.name, partition: t.partition, code: 'EMPTY_RESULT', message: `these files would leave the partition empty (it has ${t.current_rows} rows; pass --allow-empty if intended)` });
+      try {
+        mode = await stagingMode(ctx, ds);
+        await stageFiles(ctx, ds, changed, mode);
+        // Only a view of the files reads them again below (validation, checksums, publish).
+        const inPlace = mode === 'files';
+        await engine.transaction(async (tx) => {
+          // A view of the files is read here for the first time: a value that does not convert fails now.
+          const stats = await (inPlace ? readingFiles(ds, changed, () => stagedPartitionStats(tx, ctx, ds)) : stagedPartitionStats(tx, ctx, ds));
+          const byPart = new Map(stats.map((s) => [s.part, s]));
+          keyRange = stagedKeyRange(ds, stats);
+          const validate = (input: ValidationInput) => (inPlace ? whileUnchanged(changed, () => validateStaged(tx, input)) : validateStaged(tx, input));
+          const problems = await validate({
+            engine,
+            dataset: ds,
+            staging,
+            columns: ds.columns.map((c) => c.name),
+            currentRows: new Map(ctx.plan.tasks.filter((t) => t.current_rows !== null).map((t) => [t.partition, t.current_rows!])),
+            maxShrink: project.guards.max_shrink,
+            allowEmpty: Boolean(ctx.options.allowEmpty),
+            allowShrink: Boolean(ctx.options.allowShrink),
+            // Every partition the run publishes is staged and validated here together, once.
+            keysAcrossPartitions: true,
+            partitionFromColumn: true,
+            stagedRows: new Map(stats.map((s) => [s.part, Number(s.n)])),
+            // Grouped by the partition column, rows where it is NULL are the group whose key is NULL.
+            windowRows: stats.filter((s) => s.part === null).map((s) => ({ part: s.part, n: Number(s.n), nulls: Number(s.n), lo: null, hi: null })),
+            ...(keyRange ? { keyRange } : {}),
+          });
+          // A partition left with no rows at all has nothing in staging to validate: check it here.
+          for (const t of ctx.plan.tasks) {
+            if (!byPart.has(t.partition) && (t.current_rows ?? 0) > 0 && !ctx.options.allowEmpty) {
+              problems.push({ dataset: ds.name, partition: t.partition, code: 'EMPTY_RESULT', message: `these files would leave the partition empty (it has ${t.current_rows} rows; pass --allow-empty if intended)` });
+            }
           }
-        }
-        if (problems.length) throw validationError(problems);
-        rowsPerFile = await countRowsPerFile(tx, ctx, changed, mode === 'table' ? null : stats.reduce((n, s) => n + Number(s.n), 0));
-        await markTasksComputed(tx, engine, ctx.runId, ds.name, ctx.plan.tasks.map((t) => ({ partition: t.partition, rows: Number(byPart.get(t.partition)?.n ?? 0), checksum: String(byPart.get(t.partition)?.c ?? EMPTY_CHECKSUM), inputs: {} })));
-      });
+          if (problems.length) throw validationError(problems);
+          rowsPerFile = await countRowsPerFile(tx, ctx, changed, mode === 'table' ? null : stats.reduce((n, s) => n + Number(s.n), 0));
+          await markTasksComputed(tx, engine, ctx.runId, ds.name, ctx.plan.tasks.map((t) => ({ partition: t.partition, rows: Number(byPart.get(t.partition)?.n ?? 0), checksum: String(byPart.get(t.partition)?.c ?? EMPTY_CHECKSUM), inputs: {} })));
+          for (const s of stats) if (s.part !== null) stagedRows.set(s.part, Number(s.n));
+        });
+      } catch (error) {
+        progress.failed(error);
+        throw error;
+      }
+      progress.computed((partition) => stagedRows.get(partition) ?? 0);
       (ctx.keysUniqueInStaging ??= new Set()).add(ds.name);
       // Publish then finds live rows that could share a key without reading the staging (key-ranges.ts).
       if (keyRange) (ctx.stagedKeyRanges ??= new Map()).set(ds.name, { lo: keyRange.lo, hi: keyRange.hi });
@@ -483,7 +498,7 @@ async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => 
       dataset: ds.name,
       // A CSV that does not parse (a row with too many or too few fields, an unclosed quote) has no value to retype.
       hint: /CSV Error on Line/.test(error.message)
-        ? 'fix that line of the file (every row has the header\'s columns, comma-separated, quotes closed), then ingest the file again; nothing was loaded'
+        ? 'fix that line of the file (every row has the header\'s columns, separated by the header\'s delimiter, quotes closed), then ingest the file again; nothing was loaded'
         : `fix the value in the file, or declare the column's type to match in datasets.${ds.name}.schema, then ingest the file again`,
     }, { cause: error });
   }
@@ -545,14 +560,16 @@ async function countRowsPerFile(tx: Db, ctx: RunContext, changed: IngestFile[], 
 
 /**
  * Runs `read`, which reads `files` where they are; when it fails and one of them was rewritten since
- * it was hashed, that is the error reported (a read of a file's other bytes can fail in ways that
- * name no file, e.g. a key outside the range measured a moment before).
+ * it was hashed, or is a gzip file that does not decompress, that is the error reported (a read of a
+ * file's other bytes can fail in ways that name no file, e.g. a key outside the range measured a
+ * moment before; a gzip file cut short mid-line reads as a CSV line with too few fields).
  */
 async function whileUnchanged<T>(files: IngestFile[], read: () => Promise<T>): Promise<T> {
   try {
     return await read();
   } catch (error) {
     for (const f of files) assertUnchanged(f);
+    for (const f of files) await f.intact;
     throw error;
   }
 }

@@ -6,36 +6,44 @@
  */
 import type { SourceSpec } from '../config/project.js';
 import { typeFamily } from '../config/types.js';
-import type { ColumnInfo, Db, Engine, FileFormat } from '../engines/engine.js';
+import type { ColumnInfo, Db, Engine, FileFormat, FileLayout } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { canCast, describeDiff, forceVersion, matchShape, schemaVersions, type FileShape, type SchemaVersion } from './schema-match.js';
 import { readCsvHeader } from '../io/csv-header.js';
+import type { DataFileLayout } from '../io/data-file-layout.js';
 export { readCsvHeader };
 
 export interface ShapedFile {
   absolute: string;
   format: FileFormat;
+  /** gzip and the CSV delimiter, as the engine reads the file. */
+  layout: FileLayout;
   shape: FileShape;
   /** CSV column names from the first line (the engine then reads every column as text). */
   header?: string[];
 }
 
 
-/** A file's columns: CSV names from its header (no types); Parquet/NDJSON names and types from the engine. */
-export async function readShape(engine: Engine, absolute: string, format: FileFormat, label: string): Promise<ShapedFile> {
+/**
+ * A file's columns: CSV names from its header (no types); Parquet/NDJSON names and types from the
+ * engine. `source` names the source in a refusal's hint (a CSV of another delimiter).
+ */
+export async function readShape(engine: Engine, absolute: string, fileLayout: DataFileLayout, label: string, source?: string): Promise<ShapedFile> {
+  const { format } = fileLayout;
+  const layout: FileLayout = { gzip: fileLayout.gzip, delimiter: fileLayout.delimiter };
   try {
     if (format === 'csv') {
-      const header = readCsvHeader(absolute, label);
-      return { absolute, format, header, shape: { typed: false, columns: header.map((name) => ({ name, type: 'VARCHAR' })) } };
+      const header = await readCsvHeader(absolute, fileLayout, { label, source });
+      return { absolute, format, layout, header, shape: { typed: false, columns: header.map((name) => ({ name, type: 'VARCHAR' })) } };
     }
-    const columns = await engine.describeQuery(engine, engine.readFileSql(absolute, format));
+    const columns = await engine.describeQuery(engine, engine.readFileSql(absolute, format, undefined, layout));
     // An engine that loads files as text (Postgres) can only match them by name, like a CSV.
-    return { absolute, format, shape: { typed: engine.capabilities.typedFiles, columns } };
+    return { absolute, format, layout, shape: { typed: engine.capabilities.typedFiles, columns } };
   } catch (error) {
     // readCsvHeader's own refusals (another delimiter, UTF-16) already say what to do.
     if (error instanceof TidemarkError && error.code === 'BAD_INPUT') throw error;
     throw new TidemarkError('BAD_INPUT', `cannot read ${label} as ${format}: ${(error as Error).message}`, {
-      hint: `check that ${label} is a complete ${format === 'ndjson' ? 'NDJSON (one JSON object per line)' : format === 'parquet' ? 'Parquet' : 'CSV'} file (not cut short by a copy or download), fix it and ingest again; nothing was loaded`,
+      hint: `check that ${label} is a complete ${fileLayout.gzip ? 'gzip-compressed ' : ''}${format === 'ndjson' ? 'NDJSON (one JSON object per line)' : format === 'parquet' ? 'Parquet' : 'CSV'} file (not cut short by a copy or download), fix it and ingest again; nothing was loaded`,
     });
   }
 }
@@ -56,7 +64,7 @@ function fileColumn(file: ShapedFile, name: string): string {
 /** SELECT of the file's rows in the current schema, read as `version`. */
 export function adaptedSelect(engine: Engine, ds: SourceSpec, version: SchemaVersion, file: ShapedFile): string {
   const d = engine.dialect;
-  const read = `FROM (${engine.readFileSql(file.absolute, file.format, file.header)}) src`;
+  const read = `FROM (${engine.readFileSql(file.absolute, file.format, file.header, file.layout)}) src`;
   const typed = (c: { name: string; type: string }) => `${fileValueCast(engine, file, c)} AS ${d.quote(c.name)}`;
   if (version.current) return `SELECT ${ds.columns.map(typed).join(', ')} ${read}`;
   // Old columns get their declared types first, so adapters see numbers and dates even in a CSV.
@@ -151,7 +159,7 @@ export interface TrialCast {
  */
 export async function trialCast(engine: Engine, ds: SourceSpec, version: SchemaVersion, file: ShapedFile): Promise<TrialCast> {
   const d = engine.dialect;
-  const read = `FROM (${engine.readFileSql(file.absolute, file.format, file.header)}) src`;
+  const read = `FROM (${engine.readFileSql(file.absolute, file.format, file.header, file.layout)}) src`;
   const inner = version.columns
     .map((c, i) => {
       const raw = d.quote(fileColumn(file, c.name));

@@ -1,7 +1,7 @@
 // The "bad environment" drill through the real CLI: the project or the machine is not in the state
 // Tidemark expects (a hand-edited tidemark.yaml, a model file that is empty or holds two statements,
-// a damaged warehouse, a folder it may not write, a full disk, data files in another dialect). Each
-// case: the documented exit code, one `error:` line with a `hint:` naming the way forward, no stack
+// a damaged warehouse, a folder it may not write, a full disk, data files in another dialect or
+// damaged). Each case: the documented exit code, one `error:` line with a `hint:` naming the way forward, no stack
 // trace, and the data and state exactly as before.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
@@ -179,10 +179,11 @@ describe('data files', () => {
   it('refusals that say what the file is and what to do, leaving state unchanged', async () => {
     const before = await snapshotState(dir);
     const cases: [string[], RegExp, RegExp][] = [
-      [[write('orders.csv.gz', Buffer.from([0x1f, 0x8b, 8, 0]))], /in\/orders\.csv\.gz is compressed \(gz\)/, /gunzip -k in\/orders\.csv\.gz/],
+      [[write('orders.csv.gz', Buffer.from([0x1f, 0x8b, 8, 0]))], /^error: in\/orders\.csv\.gz is not a complete gzip file: it ends early/m, /gzip -t in\/orders\.csv\.gz/],
+      [[write('orders.csv.zst', Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))], /in\/orders\.csv\.zst is compressed \(zst\)/, /decompress it first and ingest in\/orders\.csv/],
       [['in/nothing-*.csv'], /^error: no file matches in\/nothing-\*\.csv$/m, /check the folder and the pattern/],
       [['in'], /^error: in is a folder, not a file$/m, /pass the files in it/],
-      [[write('semi.csv', `${header.replaceAll(',', ';')}\n9100000009;1;100;EUR;paid;2026-03-05\n`)], /separated by semicolons, not commas/, /convert it to commas/],
+      [[write('semi.csv', `${header.replaceAll(',', ';')}\n9100000009;1;100;EUR;paid;2026-03-05\n`)], /separated by semicolons, not commas/, /datasets\.orders\.csv: \{ delimiter: ";" \}/],
       [[write('utf16.csv', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(header, 'utf16le')]))], /in\/utf16\.csv is UTF-16 encoded/, /iconv/],
       [[write('ragged.csv', `${header}\n9100000010,1,100,EUR,paid,2026-03-05,extra\n`)], /CSV Error on Line: 2: Expected Number of Columns: 6 Found: 7/, /fix that line of the file/],
       [[write('cut.parquet', 'PAR1 cut short')], /cannot read in\/cut\.parquet as parquet/, /complete Parquet file/],

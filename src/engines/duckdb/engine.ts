@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { DuckDBConnection, DuckDBInstance, DuckDBType, DuckDBTypeId as TypeId } from '@duckdb/node-api';
 import { duckdb } from './driver.js';
 import { TidemarkError } from '../../errors.js';
-import type { Capabilities, ColumnInfo, Connection, Db, Engine, FileFormat, Row } from '../engine.js';
+import type { Capabilities, ColumnInfo, Connection, Db, Engine, FileFormat, FileLayout, Row } from '../engine.js';
 import { Mutex } from '../mutex.js';
 import { TRACE_SQL, traceSql } from '../trace.js';
 import { missingStateTableError } from '../missing-state-table.js';
@@ -295,15 +295,19 @@ export class DuckDbEngine implements Engine {
     return rows.map((r) => ({ name: r.column_name, type: portableType(r.column_type) }));
   }
 
-  readFileSql(file: string, format: FileFormat, header?: string[]): string {
+  readFileSql(file: string, format: FileFormat, header?: string[], layout: FileLayout = {}): string {
     const f = this.dialect.stringLiteral(file);
+    // Always said, never left to the extension: DuckDB reads `x.csv.gzip` as plain text (no rows) otherwise.
+    const gzip = layout.gzip ? `, compression = 'gzip'` : '';
+    const delim = this.dialect.stringLiteral(layout.delimiter ?? ',');
     if (format === 'csv' && header?.length) {
       const columns = header.map((c) => `${this.dialect.stringLiteral(c)}: 'VARCHAR'`).join(', ');
-      return `SELECT * FROM read_csv(${f}, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"', columns = {${columns}})`;
+      return `SELECT * FROM read_csv(${f}, header = true, auto_detect = false, delim = ${delim}, quote = '"', escape = '"', columns = {${columns}}${gzip})`;
     }
     if (format === 'parquet') return `SELECT * FROM read_parquet(${f})`;
-    if (format === 'ndjson') return `SELECT * FROM read_json(${f}, format = 'newline_delimited')`;
-    return `SELECT * FROM read_csv(${f}, header = true)`;
+    if (format === 'ndjson') return `SELECT * FROM read_json(${f}, format = 'newline_delimited'${gzip})`;
+    // Without a header read beforehand, DuckDB sniffs the dialect, unless the delimiter is known.
+    return `SELECT * FROM read_csv(${f}, header = true${layout.delimiter ? `, delim = ${delim}` : ''}${gzip})`;
   }
 
   async close(): Promise<void> {

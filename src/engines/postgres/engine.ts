@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { TidemarkError } from '../../errors.js';
-import type { Capabilities, ColumnInfo, Connection, Db, Engine, FileFormat, Row } from '../engine.js';
+import type { Capabilities, ColumnInfo, Connection, Db, Engine, FileFormat, FileLayout, Row } from '../engine.js';
 import { Mutex } from '../mutex.js';
 import { TRACE_SQL, traceSql } from '../trace.js';
 import { missingStateTableError } from '../missing-state-table.js';
@@ -266,8 +266,8 @@ export class PostgresEngine extends PgDb implements Engine {
     return columns;
   }
 
-  readFileSql(file: string, format: FileFormat, header?: string[]): string {
-    return this.files.selectFrom(file, format, header);
+  readFileSql(file: string, format: FileFormat, header?: string[], layout?: FileLayout): string {
+    return this.files.selectFrom(file, format, header, layout);
   }
 
   async close(): Promise<void> {

@@ -6,9 +6,11 @@
  * into it (COPY FROM STDIN, in its own committed transaction), and later statements reuse it. Every
  * column is text, like DuckDB's all-VARCHAR CSV read: ingest casts to the declared types in SQL.
  *
- * CSV is streamed to the server as it is (PostgreSQL parses it). Parquet and NDJSON are first turned
- * into CSV by an in-memory DuckDB: the one place outside src/engines/duckdb that uses the DuckDB
- * driver, and only to read files (Tidemark already depends on it; PostgreSQL has no reader for them).
+ * CSV is streamed to the server as it is (PostgreSQL parses it, with the file's delimiter), a gzip
+ * file decompressed on the way (copy-from.ts). Parquet and NDJSON are first turned into CSV by an
+ * in-memory DuckDB (which decompresses a gzip NDJSON file itself): the one place outside
+ * src/engines/duckdb that uses the DuckDB driver, and only to read files (Tidemark already depends
+ * on it; PostgreSQL has no reader for them).
  *
  * The tables are UNLOGGED scratch, named per engine instance so concurrent processes never share
  * one, keyed by the file's path, size and mtime so an edited file is loaded again, and dropped when
@@ -28,10 +30,11 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { TidemarkError } from '../../errors.js';
-import type { FileFormat } from '../engine.js';
+import type { FileFormat, FileLayout } from '../engine.js';
 import { copyFromFile } from './copy-from.js';
 import { postgresDialect as d } from './dialect.js';
 import { readCsvHeader } from '../../io/csv-header.js';
+import { gzipError, isGzipError } from '../../io/gzip.js';
 import { fileTableName, ownerLockKey, TRY_LOCK_SQL } from './file-table-owner.js';
 
 interface FileTable {
@@ -39,6 +42,7 @@ interface FileTable {
   file: string;
   format: FileFormat;
   header?: string[];
+  layout: FileLayout;
   loaded: boolean;
   loading?: Promise<void>;
 }
@@ -64,7 +68,7 @@ export class FileTables {
   ) {}
 
   /** A SELECT reading `file`; the file is loaded by the first statement that runs it. */
-  selectFrom(file: string, format: FileFormat, header?: string[]): string {
+  selectFrom(file: string, format: FileFormat, header?: string[], layout: FileLayout = {}): string {
     let stamp = 'missing';
     try {
       const st = statSync(file);
@@ -72,10 +76,10 @@ export class FileTables {
     } catch {
       /* the load reports the error, when the SELECT is used */
     }
-    const key = JSON.stringify([file, format, header ?? null, stamp]);
+    const key = JSON.stringify([file, format, header ?? null, layout.gzip ?? false, layout.delimiter ?? ',', stamp]);
     let table = this.byKey.get(key);
     if (!table) {
-      table = { qualified: d.table(this.schema, fileTableName(this.instance, ++this.count)), file, format, header, loaded: false };
+      table = { qualified: d.table(this.schema, fileTableName(this.instance, ++this.count)), file, format, header, layout, loaded: false };
       this.byKey.set(key, table);
     }
     return `SELECT * FROM ${table.qualified}`;
@@ -173,12 +177,15 @@ export class FileTables {
     try {
       let csv = table.file;
       let columns: string[];
+      // What COPY reads: the file itself, or the CSV a Parquet or NDJSON file was turned into (plain, comma-separated).
+      let csvLayout = { gzip: table.layout.gzip ?? false, delimiter: table.layout.delimiter ?? ',' };
       if (table.format === 'csv') {
-        columns = table.header?.length ? table.header : readCsvHeader(table.file);
+        columns = table.header?.length ? table.header : await readCsvHeader(table.file, { ...csvLayout, declaredDelimiter: false });
       } else {
         tmp = await mkdtemp(path.join(os.tmpdir(), 'tidemark-load-'));
         csv = path.join(tmp, 'data.csv');
-        columns = await convertToCsv(table.file, table.format, csv);
+        columns = await convertToCsv(table.file, table.format, csv, csvLayout.gzip);
+        csvLayout = { gzip: false, delimiter: ',' };
       }
       const cols = columns.map((c) => d.quote(c));
       const client = await this.pool.connect();
@@ -189,7 +196,8 @@ export class FileTables {
         await client.query(`DROP TABLE IF EXISTS ${table.qualified}`);
         await client.query(`CREATE UNLOGGED TABLE ${table.qualified} (${cols.map((c) => `${c} TEXT`).join(', ')})`);
         // FORCE_NULL: an empty field is NULL whether quoted or not, as DuckDB's read_csv reads it.
-        await copyFromFile(client, `COPY ${table.qualified} (${cols.join(', ')}) FROM STDIN WITH (FORMAT csv, HEADER true, FORCE_NULL (${cols.join(', ')}))`, csv);
+        const copy = `COPY ${table.qualified} (${cols.join(', ')}) FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER ${d.stringLiteral(csvLayout.delimiter)}, FORCE_NULL (${cols.join(', ')}))`;
+        await copyFromFile(client, copy, csv, { gzip: csvLayout.gzip });
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK').catch((e: Error) => (broken = e));
@@ -199,6 +207,7 @@ export class FileTables {
       }
     } catch (error) {
       if (error instanceof TidemarkError) throw error;
+      if (table.layout.gzip && isGzipError(error)) throw gzipError(path.basename(table.file), error);
       const message = error instanceof Error ? error.message : String(error);
       throw new TidemarkError('BAD_INPUT', `cannot load ${path.basename(table.file)} into PostgreSQL: ${message.split('\n')[0]}`, { engineMessage: message }, { cause: error });
     } finally {
@@ -208,15 +217,15 @@ export class FileTables {
 }
 
 
-/** Writes a Parquet or NDJSON file as CSV (with a header) using an in-memory DuckDB; returns the column names. */
-async function convertToCsv(file: string, format: Exclude<FileFormat, 'csv'>, out: string): Promise<string[]> {
+/** Writes a Parquet or NDJSON file (gzip-compressed when `gzip`) as CSV with a header, using an in-memory DuckDB; returns the column names. */
+async function convertToCsv(file: string, format: Exclude<FileFormat, 'csv'>, out: string, gzip: boolean): Promise<string[]> {
   const { DuckDBInstance } = (await import('../duckdb/driver.js')).duckdb;
   const instance = await DuckDBInstance.create(':memory:');
   try {
     const conn = await instance.connect();
     try {
       const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
-      const read = format === 'parquet' ? `read_parquet(${lit(file)})` : `read_json(${lit(file)}, format = 'newline_delimited')`;
+      const read = format === 'parquet' ? `read_parquet(${lit(file)})` : `read_json(${lit(file)}, format = 'newline_delimited'${gzip ? `, compression = 'gzip'` : ''})`;
       const described = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${read}`)).getRowObjects();
       const columns = described.map((r) => String(r.column_name));
       await conn.run(`COPY (SELECT * FROM ${read}) TO ${lit(out)} (FORMAT csv, HEADER true)`);
