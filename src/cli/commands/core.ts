@@ -118,7 +118,7 @@ export function registerCoreCommands(program: Command): void {
 
   program
     .command('ingest <source> <files...>')
-    .description('load CSV, Parquet or NDJSON files into a source, idempotently')
+    .description('load CSV, TSV, Parquet or NDJSON files (CSV, TSV and NDJSON may be gzipped) into a source, idempotently')
     .option('--reason <text>', 'why (recorded in the audit trail)')
     .option('--dry-run', 'show what would be loaded; write nothing')
     .option('--allow-empty', 'allow files to leave a partition empty')
