@@ -1,6 +1,7 @@
 /**
- * A workspace is an open project: its config, its engine with the state store migrated, the event
- * stream and who is acting. Commands and the library API both start here.
+ * A workspace is an open project: its config, its engine with the state store migrated (or, opened
+ * read-only, found current: duckdb-access.ts), the event stream and who is acting. Commands and the
+ * library API both start here.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

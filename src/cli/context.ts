@@ -42,7 +42,7 @@ export async function withWorkspace<T>(cmd: Command, fn: (ws: Workspace, g: Glob
   const hosted = hostedCall();
   if (hosted) {
     // The server's workspace is read-write: --read-only is kept by refusing a write command here.
-    if (g.readOnly && access === 'write') throw writeRefusal(`the project is opened read-only (--read-only)`, 'drop --read-only to run it');
+    if (g.readOnly && access === 'write') throw writeRefusal(`the project is to be read only (--read-only)`, 'drop --read-only to run it');
     const ws = g.actor ? { ...hosted.workspace, actor: g.actor } : hosted.workspace;
     // Commands run by `serve` deliver to consumers too, so their runs can become complete.
     return deliverAfter(ws, () => fn(ws, g), hosted.stderr);
@@ -76,8 +76,8 @@ async function openOnce<T>(g: GlobalOptions, access: Access, fn: (ws: Workspace)
 
 /**
  * A command the registry of commands (core/mutations.ts) lists as `read-only`, or a write command's
- * `--dry-run`, opens the project for reading: a DuckDB file this user may not write is then opened read-only instead of refused. Every
- * other command writes, and is refused before it opens such a file.
+ * `--dry-run`, opens the project for reading: its DuckDB file read-only, even one this user may not
+ * write (duckdb-access.ts). Every other command writes, and is refused before it opens such a file.
  */
 function commandAccess(cmd: Command): Access {
   if (NOT_AUDITED_COMMANDS[commandPath(cmd)]?.startsWith('read-only')) return 'read';
