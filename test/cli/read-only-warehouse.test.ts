@@ -9,8 +9,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, builtShop, cli, cliJson, DIST, projectCopies, requireBuild, snapshotState, type CliResult } from '../helpers/project.js';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { BIN, builtShop, cleanup, cli, cliJson, DIST, projectCopies, requireBuild, scaffoldShop, snapshotState, testEngines, type CliResult } from '../helpers/project.js';
 
 let base: string;
 let runId: string;
@@ -300,3 +300,21 @@ function leaveWal(dir: string): void {
   spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: path.dirname(DIST) });
   expect(existsSync(`${warehouse(dir)}.wal`)).toBe(true);
 }
+
+// On PostgreSQL the server's grants decide what may be written; the flag keeps its promise there too.
+describe.each(testEngines(inject('pgUrl')).filter((e) => e.kind === 'postgres'))('--read-only on $kind', (engine) => {
+  it('read commands run, write commands are refused before anything is opened', async () => {
+    const dir = await scaffoldShop(undefined, undefined, { engine });
+    try {
+      cliJson(dir, ['status']); // creates the state store
+      const before = await snapshotState(dir);
+      expect(answer(cli(dir, ['status', '--json', '--read-only']))).toEqual(answer(cli(dir, ['status', '--json'])));
+      const r = cli(dir, ['ingest', 'orders', 'data/orders/orders-2026-03-01.csv', '--read-only']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^error: the project's database is opened read-only \(--read-only\), and this command writes it; nothing was done$/m);
+      expect(await snapshotState(dir)).toEqual(before);
+    } finally {
+      cleanup(dir);
+    }
+  }, 120_000);
+});
