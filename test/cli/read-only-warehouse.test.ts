@@ -5,12 +5,12 @@
 // with `--read-only` (the same read-only open, asked for; holds for root) and, for real permissions,
 // as a user who cannot write the project (root runs the CLI as `nobody` with setpriv; a normal user
 // is denied by chmod); those cases are skipped only when neither is possible.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { BIN, builtShop, cleanup, cli, cliJson, DIST, projectCopies, requireBuild, scaffoldShop, snapshotState, testEngines, type CliResult } from '../helpers/project.js';
+import { BIN, builtShop, cleanup, cli, cliJson, DIST, holdWorkspace, projectCopies, requireBuild, scaffoldShop, snapshotState, testEngines, type CliResult } from '../helpers/project.js';
 
 let base: string;
 let runId: string;
@@ -61,6 +61,9 @@ const readCommands = (): string[][] => [
   ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-03', '--reason', 'audit', '--dry-run'],
 ];
 
+/** `--json` where the command has it (`audit export` writes JSON lines anyway). */
+const withJson = (args: string[]) => (args[0] === 'audit' && args[1] === 'export' ? args : [...args, '--json']);
+
 /** Every write command, with arguments it would run with. */
 const writeCommands = (): string[][] => [
   ['ingest', 'orders', 'data/orders/orders-2026-03-01.csv'],
@@ -95,7 +98,7 @@ describe('--read-only: the read-only open, asked for (holds for root too)', () =
     const dir = copies.fresh();
     const before = stateFiles(dir);
     for (const args of readCommands()) {
-      const json = args[0] === 'audit' && args[1] === 'export' ? args : [...args, '--json'];
+      const json = withJson(args);
       const writable = answer(cli(dir, json));
       expect(answer(cli(dir, [...json, '--read-only'])), args.join(' ')).toEqual(writable);
     }
@@ -166,33 +169,10 @@ describe('a state store of an older Tidemark', () => {
   });
 });
 
-/** A child process that opens the project (dist) and holds it until stopped. */
-function holdProject(dir: string, command: string, options: { readOnly: boolean; runId?: string }): Promise<{ pid: number; stop: () => Promise<void> }> {
-  const script = `
-    const { openWorkspace, noteHolderRun } = await import(${JSON.stringify(path.join(DIST, 'workspace.js'))});
-    const ws = await openWorkspace(${JSON.stringify(dir)}, { command: ${JSON.stringify(command)}, access: ${options.readOnly ? "'read', readOnly: true" : "'write'"} });
-    ${options.runId ? `noteHolderRun(ws, ${JSON.stringify(options.runId)});` : ''}
-    process.stdout.write('ready\\n');
-    setInterval(() => {}, 1000);
-    process.on('SIGTERM', async () => { await ws.close(); process.exit(0); });
-  `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('exit', (code) => reject(new Error(`holder exited early (${code}): ${err}`)));
-    child.stdout.on('data', (b: Buffer) => {
-      if (!b.toString().includes('ready')) return;
-      child.removeAllListeners('exit');
-      resolve({ pid: child.pid!, stop: () => new Promise<void>((done) => (child.on('exit', () => done()), child.kill('SIGTERM'))) });
-    });
-  });
-}
-
 describe('who holds the file', () => {
   it('a read-only holder: other readers open it too, a writer is refused naming the holder', async () => {
     const dir = copies.fresh();
-    const holder = await holdProject(dir, 'tidemark audit verify', { readOnly: true });
+    const holder = await holdWorkspace(dir, 'tidemark audit verify', undefined, { readOnly: true });
     try {
       expect(cli(dir, ['status']).code).toBe(0);
       expect(cli(dir, ['query', 'SELECT 1 AS one', '--read-only']).code).toBe(0);
@@ -208,7 +188,7 @@ describe('who holds the file', () => {
 
   it('a writer holding it: a read-only opener is refused naming the writer and its run', async () => {
     const dir = copies.fresh();
-    const holder = await holdProject(dir, 'tidemark backfill daily_revenue', { readOnly: false, runId: 'r20260307_120000_abcdef' });
+    const holder = await holdWorkspace(dir, 'tidemark backfill daily_revenue', 'r20260307_120000_abcdef');
     try {
       for (const args of [['status'], ['audit', 'verify', '--read-only']]) {
         const r = cli(dir, args);
@@ -260,7 +240,7 @@ describe('a warehouse this user may not write (real permissions)', () => {
     const before = stateFiles(dir);
     const snapshot = await snapshotState(dir);
     for (const args of readCommands()) {
-      const json = args[0] === 'audit' && args[1] === 'export' ? args : [...args, '--json'];
+      const json = withJson(args);
       const r = cliAsReader(dir, json);
       if (!r) return ctx.skip('running as root without setpriv: permissions cannot be taken away');
       expect(answer(r), args.join(' ')).toEqual(answer(cli(writable, json)));
