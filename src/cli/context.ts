@@ -2,8 +2,10 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { TidemarkError } from '../errors.js';
+import { NOT_AUDITED_COMMANDS } from '../core/mutations.js';
 import { deferJson, deliverAfter } from '../consumers/after-command.js';
 import { openWorkspace, type Workspace } from '../workspace.js';
+import { writeRefusal, type Access } from '../duckdb-access.js';
 import { attachProgress } from './progress.js';
 import { cancelRunOnInterrupt } from './interrupt.js';
 import { hostedCall } from '../server/hosted.js';
@@ -17,6 +19,7 @@ export interface GlobalOptions {
   actor?: string;
   debug?: boolean;
   wait?: string | boolean;
+  readOnly?: boolean;
 }
 
 export function globals(cmd: Command): GlobalOptions {
@@ -34,16 +37,19 @@ export function globals(cmd: Command): GlobalOptions {
  */
 export async function withWorkspace<T>(cmd: Command, fn: (ws: Workspace, g: GlobalOptions) => Promise<T>): Promise<T> {
   const g = globals(cmd);
+  const access = commandAccess(cmd);
   // Inside `tidemark serve` (issue 7): the server's open workspace; progress goes back to the client.
   const hosted = hostedCall();
   if (hosted) {
+    // The server's workspace is read-write: --read-only is kept by refusing a write command here.
+    if (g.readOnly && access === 'write') throw writeRefusal(`the project is to be read only (--read-only)`, 'drop --read-only to run it');
     const ws = g.actor ? { ...hosted.workspace, actor: g.actor } : hosted.workspace;
     // Commands run by `serve` deliver to consumers too, so their runs can become complete.
     return deliverAfter(ws, () => fn(ws, g), hosted.stderr);
   }
   const clock = clockFromEnv() ?? systemClock;
   return runInWindowAttempts((ws) => fn(ws, g), {
-    open: (attempt) => openOnce(g, attempt),
+    open: (attempt) => openOnce(g, access, attempt),
     waiting: (w) => tellWaiting(w, cmd.name(), g, clock.now()),
     clock,
     signals: ['SIGINT', 'SIGTERM'],
@@ -51,11 +57,11 @@ export async function withWorkspace<T>(cmd: Command, fn: (ws: Workspace, g: Glob
 }
 
 /** One attempt: opens the project, runs `fn`, delivers to consumers, always closes. */
-async function openOnce<T>(g: GlobalOptions, fn: (ws: Workspace) => Promise<T>): Promise<T> {
+async function openOnce<T>(g: GlobalOptions, access: Access, fn: (ws: Workspace) => Promise<T>): Promise<T> {
   const waitMs = g.wait === undefined || g.wait === false ? 0 : g.wait === true ? 3_600_000 : Number(g.wait) * 1000;
   const onUpgrade = (from: number, to: number) =>
     process.stderr.write(`tidemark: upgrading the state store from version ${from} to ${to} (once; it can take a while on a large store)\n`);
-  const ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine(), waitMs, onUpgrade });
+  const ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine(), waitMs, onUpgrade, access, readOnly: g.readOnly });
   const detach = attachProgress(ws.events, { quiet: Boolean(g.json) && !process.stderr.isTTY });
   const stopListening = cancelRunOnInterrupt(ws);
   try {
@@ -66,6 +72,24 @@ async function openOnce<T>(g: GlobalOptions, fn: (ws: Workspace) => Promise<T>):
     detach();
     await ws.close();
   }
+}
+
+/**
+ * A command the registry of commands (core/mutations.ts) lists as `read-only`, or a write command's
+ * `--dry-run`, opens the project for reading: its DuckDB file read-only, even one this user may not
+ * write (duckdb-access.ts). Every other command writes, and is refused before it opens such a file.
+ */
+function commandAccess(cmd: Command): Access {
+  if (NOT_AUDITED_COMMANDS[commandPath(cmd)]?.startsWith('read-only')) return 'read';
+  // `backfill --dry-run` and the like print the real plan and write nothing.
+  return (cmd.opts() as { dryRun?: boolean }).dryRun ? 'read' : 'write';
+}
+
+/** `checkpoint show` for the `show` command of `checkpoint`: the path as the registry names commands. */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 /** One line on stderr each time a command starts waiting for its run window (`--json`: a JSON object). */

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { TIDEMARK_VERSION } from '../version.js';
+import { usageError } from '../errors.js';
 import { registerCoreCommands } from './commands/core.js';
 import { registerInspectCommands } from './commands/inspect.js';
 import { registerVersionCommands } from './commands/versions.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output with stable field names')
     .option('--actor <name>', 'who is acting (default: $TIDEMARK_ACTOR, else the OS user)')
     .option('--wait [seconds]', 'wait for a project held by another process instead of failing')
+    .option('--read-only', 'open the DuckDB file read-only (as when it cannot be written): read commands work, write commands are refused')
     .option('--debug', 'print stack traces')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
@@ -45,7 +47,19 @@ export function buildProgram(): Command {
   registerWorkerCommands(program);
   registerCheckpointCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
+  program.hook('preAction', (_program, command) => refuseReadOnlyWhereUnkept(command));
   return program;
+}
+
+/**
+ * `--read-only` is kept by every command that opens the project through the CLI's workspace
+ * (cli/context.ts). `serve` and `init` do not: rather than ignore a flag meant to protect the
+ * warehouse, they refuse it.
+ */
+function refuseReadOnlyWhereUnkept(command: Command): void {
+  if (!(command.optsWithGlobals() as { readOnly?: boolean }).readOnly) return;
+  if (command.name() === 'serve') throw usageError('serve cannot run read-only: it hosts write commands and delivers to consumers', 'drop --read-only; read commands run read-only on their own');
+  if (command.name() === 'init') throw usageError('init creates a project: --read-only does not apply', 'drop --read-only');
 }
 
 /**

@@ -106,7 +106,7 @@ function prepareStatements(engine: Engine): string[] {
  * The applied schema version (0 for an empty `schema_migrations`), or null when the state store does
  * not exist yet (or cannot be read): no Tidemark has migrated it, so it holds nothing Tidemark wrote.
  */
-async function appliedVersion(engine: Engine): Promise<number | null> {
+export async function appliedVersion(engine: Engine): Promise<number | null> {
   try {
     const rows = await engine.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${engine.dialect.quote(engine.stateSchema)}.schema_migrations`);
     return rows[0]?.v ?? 0;
@@ -121,12 +121,15 @@ async function appliedVersion(engine: Engine): Promise<number | null> {
 async function pending(db: Db, engine: Engine): Promise<Migration[]> {
   const applied = await db.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${engine.dialect.quote(engine.stateSchema)}.schema_migrations`);
   const current = applied[0]?.v ?? 0;
-  if (current > SCHEMA_VERSION) {
-    throw new TidemarkError('CONFIG', `the state store is at schema version ${current}, newer than this Tidemark (${SCHEMA_VERSION})`, {
-      hint: 'upgrade tidemark',
-    });
-  }
+  if (current > SCHEMA_VERSION) throw newerStoreError(current);
   return MIGRATIONS.filter((m) => m.version > current);
+}
+
+/** A store written by a newer Tidemark: never migrated down, never read with this version's schema. */
+export function newerStoreError(current: number): TidemarkError {
+  return new TidemarkError('CONFIG', `the state store is at schema version ${current}, newer than this Tidemark (${SCHEMA_VERSION})`, {
+    hint: 'upgrade tidemark',
+  });
 }
 
 async function apply(tx: Db, engine: Engine, migration: Migration): Promise<void> {

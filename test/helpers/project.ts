@@ -210,12 +210,14 @@ export function cliJson<T = any>(dir: string, args: string[], options: { env?: R
 
 /**
  * Starts a long-lived child process that opens the workspace (dist) as `command` and holds it until
- * stopped; with `runId` it records that run as the one it works on, as a running backfill does.
+ * stopped; with `runId` it records that run as the one it works on, as a running backfill does;
+ * with `readOnly` it holds the DuckDB file read-only, as a read command does.
  */
-export function holdWorkspace(dir: string, command: string, runId?: string): Promise<{ pid: number; stop: () => Promise<void> }> {
+export function holdWorkspace(dir: string, command: string, runId?: string, options: { readOnly?: boolean } = {}): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const open = { command, ...(options.readOnly ? { access: 'read', readOnly: true } : {}) };
   const script = `
     const { openWorkspace, noteHolderRun } = await import(${JSON.stringify(path.join(DIST, 'workspace.js'))});
-    const ws = await openWorkspace(${JSON.stringify(dir)}, { command: ${JSON.stringify(command)} });
+    const ws = await openWorkspace(${JSON.stringify(dir)}, ${JSON.stringify(open)});
     ${runId ? `noteHolderRun(ws, ${JSON.stringify(runId)});` : ''}
     process.stdout.write('ready\\n');
     setInterval(() => {}, 1000);

@@ -180,10 +180,18 @@ export class DuckDbEngine implements Engine {
     private readonly instance: DuckDBInstance,
     private readonly main: DuckDbConnection,
     private readonly extra: Set<DuckDbConnection>,
+    /** Opened with access_mode READ_ONLY: DuckDB refuses every write (see open). */
+    readonly readOnly: boolean,
   ) {}
 
-  static async open(file: string, options: { threads?: number } = {}): Promise<DuckDbEngine> {
-    if (file !== ':memory:') {
+  /**
+   * `readOnly` opens the file with DuckDB's `access_mode = 'READ_ONLY'`: nothing is created (not the
+   * folder, not the file), every writing statement is refused, the write-ahead log a writer left is
+   * replayed in memory and left as it is, and the lock taken is a shared one: read-only openers in
+   * other processes are admitted, a writer is not (nor is a read-only opener while a writer holds it).
+   */
+  static async open(file: string, options: { threads?: number; readOnly?: boolean } = {}): Promise<DuckDbEngine> {
+    if (file !== ':memory:' && !options.readOnly) {
       try {
         mkdirSync(path.dirname(file), { recursive: true });
       } catch (error) {
@@ -194,9 +202,12 @@ export class DuckDbEngine implements Engine {
     try {
       const config: Record<string, string> = {};
       if (options.threads) config.threads = String(options.threads);
+      if (options.readOnly) config.access_mode = 'READ_ONLY';
       instance = await duckdb.DuckDBInstance.create(file, config);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      // The same words whichever side is read-only: a read-only opener refused by a writer, or a
+      // writer refused by read-only holders (DuckDB then names one of them).
       const lock = /Conflicting lock is held in (.*?) \(PID (\d+)\)/.exec(message);
       if (lock) {
         throw new TidemarkError('LOCKED', `the project's database is held by another process (pid ${lock[2]})`, { pid: Number(lock[2]), file });
@@ -204,7 +215,7 @@ export class DuckDbEngine implements Engine {
       throw openFailure(file, error);
     }
     const main = new DuckDbConnection(await instance.connect());
-    return new DuckDbEngine(instance, main, new Set());
+    return new DuckDbEngine(instance, main, new Set(), Boolean(options.readOnly));
   }
 
   query<T = Row>(sql: string, params?: unknown[]): Promise<T[]> {
