@@ -136,6 +136,12 @@ export interface RedeliverRequest {
 
 export interface RedeliverReport extends DispatchReport {
   requeued: number;
+  /**
+   * Deliveries dead-lettered before this pass and left so (without `dead`; of `consumer` when given):
+   * `dead` counts only what this pass dead-lettered, and "0 dead-lettered" alone would read as
+   * "nothing is dead" while older dead letters still hold runs back.
+   */
+  dead_left: number;
 }
 
 /**
@@ -159,5 +165,11 @@ export async function redeliver(ws: Workspace, request: RedeliverRequest = {}, o
     requeued = await requeue(ws.engine, ws.engine, { consumer: request.consumer, runId: request.run, statuses }, now);
   }
   const report = await dispatch(ws, { ...options, consumer: request.consumer });
-  return { ...report, requeued };
+  return { ...report, requeued, dead_left: request.dead ? 0 : (await deadDeliveries(ws, request.consumer)) - report.dead };
+}
+
+/** Dead deliveries of the configured consumers (or of one), counted by the engine. */
+async function deadDeliveries(ws: Workspace, consumer?: string): Promise<number> {
+  const counts = await countDeliveries(ws.engine, ws.engine);
+  return counts.filter((c) => c.status === 'dead' && ws.project.consumers[c.consumer] && (!consumer || c.consumer === consumer)).reduce((n, c) => n + c.n, 0);
 }
