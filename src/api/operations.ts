@@ -10,6 +10,7 @@
  * // A very large run: publish each batch as soon as it is computed (RunOptions.publish, DESIGN.md "Publish").
  * await backfill(ws, { dataset: 'daily_revenue', from: '2024-01-01', to: '2026-04-30' }, { reason: 'restatement', publish: 'partition' });
  */
+import { oneStatement } from '../config/model-sql.js';
 import { getDataset } from '../config/project.js';
 import { runsAwaitingConsumers, type AwaitingRun } from './consumers.js';
 import { frozenPartitions, lockedPartitions, recentPartitions } from '../core/guards.js';
@@ -244,8 +245,9 @@ const READ_ONLY = /^\s*(select|with|from|describe|show|explain|summarize|values|
 
 /** Read-only SQL: only query statements are accepted, and they run in a transaction that is always rolled back. */
 export async function query(ws: Workspace, sql: string): Promise<Record<string, unknown>[]> {
-  const text = sql.trim().replace(/;\s*$/, '');
-  if (!READ_ONLY.test(text) || text.includes(';')) {
+  // One statement: a `;` inside a string literal or a comment is not a second one (config/model-sql.ts).
+  const text = oneStatement(sql);
+  if (text === null || !READ_ONLY.test(text)) {
     throw new TidemarkError('USAGE', 'query is read-only: give one SELECT (or WITH/DESCRIBE/SHOW/EXPLAIN) statement', {
       hint: 'data changes go through ingest, run, backfill or restore so they are versioned and audited',
     });
