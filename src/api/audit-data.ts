@@ -122,15 +122,17 @@ export function dataDriftError(project: Project, verdict: DataVerdict): Tidemark
     ...verdict.unaudited.map((u) => `${u.dataset} ${u.partition} (${describeUnsealed(u)})`),
   ];
   const shown = parts.slice(0, 5).join(', ') + (parts.length > 5 ? `, … (${parts.length - 5} more)` : '');
-  // A partition to rebuild: changed live rows, or a record edited to match them.
-  const rebuild = verdict.mismatches[0] ?? verdict.unaudited[0];
+  // Partitions to rebuild: changed live rows, or a record edited to match them; one line each, though a
+  // partition may be both (its rows changed and its record edited).
+  const seen = new Set<string>();
+  const [rebuild, ...others] = [...verdict.mismatches, ...verdict.unaudited].filter((m) => !seen.has(`${m.dataset}\0${m.partition}`) && seen.add(`${m.dataset}\0${m.partition}`));
   const firstUnpublished = verdict.unpublished[0];
   const what = verdict.mismatches.length || verdict.unpublished.length ? 'the live data differs from the audit trail' : 'the recorded partitions differ from the audit trail';
   return new TidemarkError('CHECK_FAILED', `${what}: ${shown}`, {
     dataset: (rebuild ?? firstUnpublished).dataset,
     partitions: [...new Set([...verdict.mismatches, ...verdict.unaudited].map((m) => m.partition).concat(verdict.unpublished.flatMap((u) => (u.partition ? [u.partition] : []))))],
     hint: rebuild
-      ? [repairHint(project, rebuild, !verdict.mismatches.length), ...otherRepairs(project, [...verdict.mismatches, ...verdict.unaudited].slice(1))].join('\n')
+      ? [repairHint(project, rebuild, !verdict.mismatches.length), ...otherRepairs(project, others)].join('\n')
       : `rows were written outside Tidemark where nothing was published, so no version records them and no Tidemark command replaces them: find where they came from, then delete them (${firstUnpublished.dataset} ${firstUnpublished.partition ?? 'rows with a NULL partition column'}) and verify again`,
   });
 }
@@ -171,15 +173,13 @@ function repairHint(project: Project, m: { dataset: string; partition: Partition
 const REPAIRS_SHOWN = 4;
 
 /**
- * The hint's further lines when several partitions differ: each one's repair, so nobody fixes the
+ * The hint's further lines when several partitions differ (each named once): each one's repair, so nobody fixes the
  * first, verifies again and only then learns of the next (the way back for each is the same as the
  * first line's: rebuild, reload, or restore an earlier version).
  */
 function otherRepairs(project: Project, others: { dataset: string; partition: PartitionKey }[]): string[] {
-  const seen = new Set<string>();
-  const distinct = others.filter((m) => !seen.has(`${m.dataset}\0${m.partition}`) && seen.add(`${m.dataset}\0${m.partition}`));
-  const lines = distinct.slice(0, REPAIRS_SHOWN).map((m) => `likewise ${m.dataset} ${m.partition}: ${repairCommand(project, m)}`);
-  const more = distinct.length - REPAIRS_SHOWN;
+  const lines = others.slice(0, REPAIRS_SHOWN).map((m) => `likewise ${m.dataset} ${m.partition}: ${repairCommand(project, m)}`);
+  const more = others.length - REPAIRS_SHOWN;
   if (more > 0) lines.push(`and ${more} more partition(s), repaired the same way: the report lists them all (\`--json\`: data.mismatches, data.unaudited)`);
   return lines;
 }

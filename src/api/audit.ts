@@ -11,7 +11,7 @@ import { canonicalJson } from '../audit/canonical.js';
 import { getDataset } from '../config/project.js';
 import { parsePartitionKey } from '../core/grain.js';
 import { TidemarkError, usageError } from '../errors.js';
-import { countAudit, readAudit, readStoredAudit } from '../state/audit.js';
+import { countAudit, readAudit, readStoredAudit, type AuditQuery } from '../state/audit.js';
 import { listVersions, type Inputs } from '../state/partitions.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
@@ -25,18 +25,27 @@ export interface AuditLogQuery {
 
 /** Audit records in sequence order, optionally filtered. */
 export async function auditLog(ws: Workspace, q: AuditLogQuery = {}): Promise<AuditRecord[]> {
-  const records = await readAudit(ws.engine, ws.engine, { dataset: q.dataset, runId: q.runId, since: q.since === undefined ? undefined : parseSince(q.since) });
-  // A dataset removed from the project keeps its records; a name that is neither is a typo.
-  if (q.dataset !== undefined && !records.length && !ws.project.datasets.has(q.dataset)) getDataset(ws.project, q.dataset);
+  const records = await readAudit(ws.engine, ws.engine, auditQuery(q));
+  requireKnownDataset(ws, q, records.length);
   return records;
 }
 
 /** The newest `size` records matching the query (sequence order) and how many match in all: a page, not the whole trail. */
 export async function auditPage(ws: Workspace, q: AuditLogQuery, size: number): Promise<{ total: number; records: AuditRecord[] }> {
-  const filter = { dataset: q.dataset, runId: q.runId, since: q.since === undefined ? undefined : parseSince(q.since) };
+  const filter = auditQuery(q);
   const total = await countAudit(ws.engine, ws.engine, filter);
-  if (q.dataset !== undefined && !total && !ws.project.datasets.has(q.dataset)) getDataset(ws.project, q.dataset);
+  requireKnownDataset(ws, q, total);
   return { total, records: total ? await readAudit(ws.engine, ws.engine, filter, size) : [] };
+}
+
+/** The state store's filter for a query: `since` read as an instant. */
+function auditQuery(q: AuditLogQuery): AuditQuery {
+  return { dataset: q.dataset, runId: q.runId, since: q.since === undefined ? undefined : parseSince(q.since) };
+}
+
+/** A dataset removed from the project keeps its records; a name that is neither (no record matched) is a typo. */
+function requireKnownDataset(ws: Workspace, q: AuditLogQuery, matched: number): void {
+  if (q.dataset !== undefined && !matched && !ws.project.datasets.has(q.dataset)) getDataset(ws.project, q.dataset);
 }
 
 const SPAN = /^(\d+)([mhd])$/;

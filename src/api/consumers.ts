@@ -5,7 +5,7 @@
  */
 import { awaitedConsumers } from '../consumers/awaiting.js';
 import { describeTarget, isPauseConsumer, maxAttempts, subscriptions } from '../consumers/config.js';
-import { countDeliveries, listDeliveries, requeue, type DeliveryStatus } from '../consumers/deliveries.js';
+import { countDeliveries, listDeliveries, newestDeliveries, requeue, type DeliveryStatus } from '../consumers/deliveries.js';
 import { dispatch, type DispatchOptions, type DispatchReport } from '../consumers/dispatcher.js';
 import { enqueueNewEvents } from '../consumers/enqueue.js';
 import { failedDelivery, hasFailed, type FailedDelivery } from '../consumers/failures.js';
@@ -89,20 +89,19 @@ export async function consumersStatus(ws: Workspace): Promise<ConsumersStatus> {
   // keeps every delivery ever made, so reading it whole grows with the project's age.
   const counts = await countDeliveries(ws.engine, ws.engine);
   const count = (consumer: string, status: DeliveryStatus) => counts.find((c) => c.consumer === consumer && c.status === status)?.n ?? 0;
-  const consumers: ConsumerStatus[] = [];
-  for (const info of listConsumers(ws)) {
+  const newest = await newestDeliveries(ws.engine, ws.engine);
+  const consumers: ConsumerStatus[] = listConsumers(ws).map((info) => {
     // The newest delivery that was attempted or settled, else the newest queued one.
-    const [last] = (await listDeliveries(ws.engine, ws.engine, { consumer: info.consumer, attempted: true, limit: 1 })).concat(
-      await listDeliveries(ws.engine, ws.engine, { consumer: info.consumer, limit: 1 }),
-    );
-    consumers.push({
+    const mine = newest.filter((d) => d.consumer === info.consumer);
+    const last = mine.find((d) => d.status !== 'pending' || d.attempts > 0) ?? mine[0];
+    return {
       ...info,
       delivered: count(info.consumer, 'delivered'),
       pending: count(info.consumer, 'pending'),
       dead: count(info.consumer, 'dead'),
       last_delivery: last ? lastDelivery(last) : null,
-    });
-  }
+    };
+  });
   const orphaned = counts.filter((c) => !ws.project.consumers[c.consumer] && c.status === 'pending').map(({ consumer, n }) => ({ consumer, pending: n }));
   const failing = (await listDeliveries(ws.engine, ws.engine, { failed: true }))
     .filter((d) => ws.project.consumers[d.consumer] && hasFailed(d))
@@ -123,13 +122,9 @@ export async function runsAwaitingConsumers(ws: Workspace, limit = 50): Promise<
   const runs = await engine.query<{ run_id: string; kind: string; published_at: string | null }>(
     `SELECT run_id, kind, published_at FROM ${stateTable(engine, 'runs')} WHERE status = 'published' ORDER BY published_at DESC, run_id DESC LIMIT ${Math.max(1, Math.floor(limit))}`,
   );
-  const out: AwaitingRun[] = [];
-  for (const r of runs) {
-    // Waiting for nobody (e.g. killed before its fan-out, with no consumer): complete in effect, not listed.
-    const waiting = await awaitedConsumers(ws, r.run_id);
-    if (waiting.length) out.push({ ...r, waiting_for: waiting });
-  }
-  return out;
+  const awaited = await awaitedConsumers(ws, runs.map((r) => r.run_id));
+  // Waiting for nobody (e.g. killed before its fan-out, with no consumer): complete in effect, not listed.
+  return runs.filter((r) => awaited.get(r.run_id)!.length).map((r) => ({ ...r, waiting_for: awaited.get(r.run_id)! }));
 }
 
 export interface RedeliverRequest {
@@ -141,6 +136,12 @@ export interface RedeliverRequest {
 
 export interface RedeliverReport extends DispatchReport {
   requeued: number;
+  /**
+   * Deliveries dead-lettered before this pass and left so (without `dead`; of `consumer` when given):
+   * `dead` counts only what this pass dead-lettered, and "0 dead-lettered" alone would read as
+   * "nothing is dead" while older dead letters still hold runs back.
+   */
+  dead_left: number;
 }
 
 /**
@@ -164,5 +165,11 @@ export async function redeliver(ws: Workspace, request: RedeliverRequest = {}, o
     requeued = await requeue(ws.engine, ws.engine, { consumer: request.consumer, runId: request.run, statuses }, now);
   }
   const report = await dispatch(ws, { ...options, consumer: request.consumer });
-  return { ...report, requeued };
+  return { ...report, requeued, dead_left: request.dead ? 0 : (await deadDeliveries(ws, request.consumer)) - report.dead };
+}
+
+/** Dead deliveries of the configured consumers (or of one), counted by the engine. */
+async function deadDeliveries(ws: Workspace, consumer?: string): Promise<number> {
+  const counts = await countDeliveries(ws.engine, ws.engine);
+  return counts.filter((c) => c.status === 'dead' && ws.project.consumers[c.consumer] && (!consumer || c.consumer === consumer)).reduce((n, c) => n + c.n, 0);
 }

@@ -37,27 +37,43 @@ function keyList(ws: Workspace, ds: DatasetSpec): string {
 
 /** Duplicate keys in a dataset's live table (exit 4 from the CLI when any). */
 export async function checkDuplicates(ws: Workspace, dataset: string): Promise<DuplicateReport> {
-  const ds = getDataset(ws.project, dataset);
+  return (await scanDuplicates(ws, getDataset(ws.project, dataset))).report;
+}
+
+/**
+ * Two reads of the live table: the duplicated keys (how many, the extra rows, the worst five), and
+ * each row's key count by partition, which gives the partitions holding duplicates and how many rows
+ * they hold in all (what a dedupe plan estimates from). Keys group as GROUP BY groups them, NULLs
+ * together, as the repair's row_number() does.
+ */
+async function scanDuplicates(ws: Workspace, ds: DatasetSpec): Promise<{ report: DuplicateReport; liveRows: number }> {
   const { engine } = ws;
   const d = engine.dialect;
-  if (!(await engine.columns(engine.dataSchema, dataset))) return { dataset, key: ds.key, duplicate_keys: 0, extra_rows: 0, partitions: [], examples: [] };
+  const none = { report: { dataset: ds.name, key: ds.key, duplicate_keys: 0, extra_rows: 0, partitions: [], examples: [] }, liveRows: 0 };
+  if (!(await engine.columns(engine.dataSchema, ds.name))) return none;
   const keys = keyList(ws, ds);
-  const live = liveTable(engine, dataset);
-  const dups = `SELECT ${keys}, count(*) AS n FROM ${live} GROUP BY ${keys} HAVING count(*) > 1`;
-  const totals = await engine.query<{ k: number; extra: number | null }>(`SELECT count(*) AS k, sum(n) - count(*) AS extra FROM (${dups}) t`);
-  const examples = await engine.query<Record<string, unknown>>(`${dups} ORDER BY n DESC LIMIT 5`);
-  const on = ds.key.map((k) => `l.${d.quote(k)} = t.${d.quote(k)}`).join(' AND ');
-  const parts = await engine.query<{ p: string }>(
-    `SELECT DISTINCT ${d.partitionKey(`l.${d.quote(ds.partitionColumn)}`, ds.grain)} AS p FROM ${live} l JOIN (${dups}) t ON ${on}`,
+  const live = liveTable(engine, ds.name);
+  // The worst five, with the totals over all duplicated keys alongside (window aggregates over the groups).
+  const worst = await engine.query<Record<string, unknown> & { _tm_keys: number; _tm_extra: number }>(
+    `SELECT ${keys}, n, count(*) OVER () AS _tm_keys, sum(n) OVER () - count(*) OVER () AS _tm_extra
+     FROM (SELECT ${keys}, count(*) AS n FROM ${live} GROUP BY ${keys} HAVING count(*) > 1) t ORDER BY n DESC LIMIT 5`,
   );
-  return {
-    dataset,
+  if (!worst.length) return none;
+  const parts = await engine.query<{ p: string; n_rows: number | string }>(
+    `SELECT p, count(*) AS n_rows FROM (
+       SELECT ${d.partitionKey(d.quote(ds.partitionColumn), ds.grain)} AS p, count(*) OVER (PARTITION BY ${keys}) AS n FROM ${live}
+     ) t GROUP BY p HAVING max(n) > 1`,
+  );
+  const examples = worst.map(({ _tm_keys: _k, _tm_extra: _e, ...example }) => example);
+  const report = {
+    dataset: ds.name,
     key: ds.key,
-    duplicate_keys: Number(totals[0]?.k ?? 0),
-    extra_rows: Number(totals[0]?.extra ?? 0),
+    duplicate_keys: Number(worst[0]._tm_keys),
+    extra_rows: Number(worst[0]._tm_extra),
     partitions: sortKeys(parts.map((p) => p.p)),
     examples,
   };
+  return { report, liveRows: parts.reduce((n, p) => n + Number(p.n_rows), 0) };
 }
 
 export interface DedupeRequest {
@@ -74,7 +90,7 @@ export async function planDedupe(ws: Workspace, request: DedupeRequest): Promise
   if (request.orderBy && !stored?.some((c) => c.name === request.orderBy)) {
     throw usageError(`--order-by: ${ds.name} has no column '${request.orderBy}'`, `columns: ${(stored ?? []).map((c) => c.name).join(', ')}`);
   }
-  const report = await checkDuplicates(ws, ds.name);
+  const { report, liveRows } = await scanDuplicates(ws, ds);
   const state = await loadPlanningState(ws.engine, ws.engine);
   const current = state.snapshot.get(ds.name) ?? new Map();
   const tasks = report.partitions.map((p) => ({
@@ -94,23 +110,10 @@ export async function planDedupe(ws: Workspace, request: DedupeRequest): Promise
     // What the partitions will hold: their live rows less the extra ones. Not the recorded rows less
     // the extra ones: duplicates written behind Tidemark's back are in no recorded count, so that
     // estimate came out short by the extra rows (~0 for a partition loaded twice).
-    estimated_rows: (await liveRowsIn(ws, ds, report.partitions)) - report.extra_rows,
+    estimated_rows: liveRows - report.extra_rows,
     request: { kind: 'dedupe', dataset: ds.name, keep: request.keep ?? 'first', order_by: request.orderBy ?? ds.partitionColumn, partitions: report.partitions },
   };
   return { plan, report };
-}
-
-/** Rows the live table holds in these partitions. */
-async function liveRowsIn(ws: Workspace, ds: DatasetSpec, partitions: string[]): Promise<number> {
-  if (!partitions.length) return 0;
-  const { engine } = ws;
-  const d = engine.dialect;
-  const keys = partitions.map((_, i) => `$${i + 1}`).join(', ');
-  const rows = await engine.query<{ n: number | string }>(
-    `SELECT count(*) AS n FROM ${liveTable(engine, ds.name)} WHERE ${d.partitionKey(d.quote(ds.partitionColumn), ds.grain)} IN (${keys})`,
-    partitions,
-  );
-  return Number(rows[0]?.n ?? 0);
 }
 
 export async function dedupe(ws: Workspace, request: DedupeRequest, options: RunOptions, confirmed?: Plan): Promise<RunResult> {

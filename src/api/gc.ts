@@ -118,14 +118,14 @@ export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcRepo
   const auditLeftovers = (tx: Db, details: Record<string, unknown>) =>
     appendAudit(tx, engine, { actor: ws.actor, action: 'gc.staging', reason, command: ws.command, run_id: null, dataset: null, partitions: [], details, config_hash: project.configHash });
   // Tables and copies first, runs second: a run is recorded before it creates any, so a run started meanwhile is known.
-  const tables = await stagingTables(engine);
+  const tables = (await stagingTables(engine)).map((t) => ({ ...t, owner: ownerOf(engine, t) }));
   const copyRows = await historyCopies(engine);
-  const runs = await knownRuns(engine, [...tables.map((t) => runOfTable(engine, t)), ...copyRows.map((c) => c.run_id)]);
+  const runs = await knownRuns(engine, [...tables.flatMap((t) => (t.owner?.kind === 'run' ? [t.owner.run_id] : [])), ...copyRows.map((c) => c.run_id)]);
   const files = await fileTablesOfDeadProcesses(engine, tables);
   let staging: DroppedStaging[];
   let copies: DroppedHistoryCopies[];
   try {
-    const ofRuns = await stagingToDrop(engine, tables.filter((t) => !files.isFileTable(t)), runs, Boolean(options.allStaging));
+    const ofRuns = await stagingToDrop(engine, tables, runs, Boolean(options.allStaging));
     // Views first (they read the tables): file tables are tables.
     staging = [...ofRuns, ...files.dropped];
     const leftover = historyCopiesToDrop(copyRows, project, runs);
@@ -254,15 +254,27 @@ async function knownRuns(engine: Engine, owners: (string | null)[]): Promise<Kno
       )
     : [];
   const runs = new Map(rows.map((r) => [r.run_id, { ...r, pid: r.pid === null ? null : Number(r.pid) }]));
+  // Newest first (the ORDER BY): a request's first run met is its latest.
   const latestOfKey = new Map<string, KnownRun>();
-  for (const r of [...runs.values()].sort((a, b) => a.created_at.localeCompare(b.created_at))) latestOfKey.set(r.run_key, r);
+  for (const r of runs.values()) if (!latestOfKey.has(r.run_key)) latestOfKey.set(r.run_key, r);
   return { runs, latestOfKey };
 }
 
-/** The run a staging table (`<run>__<dataset>`, and its view) or a first load's load table belongs to; null for other tables (a file table is a process's). */
-function runOfTable(engine: Engine, t: TableRow): string | null {
-  if (t.table_schema !== engine.stagingSchema) return runOfLoadTable(t.table_name);
-  return engine.kind === 'postgres' && fileTableInstance(t.table_name) !== null ? null : t.table_name.split('__')[0];
+/**
+ * Who a table of the staging or data schema belongs to, decided once for every use: a run (its staging
+ * table `<run>__<dataset>` or overlay view; `load`: a first load's load table in the data schema,
+ * execute/first-load.ts), a process (a PostgreSQL file table, named by its engine instance), or no one
+ * gc knows (a live table).
+ */
+type TableOwner = { kind: 'run'; run_id: string; load: boolean } | { kind: 'process'; instance: string } | null;
+
+function ownerOf(engine: Engine, t: TableRow): TableOwner {
+  if (t.table_schema !== engine.stagingSchema) {
+    const run = runOfLoadTable(t.table_name);
+    return run === null ? null : { kind: 'run', run_id: run, load: true };
+  }
+  const instance = engine.kind === 'postgres' ? fileTableInstance(t.table_name) : null;
+  return instance !== null ? { kind: 'process', instance } : { kind: 'run', run_id: t.table_name.split('__')[0], load: false };
 }
 
 /** In flight; a run with no pid is computed by workers (issue 8) and in flight while active. */
@@ -286,6 +298,8 @@ interface TableRow {
   table_type: string;
 }
 
+type OwnedTable = TableRow & { owner: TableOwner };
+
 /** The tables and views of the staging schema and the data schema (where first loads' load tables are). */
 function stagingTables(engine: Engine): Promise<TableRow[]> {
   return engine.query<TableRow>(`SELECT table_schema, table_name, table_type FROM information_schema.tables WHERE table_schema IN ($1, $2) ORDER BY table_name`, [
@@ -301,16 +315,14 @@ function stagingTables(engine: Engine): Promise<TableRow[]> {
  * over a load table goes with it, even when its run could resume (which builds both again): it reads
  * nothing without the table, and PostgreSQL would not drop the table while the view depends on it.
  */
-async function stagingToDrop(engine: Engine, tables: TableRow[], known: KnownRuns, all: boolean): Promise<DroppedStaging[]> {
+async function stagingToDrop(engine: Engine, tables: OwnedTable[], known: KnownRuns, all: boolean): Promise<DroppedStaging[]> {
   const out: DroppedStaging[] = [];
-  const isLoad = (schema: string) => schema !== engine.stagingSchema;
   const isView = (type: string) => type.toUpperCase().includes('VIEW');
+  const ofRuns = tables.flatMap((t) => (t.owner?.kind === 'run' ? [{ ...t, owner: t.owner }] : []));
   // Runs whose load table goes: a first load's run stages one dataset, its staging is the view over that table.
-  const loadsDropped = new Set(tables.flatMap((t) => (isLoad(t.table_schema) ? [runOfLoadTable(t.table_name)] : [])).filter((r): r is string => r !== null && !inFlight(known, r)));
-  for (const { table_schema: schema, table_name: table, table_type: type } of tables) {
-    const load = isLoad(schema);
-    const runId = load ? runOfLoadTable(table) : table.split('__')[0];
-    if (runId === null) continue;
+  const loadsDropped = new Set(ofRuns.filter((t) => t.owner.load && !inFlight(known, t.owner.run_id)).map((t) => t.owner.run_id));
+  for (const { table_schema: schema, table_name: table, table_type: type, owner } of ofRuns) {
+    const { run_id: runId, load } = owner;
     const view = isView(type);
     // A load table goes with its run's; staging goes when no one resumes from it, or when it is the view over a load table that goes.
     const drop = load ? loadsDropped.has(runId) : leftBehind(known, runId, all) || (view && loadsDropped.has(runId));
@@ -329,7 +341,6 @@ async function rowsIn(engine: Engine, schema: string, table: string): Promise<nu
 
 /** The file tables gc may drop, and the session holding their dead owners' locks until it has. */
 interface DeadOwnersFileTables {
-  isFileTable(t: TableRow): boolean;
   dropped: DroppedStaging[];
   release(): Promise<void>;
 }
@@ -340,10 +351,9 @@ interface DeadOwnersFileTables {
  * A lock it cannot take belongs to a running process (whose ingest reads its tables again), or to
  * another gc dropping them now: left alone. DuckDB reads files directly and has none.
  */
-async function fileTablesOfDeadProcesses(engine: Engine, tables: TableRow[]): Promise<DeadOwnersFileTables> {
-  const isFileTable = (t: TableRow) => engine.kind === 'postgres' && t.table_schema === engine.stagingSchema && fileTableInstance(t.table_name) !== null;
-  const files = tables.filter(isFileTable);
-  if (files.length === 0) return { isFileTable, dropped: [], release: async () => undefined };
+async function fileTablesOfDeadProcesses(engine: Engine, tables: OwnedTable[]): Promise<DeadOwnersFileTables> {
+  const files = tables.flatMap((t) => (t.owner?.kind === 'process' ? [{ schema: t.table_schema, table: t.table_name, instance: t.owner.instance }] : []));
+  if (files.length === 0) return { dropped: [], release: async () => undefined };
   const session = await engine.connect();
   let dead = new Set<string>();
   const release = async () => {
@@ -354,13 +364,13 @@ async function fileTablesOfDeadProcesses(engine: Engine, tables: TableRow[]): Pr
     }
   };
   try {
-    dead = await claimDeadOwners(session, new Set(files.map((t) => fileTableInstance(t.table_name)!)));
+    dead = await claimDeadOwners(session, new Set(files.map((t) => t.instance)));
     const dropped: DroppedStaging[] = [];
-    for (const { table_schema: schema, table_name: table } of files) {
-      if (!dead.has(fileTableInstance(table)!)) continue;
+    for (const { schema, table, instance } of files) {
+      if (!dead.has(instance)) continue;
       dropped.push({ schema, table, run_id: null, run_status: null, rows: await rowsIn(engine, schema, table), view: false, file_table: true });
     }
-    return { isFileTable, dropped, release };
+    return { dropped, release };
   } catch (error) {
     await release();
     throw error;

@@ -10,6 +10,7 @@
  * // A very large run: publish each batch as soon as it is computed (RunOptions.publish, DESIGN.md "Publish").
  * await backfill(ws, { dataset: 'daily_revenue', from: '2024-01-01', to: '2026-04-30' }, { reason: 'restatement', publish: 'partition' });
  */
+import { oneStatement } from '../config/model-sql.js';
 import { getDataset } from '../config/project.js';
 import { runsAwaitingConsumers, type AwaitingRun } from './consumers.js';
 import { frozenPartitions, lockedPartitions, recentPartitions } from '../core/guards.js';
@@ -20,11 +21,11 @@ import { executePlan, type RunResult } from '../execute/executor.js';
 import { modelStager } from '../execute/model-stager.js';
 import type { RunOptions } from '../execute/run-context.js';
 import { buildBackfillPlan, buildRunPlan, type BackfillRequest, type RunRequest } from '../plan/build.js';
-import { loadPlanningState, runLiveness, type PlanningState } from '../plan/snapshot.js';
+import { loadPlanningState, type PlanningState } from '../plan/snapshot.js';
 import { isUpToDate, rememberIfUpToDate, upToDateKey } from '../plan/up-to-date.js';
 import type { Plan } from '../plan/types.js';
-import { loadPartitions } from '../state/partitions.js';
-import { listActiveRuns, listTasks, recentRuns, type RunHeader, type RunRecord } from '../state/runs.js';
+import { loadPartitions, type PartitionRecord } from '../state/partitions.js';
+import { listFailedTasks, recentRuns, type RunHeader, type RunRecord } from '../state/runs.js';
 import { AdmissionConflict } from '../workers/admission.js';
 import type { Workspace } from '../workspace.js';
 
@@ -38,7 +39,7 @@ export async function planRun(ws: Workspace, request: RunRequest = {}): Promise<
 }
 
 /** Planning state with no partitions: what an up-to-date project plans from (an empty plan). */
-const NOTHING_PUBLISHED: PlanningState = { snapshot: new Map(), locks: [], claims: new Map() };
+const NOTHING_PUBLISHED: PlanningState = { snapshot: new Map(), locks: [], claims: new Map(), inFlight: [], interrupted: [] };
 
 export async function planBackfill(ws: Workspace, request: BackfillRequest): Promise<Plan> {
   // A backfill plans the named range (and what reads it), never staleness: no input fingerprints needed.
@@ -105,33 +106,53 @@ export interface PartitionRow {
 /** Every partition of a dataset with its state: published, stale (and why), missing, building, failed, frozen or locked. */
 export async function listPartitions(ws: Workspace, dataset: string): Promise<PartitionRow[]> {
   getDataset(ws.project, dataset);
-  return partitionRows(ws, dataset, await partitionStateInputs(ws));
+  return partitionRows(ws, dataset, await partitionStateInputs(ws, dataset));
 }
 
-/** What every dataset's partition states are derived from; `status` reads it once for all datasets. */
+/** What partition states are derived from, read once: `status` reads it for all datasets at once. */
 interface PartitionStateInputs {
   state: PlanningState;
-  /** Failed runs among the newest 20. */
-  failedRuns: RunHeader[];
+  /** The recorded partitions (of one dataset, or of all). */
+  records: Map<string, Map<string, PartitionRecord>>;
+  /** The partitions each dataset should have (core/staleness.ts). */
+  expected: Map<string, Set<string>>;
+  /** The newest 20 runs. */
+  recent: RunHeader[];
+  /** dataset → partition → when the newest of those runs that failed on it failed. */
+  failed: Map<string, Map<string, string>>;
 }
 
-async function partitionStateInputs(ws: Workspace): Promise<PartitionStateInputs> {
-  const state = await loadPlanningState(ws.engine, ws.engine);
-  const failedRuns = (await recentRuns(ws.engine, ws.engine, 20)).filter((r) => r.status === 'failed');
-  return { state, failedRuns };
+async function partitionStateInputs(ws: Workspace, dataset?: string): Promise<PartitionStateInputs> {
+  const { engine } = ws;
+  const state = await loadPlanningState(engine, engine);
+  const records = await loadPartitions(engine, engine, dataset);
+  const recent = await recentRuns(engine, engine, 20);
+  const failedRuns = recent.filter((r) => r.status === 'failed');
+  const tasks = await listFailedTasks(engine, engine, failedRuns.map((r) => r.run_id));
+  const failed = new Map<string, Map<string, string>>();
+  // Newest run first: a partition's entry is the latest failure.
+  for (const r of failedRuns) {
+    for (const t of tasks) {
+      if (t.run_id !== r.run_id) continue;
+      let m = failed.get(t.dataset);
+      if (!m) failed.set(t.dataset, (m = new Map()));
+      if (!m.has(t.partition)) m.set(t.partition, r.updated_at);
+    }
+  }
+  return { state, records, expected: expectedPartitions(ws.project, state.snapshot), recent, failed };
 }
 
-async function partitionRows(ws: Workspace, dataset: string, { state, failedRuns }: PartitionStateInputs): Promise<PartitionRow[]> {
+function partitionRows(ws: Workspace, dataset: string, { state, records: recorded, expected: expectedOf, failed: failures }: PartitionStateInputs): PartitionRow[] {
   const ds = getDataset(ws.project, dataset);
-  const { engine, project } = ws;
-  const records = (await loadPartitions(engine, engine, dataset)).get(dataset) ?? new Map();
-  const expected = expectedPartitions(project, state.snapshot).get(dataset) ?? new Set();
+  const { project } = ws;
+  const records = recorded.get(dataset) ?? new Map<string, PartitionRecord>();
+  const expected = expectedOf.get(dataset) ?? new Set();
   const keys = sortKeys([...records.keys(), ...expected]);
   const frozen = new Set(frozenPartitions(ds, keys));
   const locked = new Set(lockedPartitions(state.locks, dataset, keys).flatMap((l) => l.partitions));
   const recent = recentPartitions(ds, records.keys());
   const building = state.claims.get(dataset) ?? new Map();
-  const failed = await failedPartitions(ws, dataset, failedRuns);
+  const failed = failures.get(dataset) ?? new Map<string, string>();
   return keys.map((k) => {
     const rec = records.get(k);
     let stale: string[] = [];
@@ -157,13 +178,6 @@ async function partitionRows(ws: Workspace, dataset: string, { state, failedRuns
     if (protections.length) row.protected = protections;
     return row;
   });
-}
-
-/** Partitions whose latest run failed on them (partition → when). */
-async function failedPartitions(ws: Workspace, dataset: string, runs: RunHeader[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const r of runs) for (const t of await listTasks(ws.engine, ws.engine, r.run_id)) if (t.dataset === dataset && t.status === 'failed' && !out.has(t.partition)) out.set(t.partition, r.updated_at);
-  return out;
 }
 
 export interface DatasetStatus {
@@ -196,7 +210,7 @@ export async function status(ws: Workspace): Promise<ProjectStatus> {
   const datasets: DatasetStatus[] = [];
   const inputs = await partitionStateInputs(ws);
   for (const name of ws.project.order) {
-    const rows = await partitionRows(ws, name, inputs);
+    const rows = partitionRows(ws, name, inputs);
     const ds = ws.project.datasets.get(name)!;
     const count = (s: PartitionState) => rows.filter((r) => r.state === s).length;
     const present = rows.filter((r) => r.version !== null);
@@ -214,16 +228,14 @@ export async function status(ws: Workspace): Promise<ProjectStatus> {
       last: present[present.length - 1]?.partition ?? null,
     });
   }
-  const inFlight = await listActiveRuns(ws.engine, ws.engine);
-  const alive = await runLiveness(ws.engine, ws.engine);
+  const { state, recent } = inputs;
   const summary = ({ run_id, kind, status: s, actor, created_at }: RunRecord) => ({ run_id, kind, status: s, actor, created_at });
-  const recent = await recentRuns(ws.engine, ws.engine, 20);
   return {
     project: ws.project.name,
     engine: ws.engine.kind,
     datasets,
-    active_runs: inFlight.filter(alive).map(summary),
-    interrupted_runs: inFlight.filter((r) => !alive(r)).map(summary),
+    active_runs: state.inFlight.map(summary),
+    interrupted_runs: state.interrupted.map(summary),
     failed_runs: recent.filter((r) => r.status === 'failed').map(({ run_id, kind, error, created_at }) => ({ run_id, kind, error, created_at })),
     awaiting_consumers: await runsAwaitingConsumers(ws),
   };
@@ -233,8 +245,9 @@ const READ_ONLY = /^\s*(select|with|from|describe|show|explain|summarize|values|
 
 /** Read-only SQL: only query statements are accepted, and they run in a transaction that is always rolled back. */
 export async function query(ws: Workspace, sql: string): Promise<Record<string, unknown>[]> {
-  const text = sql.trim().replace(/;\s*$/, '');
-  if (!READ_ONLY.test(text) || text.includes(';')) {
+  // One statement: a `;` inside a string literal or a comment is not a second one (config/model-sql.ts).
+  const text = oneStatement(sql);
+  if (text === null || !READ_ONLY.test(text)) {
     throw new TidemarkError('USAGE', 'query is read-only: give one SELECT (or WITH/DESCRIBE/SHOW/EXPLAIN) statement', {
       hint: 'data changes go through ingest, run, backfill or restore so they are versioned and audited',
     });

@@ -157,7 +157,7 @@ export async function planRestore(ws: Workspace, request: RestoreRequest): Promi
   const seeds = sources.map((s) => s.partition);
   // A restore issued first without --downstream leaves the dependents stale; re-issued with
   // --downstream, its partitions are already current, and it still rebuilds what reads them.
-  if (request.downstream) for (const a of alreadyCurrent) if (hasStaleDependent(project, state, expected, ds.name, a.partition)) seeds.push(a.partition);
+  if (request.downstream) seeds.push(...withStaleDependents(project, state, expected, ds.name, alreadyCurrent.map((a) => a.partition)));
   const dependents = seeds.length ? expandDownstream(project, state, expected, ds.name, sortKeys(seeds)) : [];
   if (request.downstream) tasks.push(...dependents);
   const guards = [
@@ -205,13 +205,26 @@ export function parseInstant(text: string): string {
   return d.toISOString();
 }
 
-/** Whether a dependent of `partition` no longer matches the upstream versions it was built from. */
-function hasStaleDependent(project: Project, state: PlanningState, expected: Map<string, Set<PartitionKey>>, dataset: string, partition: PartitionKey): boolean {
-  return expandDownstream(project, state, expected, dataset, [partition]).some((t) => {
-    const ds = project.datasets.get(t.dataset)!;
-    const rec = state.snapshot.get(t.dataset)?.get(t.partition);
-    return ds.kind === 'model' && rec !== undefined && inputsChanged(rec.inputs, inputsFor(project, ds, t.partition, state.snapshot));
-  });
+/**
+ * Those of `partitions` with a dependent that no longer matches the upstream versions it was built
+ * from. The dependents of all of them are expanded, and their staleness computed, once: a partition's
+ * own dependents are among them (the expansion only grows with its seeds), so none of it is stale
+ * when none of theirs is, the usual case; only then is each partition's own expansion looked at.
+ */
+function withStaleDependents(project: Project, state: PlanningState, expected: Map<string, Set<PartitionKey>>, dataset: string, partitions: PartitionKey[]): PartitionKey[] {
+  if (!partitions.length) return [];
+  const key = (t: { dataset: string; partition: PartitionKey }) => `${t.dataset}\0${t.partition}`;
+  const stale = new Set(
+    expandDownstream(project, state, expected, dataset, sortKeys(partitions))
+      .filter((t) => {
+        const ds = project.datasets.get(t.dataset)!;
+        const rec = state.snapshot.get(t.dataset)?.get(t.partition);
+        return ds.kind === 'model' && rec !== undefined && inputsChanged(rec.inputs, inputsFor(project, ds, t.partition, state.snapshot));
+      })
+      .map(key),
+  );
+  if (!stale.size) return [];
+  return partitions.filter((p) => expandDownstream(project, state, expected, dataset, [p]).some((t) => stale.has(key(t))));
 }
 
 /** The already-current partitions whose dependents the restore rebuilds (absent when none: most restores). */

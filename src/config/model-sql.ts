@@ -9,18 +9,26 @@ import { TidemarkError } from '../errors.js';
 
 /** The model's one statement, without trailing semicolons, comments or blanks. */
 export function modelStatement(text: string, file: string): string {
-  const { ends, last } = scan(text);
-  const statement = text.slice(0, last).trim();
-  if (!statement) {
+  const statement = oneStatement(text);
+  if (statement === '') {
     throw new TidemarkError('CONFIG', `${file} holds no SQL`, { hint: `write one SELECT for one partition window in ${file}` });
   }
-  // A `;` followed by more SQL: a second statement.
-  if (ends.some((at) => at < last)) {
+  if (statement === null) {
     throw new TidemarkError('CONFIG', `${file} holds more than one SQL statement`, {
       hint: `a model is one SELECT (or WITH … SELECT) for one partition window: remove everything after the first ';' in ${file}`,
     });
   }
   return statement;
+}
+
+/**
+ * `text`'s one statement without trailing semicolons, comments or blanks ('' when it holds none), or
+ * null when a `;` is followed by more SQL: a second statement. A `;` in a string literal, a quoted
+ * identifier, a dollar-quoted body or a comment ends nothing.
+ */
+export function oneStatement(text: string): string | null {
+  const { ends, last } = scan(text);
+  return ends.some((at) => at < last) ? null : text.slice(0, last).trim();
 }
 
 /**

@@ -75,6 +75,11 @@ export async function recordAttempt(
 export interface DeliveryFilter {
   consumer?: string;
   runId?: string;
+  /** Deliveries of any of these runs. */
+  runIds?: string[];
+  eventType?: string;
+  /** Only deliveries not acknowledged (pending or dead). */
+  undelivered?: boolean;
   eventId?: number;
   /** Only deliveries attempted at least once or no longer pending (consumers/failures.ts `hasFailed` is a subset). */
   attempted?: boolean;
@@ -90,6 +95,9 @@ export async function listDeliveries(db: Db, engine: Engine, filter: DeliveryFil
   const params: unknown[] = [];
   if (filter.consumer) params.push(filter.consumer), where.push(`d.consumer = $${params.length}`);
   if (filter.runId) params.push(filter.runId), where.push(`o.run_id = $${params.length}`);
+  if (filter.runIds) where.push(`o.run_id IN (${filter.runIds.map((id) => (params.push(id), `$${params.length}`)).join(', ') || 'NULL'})`);
+  if (filter.eventType) params.push(filter.eventType), where.push(`o.event_type = $${params.length}`);
+  if (filter.undelivered) where.push(`d.status <> 'delivered'`);
   if (filter.eventId !== undefined) params.push(filter.eventId), where.push(`d.event_id = $${params.length}`);
   if (filter.attempted) where.push(`(d.status <> 'pending' OR d.attempts > 0)`);
   if (filter.failed) where.push(`(d.status = 'dead' OR (d.status = 'pending' AND d.attempts > 0))`);
@@ -99,6 +107,22 @@ export async function listDeliveries(db: Db, engine: Engine, filter: DeliveryFil
      JOIN ${stateTable(engine, 'outbox')} o ON o.event_id = d.event_id
      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.event_id DESC, d.consumer${limit}`,
     params,
+  );
+  return rows.map((r) => fromRow<DeliveryWithEvent>(r));
+}
+
+/**
+ * Each consumer's newest delivery that was attempted or settled, and its newest one never attempted
+ * (at most two rows a consumer), in one statement however many consumers: what `consumers status` shows.
+ */
+export async function newestDeliveries(db: Db, engine: Engine): Promise<DeliveryWithEvent[]> {
+  const attempted = `(d.status <> 'pending' OR d.attempts > 0)`;
+  const rows = await db.query(
+    `SELECT * FROM (
+       SELECT d.*, o.event_type, o.run_id, o.payload, o.created_at,
+         row_number() OVER (PARTITION BY d.consumer, ${attempted} ORDER BY d.event_id DESC) AS newest
+       FROM ${stateTable(engine, 'deliveries')} d JOIN ${stateTable(engine, 'outbox')} o ON o.event_id = d.event_id
+     ) t WHERE newest = 1 ORDER BY event_id DESC, consumer`,
   );
   return rows.map((r) => fromRow<DeliveryWithEvent>(r));
 }

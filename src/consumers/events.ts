@@ -8,7 +8,6 @@
  */
 import type { Db, Engine } from '../engines/engine.js';
 import { parseJson } from '../state/json.js';
-import { getRun } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { acceptsEvent, hasConsumers, isPauseConsumer, subscriptions } from './config.js';
@@ -61,17 +60,23 @@ export function eventPartitions(payload: Record<string, unknown>): PartitionRef[
   return [];
 }
 
-/** Datasets the run planned (from its plan in `tidemark.runs`). */
-export async function plannedDatasets(db: Db, engine: Engine, runId: string): Promise<string[]> {
-  const run = await getRun(db, engine, runId);
-  return datasetNames((run?.plan as { datasets?: unknown } | null)?.datasets);
+/** Datasets each run planned (from its plan in `tidemark.runs`), in one statement; a run not recorded plans none. */
+export async function plannedDatasets(db: Db, engine: Engine, runIds: string[]): Promise<Map<string, string[]>> {
+  const ids = [...new Set(runIds)];
+  if (!ids.length) return new Map();
+  const rows = await db.query<{ run_id: string; plan: unknown }>(`SELECT run_id, plan FROM ${stateTable(engine, 'runs')} WHERE run_id IN (${ids.map((_, i) => `$${i + 1}`).join(', ')})`, ids);
+  return new Map(rows.map((r) => [r.run_id, datasetNames(parseJson<{ datasets?: unknown } | null>(r.plan, null)?.datasets)]));
 }
 
 /** The consumers an event is delivered to, in name order. */
 export async function recipientsOf(ws: Workspace, event: OutboxEvent, db: Db = ws.engine): Promise<string[]> {
   // A project without consumers: nothing to look up (every command's fan-out asks this per event).
   if (!hasConsumers(ws.project)) return [];
-  const planned = await plannedDatasets(db, ws.engine, event.run_id);
+  return recipientsGiven(ws, event, (await plannedDatasets(db, ws.engine, [event.run_id])).get(event.run_id) ?? []);
+}
+
+/** recipientsOf, with the datasets the event's run planned already read (plannedDatasets). */
+export function recipientsGiven(ws: Workspace, event: OutboxEvent, planned: string[]): string[] {
   const changed = event.event_type === 'run.published' ? datasetNames(event.payload.datasets) : planned;
   const out: string[] = [];
   for (const [name, follows] of subscriptions(ws.project)) {

@@ -39,7 +39,7 @@ export async function staleCause(project: Project, engine: Engine, dataset: stri
     ? await loadPartitionVersionsBetween(engine, engine, keyRanges(closure))
     : await loadPartitionVersions(engine, engine, datasetsReadTransitively(project, dataset));
   // No claims: runs in flight are `ready`'s other question (held_by), asked before this one.
-  const plan = buildRunPlan(project, { snapshot, locks: await listLocks(engine, engine), claims: new Map() });
+  const plan = buildRunPlan(project, { snapshot, locks: await listLocks(engine, engine), claims: new Map(), inFlight: [], interrupted: [] });
   if (!rebuildsOrSkips(plan, dataset, key)) return null;
 
   const planned = new Map(plan.tasks.map((t) => [id(t.dataset, t.partition), t]));

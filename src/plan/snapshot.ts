@@ -13,6 +13,9 @@ export interface PlanningState {
   locks: UserLock[];
   /** Partitions held by runs in flight: dataset → partition → run. */
   claims: Map<string, Map<string, RunRecord>>;
+  /** Runs in flight that hold their partitions (runLiveness), and those that do not: interrupted, re-issuing resumes them. */
+  inFlight: RunRecord[];
+  interrupted: RunRecord[];
 }
 
 /**
@@ -23,15 +26,17 @@ export async function loadPlanningState(db: Db, engine: Engine, options: { withI
   const snapshot = options.withInputs === false ? await loadPartitionSizes(db, engine) : await loadPartitionVersions(db, engine);
   const claims = new Map<string, Map<string, RunRecord>>();
   const alive = await runLiveness(db, engine);
-  for (const run of await listActiveRuns(db, engine)) {
-    if (!alive(run)) continue; // an interrupted run holds nothing; re-issuing it resumes
+  const active = await listActiveRuns(db, engine);
+  // An interrupted run holds nothing; re-issuing it resumes.
+  const inFlight = active.filter(alive);
+  for (const run of inFlight) {
     for (const t of await listTasks(db, engine, run.run_id)) {
       let m = claims.get(t.dataset);
       if (!m) claims.set(t.dataset, (m = new Map()));
       m.set(t.partition, run);
     }
   }
-  return { snapshot, locks: await listLocks(db, engine), claims };
+  return { snapshot, locks: await listLocks(db, engine), claims, inFlight, interrupted: active.filter((r) => !alive(r)) };
 }
 
 /** loadPartitionVersions without the input fingerprints (each one a JSON text to read and parse): `inputs` are empty. */

@@ -36,8 +36,9 @@ export async function listRunSummaries(engine: Engine, limit = 50, ws?: Workspac
     `SELECT run_id, status, count(*) AS n FROM ${stateTable(engine, 'tasks')} WHERE run_id IN (${runs.map((_, i) => `$${i + 1}`).join(', ')}) GROUP BY run_id, status`,
     runs.map((r) => r.run_id),
   );
-  const completeInEffect = new Set<string>();
-  for (const r of runs) if (ws && r.status === 'published' && !(await awaitedConsumers(ws, r.run_id)).length) completeInEffect.add(r.run_id);
+  const published = ws ? runs.filter((r) => r.status === 'published').map((r) => r.run_id) : [];
+  const awaited = ws ? await awaitedConsumers(ws, published) : new Map<string, unknown[]>();
+  const completeInEffect = new Set(published.filter((id) => !awaited.get(id)!.length));
   return runs.map((r) => {
     const tasks = { total: 0, computed: 0, pending: 0, failed: 0, skipped: 0, done: 0 };
     for (const row of rows.filter((x) => x.run_id === r.run_id)) {

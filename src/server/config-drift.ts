@@ -7,7 +7,10 @@
  * server applies the change) and any other command runs with a warning saying which configuration
  * answered.
  */
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { loadProject } from '../config/load.js';
+import type { Project } from '../config/project.js';
 import { mutatingCommand } from '../core/mutations.js';
 import { TidemarkError } from '../errors.js';
 import type { Workspace } from '../workspace.js';
@@ -15,16 +18,66 @@ import type { Workspace } from '../workspace.js';
 /** Commands that act on the project's configuration although they write no audit record. */
 const ACTS_ON_CONFIG = new Set(['consumers redeliver']);
 
+/**
+ * The last time the project on disk loaded: the server's copy's files as they stood (stat) just before,
+ * and whether it matched that copy. While none of those files changed the answer stands, so a command
+ * handed to the server costs a few stat calls, not a parse of the whole project.
+ */
+interface LastLoad {
+  files: Map<string, string>;
+  drift: string | null;
+}
+
+const lastLoads = new WeakMap<Project, LastLoad>();
+
 /** How the project on disk differs from the one the server loaded; null when it does not. */
 export function projectDrift(ws: Workspace): string | null {
+  const last = lastLoads.get(ws.project);
+  if (last && [...last.files].every(([file, stamp]) => fileStamp(file) === stamp)) return last.drift;
+  // The files the server's copy was read from, stamped before they are read again: one changed during
+  // the load differs from its stamp next time. No other file can change the answer while these stand:
+  // the same tidemark.yaml names the same model files, and one that differs makes the project differ.
+  const stampedAt = Date.now();
+  const files = new Map(projectFiles(ws.project).map((f) => [f, fileStamp(f)]));
+  let onDisk: Project;
   try {
     // The server's own environment: the one its copy was resolved with, so only the files can differ.
-    const onDisk = loadProject(ws.project.dir);
-    return onDisk.configHash === ws.project.configHash ? null : 'tidemark.yaml or a model file changed';
+    onDisk = loadProject(ws.project.dir);
   } catch (error) {
+    // Not remembered: what failed the load may be a file the edited tidemark.yaml names, which no stamp covers.
     const message = error instanceof TidemarkError ? error.message : String(error);
     return `tidemark.yaml or a model file changed and no longer loads (${ws.redact(message)})`;
   }
+  const drift = onDisk.configHash === ws.project.configHash ? null : 'tidemark.yaml or a model file changed';
+  // A file written just now may be written again within the file system's clock tick, with the same
+  // size: its stamp would not change. Such a load is not remembered (as git treats a "racily clean" file).
+  if ([...files.values()].every((stamp) => stampedAt - stampTime(stamp) > RACY_MS)) lastLoads.set(ws.project, { files, drift });
+  return drift;
+}
+
+/** What loadProject reads: tidemark.yaml and every model's SQL file. */
+function projectFiles(project: Project): string[] {
+  const models = [...project.datasets.values()].flatMap((ds) => (ds.kind === 'model' ? [path.resolve(project.dir, ds.sqlFile)] : []));
+  return [project.configPath, ...models];
+}
+
+/** A file's identity, size and times: any write changes one of them (an editor's replace-by-rename its inode). */
+function fileStamp(file: string): string {
+  try {
+    const st = statSync(file, { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return 'missing';
+  }
+}
+
+/** How recent a change may be for its stamp to be trusted: coarser than any file system's clock tick. */
+const RACY_MS = 2_000;
+
+/** When a stamped file last changed (ms since the epoch; 0 for a missing one). */
+function stampTime(stamp: string): number {
+  const [, , mtime, ctime] = stamp.split(':');
+  return ctime === undefined ? 0 : Math.max(Number(BigInt(mtime) / 1_000_000n), Number(BigInt(ctime) / 1_000_000n));
 }
 
 /** The restart advice every drift message ends with. */

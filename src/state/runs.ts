@@ -50,14 +50,13 @@ export interface TaskRecord {
 export const ACTIVE: readonly RunStatus[] = ['queued', 'planned', 'computing', 'cancelling', 'publishing'];
 export const isActive = (s: RunStatus): boolean => ACTIVE.includes(s);
 
+/** A run row's columns as a header (numbers as numbers); runFromRow adds the parsed JSON columns. */
+function headerFromRow(r: Record<string, unknown>): RunHeader {
+  return { ...(r as unknown as RunHeader), pid: r.pid === null ? null : Number(r.pid), publish_seq: r.publish_seq === null ? null : Number(r.publish_seq) };
+}
+
 function runFromRow(r: Record<string, unknown>): RunRecord {
-  return {
-    ...(r as unknown as RunRecord),
-    request: parseJson(r.request, {}),
-    plan: parseJson(r.plan, null),
-    pid: r.pid === null ? null : Number(r.pid),
-    publish_seq: r.publish_seq === null ? null : Number(r.publish_seq),
-  };
+  return { ...headerFromRow(r), request: parseJson(r.request, {}), plan: parseJson(r.plan, null) };
 }
 
 function taskFromRow(r: Record<string, unknown>): TaskRecord {
@@ -82,8 +81,8 @@ const HEADER_COLUMNS = 'run_id, kind, run_key, status, actor, reason, command, p
 
 /** The newest runs without their JSON columns, which the engine would otherwise read for every run it sorts. */
 export async function recentRuns(db: Db, engine: Engine, limit: number): Promise<RunHeader[]> {
-  const rows = await db.query<RunHeader>(`SELECT ${HEADER_COLUMNS} FROM ${stateTable(engine, 'runs')} ORDER BY created_at DESC, run_id DESC LIMIT ${Math.max(1, Math.floor(limit))}`);
-  return rows.map((r) => ({ ...r, pid: r.pid === null ? null : Number(r.pid), publish_seq: r.publish_seq === null ? null : Number(r.publish_seq) }));
+  const rows = await db.query(`SELECT ${HEADER_COLUMNS} FROM ${stateTable(engine, 'runs')} ORDER BY created_at DESC, run_id DESC LIMIT ${Math.max(1, Math.floor(limit))}`);
+  return rows.map(headerFromRow);
 }
 
 /** The latest unfinished run issued with the same request, which re-issuing the command resumes. */
@@ -169,6 +168,15 @@ export async function insertTasks(db: Db, engine: Engine, runId: string, tasks: 
 export async function listTasks(db: Db, engine: Engine, runId: string): Promise<TaskRecord[]> {
   const rows = await db.query(`SELECT * FROM ${stateTable(engine, 'tasks')} WHERE run_id = $1 ORDER BY ord`, [runId]);
   return rows.map(taskFromRow);
+}
+
+/** The failed tasks of some runs (which partitions each run failed on), in one statement. */
+export async function listFailedTasks(db: Db, engine: Engine, runIds: string[]): Promise<Pick<TaskRecord, 'run_id' | 'dataset' | 'partition'>[]> {
+  if (!runIds.length) return [];
+  return db.query(
+    `SELECT run_id, dataset, partition FROM ${stateTable(engine, 'tasks')} WHERE status = 'failed' AND run_id IN (${runIds.map((_, i) => `$${i + 1}`).join(', ')})`,
+    runIds,
+  );
 }
 
 export async function updateTask(

@@ -87,4 +87,14 @@ describe('query', () => {
     expect(await snapshotState(dir)).toEqual(before);
     expect(Number(cliJson(dir, ['query', 'SELECT count(*) AS n FROM orders'])[0].n)).toBeGreaterThan(50_000);
   });
+
+  it('a semicolon in a string literal, a quoted name or a comment is not a second statement; a trailing one is dropped', () => {
+    expect(cliJson(dir, ['query', "SELECT 'a;b' AS s"])).toEqual([{ s: 'a;b' }]);
+    expect(cliJson(dir, ['query', 'SELECT 1 AS "x;y"'])).toEqual([{ 'x;y': 1 }]);
+    expect(cliJson(dir, ['query', 'SELECT 1 AS a -- one; two'])).toEqual([{ a: 1 }]);
+    expect(cliJson(dir, ['query', 'SELECT 1 AS a /* ; */ ;  -- done'])).toEqual([{ a: 1 }]);
+    const two = cli(dir, ['query', "SELECT ';' AS s; DELETE FROM orders"]);
+    expect(two.code).toBe(2);
+    expect(two.stderr).toMatch(/^error: query is read-only/);
+  });
 });

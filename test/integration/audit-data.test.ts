@@ -122,6 +122,23 @@ describe.each(testEngines(inject('pgUrl')))('audit verify --data ($kind)', (engi
     expect(all.stderr).toContain('hint: and 2 more partition(s), repaired the same way');
   });
 
+  it('a partition whose live rows and record both differ is named once in the hint, not again as "likewise"', async () => {
+    const dir = copies.fresh();
+    const other = '2026-03-05';
+    // DAY: live rows changed, and its record's version bumped (a mismatch and an unaudited record); another day: live rows only.
+    await behindTidemarksBack(dir, (t) => `UPDATE ${t('daily_revenue')} SET revenue_usd_cents = revenue_usd_cents + 1 WHERE day IN (DATE '${DAY}', DATE '${other}')`);
+    await onStateStore(dir, (t) => `UPDATE ${t('partitions')} SET version = 7 WHERE dataset = 'daily_revenue' AND partition = '${DAY}'`);
+    const { report } = verifyData(dir, 'daily_revenue');
+    expect(report.data.mismatches.map((m) => m.partition)).toEqual([DAY, other]);
+    expect(report.data.unaudited.map((u) => u.partition)).toEqual([DAY]);
+    const text = cli(dir, ['audit', 'verify', '--data', 'daily_revenue']);
+    expect(text.code).toBe(4);
+    const hints = text.stderr.split('\n').filter((l) => l.startsWith('hint: '));
+    expect(hints).toHaveLength(2);
+    expect(hints[0]).toContain(`\`tidemark backfill daily_revenue --from ${DAY} --to ${DAY}`);
+    expect(hints[1]).toBe(`hint: likewise daily_revenue ${other}: \`tidemark backfill daily_revenue --from ${other} --to ${other} --reason "…"\``);
+  });
+
   it('a hand DELETE of rows: a rows mismatch; restoring the previous version verifies clean', async () => {
     const dir = copies.fresh();
     const FIX = '2026-03-05';

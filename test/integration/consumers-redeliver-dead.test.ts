@@ -8,7 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { builtShop, cleanup, cli, cliJson, requireBuild } from '../helpers/project.js';
+import { redeliver } from '../../src/api/consumers.js';
+import { builtShop, cleanup, cli, cliJson, requireBuild, withWorkspace } from '../helpers/project.js';
 
 /** A port that was free a moment ago: nothing answers on it. */
 function closedPort(): Promise<number> {
@@ -48,6 +49,13 @@ describe('consumers redeliver names the dead letters it left (DuckDB)', () => {
     expect(json.dead_left).toBeGreaterThan(0);
     const status = cli(dir, ['consumers', 'status', '--json']); // exit 4 while a dead letter is there
     expect(json.dead_left).toBe(JSON.parse(status.stdout).consumers[0].dead);
+  });
+
+  it("the library function reports it too: dead_left is part of redeliver()'s result, for the consumer asked about", async () => {
+    const dead = JSON.parse(cli(dir, ['consumers', 'status', '--json']).stdout).consumers[0].dead as number;
+    expect(dead).toBeGreaterThan(0);
+    const report = await withWorkspace(dir, (ws) => redeliver(ws, { consumer: 'cache' }));
+    expect(report).toMatchObject({ requeued: 0, dead: 0, dead_left: dead });
   });
 
   it('with --dead: re-queues them, and leaves none behind', () => {

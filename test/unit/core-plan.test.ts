@@ -84,7 +84,7 @@ function builtSnapshot(project: Project, sourceVersions: Record<string, number> 
 }
 
 function state(snapshot: Snapshot, locks: UserLock[] = []): PlanningState {
-  return { snapshot, locks, claims: new Map() };
+  return { snapshot, locks, claims: new Map(), inFlight: [], interrupted: [] };
 }
 
 function partitionsOf(plan: Plan): Record<string, string[]> {

@@ -54,10 +54,8 @@ export function registerConsumersCommands(program: Command): void {
     .action(async (f: { consumer?: string; run?: string; dead?: boolean }, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
         const r = await redeliver(ws, f);
-        // `dead` counts what this pass dead-lettered; without --dead the older dead letters were not
-        // touched, and "0 dead-lettered" alone read as "nothing is dead" (they still hold runs back).
-        const deadLeft = f.dead ? 0 : (await consumersStatus(ws)).consumers.filter((c) => !f.consumer || c.consumer === f.consumer).reduce((n, c) => n + c.dead, 0) - r.dead;
-        if (g.json) printJson({ ...r, dead_left: deadLeft });
+        const deadLeft = r.dead_left;
+        if (g.json) printJson(r);
         else {
           print(`${r.requeued} re-queued, ${r.delivered} delivered, ${r.pending} pending, ${r.dead} dead-lettered.`);
           for (const a of r.attempts.filter((x) => x.error)) print(`  ${a.consumer} ${a.event_type} ${a.run_id} attempt ${a.attempt}: ${a.error}`);

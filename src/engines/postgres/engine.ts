@@ -252,8 +252,9 @@ export class PostgresEngine extends PgDb implements Engine {
 
   async describeQuery(db: Db, sql: string): Promise<ColumnInfo[]> {
     const target = db instanceof PgDb ? db : this;
-    // Newlines keep a trailing `-- comment` in the query from swallowing the wrapper.
-    const result = await target.result(`SELECT * FROM (\n${sql.replace(/;\s*$/, '')}\n) q LIMIT 0`);
+    // One statement, as DuckDB's describeQuery takes it: model and check SQL come trimmed of trailing
+    // semicolons (config/model-sql.ts). Newlines keep a trailing `-- comment` from swallowing the wrapper.
+    const result = await target.result(`SELECT * FROM (\n${sql}\n) q LIMIT 0`);
     const columns: ColumnInfo[] = [];
     for (const f of result.fields) {
       let type = knownTypeName(f.dataTypeID, f.dataTypeModifier);

@@ -91,8 +91,15 @@ export class FileTables {
     const reads = [...this.byKey.values()].filter((table) => sql.includes(table.qualified));
     if (reads.length === 0) return;
     // Before a table is made, and before one is read: without the lock, gc may take them. A table
-    // loaded earlier is still there if the session that held the lock since is still up: asked, not assumed.
-    if (reads.some((table) => table.loaded)) await this.confirmOwner();
+    // loaded earlier is still there while the session holding the lock is up, and that session says
+    // when it is not: it is the lock. PostgreSQL releases a session-level advisory lock only when the
+    // session ends, and a session the server ends (terminated, restarted) closes its connection, which
+    // marks it lost here ('end', 'error' in takeOwnerLock) before gc in another process can have taken
+    // the lock and dropped a table (several round trips of its own). Asking the session (a SELECT 1) on
+    // every statement that reads a file told nothing more: the session may end just after answering
+    // as well. A connection lost silently (the network) keeps the lock on the server until the server
+    // drops the session; a statement reading a table gc dropped after that fails, and re-issuing the
+    // command resumes it.
     await this.own();
     for (const table of reads) {
       if (table.loaded) continue;
@@ -116,13 +123,6 @@ export class FileTables {
     const owner = this.owner;
     this.owner = null;
     if (owner) await owner.client.end().catch(() => undefined);
-  }
-
-  /** Marks the owner session lost unless it answers (a live session still holds its lock). */
-  private async confirmOwner(): Promise<void> {
-    const owner = this.owner;
-    if (!owner || owner.lost) return;
-    await owner.client.query('SELECT 1').catch(() => void (owner.lost = true));
   }
 
   /** Holds the owner lock: takes it the first time, and again after its session was lost. */
