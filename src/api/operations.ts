@@ -264,8 +264,9 @@ export async function query(ws: Workspace, sql: string): Promise<Record<string, 
         await tx.exec(`SET LOCAL search_path TO ${ws.engine.dialect.quote(ws.engine.dataSchema)}, public`);
       }
       // DuckDB has no read-only transaction: read-only is a setting of the whole database instance,
-      // chosen when it is opened, and the workspace's one instance holds the file read-write. The
-      // rollback is the guard there: it undoes every change to tables and schemas (DDL included, and
+      // chosen when it is opened. `tidemark query` opens it read-only (duckdb-access.ts), so DuckDB
+      // itself refuses any write there; a library caller's workspace may hold the file read-write, and
+      // then the rollback is the guard: it undoes every change to tables and schemas (DDL included, and
       // the statement that EXPLAIN ANALYZE executes). It does not undo what acts outside the
       // transaction: a sequence advanced by nextval() (Tidemark's own tables use none), an extension
       // installed or loaded on demand (reading an https:// path), connection state such as setseed();

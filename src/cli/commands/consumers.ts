@@ -110,7 +110,7 @@ export function registerConsumersCommands(program: Command): void {
       if (!Number.isFinite(timeoutS) || timeoutS < 0) throw usageError(`--timeout must be a number of seconds, got '${f.timeout}'`);
       const deadline = Date.now() + timeoutS * 1000;
       for (;;) {
-        const r = await checkReady(g.project ?? process.cwd(), dataset, f.partition);
+        const r = await checkReady(g.project ?? process.cwd(), dataset, f.partition, g.readOnly);
         if (r.ready || !wait || Date.now() >= deadline) {
           // Not ready is said once, as the error line (stderr); --json still prints the whole answer.
           if (g.json) printJson(r);
@@ -123,14 +123,17 @@ export function registerConsumersCommands(program: Command): void {
     });
 }
 
-/** A DuckDB project held by another process is being written (or read) right now: not ready. */
-async function checkReady(dir: string, dataset: string, partition?: string): Promise<Readiness> {
+/**
+ * A DuckDB project being written by another process right now is not ready. `ready` only reads, so it
+ * opens the file read-only (duckdb-access.ts): beside other readers, and on a file it may not write.
+ */
+async function checkReady(dir: string, dataset: string, partition: string | undefined, readOnlyFlag: boolean | undefined): Promise<Readiness> {
   // Inside `tidemark serve`, the server's workspace answers: the project is open in this process already.
   const hosted = hostedCall();
   if (hosted) return readiness(hosted.workspace, dataset, partition);
   let ws;
   try {
-    ws = await openWorkspace(dir, { command: commandLine() });
+    ws = await openWorkspace(dir, { command: commandLine(), access: 'read', readOnly: readOnlyFlag });
   } catch (error) {
     if (error instanceof TidemarkError && error.code === 'LOCKED') {
       return { dataset, partition: partition ?? null, ready: false, version: null, publish_seq: null, reason: error.message, held_by: [], stale_because: null };
