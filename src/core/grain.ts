@@ -101,7 +101,7 @@ export function parsePartitionKey(input: string, grain: Grain): PartitionKey {
   const [y, m, d, h] = parts;
   date = new Date(Date.UTC(y, m - 1, d, h));
   if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d || h > 23) {
-    throw new TidemarkError('BAD_DATE', `impossible date '${input}'`);
+    throw new TidemarkError('BAD_DATE', `impossible date '${input}'`, { hint: impossibleDateHint(y, m, h) });
   }
   if (hour && grain !== 'hour') {
     throw new TidemarkError('BAD_DATE', `'${input}' names an hour but the dataset is partitioned by ${grain}`, {
@@ -109,6 +109,14 @@ export function parsePartitionKey(input: string, grain: Grain): PartitionKey {
     });
   }
   return truncateKey(formatKey(date, 'hour'), grain);
+}
+
+/** What is wrong with a date that has the right shape: the month, the day of that month, or the hour. */
+function impossibleDateHint(year: number, month: number, hour: number): string {
+  if (month < 1 || month > 12) return 'months run 01..12';
+  if (hour > 23) return 'hours run 00..23';
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return `${year}-${String(month).padStart(2, '0')} has ${days} days`;
 }
 
 /** True if `key` is exactly a well-formed key of `grain`. */

@@ -41,13 +41,14 @@ describe('parsePartitionKey', () => {
 
   it('rejects impossible dates instead of rolling them over', () => {
     expect(badDate(() => parsePartitionKey('2026-02-30', 'day')).message).toContain('impossible date');
-    badDate(() => parsePartitionKey('2026-02-29', 'day')); // 2026 is not a leap year
+    // The hint says what is out of range, so the fix is one look away.
+    expect(badDate(() => parsePartitionKey('2026-02-29', 'day')).hint).toBe('2026-02 has 28 days'); // 2026 is not a leap year
     expect(parsePartitionKey('2028-02-29', 'day')).toBe('2028-02-29');
-    badDate(() => parsePartitionKey('2026-13-01', 'day'));
-    badDate(() => parsePartitionKey('2026-00-10', 'day'));
-    badDate(() => parsePartitionKey('2026-04-31', 'month'));
-    badDate(() => parsePartitionKey('2026-03-07T24', 'hour'));
-    badDate(() => parsePartitionKey('2026-13', 'month'));
+    expect(badDate(() => parsePartitionKey('2026-13-01', 'day')).hint).toBe('months run 01..12');
+    expect(badDate(() => parsePartitionKey('2026-00-10', 'day')).hint).toBe('months run 01..12');
+    expect(badDate(() => parsePartitionKey('2026-04-31', 'month')).hint).toBe('2026-04 has 30 days');
+    expect(badDate(() => parsePartitionKey('2026-03-07T24', 'hour')).hint).toBe('hours run 00..23');
+    expect(badDate(() => parsePartitionKey('2026-13', 'month')).hint).toBe('months run 01..12');
   });
 
   it('rejects malformed input with a hint showing the expected shape', () => {
