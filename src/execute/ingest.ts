@@ -493,6 +493,17 @@ async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => 
   } catch (error) {
     if (!(error instanceof TidemarkError) || error.code !== 'SQL') throw error;
     const names = files.length === 1 ? files[0].given : `one of ${files.map((f) => f.given).join(', ')}`;
+    // The fraction guard of schema-adapt.ts fails as a cast of its own marker text; say it in plain words.
+    const fraction = /Could not convert string '(\w+) is not an integer: (.*)' to \w+/.exec(error.message);
+    if (fraction) {
+      const [, column, value] = fraction;
+      const type = ds.columns.find((c) => c.name === column)?.type ?? 'an integer type';
+      throw new TidemarkError('BAD_INPUT', `${names}: ${column} is not an integer: ${value} (declared ${type}; ingest never rounds a value into it)`, {
+        ...error.details,
+        dataset: ds.name,
+        hint: `fix the value in the file; if the file holds another unit (dollars where ${column} counts cents), read it through a datasets.${ds.name}.schema.history entry whose adapt converts it; nothing was loaded`,
+      }, { cause: error });
+    }
     throw new TidemarkError('BAD_INPUT', `${names}: ${error.message}`, {
       ...error.details,
       dataset: ds.name,
