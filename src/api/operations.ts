@@ -242,14 +242,23 @@ export async function status(ws: Workspace): Promise<ProjectStatus> {
 }
 
 const READ_ONLY = /^\s*(select|with|from|describe|show|explain|summarize|values|table)\b/i;
+const WRITES = /^(insert|update|delete|merge|upsert|replace|drop|create|alter|truncate|copy|attach|detach|install|load|set|reset|pragma|call|checkpoint|force|vacuum|analyze|import|export|begin|start|commit|rollback|abort|end|grant|revoke|comment|use|prepare|execute|deallocate|do|listen|notify|lock|cluster|reindex|refresh|discard)$/i;
 
 /** Read-only SQL: only query statements are accepted, and they run in a transaction that is always rolled back. */
 export async function query(ws: Workspace, sql: string): Promise<Record<string, unknown>[]> {
   // One statement: a `;` inside a string literal or a comment is not a second one (config/model-sql.ts).
   const text = oneStatement(sql);
-  if (text === null || !READ_ONLY.test(text)) {
-    throw new TidemarkError('USAGE', 'query is read-only: give one SELECT (or WITH/DESCRIBE/SHOW/EXPLAIN) statement', {
-      hint: 'data changes go through ingest, run, backfill or restore so they are versioned and audited',
+  if (text === null) {
+    throw new TidemarkError('USAGE', 'query is read-only and runs one statement: this SQL holds more than one (a `;` outside quotes and comments ends a statement)', {
+      hint: 'run each SELECT as its own `tidemark query`; data changes go through ingest, run, backfill or restore so they are versioned and audited',
+    });
+  }
+  if (!READ_ONLY.test(text)) {
+    // A first word that writes gets the way to write; any other is most likely a typo of SELECT.
+    const word = /^[A-Za-z_]+/.exec(text)?.[0];
+    const typo = word !== undefined && !WRITES.test(word);
+    throw new TidemarkError('USAGE', typo ? `query is read-only: '${word}' does not start a SELECT (or WITH/FROM/DESCRIBE/SHOW/EXPLAIN) statement` : 'query is read-only: give one SELECT (or WITH/DESCRIBE/SHOW/EXPLAIN) statement', {
+      hint: typo ? 'check the first keyword\'s spelling (SELECT …)' : 'data changes go through ingest, run, backfill or restore so they are versioned and audited',
     });
   }
   let rows: Record<string, unknown>[] = [];

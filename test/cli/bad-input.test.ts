@@ -149,7 +149,10 @@ const CASES: Case[] = [
     hint: /new or empty folder/,
   },
   { name: 'a write statement in query', args: ['query', 'DELETE FROM orders'], exit: 2, error: /query is read-only/, hint: /ingest, run, backfill or restore/ },
-  { name: 'two statements in query', args: ['query', 'SELECT 1; DROP TABLE orders'], exit: 2, error: /query is read-only/ },
+  { name: 'two statements in query', args: ['query', 'SELECT 1; DROP TABLE orders'], exit: 2, error: /query is read-only and runs one statement: this SQL holds more than one/, hint: /its own `tidemark query`/ },
+  { name: 'two SELECTs in query', args: ['query', 'SELECT 1; SELECT 2'], exit: 2, error: /runs one statement/, hint: /run each SELECT as its own/ },
+  // A misspelt SELECT is not told that data changes go through ingest.
+  { name: 'a misspelt SELECT in query', args: ['query', 'selec 1'], exit: 2, error: /query is read-only: 'selec' does not start a SELECT/, hint: /^hint: check the first keyword's spelling/ },
   { name: '--detach on DuckDB', args: backfill('2026-03-01', '2026-03-02', '--detach'), exit: 2, error: /backfill --detach: workers need a multi-writer engine/, hint: /engine: \{ kind: postgres/ },
 ];
 
