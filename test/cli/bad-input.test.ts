@@ -139,7 +139,8 @@ const CASES: Case[] = [
   { name: '--last in hours on a daily dataset', args: ['plan', 'daily_revenue', '--last', '24h'], exit: 2, error: /--last 24h counts hours, but the dataset is partitioned by day/, hint: /--last 24d/ },
   { name: '--last in days on a monthly dataset', args: ['backfill', 'monthly_revenue', '--last', '7d', '--reason', 'x', '--yes'], exit: 2, error: /partitioned by month/, hint: /--last 7m/ },
   { name: '--last with --from', args: ['plan', 'daily_revenue', '--last', '7d', '--from', '2026-03-01'], exit: 2, error: /--last and --from both set where the range starts/ },
-  { name: 'a malformed --last', args: ['plan', 'daily_revenue', '--last', 'week'], exit: 2, error: /--last looks like 7d/ },
+  { name: 'a malformed --last', args: ['plan', 'daily_revenue', '--last', 'week'], exit: 2, error: /--last looks like 7d/, hint: /partitioned by day: --last Nd/ },
+  { name: '--last in weeks', args: ['plan', 'monthly_revenue', '--last', '2w'], exit: 2, error: /--last looks like 7d/, hint: /partitioned by month: --last Nm/ },
   { name: 'an unknown pool', args: backfill('2026-03-01', '2026-03-02', '--pool', 'nosuch'), exit: 2, error: /unknown pool 'nosuch'/, hint: /production, backfill/ },
   {
     name: 'init into a folder holding files it would write',

@@ -89,7 +89,7 @@ async function rangeFlags(f: { from?: string; to?: string; last?: string }, grai
   }
   if (f.from) throw usageError('--last and --from both set where the range starts: give one of them', `--last ${f.last} [--to KEY], or --from KEY --to KEY`);
   const m = /^(\d+)([hdm])$/.exec(f.last);
-  if (!m) throw usageError(`--last looks like 7d, 24h or 3m (a count and the dataset's grain), got '${f.last}'`);
+  if (!m) throw usageError(`--last looks like 7d, 24h or 3m (a count and the dataset's grain), got '${f.last}'`, `this dataset is partitioned by ${grain}: --last N${UNIT_OF[grain]}, or give --from and --to`);
   const n = Number(m[1]);
   if (n < 1) throw usageError(`--last ${f.last} names no partition`, `count at least one: --last 1${UNIT_OF[grain]}`);
   if (LAST_UNITS[m[2]] !== grain) {
