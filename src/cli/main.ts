@@ -47,8 +47,26 @@ export function buildProgram(): Command {
   registerWorkerCommands(program);
   registerCheckpointCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
-  program.hook('preAction', (_program, command) => refuseReadOnlyWhereUnkept(command));
+  program.hook('preAction', (_program, command) => {
+    checkGlobalOptions(command);
+    refuseReadOnlyWhereUnkept(command);
+  });
   return program;
+}
+
+/**
+ * Global options that would otherwise be misread without a word: an empty `--actor` (a script's unset
+ * variable) would be recorded in the audit trail as nobody; a `--wait` value that is not seconds is
+ * usually a word it swallowed (`tidemark run --wait daily_revenue` would run every dataset).
+ */
+function checkGlobalOptions(command: Command): void {
+  const g = command.optsWithGlobals() as { actor?: string; wait?: string | boolean };
+  if (g.actor !== undefined && g.actor.trim() === '') {
+    throw usageError('--actor is empty: the audit trail records who acted', 'pass a name (--actor alice), or leave --actor out to record $TIDEMARK_ACTOR, else the OS user');
+  }
+  if (typeof g.wait === 'string' && !/^\d+(\.\d+)?$/.test(g.wait.trim())) {
+    throw usageError(`--wait takes a number of seconds, got '${g.wait}'`, '--wait alone waits up to an hour, --wait 60 up to a minute; put --wait after the command\'s arguments');
+  }
 }
 
 /**

@@ -141,6 +141,10 @@ const CASES: Case[] = [
   { name: '--last with --from', args: ['plan', 'daily_revenue', '--last', '7d', '--from', '2026-03-01'], exit: 2, error: /--last and --from both set where the range starts/ },
   { name: 'a malformed --last', args: ['plan', 'daily_revenue', '--last', 'week'], exit: 2, error: /--last looks like 7d/, hint: /partitioned by day: --last Nd/ },
   { name: '--last in weeks', args: ['plan', 'monthly_revenue', '--last', '2w'], exit: 2, error: /--last looks like 7d/, hint: /partitioned by month: --last Nm/ },
+  // An empty --actor (a script's unset variable) would record nobody in the audit trail.
+  { name: 'an empty --actor', args: ['lock', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'x', '--actor', ''], exit: 2, error: /--actor is empty/, hint: /--actor alice/ },
+  // A word swallowed by --wait [seconds] would otherwise run every dataset.
+  { name: '--wait swallowing a dataset', args: ['run', '--wait', 'daily_revenue'], exit: 2, error: /--wait takes a number of seconds, got 'daily_revenue'/, hint: /after the command's arguments/ },
   { name: 'an unknown pool', args: backfill('2026-03-01', '2026-03-02', '--pool', 'nosuch'), exit: 2, error: /unknown pool 'nosuch'/, hint: /production, backfill/ },
   {
     name: 'init into a folder holding files it would write',
