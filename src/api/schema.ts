@@ -16,6 +16,7 @@ import path from 'node:path';
 import { getDataset, type SourceSpec } from '../config/project.js';
 import { TidemarkError } from '../errors.js';
 import { manifestName } from '../execute/ingest.js';
+import { missingFileHint } from '../execute/ingest-hashing.js';
 import { diffLiveSchema, isAdditive, type LiveSchemaDiff } from '../execute/ingest-evolution.js';
 import { mappingHash } from '../execute/ingest-mapping.js';
 import { checkAdapters, readShape, resolveVersion, trialCast, type CastFailure } from '../execute/schema-adapt.js';
@@ -74,7 +75,7 @@ export async function schemaCheck(ws: Workspace, source: string, files: string[]
   if (files.length) {
     for (const given of files) {
       const absolute = path.resolve(given);
-      if (!existsSync(absolute) || !statSync(absolute).isFile()) throw new TidemarkError('BAD_INPUT', `cannot read ${given}: no such file`);
+      if (!existsSync(absolute) || !statSync(absolute).isFile()) throw new TidemarkError('BAD_INPUT', `cannot read ${given}: no such file`, { hint: missingFileHint(given) });
       targets.push({ label: given, absolute });
     }
   } else {

@@ -57,13 +57,22 @@ function measure(given: string, absolute: string): ListedFile['stat'] {
     if (missing && /[*?[]/.test(given)) {
       return { error: new TidemarkError('BAD_INPUT', `no file matches ${given}`, { hint: `check the folder and the pattern (ls ${path.dirname(given)}); nothing was loaded` }) };
     }
-    return { error: new TidemarkError('BAD_INPUT', `cannot read ${given}: ${missing ? 'no such file' : (error as Error).message}`) };
+    return { error: new TidemarkError('BAD_INPUT', `cannot read ${given}: ${missing ? 'no such file' : (error as Error).message}`, { hint: missing ? `${missingFileHint(given)}; nothing was loaded` : undefined }) };
   }
   if (st.isDirectory()) {
     return { error: new TidemarkError('BAD_INPUT', `${given} is a folder, not a file`, { hint: `pass the files in it: tidemark ingest SOURCE ${path.join(given, '*.csv')}` }) };
   }
   if (!st.isFile()) return { error: new TidemarkError('BAD_INPUT', `cannot read ${given}: not a regular file`) };
   return { bytes: st.size, mtimeMs: st.mtimeMs };
+}
+
+/**
+ * A missing file's hint. A relative path is read from the current folder, not from the project's:
+ * `tidemark --project shop ingest orders data/orders/x.csv` run beside `shop/` finds nothing.
+ */
+export function missingFileHint(given: string): string {
+  if (path.isAbsolute(given)) return `check the path (ls ${path.dirname(given)})`;
+  return `check the path: a relative path is read from the current folder (${process.cwd()}), not from the project's`;
 }
 
 /** Read size: larger reads gain nothing once each read overlaps the hashing of the previous one. */

@@ -42,7 +42,8 @@ const CASES: Case[] = [
   { name: '--from after --to', args: backfill('2026-03-05', '2026-03-02'), exit: 2, error: /--from 2026-03-05 is after --to 2026-03-02/, hint: /swap/ },
   { name: 'a range with no partitions', args: backfill('2027-01-01', '2027-01-05'), exit: 2, error: /no partitions between 2027-01-01 and 2027-01-05/, hint: /2026-02-15 to 2026-03-16/ },
   { name: 'backfilling a source', args: ['backfill', 'orders', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'x', '--yes'], exit: 2, error: /'orders' is a source/, hint: /tidemark ingest orders/ },
-  { name: 'missing file for ingest', args: ['ingest', 'orders', 'data/orders/orders-2026-03-01.csv', 'data/orders/missing.csv'], exit: 2, error: /cannot read data\/orders\/missing\.csv: no such file/ },
+  // A relative path is read from the current folder, which --project does not change: the hint says so.
+  { name: 'missing file for ingest', args: ['ingest', 'orders', 'data/orders/orders-2026-03-01.csv', 'data/orders/missing.csv'], exit: 2, error: /cannot read data\/orders\/missing\.csv: no such file/, hint: /a relative path is read from the current folder \(.*\), not from the project's; nothing was loaded/ },
   {
     name: 'a CSV missing a column',
     setup: () => {
@@ -145,6 +146,7 @@ const CASES: Case[] = [
   { name: 'an empty --actor', args: ['lock', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'x', '--actor', ''], exit: 2, error: /--actor is empty/, hint: /--actor alice/ },
   // A word swallowed by --wait [seconds] would otherwise run every dataset.
   { name: '--wait swallowing a dataset', args: ['run', '--wait', 'daily_revenue'], exit: 2, error: /--wait takes a number of seconds, got 'daily_revenue'/, hint: /after the command's arguments/ },
+  { name: 'a missing file in schema check', args: ['schema', 'check', 'orders', 'nope.csv'], exit: 2, error: /cannot read nope\.csv: no such file/, hint: /read from the current folder/ },
   { name: 'an unknown pool', args: backfill('2026-03-01', '2026-03-02', '--pool', 'nosuch'), exit: 2, error: /unknown pool 'nosuch'/, hint: /production, backfill/ },
   {
     name: 'init into a folder holding files it would write',
