@@ -13,6 +13,7 @@ import { parsePartitionKey } from '../core/grain.js';
 import { TidemarkError, usageError } from '../errors.js';
 import { countAudit, readAudit, readStoredAudit, type AuditQuery } from '../state/audit.js';
 import { listVersions, type Inputs } from '../state/partitions.js';
+import { getRun } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 
@@ -27,6 +28,7 @@ export interface AuditLogQuery {
 export async function auditLog(ws: Workspace, q: AuditLogQuery = {}): Promise<AuditRecord[]> {
   const records = await readAudit(ws.engine, ws.engine, auditQuery(q));
   requireKnownDataset(ws, q, records.length);
+  await requireKnownRun(ws, q, records.length);
   return records;
 }
 
@@ -35,6 +37,7 @@ export async function auditPage(ws: Workspace, q: AuditLogQuery, size: number): 
   const filter = auditQuery(q);
   const total = await countAudit(ws.engine, ws.engine, filter);
   requireKnownDataset(ws, q, total);
+  await requireKnownRun(ws, q, total);
   return { total, records: total ? await readAudit(ws.engine, ws.engine, filter, size) : [] };
 }
 
@@ -46,6 +49,12 @@ function auditQuery(q: AuditLogQuery): AuditQuery {
 /** A dataset removed from the project keeps its records; a name that is neither (no record matched) is a typo. */
 function requireKnownDataset(ws: Workspace, q: AuditLogQuery, matched: number): void {
   if (q.dataset !== undefined && !matched && !ws.project.datasets.has(q.dataset)) getDataset(ws.project, q.dataset);
+}
+
+/** A run with no record (it published nothing) lists none; a run id that names no run is a typo, said as such. */
+async function requireKnownRun(ws: Workspace, q: AuditLogQuery, matched: number): Promise<void> {
+  if (q.runId === undefined || matched || (await getRun(ws.engine, ws.engine, q.runId))) return;
+  throw new TidemarkError('NOT_FOUND', `no run '${q.runId}'`, { hint: 'run ids are listed by `tidemark runs` and in `tidemark history DATASET`' });
 }
 
 const SPAN = /^(\d+)([mhd])$/;

@@ -147,6 +147,8 @@ const CASES: Case[] = [
   // A word swallowed by --wait [seconds] would otherwise run every dataset.
   { name: '--wait swallowing a dataset', args: ['run', '--wait', 'daily_revenue'], exit: 2, error: /--wait takes a number of seconds, got 'daily_revenue'/, hint: /after the command's arguments/ },
   { name: 'a missing file in schema check', args: ['schema', 'check', 'orders', 'nope.csv'], exit: 2, error: /cannot read nope\.csv: no such file/, hint: /read from the current folder/ },
+  // A mistyped run id is not an empty log.
+  { name: 'audit log of an unknown run', args: ['audit', 'log', '--run', 'r_nope'], exit: 2, error: /no run 'r_nope'/, hint: /tidemark runs/ },
   { name: 'an unknown pool', args: backfill('2026-03-01', '2026-03-02', '--pool', 'nosuch'), exit: 2, error: /unknown pool 'nosuch'/, hint: /production, backfill/ },
   {
     name: 'init into a folder holding files it would write',
