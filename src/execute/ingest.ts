@@ -497,11 +497,11 @@ async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => 
     const fraction = /Could not convert string '(\w+) is not an integer: (.*)' to \w+/.exec(error.message);
     if (fraction) {
       const [, column, value] = fraction;
-      const type = ds.columns.find((c) => c.name === column)?.type ?? 'an integer type';
+      const type = [ds.columns, ...ds.history.map((h) => h.columns)].flat().find((c) => c.name === column)?.type ?? 'an integer type';
       throw new TidemarkError('BAD_INPUT', `${names}: ${column} is not an integer: ${value} (declared ${type}; ingest never rounds a value into it)`, {
         ...error.details,
         dataset: ds.name,
-        hint: `fix the value in the file; if the file holds another unit (dollars where ${column} counts cents), read it through a datasets.${ds.name}.schema.history entry whose adapt converts it; nothing was loaded`,
+        hint: `fix the value in the file; or, if the file holds another unit (dollars for cents), declare ${column} as DOUBLE in a datasets.${ds.name}.schema.history entry for this shape and convert it in its adapt (e.g. CAST(round(${column} * 100) AS BIGINT)); nothing was loaded`,
       }, { cause: error });
     }
     throw new TidemarkError('BAD_INPUT', `${names}: ${error.message}`, {

@@ -160,6 +160,7 @@ export function suggestEntry(shape: FileShape, versions: SchemaVersion[]): Sugge
   const unclaimed = shape.columns.filter((c) => !claimed.has(lower(c.name)));
   const adapt: [string, string][] = [];
   const todo: string[] = [];
+  const declared = new Map<string, string>();
   for (const c of current.columns) {
     const same = shape.columns.find((x) => lower(x.name) === lower(c.name));
     if (same) {
@@ -173,14 +174,21 @@ export function suggestEntry(shape: FileShape, versions: SchemaVersion[]): Sugge
       .sort((a, b) => b.score - a.score)[0]?.x;
     if (rename) {
       unclaimed.splice(unclaimed.indexOf(rename), 1);
-      adapt.push([c.name, typeFit(fileType(rename), c.type, true) === 'mistyped' ? `CAST(${rename.name} AS ${c.type})` : rename.name]);
+      if (!shape.typed) {
+        // A CSV column is text until declared: declare it as the column it becomes, so ingest reads it
+        // through its own checked cast (a fraction in an integer column is refused), not through an
+        // adapter's CAST of the text, which DuckDB rounds ('12.34' → 12): a file of dollars would
+        // load into a column of cents without a word.
+        declared.set(rename.name, c.type);
+        adapt.push([c.name, rename.name]);
+      } else adapt.push([c.name, typeFit(fileType(rename), c.type, true) === 'mistyped' ? `CAST(${rename.name} AS ${c.type})` : rename.name]);
     } else {
       adapt.push([c.name, `CAST(NULL AS ${c.type})`]);
       todo.push(c.name);
     }
   }
   const version = Math.max(...versions.map((v) => v.version)) + 1;
-  return { version, columns: shape.columns.map((c) => ({ name: c.name, type: fileType(c) })), adapt, todo };
+  return { version, columns: shape.columns.map((c) => ({ name: c.name, type: declared.get(c.name) ?? fileType(c) })), adapt, todo };
 }
 
 const flowColumns = (columns: ColumnSpec[]) => `{ ${columns.map((c) => `${c.name}: ${c.type}`).join(', ')} }`;

@@ -100,6 +100,17 @@ describe('matchShape', () => {
     );
   });
 
+  it('for a CSV, declares a renamed column as the column it becomes instead of casting its text in adapt', () => {
+    // CAST('12.34' AS BIGINT) is 12 on DuckDB: an adapter's cast would load dollars into cents without a
+    // word, where a declared BIGINT column goes through ingest's checked cast and refuses the fraction.
+    const m = matchShape(csv('order_id', 'cust', 'amount', 'currency', 'order_date'), versions);
+    if (m.kind !== 'none') throw new Error('expected no match');
+    expect(m.suggestionInline).toBe(
+      '- { version: 4, columns: { order_id: BIGINT, cust: BIGINT, amount: BIGINT, currency: VARCHAR, order_date: DATE }, adapt: { customer_id: "cust", amount_cents: "amount" } }',
+    );
+    expect(m.suggestion).not.toContain('CAST(');
+  });
+
   it('suggests a typed NULL with a TODO when nothing in the file gives a column', () => {
     const m = matchShape(typed({ order_id: 'BIGINT', order_date: 'DATE' }), versions);
     if (m.kind !== 'none') throw new Error('expected no match');
