@@ -91,7 +91,8 @@ function refuseOtherDelimiters(header: string, layout: Pick<DataFileLayout, 'del
     hint = `name it .csv instead of .tsv${found === ',' ? '' : `, and declare ${declare} in tidemark.yaml`}`;
   } else {
     why = 'ingest reads comma-separated CSV';
-    hint = `declare the delimiter in tidemark.yaml: ${declare}`;
+    // A tab-separated file named .csv is read as it is once named .tsv, without a setting for every file of the source.
+    hint = found === '\t' ? `name it .tsv (read as tab-separated), or declare the delimiter in tidemark.yaml: ${declare}` : `declare the delimiter in tidemark.yaml: ${declare}`;
   }
   throw new TidemarkError('BAD_INPUT', `${label} is separated by ${delimiterName(found)}, not ${delimiterName(expected)} (${why})`, { hint });
 }

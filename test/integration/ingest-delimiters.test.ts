@@ -3,7 +3,7 @@
 // unchanged; once the source declares `csv: { delimiter: ";" }`, it loads value by value (quoted
 // fields holding the delimiter included), and `schema check` reads it the same way. The option is
 // validated when tidemark.yaml loads, naming its YAML path.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -71,6 +71,14 @@ describe.each(testEngines(inject('pgUrl')))('CSV files with another delimiter ($
       expect(r.stderr).toContain('hint: declare the delimiter in tidemark.yaml: datasets.orders.csv: { delimiter: ";" }');
       expect(r.stderr.match(/^error: /gm)).toHaveLength(1);
     }
+    // A tab-separated .csv: naming it .tsv is the fix that needs no setting.
+    const tab = path.join('in', 'orders-tabs.csv');
+    writeFileSync(path.join(dir, tab), writeDelimited(ordersOf(DAY), '\t'));
+    const r = cli(dir, ['ingest', 'orders', tab]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/^error: .*orders-tabs\.csv is separated by tabs, not commas/m);
+    expect(r.stderr).toContain('hint: name it .tsv (read as tab-separated), or declare the delimiter in tidemark.yaml: datasets.orders.csv: { delimiter: "\\t" }');
+    rmSync(path.join(dir, tab));
     expect(await snapshotState(dir)).toEqual(before);
   });
 
