@@ -53,7 +53,9 @@ export function renderGuards(guards: Guard[]): string[] {
 export function renderPlan(plan: Plan, empty = 'nothing to do: every partition is up to date'): string {
   const lines: string[] = [];
   const total = plan.tasks.length;
-  lines.push(`Plan: ${plan.kind} of ${plan.targets.join(', ') || 'all models'} — ${total} partition(s) in ${plan.datasets.length} dataset(s), ~${plan.estimated_rows.toLocaleString('en-US')} rows`);
+  // An ingest plan reads only the files' partition keys, not their rows: no estimate rather than "~0 rows".
+  const rows = plan.kind === 'ingest' ? '' : `, ~${plan.estimated_rows.toLocaleString('en-US')} rows`;
+  lines.push(`Plan: ${plan.kind} of ${plan.targets.join(', ') || 'all models'} — ${total} partition(s) in ${plan.datasets.length} dataset(s)${rows}`);
   for (const d of plan.datasets) {
     const reasons = new Map<string, number>();
     for (const t of plan.tasks.filter((x) => x.dataset === d.dataset)) reasons.set(t.reason, (reasons.get(t.reason) ?? 0) + 1);

@@ -142,3 +142,15 @@ describe('a month named by a day inside it', () => {
     expect(exact.guards).toEqual([]);
   });
 });
+
+describe('ingest --dry-run', () => {
+  it('does not claim ~0 rows for files it has not counted', () => {
+    const dir = copies.fresh();
+    const file = path.join(dir, 'data', 'orders', 'orders-2026-03-15.csv');
+    writeFileSync(file, `${readFileSync(path.join(dir, 'data', 'orders', 'orders-2026-03-14.csv'), 'utf8').replaceAll('2026-03-14', '2026-03-15')}`);
+    const r = cli(dir, ['ingest', 'orders', file, '--dry-run']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Plan: ingest of orders — 1 partition\(s\) in 1 dataset\(s\)$/m);
+    expect(r.stdout).not.toContain('~0 rows');
+  });
+});
