@@ -28,7 +28,7 @@ export interface OpenOptions extends LoadOptions {
   /** Wait this long for a database held by another process (DuckDB). */
   waitMs?: number;
   /** Told when the open starts waiting (waitMs), and again when what it waits for changes: who holds the file. */
-  onWait?: (text: string) => void;
+  onWait?: (text: string, reason: 'project_held' | 'writer_waiting') => void;
   /** Told before an existing state store is upgraded to this version's schema (state/migrate.ts). */
   onUpgrade?: (from: number, to: number) => void;
   /**
@@ -177,8 +177,8 @@ async function openEngine(project: Project, command: string, options: OpenOption
   const deadline = Date.now() + waitMs;
   /** What the caller was last told it waits for: told again only when that changes. */
   let told = '';
-  const tell = (text: string) => {
-    if (text !== told) options.onWait?.(text);
+  const tell = (text: string, reason: 'project_held' | 'writer_waiting') => {
+    if (text !== told) options.onWait?.(text, reason);
     told = text;
   };
   try {
@@ -187,7 +187,7 @@ async function openEngine(project: Project, command: string, options: OpenOption
       const writer = access.readOnly ? waitingWriter(dir) : null;
       if (writer) {
         if (Date.now() >= deadline) throw writerFirst(writer, waitMs);
-        tell(`a write command waits for the project's DuckDB file and goes first: ${describeRecord(writer)}; this command waits behind it (up to ${formatWait(waitMs)})`);
+        tell(`a write command waits for the project's DuckDB file and goes first: ${describeRecord(writer)}; this command waits behind it (up to ${formatWait(waitMs)})`, 'writer_waiting');
         await new Promise((r) => setTimeout(r, 200));
         continue;
       }
@@ -197,7 +197,7 @@ async function openEngine(project: Project, command: string, options: OpenOption
         if (!(error instanceof TidemarkError) || error.code !== 'LOCKED') throw error;
         if (Date.now() >= deadline) throw describeHolder(project, error, waitMs);
         if (!access.readOnly && !error.details.here) announceWaitingWriter(dir, command);
-        tell(`the project's DuckDB file is held by ${whoHolds(project, error)}; waiting up to ${formatWait(waitMs)}${access.readOnly ? '' : ' (readers that arrive meanwhile wait behind this command)'}`);
+        tell(`the project's DuckDB file is held by ${whoHolds(project, error)}; waiting up to ${formatWait(waitMs)}${access.readOnly ? '' : ' (readers that arrive meanwhile wait behind this command)'}`, 'project_held');
         await new Promise((r) => setTimeout(r, 200));
       }
     }
