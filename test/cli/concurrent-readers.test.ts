@@ -50,12 +50,14 @@ describe('a writer among readers', () => {
     const dir = copies.fresh();
     const reader = await holdWorkspace(dir, 'tidemark audit verify', undefined, { readOnly: true });
     let stopped = false;
+    const children: { kill(signal: NodeJS.Signals): void }[] = [];
     try {
       const refused = cli(dir, BACKFILL);
       expect(refused.code).toBe(1);
       expect(errorLine(refused.stderr)).toMatch(new RegExp(`^error: the project's DuckDB file is held by another Tidemark process: pid ${reader.pid} running 'tidemark audit verify' since `));
 
       const writer = cliChild(dir, [...BACKFILL, '--wait', '300']);
+      children.push(writer);
       await until(() => /waiting up to 5 min/.test(writer.stderr()));
       expect(writer.stderr()).toMatch(new RegExp(`^tidemark: the project's DuckDB file is held by pid ${reader.pid} running 'tidemark audit verify' since \\S+; waiting up to 5 min \\(readers that arrive meanwhile wait behind this command\\)$`, 'm'));
       expect(JSON.parse(readFileSync(path.join(state(dir), 'writer-waiting.json'), 'utf8'))).toMatchObject({ pid: writer.child.pid, command: expect.stringContaining('tidemark backfill daily_revenue') });
@@ -68,6 +70,7 @@ describe('a writer among readers', () => {
       await expect(holdWorkspace(dir, 'tidemark status', undefined, { readOnly: true })).rejects.toThrow(/a write command waits/);
       // With --wait, a reader queues behind the writer and then reads what it wrote.
       const queued = cliChild(dir, ['audit', 'log', '--json', '--wait', '300']);
+      children.push(queued);
       await until(() => /goes first/.test(queued.stderr()));
       // --json: the waiting line is a JSON object on stderr.
       expect(JSON.parse(queued.stderr().split('\n')[0])).toEqual({
@@ -87,6 +90,7 @@ describe('a writer among readers', () => {
       expect((JSON.parse(read.stdout) as { run_id: string }[]).map((a) => a.run_id)).toContain(runId);
       expect(existsSync(path.join(state(dir), 'writer-waiting.json'))).toBe(false);
     } finally {
+      for (const c of children) c.kill('SIGKILL'); // only a failed test leaves one running
       if (!stopped) await reader.stop();
     }
     expect(records(dir)).toEqual([]);
@@ -127,7 +131,11 @@ describe('the holder records as readers come and go', () => {
   it('reader A, then reader B, A exits: a refused writer is told B with its command, never A', async () => {
     const dir = copies.fresh();
     const a = await holdWorkspace(dir, 'tidemark audit verify', undefined, { readOnly: true });
-    const b = await holdWorkspace(dir, 'tidemark history daily_revenue', undefined, { readOnly: true });
+    const b = await holdWorkspace(dir, 'tidemark history daily_revenue', undefined, { readOnly: true }).catch(async (error: unknown) => {
+      await a.stop();
+      throw error;
+    });
+    let aStopped = false;
     try {
       const both = errorLine(cli(dir, ['lock', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-01', '--reason', 'x']).stderr);
       // DuckDB names one of them; the message names both, each with its command.
@@ -135,11 +143,13 @@ describe('the holder records as readers come and go', () => {
       expect(both).toContain(`pid ${b.pid} `);
       expect(both).toMatch(/running 'tidemark (audit verify|history daily_revenue)' since \S+, and 1 other reader\(s\): pid \d+ 'tidemark (audit verify|history daily_revenue)'$/);
       await a.stop();
+      aStopped = true;
       const refused = cli(dir, ['lock', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-01', '--reason', 'x']);
       expect(refused.code).toBe(1);
       expect(errorLine(refused.stderr)).toMatch(new RegExp(`^error: the project's DuckDB file is held by another Tidemark process: pid ${b.pid} running 'tidemark history daily_revenue' since \\S+$`));
     } finally {
       await b.stop();
+      if (!aStopped) await a.stop();
     }
     expect(cli(dir, ['lock', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-01', '--reason', 'x']).code).toBe(0);
   });
@@ -157,8 +167,8 @@ describe('the holder records as readers come and go', () => {
         return true;
       }
     });
-    expect(records(dir)).toContain(`holder-${killed.pid}.json`);
     try {
+      expect(records(dir)).toContain(`holder-${killed.pid}.json`);
       const refused = cli(dir, ['lock', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-01', '--reason', 'x']);
       expect(refused.code).toBe(1);
       expect(errorLine(refused.stderr)).toMatch(new RegExp(`held by another Tidemark process: pid ${alive.pid} running 'tidemark status' since \\S+$`));
