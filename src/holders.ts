@@ -12,7 +12,8 @@
  * Readers that arrive meanwhile wait behind it (or, without `--wait`, are refused naming it): else a
  * steady stream of overlapping readers (a dashboard's `status`, `ready --wait` loops) could keep it
  * out forever. This is the rule of SQLite's PENDING lock and of PostgreSQL's lock queue; readers
- * already open finish as they would.
+ * already open finish as they would. The waiting writer renews its record while it waits: one whose
+ * process is gone, or not renewed for a while (its pid since reused), holds nobody back.
  */
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,12 +27,17 @@ export interface Holder {
   started_at: string;
   /** Opened read-only: one of possibly several readers. */
   read_only?: boolean;
+  /** writer-waiting.json: when the writer last said it still waits (a record not renewed is ignored). */
+  seen_at?: string;
 }
 
 const RECORD = /^holder-(\d+)\.json$/;
 /** Written by Tidemark before one record per process: read for a holder of that version, swept when dead. */
 const LEGACY = 'holder.json';
 const WAITING = 'writer-waiting.json';
+/** A waiting writer renews its record this often; one older than STALE_MS is ignored (a reused pid). */
+const RENEW_MS = 2_000;
+const STALE_MS = 15_000;
 
 export function holderRecordFile(stateDir: string, pid = process.pid): string {
   return path.join(stateDir, `holder-${pid}.json`);
@@ -74,22 +80,23 @@ export function waitingWriter(stateDir: string): Holder | null {
   const file = path.join(stateDir, WAITING);
   const h = readRecord(file);
   if (!h || h.pid === process.pid) return null;
-  if (processAlive(h.pid)) return h;
+  if (processAlive(h.pid) && Date.now() - Date.parse(h.seen_at ?? '') < STALE_MS) return h;
   rmSync(file, { force: true }); // left by a killed writer
   return null;
 }
 
 /**
  * Says this process waits to write, unless another live writer already waits (it goes first; this one
- * says so again when that one has gone in). Best effort: a folder that cannot be written costs only
+ * says so again when that one has gone in), and renews the record while it waits. Best effort: a folder that cannot be written costs only
  * the precedence.
  */
 export function announceWaitingWriter(stateDir: string, command: string): void {
   if (waitingWriter(stateDir)) return;
   const own = readRecord(path.join(stateDir, WAITING));
-  if (own?.pid === process.pid) return;
+  if (own?.pid === process.pid && Date.now() - Date.parse(own.seen_at ?? '') < RENEW_MS) return;
+  const now = new Date().toISOString();
   try {
-    writeAtomically(path.join(stateDir, WAITING), { pid: process.pid, command, started_at: new Date().toISOString() });
+    writeAtomically(path.join(stateDir, WAITING), { pid: process.pid, command, started_at: own?.pid === process.pid ? own.started_at : now, seen_at: now });
   } catch {
     /* the precedence is lost, nothing else */
   }

@@ -181,6 +181,9 @@ async function openEngine(project: Project, command: string, options: OpenOption
     if (text !== told) options.onWait?.(text, reason);
     told = text;
   };
+  // A waiting writer's record goes with it, even when Ctrl-C ends the process while it waits.
+  const withdraw = () => withdrawWaitingWriter(dir);
+  if (!access.readOnly) process.on('exit', withdraw);
   try {
     for (;;) {
       // A reader steps aside for a writer that waits (holders.ts): readers cannot keep it out forever.
@@ -202,7 +205,10 @@ async function openEngine(project: Project, command: string, options: OpenOption
       }
     }
   } finally {
-    if (!access.readOnly) withdrawWaitingWriter(dir);
+    if (!access.readOnly) {
+      process.off('exit', withdraw);
+      withdraw();
+    }
   }
 }
 

@@ -2,7 +2,7 @@
 // a writer among them, readers coming and going (or killed), and `tidemark serve`. Real CLI processes
 // and real long-lived holders (holdWorkspace: a process that opened the project as a command does);
 // every wait is on an event (a line printed, a file written, a process exited), never on a duration.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openWorkspace } from '../../src/workspace.js';
@@ -180,6 +180,27 @@ describe('the holder records as readers come and go', () => {
     expect(cli(dir, ['status']).code).toBe(0);
     expect(cli(dir, ['lock', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-01', '--reason', 'x']).code).toBe(0);
     expect(records(dir)).toEqual([]);
+  });
+});
+
+describe('a waiting writer that is no longer there', () => {
+  it('killed, or its pid reused by another process: readers are not held back by its record', () => {
+    const dir = copies.fresh();
+    const file = path.join(state(dir), 'writer-waiting.json');
+    const record = (pid: number, seenAgoMs: number) =>
+      writeFileSync(file, JSON.stringify({ pid, command: 'tidemark backfill daily_revenue', started_at: new Date().toISOString(), seen_at: new Date(Date.now() - seenAgoMs).toISOString() }));
+    // Renewed just now by a live process (this test's, standing in for a waiting writer): readers step aside.
+    record(process.pid, 0);
+    const refused = cli(dir, ['status']);
+    expect(refused.code).toBe(1);
+    expect(errorLine(refused.stderr)).toMatch(new RegExp(`^error: a write command waits for the project's DuckDB file and goes first: pid ${process.pid} running 'tidemark backfill daily_revenue'`));
+    // Not renewed for a minute: its writer is gone and the pid is someone else's.
+    record(process.pid, 60_000);
+    expect(cli(dir, ['status']).code).toBe(0);
+    // A pid no process has (killed with SIGKILL): swept away.
+    record(2 ** 22 + 12345, 0);
+    expect(cli(dir, ['status']).code).toBe(0);
+    expect(existsSync(file)).toBe(false);
   });
 });
 
