@@ -21,6 +21,8 @@ import path from 'node:path';
 export interface Holder {
   pid: number;
   command: string;
+  /** The DuckDB file it holds (a record copied with its folder is another file's). */
+  file?: string;
   run_id?: string;
   /** Inside `tidemark serve`: the command it runs that run for. */
   serving?: string;

@@ -78,7 +78,7 @@ export async function openWorkspace(dir: string, options: OpenOptions = {}): Pro
   const state = stateDir(project);
   if (project.engine.kind === 'duckdb') {
     try {
-      recordHolder(state, { pid: process.pid, command, started_at: new Date().toISOString(), ...(readOnly ? { read_only: true } : {}) });
+      recordHolder(state, { pid: process.pid, command, file: path.resolve(project.engine.path), started_at: new Date().toISOString(), ...(readOnly ? { read_only: true } : {}) });
     } catch (error) {
       // A reader that cannot write the state folder goes on: it only costs a writer it blocks the
       // holder's name (describeHolder then names the pid alone).
@@ -156,7 +156,7 @@ export function noteHolderRun(ws: Workspace, runId: string | undefined): void {
   if (ws.project.engine.kind !== 'duckdb') return;
   const own = openHere.get(path.resolve(ws.project.engine.path));
   const command = own ?? ws.command;
-  const holder: Holder = { pid: process.pid, command, started_at: new Date().toISOString() };
+  const holder: Holder = { pid: process.pid, command, file: path.resolve(ws.project.engine.path), started_at: new Date().toISOString() };
   if (runId) holder.run_id = runId;
   if (runId && own !== undefined && own !== ws.command) holder.serving = ws.command;
   try {
@@ -259,7 +259,9 @@ function whoHolds(project: Project, error: TidemarkError): string {
   const named = holders.get(pid);
   let who = named ? describeRecord(named) : `process ${pid}`;
   if (named && !named.read_only) return who;
-  const readers = [...holders.values()].filter((h) => h.pid !== pid && h.pid !== process.pid && h.read_only);
+  // A record copied with the folder (cp -r while readers ran) is of another file: not a holder of this one.
+  const file = String(error.details.file ?? '');
+  const readers = [...holders.values()].filter((h) => h.pid !== pid && h.pid !== process.pid && h.read_only && (!h.file || h.file === file));
   if (readers.length) {
     const shown = readers.slice(0, 3).map((h) => `pid ${h.pid} '${h.command}'`).join(', ');
     who += `, and ${readers.length} other reader(s): ${shown}${readers.length > 3 ? ', …' : ''}`;
