@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openWorkspace } from '../../src/workspace.js';
-import { builtShop, cleanup, cli, cliAsync, cliChild, cliJson, holdWorkspace, projectCopies, requireBuild, until } from '../helpers/project.js';
+import { builtShop, cli, cliAsync, cliChild, cliJson, holdWorkspace, projectCopies, requireBuild, until } from '../helpers/project.js';
 
 let base: string;
 const copies = projectCopies(() => base);
