@@ -3,7 +3,6 @@
  * read-only, found current: duckdb-access.ts), the event stream and who is acting. Commands and the
  * library API both start here.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { redactSecrets } from './audit/redact.js';
@@ -18,6 +17,8 @@ import { migrate } from './state/migrate.js';
 import { readOnlyStoreError, storeCondition } from './state/read-only-store.js';
 import { chooseDuckDbAccess, type Access, type DuckDbAccess } from './duckdb-access.js';
 import { attachRunHeartbeat } from './workers/run-heartbeat.js';
+import { announceWaitingWriter, describeRecord, liveHolders, recordHolder, removeHolderRecord, waitingWriter, withdrawWaitingWriter, type Holder } from './holders.js';
+import { readServeInfo } from './server/serve-file.js';
 
 export interface OpenOptions extends LoadOptions {
   /** Who is acting: --actor, else TIDEMARK_ACTOR, else the OS user. */
@@ -26,6 +27,8 @@ export interface OpenOptions extends LoadOptions {
   command?: string;
   /** Wait this long for a database held by another process (DuckDB). */
   waitMs?: number;
+  /** Told when the open starts waiting (waitMs), and again when what it waits for changes: who holds the file. */
+  onWait?: (text: string, reason: 'project_held' | 'writer_waiting') => void;
   /** Told before an existing state store is upgraded to this version's schema (state/migrate.ts). */
   onUpgrade?: (from: number, to: number) => void;
   /**
@@ -51,15 +54,9 @@ export interface Workspace {
   close(): Promise<void>;
 }
 
-interface Holder {
-  pid: number;
-  command: string;
-  run_id?: string;
-  started_at: string;
-}
-
-function holderFile(project: Project): string {
-  return path.join(project.dir, STATE_DIR, 'holder.json');
+/** The state folder, where each process holding the DuckDB file records itself (holders.ts). */
+function stateDir(project: Project): string {
+  return path.join(project.dir, STATE_DIR);
 }
 
 export function defaultActor(env: NodeJS.ProcessEnv = process.env): string {
@@ -78,18 +75,23 @@ export async function openWorkspace(dir: string, options: OpenOptions = {}): Pro
   // Decided before anything is opened: a write command refused here has touched nothing.
   const access = chooseDuckDbAccess(project, options.access ?? 'auto', Boolean(options.readOnly));
   const { engine, readOnly } = await openStore(project, command, options, access);
-  const file = holderFile(project);
+  const state = stateDir(project);
   if (project.engine.kind === 'duckdb') {
     try {
-      writeHolder(file, { pid: process.pid, command, started_at: new Date().toISOString() }, readOnly);
+      recordHolder(state, { pid: process.pid, command, file: path.resolve(project.engine.path), started_at: new Date().toISOString(), ...(readOnly ? { read_only: true } : {}) });
     } catch (error) {
       // A reader that cannot write the state folder goes on: it only costs a writer it blocks the
       // holder's name (describeHolder then names the pid alone).
       if (!readOnly) {
         // The folder DuckDB writes its .wal into: better refused here, before any work, than at a commit.
         await engine.close();
-        throw fileSystemError(error, path.dirname(file), 'write', 'the state folder') ?? error;
+        throw fileSystemError(error, state, 'write', 'the state folder') ?? error;
       }
+    }
+    try {
+      liveHolders(state); // sweeps records left by killed processes
+    } catch {
+      /* a reader's folder it may not write */
     }
   }
   let closed = false;
@@ -111,10 +113,9 @@ export async function openWorkspace(dir: string, options: OpenOptions = {}): Pro
       await engine.close();
       if (project.engine.kind === 'duckdb') {
         try {
-          const h = JSON.parse(readFileSync(file, 'utf8')) as Holder;
-          if (h.pid === process.pid) rmSync(file, { force: true });
+          removeHolderRecord(state);
         } catch {
-          /* already gone (or never written by a reader that could not) */
+          /* never written by a reader that could not */
         }
       }
     },
@@ -127,7 +128,7 @@ export async function openWorkspace(dir: string, options: OpenOptions = {}): Pro
  * older one) and this user may not write it; a reader that may is given it read-write instead.
  */
 async function openStore(project: Project, command: string, options: OpenOptions, access: DuckDbAccess): Promise<{ engine: Engine; readOnly: boolean }> {
-  const engine = await openEngine(project, command, options.waitMs ?? 0, access);
+  const engine = await openEngine(project, command, options, access);
   try {
     if (!access.readOnly) {
       await migrate(engine, options.onUpgrade);
@@ -147,55 +148,66 @@ async function openStore(project: Project, command: string, options: OpenOptions
 }
 
 /**
- * Names this process as the file's holder. Readers hold it together, so a reader leaves the record of
- * another live reader as it is: the one DuckDB names to a refused writer is then often named in full
- * (a writer holds the file alone, and its record is always its own).
+ * Records the run a process is working on, so a second process can name it. Inside `tidemark serve`
+ * the process is still the server: its record keeps the server's command and adds the run and the
+ * command it runs it for.
  */
-function writeHolder(file: string, holder: Holder, readOnly: boolean): void {
-  if (readOnly && recordedHolderAlive(file)) return;
-  writeFileSync(file, JSON.stringify(holder));
-}
-
-function recordedHolderAlive(file: string): boolean {
-  let pid: number;
-  try {
-    pid = (JSON.parse(readFileSync(file, 'utf8')) as Holder).pid;
-  } catch {
-    return false;
-  }
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
-  }
-}
-
-/** Records the run a process is working on, so a second process can name it. */
 export function noteHolderRun(ws: Workspace, runId: string | undefined): void {
   if (ws.project.engine.kind !== 'duckdb') return;
-  const holder: Holder = { pid: process.pid, command: ws.command, run_id: runId, started_at: new Date().toISOString() };
-  writeFileSync(holderFile(ws.project), JSON.stringify(holder));
+  const own = openHere.get(path.resolve(ws.project.engine.path));
+  const command = own ?? ws.command;
+  const holder: Holder = { pid: process.pid, command, file: path.resolve(ws.project.engine.path), started_at: new Date().toISOString() };
+  if (runId) holder.run_id = runId;
+  if (runId && own !== undefined && own !== ws.command) holder.serving = ws.command;
+  try {
+    recordHolder(stateDir(ws.project), holder);
+  } catch {
+    /* a writer's folder was writable when it opened; losing the record costs only its name */
+  }
 }
 
-async function openEngine(project: Project, command: string, waitMs: number, access: DuckDbAccess): Promise<Engine> {
+async function openEngine(project: Project, command: string, options: OpenOptions, access: DuckDbAccess): Promise<Engine> {
   if (project.engine.kind === 'postgres') {
     const { openPostgresEngine } = await import('./engines/open-postgres.js');
     return openPostgresEngine(project.engine.url, project.engine.schema);
   }
   const file = access.file;
+  const dir = stateDir(project);
+  const waitMs = options.waitMs ?? 0;
   const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      return await openDuckDbOnce(file, command, access.readOnly);
-    } catch (error) {
-      if (!(error instanceof TidemarkError) || error.code !== 'LOCKED') throw error;
-      if (Date.now() < deadline) {
+  /** What the caller was last told it waits for: told again only when that changes. */
+  let told = '';
+  const tell = (text: string, reason: 'project_held' | 'writer_waiting') => {
+    if (text !== told) options.onWait?.(text, reason);
+    told = text;
+  };
+  // A waiting writer's record goes with it, even when Ctrl-C ends the process while it waits.
+  const withdraw = () => withdrawWaitingWriter(dir);
+  if (!access.readOnly) process.on('exit', withdraw);
+  try {
+    for (;;) {
+      // A reader steps aside for a writer that waits (holders.ts): readers cannot keep it out forever.
+      const writer = access.readOnly ? waitingWriter(dir) : null;
+      if (writer) {
+        if (Date.now() >= deadline) throw writerFirst(writer, waitMs);
+        tell(`a write command waits for the project's DuckDB file and goes first: ${describeRecord(writer)}; this command waits behind it (up to ${formatWait(waitMs)})`, 'writer_waiting');
         await new Promise((r) => setTimeout(r, 200));
         continue;
       }
-      throw describeHolder(project, error, waitMs);
+      try {
+        return await openDuckDbOnce(file, command, access.readOnly);
+      } catch (error) {
+        if (!(error instanceof TidemarkError) || error.code !== 'LOCKED') throw error;
+        if (Date.now() >= deadline) throw describeHolder(project, error, waitMs);
+        if (!access.readOnly && !error.details.here) announceWaitingWriter(dir, command);
+        tell(`the project's DuckDB file is held by ${whoHolds(project, error)}; waiting up to ${formatWait(waitMs)}${access.readOnly ? '' : ' (readers that arrive meanwhile wait behind this command)'}`, 'project_held');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  } finally {
+    if (!access.readOnly) {
+      process.off('exit', withdraw);
+      withdraw();
     }
   }
 }
@@ -227,23 +239,42 @@ function describeHolder(project: Project, error: TidemarkError, waitedMs: number
   if (error.details.here) {
     return new TidemarkError('LOCKED', `${error.message}${waited}`, { hint: 'close that workspace first, or share it: open a project once per process (library: one openWorkspace, many calls)' });
   }
-  const file = holderFile(project);
-  let who = `process ${String(error.details.pid)}`;
-  if (existsSync(file)) {
-    try {
-      const h = JSON.parse(readFileSync(file, 'utf8')) as Holder;
-      if (h.pid === error.details.pid) {
-        who = `pid ${h.pid} running '${h.command}'${h.run_id ? ` (run ${h.run_id})` : ''} since ${h.started_at}`;
-      }
-    } catch {
-      /* fall back to the pid from the engine */
-    }
-  }
-  return new TidemarkError('LOCKED', `the project's DuckDB file is held by another Tidemark process: ${who}${waited}`, {
-    ...error.details,
-    hint: waitedMs > 0
+  const serve = readServeInfo(project.dir);
+  const hint = serve && serve.pid === error.details.pid
+    ? `tidemark serve (pid ${serve.pid}) holds it: CLI commands are handed to it on their own; from code, call its API at http://${serve.host}:${serve.port} (token in .tidemark/serve.json), or stop it first`
+    : waitedMs > 0
       ? 'wait longer (--wait SECONDS, or --wait alone for up to an hour), or run `tidemark serve` so commands are handed to one process'
-      : 'wait for it to finish, retry with --wait, or run `tidemark serve` so commands are handed to one process',
+      : 'wait for it to finish, retry with --wait, or run `tidemark serve` so commands are handed to one process';
+  return new TidemarkError('LOCKED', `the project's DuckDB file is held by another Tidemark process: ${whoHolds(project, error)}${waited}`, { ...error.details, hint });
+}
+
+/**
+ * The process DuckDB named, with its command and run from its own record (holders.ts); when it is one
+ * of several readers, the others too (a writer needs them all gone). Only live processes are named.
+ */
+function whoHolds(project: Project, error: TidemarkError): string {
+  if (error.details.here) return `this process (pid ${process.pid})`;
+  const pid = Number(error.details.pid);
+  const holders = liveHolders(stateDir(project));
+  const named = holders.get(pid);
+  let who = named ? describeRecord(named) : `process ${pid}`;
+  if (named && !named.read_only) return who;
+  // A record copied with the folder (cp -r while readers ran) is of another file: not a holder of this one.
+  const file = String(error.details.file ?? '');
+  const readers = [...holders.values()].filter((h) => h.pid !== pid && h.pid !== process.pid && h.read_only && (!h.file || h.file === file));
+  if (readers.length) {
+    const shown = readers.slice(0, 3).map((h) => `pid ${h.pid} '${h.command}'`).join(', ');
+    who += `, and ${readers.length} other reader(s): ${shown}${readers.length > 3 ? ', …' : ''}`;
+  }
+  return who;
+}
+
+/** A reader refused because a writer waits for the file: it goes first, as the readers it waits for finish. */
+function writerFirst(writer: Holder, waitedMs: number): TidemarkError {
+  const waited = waitedMs > 0 ? ` (still, after waiting ${formatWait(waitedMs)})` : '';
+  return new TidemarkError('LOCKED', `a write command waits for the project's DuckDB file and goes first: ${describeRecord(writer)}${waited}`, {
+    pid: writer.pid,
+    hint: 'retry with --wait (this command then runs right after it), or stop that command',
   });
 }
 

@@ -61,7 +61,10 @@ async function openOnce<T>(g: GlobalOptions, access: Access, fn: (ws: Workspace)
   const waitMs = g.wait === undefined || g.wait === false ? 0 : g.wait === true ? 3_600_000 : Number(g.wait) * 1000;
   const onUpgrade = (from: number, to: number) =>
     process.stderr.write(`tidemark: upgrading the state store from version ${from} to ${to} (once; it can take a while on a large store)\n`);
-  const ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine(), waitMs, onUpgrade, access, readOnly: g.readOnly });
+  // --wait: one line when it starts waiting (and when what it waits for changes), naming who holds the file.
+  const onWait = (text: string, reason: string) =>
+    process.stderr.write(g.json ? `${JSON.stringify({ status: 'waiting', reason, holder: text })}\n` : `tidemark: ${text}\n`);
+  const ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine(), waitMs, onWait, onUpgrade, access, readOnly: g.readOnly });
   const detach = attachProgress(ws.events, { quiet: Boolean(g.json) && !process.stderr.isTTY });
   const stopListening = cancelRunOnInterrupt(ws);
   try {
