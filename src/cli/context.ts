@@ -108,6 +108,29 @@ function tellWaiting(w: WindowWait, command: string, g: GlobalOptions, now: numb
   process.stderr.write(`tidemark: ${line}. The project is not held while waiting (Ctrl-C stops).\n`);
 }
 
+/**
+ * One look at the project for a command that polls it (`ready --wait`, `wait RUN`): opened for reading
+ * and closed again, so that between looks the DuckDB file is free for the writer the command waits
+ * on (holding it would keep out the very run being waited for). `held` is the refusal when a writer
+ * holds the file right now, or waits for it. Inside `tidemark serve`, the server's open workspace.
+ */
+export async function lookAtProject<T>(g: GlobalOptions, fn: (ws: Workspace) => Promise<T>): Promise<{ value: T } | { held: TidemarkError }> {
+  const hosted = hostedCall();
+  if (hosted) return { value: await fn(hosted.workspace) };
+  let ws: Workspace;
+  try {
+    ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine(), access: 'read', readOnly: g.readOnly });
+  } catch (error) {
+    if (error instanceof TidemarkError && error.code === 'LOCKED') return { held: error };
+    throw error;
+  }
+  try {
+    return { value: await fn(ws) };
+  } finally {
+    await ws.close();
+  }
+}
+
 export function commandLine(): string {
   const hosted = hostedCall();
   if (hosted) return hosted.command;

@@ -23,7 +23,7 @@ export async function storeCondition(engine: Engine): Promise<StoreCondition> {
 export function readOnlyStoreError(condition: Exclude<StoreCondition, 'current'>, file: string, why: string): TidemarkError {
   if (condition === 'missing') {
     return new TidemarkError('UNAVAILABLE', `${file} holds no Tidemark state store, and it is ${why}, so none can be created`, {
-      hint: 'check engine.path in tidemark.yaml; a project gets its state store from its first command where the DuckDB file can be written',
+      hint: 'check engine.path in tidemark.yaml; a project gets its state store from its first command run without --read-only, where the DuckDB file can be written',
       file,
     });
   }

@@ -8,24 +8,51 @@ export interface WaitOptions {
   timeoutMs: number;
   pollMs?: number;
   onProgress?: (run: RunRecord, counts: Record<string, number>) => void;
+  /** Told once each time the project cannot be read because a writer holds it (see RunLook). */
+  onHeld?: (reason: string) => void;
 }
 
+/** What one look at a run saw: its record and task counts, or why the project could not be read right now. */
+export type RunLook = { run: RunRecord | null; counts: Record<string, number> } | { held: string };
+
 /** Resolves with the run once published (or complete); throws when it failed, was cancelled, or the time ran out. */
-export async function waitForRun(engine: Engine, runId: string, options: WaitOptions): Promise<RunRecord> {
+export function waitForRun(engine: Engine, runId: string, options: WaitOptions): Promise<RunRecord> {
+  return followRun(() => lookAtRun(engine, runId), runId, options);
+}
+
+export async function lookAtRun(engine: Engine, runId: string): Promise<RunLook> {
+  const run = await getRun(engine, engine, runId);
+  return { run, counts: run ? await taskCounts(engine, engine, runId) : {} };
+}
+
+/**
+ * waitForRun with each look taken by `look`: the CLI on DuckDB opens the project for each look and
+ * closes it between them, since the run it waits for may need the file (a one-shot command holds it
+ * whole); while a writer holds it, the look says so and the wait goes on.
+ */
+export async function followRun(look: () => Promise<RunLook>, runId: string, options: WaitOptions): Promise<RunRecord> {
   const deadline = Date.now() + options.timeoutMs;
   let last = '';
   for (;;) {
-    const run = await getRun(engine, engine, runId);
-    if (!run) throw new TidemarkError('NOT_FOUND', `no run '${runId}'`, { hint: 'list runs with `tidemark runs`' });
-    if (run.status === 'published' || run.status === 'complete') return run;
-    if (run.status === 'failed') throw runFailedError(runId, run.error);
-    if (run.status === 'cancelled') throw new TidemarkError('CANCELLED', `run ${runId} was cancelled; nothing was published`, { run_id: runId });
-    const counts = await taskCounts(engine, engine, runId);
-    const key = `${run.status} ${JSON.stringify(counts)}`;
-    if (key !== last) options.onProgress?.(run, counts);
-    last = key;
+    const seen = await look();
+    let status: string;
+    if ('held' in seen) {
+      if (last !== `held ${seen.held}`) options.onHeld?.(seen.held);
+      last = `held ${seen.held}`;
+      status = 'held by a writer';
+    } else {
+      const { run, counts } = seen;
+      if (!run) throw new TidemarkError('NOT_FOUND', `no run '${runId}'`, { hint: 'list runs with `tidemark runs`' });
+      if (run.status === 'published' || run.status === 'complete') return run;
+      if (run.status === 'failed') throw runFailedError(runId, run.error);
+      if (run.status === 'cancelled') throw new TidemarkError('CANCELLED', `run ${runId} was cancelled; nothing was published`, { run_id: runId });
+      const key = `${run.status} ${JSON.stringify(counts)}`;
+      if (key !== last) options.onProgress?.(run, counts);
+      last = key;
+      status = run.status;
+    }
     if (Date.now() >= deadline) {
-      throw new TidemarkError('INTERNAL', `run ${runId} is still ${run.status} after ${Math.round(options.timeoutMs / 1000)} s`, {
+      throw new TidemarkError('INTERNAL', `run ${runId} is still ${status} after ${Math.round(options.timeoutMs / 1000)} s`, {
         run_id: runId,
         hint: 'is a `tidemark worker` running? see `tidemark runs`; wait again with a longer --timeout',
       });

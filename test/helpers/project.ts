@@ -313,7 +313,9 @@ export function projectCopies(base: () => string): { fresh(): string; track(dir:
 export function copyProject(dir: string): string {
   const copy = path.join(tempDir(), 'shop');
   cpSync(dir, copy, { recursive: true });
-  rmSync(path.join(copy, '.tidemark', 'holder.json'), { force: true });
+  // The copy is another file: records of who holds the original are not its holders.
+  const state = path.join(copy, '.tidemark');
+  for (const name of existsSync(state) ? readdirSync(state) : []) if (/^holder(-\d+)?\.json$|^writer-waiting\.json$/.test(name)) rmSync(path.join(state, name), { force: true });
   const pg = pgProjectOf(dir);
   if (pg) {
     const prefix = `${freshPgSchemaName('shop')}_`;

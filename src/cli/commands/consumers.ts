@@ -8,9 +8,7 @@ import type { Command } from 'commander';
 import { consumersStatus, listConsumers, readiness, redeliver, type ConsumersStatus, type Readiness } from '../../api/consumers.js';
 import { askConsumers, readWarehouse } from '../../consumers/verify.js';
 import { TidemarkError, usageError } from '../../errors.js';
-import { hostedCall } from '../../server/hosted.js';
-import { openWorkspace } from '../../workspace.js';
-import { commandLine, globals, print, printJson, withWorkspace } from '../context.js';
+import { globals, lookAtProject, print, printJson, withWorkspace, type GlobalOptions } from '../context.js';
 import { table } from '../render.js';
 import { describeFailure } from '../../consumers/failures.js';
 
@@ -110,7 +108,7 @@ export function registerConsumersCommands(program: Command): void {
       if (!Number.isFinite(timeoutS) || timeoutS < 0) throw usageError(`--timeout must be a number of seconds, got '${f.timeout}'`);
       const deadline = Date.now() + timeoutS * 1000;
       for (;;) {
-        const r = await checkReady(g.project ?? process.cwd(), dataset, f.partition, g.readOnly);
+        const r = await checkReady(g, dataset, f.partition);
         if (r.ready || !wait || Date.now() >= deadline) {
           // Not ready is said once, as the error line (stderr); --json still prints the whole answer.
           if (g.json) printJson(r);
@@ -123,28 +121,11 @@ export function registerConsumersCommands(program: Command): void {
     });
 }
 
-/**
- * A DuckDB project being written by another process right now is not ready. `ready` only reads, so it
- * opens the file read-only (duckdb-access.ts): beside other readers, and on a file it may not write.
- */
-async function checkReady(dir: string, dataset: string, partition: string | undefined, readOnlyFlag: boolean | undefined): Promise<Readiness> {
-  // Inside `tidemark serve`, the server's workspace answers: the project is open in this process already.
-  const hosted = hostedCall();
-  if (hosted) return readiness(hosted.workspace, dataset, partition);
-  let ws;
-  try {
-    ws = await openWorkspace(dir, { command: commandLine(), access: 'read', readOnly: readOnlyFlag });
-  } catch (error) {
-    if (error instanceof TidemarkError && error.code === 'LOCKED') {
-      return { dataset, partition: partition ?? null, ready: false, version: null, publish_seq: null, reason: error.message, held_by: [], stale_because: null };
-    }
-    throw error;
-  }
-  try {
-    return await readiness(ws, dataset, partition);
-  } finally {
-    await ws.close();
-  }
+/** A DuckDB project being written by another process right now is not ready. */
+async function checkReady(g: GlobalOptions, dataset: string, partition: string | undefined): Promise<Readiness> {
+  const look = await lookAtProject(g, (ws) => readiness(ws, dataset, partition));
+  if ('value' in look) return look.value;
+  return { dataset, partition: partition ?? null, ready: false, version: null, publish_seq: null, reason: look.held.message, held_by: [], stale_because: null };
 }
 
 function printStatus(s: ConsumersStatus): void {

@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { usageError } from '../../errors.js';
 import { runWorker } from '../../workers/worker.js';
-import { waitForRun } from '../../workers/wait.js';
-import { print, printJson, withWorkspace } from '../context.js';
+import { followRun, lookAtRun } from '../../workers/wait.js';
+import { globals, lookAtProject, print, printJson, withWorkspace } from '../context.js';
 import { parsePositiveInt } from './core.js';
 
 export function registerWorkerCommands(program: Command): void {
@@ -40,16 +40,27 @@ export function registerWorkerCommands(program: Command): void {
     .command('wait <run>')
     .description('wait until a run is published; exit 1 if it fails, is cancelled or the timeout passes')
     .option('--timeout <seconds>', 'give up after this long', '3600')
-    .action(async (runId: string, f: { timeout: string }, cmd: Command) =>
-      withWorkspace(cmd, async (ws, g) => {
-        const seconds = Number(f.timeout);
-        if (!Number.isFinite(seconds) || seconds <= 0) throw usageError(`--timeout must be a positive number of seconds, got '${f.timeout}'`);
-        const run = await waitForRun(ws.engine, runId, {
+    .action(async (runId: string, f: { timeout: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const seconds = Number(f.timeout);
+      if (!Number.isFinite(seconds) || seconds <= 0) throw usageError(`--timeout must be a positive number of seconds, got '${f.timeout}'`);
+      const say = (line: string) => (g.json ? undefined : process.stderr.write(`${line}\n`));
+      // Each look opens the project and closes it again: on DuckDB the run waited for may be a command
+      // that needs the file (a re-issued backfill), which a wait holding it would keep out.
+      const run = await followRun(
+        async () => {
+          const look = await lookAtProject(g, (ws) => lookAtRun(ws.engine, runId));
+          return 'value' in look ? look.value : { held: look.held.message };
+        },
+        runId,
+        {
           timeoutMs: seconds * 1000,
-          onProgress: g.json ? undefined : (r, counts) => process.stderr.write(`${r.run_id}: ${r.status}, ${Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ')}\n`),
-        });
-        if (g.json) printJson({ run_id: run.run_id, status: run.status, publish_seq: run.publish_seq, published_at: run.published_at });
-        else print(`Run ${run.run_id} ${run.status} (publish ${run.publish_seq}).`);
-      }),
-    );
+          pollMs: 500,
+          onProgress: (r, counts) => say(`${r.run_id}: ${r.status}, ${Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ')}`),
+          onHeld: (reason) => say(`${runId}: the project is being written (${reason}); waiting`),
+        },
+      );
+      if (g.json) printJson({ run_id: run.run_id, status: run.status, publish_seq: run.publish_seq, published_at: run.published_at });
+      else print(`Run ${run.run_id} ${run.status} (publish ${run.publish_seq}).`);
+    });
 }

@@ -19,7 +19,7 @@ const DIAGNOSES: Diagnosis[] = [
     // A read-only open (engine.ts) cannot create the file.
     pattern: /in read-only mode: database does not exist/i,
     why: 'it does not exist, and a read-only open cannot create it',
-    hint: () => 'check engine.path in tidemark.yaml; a new project is created by its first command where the project folder can be written',
+    hint: () => 'check engine.path in tidemark.yaml; a new project is created by its first command run without --read-only, where the project folder can be written',
   },
   {
     // Written by a newer DuckDB (a newer Tidemark), or by one too old to be read any more.
