@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { backfill } from '../dist/api/operations.js';
 import { openWorkspace } from '../dist/workspace.js';
-import { scenarioAuditVerify } from './audit-verify.js';
+import { scenarioAuditVerifyInOwnProcess } from './audit-verify.js';
 import { handBackfill } from './hand-written.js';
 import { scenarioIsolation } from './isolation.js';
 import { scenarioLateData } from './late-data.js';
@@ -185,7 +185,7 @@ const SCENARIOS = [
   { ids: ['schema'], run: () => scenarioSchemaIngest() }, // issue 6
   { ids: ['restore', 'history'], run: scenarioRestoreAndHistory }, // issue 3
   { ids: ['late'], run: scenarioLateData }, // issue 5
-  { ids: ['audit'], run: () => scenarioAuditVerify() }, // issue 4
+  { ids: ['audit'], run: () => scenarioAuditVerifyInOwnProcess() }, // issue 4
 ];
 
 /** `--engine postgres`: the core scenarios on the PostgreSQL bench project, then the workers figures. */
