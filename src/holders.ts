@@ -15,8 +15,10 @@
  * already open finish as they would. The waiting writer renews its record while it waits: one whose
  * process is gone, or not renewed for a while (its pid since reused), holds nobody back.
  */
-import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomically } from './io/atomic-write.js';
+import { isProcessAlive } from './io/process-alive.js';
 
 export interface Holder {
   pid: number;
@@ -41,13 +43,13 @@ const WAITING = 'writer-waiting.json';
 const RENEW_MS = 2_000;
 const STALE_MS = 15_000;
 
-export function holderRecordFile(stateDir: string, pid = process.pid): string {
+function holderRecordFile(stateDir: string, pid = process.pid): string {
   return path.join(stateDir, `holder-${pid}.json`);
 }
 
 /** Records this process as a holder (throws when the state folder cannot be written). */
 export function recordHolder(stateDir: string, holder: Holder): void {
-  writeAtomically(holderRecordFile(stateDir, holder.pid), holder);
+  writeFileAtomically(holderRecordFile(stateDir, holder.pid), JSON.stringify(holder));
 }
 
 export function removeHolderRecord(stateDir: string): void {
@@ -68,7 +70,7 @@ export function liveHolders(stateDir: string): Map<number, Holder> {
     const file = path.join(stateDir, name);
     const h = readRecord(file);
     if (!h) continue; // being written, or not ours to judge
-    if (!processAlive(h.pid)) {
+    if (!isProcessAlive(h.pid)) {
       rmSync(file, { force: true }); // left by a killed process
       continue;
     }
@@ -82,7 +84,7 @@ export function waitingWriter(stateDir: string): Holder | null {
   const file = path.join(stateDir, WAITING);
   const h = readRecord(file);
   if (!h || h.pid === process.pid) return null;
-  if (processAlive(h.pid) && Date.now() - Date.parse(h.seen_at ?? '') < STALE_MS) return h;
+  if (isProcessAlive(h.pid) && Date.now() - Date.parse(h.seen_at ?? '') < STALE_MS) return h;
   rmSync(file, { force: true }); // left by a killed writer
   return null;
 }
@@ -98,7 +100,7 @@ export function announceWaitingWriter(stateDir: string, command: string): void {
   if (own?.pid === process.pid && Date.now() - Date.parse(own.seen_at ?? '') < RENEW_MS) return;
   const now = new Date().toISOString();
   try {
-    writeAtomically(path.join(stateDir, WAITING), { pid: process.pid, command, started_at: own?.pid === process.pid ? own.started_at : now, seen_at: now });
+    writeFileAtomically(path.join(stateDir, WAITING), JSON.stringify({ pid: process.pid, command, started_at: own?.pid === process.pid ? own.started_at : now, seen_at: now }));
   } catch {
     /* the precedence is lost, nothing else */
   }
@@ -122,27 +124,5 @@ function readRecord(file: string): Holder | null {
     return h && Number.isInteger(h.pid) && h.pid > 0 ? h : null;
   } catch {
     return null;
-  }
-}
-
-/** Written whole or not at all: a reader of the record never sees half of it. */
-function writeAtomically(file: string, value: unknown): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, JSON.stringify(value));
-    renameSync(tmp, file);
-  } catch (error) {
-    rmSync(tmp, { force: true });
-    throw error;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
   }
 }

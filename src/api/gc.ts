@@ -18,7 +18,7 @@
  */
 import { getDataset, type Project } from '../config/project.js';
 import type { Db, Engine } from '../engines/engine.js';
-import { isProcessAlive } from '../plan/snapshot.js';
+import { isProcessAlive } from '../io/process-alive.js';
 import { appendAudit } from '../state/audit.js';
 import { isActive, type RunRecord } from '../state/runs.js';
 import { historyTable, stateTable } from '../state/tables.js';

@@ -78,12 +78,12 @@ async function openOnce<T>(g: GlobalOptions, access: Access, fn: (ws: Workspace)
 }
 
 /**
- * A command the registry of commands (core/mutations.ts) lists as `read-only`, or a write command's
+ * A command the registry of commands (core/mutations.ts) says only reads (`opens: 'read'`), or a write command's
  * `--dry-run`, opens the project for reading: its DuckDB file read-only, even one this user may not
  * write (duckdb-access.ts). Every other command writes, and is refused before it opens such a file.
  */
 function commandAccess(cmd: Command): Access {
-  if (NOT_AUDITED_COMMANDS[commandPath(cmd)]?.startsWith('read-only')) return 'read';
+  if (NOT_AUDITED_COMMANDS[commandPath(cmd)]?.opens === 'read') return 'read';
   // `backfill --dry-run` and the like print the real plan and write nothing.
   return (cmd.opts() as { dryRun?: boolean }).dryRun ? 'read' : 'write';
 }

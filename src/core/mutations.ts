@@ -34,34 +34,38 @@ export const MUTATING_COMMANDS: readonly MutatingCommand[] = [
   { cli: 'gc', reasonRequired: true, auditActions: ['gc.retention', 'gc.staging'] },
 ];
 
-/** Commands that write no audit record, and why that is safe. */
-export const NOT_AUDITED_COMMANDS: Readonly<Record<string, string>> = {
-  init: 'creates a new project folder; there is no warehouse or trail yet',
-  plan: 'read-only',
-  status: 'read-only',
-  partitions: 'read-only',
-  history: 'read-only',
-  diff: 'read-only',
-  check: 'read-only',
-  'schema check': 'read-only',
-  'checkpoint show': 'read-only',
-  'checkpoint validate': 'read-only',
-  changes: 'read-only',
-  query: 'read-only (runs in a transaction that is always rolled back)',
-  'audit log': 'read-only',
-  'audit verify': 'read-only',
-  'audit export': 'read-only (writes a file outside the project)',
-  'audit lineage': 'read-only',
-  'consumers list': 'read-only',
-  'consumers status': 'read-only',
-  'consumers redeliver': 'changes delivery bookkeeping only, never data; each delivery is recorded in deliveries',
-  'consumers verify': 'read-only: compares what consumers serve with the warehouse',
-  ready: 'read-only',
-  runs: 'read-only',
-  wait: 'read-only: follows a run until it finishes',
-  cancel: 'stops a run between tasks; a cancelled run publishes nothing, so there is no data change to audit (the run records its cancellation and the outbox carries run.cancelled)',
-  serve: 'hosts the console and API; every mutation it executes goes through the audited commands',
-  worker: 'executes tasks of runs created (and audited) by ingest, run, backfill or restore',
+/**
+ * Commands that write no audit record, and why that is safe. `opens`: how the command opens a DuckDB
+ * project (cli/context.ts, duckdb-access.ts): 'read' only reads it, so the file is opened read-only
+ * (several readers at once, and a file this user may not write); 'write' changes state.
+ */
+export const NOT_AUDITED_COMMANDS: Readonly<Record<string, { opens: 'read' | 'write'; why: string }>> = {
+  init: { opens: 'write', why: 'creates a new project folder; there is no warehouse or trail yet' },
+  plan: { opens: 'read', why: 'read-only' },
+  status: { opens: 'read', why: 'read-only' },
+  partitions: { opens: 'read', why: 'read-only' },
+  history: { opens: 'read', why: 'read-only' },
+  diff: { opens: 'read', why: 'read-only' },
+  check: { opens: 'read', why: 'read-only' },
+  'schema check': { opens: 'read', why: 'read-only' },
+  'checkpoint show': { opens: 'read', why: 'read-only' },
+  'checkpoint validate': { opens: 'read', why: 'read-only' },
+  changes: { opens: 'read', why: 'read-only' },
+  query: { opens: 'read', why: 'read-only (runs in a transaction that is always rolled back)' },
+  'audit log': { opens: 'read', why: 'read-only' },
+  'audit verify': { opens: 'read', why: 'read-only' },
+  'audit export': { opens: 'read', why: 'read-only (writes a file outside the project)' },
+  'audit lineage': { opens: 'read', why: 'read-only' },
+  'consumers list': { opens: 'read', why: 'read-only' },
+  'consumers status': { opens: 'read', why: 'read-only' },
+  'consumers redeliver': { opens: 'write', why: 'changes delivery bookkeeping only, never data; each delivery is recorded in deliveries' },
+  'consumers verify': { opens: 'read', why: 'read-only: compares what consumers serve with the warehouse' },
+  ready: { opens: 'read', why: 'read-only' },
+  runs: { opens: 'read', why: 'read-only' },
+  wait: { opens: 'read', why: 'read-only: follows a run until it finishes' },
+  cancel: { opens: 'write', why: 'stops a run between tasks; a cancelled run publishes nothing, so there is no data change to audit (the run records its cancellation and the outbox carries run.cancelled)' },
+  serve: { opens: 'write', why: 'hosts the console and API; every mutation it executes goes through the audited commands' },
+  worker: { opens: 'write', why: 'executes tasks of runs created (and audited) by ingest, run, backfill or restore' },
 };
 
 export function mutatingCommand(cli: string): MutatingCommand | undefined {

@@ -13,7 +13,7 @@
 import os from 'node:os';
 import { datasetNames, outboxAfter } from '../consumers/events.js';
 import { enqueueNewEvents, fannedOutUpTo } from '../consumers/enqueue.js';
-import { isProcessAlive } from '../plan/snapshot.js';
+import { isProcessAlive } from '../io/process-alive.js';
 import { getRun, type RunRecord } from '../state/runs.js';
 import type { Workspace } from '../workspace.js';
 

@@ -65,7 +65,7 @@ const CAUSES: EnvironmentCause[] = [
 ];
 
 /** The cause behind Node's errno `code`, if it is the machine's. */
-export function causeOfErrno(code: string | undefined): EnvironmentCause | undefined {
+function causeOfErrno(code: string | undefined): EnvironmentCause | undefined {
   return code ? CAUSES.find((c) => c.codes.includes(code)) : undefined;
 }
 

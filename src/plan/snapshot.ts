@@ -7,6 +7,7 @@ import { loadPartitionVersions } from '../state/partitions.js';
 import { listLocks } from '../state/locks.js';
 import { listActiveRuns, listTasks, type RunRecord } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
+import { isProcessAlive } from '../io/process-alive.js';
 
 export interface PlanningState {
   snapshot: Snapshot;
@@ -78,13 +79,3 @@ async function runLivenessAcrossMachines(db: Db, engine: Engine): Promise<(run: 
   return (run) => run.pid === null || (run.host === here ? isProcessAlive(run.pid) : fresh.has(run.run_id));
 }
 
-export function isProcessAlive(pid: number | null): boolean {
-  if (!pid) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -15,7 +15,8 @@
  * DuckDB projects only: the marker is a file beside the database, which one process holds at a
  * time. (PostgreSQL projects plan from an indexed server and are shared by many processes.)
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomically } from '../io/atomic-write.js';
 import path from 'node:path';
 import { STATE_DIR } from '../config/load.js';
 import type { Engine } from '../engines/engine.js';
@@ -52,8 +53,7 @@ export function rememberIfUpToDate(ws: Workspace, key: string, plan: Plan): void
   if (plan.tasks.length || plan.guards.length) return;
   const file = markerPath(ws);
   try {
-    writeFileSync(`${file}.tmp`, key);
-    renameSync(`${file}.tmp`, file);
+    writeFileAtomically(file, key);
   } catch {
     /* a cache: failing to write it costs the next run its shortcut, nothing else */
   }

@@ -6,7 +6,7 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { STATE_DIR } from '../config/load.js';
-import { isProcessAlive } from '../plan/snapshot.js';
+import { isProcessAlive } from '../io/process-alive.js';
 
 export interface ServeInfo {
   pid: number;

@@ -4,7 +4,8 @@
  * so it is correct whichever event wrote it last. Written to a temp file and renamed: a reader never
  * sees a half-written marker.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomically } from '../../io/atomic-write.js';
 import path from 'node:path';
 import type { ConsumerConfig } from '../../config/schema.js';
 import { currentPublishSeq } from '../../state/meta.js';
@@ -40,8 +41,6 @@ export async function writeReadyMarker(c: FileConfig, ws: Workspace, datasets: s
   }
   const target = path.resolve(ws.project.dir, c.path);
   mkdirSync(path.dirname(target), { recursive: true });
-  const temp = `${target}.${process.pid}.tmp`;
-  writeFileSync(temp, `${JSON.stringify(marker, null, 2)}\n`);
-  renameSync(temp, target);
+  writeFileAtomically(target, `${JSON.stringify(marker, null, 2)}\n`);
   return target;
 }
