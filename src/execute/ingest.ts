@@ -27,7 +27,7 @@ import { markTasksComputed } from '../state/runs.js';
 import { liveTable, stagingTable, stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { crashPoint } from './crash.js';
-import { adaptedSelect, checkAdapters, readShape, resolveVersion, type ShapedFile } from './schema-adapt.js';
+import { adaptedSelect, checkAdapters, integerFraction, readShape, resolveVersion, type IntegerFraction, type ShapedFile } from './schema-adapt.js';
 import { diffLiveSchema, evolveLiveTable, isAdditive, missingFrom, nonAdditiveError } from './ingest-evolution.js';
 import { windowChecksumsSql } from './window-checksums.js';
 import { mappingHash } from './ingest-mapping.js';
@@ -493,17 +493,9 @@ async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => 
   } catch (error) {
     if (!(error instanceof TidemarkError) || error.code !== 'SQL') throw error;
     const names = files.length === 1 ? files[0].given : `one of ${files.map((f) => f.given).join(', ')}`;
-    // The fraction guard of schema-adapt.ts fails as a cast of its own marker text; say it in plain words.
-    const fraction = /Could not convert string '(\w+) is not an integer: (.*)' to \w+/.exec(error.message);
-    if (fraction) {
-      const [, column, value] = fraction;
-      const type = [ds.columns, ...ds.history.map((h) => h.columns)].flat().find((c) => c.name === column)?.type ?? 'an integer type';
-      throw new TidemarkError('BAD_INPUT', `${names}: ${column} is not an integer: ${value} (declared ${type}; ingest never rounds a value into it)`, {
-        ...error.details,
-        dataset: ds.name,
-        hint: `fix the value in the file; or, if the file holds another unit (dollars for cents), declare ${column} as DOUBLE in a datasets.${ds.name}.schema.history entry for this shape and convert it in its adapt (e.g. CAST(round(${column} * 100) AS BIGINT)); nothing was loaded`,
-      }, { cause: error });
-    }
+    // The fraction guards of schema-adapt.ts fail as a cast of their own marker text; say it in plain words.
+    const fraction = integerFraction(error.message);
+    if (fraction) throw fractionError(ds, names, fraction, error);
     throw new TidemarkError('BAD_INPUT', `${names}: ${error.message}`, {
       ...error.details,
       dataset: ds.name,
@@ -513,6 +505,30 @@ async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => 
         : `fix the value in the file, or declare the column's type to match in datasets.${ds.name}.schema, then ingest the file again`,
     }, { cause: error });
   }
+}
+
+/**
+ * A value with a fraction on its way into an integer column: the file's own value, or an adapter's
+ * result (the hint then says where to round, if rounding is what the adapter means).
+ */
+function fractionError(ds: SourceSpec, names: string, { column, value, version }: IntegerFraction, error: TidemarkError): TidemarkError {
+  const type = ds.columns.find((c) => c.name === column)?.type;
+  const adapted = version === undefined ? undefined : schemaVersions(ds).find((v) => v.version === version);
+  if (adapted) {
+    const key = Object.keys(adapted.adapt).find((k) => k.toLowerCase() === column.toLowerCase());
+    const where = key === undefined ? `${adapted.at}.adapt.${column} (${column} is read by name as its declared ${adapted.columns.find((c) => c.name.toLowerCase() === column.toLowerCase())?.type ?? 'type'})` : `${adapted.at}.adapt.${key}: "${adapted.adapt[key]}"`;
+    return new TidemarkError('BAD_INPUT', `${names}: ${column} is not an integer: ${value} (as adapted from schema version ${version}; declared ${type ?? 'an integer type'}; ingest never rounds a value into it)`, {
+      ...error.details,
+      dataset: ds.name,
+      hint: `if rounding is intended, write it in the adapter, ${where}: e.g. round(…) or CAST(… AS ${type ?? 'BIGINT'}); otherwise fix the value in the file; nothing was loaded`,
+    }, { cause: error });
+  }
+  const declared = [ds.columns, ...ds.history.map((h) => h.columns)].flat().find((c) => c.name === column)?.type ?? 'an integer type';
+  return new TidemarkError('BAD_INPUT', `${names}: ${column} is not an integer: ${value} (declared ${declared}; ingest never rounds a value into it)`, {
+    ...error.details,
+    dataset: ds.name,
+    hint: `fix the value in the file; or, if the file holds another unit (dollars for cents), declare ${column} as DOUBLE in a datasets.${ds.name}.schema.history entry for this shape and convert it in its adapt (e.g. CAST(round(${column} * 100) AS BIGINT)); nothing was loaded`,
+  }, { cause: error });
 }
 
 /**
