@@ -42,7 +42,7 @@ import { EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
 import { createLoadTable, dropLoadTable, loadTable } from './first-load.js';
 import { validateStaged, validationError, type KeyColumnRange, type ValidationInput } from './validate.js';
 import { integerRanges, overall } from './key-ranges.js';
-import { layoutOf, type DataFileLayout } from '../io/data-file-layout.js';
+import { delimiterName, delimiterYaml, layoutOf, type DataFileLayout } from '../io/data-file-layout.js';
 import { checkGzip } from '../io/gzip.js';
 
 export interface IngestFile {
@@ -167,7 +167,7 @@ async function planListed(
     const { shaped, version } = readAs.get(f) ?? (await whileUnchanged([f], () => readFile(engine, ds, f, options.schemaVersion)));
     const select = adaptedSelect(engine, ds, version, shaped);
     f.schemaVersion = version.version;
-    f.mappingHash = mappingHash(ds, version);
+    f.mappingHash = mappingHash(ds, version, f.layout);
     f.select = select;
     const pc = engine.dialect.quote(ds.partitionColumn);
     // Distinct values first, then their keys: formatting a key per row costs more than the read.
@@ -271,12 +271,29 @@ async function remapped(engine: Engine, ds: SourceSpec, f: IngestFile, known: Ma
   if (recordedVersion === null && forced === undefined) return null;
   const recorded = schemaVersions(ds).find((v) => v.version === recordedVersion);
   if (forced === undefined || forced === recordedVersion) {
-    if (recorded && known.mapping_hash !== null && mappingHash(ds, recorded) === known.mapping_hash) return null;
+    if (recorded && known.mapping_hash !== null && mappingHash(ds, recorded, f.layout) === known.mapping_hash) return null;
   }
-  const read = await readFile(engine, ds, f, forced);
+  const read = await readFile(engine, ds, f, forced).catch((error: unknown) => {
+    throw readOtherwise(ds, f, error);
+  });
   // A legacy entry (no mapping hash): the same version number is taken as the same mapping.
   if (known.mapping_hash === null) return read.version.version === recordedVersion ? null : read;
-  return mappingHash(ds, read.version) === known.mapping_hash ? null : read;
+  return mappingHash(ds, read.version, f.layout) === known.mapping_hash ? null : read;
+}
+
+/**
+ * The refusal of a file loaded before, with unchanged bytes, that the source's CSV delimiter as now
+ * declared cannot read (the delimiter is part of its mapping: ingest-mapping.ts): said as such, with
+ * both ways forward — declare the delimiter it has again, or leave it out (its rows stay as loaded).
+ */
+function readOtherwise(ds: SourceSpec, f: IngestFile, error: unknown): unknown {
+  if (!(error instanceof TidemarkError) || typeof error.details.separatedBy !== 'string') return error;
+  const found = error.details.separatedBy;
+  const declare = found === ',' ? `remove datasets.${ds.name}.csv from tidemark.yaml` : `declare datasets.${ds.name}.csv: { delimiter: ${delimiterYaml(found)} } in tidemark.yaml`;
+  return new TidemarkError('BAD_INPUT', `${f.given} was loaded when ${ds.name} read CSV separated by ${delimiterName(found)}, and is unchanged since: ${error.message}`, {
+    ...error.details,
+    hint: `to read it as it was loaded, ${declare}; or, if only the files loaded before are separated by ${delimiterName(found)}, leave ${f.given} out of this ingest (it is unchanged: its rows stay as they were loaded)`,
+  }, { cause: error });
 }
 
 export async function ingest(ws: Workspace, source: string, files: string[], options: Partial<RunOptions> & IngestOptions = {}): Promise<IngestResult> {
