@@ -113,7 +113,7 @@ async function checkFile(ws: Workspace, ds: SourceSpec, label: string, absolute:
     const trial = await trialCast(engine, ds, version, shaped);
     const ok = !trial.error && !trial.failures.length;
     // Legacy manifest entries (no mapping hash) compare by version number, as ingest does.
-    const reload = loaded ? (loaded.mapping_hash !== null ? mappingHash(ds, version) !== loaded.mapping_hash : loaded.schema_version !== null && Number(loaded.schema_version) !== version.version) : false;
+    const reload = loaded ? (loaded.mapping_hash !== null ? mappingHash(ds, version, layout) !== loaded.mapping_hash : loaded.schema_version !== null && Number(loaded.schema_version) !== version.version) : false;
     return { file: label, version: version.version, rows: trial.rows, ok, failures: trial.failures, ...(trial.error ? { error: trial.error } : {}), ...(reload ? { reload } : {}) };
   } catch (error) {
     if (!(error instanceof TidemarkError) || error.code !== 'BAD_INPUT') throw error;

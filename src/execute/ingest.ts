@@ -27,7 +27,7 @@ import { markTasksComputed } from '../state/runs.js';
 import { liveTable, stagingTable, stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { crashPoint } from './crash.js';
-import { adaptedSelect, checkAdapters, readShape, resolveVersion, type ShapedFile } from './schema-adapt.js';
+import { adaptedSelect, checkAdapters, integerFraction, readShape, resolveVersion, type IntegerFraction, type ShapedFile } from './schema-adapt.js';
 import { diffLiveSchema, evolveLiveTable, isAdditive, missingFrom, nonAdditiveError } from './ingest-evolution.js';
 import { windowChecksumsSql } from './window-checksums.js';
 import { mappingHash } from './ingest-mapping.js';
@@ -42,7 +42,7 @@ import { EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
 import { createLoadTable, dropLoadTable, loadTable } from './first-load.js';
 import { validateStaged, validationError, type KeyColumnRange, type ValidationInput } from './validate.js';
 import { integerRanges, overall } from './key-ranges.js';
-import { layoutOf, type DataFileLayout } from '../io/data-file-layout.js';
+import { delimiterName, delimiterYaml, layoutOf, type DataFileLayout } from '../io/data-file-layout.js';
 import { checkGzip } from '../io/gzip.js';
 
 export interface IngestFile {
@@ -167,7 +167,7 @@ async function planListed(
     const { shaped, version } = readAs.get(f) ?? (await whileUnchanged([f], () => readFile(engine, ds, f, options.schemaVersion)));
     const select = adaptedSelect(engine, ds, version, shaped);
     f.schemaVersion = version.version;
-    f.mappingHash = mappingHash(ds, version);
+    f.mappingHash = mappingHash(ds, version, f.layout);
     f.select = select;
     const pc = engine.dialect.quote(ds.partitionColumn);
     // Distinct values first, then their keys: formatting a key per row costs more than the read.
@@ -271,12 +271,29 @@ async function remapped(engine: Engine, ds: SourceSpec, f: IngestFile, known: Ma
   if (recordedVersion === null && forced === undefined) return null;
   const recorded = schemaVersions(ds).find((v) => v.version === recordedVersion);
   if (forced === undefined || forced === recordedVersion) {
-    if (recorded && known.mapping_hash !== null && mappingHash(ds, recorded) === known.mapping_hash) return null;
+    if (recorded && known.mapping_hash !== null && mappingHash(ds, recorded, f.layout) === known.mapping_hash) return null;
   }
-  const read = await readFile(engine, ds, f, forced);
+  const read = await readFile(engine, ds, f, forced).catch((error: unknown) => {
+    throw readOtherwise(ds, f, error);
+  });
   // A legacy entry (no mapping hash): the same version number is taken as the same mapping.
   if (known.mapping_hash === null) return read.version.version === recordedVersion ? null : read;
-  return mappingHash(ds, read.version) === known.mapping_hash ? null : read;
+  return mappingHash(ds, read.version, f.layout) === known.mapping_hash ? null : read;
+}
+
+/**
+ * The refusal of a file loaded before, with unchanged bytes, that the source's CSV delimiter as now
+ * declared cannot read (the delimiter is part of its mapping: ingest-mapping.ts): said as such, with
+ * both ways forward — declare the delimiter it has again, or leave it out (its rows stay as loaded).
+ */
+function readOtherwise(ds: SourceSpec, f: IngestFile, error: unknown): unknown {
+  if (!(error instanceof TidemarkError) || typeof error.details.separatedBy !== 'string') return error;
+  const found = error.details.separatedBy;
+  const declare = found === ',' ? `remove datasets.${ds.name}.csv from tidemark.yaml` : `declare datasets.${ds.name}.csv: { delimiter: ${delimiterYaml(found)} } in tidemark.yaml`;
+  return new TidemarkError('BAD_INPUT', `${f.given} was loaded when ${ds.name} read CSV separated by ${delimiterName(found)}, and is unchanged since: ${error.message}`, {
+    ...error.details,
+    hint: `to read it as it was loaded, ${declare}; or, if only the files loaded before are separated by ${delimiterName(found)}, leave ${f.given} out of this ingest (it is unchanged: its rows stay as they were loaded)`,
+  }, { cause: error });
 }
 
 export async function ingest(ws: Workspace, source: string, files: string[], options: Partial<RunOptions> & IngestOptions = {}): Promise<IngestResult> {
@@ -493,17 +510,9 @@ async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => 
   } catch (error) {
     if (!(error instanceof TidemarkError) || error.code !== 'SQL') throw error;
     const names = files.length === 1 ? files[0].given : `one of ${files.map((f) => f.given).join(', ')}`;
-    // The fraction guard of schema-adapt.ts fails as a cast of its own marker text; say it in plain words.
-    const fraction = /Could not convert string '(\w+) is not an integer: (.*)' to \w+/.exec(error.message);
-    if (fraction) {
-      const [, column, value] = fraction;
-      const type = [ds.columns, ...ds.history.map((h) => h.columns)].flat().find((c) => c.name === column)?.type ?? 'an integer type';
-      throw new TidemarkError('BAD_INPUT', `${names}: ${column} is not an integer: ${value} (declared ${type}; ingest never rounds a value into it)`, {
-        ...error.details,
-        dataset: ds.name,
-        hint: `fix the value in the file; or, if the file holds another unit (dollars for cents), declare ${column} as DOUBLE in a datasets.${ds.name}.schema.history entry for this shape and convert it in its adapt (e.g. CAST(round(${column} * 100) AS BIGINT)); nothing was loaded`,
-      }, { cause: error });
-    }
+    // The fraction guards of schema-adapt.ts fail as a cast of their own marker text; say it in plain words.
+    const fraction = integerFraction(error.message);
+    if (fraction) throw fractionError(ds, names, fraction, error);
     throw new TidemarkError('BAD_INPUT', `${names}: ${error.message}`, {
       ...error.details,
       dataset: ds.name,
@@ -513,6 +522,30 @@ async function readingFiles<T>(ds: SourceSpec, files: IngestFile[], read: () => 
         : `fix the value in the file, or declare the column's type to match in datasets.${ds.name}.schema, then ingest the file again`,
     }, { cause: error });
   }
+}
+
+/**
+ * A value with a fraction on its way into an integer column: the file's own value, or an adapter's
+ * result (the hint then says where to round, if rounding is what the adapter means).
+ */
+function fractionError(ds: SourceSpec, names: string, { column, value, version }: IntegerFraction, error: TidemarkError): TidemarkError {
+  const type = ds.columns.find((c) => c.name === column)?.type;
+  const adapted = version === undefined ? undefined : schemaVersions(ds).find((v) => v.version === version);
+  if (adapted) {
+    const key = Object.keys(adapted.adapt).find((k) => k.toLowerCase() === column.toLowerCase());
+    const where = key === undefined ? `${adapted.at}.adapt.${column} (${column} is read by name as its declared ${adapted.columns.find((c) => c.name.toLowerCase() === column.toLowerCase())?.type ?? 'type'})` : `${adapted.at}.adapt.${key}: "${adapted.adapt[key]}"`;
+    return new TidemarkError('BAD_INPUT', `${names}: ${column} is not an integer: ${value} (as adapted from schema version ${version}; declared ${type ?? 'an integer type'}; ingest never rounds a value into it)`, {
+      ...error.details,
+      dataset: ds.name,
+      hint: `if rounding is intended, write it in the adapter, ${where}: e.g. round(…) or CAST(… AS ${type ?? 'BIGINT'}); otherwise fix the value in the file; nothing was loaded`,
+    }, { cause: error });
+  }
+  const declared = [ds.columns, ...ds.history.map((h) => h.columns)].flat().find((c) => c.name === column)?.type ?? 'an integer type';
+  return new TidemarkError('BAD_INPUT', `${names}: ${column} is not an integer: ${value} (declared ${declared}; ingest never rounds a value into it)`, {
+    ...error.details,
+    dataset: ds.name,
+    hint: `fix the value in the file; or, if the file holds another unit (dollars for cents), declare ${column} as DOUBLE in a datasets.${ds.name}.schema.history entry for this shape and convert it in its adapt (e.g. CAST(round(${column} * 100) AS BIGINT)); nothing was loaded`,
+  }, { cause: error });
 }
 
 /**

@@ -64,13 +64,83 @@ function fileColumn(file: ShapedFile, name: string): string {
 /** SELECT of the file's rows in the current schema, read as `version`. */
 export function adaptedSelect(engine: Engine, ds: SourceSpec, version: SchemaVersion, file: ShapedFile): string {
   const d = engine.dialect;
-  const read = `FROM (${engine.readFileSql(file.absolute, file.format, file.header, file.layout)}) src`;
-  const typed = (c: { name: string; type: string }) => `${fileValueCast(engine, file, c)} AS ${d.quote(c.name)}`;
-  if (version.current) return `SELECT ${ds.columns.map(typed).join(', ')} ${read}`;
-  // Old columns get their declared types first, so adapters see numbers and dates even in a CSV.
-  const old = `SELECT ${version.columns.map(typed).join(', ')} ${read}`;
-  const adapted = ds.columns.map((c) => `CAST((${adapterOf(engine, version, c.name)}) AS ${d.columnType(c.type)}) AS ${d.quote(c.name)}`);
-  return `SELECT ${adapted.join(', ')} FROM (${old}) old`;
+  if (version.current) return `SELECT ${ds.columns.map((c) => `${fileValueCast(engine, file, c)} AS ${d.quote(c.name)}`).join(', ')} ${fileRead(engine, file)}`;
+  return `SELECT ${ds.columns.map((c) => `${adaptedValueCast(engine, version, c)} AS ${d.quote(c.name)}`).join(', ')} FROM (${adapterResults(engine, ds, version, file)}) a`;
+}
+
+function fileRead(engine: Engine, file: ShapedFile): string {
+  return `FROM (${engine.readFileSql(file.absolute, file.format, file.header, file.layout)}) src`;
+}
+
+/**
+ * The adapters' results over the file's rows read as an old `version`, each named as its current
+ * column, before their cast to the current types. Old columns get their declared types first, so
+ * adapters see numbers and dates even in a CSV.
+ */
+function adapterResults(engine: Engine, ds: SourceSpec, version: SchemaVersion, file: ShapedFile): string {
+  const d = engine.dialect;
+  const old = `SELECT ${version.columns.map((c) => `${fileValueCast(engine, file, c)} AS ${d.quote(c.name)}`).join(', ')} ${fileRead(engine, file)}`;
+  return `SELECT ${ds.columns.map((c) => `(${adapterOf(engine, version, c.name)}) AS ${d.quote(c.name)}`).join(', ')} FROM (${old}) old`;
+}
+
+/**
+ * An adapter's result (column `c.name` of adapterResults) cast to the current type. The cast is
+ * implicit, so it must not round either: an adapter giving text, a float or a decimal into an integer
+ * column (`amount_cents: amount` over a DOUBLE amount, or over text '12.5') would otherwise load 13
+ * without a word on DuckDB (and PostgreSQL rounds a float too). A value with a fraction becomes the
+ * same kind of failing cast as fileValueCast's, whose marker names the version, so the ingest fails
+ * naming the column, the value and the adapter to change. An adapter that already gives an integer
+ * (it rounds or casts itself: the user's choice) is cast as it is.
+ */
+function adaptedValueCast(engine: Engine, version: SchemaVersion, c: { name: string; type: string }): string {
+  const d = engine.dialect;
+  const value = d.quote(c.name);
+  const target = d.columnType(c.type);
+  if (!guardsFraction(engine, version, c)) return `CAST(${value} AS ${target})`;
+  // Both engines evaluate a CASE's THEN only for the rows that take it (neither folds it: it reads a column).
+  return `CASE WHEN ${hasFraction(engine, value, 'CAST')} THEN CAST(${d.stringLiteral(fractionMarker(c.name, version))} || CAST(${value} AS ${d.columnType('VARCHAR')}) AS ${target}) ELSE CAST(${value} AS ${target}) END`;
+}
+
+/** Whether the adapter of `c` in an old `version` is cast to an integer column from a type that can hold a fraction. */
+function guardsFraction(engine: Engine, version: SchemaVersion, c: { name: string; type: string }): boolean {
+  if (typeFamily(c.type) !== 'integer') return false;
+  // Described by checkAdapters, which runs before any file is read; when it is unknown, the guard costs a comparison and changes no value.
+  const type = adapterTypes(engine).get(adapterKey(engine, version, c.name));
+  return type === undefined || ['string', 'float', 'decimal'].includes(typeFamily(type));
+}
+
+/** SQL true when `value` (a number, or text of one) has a fraction; `cast` is TRY_CAST where a failure must count instead of raising. */
+function hasFraction(engine: Engine, value: string, cast: 'CAST' | 'TRY_CAST'): string {
+  const double = `${cast}(${value} AS ${engine.dialect.columnType('DOUBLE')})`;
+  return `${double} <> floor(${double})`;
+}
+
+/**
+ * The start of the text a fraction guard casts to an integer, which no engine can: its error then
+ * holds the column and the value, read back by integerFraction. An adapter's result names its version.
+ */
+function fractionMarker(column: string, version?: SchemaVersion): string {
+  return `${column}${version ? ` (adapted from version ${version.version})` : ''} is not an integer: `;
+}
+
+export interface IntegerFraction {
+  column: string;
+  value: string;
+  /** The schema version whose adapter gave the value; absent when the file's own value has the fraction. */
+  version?: number;
+}
+
+/**
+ * The fraction guard's failure (fileValueCast, adaptedValueCast) in an engine's error message, as
+ * DuckDB (`Could not convert string '…' to INT64`) and PostgreSQL (`invalid input syntax for type
+ * bigint: "…"`) report the cast of its marker text; null for any other error.
+ */
+export function integerFraction(message: string): IntegerFraction | null {
+  const marker = /(\w+)(?: \(adapted from version (\d+)\))? is not an integer: /.source;
+  const m = new RegExp(`Could not convert string '${marker}(.*)' to \\w+`).exec(message) ?? new RegExp(`invalid input syntax for type \\w+: "${marker}(.*)"`).exec(message);
+  if (!m) return null;
+  const [, column, version, value] = m;
+  return { column, value, ...(version !== undefined ? { version: Number(version) } : {}) };
 }
 
 /**
@@ -86,15 +156,30 @@ function fileValueCast(engine: Engine, file: ShapedFile, c: { name: string; type
   const target = d.columnType(c.type);
   if (file.shape.typed || typeFamily(c.type) !== 'integer') return `CAST(${raw} AS ${target})`;
   const text = d.columnType('VARCHAR');
-  return `CAST(CASE WHEN CAST(${raw} AS ${target}) <> CAST(${raw} AS ${d.columnType('DOUBLE')}) THEN ${d.stringLiteral(`${c.name} is not an integer: `)} || CAST(${raw} AS ${text}) ELSE CAST(${raw} AS ${text}) END AS ${target})`;
+  return `CAST(CASE WHEN CAST(${raw} AS ${target}) <> CAST(${raw} AS ${d.columnType('DOUBLE')}) THEN ${d.stringLiteral(fractionMarker(c.name))} || CAST(${raw} AS ${text}) ELSE CAST(${raw} AS ${text}) END AS ${target})`;
 }
 
 const checked = new WeakMap<Engine, Set<string>>();
 
+/** The type each adapter gives, as checkAdapters described it, by adapterKey; per engine (the type names are the engine's). */
+const described = new WeakMap<Engine, Map<string, string>>();
+
+function adapterTypes(engine: Engine): Map<string, string> {
+  let types = described.get(engine);
+  if (!types) described.set(engine, (types = new Map()));
+  return types;
+}
+
+/** What an adapter's type depends on: its expression and the declared types of the columns it reads. */
+function adapterKey(engine: Engine, version: SchemaVersion, name: string): string {
+  return JSON.stringify([version.columns.map((c) => [c.name, c.type]), adapterOf(engine, version, name)]);
+}
+
 /**
  * Every adapter of `ds` binds in the engine and yields a type castable to its current column: checked
  * on typed NULL rows of each old version, so nothing is read. A failure is a config error naming the
- * YAML path of the column. Checked once per engine and config. `db` runs each statement on its own
+ * YAML path of the column. Checked once per engine and config; the type each adapter gives is kept
+ * for adaptedSelect (its fraction guard). `db` runs each statement on its own
  * (the engine, not a transaction): a first attempt that fails is followed by others, which a failed
  * statement in a PostgreSQL transaction would refuse.
  */
@@ -122,6 +207,7 @@ export async function checkAdapters(engine: Engine, db: Db, ds: SourceSpec, conf
           hint: `adapters are SQL over ${version.columns.map((x) => `${x.name} ${x.type}`).join(', ')}`,
         });
       }
+      adapterTypes(engine).set(adapterKey(engine, version, c.name), type);
       // A bare NULL describes as INTEGER: it casts to anything.
       if (canCast(type, c.type) || /^\s*null\s*$/i.test(expr)) continue;
       // Without an adapter the column is read by name: the declared old type is what is wrong (or an adapter is missing).
@@ -159,7 +245,6 @@ export interface TrialCast {
  */
 export async function trialCast(engine: Engine, ds: SourceSpec, version: SchemaVersion, file: ShapedFile): Promise<TrialCast> {
   const d = engine.dialect;
-  const read = `FROM (${engine.readFileSql(file.absolute, file.format, file.header, file.layout)}) src`;
   const inner = version.columns
     .map((c, i) => {
       const raw = d.quote(fileColumn(file, c.name));
@@ -172,11 +257,14 @@ export async function trialCast(engine: Engine, ds: SourceSpec, version: SchemaV
     })
     .join(', ');
   const outputs = version.current ? [] : ds.columns;
-  const middle = `SELECT *${outputs.map((c, j) => `, (${adapterOf(engine, version, c.name)}) AS "_tm_o${j}"`).join('')} FROM (SELECT ${inner} ${read}) old`;
+  const middle = `SELECT *${outputs.map((c, j) => `, (${adapterOf(engine, version, c.name)}) AS "_tm_o${j}"`).join('')} FROM (SELECT ${inner} ${fileRead(engine, file)}) old`;
+  // An adapter's result fails as its cast does in the ingest: when it does not cast, or loses a fraction (adaptedValueCast).
+  const outFails = (c: { name: string; type: string }, j: number) =>
+    `"_tm_o${j}" IS NOT NULL AND (TRY_CAST("_tm_o${j}" AS ${d.columnType(c.type)}) IS NULL${guardsFraction(engine, version, c) ? ` OR ${hasFraction(engine, `"_tm_o${j}"`, 'TRY_CAST')}` : ''})`;
   const counts = [
     'count(*) AS n',
     ...version.columns.map((c, i) => `count(*) FILTER (WHERE "_tm_f${i}") AS "_tm_in${i}"`),
-    ...outputs.map((c, j) => `count(*) FILTER (WHERE "_tm_o${j}" IS NOT NULL AND TRY_CAST("_tm_o${j}" AS ${d.columnType(c.type)}) IS NULL) AS "_tm_out${j}"`),
+    ...outputs.map((c, j) => `count(*) FILTER (WHERE ${outFails(c, j)}) AS "_tm_out${j}"`),
   ];
   try {
     const [r] = await engine.query<Record<string, unknown>>(`SELECT ${counts.join(', ')} FROM (${middle}) m`);
@@ -187,15 +275,38 @@ export async function trialCast(engine: Engine, ds: SourceSpec, version: SchemaV
     return { rows: Number(r.n), failures };
   } catch (trialError) {
     try {
-      // count(column) of every column, not count(*) alone: a planner (PostgreSQL's) drops the columns
-      // a bare count(*) does not read, and with them the casts that must fail here as in the ingest.
-      const every = ds.columns.map((c, i) => `count(${engine.dialect.quote(c.name)}) AS "_tm_c${i}"`).join(', ');
-      const [r] = await engine.query<{ n: number }>(`SELECT count(*) AS n, ${every} FROM (${adaptedSelect(engine, ds, version, file)}) t`);
-      return { rows: Number(r.n), failures: [] };
+      return await castAll(engine, ds, version, file);
     } catch (error) {
       return { rows: 0, failures: [], error: (error as Error).message || (trialError as Error).message };
     }
   }
+}
+
+/**
+ * The trial of an engine without TRY_CAST: every row cast as the ingest casts it, all or nothing —
+ * except the adapters' results with a fraction, which are counted (a comparison that cannot fail)
+ * rather than cast, so that they are reported per column on every engine.
+ */
+async function castAll(engine: Engine, ds: SourceSpec, version: SchemaVersion, file: ShapedFile): Promise<TrialCast> {
+  const d = engine.dialect;
+  // count(column) of every column, not count(*) alone: a planner (PostgreSQL's) drops the columns
+  // a bare count(*) does not read, and with them the casts that must fail here as in the ingest.
+  if (version.current) {
+    const every = ds.columns.map((c, i) => `count(${d.quote(c.name)}) AS "_tm_c${i}"`).join(', ');
+    const [r] = await engine.query<{ n: number }>(`SELECT count(*) AS n, ${every} FROM (${adaptedSelect(engine, ds, version, file)}) t`);
+    return { rows: Number(r.n), failures: [] };
+  }
+  const guarded = ds.columns.map((c) => guardsFraction(engine, version, c));
+  const every = ds.columns.flatMap((c, j) => {
+    const value = d.quote(c.name);
+    const cast = `CAST(${value} AS ${d.columnType(c.type)})`;
+    if (!guarded[j]) return [`count(${cast}) AS "_tm_c${j}"`];
+    const fraction = hasFraction(engine, value, 'CAST');
+    return [`count(CASE WHEN ${fraction} THEN NULL ELSE ${cast} END) AS "_tm_c${j}"`, `count(*) FILTER (WHERE ${fraction}) AS "_tm_out${j}"`];
+  });
+  const [r] = await engine.query<Record<string, unknown>>(`SELECT count(*) AS n, ${every.join(', ')} FROM (${adapterResults(engine, ds, version, file)}) a`);
+  const failures = ds.columns.flatMap((c, j) => (guarded[j] ? [{ column: c.name, stage: 'adapt' as const, type: c.type, rows: Number(r[`_tm_out${j}`]) }] : [])).filter((f) => f.rows > 0);
+  return { rows: Number(r.n), failures };
 }
 
 export function describeFailures(t: TrialCast): string {

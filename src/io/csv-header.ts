@@ -94,5 +94,6 @@ function refuseOtherDelimiters(header: string, layout: Pick<DataFileLayout, 'del
     // A tab-separated file named .csv is read as it is once named .tsv, without a setting for every file of the source.
     hint = found === '\t' ? `name it .tsv (read as tab-separated), or declare the delimiter in tidemark.yaml: ${declare}` : `declare the delimiter in tidemark.yaml: ${declare}`;
   }
-  throw new TidemarkError('BAD_INPUT', `${label} is separated by ${delimiterName(found)}, not ${delimiterName(expected)} (${why})`, { hint });
+  // `separatedBy`: ingest words its own refusal of a file loaded before with the delimiter it has.
+  throw new TidemarkError('BAD_INPUT', `${label} is separated by ${delimiterName(found)}, not ${delimiterName(expected)} (${why})`, { hint, separatedBy: found });
 }

@@ -1,8 +1,9 @@
 // CSV files with another delimiter. A `;`-separated file (a European spreadsheet export) is refused
 // for a source that did not declare it, the hint naming the `csv: { delimiter: … }` option, state
 // unchanged; once the source declares `csv: { delimiter: ";" }`, it loads value by value (quoted
-// fields holding the delimiter included), and `schema check` reads it the same way. The option is
-// validated when tidemark.yaml loads, naming its YAML path.
+// fields holding the delimiter included), and `schema check` reads it the same way. The delimiter is
+// part of the manifest's mapping: a file loaded under one is not a no-op once the source reads another
+// (refused, saying both ways forward). The option is validated when tidemark.yaml loads, naming its YAML path.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -115,6 +116,29 @@ describe.each(testEngines(inject('pgUrl')))('CSV files with another delimiter ($
       writeFileSync(YAML(dir), original);
     }
     expect(await ordersOfDay(dir, '2026-03-04')).toEqual(ordersOf('2026-03-04'));
+  });
+
+  it('a file loaded under a declared delimiter is not taken as unchanged once the source reads another one', async () => {
+    // Loaded above with csv: { delimiter: ";" }; tidemark.yaml no longer declares it.
+    const before = await snapshotState(dir);
+    const r = cli(dir, ['ingest', 'orders', semi, '--json']);
+    expect(r.code, r.stdout).toBe(2);
+    expect(r.stderr.match(/^error: /gm)).toHaveLength(1);
+    expect(r.stderr).toContain(`error: ${semi} was loaded when orders read CSV separated by semicolons, and is unchanged since: ${semi} is separated by semicolons, not commas (ingest reads comma-separated CSV)`);
+    expect(r.stderr).toContain(
+      `hint: to read it as it was loaded, declare datasets.orders.csv: { delimiter: ";" } in tidemark.yaml; or, if only the files loaded before are separated by semicolons, leave ${semi} out of this ingest (it is unchanged: its rows stay as they were loaded)`,
+    );
+    expect(await snapshotState(dir)).toEqual(before);
+    // Declared again, the same bytes read the same way: a no-op, as before the change.
+    const original = declareOnOrders(dir, 'csv: { delimiter: ";" }');
+    try {
+      const again = cliJson(dir, ['ingest', 'orders', semi, semiGz]);
+      expect(again.status).toBe('noop');
+      expect(again.files.map((f: { status: string }) => f.status)).toEqual(['unchanged', 'unchanged']);
+    } finally {
+      writeFileSync(YAML(dir), original);
+    }
+    expect(await snapshotState(dir)).toEqual(before);
   });
 
   it.runIf(engine.kind === 'duckdb')('the option is checked when tidemark.yaml loads, naming its path', () => {
