@@ -13,6 +13,28 @@ import type { Workspace } from '../workspace.js';
 
 const EXIT_CODE: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
+/**
+ * Ctrl-C (or SIGTERM) while a command opens the project, typically while it waits for a DuckDB file
+ * another process holds (`--wait`): nothing of the command exists yet, so it stops at once (exit
+ * 130/143). It stops through process.exit, whose exit hooks withdraw a waiting writer's record
+ * (holders.ts): readers that arrived meanwhile stop waiting behind a writer that is gone. (Left to
+ * the signal's default, the process would end without running them.) `waitingFor` says what the
+ * open waits for, if it waits.
+ */
+export function stopAtOnceWhileOpening(waitingFor: () => string | null): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    const what = waitingFor();
+    if (what) process.stderr.write(`tidemark: stopped while waiting for the project's DuckDB file (${what}); nothing was done\n`);
+    process.exit(EXIT_CODE[signal] ?? 1);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
+
 /** Listens while `ws`'s command runs; returns the function that stops listening. */
 export function cancelRunOnInterrupt(ws: Workspace): () => void {
   let running: string | null = null;
