@@ -9,6 +9,8 @@ export type TidemarkEvent =
   | { type: 'task.started'; run_id: string; dataset: string; partition: string }
   | { type: 'task.finished'; run_id: string; dataset: string; partition: string; status: 'computed' | 'skipped' | 'reused' | 'failed'; rows?: number }
   | { type: 'run.publishing'; run_id: string }
+  /** A publish transaction of the run has done all its work: what follows is its commit (until then, a stop leaves nothing of it). */
+  | { type: 'run.committing'; run_id: string }
   | { type: 'run.published'; run_id: string; published: number; unchanged: number }
   | { type: 'run.failed'; run_id: string; error: string }
   | { type: 'run.paused'; run_id: string; reason: string }

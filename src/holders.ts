@@ -8,12 +8,14 @@
  * found with its command whichever reader it is. A record whose process is gone (killed) is never
  * named, and the next open sweeps it away.
  *
- * A writer that waits for the file (`--wait`) records itself in `.tidemark/writer-waiting.json`.
+ * A writer that waits for the file (with `--wait`, or reopening the project after a wait for its run
+ * window) records itself in `.tidemark/writer-waiting.json` (waitAsWriter, the one way in).
  * Readers that arrive meanwhile wait behind it (or, without `--wait`, are refused naming it): else a
  * steady stream of overlapping readers (a dashboard's `status`, `ready --wait` loops) could keep it
  * out forever. This is the rule of SQLite's PENDING lock and of PostgreSQL's lock queue; readers
  * already open finish as they would. The waiting writer renews its record while it waits: one whose
- * process is gone, or not renewed for a while (its pid since reused), holds nobody back.
+ * process is gone, or not renewed for a while (its pid since reused), holds nobody back; one that
+ * stops waiting removes it, also when Ctrl-C ends it.
  */
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -91,10 +93,10 @@ export function waitingWriter(stateDir: string): Holder | null {
 
 /**
  * Says this process waits to write, unless another live writer already waits (it goes first; this one
- * says so again when that one has gone in), and renews the record while it waits. Best effort: a folder that cannot be written costs only
- * the precedence.
+ * says so again when that one has gone in), and renews the record while it waits. Best effort: a
+ * folder that cannot be written costs only the precedence.
  */
-export function announceWaitingWriter(stateDir: string, command: string): void {
+function announceWaitingWriter(stateDir: string, command: string): void {
   if (waitingWriter(stateDir)) return;
   const own = readRecord(path.join(stateDir, WAITING));
   if (own?.pid === process.pid && Date.now() - Date.parse(own.seen_at ?? '') < RENEW_MS) return;
@@ -107,9 +109,64 @@ export function announceWaitingWriter(stateDir: string, command: string): void {
 }
 
 /** Removes this process's waiting record (it got the file, or gave up). */
-export function withdrawWaitingWriter(stateDir: string): void {
+function withdrawWaitingWriter(stateDir: string): void {
   const file = path.join(stateDir, WAITING);
-  if (readRecord(file)?.pid === process.pid) rmSync(file, { force: true });
+  try {
+    if (readRecord(file)?.pid === process.pid) rmSync(file, { force: true });
+  } catch {
+    /* a folder it may no longer write: the record is swept once this process is gone */
+  }
+}
+
+/** A write command's wait for the file, as its place in the writers' queue (waitAsWriter). */
+export interface WriterWait {
+  /** Says again that it waits: call it while waiting (it writes at most every RENEW_MS). */
+  renew(): void;
+  /** It got the file, or gave up: the place is left (the record goes with the last wait that holds it). */
+  end(): void;
+}
+
+/**
+ * This process's places in writer queues, by state folder: how many of its waits hold each. A
+ * command waiting between attempts (scheduler/window-attempts.ts) and the open it retries
+ * (workspace.ts), which waits for the file on its own with --wait, share one record, withdrawn when
+ * the last of them ends.
+ */
+const places = new Map<string, { command: string; waits: number }>();
+
+/**
+ * Every wait of a write command for the DuckDB file goes through here: from its first refusal it
+ * takes its place before readers that arrive after it (writer-waiting.json), renews it while it
+ * waits, and leaves it when it gets the file or gives up — or when the process exits meanwhile
+ * (process.exit; Ctrl-C ends a waiting CLI command that way, cli/interrupt.ts), so that readers are
+ * not held back by a writer that has gone.
+ */
+export function waitAsWriter(stateDir: string, command: string): WriterWait {
+  const dir = path.resolve(stateDir);
+  if (!places.size) process.on('exit', withdrawAll);
+  const place = places.get(dir) ?? { command, waits: 0 };
+  places.set(dir, place);
+  place.waits++;
+  const said = place.command;
+  announceWaitingWriter(dir, said);
+  let ended = false;
+  return {
+    renew: () => {
+      if (!ended) announceWaitingWriter(dir, said);
+    },
+    end: () => {
+      if (ended) return;
+      ended = true;
+      if (--place.waits > 0) return;
+      places.delete(dir);
+      if (!places.size) process.off('exit', withdrawAll);
+      withdrawWaitingWriter(dir);
+    },
+  };
+}
+
+function withdrawAll(): void {
+  for (const dir of places.keys()) withdrawWaitingWriter(dir);
 }
 
 /** `pid 123 running 'tidemark backfill …' (run r…) since …`: a holder as messages name it. */

@@ -17,7 +17,7 @@ import { migrate } from './state/migrate.js';
 import { readOnlyStoreError, storeCondition } from './state/read-only-store.js';
 import { chooseDuckDbAccess, type Access, type DuckDbAccess } from './duckdb-access.js';
 import { attachRunHeartbeat } from './workers/run-heartbeat.js';
-import { announceWaitingWriter, describeRecord, liveHolders, recordHolder, removeHolderRecord, waitingWriter, withdrawWaitingWriter, type Holder } from './holders.js';
+import { describeRecord, liveHolders, recordHolder, removeHolderRecord, waitAsWriter, waitingWriter, type Holder, type WriterWait } from './holders.js';
 import { readServeInfo } from './server/serve-file.js';
 
 export interface OpenOptions extends LoadOptions {
@@ -181,9 +181,8 @@ async function openEngine(project: Project, command: string, options: OpenOption
     if (text !== told) options.onWait?.(text, reason);
     told = text;
   };
-  // A waiting writer's record goes with it, even when Ctrl-C ends the process while it waits.
-  const withdraw = () => withdrawWaitingWriter(dir);
-  if (!access.readOnly) process.on('exit', withdraw);
+  /** A writer's place before readers that arrive while it waits (holders.ts), from its first refusal. */
+  let queued: WriterWait | null = null;
   try {
     for (;;) {
       // A reader steps aside for a writer that waits (holders.ts): readers cannot keep it out forever.
@@ -199,16 +198,16 @@ async function openEngine(project: Project, command: string, options: OpenOption
       } catch (error) {
         if (!(error instanceof TidemarkError) || error.code !== 'LOCKED') throw error;
         if (Date.now() >= deadline) throw describeHolder(project, error, waitMs);
-        if (!access.readOnly && !error.details.here) announceWaitingWriter(dir, command);
+        if (!access.readOnly && !error.details.here) {
+          if (queued) queued.renew();
+          else queued = waitAsWriter(dir, command);
+        }
         tell(`the project's DuckDB file is held by ${whoHolds(project, error)}; waiting up to ${formatWait(waitMs)}${access.readOnly ? '' : ' (readers that arrive meanwhile wait behind this command)'}`, 'project_held');
         await new Promise((r) => setTimeout(r, 200));
       }
     }
   } finally {
-    if (!access.readOnly) {
-      process.off('exit', withdraw);
-      withdraw();
-    }
+    queued?.end();
   }
 }
 

@@ -7,7 +7,7 @@ import { deferJson, deliverAfter } from '../consumers/after-command.js';
 import { openWorkspace, type Workspace } from '../workspace.js';
 import { writeRefusal, type Access } from '../duckdb-access.js';
 import { attachProgress } from './progress.js';
-import { cancelRunOnInterrupt } from './interrupt.js';
+import { cancelRunOnInterrupt, stopAtOnceWhileOpening } from './interrupt.js';
 import { hostedCall } from '../server/hosted.js';
 import { clockFromEnv } from '../scheduler/file-clock.js';
 import { systemClock } from '../scheduler/throttle.js';
@@ -61,17 +61,28 @@ async function openOnce<T>(g: GlobalOptions, access: Access, fn: (ws: Workspace)
   const waitMs = g.wait === undefined || g.wait === false ? 0 : g.wait === true ? 3_600_000 : Number(g.wait) * 1000;
   const onUpgrade = (from: number, to: number) =>
     process.stderr.write(`tidemark: upgrading the state store from version ${from} to ${to} (once; it can take a while on a large store)\n`);
+  /** What the open waits for, once it waits (--wait). */
+  let waitingFor: string | null = null;
   // --wait: one line when it starts waiting (and when what it waits for changes), naming who holds the file.
-  const onWait = (text: string, reason: string) =>
+  const onWait = (text: string, reason: 'project_held' | 'writer_waiting') => {
+    waitingFor = reason === 'writer_waiting' ? 'a write command goes first' : 'another process holds it';
     process.stderr.write(g.json ? `${JSON.stringify({ status: 'waiting', reason, holder: text })}\n` : `tidemark: ${text}\n`);
-  const ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine(), waitMs, onWait, onUpgrade, access, readOnly: g.readOnly });
+  };
+  // Ctrl-C while it waits stops it at once, leaving no waiting writer's record behind.
+  const stopListening = stopAtOnceWhileOpening(() => waitingFor);
+  let ws: Workspace;
+  try {
+    ws = await openWorkspace(g.project ?? process.cwd(), { actor: g.actor, command: commandLine(), waitMs, onWait, onUpgrade, access, readOnly: g.readOnly });
+  } finally {
+    stopListening();
+  }
   const detach = attachProgress(ws.events, { quiet: Boolean(g.json) && !process.stderr.isTTY });
-  const stopListening = cancelRunOnInterrupt(ws);
+  const stopCancelling = cancelRunOnInterrupt(ws);
   try {
     // A command that published delivers the outbox to consumers before it exits (issue 9).
     return await deliverAfter(ws, () => fn(ws));
   } finally {
-    stopListening();
+    stopCancelling();
     detach();
     await ws.close();
   }
@@ -102,7 +113,7 @@ function tellWaiting(w: WindowWait, command: string, g: GlobalOptions, now: numb
     return;
   }
   let line: string;
-  if (w.reason === 'project_held') line = `the run window is open but ${w.holder}; trying again every few seconds`;
+  if (w.reason === 'project_held') line = `the run window is open but ${w.holder}; trying again every few seconds (readers that arrive meanwhile wait behind this command)`;
   else if (w.run_id) line = `outside window ${w.window}: run ${w.run_id} stopped between tasks, its computed partitions kept in staging; it resumes at ${formatLocalTime(Date.parse(w.opens_at), now)}`;
   else line = `outside window ${w.window}: the ${command} starts at ${formatLocalTime(Date.parse(w.opens_at), now)}`;
   process.stderr.write(`tidemark: ${line}. The project is not held while waiting (Ctrl-C stops).\n`);

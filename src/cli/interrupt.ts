@@ -3,7 +3,10 @@
  * between tasks, exactly as `tidemark cancel RUN` from another terminal would: the task in flight
  * finishes, nothing is published, computed partitions stay in staging, and the command ends with the
  * cancel's own error (exit 1); re-issuing it resumes. The second stops the process at once: the run is
- * left interrupted, which is resumable too (crash safety). Before a run exists, and after it
+ * left interrupted, which is resumable too (crash safety). During the run's publish (one
+ * transaction) the first signal lets the transaction commit, then stops (exit 130/143, the run
+ * published); the second stops at once, and says whether the commit had begun: before it, nothing of
+ * the run is published and re-issuing the command publishes it. Before a run exists, and after it
  * published, a signal stops the command at once, as it always did: nothing of it is half-written.
  * A command handed to `tidemark serve` behaves the same (server/client.ts).
  */
@@ -13,6 +16,28 @@ import type { Workspace } from '../workspace.js';
 
 const EXIT_CODE: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
+/**
+ * Ctrl-C (or SIGTERM) while a command opens the project, typically while it waits for a DuckDB file
+ * another process holds (`--wait`): nothing of the command exists yet, so it stops at once (exit
+ * 130/143). It stops through process.exit, whose exit hooks withdraw a waiting writer's record
+ * (holders.ts): readers that arrived meanwhile stop waiting behind a writer that is gone. (Left to
+ * the signal's default, the process would end without running them.) `waitingFor` says what the
+ * open waits for, if it waits.
+ */
+export function stopAtOnceWhileOpening(waitingFor: () => string | null): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    const what = waitingFor();
+    if (what) process.stderr.write(`tidemark: stopped while waiting for the project's DuckDB file (${what}); nothing was done\n`);
+    process.exit(EXIT_CODE[signal] ?? 1);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
+
 /** Listens while `ws`'s command runs; returns the function that stops listening. */
 export function cancelRunOnInterrupt(ws: Workspace): () => void {
   let running: string | null = null;
@@ -20,13 +45,18 @@ export function cancelRunOnInterrupt(ws: Workspace): () => void {
   /** The run whose publish transaction is under way, and the signal that asked to stop during it. */
   let publishing: string | null = null;
   let stopAfterPublish: NodeJS.Signals | null = null;
+  /** That transaction has done its work and commits (run.committing): stopped now, it may or may not have published. */
+  let committing = false;
   const off = ws.events.on((e) => {
     if (e.type === 'run.started') running = e.run_id;
     else if (e.type === 'run.publishing' || e.type === 'run.published' || e.type === 'run.failed') running = null;
-    if (e.type === 'run.publishing') publishing = e.run_id;
-    else if (e.type === 'run.published' || e.type === 'run.failed') publishing = null;
+    if (e.type === 'run.publishing') {
+      publishing = e.run_id;
+      committing = false;
+    } else if (e.type === 'run.published' || e.type === 'run.failed') publishing = null;
+    if (e.type === 'run.committing' && e.run_id === publishing) committing = true;
     if (e.type === 'run.published' && stopAfterPublish) {
-      process.stderr.write(`tidemark: run ${e.run_id} published; stopped as asked (its consumer notifications stay queued in the outbox)\n`);
+      process.stderr.write(`tidemark: run ${e.run_id} published; stopped as asked, before delivering to consumers (its notifications stay queued in the outbox); \`tidemark diff ${e.run_id}\` shows what it changed\n`);
       process.exit(EXIT_CODE[stopAfterPublish] ?? 1);
     }
   });
@@ -42,8 +72,13 @@ export function cancelRunOnInterrupt(ws: Workspace): () => void {
       return;
     }
     if (publishing) {
-      // The commit may already have happened (the run is reported published only after its staging is dropped).
-      process.stderr.write(`tidemark: stopped at once during the publish of run ${publishing}: it is either wholly published or not at all (\`tidemark runs\` shows which); re-issuing the same command resumes it if not\n`);
+      // Before its commit, exiting ends the transaction uncommitted (the engine never sees a COMMIT).
+      // Once it commits, the commit may or may not have happened when the process ends.
+      process.stderr.write(
+        committing
+          ? `tidemark: stopped at once during the commit of run ${publishing}: it is either wholly published or not at all (\`tidemark runs\` shows which: published, or still publishing); re-issuing the same command resumes it if not\n`
+          : `tidemark: stopped at once during the publish of run ${publishing}, before its commit: nothing of it was published; the run is interrupted and resumable: re-issue the same command to publish it (it reuses the computed partitions)\n`,
+      );
       process.exit(EXIT_CODE[signal] ?? 1);
     }
     if (!running || asked) {

@@ -23,7 +23,7 @@ import { listTasks, setRunStatus, type TaskRecord } from '../state/runs.js';
 import { historyTable, liveTable, stagingName, stagingTable, stateTable } from '../state/tables.js';
 import { TidemarkError } from '../errors.js';
 import { addModelColumns, type AppliedSchemaChange } from './add-columns.js';
-import { crashPoint } from './crash.js';
+import { crashPoint, pausePoint } from './crash.js';
 import { dropCopiedRows, keepsHistory, takeHistoryCopies, type HistoryCopy } from './history-copy.js';
 import { adoptLoadTable } from './first-load.js';
 import { jsonRowsParam } from '../engines/json-rows.js';
@@ -234,6 +234,9 @@ export async function publishRun(ctx: RunContext, kind: PublishKind = 'computed'
     });
     if (!hooks.batch) await setRunStatus(tx, engine, runId, 'published', { publish_seq: seq, error: null });
     crashPoint('publish.before_commit');
+    await pausePoint('publish.before_commit');
+    // From here on the outcome is the commit's: a process stopped now may or may not have published (cli/interrupt.ts).
+    ws.events.emit({ type: 'run.committing', run_id: runId });
     return { publish_seq: seq, published, unchanged, schema_changes: [...schemaChanges].map(([dataset, change]) => reported(dataset, change)) };
   });
 }

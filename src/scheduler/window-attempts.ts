@@ -21,6 +21,10 @@
  * change meanwhile (refused: PLAN_CHANGED below); a plan nobody confirmed (`run`) may, and the run it
  * replaces is cancelled (retireSupersededRun) rather than left behind as interrupted.
  *
+ * Reopening when the window opens, a command may find another process holding the file: that one
+ * goes first, and the command tries again every few seconds, waiting meanwhile as every write command
+ * waits for the file (holders.ts waitAsWriter): readers that arrive after it queue behind it.
+ *
  * Stopping while waiting: Ctrl-C/SIGTERM end the wait with nothing held (the run stays resumable);
  * `tidemark cancel RUN`, which can open the project while we wait, cancels the run in the state store
  * and leaves a marker that the wait notices (cancel.ts). The next attempt checks the state store too,
@@ -28,10 +32,13 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { STATE_DIR } from '../config/load.js';
 import type { Project } from '../config/project.js';
 import type { Engine } from '../engines/engine.js';
 import { TidemarkError, coerceError } from '../errors.js';
 import { getRun, markRunCancelled } from '../state/runs.js';
+import { waitAsWriter, type WriterWait } from '../holders.js';
 import type { Workspace } from '../workspace.js';
 import { cancelledError, cancelMarker } from './cancel.js';
 import { inWindow, msUntilOpen, parseWindow, systemClock, type Clock, type RunWindow } from './throttle.js';
@@ -133,47 +140,68 @@ export async function runInWindowAttempts<T>(attempt: (ws: Workspace) => Promise
   const clock = o.clock ?? systemClock;
   const state: OneShotAttempt = { clock, stopped: null, confirmed: false };
   let project = null as Project | null;
+  /** The command as the workspace records it (secrets redacted): how a waiting writer names itself. */
+  let command = '';
   /** Told once per stretch of retries, not every few seconds. */
   let toldHeld = false;
   /** Runs stopped by earlier attempts that a later plan replaced (they are cancelled once the command succeeds). */
   const superseded: string[] = [];
-  for (;;) {
-    let opened = false;
-    try {
-      return await current.run(state, () =>
-        o.open(async (ws) => {
-          opened = true;
-          project = ws.project;
-          const stoppedRun = state.stopped?.runId ?? null;
-          if (stoppedRun) await assertNotCancelledMeanwhile(ws, stoppedRun);
-          const result = await attempt(ws);
-          for (const runId of [...superseded, ...(stoppedRun ? [stoppedRun] : [])]) await retireSupersededRun(ws, runId);
-          return result;
-        }),
-      );
-    } catch (error) {
-      const err = coerceError(error);
-      if (err.code === 'WINDOW_CLOSED') {
-        toldHeld = false;
-        // Exactly what stopped, as the error says: a new plan that stopped before starting names no
-        // run, and the run an earlier attempt stopped is then only superseded, never resumed as this plan's.
-        const before = state.stopped?.runId ?? null;
-        const runId = err.details.run_id as string | null;
-        if (before && runId !== before) superseded.push(before);
-        state.stopped = { runId, runKey: String(err.details.run_key) };
-        const window = parseWindow(String(err.details.window));
-        o.waiting({ status: 'waiting', reason: 'outside_window', window: window.text, opens_at: String(err.details.opens_at), run_id: runId });
-        await waitWithNothingOpen(() => inWindow(window, clock.now()), () => Math.max(1, msUntilOpen(window, clock.now())), { ...o, clock, project, runId });
-      } else if (err.code === 'LOCKED' && !opened && state.stopped) {
-        // Reopening after a wait: the window opened while another process (a production run) holds
-        // the file. That one goes first; this command tries again shortly.
-        const runId = state.stopped.runId;
-        if (!toldHeld) o.waiting({ status: 'waiting', reason: 'project_held', holder: err.message, run_id: runId });
-        toldHeld = true;
-        const until = clock.now() + HELD_RETRY_MS;
-        await waitWithNothingOpen(() => clock.now() >= until, () => until - clock.now(), { ...o, clock, project, runId });
-      } else throw error;
+  /** While the reopen after a wait is refused: this command's place before readers that arrive meanwhile. */
+  let queued: WriterWait | null = null;
+  const leaveQueue = () => {
+    queued?.end();
+    queued = null;
+  };
+  try {
+    for (;;) {
+      let opened = false;
+      try {
+        return await current.run(state, () =>
+          o.open(async (ws) => {
+            opened = true;
+            leaveQueue(); // in: readers queued behind it now wait for it to close, as for any writer
+            project = ws.project;
+            command = ws.command;
+            const stoppedRun = state.stopped?.runId ?? null;
+            if (stoppedRun) await assertNotCancelledMeanwhile(ws, stoppedRun);
+            const result = await attempt(ws);
+            for (const runId of [...superseded, ...(stoppedRun ? [stoppedRun] : [])]) await retireSupersededRun(ws, runId);
+            return result;
+          }),
+        );
+      } catch (error) {
+        const err = coerceError(error);
+        if (err.code === 'WINDOW_CLOSED') {
+          toldHeld = false;
+          // Exactly what stopped, as the error says: a new plan that stopped before starting names no
+          // run, and the run an earlier attempt stopped is then only superseded, never resumed as this plan's.
+          const before = state.stopped?.runId ?? null;
+          const runId = err.details.run_id as string | null;
+          if (before && runId !== before) superseded.push(before);
+          state.stopped = { runId, runKey: String(err.details.run_key) };
+          const window = parseWindow(String(err.details.window));
+          o.waiting({ status: 'waiting', reason: 'outside_window', window: window.text, opens_at: String(err.details.opens_at), run_id: runId });
+          await waitWithNothingOpen(() => inWindow(window, clock.now()), () => Math.max(1, msUntilOpen(window, clock.now())), { ...o, clock, project, runId });
+        } else if (err.code === 'LOCKED' && !opened && state.stopped) {
+          // Reopening after a wait: the window opened while another process (a production run) holds
+          // the file. That one goes first; this command tries again shortly. Meanwhile it waits as
+          // any writer waits for the file (holders.ts): readers that arrive after it queue behind it,
+          // else a stream of overlapping readers could keep it out for good.
+          if (project) {
+            if (queued) queued.renew();
+            else queued = waitAsWriter(path.join(project.dir, STATE_DIR), command);
+          }
+          const runId = state.stopped.runId;
+          if (!toldHeld) o.waiting({ status: 'waiting', reason: 'project_held', holder: err.message, run_id: runId });
+          toldHeld = true;
+          const until = clock.now() + HELD_RETRY_MS;
+          await waitWithNothingOpen(() => clock.now() >= until, () => until - clock.now(), { ...o, clock, project, runId, whileWaiting: () => queued?.renew() });
+        } else throw error;
+      }
     }
+  } finally {
+    // Got in, gave up, or stopped (a signal, a cancel): no reader is held back for it any more.
+    leaveQueue();
   }
 }
 
@@ -198,7 +226,7 @@ async function retireSupersededRun(ws: Workspace, runId: string): Promise<void> 
 async function waitWithNothingOpen(
   done: () => boolean,
   remainingMs: () => number,
-  o: { clock: Clock; signal?: AbortSignal; signals?: NodeJS.Signals[]; project: Project | null; runId: string | null },
+  o: { clock: Clock; signal?: AbortSignal; signals?: NodeJS.Signals[]; project: Project | null; runId: string | null; whileWaiting?: () => void },
 ): Promise<void> {
   let interrupted = false;
   let wake = () => undefined as void;
@@ -214,6 +242,7 @@ async function waitWithNothingOpen(
       if (interrupted || o.signal?.aborted) throw stoppedWhileWaiting(o.runId);
       if (o.runId && o.project && existsSync(cancelMarker(o.project, o.runId))) throw cancelledError(o.runId);
       if (done()) return;
+      o.whileWaiting?.();
       await Promise.race([o.clock.sleep(Math.min(remainingMs(), CHECK_EVERY_MS)), woken]);
     }
   } finally {

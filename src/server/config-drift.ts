@@ -6,7 +6,13 @@
  * the project: unchanged, nothing happens; changed, a command that writes is refused (restarting the
  * server applies the change) and any other command runs with a warning saying which configuration
  * answered.
+ *
+ * "Changed" means the project loads differently, not that a file's bytes differ: comments, blank
+ * lines, indentation or quoting in tidemark.yaml (or blanks and comments after a model's statement)
+ * change nothing the server runs, so they refuse nothing. A comment inside a model's SQL is part of
+ * the statement the engine runs: that is a change.
  */
+import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { loadProject } from '../config/load.js';
@@ -48,11 +54,21 @@ export function projectDrift(ws: Workspace): string | null {
     const message = error instanceof TidemarkError ? error.message : String(error);
     return `tidemark.yaml or a model file changed and no longer loads (${ws.redact(message)})`;
   }
-  const drift = onDisk.configHash === ws.project.configHash ? null : 'tidemark.yaml or a model file changed';
+  const drift = onDisk.configHash === ws.project.configHash || loadedAs(onDisk) === loadedAs(ws.project) ? null : 'tidemark.yaml or a model file changed';
   // A file written just now may be written again within the file system's clock tick, with the same
   // size: its stamp would not change. Such a load is not remembered (as git treats a "racily clean" file).
   if ([...files.values()].every((stamp) => stampedAt - stampTime(stamp) > RACY_MS)) lastLoads.set(ws.project, { files, drift });
   return drift;
+}
+
+/**
+ * The project as loaded (hashed): everything the server runs with, in the order the files give it,
+ * but not `configHash`, which hashes the files' text (comments and layout included).
+ */
+function loadedAs(project: Project): string {
+  const { configHash: _text, ...loaded } = project;
+  const json = JSON.stringify(loaded, (_key, value: unknown) => (value instanceof Map ? [...value] : value));
+  return createHash('sha256').update(json).digest('hex');
 }
 
 /** What loadProject reads: tidemark.yaml and every model's SQL file. */

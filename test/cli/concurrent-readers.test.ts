@@ -2,7 +2,7 @@
 // a writer among them, readers coming and going (or killed), and `tidemark serve`. Real CLI processes
 // and real long-lived holders (holdWorkspace: a process that opened the project as a command does);
 // every wait is on an event (a line printed, a file written, a process exited), never on a duration.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openWorkspace } from '../../src/workspace.js';
@@ -92,6 +92,90 @@ describe('a writer among readers', () => {
     } finally {
       for (const c of children) c.kill('SIGKILL'); // only a failed test leaves one running
       if (!stopped) await reader.stop();
+    }
+    expect(records(dir)).toEqual([]);
+  });
+});
+
+describe('a writer waiting between attempts (its run window opened while readers hold the file)', () => {
+  // The backfill waits for its run window with the project closed (scheduler/window-attempts.ts); the
+  // window opens while a reader holds the file, so its reopen is refused and it retries every few
+  // seconds. Time is the clock file a child CLI reads (TIDEMARK_TEST_CLOCK_FILE): no real waiting.
+  const at = (h: number, m = 0) => String(new Date(2026, 5, 1, h, m).getTime());
+  const waiting = (dir: string) => path.join(state(dir), 'writer-waiting.json');
+
+  async function writerQueuedBehind(dir: string) {
+    const clock = path.join(state(dir), 'test-clock');
+    const setClock = (ms: string) => {
+      writeFileSync(`${clock}.tmp`, ms);
+      renameSync(`${clock}.tmp`, clock); // never read half-written
+    };
+    setClock(at(12));
+    const writer = cliChild(dir, [...BACKFILL, '--window', '22:00-06:00', '--json'], { env: { TIDEMARK_TEST_CLOCK_FILE: clock } });
+    // Whole lines only: the last one may still be arriving.
+    const lines = () => writer.stderr().split('\n').slice(0, -1).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { reason: string; holder?: string });
+    await until(() => lines().some((l) => l.reason === 'outside_window') || writer.child.exitCode !== null);
+    expect(writer.child.exitCode, writer.stderr()).toBeNull();
+    // While it waits for its window, the project is free: a reader opens it and holds it.
+    const reader = await holdWorkspace(dir, 'tidemark audit verify', undefined, { readOnly: true });
+    setClock(at(22, 5)); // the window opens: the backfill reopens the project, and the reader holds it
+    await until(() => lines().some((l) => l.reason === 'project_held') || writer.child.exitCode !== null);
+    expect(lines().find((l) => l.reason === 'project_held')?.holder, writer.stderr()).toMatch(new RegExp(`held by another Tidemark process: pid ${reader.pid} running 'tidemark audit verify'`));
+    // In line from its first refusal (written before it says it waits).
+    expect(existsSync(waiting(dir))).toBe(true);
+    return { writer, reader, setClock };
+  }
+
+  it('takes its place before readers that arrive after it: they are refused naming it, or queue behind it with --wait, and it gets in once the reader it met is gone', async () => {
+    const dir = copies.fresh();
+    const { writer, reader, setClock } = await writerQueuedBehind(dir);
+    const children: { kill(signal: NodeJS.Signals): void }[] = [writer];
+    let stopped = false;
+    try {
+      expect(JSON.parse(readFileSync(waiting(dir), 'utf8'))).toMatchObject({ pid: writer.child.pid, command: expect.stringContaining('tidemark backfill daily_revenue') });
+      // A stream of readers, each arriving while the one before still holds the file: none joins it.
+      for (const args of READS.slice(0, 3)) {
+        const late = cli(dir, args);
+        expect({ args, code: late.code }).toEqual({ args, code: 1 });
+        expect(errorLine(late.stderr)).toMatch(new RegExp(`^error: a write command waits for the project's DuckDB file and goes first: pid ${writer.child.pid} running 'tidemark backfill daily_revenue`));
+      }
+      await expect(holdWorkspace(dir, 'tidemark status', undefined, { readOnly: true })).rejects.toThrow(/a write command waits/);
+      const queued = cliChild(dir, ['audit', 'log', '--json', '--wait', '300']);
+      children.push(queued);
+      await until(() => /goes first.*\n/.test(queued.stderr()) || queued.child.exitCode !== null);
+      expect(JSON.parse(queued.stderr().split('\n')[0])).toMatchObject({ status: 'waiting', reason: 'writer_waiting' });
+
+      await reader.stop();
+      stopped = true;
+      setClock(at(22, 6)); // its next try, a few seconds on
+      const wrote = await writer.done;
+      expect(wrote.code, wrote.stderr).toBe(0);
+      const runId = (JSON.parse(wrote.stdout) as { run_id: string; status: string }).run_id;
+      const read = await queued.done;
+      expect(read.code, read.stderr).toBe(0);
+      expect((JSON.parse(read.stdout) as { run_id: string }[]).map((a) => a.run_id)).toContain(runId);
+      expect(existsSync(waiting(dir))).toBe(false);
+    } finally {
+      for (const c of children) c.kill('SIGKILL'); // only a failed test leaves one running
+      if (!stopped) await reader.stop();
+    }
+    expect(records(dir)).toEqual([]);
+  });
+
+  it('stopped while it waits in line (SIGTERM): its place is left, and readers are no longer held back', async () => {
+    const dir = copies.fresh();
+    const { writer, reader } = await writerQueuedBehind(dir);
+    try {
+      writer.kill('SIGTERM');
+      const ended = await writer.done;
+      expect(ended.code).toBe(1);
+      expect(ended.stderr).toMatch(/^error: stopped while waiting for the run window; nothing was started$/m);
+      expect(existsSync(waiting(dir))).toBe(false);
+      const status = cli(dir, ['status']);
+      expect(status.code, status.stderr).toBe(0);
+    } finally {
+      writer.kill('SIGKILL');
+      await reader.stop();
     }
     expect(records(dir)).toEqual([]);
   });

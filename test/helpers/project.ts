@@ -144,10 +144,12 @@ function copySchemasScript(from: string, to: string): string {
   `;
 }
 
-/** Environment for a CLI subprocess: no crash point unless asked, a fixed actor. */
+/** Environment for a CLI subprocess: no crash or pause point unless asked, a fixed actor. */
 function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, TIDEMARK_ACTOR: 'test', NO_COLOR: '1' };
   delete env.TIDEMARK_CRASH_AT;
+  delete env.TIDEMARK_PAUSE_AT;
+  delete env.TIDEMARK_PAUSE_FILE;
   delete env.TIDEMARK_PG_SCHEMA_PREFIX; // only the project's own prefix (projectEnv) may apply
   return { ...env, ...extra };
 }
