@@ -146,6 +146,6 @@ export function renderResult(r: RunResult): string {
 /** Names the earlier run(s) that published what a re-issued command found nothing left to publish in. */
 function renderAlreadyPublished(r: RunResult): string[] {
   return (r.already_published_by ?? []).map(
-    (e) => `Already published by run ${e.run_id} (${e.kind}${e.published_at ? `, ${e.published_at}` : ''}: ${e.datasets.join(', ')}), whose process ended before it reported; \`tidemark diff ${e.run_id}\` shows what it changed.`,
+    (e) => `Already published by run ${e.run_id} (${e.kind}${e.published_at ? `, ${e.published_at}` : ''}: ${e.datasets.join(', ')}), whose process stopped before it finished (killed, or stopped by a signal after its commit); \`tidemark diff ${e.run_id}\` shows what it changed.`,
   );
 }

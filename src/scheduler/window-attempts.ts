@@ -181,7 +181,7 @@ export async function runInWindowAttempts<T>(attempt: (ws: Workspace) => Promise
           state.stopped = { runId, runKey: String(err.details.run_key) };
           const window = parseWindow(String(err.details.window));
           o.waiting({ status: 'waiting', reason: 'outside_window', window: window.text, opens_at: String(err.details.opens_at), run_id: runId });
-          await waitWithNothingOpen(() => inWindow(window, clock.now()), () => Math.max(1, msUntilOpen(window, clock.now())), { ...o, clock, project, runId });
+          await waitWithNothingOpen(() => inWindow(window, clock.now()), () => Math.max(1, msUntilOpen(window, clock.now())), { ...o, clock, project, runId, waitingFor: 'the run window' });
         } else if (err.code === 'LOCKED' && !opened && state.stopped) {
           // Reopening after a wait: the window opened while another process (a production run) holds
           // the file. That one goes first; this command tries again shortly. Meanwhile it waits as
@@ -195,7 +195,7 @@ export async function runInWindowAttempts<T>(attempt: (ws: Workspace) => Promise
           if (!toldHeld) o.waiting({ status: 'waiting', reason: 'project_held', holder: err.message, run_id: runId });
           toldHeld = true;
           const until = clock.now() + HELD_RETRY_MS;
-          await waitWithNothingOpen(() => clock.now() >= until, () => until - clock.now(), { ...o, clock, project, runId, whileWaiting: () => queued?.renew() });
+          await waitWithNothingOpen(() => clock.now() >= until, () => until - clock.now(), { ...o, clock, project, runId, waitingFor: "the project's DuckDB file", whileWaiting: () => queued?.renew() });
         } else throw error;
       }
     }
@@ -226,7 +226,7 @@ async function retireSupersededRun(ws: Workspace, runId: string): Promise<void> 
 async function waitWithNothingOpen(
   done: () => boolean,
   remainingMs: () => number,
-  o: { clock: Clock; signal?: AbortSignal; signals?: NodeJS.Signals[]; project: Project | null; runId: string | null; whileWaiting?: () => void },
+  o: { clock: Clock; signal?: AbortSignal; signals?: NodeJS.Signals[]; project: Project | null; runId: string | null; waitingFor: string; whileWaiting?: () => void },
 ): Promise<void> {
   let interrupted = false;
   let wake = () => undefined as void;
@@ -239,7 +239,7 @@ async function waitWithNothingOpen(
   for (const s of o.signals ?? []) process.on(s, interrupt);
   try {
     for (;;) {
-      if (interrupted || o.signal?.aborted) throw stoppedWhileWaiting(o.runId);
+      if (interrupted || o.signal?.aborted) throw stoppedWhileWaiting(o.runId, o.waitingFor);
       if (o.runId && o.project && existsSync(cancelMarker(o.project, o.runId))) throw cancelledError(o.runId);
       if (done()) return;
       o.whileWaiting?.();
@@ -251,12 +251,13 @@ async function waitWithNothingOpen(
   }
 }
 
-function stoppedWhileWaiting(runId: string | null): TidemarkError {
+/** `waitingFor`: what the command waited for (the run window, or the file another process holds). */
+function stoppedWhileWaiting(runId: string | null, waitingFor: string): TidemarkError {
   return new TidemarkError(
     'CANCELLED',
     runId
-      ? `stopped while waiting for the run window; run ${runId} keeps its computed partitions in staging and nothing was published`
-      : 'stopped while waiting for the run window; nothing was started',
+      ? `stopped while waiting for ${waitingFor}; run ${runId} keeps its computed partitions in staging and nothing was published`
+      : `stopped while waiting for ${waitingFor}; nothing was started`,
     { run_id: runId, hint: runId ? 're-issue the same command to resume: tasks already computed are reused' : 're-issue the command to start it again' },
   );
 }

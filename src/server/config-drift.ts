@@ -55,6 +55,10 @@ export function projectDrift(ws: Workspace): string | null {
     return `tidemark.yaml or a model file changed and no longer loads (${ws.redact(message)})`;
   }
   const drift = onDisk.configHash === ws.project.configHash || loadedAs(onDisk) === loadedAs(ws.project) ? null : 'tidemark.yaml or a model file changed';
+  // Files that load the same project with other text (comments, layout) take the hash of that text:
+  // what the server now queues and audits names the files as they are, and a worker started from them
+  // (which compares its own hash with the run's) computes the runs it queues instead of refusing them.
+  if (drift === null) ws.project.configHash = onDisk.configHash;
   // A file written just now may be written again within the file system's clock tick, with the same
   // size: its stamp would not change. Such a load is not remembered (as git treats a "racily clean" file).
   if ([...files.values()].every((stamp) => stampedAt - stampTime(stamp) > RACY_MS)) lastLoads.set(ws.project, { files, drift });

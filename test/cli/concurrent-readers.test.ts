@@ -169,7 +169,7 @@ describe('a writer waiting between attempts (its run window opened while readers
       writer.kill('SIGTERM');
       const ended = await writer.done;
       expect(ended.code).toBe(1);
-      expect(ended.stderr).toMatch(/^error: stopped while waiting for the run window; nothing was started$/m);
+      expect(ended.stderr).toMatch(/^error: stopped while waiting for the project's DuckDB file; nothing was started$/m);
       expect(existsSync(waiting(dir))).toBe(false);
       const status = cli(dir, ['status']);
       expect(status.code, status.stderr).toBe(0);

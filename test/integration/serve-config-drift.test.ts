@@ -9,6 +9,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadProject } from '../../src/config/load.js';
 import { checkProjectUnchanged, projectDrift } from '../../src/server/config-drift.js';
 import { builtShop, cleanup, readModel, requireBuild, until, withWorkspace, writeModel } from '../helpers/project.js';
 
@@ -67,8 +68,13 @@ describe('serve notices an edited project with a stat-based check', () => {
           .replace('guards: { max_backfill_partitions: 90 }', '\n# a note for the on-call engineer\nguards:\n    max_backfill_partitions:   90   # still 90\n')
           .replace('name: shop', 'name: "shop"');
         expect(reworded).not.toBe(original);
+        const queuedWith = ws.project.configHash;
         writeFileSync(yaml, `${reworded}\n# trailing comment\n`);
         expect(projectDrift(ws)).toBeNull();
+        // What the server queues and audits now carries the hash a worker started from these files has:
+        // the worker computes the run instead of refusing it as planned with another project.
+        expect(ws.project.configHash).not.toBe(queuedWith);
+        expect(ws.project.configHash).toBe(loadProject(dir).configHash);
         expect(checkProjectUnchanged(ws, 'backfill')).toBeNull();
         expect(checkProjectUnchanged(ws, 'status')).toBeNull();
         // Remembered once the edit is not a racy one: still no drift, from the stat check alone.
