@@ -19,12 +19,32 @@ export type TidemarkEvent =
 export class EventBus {
   private readonly emitter = new EventEmitter();
 
+  /**
+   * Tells every listener. A listener is told, never asked: one that throws (or rejects) is reported
+   * as a process warning and the others are still told, so a bug in a progress display can neither
+   * fail the run that emitted the event nor make a run that published look failed to its caller.
+   */
   emit(event: TidemarkEvent): void {
-    this.emitter.emit('event', event);
+    for (const listener of this.emitter.listeners('event') as ((event: TidemarkEvent) => unknown)[]) {
+      try {
+        const result = listener(event);
+        if (result instanceof Promise) result.catch((error: unknown) => listenerFailed(event, error));
+      } catch (error) {
+        listenerFailed(event, error);
+      }
+    }
   }
 
   on(listener: (event: TidemarkEvent) => void): () => void {
     this.emitter.on('event', listener);
     return () => this.emitter.off('event', listener);
   }
+}
+
+function listenerFailed(event: TidemarkEvent, error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  process.emitWarning(`a Tidemark event listener threw on ${event.type} (the run went on): ${message}`, {
+    code: 'TIDEMARK_LISTENER',
+    detail: error instanceof Error ? error.stack : undefined,
+  });
 }

@@ -7,8 +7,8 @@
  *
  * @example
  * // From the folder that holds shop/ (after `tidemark init shop`); file paths resolve against the
- * // working directory, as on the command line. The same example is in README.md, whose copy
- * // test/integration/library-api.test.ts compiles and runs.
+ * // working directory, as on the command line. The same example is in README.md ("Using Tidemark as
+ * // a library"), whose copy the test suite compiles against the packed package and runs.
  * import { cpSync, readdirSync } from 'node:fs';
  * import { backfill, ingest, openWorkspace, planBackfill, run } from 'tidemark';
  *
@@ -42,7 +42,7 @@ export type { EventBus, TidemarkEvent } from './events.js';
 export { scaffoldShopExample, SHOP_DAYS, SHOP_FIRST_DAY } from './example/shop.js';
 
 // --- ingest, run, plan, backfill -------------------------------------------------------------
-export { ingest, planIngest, type IngestOptions, type IngestResult } from './execute/ingest.js';
+export { ingest, planIngest, type IngestFile, type IngestOptions, type IngestResult } from './execute/ingest.js';
 export { backfill, planBackfill, planRun, preflight, run } from './api/operations.js';
 export type { BackfillRequest, RunRequest } from './plan/build.js';
 export type { RunOptions, PublishMode } from './execute/run-context.js';
@@ -97,22 +97,20 @@ export type { StaleCause } from './consumers/ready.js';
  */
 export { dispatch, type AttemptRecord, type DispatchOptions, type DispatchReport } from './consumers/dispatcher.js';
 
-// --- runs, cancel ----------------------------------------------------------------------------
-/** `tidemark runs`: `listRunSummaries(ws.engine, limit)`. */
-export { listRunSummaries, type RunSummary } from './scheduler/run-list.js';
-/**
- * `tidemark cancel RUN`: `requestCancel(ws.engine, ws.engine, runId, ws.project)`. When the project's
- * DuckDB file is held by another process (openWorkspace throws LOCKED), `requestCancelByMarker(project,
- * runId)` with `loadProject(dir)` asks the holder to stop between tasks instead.
- */
-export { requestCancel, requestCancelByMarker } from './scheduler/cancel.js';
+// --- runs, cancel, wait ----------------------------------------------------------------------
+export { cancelRun, listRuns, waitForRun } from './api/runs.js';
+export type { RunSummary } from './scheduler/run-list.js';
+export type { WaitOptions } from './workers/wait.js';
 export type { RunRecord, RunStatus } from './state/runs.js';
+/**
+ * `tidemark cancel RUN` when the project's DuckDB file is held by another process (openWorkspace
+ * throws LOCKED): `requestCancelByMarker(loadProject(dir), runId)` asks the holder to stop between tasks.
+ */
+export { requestCancelByMarker } from './scheduler/cancel.js';
 
-// --- backfill --detach, worker, wait (PostgreSQL) --------------------------------------------
+// --- backfill --detach, worker (PostgreSQL) --------------------------------------------------
 export { enqueuePlan, type QueuedRun } from './workers/enqueue.js';
 export { runWorker, type WorkerOptions, type WorkerReport } from './workers/worker.js';
-/** `tidemark wait RUN`: `waitForRun(ws.engine, runId, { timeoutMs })`. */
-export { waitForRun, type WaitOptions } from './workers/wait.js';
 
 // --- serve -----------------------------------------------------------------------------------
 export { startServer, type RunningServer } from './server/server.js';

@@ -10,7 +10,7 @@ import { loadProject, STATE_DIR, type LoadOptions } from './config/load.js';
 import type { Project } from './config/project.js';
 import { DuckDbEngine } from './engines/duckdb/engine.js';
 import type { Engine } from './engines/engine.js';
-import { TidemarkError } from './errors.js';
+import { TidemarkError, usageError } from './errors.js';
 import { EventBus } from './events.js';
 import { fileSystemError } from './io/fs-errors.js';
 import { migrate } from './state/migrate.js';
@@ -51,6 +51,10 @@ export interface Workspace {
   readOnly: boolean;
   /** Removes configured secrets from text that may reach logs, audit records or JSON output. */
   redact(text: string): string;
+  /**
+   * Releases the project (on DuckDB, its database file, which another process may then open).
+   * Idempotent; every call made with the workspace afterwards is refused with USAGE.
+   */
   close(): Promise<void>;
 }
 
@@ -69,6 +73,10 @@ export function defaultActor(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export async function openWorkspace(dir: string, options: OpenOptions = {}): Promise<Workspace> {
+  // Every audit record names who acted: a blank name would record nobody (refused before anything is opened).
+  if (options.actor !== undefined && !options.actor.trim()) {
+    throw usageError('the actor is blank: every audit record names who acted', 'give a name (--actor NAME; library: openWorkspace(dir, { actor })), or leave it out for $TIDEMARK_ACTOR, else the OS user');
+  }
   const project = loadProject(dir, options);
   const redact = (text: string): string => redactSecrets(text, project.secrets);
   const command = redact(options.command ?? 'library');
@@ -100,7 +108,12 @@ export async function openWorkspace(dir: string, options: OpenOptions = {}): Pro
   const stopHeartbeats = attachRunHeartbeat(engine, events);
   return {
     project,
-    engine,
+    // Read by every call: after close() a call is refused as the caller's mistake, not reported as
+    // whatever the closed database driver says ("connection disconnected").
+    get engine(): Engine {
+      if (closed) throw new TidemarkError('USAGE', 'this workspace is closed', { hint: 'open the project again with openWorkspace, and close it once its last call has finished' });
+      return engine;
+    },
     events,
     actor: options.actor ?? defaultActor(options.env),
     command,
@@ -236,7 +249,7 @@ async function openDuckDbOnce(file: string, command: string, readOnly: boolean):
 function describeHolder(project: Project, error: TidemarkError, waitedMs: number): TidemarkError {
   const waited = waitedMs > 0 ? ` (still, after waiting ${formatWait(waitedMs)})` : '';
   if (error.details.here) {
-    return new TidemarkError('LOCKED', `${error.message}${waited}`, { hint: 'close that workspace first, or share it: open a project once per process (library: one openWorkspace, many calls)' });
+    return new TidemarkError('LOCKED', `${error.message}${waited}`, { pid: process.pid, file: error.details.file, hint: 'close that workspace first, or share it: open a project once per process (library: one openWorkspace, many calls)' });
   }
   const serve = readServeInfo(project.dir);
   const hint = serve && serve.pid === error.details.pid

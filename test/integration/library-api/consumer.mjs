@@ -12,7 +12,7 @@ import {
   auditLog,
   backfill,
   ingest,
-  listRunSummaries,
+  listRuns,
   openWorkspace,
   planBackfill,
   readiness,
@@ -63,7 +63,7 @@ try {
   const ready = await readiness(ws, 'daily_revenue', '2026-04-30');
   const chain = await verifyAudit(ws);
   const data = await verifyData(ws);
-  const runs = await listRunSummaries(ws.engine, 10);
+  const runs = await listRuns(ws, { limit: 10 });
   const lastAudit = (await auditLog(ws, { runId: result.run_id })).at(-1);
 
   process.stdout.write(
