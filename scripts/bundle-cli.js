@@ -13,7 +13,10 @@
  *
  * In the bundle the DuckDB driver's JavaScript is bundled too (the module that loads it is swapped for
  * a static import, below); only its native binding (@duckdb/node-bindings) is loaded from
- * node_modules. pg's optional native binding is never used.
+ * node_modules. That is why package.json names @duckdb/node-bindings itself, at the exact version
+ * @duckdb/node-api (the bundled JavaScript) depends on: a package manager that does not hoist
+ * dependencies of dependencies (pnpm) would otherwise leave it where the bundle cannot see it, and a
+ * newer binding than the bundled driver could disagree with it. pg's optional native binding is never used.
  */
 import { build } from 'esbuild';
 import { readdirSync, rmSync } from 'node:fs';

@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'CANCELLED'
   | 'WINDOW_CLOSED' // a one-shot run stopped between tasks because its window closed (resumable)
+  | 'RUN_FAILED' // a run that was followed (`wait RUN`, waitForRun) failed: its error says why
+  | 'TIMEOUT' // a wait ran out before the run it followed finished; the run goes on
   | 'INTERNAL';
 
 const EXIT_CODES: Record<ErrorCode, number> = {
@@ -36,6 +38,8 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   NOT_FOUND: 2,
   CANCELLED: 1,
   WINDOW_CLOSED: 1,
+  RUN_FAILED: 1,
+  TIMEOUT: 1,
   INTERNAL: 1,
 };
 

@@ -97,7 +97,11 @@ function unknownDataset(project: Project, name: string): Error {
   const names = [...project.datasets.keys()];
   const close = names.filter((n) => n.includes(name) || name.includes(n));
   return new TidemarkError('UNKNOWN_DATASET', `unknown dataset '${name}'`, {
-    hint: names.length ? `datasets in this project: ${(close.length ? close : names).join(', ')}` : `this project declares no datasets yet: add them under datasets: in ${path.basename(project.configPath)}`,
+    hint: !names.length
+      ? `this project declares no datasets yet: add them under datasets: in ${path.basename(project.configPath)}`
+      : close.length && close.length < names.length
+        ? `did you mean ${close.join(' or ')}? (datasets in this project: ${names.join(', ')})`
+        : `datasets in this project: ${names.join(', ')}`,
   });
 }
 

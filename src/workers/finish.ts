@@ -118,5 +118,5 @@ export async function activeWorkerRuns(engine: Engine): Promise<{ run_id: string
 }
 
 export function runFailedError(runId: string, message: string | null): TidemarkError {
-  return new TidemarkError('INTERNAL', `run ${runId} failed: ${message ?? 'unknown error'}`, { run_id: runId, hint: 're-issue the same backfill to resume it: tasks already computed are reused' });
+  return new TidemarkError('RUN_FAILED', `run ${runId} failed: ${message ?? 'unknown error'}`, { run_id: runId, hint: 're-issue the same backfill to resume it: tasks already computed are reused' });
 }

@@ -1,6 +1,7 @@
 /** `tidemark wait RUN`: follows a run (typically a detached one) until it is published or ends otherwise. */
 import type { Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
+import { runLiveness } from '../plan/snapshot.js';
 import { getRun, type RunRecord } from '../state/runs.js';
 import { runFailedError, taskCounts } from './finish.js';
 
@@ -13,16 +14,24 @@ export interface WaitOptions {
 }
 
 /** What one look at a run saw: its record and task counts, or why the project could not be read right now. */
-export type RunLook = { run: RunRecord | null; counts: Record<string, number> } | { held: string };
+export type RunLook = { run: RunRecord | null; counts: Record<string, number>; interrupted?: boolean } | { held: string };
 
 /** Resolves with the run once published (or complete); throws when it failed, was cancelled, or the time ran out. */
 export function waitForRun(engine: Engine, runId: string, options: WaitOptions): Promise<RunRecord> {
   return followRun(() => lookAtRun(engine, runId), runId, options);
 }
 
+/**
+ * `interrupted`: the run is in flight on record but its process is gone (the rule planning's guards
+ * use, runLiveness): nothing will finish it until its command is re-issued, so waiting would only run
+ * out the clock. A run computed by workers (pid null) is never interrupted: any worker may go on.
+ */
 export async function lookAtRun(engine: Engine, runId: string): Promise<RunLook> {
   const run = await getRun(engine, engine, runId);
-  return { run, counts: run ? await taskCounts(engine, engine, runId) : {} };
+  if (!run) return { run, counts: {} };
+  const inFlight = ['planned', 'computing', 'cancelling', 'publishing'].includes(run.status);
+  const interrupted = inFlight && run.pid !== null && !(await runLiveness(engine, engine))(run);
+  return { run, counts: await taskCounts(engine, engine, runId), ...(interrupted ? { interrupted } : {}) };
 }
 
 /**
@@ -46,13 +55,20 @@ export async function followRun(look: () => Promise<RunLook>, runId: string, opt
       if (run.status === 'published' || run.status === 'complete') return run;
       if (run.status === 'failed') throw runFailedError(runId, run.error);
       if (run.status === 'cancelled') throw new TidemarkError('CANCELLED', `run ${runId} was cancelled; nothing was published`, { run_id: runId });
+      if (seen.interrupted) {
+        throw new TidemarkError('RUN_FAILED', `run ${runId} was interrupted: its process (pid ${run.pid}) ended while the run was ${run.status}; nothing of it was published`, {
+          run_id: runId,
+          interrupted: true,
+          hint: `re-issue its command to resume it (tasks already computed are reused): ${run.command}`,
+        });
+      }
       const key = `${run.status} ${JSON.stringify(counts)}`;
       if (key !== last) options.onProgress?.(run, counts);
       last = key;
       status = run.status;
     }
     if (Date.now() >= deadline) {
-      throw new TidemarkError('INTERNAL', `run ${runId} is still ${status} after ${Math.round(options.timeoutMs / 1000)} s`, {
+      throw new TidemarkError('TIMEOUT', `run ${runId} is still ${status} after ${Number((options.timeoutMs / 1000).toFixed(1))} s`, {
         run_id: runId,
         hint: 'is a `tidemark worker` running? see `tidemark runs`; wait again with a longer --timeout',
       });

@@ -186,11 +186,12 @@ function packAndInstall(scratch: string): Packed {
   renameSync(path.join(modules, 'package'), path.join(modules, 'tidemark'));
   // What an install from a registry adds: the package's dependencies (not its devDependencies, such
   // as @types/pg), linked to the repo's copies; and the consumer's own @types/node. The CLI bundle
-  // (dist/tidemark.cjs) requires @duckdb/node-bindings, a dependency of @duckdb/node-api, from its
-  // own folder: found where npm hoists it to the top of node_modules, as it does here.
+  // (dist/tidemark.cjs) requires @duckdb/node-bindings from its own folder: a dependency of its own
+  // (the version its bundled driver was built with), so a package manager that does not hoist
+  // @duckdb/node-api's dependencies (pnpm) installs it where the bundle looks.
   const repoModules = realpathSync(path.join(ROOT, 'node_modules'));
   const manifest = JSON.parse(readFileSync(path.join(modules, 'tidemark', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-  for (const name of [...Object.keys(manifest.dependencies), '@duckdb/node-bindings', '@types/node']) {
+  for (const name of [...Object.keys(manifest.dependencies), '@types/node']) {
     mkdirSync(path.dirname(path.join(modules, name)), { recursive: true });
     symlinkSync(path.join(repoModules, name), path.join(modules, name));
   }
@@ -245,6 +246,10 @@ describe('the packed package, installed in a project outside the repo', () => {
     const declarations = files.filter((f) => f.endsWith('.d.ts'));
     const leaking = declarations.filter((f) => readFileSync(path.join(consumer, 'node_modules', 'tidemark', f), 'utf8').includes(ROOT));
     expect(leaking).toEqual([]);
+    // The CLI bundle loads the native binding itself: the package names it, at the version the bundled driver wants.
+    const manifest = JSON.parse(readFileSync(path.join(consumer, 'node_modules', 'tidemark', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const driver = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', '@duckdb', 'node-api', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(manifest.dependencies['@duckdb/node-bindings']).toBe(driver.dependencies['@duckdb/node-bindings']);
   });
 
   it('exports exactly the public surface at runtime', () => {

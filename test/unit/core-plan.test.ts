@@ -223,16 +223,19 @@ describe('buildBackfillPlan', () => {
     expect(resolveRange(project, 'monthly_revenue', '2026-02', '2026-03-15')).toEqual(['2026-02-01', '2026-03-01']);
   });
 
-  it("names the project's datasets for an unknown one, or says it has none", () => {
-    const hint = (project: Project) => {
+  it("names the project's datasets for an unknown one (the close ones first), or says it has none", () => {
+    const hint = (project: Project, dataset = 'nope') => {
       try {
-        buildBackfillPlan(project, state(builtSnapshot(project)), { dataset: 'nope', from: '2026-03-01', to: '2026-03-02' });
+        buildBackfillPlan(project, state(builtSnapshot(project)), { dataset, from: '2026-03-01', to: '2026-03-02' });
       } catch (e) {
         return (e as TidemarkError).hint;
       }
       return 'none';
     };
     expect(hint(shopProject())).toMatch(/^datasets in this project: orders, /);
+    // A name found inside others is offered as a guess, not as the project's only datasets.
+    expect(hint(shopProject(), 'x')).toBe('did you mean fx_rates? (datasets in this project: orders, fx_rates, daily_revenue, monthly_revenue, revenue_7d)');
+    expect(hint(shopProject(), 'daily_revenu')).toMatch(/^did you mean daily_revenue\? \(datasets in this project: orders, /);
     const empty = { ...shopProject(), datasets: new Map(), order: [], configPath: '/p/tidemark.yaml' };
     expect(hint(empty)).toBe('this project declares no datasets yet: add them under datasets: in tidemark.yaml');
   });
