@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TidemarkError } from '../../src/errors.js';
 import { waitForRun } from '../../src/api/runs.js';
-import { applyOrdersFix, builtShop, cleanup, cli, cliJson, copyProject, days, readModel, requireBuild, testEngines, withWorkspace, writeModel } from '../helpers/project.js';
+import { applyOrdersFix, builtShop, cli, cliJson, days, projectCopies, readModel, requireBuild, testEngines, withWorkspace, writeModel } from '../helpers/project.js';
 
 const FIX = days('2026-03-01', '2026-03-04');
 const BACKFILL = ['backfill', 'daily_revenue', '--from', FIX[0], '--to', FIX[FIX.length - 1], '--reason', 'INC: EUR fix', '--yes'];
@@ -27,19 +27,14 @@ async function waitError(dir: string, runId: string, timeoutMs: number): Promise
 
 describe.each(testEngines(inject('pgUrl')))('waiting for a run that will not publish ($kind)', (engine) => {
   let base = '';
-  const made: string[] = [];
-  const fresh = () => {
-    const dir = copyProject(base);
-    made.push(dir);
-    return dir;
-  };
+  const { fresh, removeAll } = projectCopies(() => base);
 
   beforeAll(async () => {
     requireBuild();
     base = await builtShop(undefined, undefined, { engine });
     applyOrdersFix(base, FIX);
   }, 300_000);
-  afterAll(() => cleanup(base, ...made));
+  afterAll(removeAll);
 
   it('a failed run: RUN_FAILED with its error, and `wait` exits 1 saying so', async () => {
     const dir = fresh();
