@@ -319,28 +319,3 @@ describe('tidemark serve holding the project', () => {
     expect(records(dir)).toEqual([]);
   });
 });
-
-describe('tidemark wait RUN', () => {
-  it('does not hold the file between its looks: the re-issued command it waits for runs, and the wait then ends with it', async () => {
-    const dir = copies.fresh();
-    // A backfill killed after its third task: the run stays computing until the command is re-issued.
-    const killed = cli(dir, BACKFILL.map((a) => (a === '2026-03-02' ? '2026-03-06' : a)), { env: { TIDEMARK_CRASH_AT: 'task.computed:3' } });
-    expect(killed.signal).toBe('SIGKILL');
-    const runs = cliJson<{ run_id: string; status: string }[]>(dir, ['runs']);
-    const runId = runs.find((r) => r.status === 'computing')?.run_id;
-    expect(runId, JSON.stringify(runs)).toBeDefined();
-    const waiting = cliChild(dir, ['wait', runId!, '--timeout', '300']);
-    try {
-      await until(() => /computing/.test(waiting.stderr()) || waiting.child.exitCode !== null);
-      const resumed = cli(dir, BACKFILL.map((a) => (a === '2026-03-02' ? '2026-03-06' : a)));
-      expect(resumed.code, resumed.stderr).toBe(0);
-      expect(resumed.stdout).toContain(runId!);
-      const waited = await waiting.done;
-      expect(waited.code, waited.stderr).toBe(0);
-      expect(waited.stdout).toMatch(new RegExp(`^Run ${runId} (published|complete) \\(publish \\d+\\)\\.$`, 'm'));
-    } finally {
-      waiting.kill('SIGKILL'); // only a failed test leaves it running
-    }
-    expect(records(dir)).toEqual([]);
-  });
-});

@@ -272,11 +272,19 @@ describe('the window closes mid-run (DuckDB, one-shot)', () => {
     expect(cli(dir, ['status', '--json']).code).toBe(0);
     expect(cliJson(dir, ['run', 'revenue_7d']).status).toBe('noop'); // production run: opens, plans, nothing of its own to do
     applyOrdersFix(dir, days('2026-03-12', '2026-03-13')); // a production write (ingest) outside the backfill's range
+    // `tidemark wait RUN` from another process: the run's process lives, so the wait goes on, and it
+    // opens the project only for each look, so it never keeps the resuming backfill out of the file.
+    const waiting = cliChild(dir, ['wait', runId, '--timeout', '300']);
+    await until(() => /computing/.test(waiting.stderr()) || waiting.child.exitCode !== null);
+    expect(waiting.child.exitCode, waiting.stderr()).toBeNull();
 
     bf.clock.set(local(22, 5));
     await bf.driveToEnd();
     const done = await bf.result;
     expect(done).toMatchObject({ status: 'published', run_id: runId, reused: 2 });
+    const waited = await waiting.done;
+    expect(waited.code, waited.stderr).toBe(0);
+    expect(waited.stdout).toMatch(new RegExp(`^Run ${runId} (published|complete) \\(publish \\d+\\)\\.$`, 'm'));
     expect(bf.opens()).toBe(2);
     expect(done.published.map((p) => `${p.dataset}/${p.partition}`).sort()).toEqual(RANGE.map((d) => `daily_revenue/${d}`));
     // Every partition was computed exactly once over the two attempts.
