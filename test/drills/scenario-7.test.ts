@@ -7,7 +7,10 @@
  * command and before/after per partition; the check then passes, anchored to an exported head.
  * No audit, no write: with the audit table made unwritable (renamed on DuckDB; a trigger refusing
  * inserts on PostgreSQL) every reprocessing path — ingest, backfill, restore, lock, unlock, gc,
- * consumers redeliver — is refused and changes nothing. A hand edit of the trail is caught, and
+ * consumers redeliver — is refused and changes nothing. A forced re-send to a consumer
+ * (`consumers redeliver --run`) used to leave no record at all, although it overwrites what each
+ * delivery was and makes the consumer act again: it is now on the trail, with who, why and each
+ * delivery as it stood. A hand edit of the trail is caught, and
  * later writes do not hide it; a cut-off tail is caught against the exported head.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -31,10 +34,15 @@ describe.each(testEngines(inject('pgUrl')))('scenario 7 drill: a fix made outsid
   let out: string;
   const sql = (text: string) => withWorkspace(dir, (ws) => ws.engine.exec(text.replaceAll('{data}', ws.engine.dialect.quote(ws.engine.dataSchema)).replaceAll('{state}', ws.engine.dialect.quote(ws.engine.stateSchema))));
   const trail = () => cliJson<AuditRecord[]>(dir, ['audit', 'log']);
+  const deliveries = () => withWorkspace(dir, (ws) => ws.engine.query(`SELECT * FROM ${ws.engine.dialect.table(ws.engine.stateSchema, 'deliveries')} ORDER BY event_id, consumer`));
 
   beforeAll(async () => {
     requireBuild();
     dir = await builtShop('2026-03-20', '2026-04-30', { engine });
+    // The finance export learns of every publish of daily_revenue through a ready marker.
+    const file = path.join(dir, 'tidemark.yaml');
+    const yaml = readFileSync(file, 'utf8').replace('    sql: models/daily_revenue.sql\n', '    sql: models/daily_revenue.sql\n    consumers: [finance_export]\n');
+    writeFileSync(file, `${yaml}\nconsumers:\n  finance_export: { kind: file, path: "ready/daily_revenue.json" }\n`);
     out = tempDir('tidemark-drill7-');
   }, 240_000);
   afterAll(() => {
@@ -90,6 +98,16 @@ describe.each(testEngines(inject('pgUrl')))('scenario 7 drill: a fix made outsid
         [2, true],
       ]);
 
+      // The finance export is sent the corrected run again: who re-sent it and why is on the trail too,
+      // with each delivery as it stood before (the re-send overwrites its state).
+      const resend = cliJson<{ requeued: number }>(dir, ['consumers', 'redeliver', '--run', backfill.run_id, '--reason', 'INC-7 finance re-exports the corrected days', ...ONCALL]);
+      expect(resend.requeued).toBeGreaterThan(0);
+      const [redelivered] = trail().slice(-1);
+      expect(redelivered).toMatchObject({ action: 'consumers.redeliver', actor: 'oncall-jane', reason: 'INC-7 finance re-exports the corrected days', run_id: backfill.run_id });
+      const requeued = (redelivered.details as { requeued: { consumer: string; status: string; delivered_at: string | null }[] }).requeued;
+      expect(requeued).toHaveLength(resend.requeued);
+      expect(requeued.every((d) => d.consumer === 'finance_export' && d.status === 'delivered' && d.delivered_at !== null)).toBe(true);
+
       // Version 1 of a hand-edited day is not restorable: its rows in history are the edited ones,
       // kept as evidence. Refused, saying why and what brings the partition back.
       const restore = cli(dir, ['restore', 'daily_revenue', '--version', '1', '--from', FIX[0], '--to', FIX[0], '--reason', 'back to v1', '--yes']);
@@ -110,7 +128,9 @@ describe.each(testEngines(inject('pgUrl')))('scenario 7 drill: a fix made outsid
     expect(cli(dir, ['lock', 'daily_revenue', '--from', '2026-03-20', '--to', '2026-03-25', '--reason', 'Q1 closed']).code).toBe(0);
     const yaml = readFileSync(path.join(dir, 'tidemark.yaml'), 'utf8');
     const [late] = writeOrdersFix(dir, ['2026-04-10']);
+    const resent = trail().filter((r) => r.action === 'consumers.redeliver').at(-1)!.run_id!;
     const before = await snapshotState(dir);
+    const deliveriesBefore = await deliveries();
     const block =
       engine.kind === 'duckdb'
         ? ['ALTER TABLE {state}.audit RENAME TO audit_offline']
@@ -128,8 +148,9 @@ describe.each(testEngines(inject('pgUrl')))('scenario 7 drill: a fix made outsid
         ['restore', 'revenue_7d', '--version', '1', '--from', FIX[0], '--to', FIX[0], '--reason', 'undo', '--yes'],
         ['lock', 'daily_revenue', '--from', '2026-04-01', '--to', '2026-04-05', '--reason', 'freeze'],
         ['unlock', 'daily_revenue', '--from', '2026-03-20', '--to', '2026-03-25', '--reason', 'reopen'],
+        ['consumers', 'redeliver', '--run', resent, '--reason', 'resend'],
       ];
-      for (const args of paths) refusals[args[0]] = cli(dir, args);
+      for (const args of paths) refusals[args[0] === 'consumers' ? 'consumers redeliver' : args[0]] = cli(dir, args);
       // gc with something to remove: every replaced version expires.
       writeFileSync(path.join(dir, 'tidemark.yaml'), `${yaml}\nretention: { versions: 0, days: 0 }\n`);
       refusals.gc = cli(dir, ['gc', '--reason', 'free space']);
@@ -148,6 +169,7 @@ describe.each(testEngines(inject('pgUrl')))('scenario 7 drill: a fix made outsid
       expect(hint, `${command} says what to do`).toMatch(engine.kind === 'duckdb' ? /^hint: rename the table back/ : /^hint: the state table \S+\.audit refuses Tidemark's insert .*then re-issue the command/);
     }
     expect(await snapshotState(dir)).toEqual(before);
+    expect(await deliveries()).toEqual(deliveriesBefore);
 
     // Once the trail can be written again, the same command goes through, with its record.
     const ingest = cliJson<{ run_id: string }>(dir, ['ingest', 'orders', late, '--reason', 'late fix']);
