@@ -210,7 +210,7 @@ async function openEngine(project: Project, command: string, options: OpenOption
         return await openDuckDbOnce(file, command, access.readOnly);
       } catch (error) {
         if (!(error instanceof TidemarkError) || error.code !== 'LOCKED') throw error;
-        if (Date.now() >= deadline) throw describeHolder(project, error, waitMs);
+        if (Date.now() >= deadline) throw describeHolder(project, error, waitMs, command);
         if (!access.readOnly && !error.details.here) {
           if (queued) queued.renew();
           else queued = waitAsWriter(dir, command);
@@ -246,18 +246,38 @@ async function openDuckDbOnce(file: string, command: string, readOnly: boolean):
   return engine;
 }
 
-function describeHolder(project: Project, error: TidemarkError, waitedMs: number): TidemarkError {
+function describeHolder(project: Project, error: TidemarkError, waitedMs: number, command: string): TidemarkError {
   const waited = waitedMs > 0 ? ` (still, after waiting ${formatWait(waitedMs)})` : '';
   if (error.details.here) {
     return new TidemarkError('LOCKED', `${error.message}${waited}`, { pid: process.pid, file: error.details.file, hint: 'close that workspace first, or share it: open a project once per process (library: one openWorkspace, many calls)' });
   }
   const serve = readServeInfo(project.dir);
+  const holder = liveHolders(stateDir(project)).get(Number(error.details.pid));
+  // `tidemark serve` refused: suggesting serve would send the user in a circle.
+  const isServe = /^tidemark serve\b/.test(command);
+  const wait = waitedMs > 0 ? 'wait longer (--wait SECONDS, or --wait alone for up to an hour)' : 'wait for it to finish, retry with --wait';
   const hint = serve && serve.pid === error.details.pid
     ? `tidemark serve (pid ${serve.pid}) holds it: CLI commands are handed to it on their own; from code, call its API at http://${serve.host}:${serve.port} (token in .tidemark/serve.json), or stop it first`
-    : waitedMs > 0
-      ? 'wait longer (--wait SECONDS, or --wait alone for up to an hour), or run `tidemark serve` so commands are handed to one process'
-      : 'wait for it to finish, retry with --wait, or run `tidemark serve` so commands are handed to one process';
+    : holder?.run_id && !holder.read_only
+      ? runHolderHint(holder.run_id, holder.command, wait, isServe)
+      : isServe
+        ? `${wait}; then start tidemark serve, and commands from other terminals are handed to it`
+        : `${wait}, or run \`tidemark serve\` so commands are handed to one process`;
   return new TidemarkError('LOCKED', `the project's DuckDB file is held by another Tidemark process: ${whoHolds(project, error)}${waited}`, { ...error.details, hint });
+}
+
+/**
+ * A one-shot command holds the file for its whole run (a big backfill, throttled or not), so the way
+ * for other work to go first is the one that keeps the backfill's work: stop its run between tasks,
+ * then re-issue it through `tidemark serve`, where it resumes and commands from other terminals run
+ * beside it.
+ */
+function runHolderHint(runId: string, holderCommand: string, wait: string, isServe: boolean): string {
+  const what = /^tidemark (\S+)/.exec(holderCommand)?.[1] ?? 'command';
+  const cancel = `\`tidemark cancel ${runId}\` stops that run between tasks, keeping what it computed`;
+  return isServe
+    ? `${wait}; or ${cancel}, then start tidemark serve and re-issue the ${what} from another terminal: it is handed to the server, resumes the run, and other commands run beside it`
+    : `${wait}; or, for this command to go first, ${cancel}: start \`tidemark serve\`, then re-issue the ${what} (it resumes the run) and this command from other terminals, and they run side by side`;
 }
 
 /**

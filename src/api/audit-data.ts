@@ -18,7 +18,7 @@
  * as read-only).
  */
 import { getDataset, type DatasetSpec, type Project } from '../config/project.js';
-import { parsePartitionKey, type PartitionKey } from '../core/grain.js';
+import { addPartitions, parsePartitionKey, sortKeys, type PartitionKey } from '../core/grain.js';
 import { TidemarkError } from '../errors.js';
 import { EMPTY_CHECKSUM } from '../execute/staging.js';
 import { loadPartitions, type PartitionRecord } from '../state/partitions.js';
@@ -122,10 +122,9 @@ export function dataDriftError(project: Project, verdict: DataVerdict): Tidemark
     ...verdict.unaudited.map((u) => `${u.dataset} ${u.partition} (${describeUnsealed(u)})`),
   ];
   const shown = parts.slice(0, 5).join(', ') + (parts.length > 5 ? `, … (${parts.length - 5} more)` : '');
-  // Partitions to rebuild: changed live rows, or a record edited to match them; one line each, though a
-  // partition may be both (its rows changed and its record edited).
-  const seen = new Set<string>();
-  const [rebuild, ...others] = [...verdict.mismatches, ...verdict.unaudited].filter((m) => !seen.has(`${m.dataset}\0${m.partition}`) && seen.add(`${m.dataset}\0${m.partition}`));
+  // Partitions to rebuild: changed live rows, or a record edited to match them (a partition may be
+  // both: named once), as one command per run of adjacent partitions of a dataset.
+  const [rebuild, ...others] = repairRanges(project, [...verdict.mismatches, ...verdict.unaudited]);
   const firstUnpublished = verdict.unpublished[0];
   const what = verdict.mismatches.length || verdict.unpublished.length ? 'the live data differs from the audit trail' : 'the recorded partitions differ from the audit trail';
   return new TidemarkError('CHECK_FAILED', `${what}: ${shown}`, {
@@ -152,42 +151,79 @@ export function describeSealed(s: SealedState): string {
   return `v${s.version}, ${s.rows} rows, checksum ${s.checksum ?? '(not sealed)'} (record ${s.seq})`;
 }
 
+/** Adjacent partitions of one dataset to put back with one command (a source's files are reloaded at once). */
+interface RepairRange {
+  dataset: string;
+  from: PartitionKey;
+  to: PartitionKey;
+  partitions: number;
+  /** The recorded version of a single partition (an earlier one can be restored); null for a range. */
+  version: number | null;
+}
+
 /**
- * The way back for a partition changed in place. Its genuine rows exist nowhere any more (history
+ * The partitions to put back, grouped: a model's adjacent partitions into one backfill (one publish,
+ * whose --downstream rebuilds each dependent once), all of a source's into one reload.
+ */
+function repairRanges(project: Project, drifted: { dataset: string; partition: PartitionKey; version: number }[]): RepairRange[] {
+  const byDataset = new Map<string, Map<PartitionKey, number>>();
+  for (const m of drifted) {
+    let keys = byDataset.get(m.dataset);
+    if (!keys) byDataset.set(m.dataset, (keys = new Map()));
+    keys.set(m.partition, m.version);
+  }
+  const out: RepairRange[] = [];
+  for (const [dataset, keys] of byDataset) {
+    const ds = getDataset(project, dataset);
+    const first = out.length;
+    for (const key of sortKeys(keys.keys())) {
+      const last = out.length > first ? out[out.length - 1] : null;
+      if (last && (ds.kind === 'source' || addPartitions(last.to, ds.grain, 1) === key)) {
+        out[out.length - 1] = { ...last, to: key, partitions: last.partitions + 1, version: null };
+        continue;
+      }
+      out.push({ dataset, from: key, to: key, partitions: 1, version: keys.get(key)! });
+    }
+  }
+  return out;
+}
+
+/**
+ * The way back for partitions changed in place. Their genuine rows exist nowhere any more (history
  * holds only replaced versions), so they are rebuilt: a backfill, or for a source an ingest
  * --reload of its files, replaces a partition whose live rows drifted even when it computes the
  * recorded content (publish.ts).
  */
-function repairHint(project: Project, m: { dataset: string; partition: PartitionKey; version: number }, recordEdited: boolean): string {
-  const range = `--from ${m.partition} --to ${m.partition}`;
-  const earlier = m.version > 1 ? `, or bring back an earlier version: \`tidemark restore ${m.dataset} --version ${m.version - 1} ${range} --reason "…"\`` : '';
-  const model = getDataset(project, m.dataset).kind === 'model';
+function repairHint(project: Project, r: RepairRange, recordEdited: boolean): string {
+  const one = r.partitions === 1;
+  const earlier = r.version !== null && r.version > 1 ? `, or bring back an earlier version: \`tidemark restore ${r.dataset} --version ${r.version - 1} --from ${r.from} --to ${r.to} --reason "…"\`` : '';
+  const model = getDataset(project, r.dataset).kind === 'model';
   const cause = recordEdited
-    ? `tidemark.partitions was changed outside Tidemark (\`tidemark audit lineage ${m.dataset} --partition ${m.partition}\` shows what the trail sealed); `
-    : `the live rows${model ? '' : ` of source ${m.dataset}`} were changed outside Tidemark; `;
-  if (model) return `${cause}rebuild the partition as recorded: ${repairCommand(project, m)} (add --downstream for its dependents)${earlier}`;
-  return `${cause}load the partition's files again: ${repairCommand(project, m)} (\`tidemark history ${m.dataset} --partition ${m.partition}\` shows the run that loaded them)${earlier}`;
+    ? `tidemark.partitions was changed outside Tidemark (\`tidemark audit lineage ${r.dataset} --partition ${r.from}\` shows what the trail sealed); `
+    : `the live rows${model ? '' : ` of source ${r.dataset}`} were changed outside Tidemark; `;
+  if (model) return `${cause}rebuild ${one ? 'the partition' : `the ${r.partitions} partitions`} as recorded: ${repairCommand(project, r)} (add --downstream for ${one ? 'its' : 'their'} dependents)${earlier}`;
+  return `${cause}load ${one ? "the partition's" : 'their'} files again: ${repairCommand(project, r)} (\`tidemark history ${r.dataset} --partition ${r.from}\` shows the run that loaded them)${earlier}`;
 }
 
-/** How many further partitions the hint names one by one; the rest are counted. */
+/** How many further ranges the hint names one by one; the rest are counted. */
 const REPAIRS_SHOWN = 4;
 
 /**
- * The hint's further lines when several partitions differ (each named once): each one's repair, so nobody fixes the
- * first, verifies again and only then learns of the next (the way back for each is the same as the
- * first line's: rebuild, reload, or restore an earlier version).
+ * The hint's further lines when partitions of several ranges or datasets differ (each named once):
+ * each one's repair, so nobody fixes the first, verifies again and only then learns of the next (the
+ * way back for each is the same as the first line's: rebuild, reload, or restore an earlier version).
  */
-function otherRepairs(project: Project, others: { dataset: string; partition: PartitionKey }[]): string[] {
-  const lines = others.slice(0, REPAIRS_SHOWN).map((m) => `likewise ${m.dataset} ${m.partition}: ${repairCommand(project, m)}`);
-  const more = others.length - REPAIRS_SHOWN;
+function otherRepairs(project: Project, others: RepairRange[]): string[] {
+  const lines = others.slice(0, REPAIRS_SHOWN).map((r) => `likewise ${r.dataset} ${r.from === r.to ? r.from : `${r.from}..${r.to}`}: ${repairCommand(project, r)}`);
+  const more = others.slice(REPAIRS_SHOWN).reduce((n, r) => n + r.partitions, 0);
   if (more > 0) lines.push(`and ${more} more partition(s), repaired the same way: the report lists them all (\`--json\`: data.mismatches, data.unaudited)`);
   return lines;
 }
 
-/** The command that puts one partition back as recorded: rebuild a model's, reload a source's files. */
-function repairCommand(project: Project, m: { dataset: string; partition: PartitionKey }): string {
-  if (getDataset(project, m.dataset).kind === 'model') return `\`tidemark backfill ${m.dataset} --from ${m.partition} --to ${m.partition} --reason "…"\``;
-  return `\`tidemark ingest ${m.dataset} FILE… --reload --reason "…"\``;
+/** The command that puts partitions back as recorded: rebuild a model's, reload a source's files. */
+function repairCommand(project: Project, r: RepairRange): string {
+  if (getDataset(project, r.dataset).kind === 'model') return `\`tidemark backfill ${r.dataset} --from ${r.from} --to ${r.to} --reason "…"\``;
+  return `\`tidemark ingest ${r.dataset} FILE… --reload --reason "…"\``;
 }
 
 /** --from/--to as keys of the dataset's grain (each bound optional). */

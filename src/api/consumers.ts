@@ -5,7 +5,8 @@
  */
 import { awaitedConsumers } from '../consumers/awaiting.js';
 import { describeTarget, isPauseConsumer, maxAttempts, subscriptions } from '../consumers/config.js';
-import { countDeliveries, listDeliveries, newestDeliveries, requeue, type DeliveryStatus } from '../consumers/deliveries.js';
+import { countDeliveries, listDeliveries, newestDeliveries, type DeliveryStatus } from '../consumers/deliveries.js';
+import { requeueAudited } from '../consumers/requeue.js';
 import { dispatch, type DispatchOptions, type DispatchReport } from '../consumers/dispatcher.js';
 import { enqueueNewEvents } from '../consumers/enqueue.js';
 import { failedDelivery, hasFailed, type FailedDelivery } from '../consumers/failures.js';
@@ -132,7 +133,12 @@ export interface RedeliverRequest {
   run?: string;
   /** Re-queue dead-lettered deliveries. */
   dead?: boolean;
+  /** Why, for the audit record of a re-queue (`dead` or `run`). */
+  reason?: string;
 }
+
+/** The reason recorded for a re-queue given none (core/mutations.ts). */
+const REDELIVER_DEFAULT_REASON = 're-queue consumer deliveries';
 
 export interface RedeliverReport extends DispatchReport {
   requeued: number;
@@ -162,7 +168,8 @@ export async function redeliver(ws: Workspace, request: RedeliverRequest = {}, o
   let requeued = 0;
   if (request.dead || request.run) {
     const statuses: DeliveryStatus[] = request.dead ? ['dead'] : ['dead', 'delivered'];
-    requeued = await requeue(ws.engine, ws.engine, { consumer: request.consumer, runId: request.run, statuses }, now);
+    // Audited: a re-queue overwrites what the deliveries were and makes consumers act again (consumers/requeue.ts).
+    requeued = await requeueAudited(ws, { consumer: request.consumer, runId: request.run, statuses, reason: ws.redact(request.reason?.trim() || REDELIVER_DEFAULT_REASON) }, now);
   }
   const report = await dispatch(ws, { ...options, consumer: request.consumer });
   return { ...report, requeued, dead_left: request.dead ? 0 : (await deadDeliveries(ws, request.consumer)) - report.dead };

@@ -22,6 +22,7 @@ import { modelStager } from '../execute/model-stager.js';
 import type { RunOptions } from '../execute/run-context.js';
 import { buildBackfillPlan, buildRunPlan, type BackfillRequest, type RunRequest } from '../plan/build.js';
 import { loadPlanningState, type PlanningState } from '../plan/snapshot.js';
+import { staleThroughReads } from '../plan/stale-cause.js';
 import { isUpToDate, rememberIfUpToDate, upToDateKey } from '../plan/up-to-date.js';
 import type { Plan } from '../plan/types.js';
 import { loadPartitions, type PartitionRecord } from '../state/partitions.js';
@@ -120,6 +121,8 @@ interface PartitionStateInputs {
   recent: RunHeader[];
   /** dataset → partition → when the newest of those runs that failed on it failed. */
   failed: Map<string, Map<string, string>>;
+  /** dataset → partition → why, for partitions stale only through what they read (plan/stale-cause.ts). */
+  throughReads: Map<string, Map<string, string>>;
 }
 
 async function partitionStateInputs(ws: Workspace, dataset?: string): Promise<PartitionStateInputs> {
@@ -139,10 +142,10 @@ async function partitionStateInputs(ws: Workspace, dataset?: string): Promise<Pa
       if (!m.has(t.partition)) m.set(t.partition, r.updated_at);
     }
   }
-  return { state, records, expected: expectedPartitions(ws.project, state.snapshot), recent, failed };
+  return { state, records, expected: expectedPartitions(ws.project, state.snapshot), recent, failed, throughReads: staleThroughReads(ws.project, state) };
 }
 
-function partitionRows(ws: Workspace, dataset: string, { state, records: recorded, expected: expectedOf, failed: failures }: PartitionStateInputs): PartitionRow[] {
+function partitionRows(ws: Workspace, dataset: string, { state, records: recorded, expected: expectedOf, failed: failures, throughReads }: PartitionStateInputs): PartitionRow[] {
   const ds = getDataset(ws.project, dataset);
   const { project } = ws;
   const records = recorded.get(dataset) ?? new Map<string, PartitionRecord>();
@@ -157,6 +160,9 @@ function partitionRows(ws: Workspace, dataset: string, { state, records: recorde
     const rec = records.get(k);
     let stale: string[] = [];
     if (rec && ds.kind === 'model') stale = staleReasons(rec.inputs, inputsFor(project, ds, k, state.snapshot)).map(describeStale);
+    // Its own inputs unchanged, but it reads a partition `run` rebuilds: `run` rebuilds it too, and `ready` says so.
+    const upstream = stale.length ? undefined : throughReads.get(dataset)?.get(k);
+    if (upstream) stale = [upstream];
     const protections = [...(frozen.has(k) ? ['frozen'] : []), ...(locked.has(k) ? ['locked'] : []), ...(recent.has(k) ? ['recent'] : [])];
     let st: PartitionState = rec ? 'published' : 'missing';
     if (stale.length) st = 'stale';

@@ -32,6 +32,9 @@ export const MUTATING_COMMANDS: readonly MutatingCommand[] = [
   // Issue 4 requires --reason for gc; one record per dataset whose retained versions it removes,
   // one for the staging tables it drops.
   { cli: 'gc', reasonRequired: true, auditActions: ['gc.retention', 'gc.staging'] },
+  // A re-queue (--dead, --run) overwrites what the deliveries were and makes consumers act again
+  // (consumers/requeue.ts); delivering what is pending writes no record, as any command's dispatch.
+  { cli: 'consumers redeliver', reasonRequired: false, defaultReason: 're-queue consumer deliveries', auditActions: ['consumers.redeliver'] },
 ];
 
 /**
@@ -58,7 +61,6 @@ export const NOT_AUDITED_COMMANDS: Readonly<Record<string, { opens: 'read' | 'wr
   'audit lineage': { opens: 'read', why: 'read-only' },
   'consumers list': { opens: 'read', why: 'read-only' },
   'consumers status': { opens: 'read', why: 'read-only' },
-  'consumers redeliver': { opens: 'write', why: 'changes delivery bookkeeping only, never data; each delivery is recorded in deliveries' },
   'consumers verify': { opens: 'read', why: 'read-only: compares what consumers serve with the warehouse' },
   ready: { opens: 'read', why: 'read-only' },
   runs: { opens: 'read', why: 'read-only' },

@@ -119,11 +119,12 @@ export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions
     if (!options.beforeStart) await releasePause(ws, plan, ws.redact(coerceError(error).message));
     throw error;
   }
-  const { runId, resumable, publishedBefore } = started;
+  const { runId, resumable, publishedBefore, announced } = started;
   noteHolderRun(ws, runId);
-  // A new run's run.started is committed: consumers hear it now, before compute (bounded by their
-  // timeouts; a failure stays pending). No consumer to tell: no state-store work at all.
-  if (!resumable) await deliverRunStarted(ws, plan, runId);
+  // A new run's run.started (or a resumed one's, see startRun) is committed: consumers hear it now,
+  // before compute (bounded by their timeouts; a failure stays pending). No consumer to tell: no
+  // state-store work at all.
+  if (announced) await deliverRunStarted(ws, plan, runId);
   const ctx: RunContext = { ws, runId, plan, options, columns: new Map(), staged: new Map(), newRun: !resumable };
   if (perBatch) ctx.publishBatch = serialPublisher(ctx, stager);
   ws.events.emit({ type: 'run.started', run_id: runId, kind: plan.kind, tasks: plan.tasks.length, resumed: resumable ? 1 : 0 });
@@ -218,6 +219,8 @@ interface StartedRun {
   resumable: RunRecord | null;
   /** It published batches before it stopped (--publish partition): they are kept, and listed in the result. */
   publishedBefore: boolean;
+  /** A resumed run whose consumers were told it ended (cancelled or failed): it announces its start again. */
+  announced: boolean;
 }
 
 /** Resumes the run of this request, or creates it; both are admitted first on multi-writer engines. */
@@ -226,6 +229,10 @@ async function startRun(ws: Workspace, plan: Plan, options: RunOptions, runKey: 
   const resumable = await findResumableRun(engine, engine, runKey);
   if (resumable) {
     const runId = resumable.run_id;
+    // Its consumers heard run.cancelled or run.failed: for them the backfill was over. Computing again
+    // without a word would let one read (or resume an export) while partitions are about to change, so
+    // the resume is announced as a start is (an interrupted run never said it ended: nothing to undo).
+    const announced = resumable.status === 'cancelled' || resumable.status === 'failed';
     await engine.transaction(async (tx) => {
       // Multi-writer engines: resuming takes partitions back, so it is admitted like a new run (issue 8).
       await admitRun(tx, engine, plan, runId);
@@ -233,9 +240,10 @@ async function startRun(ws: Workspace, plan: Plan, options: RunOptions, runKey: 
       await tx.exec(`UPDATE ${stateTable(engine, 'tasks')} SET status = 'pending', error = NULL WHERE run_id = $1 AND status IN ('computing', 'failed', 'skipped')`, [runId]);
       // The re-issued command's reason and pool are the run's now: runs, diff and the audit agree.
       await setRunStatus(tx, engine, runId, 'computing', { error: null, pid: process.pid, reason: options.reason, pool });
+      if (announced) await appendOutboxEvent(tx, engine, 'run.started', runId, { kind: plan.kind, datasets: plan.datasets, resumed: true });
     });
     const publishedBefore = (await listTasks(engine, engine, runId)).some((t) => t.status === 'published' || t.status === 'unchanged');
-    return { runId, resumable, publishedBefore };
+    return { runId, resumable, publishedBefore, announced };
   }
   const runId = newRunId();
   await createRun(ws, plan, {
@@ -247,7 +255,7 @@ async function startRun(ws: Workspace, plan: Plan, options: RunOptions, runKey: 
     pid: process.pid,
     record: { datasets: plan.datasets, guards: plan.guards, estimated_rows: plan.estimated_rows, reasons: plan.tasks.map((t) => t.reason) },
   });
-  return { runId, resumable: null, publishedBefore: false };
+  return { runId, resumable: null, publishedBefore: false, announced: true };
 }
 
 /**

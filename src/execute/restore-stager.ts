@@ -160,10 +160,17 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
       for (const { task, record } of chosen) {
         const got = found.get(task.partition) ?? { rows: 0, checksum: EMPTY_CHECKSUM };
         if (got.checksum !== record.checksum || got.rows !== record.rows) {
+          // The usual cause: the partition's live rows were changed outside Tidemark while it was this
+          // version, and the publish that replaced them kept those rows in history as evidence. The
+          // version as published then exists nowhere, and only a rebuild brings it back.
           throw new TidemarkError(
             'INTERNAL',
-            `${ds.name} ${task.partition}: the retained rows of version ${record.version} do not match its recorded checksum (${got.rows} rows, ${got.checksum} vs ${record.rows} rows, ${record.checksum})`,
-            { dataset: ds.name, partitions: [task.partition], hint: 'nothing was published; inspect tidemark_history and `tidemark audit verify`' },
+            `${ds.name} ${task.partition}: version ${record.version} cannot be restored as it was published: its retained rows differ from it (${got.rows} rows, checksum ${got.checksum}, against ${record.rows} rows, ${record.checksum} published); they were changed outside Tidemark, in the live table before they were replaced or in history since; nothing was published`,
+            {
+              dataset: ds.name,
+              partitions: [task.partition],
+              hint: `${ds.kind === 'model' ? `rebuild the partition instead: \`tidemark backfill ${ds.name} --from ${task.partition} --to ${task.partition} --reason "…"\`` : `load that version's files again instead: \`tidemark ingest ${ds.name} FILE… --reason "…"\``}, or restore another version (\`tidemark history ${ds.name} --partition ${task.partition}\` lists them)`,
+            },
           );
         }
       }

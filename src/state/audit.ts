@@ -7,6 +7,7 @@ import { sealAuditRecord, type AuditRecord, type AuditRecordBody, type StoredAud
 import { TIDEMARK_VERSION } from '../version.js';
 import { nowIso, parseJson } from './json.js';
 import { stateTable } from './tables.js';
+import { TidemarkError } from '../errors.js';
 
 /** What a mutation supplies; sequence, time, version and the chain links are added when it is sealed. */
 export type AuditFields = Omit<AuditRecordBody, 'seq' | 'at' | 'tidemark_version' | 'prev_hash'>;
@@ -25,6 +26,14 @@ export async function appendAudits(tx: Db, engine: Engine, all: AuditFields[]): 
     throw new Error('injected failure while writing the audit record');
   }
   if (!all.length) return [];
+  try {
+    return await appendSealed(tx, engine, all);
+  } catch (error) {
+    throw auditWriteError(engine, error);
+  }
+}
+
+async function appendSealed(tx: Db, engine: Engine, all: AuditFields[]): Promise<AuditRecord[]> {
   const table = stateTable(engine, 'audit');
   const last = await tx.query<{ seq: number; hash: string }>(`SELECT seq, hash FROM ${table} ORDER BY seq DESC LIMIT 1`);
   let head = last[0] ? { seq: Number(last[0].seq), hash: last[0].hash } : null;
@@ -44,6 +53,20 @@ export async function appendAudits(tx: Db, engine: Engine, all: AuditFields[]): 
     params,
   );
   return records;
+}
+
+/**
+ * The engine refused the audit record (a trigger, a revoked grant, a constraint added outside
+ * Tidemark): the mutation's transaction rolls back with it, and the user is told that is why, not
+ * shown a bare SQL error as if their input were wrong. A damaged store (the table gone), a full disk
+ * or a lost server already say what they are, and are left as they are.
+ */
+function auditWriteError(engine: Engine, error: unknown): unknown {
+  if (error instanceof TidemarkError && error.code !== 'SQL') return error;
+  const cause = error instanceof Error ? error.message : String(error);
+  return new TidemarkError('INTERNAL', `the audit record could not be written, so nothing was changed (no audit, no write): ${cause}`, {
+    hint: `the state table ${engine.stateSchema}.audit refuses Tidemark's insert (a trigger, a revoked grant or a constraint added outside Tidemark?): let Tidemark append to it again, then re-issue the command (a run resumes what it computed); \`tidemark audit verify\` checks the trail`,
+  }, { cause: error });
 }
 
 export interface AuditQuery {

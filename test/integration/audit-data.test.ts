@@ -104,22 +104,23 @@ describe.each(testEngines(inject('pgUrl')))('audit verify --data ($kind)', (engi
     expect(again).toMatchObject({ published: [], unchanged: 1 });
   });
 
-  it('several partitions changed by hand: the hint names the repair of every one, not only the first', async () => {
+  it('several partitions changed by hand: the hint names the repair of every one, not only the first, adjacent ones as one range', async () => {
     const dir = copies.fresh();
-    const days = ['2026-03-03', '2026-03-04', '2026-03-06', '2026-03-08', '2026-03-09', '2026-03-11', '2026-03-12'];
+    const days = ['2026-03-03', '2026-03-04', '2026-03-06', '2026-03-08', '2026-03-09', '2026-03-11', '2026-03-13', '2026-03-15'];
     await behindTidemarksBack(dir, (t) => `UPDATE ${t('daily_revenue')} SET revenue_usd_cents = revenue_usd_cents + 1 WHERE day IN (${days.map((d) => `DATE '${d}'`).join(', ')})`);
     const two = cli(dir, ['audit', 'verify', '--data', 'daily_revenue', '--from', days[0], '--to', days[1]]);
     expect(two.code).toBe(4);
     const hints = two.stderr.split('\n').filter((l) => l.startsWith('hint: '));
-    expect(hints).toHaveLength(2);
-    expect(hints[0]).toContain(`\`tidemark backfill daily_revenue --from ${days[0]} --to ${days[0]}`);
-    expect(hints[1]).toBe(`hint: likewise daily_revenue ${days[1]}: \`tidemark backfill daily_revenue --from ${days[1]} --to ${days[1]} --reason "…"\``);
-    // Beyond five, the rest are counted.
+    // Two adjacent days: one backfill (one publish; with --downstream each dependent is rebuilt once).
+    expect(hints).toEqual([`hint: the live rows were changed outside Tidemark; rebuild the 2 partitions as recorded: \`tidemark backfill daily_revenue --from ${days[0]} --to ${days[1]} --reason "…"\` (add --downstream for their dependents)`]);
+    // Every range named: 03-03..04 first, then 03-06, 03-08..09, 03-11, 03-13; beyond five ranges, the rest are counted.
     const all = cli(dir, ['audit', 'verify', '--data', 'daily_revenue']);
     expect(all.code).toBe(4);
-    expect(all.stderr).toContain(`hint: likewise daily_revenue ${days[4]}:`);
-    expect(all.stderr).not.toContain(`likewise daily_revenue ${days[5]}`);
-    expect(all.stderr).toContain('hint: and 2 more partition(s), repaired the same way');
+    expect(all.stderr).toContain(`hint: likewise daily_revenue ${days[2]}: \`tidemark backfill daily_revenue --from ${days[2]} --to ${days[2]} --reason "…"\``);
+    expect(all.stderr).toContain(`hint: likewise daily_revenue ${days[3]}..${days[4]}: \`tidemark backfill daily_revenue --from ${days[3]} --to ${days[4]} --reason "…"\``);
+    expect(all.stderr).toContain(`hint: likewise daily_revenue ${days[6]}:`);
+    expect(all.stderr).not.toContain(`likewise daily_revenue ${days[7]}`);
+    expect(all.stderr).toContain('hint: and 1 more partition(s), repaired the same way');
   });
 
   it('a partition whose live rows and record both differ is named once in the hint, not again as "likewise"', async () => {

@@ -355,6 +355,58 @@ describe('every mutating command writes exactly its audit records', () => {
     }
   };
 
+  scenarios['consumers redeliver'] = async (command) => {
+    // For this scenario a ready-marker consumer follows daily_revenue; a day's fix is built and delivered to it.
+    const yamlFile = path.join(dir, 'tidemark.yaml');
+    const yaml = readFileSync(yamlFile, 'utf8');
+    const sqlLine = '    sql: models/daily_revenue.sql\n';
+    expect(yaml.includes(sqlLine)).toBe(true);
+    writeFileSync(yamlFile, `${yaml.replace(sqlLine, `${sqlLine}    consumers: [ready_marker]\n`)}\nconsumers:\n  ready_marker: { kind: file, path: "ready/daily_revenue.json" }\n`);
+    try {
+      runWrite(dir, ['ingest', 'orders', ...writeOrdersFix(dir, [REDUCED_TO])]);
+      const built = runWrite(dir, ['run']).result;
+      const deliveries = () =>
+        withWorkspace(dir, (ws) =>
+          ws.engine.query<{ event_id: number; consumer: string; event_type: string; run_id: string; status: string; attempts: number; delivered_at: string | null; last_error: string | null }>(
+            `SELECT d.event_id, d.consumer, o.event_type, o.run_id, d.status, d.attempts, d.delivered_at, d.last_error FROM ${stateTable(ws.engine, 'deliveries')} d
+             JOIN ${stateTable(ws.engine, 'outbox')} o ON o.event_id = d.event_id WHERE o.run_id = $1 ORDER BY d.event_id, d.consumer`,
+            [built.run_id],
+          ),
+        );
+      const delivered = (await deliveries()).map((d) => ({ ...d, event_id: Number(d.event_id), attempts: Number(d.attempts) }));
+      expect(delivered.length, 'the run was delivered to the consumer').toBeGreaterThan(0);
+      expect(delivered.every((d) => d.status === 'delivered' && d.delivered_at !== null)).toBe(true);
+
+      // Delivering what is pending (nothing) re-queues nothing and records nothing.
+      const before = await auditRecords(dir);
+      expect(cli(dir, ['consumers', 'redeliver']).code).toBe(0);
+      expect(await auditRecords(dir)).toEqual(before);
+
+      // A forced re-send overwrites each delivery's state: one record keeps each as it stood.
+      const args = ['consumers', 'redeliver', '--run', built.run_id!, '--reason', 'the marker file was deleted'];
+      const r = cli(dir, args);
+      expect(r.code, describeRun(args, r)).toBe(0);
+      const after = await auditRecords(dir);
+      expect(after.slice(0, before.length)).toEqual(before);
+      expect(verifyAuditChain(after).ok).toBe(true);
+      const added = after.slice(before.length);
+      expect(added).toHaveLength(1);
+      const [record] = added;
+      expect(command.auditActions).toContain(record.action);
+      expect(record).toMatchObject({ action: 'consumers.redeliver', reason: 'the marker file was deleted', actor: 'test', run_id: built.run_id, dataset: null, partitions: [] });
+      expect(record.command.startsWith('tidemark consumers redeliver --run')).toBe(true);
+      expect((record.details as { requeued: unknown[] }).requeued).toEqual(delivered);
+      expect((await deliveries()).every((d) => d.status === 'delivered')).toBe(true); // delivered again by the same command
+
+      // Without --reason, the default reason is recorded.
+      const again = cli(dir, ['consumers', 'redeliver', '--run', built.run_id!]);
+      expect(again.code, again.stderr).toBe(0);
+      expect((await auditRecords(dir)).at(-1)).toMatchObject({ action: 'consumers.redeliver', reason: command.defaultReason });
+    } finally {
+      writeFileSync(yamlFile, yaml);
+    }
+  };
+
   /**
    * Commands whose exact records are not specified here yet (their engineers own the details): any
    * record they write must carry one of their declared actions, the given reason and the actor,

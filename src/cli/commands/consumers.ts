@@ -49,7 +49,8 @@ export function registerConsumersCommands(program: Command): void {
     .option('--consumer <name>', 'only this consumer')
     .option('--run <id>', "re-queue this run's deliveries (delivered ones too)")
     .option('--dead', 're-queue dead-lettered deliveries')
-    .action(async (f: { consumer?: string; run?: string; dead?: boolean }, cmd: Command) =>
+    .option('--reason <text>', 'why (recorded in the audit trail with each re-queued delivery)')
+    .action(async (f: { consumer?: string; run?: string; dead?: boolean; reason?: string }, cmd: Command) =>
       withWorkspace(cmd, async (ws, g) => {
         const r = await redeliver(ws, f);
         const deadLeft = r.dead_left;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { Command } from 'commander';
 import { backfill, planBackfill, preflight, requireReason, run } from '../../api/operations.js';
-import { getDataset } from '../../config/project.js';
+import { getDataset, type Project } from '../../config/project.js';
 import { addPartitions, parsePartitionKey, type Grain } from '../../core/grain.js';
 import { usageError } from '../../errors.js';
 import { scaffoldShopExample } from '../../example/shop.js';
@@ -141,6 +141,9 @@ export function registerCoreCommands(program: Command): void {
             print(`Schema change: ${result.status === 'dry_run' ? 'would add' : 'added'} ${cols} to the live table ${source} (rows loaded before get NULL until their files are ingested again).`);
           }
           print(renderResult(result));
+          const readers = result.published.length ? modelsReading(ws.project, source) : [];
+          // A late file for an old day is the usual case: say what it made stale and what to type next.
+          if (readers.length) print(`Models that read ${source} are stale now where they read the changed partitions (${readers.join(', ')}): \`tidemark run\` rebuilds exactly those; \`tidemark run --dry-run\` lists them first.`);
           if (result.superseded.length) print(`Dismissed failed run(s) ${result.superseded.join(', ')}: the files they failed on were corrected and ingested again.`);
         }
       }),
@@ -249,6 +252,16 @@ export function registerCoreCommands(program: Command): void {
         else print(renderResult(result));
       });
     });
+}
+
+/** Models that read `dataset`, directly or through other models, in dependency order. */
+function modelsReading(project: Project, dataset: string): string[] {
+  const reading = new Set<string>([dataset]);
+  for (const name of project.order) {
+    const ds = project.datasets.get(name)!;
+    if (ds.kind === 'model' && ds.upstream.some((u) => reading.has(u.dataset))) reading.add(name);
+  }
+  return project.order.filter((n) => n !== dataset && reading.has(n));
 }
 
 async function lastPartition(ws: import('../../workspace.js').Workspace, dataset: string): Promise<string | null> {
