@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, applyOrdersFix, builtShop, cli, cliJson, projectCopies, requireBuild, tempDir } from '../helpers/project.js';
+import { BIN, applyOrdersFix, builtShop, cli, cliJson, dataFiles, projectCopies, requireBuild, scaffoldShop, tempDir, writeOrdersFix } from '../helpers/project.js';
 
 const FIX_DAYS = ['2026-03-10', '2026-03-11', '2026-03-12'];
 
@@ -152,5 +152,22 @@ describe('ingest --dry-run', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^Plan: ingest of orders — 1 partition\(s\) in 1 dataset\(s\)$/m);
     expect(r.stdout).not.toContain('~0 rows');
+    // Nothing was loaded: nothing is stale yet.
+    expect(r.stdout).not.toContain('Models that read');
+  });
+});
+
+describe('ingest names the models it made stale', () => {
+  it('only models already built: a first load leaves them missing, not stale', async () => {
+    const dir = await scaffoldShop('2026-03-01', '2026-03-03');
+    copies.track(dir);
+    const first = cli(dir, ['ingest', 'orders', ...dataFiles(dir, 'orders')]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).not.toContain('Models that read');
+    cliJson(dir, ['ingest', 'fx_rates', ...dataFiles(dir, 'fx_rates')]);
+    cliJson(dir, ['run']);
+    const late = cli(dir, ['ingest', 'orders', ...writeOrdersFix(dir, ['2026-03-02'])]);
+    expect(late.code, late.stderr).toBe(0);
+    expect(late.stdout).toContain('Models that read orders are stale now where they read the changed partitions (daily_revenue, monthly_revenue, revenue_7d)');
   });
 });

@@ -62,6 +62,7 @@ describe.each(testEngines(inject('pgUrl')))('scenario 5 drill: late rows for T-2
     expect(preview.code, preview.stderr).toBe(0);
     expect(preview.stdout).toContain('1 file(s) to load, 2 already loaded and unchanged.');
     expect(preview.stdout).toMatch(/orders\s+1\s+2026-04-28\b/);
+    expect(preview.stdout).not.toContain('Models that read'); // a preview made nothing stale
     expect(partitionsByKey(dir, SHOP_DATASETS)).toEqual(before);
 
     // The upstream folder as delivered: every file again; only the changed one loads.

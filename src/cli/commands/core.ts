@@ -141,8 +141,9 @@ export function registerCoreCommands(program: Command): void {
             print(`Schema change: ${result.status === 'dry_run' ? 'would add' : 'added'} ${cols} to the live table ${source} (rows loaded before get NULL until their files are ingested again).`);
           }
           print(renderResult(result));
-          const readers = result.published.length ? modelsReading(ws.project, source) : [];
           // A late file for an old day is the usual case: say what it made stale and what to type next.
+          // Models never built are not stale, only missing (a first load): `run` builds them anyway.
+          const readers = result.status === 'published' && result.published.length ? await builtModels(ws, modelsReading(ws.project, source)) : [];
           if (readers.length) print(`Models that read ${source} are stale now where they read the changed partitions (${readers.join(', ')}): \`tidemark run\` rebuilds exactly those; \`tidemark run --dry-run\` lists them first.`);
           if (result.superseded.length) print(`Dismissed failed run(s) ${result.superseded.join(', ')}: the files they failed on were corrected and ingested again.`);
         }
@@ -262,6 +263,11 @@ function modelsReading(project: Project, dataset: string): string[] {
     if (ds.kind === 'model' && ds.upstream.some((u) => reading.has(u.dataset))) reading.add(name);
   }
   return project.order.filter((n) => n !== dataset && reading.has(n));
+}
+
+async function builtModels(ws: import('../../workspace.js').Workspace, models: string[]): Promise<string[]> {
+  const built = await Promise.all(models.map(async (m) => (await lastPartition(ws, m)) !== null));
+  return models.filter((_, i) => built[i]);
 }
 
 async function lastPartition(ws: import('../../workspace.js').Workspace, dataset: string): Promise<string | null> {
