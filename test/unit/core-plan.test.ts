@@ -1,36 +1,17 @@
 // Staleness, guards and the planner on hand-made projects and snapshots: pure, no database.
 import { describe, expect, it } from 'vitest';
-import type { DatasetSpec, ModelSpec, Project, SourceSpec } from '../../src/config/project.js';
+import type { DatasetSpec, ModelSpec, Project } from '../../src/config/project.js';
 import { partitionRange, type Grain } from '../../src/core/grain.js';
 import { frozenPartitions, fullRefreshGuard, lockedPartitions, recentPartitions, type UserLock } from '../../src/core/guards.js';
 import { expectedPartitions, inputsFor, staleReasons, describeStale, type Snapshot } from '../../src/core/staleness.js';
 import { buildBackfillPlan, buildRunPlan, resolveRange } from '../../src/plan/build.js';
-import type { PlanningState } from '../../src/plan/snapshot.js';
 import { blockingGuards, type Plan } from '../../src/plan/types.js';
 import { TidemarkError } from '../../src/errors.js';
+import { builtSnapshot as builtSpecsSnapshot, modelSpec, planningState, projectOf, sourceSpec } from '../helpers/specs.js';
 
-function source(name: string, column: string, key: string[]): SourceSpec {
-  return { name, kind: 'source', partitionColumn: column, grain: 'day', key, checks: [], protect: { frozen: [] }, consumers: [], columns: [], history: [] };
-}
-
-function model(name: string, grain: Grain, column: string, upstream: [string, number][], extra: Partial<ModelSpec> = {}): ModelSpec {
-  return {
-    name,
-    kind: 'model',
-    partitionColumn: column,
-    grain,
-    key: [column, 'currency'],
-    checks: [],
-    protect: { frozen: [] },
-    consumers: [],
-    sqlFile: `models/${name}.sql`,
-    sqlTemplate: 'SELECT 1',
-    upstream: upstream.map(([dataset, lookback]) => ({ dataset, lookback })),
-    dependsOnPast: false,
-    onSchemaChange: 'fail',
-    ...extra,
-  };
-}
+/** The shop's models are keyed by their partition column and currency. */
+const source = sourceSpec;
+const model = (name: string, grain: Grain, column: string, upstream: [string, number][], extra: Partial<ModelSpec> = {}) => modelSpec(name, grain, column, upstream, { key: [column, 'currency'], ...extra });
 
 /** The shop example's shape: orders + fx_rates → daily_revenue → revenue_7d (lookback 6), monthly_revenue. */
 function shopProject(overrides: Partial<Record<string, Partial<DatasetSpec>>> = {}, maxBackfill = 90): Project {
@@ -41,51 +22,15 @@ function shopProject(overrides: Partial<Record<string, Partial<DatasetSpec>>> = 
     model('monthly_revenue', 'month', 'month', [['daily_revenue', 0]]),
     model('revenue_7d', 'day', 'day', [['daily_revenue', 6]]),
   ].map((ds) => ({ ...ds, ...(overrides[ds.name] ?? {}) }) as DatasetSpec);
-  return {
-    dir: '/nowhere',
-    configPath: '/nowhere/tidemark.yaml',
-    name: 'shop',
-    engine: { kind: 'duckdb', path: '/nowhere/x.duckdb' },
-    pools: {},
-    guards: { max_backfill_partitions: maxBackfill, max_shrink: 0.5 },
-    retention: { versions: 10, days: 30 },
-    datasets: new Map(list.map((d) => [d.name, d])),
-    order: ['fx_rates', 'orders', 'daily_revenue', 'monthly_revenue', 'revenue_7d'],
-    consumers: {},
-    configHash: 'x',
-    secrets: [],
-  };
+  return projectOf(list, ['fx_rates', 'orders', 'daily_revenue', 'monthly_revenue', 'revenue_7d'], maxBackfill);
 }
 
 const DAYS = partitionRange('2026-02-01', '2026-03-31', 'day');
 
-/**
- * A fully built snapshot: sources at version 1 for DAYS, every model partition built from them;
- * then `sourceVersions` ('orders/2026-03-10' → 2) bumps source partitions, as a late fix would.
- */
-function builtSnapshot(project: Project, sourceVersions: Record<string, number> = {}): Snapshot {
-  const snap: Snapshot = new Map();
-  for (const src of ['orders', 'fx_rates']) {
-    snap.set(src, new Map(DAYS.map((d) => [d, { version: 1, rows: src === 'orders' ? 2000 : 3, checksum: `c-${src}-${d}`, inputs: {} }])));
-  }
-  const expected = expectedPartitions(project, snap);
-  for (const name of project.order) {
-    const ds = project.datasets.get(name)!;
-    if (ds.kind !== 'model') continue;
-    const m = new Map();
-    snap.set(name, m);
-    for (const k of [...expected.get(name)!].sort()) m.set(k, { version: 1, rows: 3, checksum: `c-${name}-${k}`, inputs: inputsFor(project, ds, k, snap) });
-  }
-  for (const [at, version] of Object.entries(sourceVersions)) {
-    const [src, day] = at.split('/');
-    snap.get(src)!.get(day)!.version = version;
-  }
-  return snap;
-}
-
-function state(snapshot: Snapshot, locks: UserLock[] = []): PlanningState {
-  return { snapshot, locks, claims: new Map(), inFlight: [], interrupted: [] };
-}
+/** A fully built snapshot over DAYS (orders 2000 rows a day); `sourceVersions` bumps source partitions, as a late fix would. */
+const builtSnapshot = (project: Project, sourceVersions: Record<string, number> = {}): Snapshot =>
+  builtSpecsSnapshot(project, DAYS, sourceVersions, (src) => (src === 'orders' ? 2000 : 3));
+const state = planningState;
 
 function partitionsOf(plan: Plan): Record<string, string[]> {
   return Object.fromEntries(plan.datasets.map((d) => [d.dataset, d.partitions]));

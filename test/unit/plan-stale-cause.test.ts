@@ -1,35 +1,15 @@
 // Why `run` rebuilds a partition that reads a stale one (plan/stale-cause.ts), on hand-made projects
 // and snapshots: what `partitions` and `status` show for it, the same walk `ready` makes. Pure.
 import { describe, expect, it } from 'vitest';
-import type { DatasetSpec, ModelSpec, Project, SourceSpec } from '../../src/config/project.js';
-import { partitionRange, type Grain } from '../../src/core/grain.js';
-import { expectedPartitions, inputsFor, type Snapshot } from '../../src/core/staleness.js';
+import type { DatasetSpec, Project } from '../../src/config/project.js';
+import { partitionRange } from '../../src/core/grain.js';
+import type { Snapshot } from '../../src/core/staleness.js';
 import { buildRunPlan } from '../../src/plan/build.js';
-import type { PlanningState } from '../../src/plan/snapshot.js';
 import { describeStaleCause, PlanCauses, staleThroughReads } from '../../src/plan/stale-cause.js';
+import { builtSnapshot, modelSpec, planningState, projectOf, sourceSpec } from '../helpers/specs.js';
 
-function source(name: string, column: string, key: string[]): SourceSpec {
-  return { name, kind: 'source', partitionColumn: column, grain: 'day', key, checks: [], protect: { frozen: [] }, consumers: [], columns: [], history: [] };
-}
-
-function model(name: string, grain: Grain, column: string, upstream: [string, number][], extra: Partial<ModelSpec> = {}): ModelSpec {
-  return {
-    name,
-    kind: 'model',
-    partitionColumn: column,
-    grain,
-    key: [column],
-    checks: [],
-    protect: { frozen: [] },
-    consumers: [],
-    sqlFile: `models/${name}.sql`,
-    sqlTemplate: 'SELECT 1',
-    upstream: upstream.map(([dataset, lookback]) => ({ dataset, lookback })),
-    dependsOnPast: false,
-    onSchemaChange: 'fail',
-    ...extra,
-  };
-}
+const source = sourceSpec;
+const model = modelSpec;
 
 /** The shop's shape, plus `running_total`: a cumulative model (d reads its own d-1) over daily_revenue. */
 function project(): Project {
@@ -40,42 +20,14 @@ function project(): Project {
     model('revenue_7d', 'day', 'day', [['daily_revenue', 6]]),
     model('running_total', 'day', 'day', [['daily_revenue', 0]], { dependsOnPast: true }),
   ];
-  return {
-    dir: '/nowhere',
-    configPath: '/nowhere/tidemark.yaml',
-    name: 'shop',
-    engine: { kind: 'duckdb', path: '/nowhere/x.duckdb' },
-    pools: {},
-    guards: { max_backfill_partitions: 90, max_shrink: 0.5 },
-    retention: { versions: 10, days: 30 },
-    datasets: new Map(list.map((d) => [d.name, d])),
-    order: ['orders', 'daily_revenue', 'monthly_revenue', 'revenue_7d', 'running_total'],
-    consumers: {},
-    configHash: 'x',
-    secrets: [],
-  };
+  return projectOf(list, ['orders', 'daily_revenue', 'monthly_revenue', 'revenue_7d', 'running_total']);
 }
 
 const DAYS = partitionRange('2026-03-01', '2026-03-31', 'day');
 
 /** Everything built from orders v1; then orders `late` moves to v2, as a late file does. */
-function lateSnapshot(p: Project, late: string): Snapshot {
-  const snap: Snapshot = new Map([['orders', new Map(DAYS.map((d) => [d, { version: 1, rows: 10, checksum: `c-${d}`, inputs: {} }]))]]);
-  const expected = expectedPartitions(p, snap);
-  for (const name of p.order) {
-    const ds = p.datasets.get(name)!;
-    if (ds.kind !== 'model') continue;
-    const m = new Map();
-    snap.set(name, m);
-    for (const k of [...expected.get(name)!].sort()) m.set(k, { version: 1, rows: 3, checksum: `c-${name}-${k}`, inputs: inputsFor(p, ds, k, snap) });
-  }
-  snap.get('orders')!.get(late)!.version = 2;
-  return snap;
-}
-
-function state(snapshot: Snapshot): PlanningState {
-  return { snapshot, locks: [], claims: new Map(), inFlight: [], interrupted: [] };
-}
+const lateSnapshot = (p: Project, late: string): Snapshot => builtSnapshot(p, DAYS, { [`orders/${late}`]: 2 });
+const state = (snapshot: Snapshot) => planningState(snapshot);
 
 describe('partitions stale through what they read', () => {
   const p = project();
