@@ -64,6 +64,14 @@ async function auditRecords(dir: string): Promise<AuditRecord[]> {
 }
 
 /** (dataset/partition/version) → rows and checksum, from the versions table. */
+/** The records a command appended after `before`: the trail is append-only and its chain intact. */
+async function appendedRecords(dir: string, before: AuditRecord[]): Promise<AuditRecord[]> {
+  const after = await auditRecords(dir);
+  expect(after.slice(0, before.length)).toEqual(before);
+  expect(verifyAuditChain(after).ok).toBe(true);
+  return after.slice(before.length);
+}
+
 async function versionFacts(dir: string): Promise<Map<string, { rows: number; checksum: string }>> {
   return withWorkspace(dir, async (ws) => {
     const rows = await ws.engine.query<{ dataset: string; partition: string; version: number; rows: number; checksum: string }>(
@@ -101,10 +109,7 @@ interface Expectation {
  * versions, rows and checksums before and after, the run, the reason, the actor and the command.
  */
 async function expectPublishRecords(dir: string, before: AuditRecord[], result: WriteResult, args: string[], e: Expectation): Promise<AuditRecord[]> {
-  const after = await auditRecords(dir);
-  expect(after.slice(0, before.length)).toEqual(before); // append-only
-  const added = after.slice(before.length);
-  expect(verifyAuditChain(after).ok).toBe(true);
+  const added = await appendedRecords(dir, before);
 
   expect(result.status).toBe('published');
   const byDataset = new Map<string, Published[]>();
@@ -153,10 +158,7 @@ async function expectPublishRecords(dir: string, before: AuditRecord[], result: 
 
 /** A lock-type write: exactly one record for the dataset and range, nothing published. */
 async function expectRangeRecord(dir: string, before: AuditRecord[], args: string[], e: Expectation & { dataset: string; partitions: string[] }): Promise<void> {
-  const after = await auditRecords(dir);
-  expect(after.slice(0, before.length)).toEqual(before);
-  const added = after.slice(before.length);
-  expect(verifyAuditChain(after).ok).toBe(true);
+  const added = await appendedRecords(dir, before);
   expect(added).toHaveLength(1);
   const [record] = added;
   expect(e.command.auditActions).toContain(record.action);
@@ -296,10 +298,7 @@ describe('every mutating command writes exactly its audit records', () => {
       const args = ['checkpoint', 'reset', 'daily_revenue', '--to', LAST_DAYS[0], '--reason', reason, '--yes'];
       const r = cli(dir, args);
       expect(r.code, describeRun(args, r)).toBe(0);
-      const after = await auditRecords(dir);
-      expect(after.slice(0, before.length)).toEqual(before);
-      expect(verifyAuditChain(after).ok).toBe(true);
-      const added = after.slice(before.length);
+      const added = await appendedRecords(dir, before);
       expect(added).toHaveLength(1);
       const [record] = added;
       expect(command.auditActions).toContain(record.action);
@@ -334,10 +333,7 @@ describe('every mutating command writes exactly its audit records', () => {
       const args = ['gc', '--reason', 'free space after the EUR fix'];
       const r = cli(dir, args);
       expect(r.code, describeRun(args, r)).toBe(0);
-      const after = await auditRecords(dir);
-      expect(after.slice(0, before.length)).toEqual(before);
-      expect(verifyAuditChain(after).ok).toBe(true);
-      const added = after.slice(before.length);
+      const added = await appendedRecords(dir, before);
       const datasets = [...new Set(replaced.map((v) => v.dataset))];
       expect(added.map((a) => a.dataset).sort()).toEqual(datasets.sort());
       for (const record of added) {
@@ -386,10 +382,7 @@ describe('every mutating command writes exactly its audit records', () => {
       const args = ['consumers', 'redeliver', '--run', built.run_id!, '--reason', 'the marker file was deleted'];
       const r = cli(dir, args);
       expect(r.code, describeRun(args, r)).toBe(0);
-      const after = await auditRecords(dir);
-      expect(after.slice(0, before.length)).toEqual(before);
-      expect(verifyAuditChain(after).ok).toBe(true);
-      const added = after.slice(before.length);
+      const added = await appendedRecords(dir, before);
       expect(added).toHaveLength(1);
       const [record] = added;
       expect(command.auditActions).toContain(record.action);
@@ -423,11 +416,9 @@ describe('every mutating command writes exactly its audit records', () => {
     let r = cli(dir, args);
     if (r.code === 3 && /confirmation needed/.test(r.stderr)) r = cli(dir, [...args, '--yes']);
     expect(r.code, `${describeRun(args, r)}\n(update the scenario for '${command.cli}' in test/integration/audit-mutations.test.ts)`).toBe(0);
-    const after = await auditRecords(dir);
-    expect(after.slice(0, before.length)).toEqual(before);
-    expect(verifyAuditChain(after).ok).toBe(true);
+    const added = await appendedRecords(dir, before);
     const reason = args[args.indexOf('--reason') + 1];
-    for (const record of after.slice(before.length)) {
+    for (const record of added) {
       expect(command.auditActions).toContain(record.action);
       expect(record.reason).toBe(reason);
       expect(record.actor).toBe('test');
