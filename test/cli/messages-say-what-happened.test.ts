@@ -158,10 +158,12 @@ describe('ingest --dry-run', () => {
 });
 
 describe('ingest names the models it made stale', () => {
-  it('only models already built: a first load leaves them missing, not stale', async () => {
-    const dir = await scaffoldShop('2026-03-01', '2026-03-03');
+  it('only models already built: a first load leaves them missing, not stale; a new day is to be built, not stale', async () => {
+    const dir = await scaffoldShop('2026-03-01', '2026-03-04');
     copies.track(dir);
-    const first = cli(dir, ['ingest', 'orders', ...dataFiles(dir, 'orders')]);
+    const orders = dataFiles(dir, 'orders');
+    const newDayFile = orders.pop()!; // 2026-03-04 arrives later
+    const first = cli(dir, ['ingest', 'orders', ...orders]);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).not.toContain('Models that read');
     cliJson(dir, ['ingest', 'fx_rates', ...dataFiles(dir, 'fx_rates')]);
@@ -169,5 +171,10 @@ describe('ingest names the models it made stale', () => {
     const late = cli(dir, ['ingest', 'orders', ...writeOrdersFix(dir, ['2026-03-02'])]);
     expect(late.code, late.stderr).toBe(0);
     expect(late.stdout).toContain('Models that read orders are stale now where they read the changed partitions (daily_revenue, monthly_revenue, revenue_7d)');
+    // A new day: what reads it is to be built, not stale.
+    const newDay = cli(dir, ['ingest', 'orders', newDayFile]);
+    expect(newDay.code, newDay.stderr).toBe(0);
+    expect(newDay.stdout).toContain('Models that read orders have partitions to build for the new ones (daily_revenue, monthly_revenue, revenue_7d): `tidemark run` builds them');
+    expect(newDay.stdout).not.toContain('stale now');
   });
 });

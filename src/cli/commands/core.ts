@@ -144,7 +144,10 @@ export function registerCoreCommands(program: Command): void {
           // A late file for an old day is the usual case: say what it made stale and what to type next.
           // Models never built are not stale, only missing (a first load): `run` builds them anyway.
           const readers = result.status === 'published' && result.published.length ? await builtModels(ws, modelsReading(ws.project, source)) : [];
-          if (readers.length) print(`Models that read ${source} are stale now where they read the changed partitions (${readers.join(', ')}): \`tidemark run\` rebuilds exactly those; \`tidemark run --dry-run\` lists them first.`);
+          // Only new partitions (a new day): what reads them is not stale, it is still to be built.
+          const restated = result.published.some((p) => p.version_before !== null);
+          if (readers.length && restated) print(`Models that read ${source} are stale now where they read the changed partitions (${readers.join(', ')}): \`tidemark run\` rebuilds exactly those; \`tidemark run --dry-run\` lists them first.`);
+          else if (readers.length) print(`Models that read ${source} have partitions to build for the new ones (${readers.join(', ')}): \`tidemark run\` builds them; \`tidemark run --dry-run\` lists them first.`);
           if (result.superseded.length) print(`Dismissed failed run(s) ${result.superseded.join(', ')}: the files they failed on were corrected and ingested again.`);
         }
       }),
