@@ -72,6 +72,17 @@ async function appendedRecords(dir: string, before: AuditRecord[]): Promise<Audi
   return after.slice(before.length);
 }
 
+/** Runs a write that must append exactly one audit record, of one of `command`'s actions; returns it. */
+async function soleRecordOf(dir: string, args: string[], command: MutatingCommand): Promise<AuditRecord> {
+  const before = await auditRecords(dir);
+  const r = cli(dir, args);
+  expect(r.code, describeRun(args, r)).toBe(0);
+  const added = await appendedRecords(dir, before);
+  expect(added).toHaveLength(1);
+  expect(command.auditActions).toContain(added[0].action);
+  return added[0];
+}
+
 async function versionFacts(dir: string): Promise<Map<string, { rows: number; checksum: string }>> {
   return withWorkspace(dir, async (ws) => {
     const rows = await ws.engine.query<{ dataset: string; partition: string; version: number; rows: number; checksum: string }>(
@@ -294,14 +305,7 @@ describe('every mutating command writes exactly its audit records', () => {
       expect(dry.code, dry.stderr).toBe(0);
       expect(await snapshotState(dir)).toEqual(state);
 
-      const before = await auditRecords(dir);
-      const args = ['checkpoint', 'reset', 'daily_revenue', '--to', LAST_DAYS[0], '--reason', reason, '--yes'];
-      const r = cli(dir, args);
-      expect(r.code, describeRun(args, r)).toBe(0);
-      const added = await appendedRecords(dir, before);
-      expect(added).toHaveLength(1);
-      const [record] = added;
-      expect(command.auditActions).toContain(record.action);
+      const record = await soleRecordOf(dir, ['checkpoint', 'reset', 'daily_revenue', '--to', LAST_DAYS[0], '--reason', reason, '--yes'], command);
       expect(record).toMatchObject({ action: 'checkpoint_reset', dataset: 'daily_revenue', partitions: beyond.map((p) => p.partition), reason, actor: 'test', run_id: null });
       expect(record.command.startsWith('tidemark checkpoint reset daily_revenue')).toBe(true);
       expect(record.details).toEqual({
@@ -379,13 +383,7 @@ describe('every mutating command writes exactly its audit records', () => {
       expect(await auditRecords(dir)).toEqual(before);
 
       // A forced re-send overwrites each delivery's state: one record keeps each as it stood.
-      const args = ['consumers', 'redeliver', '--run', built.run_id!, '--reason', 'the marker file was deleted'];
-      const r = cli(dir, args);
-      expect(r.code, describeRun(args, r)).toBe(0);
-      const added = await appendedRecords(dir, before);
-      expect(added).toHaveLength(1);
-      const [record] = added;
-      expect(command.auditActions).toContain(record.action);
+      const record = await soleRecordOf(dir, ['consumers', 'redeliver', '--run', built.run_id!, '--reason', 'the marker file was deleted'], command);
       expect(record).toMatchObject({ action: 'consumers.redeliver', reason: 'the marker file was deleted', actor: 'test', run_id: built.run_id, dataset: null, partitions: [] });
       expect(record.command.startsWith('tidemark consumers redeliver --run')).toBe(true);
       expect((record.details as { requeued: unknown[] }).requeued).toEqual(delivered);
