@@ -37,6 +37,9 @@ export const MUTATING_COMMANDS: readonly MutatingCommand[] = [
   { cli: 'consumers redeliver', reasonRequired: false, defaultReason: 're-queue consumer deliveries', auditActions: ['consumers.redeliver'] },
 ];
 
+/** A command that only reads. */
+const READ_ONLY = { opens: 'read', why: 'read-only' } as const;
+
 /**
  * Commands that write no audit record, and why that is safe. `opens`: how the command opens a DuckDB
  * project (cli/context.ts, duckdb-access.ts): 'read' only reads it, so the file is opened read-only
@@ -44,26 +47,26 @@ export const MUTATING_COMMANDS: readonly MutatingCommand[] = [
  */
 export const NOT_AUDITED_COMMANDS: Readonly<Record<string, { opens: 'read' | 'write'; why: string }>> = {
   init: { opens: 'write', why: 'creates a new project folder; there is no warehouse or trail yet' },
-  plan: { opens: 'read', why: 'read-only' },
-  status: { opens: 'read', why: 'read-only' },
-  partitions: { opens: 'read', why: 'read-only' },
-  history: { opens: 'read', why: 'read-only' },
-  diff: { opens: 'read', why: 'read-only' },
-  check: { opens: 'read', why: 'read-only' },
-  'schema check': { opens: 'read', why: 'read-only' },
-  'checkpoint show': { opens: 'read', why: 'read-only' },
-  'checkpoint validate': { opens: 'read', why: 'read-only' },
-  changes: { opens: 'read', why: 'read-only' },
+  plan: READ_ONLY,
+  status: READ_ONLY,
+  partitions: READ_ONLY,
+  history: READ_ONLY,
+  diff: READ_ONLY,
+  check: READ_ONLY,
+  'schema check': READ_ONLY,
+  'checkpoint show': READ_ONLY,
+  'checkpoint validate': READ_ONLY,
+  changes: READ_ONLY,
   query: { opens: 'read', why: 'read-only (runs in a transaction that is always rolled back)' },
-  'audit log': { opens: 'read', why: 'read-only' },
-  'audit verify': { opens: 'read', why: 'read-only' },
+  'audit log': READ_ONLY,
+  'audit verify': READ_ONLY,
   'audit export': { opens: 'read', why: 'read-only (writes a file outside the project)' },
-  'audit lineage': { opens: 'read', why: 'read-only' },
-  'consumers list': { opens: 'read', why: 'read-only' },
-  'consumers status': { opens: 'read', why: 'read-only' },
+  'audit lineage': READ_ONLY,
+  'consumers list': READ_ONLY,
+  'consumers status': READ_ONLY,
   'consumers verify': { opens: 'read', why: 'read-only: compares what consumers serve with the warehouse' },
-  ready: { opens: 'read', why: 'read-only' },
-  runs: { opens: 'read', why: 'read-only' },
+  ready: READ_ONLY,
+  runs: READ_ONLY,
   wait: { opens: 'read', why: 'read-only: follows a run until it finishes' },
   cancel: { opens: 'write', why: 'stops a run between tasks; a cancelled run publishes nothing, so there is no data change to audit (the run records its cancellation and the outbox carries run.cancelled)' },
   serve: { opens: 'write', why: 'hosts the console and API; every mutation it executes goes through the audited commands' },

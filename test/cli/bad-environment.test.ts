@@ -6,18 +6,11 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DuckDbEngine } from '../../src/engines/duckdb/engine.js';
-import { BIN, builtShop, cleanup, cli, cliJson, projectCopies, readModel, requireBuild, snapshotState, tempDir, writeModel, type CliResult } from '../helpers/project.js';
+import { BIN, builtShop, cleanup, cli, cliJson, sharedProject, readModel, snapshotState, tempDir, writeModel, type CliResult } from '../helpers/project.js';
 
-let base: string;
-const copies = projectCopies(() => base);
-
-beforeAll(async () => {
-  requireBuild();
-  base = await builtShop();
-}, 300_000);
-afterAll(() => copies.removeAll());
+const copies = sharedProject(() => builtShop());
 
 /** One `error:` line, `hint:` lines matching `hint`, no stack trace, and the exit code. */
 function expectRefusal(r: CliResult, exit: number, error: RegExp, hint: RegExp): void {
@@ -39,7 +32,7 @@ describe('tidemark.yaml and model files edited by hand', () => {
     writeModel(dir, 'monthly_revenue', `${readModel(dir, 'monthly_revenue')};\nDROP TABLE orders`);
     const r = cli(dir, backfillMonth);
     expectRefusal(r, 2, /^error: models\/monthly_revenue\.sql holds more than one SQL statement$/m, /remove everything after the first ';'/);
-    writeModel(dir, 'monthly_revenue', readModel(base, 'monthly_revenue'));
+    writeModel(dir, 'monthly_revenue', readModel(copies.base(), 'monthly_revenue'));
     expect(await snapshotState(dir)).toEqual(before);
   });
 

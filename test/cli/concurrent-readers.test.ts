@@ -4,18 +4,11 @@
 // every wait is on an event (a line printed, a file written, a process exited), never on a duration.
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openWorkspace } from '../../src/workspace.js';
-import { builtShop, cli, cliAsync, cliChild, cliJson, holdWorkspace, projectCopies, requireBuild, until } from '../helpers/project.js';
+import { builtShop, cli, cliAsync, cliChild, cliJson, holdWorkspace, sharedProject, until } from '../helpers/project.js';
 
-let base: string;
-const copies = projectCopies(() => base);
-
-beforeAll(async () => {
-  requireBuild();
-  base = await builtShop();
-}, 300_000);
-afterAll(() => copies.removeAll());
+const copies = sharedProject(() => builtShop());
 
 const state = (dir: string) => path.join(dir, '.tidemark');
 const records = (dir: string) => readdirSync(state(dir)).filter((f) => /^holder-\d+\.json$/.test(f)).sort();

@@ -5,18 +5,12 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, applyOrdersFix, builtShop, cli, cliJson, dataFiles, projectCopies, requireBuild, scaffoldShop, tempDir, writeOrdersFix } from '../helpers/project.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BIN, applyOrdersFix, builtShop, cli, cliJson, dataFiles, sharedProject, scaffoldShop, tempDir, writeOrdersFix } from '../helpers/project.js';
 
 const FIX_DAYS = ['2026-03-10', '2026-03-11', '2026-03-12'];
 
-let base: string;
-const copies = projectCopies(() => base);
-beforeAll(async () => {
-  requireBuild();
-  base = await builtShop('2026-03-01', '2026-03-14');
-}, 300_000);
-afterAll(() => copies.removeAll());
+const copies = sharedProject(() => builtShop('2026-03-01', '2026-03-14'));
 
 describe('init', () => {
   it('prints a `cd` that a shell takes as one folder, spaces and quotes included', () => {

@@ -5,10 +5,10 @@
 //    resumes it. Before, nothing was ever going to finish the run and the wait ran out its whole
 //    timeout (an hour by default) and then said only that the run was "still computing";
 //  - the time ran out while the run goes on: TIMEOUT (both used to be INTERNAL).
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { TidemarkError } from '../../src/errors.js';
 import { waitForRun } from '../../src/api/runs.js';
-import { applyOrdersFix, builtShop, cli, cliJson, days, projectCopies, readModel, requireBuild, testEngines, withWorkspace, writeModel } from '../helpers/project.js';
+import { applyOrdersFix, builtShop, cli, cliJson, days, readModel, sharedProject, testEngines, withWorkspace, writeModel } from '../helpers/project.js';
 
 const FIX = days('2026-03-01', '2026-03-04');
 const BACKFILL = ['backfill', 'daily_revenue', '--from', FIX[0], '--to', FIX[FIX.length - 1], '--reason', 'INC: EUR fix', '--yes'];
@@ -26,15 +26,11 @@ async function waitError(dir: string, runId: string, timeoutMs: number): Promise
 }
 
 describe.each(testEngines(inject('pgUrl')))('waiting for a run that will not publish ($kind)', (engine) => {
-  let base = '';
-  const { fresh, removeAll } = projectCopies(() => base);
-
-  beforeAll(async () => {
-    requireBuild();
-    base = await builtShop(undefined, undefined, { engine });
-    applyOrdersFix(base, FIX);
-  }, 300_000);
-  afterAll(removeAll);
+  const { fresh } = sharedProject(async () => {
+    const dir = await builtShop(undefined, undefined, { engine });
+    applyOrdersFix(dir, FIX);
+    return dir;
+  });
 
   it('a failed run: RUN_FAILED with its error, and `wait` exits 1 saying so', async () => {
     const dir = fresh();

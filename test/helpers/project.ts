@@ -9,6 +9,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { generateOrdersCsv, scaffoldShopExample } from '../../src/example/shop.js';
 import type { Engine } from '../../src/engines/engine.js';
 import { openWorkspace, type Workspace } from '../../src/workspace.js';
@@ -310,6 +311,24 @@ export function projectCopies(base: () => string): { fresh(): string; track(dir:
     track: (dir) => void made.push(dir),
     removeAll: () => cleanup(base(), ...made),
   };
+}
+
+/**
+ * A suite's project, built once by `build` (in beforeAll, after the build check) and removed with every
+ * copy made of it (in afterAll): `base()` is the built project, `fresh()` a throwaway copy of it,
+ * `track(dir)` another folder to remove. Call it at the top of a file or of a describe.
+ */
+export function sharedProject(build: () => Promise<string>): { base(): string; fresh(): string; track(dir: string): void } {
+  let base = '';
+  const copies = projectCopies(() => base);
+  beforeAll(async () => {
+    requireBuild();
+    base = await build();
+  }, 300_000);
+  afterAll(() => {
+    if (base) copies.removeAll();
+  });
+  return { base: () => base, fresh: copies.fresh, track: copies.track };
 }
 
 export function copyProject(dir: string): string {

@@ -8,7 +8,7 @@
 // nothing sleeps for real minutes.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { backfill, run } from '../../src/api/operations.js';
 import type { RunResult } from '../../src/execute/executor.js';
 import type { TidemarkEvent } from '../../src/events.js';
@@ -25,8 +25,7 @@ import {
   until,
   cliJson,
   days,
-  projectCopies,
-  requireBuild,
+  sharedProject,
   scaffoldShop,
   snapshotLive,
   snapshotState,
@@ -35,14 +34,7 @@ import {
   writeOrdersFix,
 } from '../helpers/project.js';
 
-let base: string;
-const { fresh, removeAll } = projectCopies(() => base);
-
-beforeAll(async () => {
-  requireBuild();
-  base = await builtShop();
-}, 300_000);
-afterAll(removeAll);
+const { fresh } = sharedProject(() => builtShop());
 
 const local = (h: number, m = 0) => new Date(2026, 5, 1, h, m).getTime();
 const RANGE = days('2026-03-01', '2026-03-07');
