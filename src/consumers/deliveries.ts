@@ -4,6 +4,7 @@
  * Statuses: pending → delivered, or pending → dead after the consumer's max attempts.
  */
 import type { Db, Engine } from '../engines/engine.js';
+import { jsonRowsParam } from '../engines/json-rows.js';
 import { stateTable } from '../state/tables.js';
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'dead';
@@ -135,16 +136,14 @@ export async function countDeliveries(db: Db, engine: Engine): Promise<{ consume
   return rows.map((r) => ({ ...r, n: Number(r.n) }));
 }
 
-/** Puts matching deliveries back in the queue with a fresh attempt budget; returns how many. */
-export async function requeue(db: Db, engine: Engine, filter: { consumer?: string; runId?: string; statuses: DeliveryStatus[] }, now: string): Promise<number> {
-  const params: unknown[] = [now];
-  const where = [`status IN (${filter.statuses.map((s) => (params.push(s), `$${params.length}`)).join(', ')})`];
-  if (filter.consumer) params.push(filter.consumer), where.push(`consumer = $${params.length}`);
-  if (filter.runId) params.push(filter.runId), where.push(`event_id IN (SELECT event_id FROM ${stateTable(engine, 'outbox')} WHERE run_id = $${params.length})`);
+/** Puts these deliveries back in the queue with a fresh attempt budget; returns how many. */
+export async function requeue(db: Db, engine: Engine, deliveries: readonly { event_id: number; consumer: string }[], now: string): Promise<number> {
+  if (!deliveries.length) return 0;
+  const keys = engine.dialect.jsonRows('$2', [{ name: 'event_id', type: 'BIGINT' }, { name: 'consumer', type: 'VARCHAR' }], 'k');
   const rows = await db.query(
     `UPDATE ${stateTable(engine, 'deliveries')} SET status = 'pending', attempts = 0, next_attempt_at = $1, last_error = NULL, delivered_at = NULL
-     WHERE ${where.join(' AND ')} RETURNING event_id`,
-    params,
+     WHERE (event_id, consumer) IN (SELECT k.event_id, k.consumer FROM ${keys}) RETURNING event_id`,
+    [now, jsonRowsParam(deliveries.map((d) => ({ event_id: d.event_id, consumer: d.consumer })))],
   );
   return rows.length;
 }

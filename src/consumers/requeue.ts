@@ -54,7 +54,8 @@ export async function requeueAudited(ws: Workspace, request: RequeueRequest, now
       delivered_at: (r.delivered_at as string | null) ?? null,
       last_error: r.last_error === null || r.last_error === undefined ? null : ws.redact(String(r.last_error)),
     }));
-    const requeued = await requeue(tx, engine, { consumer: request.consumer, runId: request.runId, statuses: request.statuses }, now);
+    // Exactly the deliveries read (and recorded) above: the filter is written once, in that read.
+    const requeued = await requeue(tx, engine, before, now);
     await appendAudit(tx, engine, {
       actor: ws.actor,
       action: 'consumers.redeliver',
