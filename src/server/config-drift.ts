@@ -21,9 +21,6 @@ import { mutatingCommand } from '../core/mutations.js';
 import { TidemarkError } from '../errors.js';
 import type { Workspace } from '../workspace.js';
 
-/** Commands that act on the project's configuration although they write no audit record. */
-const ACTS_ON_CONFIG = new Set(['consumers redeliver']);
-
 /**
  * The last time the project on disk loaded: the server's copy's files as they stood (stat) just before,
  * and whether it matched that copy. While none of those files changed the answer stands, so a command
@@ -123,7 +120,7 @@ const sinceLoaded = () => `since tidemark serve (pid ${process.pid}) loaded it`;
 export function checkProjectUnchanged(ws: Workspace, command: string): string | null {
   const drift = projectDrift(ws);
   if (!drift) return null;
-  if (mutatingCommand(command) || ACTS_ON_CONFIG.has(command)) {
+  if (mutatingCommand(command)) {
     throw new TidemarkError('CONFIG', `${drift} ${sinceLoaded()}; it still runs the configuration it loaded then, so \`${command}\` was not run`, { hint: RESTART });
   }
   return `warning: ${drift} ${sinceLoaded()}: this answer comes from the configuration it loaded then; ${RESTART}\n`;

@@ -85,6 +85,8 @@ describe('serve notices an edited project with a stat-based check', () => {
         writeFileSync(yaml, `${reworded.replace('max_backfill_partitions:   90', 'max_backfill_partitions:   30')}\n# trailing comment\n`);
         expect(projectDrift(ws)).toBe(DRIFT);
         expect(() => checkProjectUnchanged(ws, 'backfill')).toThrow(/^tidemark\.yaml or a model file changed since tidemark serve \(pid \d+\) loaded it; .*`backfill` was not run$/);
+        // Re-queueing deliveries acts on the consumers the server loaded: refused like any audited write.
+        expect(() => checkProjectUnchanged(ws, 'consumers redeliver')).toThrow(/`consumers redeliver` was not run$/);
         expect(checkProjectUnchanged(ws, 'status')).toMatch(/^warning: tidemark\.yaml or a model file changed/);
         // Back to the server's copy plus a comment: its text differs, what it loads does not.
         writeFileSync(yaml, `${original}# one more comment\n`);
