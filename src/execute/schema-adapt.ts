@@ -98,7 +98,9 @@ function adaptedValueCast(engine: Engine, version: SchemaVersion, c: { name: str
   const target = d.columnType(c.type);
   if (!guardsFraction(engine, version, c)) return `CAST(${value} AS ${target})`;
   // Both engines evaluate a CASE's THEN only for the rows that take it (neither folds it: it reads a column).
-  return `CASE WHEN ${hasFraction(engine, value, 'CAST')} THEN CAST(${d.stringLiteral(fractionMarker(c.name, version))} || CAST(${value} AS ${d.columnType('VARCHAR')}) AS ${target}) ELSE CAST(${value} AS ${target}) END`;
+  // PostgreSQL casts text such as '12.0' to an integer only by way of a number, as DuckDB loads it.
+  const whole = engine.kind === 'postgres' ? `CAST(CAST(${value} AS NUMERIC) AS ${target})` : `CAST(${value} AS ${target})`;
+  return `CASE WHEN ${hasFraction(engine, value, 'CAST')} THEN CAST(${d.stringLiteral(fractionMarker(c.name, version))} || CAST(${value} AS ${d.columnType('VARCHAR')}) AS ${target}) ELSE ${whole} END`;
 }
 
 /** Whether the adapter of `c` in an old `version` is cast to an integer column from a type that can hold a fraction. */
@@ -148,15 +150,24 @@ export function integerFraction(message: string): IntegerFraction | null {
  * fraction: DuckDB casts the text '12.5' to 13, which would load a file of dollars into a column of
  * cents without a word (`schema check` refuses such a file; ingest must too). A value whose integer
  * differs from its number becomes a text no engine casts to an integer, so the load fails naming it
- * and nothing is written. PostgreSQL refuses '12.5' on its own; the guard is the same SQL there.
+ * and nothing is written. A whole number written with a fraction part ('12.0') loses nothing and
+ * loads as 12 on both engines.
  */
 function fileValueCast(engine: Engine, file: ShapedFile, c: { name: string; type: string }): string {
   const d = engine.dialect;
   const raw = d.quote(fileColumn(file, c.name));
   const target = d.columnType(c.type);
   if (file.shape.typed || typeFamily(c.type) !== 'integer') return `CAST(${raw} AS ${target})`;
+  const marker = d.stringLiteral(fractionMarker(c.name));
+  if (engine.kind === 'postgres') {
+    // PostgreSQL refuses any text with a point as an integer, in words that name no column ('invalid
+    // input syntax for type bigint: "12.5"'), and would refuse '12.0' that DuckDB loads: such text is
+    // read as a number first, only when it has a point, so integer text keeps the one plain cast.
+    const number = `CAST(${raw} AS NUMERIC)`;
+    return `CASE WHEN strpos(${raw}, '.') = 0 THEN CAST(${raw} AS ${target}) WHEN ${number} <> trunc(${number}) THEN CAST(${marker} || ${raw} AS ${target}) ELSE CAST(${number} AS ${target}) END`;
+  }
   const text = d.columnType('VARCHAR');
-  return `CAST(CASE WHEN CAST(${raw} AS ${target}) <> CAST(${raw} AS ${d.columnType('DOUBLE')}) THEN ${d.stringLiteral(fractionMarker(c.name))} || CAST(${raw} AS ${text}) ELSE CAST(${raw} AS ${text}) END AS ${target})`;
+  return `CAST(CASE WHEN CAST(${raw} AS ${target}) <> CAST(${raw} AS ${d.columnType('DOUBLE')}) THEN ${marker} || CAST(${raw} AS ${text}) ELSE CAST(${raw} AS ${text}) END AS ${target})`;
 }
 
 const checked = new WeakMap<Engine, Set<string>>();
