@@ -89,6 +89,8 @@ export { schemaCheck, type LiveTableCheck, type SchemaCheckFile, type SchemaChec
 // --- consumers list, status, redeliver, verify; ready ----------------------------------------
 export { consumersStatus, listConsumers, readiness, redeliver, verifyRun } from './api/consumers.js';
 export type { AwaitingRun, ConsumerInfo, ConsumersStatus, ConsumerStatus, FailedDelivery, LastDelivery, Readiness, RedeliverReport, RedeliverRequest, VerifyReport } from './api/consumers.js';
+/** `ready --from --to`: every partition of a range ready, from one look (a scheduler's gate after a backfill). */
+export { rangeReadiness, type RangeReadiness } from './api/consumers.js';
 export type { StaleCause } from './consumers/ready.js';
 /**
  * Delivers pending outbox events to consumers. The CLI calls it after every command that published;

@@ -11,13 +11,14 @@ import { dispatch, type DispatchOptions, type DispatchReport } from '../consumer
 import { enqueueNewEvents } from '../consumers/enqueue.js';
 import { failedDelivery, hasFailed, type FailedDelivery } from '../consumers/failures.js';
 import { readiness, type Readiness } from '../consumers/ready.js';
+import { rangeReadiness, type RangeReadiness } from '../consumers/ready-range.js';
 import { verifyRun, type VerifyReport } from '../consumers/verify.js';
 import { TidemarkError } from '../errors.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 
-export { dispatch, readiness, verifyRun };
-export type { DispatchReport, FailedDelivery, Readiness, VerifyReport };
+export { dispatch, rangeReadiness, readiness, verifyRun };
+export type { DispatchReport, FailedDelivery, RangeReadiness, Readiness, VerifyReport };
 
 export interface ConsumerInfo {
   consumer: string;

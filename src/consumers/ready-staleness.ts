@@ -1,11 +1,12 @@
 /**
- * Is a published partition stale for `tidemark ready`, and why? Stale means what planning means: the
+ * Are published partitions stale for `tidemark ready`, and why? Stale means what planning means: the
  * partition is in the plan `tidemark run` would make (its inputs changed since it was built, or it
  * reads a partition that is stale or missing, transitively), or it is stale but frozen or locked, so
  * `run` leaves it. The plan is the real one (buildRunPlan), computed over only the partitions the
- * asked one depends on (partitionsReadTransitively): they decide its answer, and a scheduler calling
- * `ready` in a loop should not pay for planning the whole project. The walk from the plan to the cause
- * is plan/stale-cause.ts, which `partitions` and `status` use too.
+ * asked ones depend on (partitionsReadTransitively): they decide their answers, and a scheduler calling
+ * `ready` in a loop should not pay for planning the whole project. One read, one plan and one walk
+ * for all the asked partitions (a range): the walk from the plan to the cause is plan/stale-cause.ts,
+ * which `partitions` and `status` use too.
  */
 import type { Project } from '../config/project.js';
 import { sortKeys, type PartitionKey } from '../core/grain.js';
@@ -16,11 +17,12 @@ import { PlanCauses, type StaleCause } from '../plan/stale-cause.js';
 import { listLocks } from '../state/locks.js';
 import { loadPartitionVersions, loadPartitionVersionsBetween } from '../state/partitions.js';
 
-export { describeStaleCause, type StaleCause } from '../plan/stale-cause.js';
+export { describeStaleCause, describeStaleFix, describeStaleness, type StaleCause } from '../plan/stale-cause.js';
 
-/** Null when `dataset key` is fresh: `tidemark run` has nothing to rebuild in it or in anything it reads. */
-export async function staleCause(project: Project, engine: Engine, dataset: string, key: PartitionKey): Promise<StaleCause | null> {
-  const closure = partitionsReadTransitively(project, dataset, key);
+/** Per asked key of `dataset`: null when fresh (`tidemark run` has nothing to rebuild in it or in anything it reads), else why not. */
+export async function staleCauses(project: Project, engine: Engine, dataset: string, keys: readonly PartitionKey[]): Promise<Map<PartitionKey, StaleCause | null>> {
+  if (!keys.length) return new Map();
+  const closure = partitionsReadTransitively(project, dataset, keys);
   // A range per dataset may read a few partitions outside the closure: harmless, the closure's own
   // answers depend on the closure alone, and a range is cheaper to ask than a list.
   const snapshot = closure
@@ -28,7 +30,8 @@ export async function staleCause(project: Project, engine: Engine, dataset: stri
     : await loadPartitionVersions(engine, engine, datasetsReadTransitively(project, dataset));
   // No claims: runs in flight are `ready`'s other question (held_by), asked before this one.
   const plan = buildRunPlan(project, { snapshot, locks: await listLocks(engine, engine), claims: new Map(), inFlight: [], interrupted: [] });
-  return new PlanCauses(project, plan, snapshot).causeOf(dataset, key);
+  const causes = new PlanCauses(project, plan, snapshot);
+  return new Map(keys.map((key) => [key, causes.causeOf(dataset, key)]));
 }
 
 /** First and last key per dataset (sortKeys: keys of one grain sort as they follow in time). */

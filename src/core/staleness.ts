@@ -86,15 +86,16 @@ export function partitionsRead(project: Project, partitions: { dataset: string; 
 }
 
 /**
- * Everything partition `key` of `dataset` depends on, directly or through its upstreams: partitionsRead
- * applied until nothing new (dataset → keys, `key` itself included). Whether that partition is stale,
- * directly or transitively, is decided by these partitions alone, so `ready` reads only them. Null
- * when the walk reaches a cumulative model: each of its partitions depends on every earlier one, so
- * the caller reads the datasets of `datasetsReadTransitively` whole instead.
+ * Everything partitions `keys` of `dataset` depend on, directly or through their upstreams:
+ * partitionsRead applied until nothing new (dataset → keys, `keys` themselves included). Whether those
+ * partitions are stale, directly or transitively, is decided by these partitions alone, so `ready`
+ * reads only them (for a range, one walk for all its partitions). Null when the walk reaches a
+ * cumulative model: each of its partitions depends on every earlier one, so the caller reads the
+ * datasets of `datasetsReadTransitively` whole instead.
  */
-export function partitionsReadTransitively(project: Project, dataset: string, key: PartitionKey): Map<string, Set<PartitionKey>> | null {
-  const out = new Map<string, Set<PartitionKey>>([[dataset, new Set([key])]]);
-  let frontier = [{ dataset, partition: key }];
+export function partitionsReadTransitively(project: Project, dataset: string, keys: readonly PartitionKey[]): Map<string, Set<PartitionKey>> | null {
+  const out = new Map<string, Set<PartitionKey>>([[dataset, new Set(keys)]]);
+  let frontier = keys.map((partition) => ({ dataset, partition }));
   while (frontier.length) {
     const next: { dataset: string; partition: PartitionKey }[] = [];
     for (const [name, keys] of partitionsRead(project, frontier)) {

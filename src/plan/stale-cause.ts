@@ -127,14 +127,22 @@ export function describeReadCause(cause: StaleCause): string {
 
 /** The sentence `ready` prints, naming the upstream change and what rebuilds it. */
 export function describeStaleCause(dataset: string, key: PartitionKey, cause: StaleCause): string {
-  const where = cause.dataset === dataset && cause.partition === key ? `${dataset} ${key} ${whatIsWrong(cause)}` : `${dataset} ${key} is stale: it ${describeReadCause(cause)}`;
-  const fix =
-    cause.protected_from_run === 'frozen'
-      ? `${dataset} ${key} is frozen by protect in tidemark.yaml, so \`tidemark run\` leaves it stale (a reviewed config change unfreezes it)`
-      : cause.protected_from_run === 'locked'
-        ? `${dataset} ${key} is locked, so \`tidemark run\` leaves it stale: \`tidemark unlock ${dataset} …\`, then \`tidemark run\``
-        : 'run `tidemark run` to rebuild';
-  return `${where}; ${fix}`;
+  return `${dataset} ${key} ${describeStaleness(dataset, key, cause)}; ${describeStaleFix(dataset, key, cause)}`;
+}
+
+/**
+ * What is wrong with `dataset key`, said after its name: `is stale: orders 2026-03-05 changed v1 → v2`
+ * or `is stale: it reads …`. A range's `ready` names many partitions this way, and its fixes once.
+ */
+export function describeStaleness(dataset: string, key: PartitionKey, cause: StaleCause): string {
+  return cause.dataset === dataset && cause.partition === key ? whatIsWrong(cause) : `is stale: it ${describeReadCause(cause)}`;
+}
+
+/** What makes `dataset key` fresh again: `tidemark run`, unless it is frozen or locked. */
+export function describeStaleFix(dataset: string, key: PartitionKey, cause: StaleCause): string {
+  if (cause.protected_from_run === 'frozen') return `${dataset} ${key} is frozen by protect in tidemark.yaml, so \`tidemark run\` leaves it stale (a reviewed config change unfreezes it)`;
+  if (cause.protected_from_run === 'locked') return `${dataset} ${key} is locked, so \`tidemark run\` leaves it stale: \`tidemark unlock ${dataset} …\`, then \`tidemark run\``;
+  return 'run `tidemark run` to rebuild';
 }
 
 /**

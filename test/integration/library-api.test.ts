@@ -82,6 +82,8 @@ describe('the package used as a library (Node ESM, real DuckDB)', () => {
 
   it('reports readiness, an intact chain and live data matching the record', () => {
     expect(out.ready).toMatchObject({ dataset: 'daily_revenue', partition: '2026-04-30', ready: true, version: 2, reason: null, held_by: [] });
+    // The backfilled week as one range: all 7 days stale before, all ready after.
+    expect(out.range).toEqual({ before: { ready: false, not_ready: 7 }, after: { ready: true, partitions: 7 } });
     expect(out.chain.ok).toBe(true);
     // The backfill appended to the chain it verified.
     expect(out.chain.count).toBeGreaterThan(out.refusals.auditBefore);

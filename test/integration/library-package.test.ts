@@ -28,7 +28,7 @@ const RUNTIME_EXPORTS = [
   'SHOP_DAYS', 'SHOP_FIRST_DAY', 'TidemarkError', 'assertNoBlockingGuards', 'auditLog', 'backfill', 'cancelRun', 'checkDuplicates',
   'consumersStatus', 'dedupe', 'diffRun', 'dispatch', 'enqueuePlan', 'exportAudit', 'gc', 'history', 'ingest', 'lineage',
   'listChanges', 'listConsumers', 'listPartitions', 'listRuns', 'loadProject', 'lock', 'openWorkspace', 'planBackfill',
-  'planCheckpointReset', 'planDedupe', 'planIngest', 'planRestore', 'planRun', 'preflight', 'query', 'readiness', 'redeliver',
+  'planCheckpointReset', 'planDedupe', 'planIngest', 'planRestore', 'planRun', 'preflight', 'query', 'rangeReadiness', 'readiness', 'redeliver',
   'requestCancelByMarker', 'resetCheckpoint', 'restore', 'run', 'runWorker', 'scaffoldShopExample', 'schemaCheck',
   'showCheckpoint', 'startServer', 'status', 'unlock', 'validateCheckpoint', 'verifyAudit', 'verifyAuditChain', 'verifyData',
   'verifyRun', 'waitForConflictingRuns', 'waitForRun',

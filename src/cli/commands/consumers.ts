@@ -5,12 +5,14 @@
  * ready → 3; redeliver leaves deliveries unacknowledged → 1.
  */
 import type { Command } from 'commander';
-import { consumersStatus, listConsumers, readiness, redeliver, type ConsumersStatus, type Readiness } from '../../api/consumers.js';
+import { consumersStatus, listConsumers, rangeReadiness, readiness, redeliver, type ConsumersStatus, type RangeReadiness, type Readiness } from '../../api/consumers.js';
+import { loadProject } from '../../config/load.js';
 import { askConsumers, readWarehouse } from '../../consumers/verify.js';
 import { TidemarkError, usageError } from '../../errors.js';
 import { globals, lookAtProject, print, printJson, withWorkspace, type GlobalOptions } from '../context.js';
 import { table } from '../render.js';
 import { describeFailure } from '../../consumers/failures.js';
+import { resolveRange } from '../../plan/build.js';
 
 export function registerConsumersCommands(program: Command): void {
   const consumers = program.command('consumers').description('downstream consumers: webhooks, commands, SQL refreshes and ready-marker files');
@@ -98,22 +100,25 @@ export function registerConsumersCommands(program: Command): void {
 
   program
     .command('ready <dataset>')
-    .description('exit 0 when the partition (default: the newest) is published, not held by a run in flight and not stale (directly or through what it reads), 3 otherwise')
+    .description('exit 0 when the partition (default: the newest), or every partition of --from..--to, is published, not held by a run in flight and not stale (directly or through what it reads), 3 otherwise')
     .option('--partition <key>', 'the partition (default: the newest published)')
+    .option('--from <date>', 'first partition of a range (inclusive); with --json a range prints {dataset, from, to, ready, reason, partitions}, each partition as --partition prints it')
+    .option('--to <date>', 'last partition of a range (inclusive)')
     .option('--timeout <seconds>', 'with --wait: give up after this long', '300')
-    .action(async (dataset: string, f: { partition?: string; timeout: string }, cmd: Command) => {
+    .action(async (dataset: string, f: { partition?: string; from?: string; to?: string; timeout: string }, cmd: Command) => {
       const g = globals(cmd);
       // `--wait` is the global option (wait for a held project); for ready it means: poll until ready.
       const wait = g.wait !== undefined && g.wait !== false;
       const timeoutS = Number(f.timeout);
       if (!Number.isFinite(timeoutS) || timeoutS < 0) throw usageError(`--timeout must be a number of seconds, got '${f.timeout}'`);
+      const range = rangeOf(dataset, f);
       const deadline = Date.now() + timeoutS * 1000;
       for (;;) {
-        const r = await checkReady(g, dataset, f.partition);
+        const r = range ? await checkRangeReady(g, dataset, range) : await checkReady(g, dataset, f.partition);
         if (r.ready || !wait || Date.now() >= deadline) {
           // Not ready is said once, as the error line (stderr); --json still prints the whole answer.
           if (g.json) printJson(r);
-          else if (r.ready) print(`ready: ${dataset} ${r.partition} (version ${r.version})`);
+          else if (r.ready) print('partitions' in r ? `ready: ${dataset} ${r.from}..${r.to} (${r.partitions.length} partition(s))` : `ready: ${dataset} ${r.partition} (version ${r.version})`);
           if (!r.ready) throw new TidemarkError('GUARD', `not ready: ${r.reason}`, { hint: wait ? `still not ready after ${timeoutS} s` : 'add --wait --timeout SECONDS to wait for it' });
           return;
         }
@@ -122,11 +127,33 @@ export function registerConsumersCommands(program: Command): void {
     });
 }
 
+/** --from/--to, checked for what needs no project (the dates themselves are checked as backfill checks them). */
+function rangeOf(dataset: string, f: { partition?: string; from?: string; to?: string }): { from: string; to: string } | null {
+  if (f.from === undefined && f.to === undefined) return null;
+  if (f.partition !== undefined) throw usageError('--partition names one partition and --from/--to a range: give one of them', `tidemark ready ${dataset} --partition KEY, or --from KEY --to KEY`);
+  if (f.from === undefined || f.to === undefined) throw usageError('a range needs both --from and --to (inclusive partition keys)', `e.g. tidemark ready ${dataset} --from ${f.from ?? f.to} --to ${f.to ?? f.from}`);
+  return { from: f.from, to: f.to };
+}
+
 /** A DuckDB project being written by another process right now is not ready. */
 async function checkReady(g: GlobalOptions, dataset: string, partition: string | undefined): Promise<Readiness> {
   const look = await lookAtProject(g, (ws) => readiness(ws, dataset, partition));
   if ('value' in look) return look.value;
   return { dataset, partition: partition ?? null, ready: false, version: null, publish_seq: null, reason: look.held.message, held_by: [], stale_because: null };
+}
+
+/**
+ * checkReady for a range: one look per poll, each opened and closed, so that a waiting `ready` never
+ * keeps out the backfill it waits for. While another process writes the DuckDB file, every partition
+ * of the range is not ready, for that reason; the range is still checked, so bad dates are exit 2.
+ */
+async function checkRangeReady(g: GlobalOptions, dataset: string, range: { from: string; to: string }): Promise<RangeReadiness> {
+  const look = await lookAtProject(g, (ws) => rangeReadiness(ws, dataset, range.from, range.to));
+  if ('value' in look) return look.value;
+  const keys = resolveRange(loadProject(g.project ?? process.cwd()), dataset, range.from, range.to);
+  const reason = look.held.message;
+  const partitions = keys.map((partition) => ({ dataset, partition, ready: false, version: null, publish_seq: null, reason, held_by: [], stale_because: null }));
+  return { dataset, from: keys[0], to: keys[keys.length - 1], ready: false, reason, partitions };
 }
 
 function printStatus(s: ConsumersStatus): void {

@@ -15,6 +15,7 @@ import {
   listRuns,
   openWorkspace,
   planBackfill,
+  rangeReadiness,
   readiness,
   run,
   scaffoldShopExample,
@@ -49,6 +50,7 @@ try {
   cpSync(path.join(dir, 'data', 'fixes'), path.join(dir, 'data', 'orders'), { recursive: true });
   const fixed = await ingest(ws, 'orders', csv('data/orders'), { reason: 'corrected orders from the shop' });
   const staleBefore = await readiness(ws, 'daily_revenue', '2026-04-30');
+  const rangeBefore = await rangeReadiness(ws, 'daily_revenue', '2026-04-24', '2026-04-30');
 
   const request = { dataset: 'daily_revenue', from: '2026-04-24', to: '2026-04-30', downstream: true };
   const plan = await planBackfill(ws, request);
@@ -61,6 +63,7 @@ try {
 
   const result = await backfill(ws, request, { reason: 'library test: corrected EUR orders' }, plan);
   const ready = await readiness(ws, 'daily_revenue', '2026-04-30');
+  const rangeAfter = await rangeReadiness(ws, 'daily_revenue', '2026-04-24', '2026-04-30');
   const chain = await verifyAudit(ws);
   const data = await verifyData(ws);
   const runs = await listRuns(ws, { limit: 10 });
@@ -76,6 +79,7 @@ try {
       backfill: { status: result.status, run_id: result.run_id, published: result.published.map((p) => `${p.dataset} ${p.partition}`) },
       lastAudit: lastAudit && { actor: lastAudit.actor, reason: lastAudit.reason, command: lastAudit.command },
       ready,
+      range: { before: { ready: rangeBefore.ready, not_ready: rangeBefore.partitions.filter((p) => !p.ready).length }, after: { ready: rangeAfter.ready, partitions: rangeAfter.partitions.length } },
       chain: { ok: chain.ok, count: chain.count },
       data: { ok: data.ok, datasets: data.datasets.map((d) => d.dataset).sort(), partitions: data.datasets.reduce((n, d) => n + d.partitions, 0) },
       runs: runs.map((r) => ({ run_id: r.run_id, kind: r.kind, status: r.status })),
