@@ -153,6 +153,9 @@ describe.each(testEngines(inject('pgUrl')))('ready over a range of partitions ($
         // One writer holds the DuckDB file: the whole range is being written, and the holder names its run.
         expect(errorLine(held.stderr)).toMatch(new RegExp(`^error: not ready: the project's DuckDB file is held by another Tidemark process: pid ${backfill.child.pid} running 'tidemark backfill daily_revenue .*' \\(run ${runId}\\)`));
         expect(notReady(json)).toEqual(days('2026-03-01', '2026-03-07'));
+        // A malformed key is bad input whether or not the file is held, for one partition as for a range.
+        expect(cli(dir, ['ready', 'daily_revenue', '--partition', '2026-02-30']).code).toBe(2);
+        expect(ready(dir, 'daily_revenue', '2026-03-07', '2026-03-01').code).toBe(2);
       }
     } finally {
       rmSync(pause, { force: true });

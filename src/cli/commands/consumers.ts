@@ -7,6 +7,8 @@
 import type { Command } from 'commander';
 import { consumersStatus, listConsumers, rangeReadiness, readiness, redeliver, type ConsumersStatus, type RangeReadiness, type Readiness } from '../../api/consumers.js';
 import { loadProject } from '../../config/load.js';
+import { getDataset } from '../../config/project.js';
+import { parsePartitionKey } from '../../core/grain.js';
 import { askConsumers, readWarehouse } from '../../consumers/verify.js';
 import { TidemarkError, usageError } from '../../errors.js';
 import { globals, lookAtProject, print, printJson, withWorkspace, type GlobalOptions } from '../context.js';
@@ -135,11 +137,15 @@ function rangeOf(dataset: string, f: { partition?: string; from?: string; to?: s
   return { from: f.from, to: f.to };
 }
 
-/** A DuckDB project being written by another process right now is not ready. */
+/**
+ * A DuckDB project being written by another process right now is not ready. The asked key is still
+ * checked then, so a malformed date is exit 2 whether or not the file is held.
+ */
 async function checkReady(g: GlobalOptions, dataset: string, partition: string | undefined): Promise<Readiness> {
   const look = await lookAtProject(g, (ws) => readiness(ws, dataset, partition));
   if ('value' in look) return look.value;
-  return { dataset, partition: partition ?? null, ready: false, version: null, publish_seq: null, reason: look.held.message, held_by: [], stale_because: null };
+  const key = partition === undefined ? null : parsePartitionKey(partition, getDataset(loadProject(g.project ?? process.cwd()), dataset).grain);
+  return { dataset, partition: key, ready: false, version: null, publish_seq: null, reason: look.held.message, held_by: [], stale_because: null };
 }
 
 /**
