@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, expect, inject, it, vi } from 'vitest';
 import { rangeReadiness } from '../../src/api/consumers.js';
 import { generateOrdersCsv } from '../../src/example/shop.js';
-import { applyOrdersFix, builtShop, cli, cliAsync, cliChild, cliJson, days, sharedProject, snapshotState, testEngines, until, withWorkspace, type CliResult } from '../helpers/project.js';
+import { applyOrdersFix, builtShop, cleanup, cli, cliAsync, cliChild, cliJson, days, scaffoldShop, sharedProject, snapshotState, testEngines, until, withWorkspace, type CliResult } from '../helpers/project.js';
 
 const RUN_FIX = 'run `tidemark run` to rebuild';
 /** The keys of `tidemark ready --partition … --json`, which each partition of a range keeps. */
@@ -110,6 +110,32 @@ describe.each(testEngines(inject('pgUrl')))('ready over a range of partitions ($
     });
   });
 
+  it('--last N: the newest N partitions as they are at each look, or before --to; as backfill --last counts them', () => {
+    const dir = project.fresh(); // built through 2026-03-16
+    const last = cli(dir, ['ready', 'daily_revenue', '--last', '7d']);
+    expect(last.code, last.stderr).toBe(0);
+    expect(last.stdout).toBe('ready: daily_revenue 2026-03-10..2026-03-16 (7 partition(s))\n');
+    applyOrdersFix(dir, ['2026-03-12']);
+    const stale = cli(dir, ['ready', 'daily_revenue', '--last', '7d', '--json']);
+    expect(stale.code).toBe(3);
+    const json = rangeJson(stale);
+    expect([json.from, json.to, notReady(json)]).toEqual(['2026-03-10', '2026-03-16', ['2026-03-12']]);
+    // Counted back from --to: a range before the late day is ready.
+    expect(cli(dir, ['ready', 'daily_revenue', '--last', '3d', '--to', '2026-03-11']).stdout).toBe('ready: daily_revenue 2026-03-09..2026-03-11 (3 partition(s))\n');
+  });
+
+  it('--last before anything is published: not ready (a job may wait for the first build), not bad input', async () => {
+    const dir = await scaffoldShop(undefined, undefined, { engine });
+    try {
+      const r = cli(dir, ['ready', 'daily_revenue', '--last', '7d', '--json']);
+      expect(r.code, r.stderr).toBe(3);
+      expect(errorLine(r.stderr)).toBe('error: not ready: daily_revenue has no published partition');
+      expect(JSON.parse(r.stdout)).toEqual({ dataset: 'daily_revenue', from: null, to: null, ready: false, reason: 'daily_revenue has no published partition', partitions: [] });
+    } finally {
+      cleanup(dir);
+    }
+  });
+
   it('a partition of the range never built is not ready, named as not published', () => {
     const dir = project.fresh();
     const newDay = '2026-03-17'; // orders arrive for a new day; no `run` yet
@@ -156,6 +182,11 @@ describe.each(testEngines(inject('pgUrl')))('ready over a range of partitions ($
         // A malformed key is bad input whether or not the file is held, for one partition as for a range.
         expect(cli(dir, ['ready', 'daily_revenue', '--partition', '2026-02-30']).code).toBe(2);
         expect(ready(dir, 'daily_revenue', '2026-03-07', '2026-03-01').code).toBe(2);
+        // --last counts back from a newest partition nobody can read while the file is written.
+        const last = cli(dir, ['ready', 'daily_revenue', '--last', '7d', '--json']);
+        expect(last.code).toBe(3);
+        expect(JSON.parse(last.stdout)).toMatchObject({ from: null, to: null, ready: false, partitions: [] });
+        expect(cli(dir, ['ready', 'daily_revenue', '--last', '7x']).code).toBe(2);
       }
     } finally {
       rmSync(pause, { force: true });
@@ -192,8 +223,12 @@ describe.each(testEngines(inject('pgUrl')))('ready over a range of partitions ($
       [['--from', '2026-03-07', '--to', '2026-03-01'], 'error: --from 2026-03-07 is after --to 2026-03-01', 'hint: swap them: --from is the first partition, --to the last (inclusive)'],
       [['--from', '2026/03/01', '--to', '2026-03-07'], "error: malformed date '2026/03/01'", 'hint: use an ISO date such as 2026-03-07'],
       [['--from', '2026-02-27', '--to', '2026-02-30'], "error: impossible date '2026-02-30'", 'hint: 2026-02 has 28 days'],
-      [['--partition', '2026-03-03', '--from', '2026-03-01', '--to', '2026-03-07'], 'error: --partition names one partition and --from/--to a range: give one of them', 'hint: tidemark ready daily_revenue --partition KEY, or --from KEY --to KEY'],
-      [['--from', '2026-03-01'], 'error: a range needs both --from and --to (inclusive partition keys)', 'hint: e.g. tidemark ready daily_revenue --from 2026-03-01 --to 2026-03-01'],
+      [['--partition', '2026-03-03', '--from', '2026-03-01', '--to', '2026-03-07'], 'error: --partition names one partition and --from/--to/--last a range: give one of them', 'hint: tidemark ready daily_revenue --partition KEY, or --from KEY --to KEY, or --last 7d'],
+      [['--partition', '2026-03-03', '--last', '7d'], 'error: --partition names one partition and --from/--to/--last a range: give one of them', 'hint: tidemark ready daily_revenue --partition KEY, or --from KEY --to KEY, or --last 7d'],
+      [['--from', '2026-03-01'], 'error: a range needs both --from and --to (inclusive partition keys), or --last N', 'hint: e.g. tidemark ready daily_revenue --from 2026-03-01 --to 2026-03-01'],
+      [['--last', '7x'], "error: --last looks like 7d, 24h or 3m (a count and the dataset's grain), got '7x'", 'hint: this dataset is partitioned by day: --last Nd, or give --from and --to'],
+      [['--last', '2m'], 'error: --last 2m counts months, but the dataset is partitioned by day', 'hint: count days: --last 2d, or give --from and --to'],
+      [['--last', '7d', '--from', '2026-03-01'], 'error: --last and --from both set where the range starts: give one of them', 'hint: --last 7d [--to KEY], or --from KEY --to KEY'],
     ];
     for (const [args, error, hint] of cases) {
       for (const extra of [[], ['--wait', '--timeout', '60']]) {

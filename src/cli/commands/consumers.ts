@@ -15,6 +15,7 @@ import { globals, lookAtProject, print, printJson, withWorkspace, type GlobalOpt
 import { table } from '../render.js';
 import { describeFailure } from '../../consumers/failures.js';
 import { resolveRange } from '../../plan/build.js';
+import { lastCount, lastPartition, rangeFlags } from '../range-flags.js';
 
 export function registerConsumersCommands(program: Command): void {
   const consumers = program.command('consumers').description('downstream consumers: webhooks, commands, SQL refreshes and ready-marker files');
@@ -106,8 +107,9 @@ export function registerConsumersCommands(program: Command): void {
     .option('--partition <key>', 'the partition (default: the newest published)')
     .option('--from <date>', 'first partition of a range (inclusive); with --json a range prints {dataset, from, to, ready, reason, partitions}, each partition as --partition prints it')
     .option('--to <date>', 'last partition of a range (inclusive)')
+    .option('--last <span>', 'the last N partitions (e.g. 7d), counted back from --to or the newest published one')
     .option('--timeout <seconds>', 'with --wait: give up after this long', '300')
-    .action(async (dataset: string, f: { partition?: string; from?: string; to?: string; timeout: string }, cmd: Command) => {
+    .action(async (dataset: string, f: { partition?: string } & RangeFlags & { timeout: string }, cmd: Command) => {
       const g = globals(cmd);
       // `--wait` is the global option (wait for a held project); for ready it means: poll until ready.
       const wait = g.wait !== undefined && g.wait !== false;
@@ -129,12 +131,20 @@ export function registerConsumersCommands(program: Command): void {
     });
 }
 
-/** --from/--to, checked for what needs no project (the dates themselves are checked as backfill checks them). */
-function rangeOf(dataset: string, f: { partition?: string; from?: string; to?: string }): { from: string; to: string } | null {
-  if (f.from === undefined && f.to === undefined) return null;
-  if (f.partition !== undefined) throw usageError('--partition names one partition and --from/--to a range: give one of them', `tidemark ready ${dataset} --partition KEY, or --from KEY --to KEY`);
-  if (f.from === undefined || f.to === undefined) throw usageError('a range needs both --from and --to (inclusive partition keys)', `e.g. tidemark ready ${dataset} --from ${f.from ?? f.to} --to ${f.to ?? f.from}`);
-  return { from: f.from, to: f.to };
+type RangeFlags = { from?: string; to?: string; last?: string };
+
+/**
+ * A range's answer as `ready` prints it: from and to are null when `--last N` has no newest partition
+ * to count back from (none published yet, or another process writes the DuckDB file); partitions is then empty.
+ */
+type RangeAnswer = Omit<RangeReadiness, 'from' | 'to'> & { from: string | null; to: string | null };
+
+/** The range flags when a range is asked, checked for what needs no project (the keys are checked as backfill checks them). */
+function rangeOf(dataset: string, f: { partition?: string } & RangeFlags): RangeFlags | null {
+  if (f.from === undefined && f.to === undefined && f.last === undefined) return null;
+  if (f.partition !== undefined) throw usageError('--partition names one partition and --from/--to/--last a range: give one of them', `tidemark ready ${dataset} --partition KEY, or --from KEY --to KEY, or --last 7d`);
+  if (f.last === undefined && (f.from === undefined || f.to === undefined)) throw usageError('a range needs both --from and --to (inclusive partition keys), or --last N', `e.g. tidemark ready ${dataset} --from ${f.from ?? f.to} --to ${f.to ?? f.from}`);
+  return f;
 }
 
 /**
@@ -150,14 +160,34 @@ async function checkReady(g: GlobalOptions, dataset: string, partition: string |
 
 /**
  * checkReady for a range: one look per poll, each opened and closed, so that a waiting `ready` never
- * keeps out the backfill it waits for. While another process writes the DuckDB file, every partition
- * of the range is not ready, for that reason; the range is still checked, so bad dates are exit 2.
+ * keeps out the backfill it waits for; `--last` counts back from the newest partition as it is at
+ * that look. While another process writes the DuckDB file, every partition of the range is not
+ * ready, for that reason; the keys are still checked, so bad dates are exit 2. A range counted back
+ * from the newest partition cannot be named then, nor before the first publish (from, to null; no
+ * partitions).
  */
-async function checkRangeReady(g: GlobalOptions, dataset: string, range: { from: string; to: string }): Promise<RangeReadiness> {
-  const look = await lookAtProject(g, (ws) => rangeReadiness(ws, dataset, range.from, range.to));
+async function checkRangeReady(g: GlobalOptions, dataset: string, flags: RangeFlags): Promise<RangeAnswer> {
+  const look = await lookAtProject(g, async (ws): Promise<RangeAnswer> => {
+    const grain = getDataset(ws.project, dataset).grain;
+    const newest = flags.last !== undefined && flags.to === undefined ? await lastPartition(ws, dataset) : undefined;
+    // Nothing published yet is not ready (a job may wait for the first build), not bad input.
+    if (newest === null) {
+      lastCount(flags.last!, grain);
+      return { dataset, from: null, to: null, ready: false, reason: `${dataset} has no published partition`, partitions: [] };
+    }
+    const { from, to } = await rangeFlags(flags, grain, async () => newest ?? null);
+    return rangeReadiness(ws, dataset, from, to);
+  });
   if ('value' in look) return look.value;
-  const keys = resolveRange(loadProject(g.project ?? process.cwd()), dataset, range.from, range.to);
+  const project = loadProject(g.project ?? process.cwd());
   const reason = look.held.message;
+  const grain = getDataset(project, dataset).grain;
+  if (flags.last !== undefined && flags.to === undefined) {
+    lastCount(flags.last, grain); // its syntax is checked all the same
+    return { dataset, from: null, to: null, ready: false, reason, partitions: [] };
+  }
+  const given = await rangeFlags(flags, grain, async () => null);
+  const keys = resolveRange(project, dataset, given.from, given.to);
   const partitions = keys.map((partition) => ({ dataset, partition, ready: false, version: null, publish_seq: null, reason, held_by: [], stale_because: null }));
   return { dataset, from: keys[0], to: keys[keys.length - 1], ready: false, reason, partitions };
 }

@@ -4,12 +4,12 @@ import { mkdirSync } from 'node:fs';
 import type { Command } from 'commander';
 import { backfill, planBackfill, preflight, requireReason, run } from '../../api/operations.js';
 import { getDataset, type Project } from '../../config/project.js';
-import { addPartitions, parsePartitionKey, type Grain } from '../../core/grain.js';
 import { usageError } from '../../errors.js';
 import { scaffoldShopExample } from '../../example/shop.js';
 import { ingest } from '../../execute/ingest.js';
 import { assertNoBlockingGuards } from '../../execute/executor.js';
 import { confirm, print, printJson, showPlan, withWorkspace } from '../context.js';
+import { lastPartition, rangeFlags } from '../range-flags.js';
 import { planJson, publishPerBatchNote, renderPlan, renderResult, resultJson } from '../render.js';
 import { PUBLISH_MODES, type PublishMode } from '../../execute/run-context.js';
 import { parseRate, parseWindow } from '../../scheduler/throttle.js';
@@ -71,34 +71,6 @@ function runOptions(f: WriteFlags) {
     rate: f.rate === undefined ? undefined : parseRate(f.rate),
     window: f.window === undefined ? undefined : parseWindow(f.window).text,
   };
-}
-
-const LAST_UNITS: Record<string, Grain> = { h: 'hour', d: 'day', m: 'month' };
-const UNIT_OF: Record<Grain, string> = { hour: 'h', day: 'd', month: 'm' };
-
-/**
- * Resolves --last / --from / --to into an inclusive range of partition keys. `--last N` counts N
- * partitions back from --to or the newest published one, in the dataset's own grain: `7d` on a
- * daily dataset, `24h` on an hourly one, `3m` on a monthly one. A unit of another grain is refused
- * rather than converted: "the last 7 days" of a monthly dataset has no single right answer.
- */
-async function rangeFlags(f: { from?: string; to?: string; last?: string }, grain: Grain, lastKey: () => Promise<string | null>): Promise<{ from: string; to: string }> {
-  if (f.last === undefined) {
-    if (!f.from || !f.to) throw usageError('give --from and --to (inclusive partition keys), or --last N', `e.g. --last 7${UNIT_OF[grain]}`);
-    return { from: f.from, to: f.to };
-  }
-  if (f.from) throw usageError('--last and --from both set where the range starts: give one of them', `--last ${f.last} [--to KEY], or --from KEY --to KEY`);
-  const m = /^(\d+)([hdm])$/.exec(f.last);
-  if (!m) throw usageError(`--last looks like 7d, 24h or 3m (a count and the dataset's grain), got '${f.last}'`, `this dataset is partitioned by ${grain}: --last N${UNIT_OF[grain]}, or give --from and --to`);
-  const n = Number(m[1]);
-  if (n < 1) throw usageError(`--last ${f.last} names no partition`, `count at least one: --last 1${UNIT_OF[grain]}`);
-  if (LAST_UNITS[m[2]] !== grain) {
-    throw usageError(`--last ${f.last} counts ${LAST_UNITS[m[2]]}s, but the dataset is partitioned by ${grain}`, `count ${grain}s: --last ${n}${UNIT_OF[grain]}, or give --from and --to`);
-  }
-  const newest = f.to ?? (await lastKey());
-  if (!newest) throw usageError('--last counts back from the newest published partition, and there is none yet', 'give --to KEY, or build the dataset first (tidemark run)');
-  const to = parsePartitionKey(newest, grain);
-  return { from: addPartitions(to, grain, -(n - 1)), to };
 }
 
 export function registerCoreCommands(program: Command): void {
@@ -271,11 +243,6 @@ function modelsReading(project: Project, dataset: string): string[] {
 async function builtModels(ws: import('../../workspace.js').Workspace, models: string[]): Promise<string[]> {
   const built = await Promise.all(models.map(async (m) => (await lastPartition(ws, m)) !== null));
   return models.filter((_, i) => built[i]);
-}
-
-async function lastPartition(ws: import('../../workspace.js').Workspace, dataset: string): Promise<string | null> {
-  const rows = await ws.engine.query<{ p: string | null }>(`SELECT max(partition) AS p FROM ${ws.engine.dialect.table(ws.engine.stateSchema, 'partitions')} WHERE dataset = $1`, [dataset]);
-  return rows[0]?.p ?? null;
 }
 
 /** A path as one POSIX shell word, quoted only when it needs to be, so a printed `cd …` can be pasted as is. */
