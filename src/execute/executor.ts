@@ -24,7 +24,7 @@ import { admitRun } from '../workers/admission.js';
 import { crashPoint } from './crash.js';
 import { copyReplacedRowsAhead } from './history-copy.js';
 import { publishRun, publishedByRun, type DatasetSchemaChange, type PublishKind, type PublishPrepare, type PublishedPartition } from './publish.js';
-import { PUBLISH_MODES, type RunContext, type RunOptions } from './run-context.js';
+import { PUBLISH_MODES, type InternalRunOptions, type RunContext, type RunOptions } from './run-context.js';
 import { runKeyOf } from './run-key.js';
 import { dropStaging } from './staging.js';
 import { settleInterruptedPublishes, type InterruptedPublish } from './interrupted-publishes.js';
@@ -88,7 +88,7 @@ export function assertNoBlockingGuards(plan: Plan): void {
   throw guardRefusal(blocking, 'refused', { dataset: blocking[0].dataset, partitions: blocking[0].partitions });
 }
 
-export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions, stager: Stager): Promise<RunResult> {
+export async function executePlan(ws: Workspace, plan: Plan, options: InternalRunOptions, stager: Stager): Promise<RunResult> {
   // The reason lands in runs, versions and the audit record: secrets never do (DESIGN.md).
   options = { ...options, reason: ws.redact(options.reason) };
   const perBatch = publishPerBatch(plan, options, stager);
