@@ -34,9 +34,17 @@ import { defaultPool } from '../scheduler/scheduler.js';
 import { assertRunMayStart } from '../scheduler/gate.js';
 import { cancelledError, cancelRequestedHere } from '../scheduler/cancel.js';
 
-export interface RunResult {
-  run_id: string | null;
-  status: 'published' | 'noop' | 'dry_run';
+/**
+ * What a run, backfill, restore, dedupe or ingest did. `status` tells whether a run exists:
+ * `published` names it in `run_id`; `noop` (nothing to compute) and `dry_run` (planned and checked
+ * only) created none, and their `run_id` is null. Narrow on `status` to read `run_id` as a string.
+ */
+export type RunResult = PublishedRunResult | NoRunResult;
+
+/** A run was created, computed and published (`published` may be empty: every partition came out unchanged). */
+export interface PublishedRunResult {
+  run_id: string;
+  status: 'published';
   published: PublishedPartition[];
   unchanged: number;
   /** Tasks whose staged output from an earlier attempt was reused. */
@@ -51,6 +59,12 @@ export interface RunResult {
    */
   already_published_by?: InterruptedPublish[];
   plan: Plan;
+}
+
+/** No run was created: `noop`, nothing to compute; `dry_run`, planned and checked only. Nothing was published. */
+export interface NoRunResult extends Omit<PublishedRunResult, 'run_id' | 'status'> {
+  run_id: null;
+  status: 'noop' | 'dry_run';
 }
 
 /** How a kind of run fills staging. */

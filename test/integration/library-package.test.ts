@@ -157,6 +157,27 @@ const code: ErrorCode = 'LOCKED';
 console.log(typeof openWorkspace, new TidemarkError(code, 'x').exitCode);
 `;
 
+/**
+ * A consumer that keeps the id of the run a call made: `status` tells whether there is one, and
+ * narrowing on it types `run_id` (type-checked only).
+ */
+const RESULTS = `import type { IngestResult, RestoreResult, RunResult } from 'tidemark';
+
+export function runOf(result: RunResult | RestoreResult | IngestResult): string | null {
+  switch (result.status) {
+    case 'published': {
+      const id: string = result.run_id;
+      return id;
+    }
+    case 'noop':
+    case 'dry_run': {
+      const none: null = result.run_id;
+      return none;
+    }
+  }
+}
+`;
+
 /** The `ts` blocks of README's "Using Tidemark as a library", in order. */
 function readmeExamples(): string[] {
   const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
@@ -261,6 +282,7 @@ describe('the packed package, installed in a project outside the repo', () => {
     writeFileSync(path.join(consumer, 'holder.mjs'), HOLDER);
     writeFileSync(path.join(consumer, 'plain.cjs'), CJS);
     writeFileSync(path.join(consumer, 'typed.cts'), CTS);
+    writeFileSync(path.join(consumer, 'results.ts'), RESULTS);
   });
 
   afterAll(() => cleanup(scratch));
@@ -293,8 +315,8 @@ describe('the packed package, installed in a project outside the repo', () => {
   });
 
   // Two full tsc runs on a small shared machine: a budget of its own.
-  it('type-checks the README examples and a consumer of every refusal with tsc --strict, under nodenext and bundler', { timeout: 300_000 }, () => {
-    const files = [...readmeFiles, 'refusals.ts'];
+  it('type-checks the README examples, a consumer of every refusal and one of run ids with tsc --strict, under nodenext and bundler', { timeout: 300_000 }, () => {
+    const files = [...readmeFiles, 'refusals.ts', 'results.ts'];
     expect(typecheck(packed.consumer, 'bundler', files)).toEqual([]);
     expect(typecheck(packed.consumer, 'nodenext', [...files, 'typed.cts'])).toEqual([]);
   });
