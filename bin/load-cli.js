@@ -10,8 +10,10 @@
  * read half a file. Its name carries a digest of the bundle's text (~3 ms; V8's own check compares
  * only the source's length, so a changed bundle of the same length would run the old code) and the
  * Node version, so a cache never meets another bundle; the build deletes old caches. Writing is best effort:
- * an install the user may not write simply runs without it. `--debug` loads the bundle through
- * require(), whose stack traces follow the source map.
+ * an install the user may not write simply runs without it. The package ships no cache (package.json
+ * `files` leaves it out): it fits only the Node version that built it, and even names the build
+ * machine's path in stack traces; an install writes its own on its first command. `--debug` loads the
+ * bundle through require(), whose stack traces follow the source map (in the repo: the package ships none).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';

@@ -53,6 +53,7 @@ await build({
   // import.meta.url, which CommonJS lacks: the bundle's own file URL stands in for it.
   banner: { js: "const __tidemarkModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   define: { 'import.meta.url': '__tidemarkModuleUrl' },
+  // For --debug in the repo. Not packed (package.json `files`): it lists the build machine's node_modules.
   sourcemap: 'linked',
   logLevel: 'warning',
 });

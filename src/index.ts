@@ -33,7 +33,8 @@
 export { openWorkspace, type OpenOptions, type Workspace } from './workspace.js';
 export { loadProject } from './config/load.js';
 export type { LoadOptions } from './config/load.js';
-export type { ColumnSpec, DatasetSpec, EngineConfig, ModelSpec, Project, SourceSpec } from './config/project.js';
+export type { ColumnSpec, DatasetCommon, DatasetSpec, EngineConfig, ModelSpec, Project, SchemaVersionSpec, SourceSpec, UpstreamSpec } from './config/project.js';
+export type { Grain } from './core/grain.js';
 export { TidemarkError, type ErrorCode, type ErrorDetails } from './errors.js';
 /** `ws.events.on(listener)` receives these while runs compute and publish; it returns the unsubscribe function. */
 export type { EventBus, TidemarkEvent } from './events.js';
@@ -43,13 +44,17 @@ export { scaffoldShopExample, SHOP_DAYS, SHOP_FIRST_DAY } from './example/shop.j
 
 // --- ingest, run, plan, backfill -------------------------------------------------------------
 export { ingest, planIngest, type IngestFile, type IngestOptions, type IngestResult } from './execute/ingest.js';
+export type { DataFileLayout } from './io/data-file-layout.js';
+export type { ColumnInfo, FileFormat } from './engines/engine.js';
 export { backfill, planBackfill, planRun, preflight, run } from './api/operations.js';
 export type { BackfillRequest, RunRequest } from './plan/build.js';
 export type { RunOptions, PublishMode } from './execute/run-context.js';
-export type { RunResult } from './execute/executor.js';
-export type { PublishedPartition } from './execute/publish.js';
+export type { NoRunResult, PublishedRunResult, RunResult } from './execute/executor.js';
+export type { DatasetSchemaChange, PublishedPartition } from './execute/publish.js';
+export type { AppliedSchemaChange, ChecksumsRecomputed } from './execute/add-columns.js';
+export type { InterruptedPublish } from './execute/interrupted-publishes.js';
 export type { Plan, PlanDataset, PlannedTask, RunKind, TaskReason } from './plan/types.js';
-export type { Guard, GuardCode } from './core/guards.js';
+export type { Guard, GuardCode, UserLock } from './core/guards.js';
 export type { PartitionKey } from './core/grain.js';
 export type { StaleReason } from './core/staleness.js';
 /** Throws the GUARD error a run would refuse this plan with (the CLI's check before it asks to confirm). */
@@ -68,13 +73,14 @@ export { checkDuplicates, dedupe, planDedupe, type DedupeRequest, type Duplicate
 export { diffRun, gc, history, lock, planRestore, restore, unlock } from './api/versions.js';
 export type { GcOptions, GcReport, HistoryEntry, LockRequest, LockResult, MetricSum, PartitionDiff, RestorePlan, RestoreRequest, RestoreResult, RunDiff, UnlockResult } from './api/versions.js';
 export type { RestoreSource } from './api/restore.js';
-export type { DroppedStaging, RemovedVersion } from './api/gc.js';
+export type { DroppedHistoryCopies, DroppedStaging, RemovedVersion } from './api/gc.js';
 
 // --- audit log, verify (--data), export, lineage ---------------------------------------------
 export { auditLog, exportAudit, lineage, verifyAudit, type AuditExport, type AuditLogQuery, type LineageEntry, type UpstreamVersion } from './api/audit.js';
 export { verifyData, type DataVerdict, type DataVerifyRequest, type DatasetDataSummary, type PartitionDrift, type UnauditedState, type UnpublishedRows } from './api/audit-data.js';
+export type { SealedState } from './api/audit-sealed.js';
 /** Verifies an exported chain (e.g. the lines of `exportAudit`) without a workspace. */
-export { verifyAuditChain, type AuditRecord, type ChainProblem, type ChainVerdict } from './audit/chain.js';
+export { verifyAuditChain, type AuditRecord, type AuditRecordBody, type ChainProblem, type ChainVerdict, type StoredAuditRecord } from './audit/chain.js';
 
 // --- changes ---------------------------------------------------------------------------------
 export { listChanges, type Change, type ChangeFeed, type ChangesRequest } from './api/changes.js';
@@ -82,9 +88,13 @@ export { listChanges, type Change, type ChangeFeed, type ChangesRequest } from '
 // --- checkpoint show, validate, reset --------------------------------------------------------
 export { planCheckpointReset, resetCheckpoint, showCheckpoint, validateCheckpoint } from './api/checkpoints.js';
 export type { CheckpointFinding, CheckpointValidation, CheckpointView, FindingCode, PartitionRows, ResetEffect, ResetRequest } from './api/checkpoints.js';
+export type { CheckpointRecord } from './state/checkpoints.js';
 
 // --- schema check ----------------------------------------------------------------------------
 export { schemaCheck, type LiveTableCheck, type SchemaCheckFile, type SchemaCheckReport } from './api/schema.js';
+export type { LiveSchemaDiff } from './execute/ingest-evolution.js';
+export type { CastFailure } from './execute/schema-adapt.js';
+export type { ShapeDiff } from './execute/schema-match.js';
 
 // --- consumers list, status, redeliver, verify; ready ----------------------------------------
 export { consumersStatus, listConsumers, readiness, redeliver, verifyRun } from './api/consumers.js';
@@ -92,6 +102,8 @@ export type { AwaitingRun, ConsumerInfo, ConsumersStatus, ConsumerStatus, Failed
 /** `ready --from --to`: every partition of a range ready, from one look (a scheduler's gate after a backfill). */
 export { rangeReadiness, type RangeReadiness } from './api/consumers.js';
 export type { StaleCause } from './consumers/ready.js';
+export type { DeliveryStatus } from './consumers/deliveries.js';
+export type { VerifyCheck } from './consumers/verify.js';
 /**
  * Delivers pending outbox events to consumers. The CLI calls it after every command that published;
  * a library caller that publishes calls it when it wants consumers notified (else the next dispatch,
@@ -116,3 +128,4 @@ export { runWorker, type WorkerOptions, type WorkerReport } from './workers/work
 
 // --- serve -----------------------------------------------------------------------------------
 export { startServer, type RunningServer } from './server/server.js';
+export type { ServeInfo } from './server/serve-file.js';

@@ -7,7 +7,7 @@ import { awaitedConsumers } from '../consumers/awaiting.js';
 import { describeTarget, isPauseConsumer, maxAttempts, subscriptions } from '../consumers/config.js';
 import { countDeliveries, listDeliveries, newestDeliveries, type DeliveryStatus } from '../consumers/deliveries.js';
 import { requeueAudited } from '../consumers/requeue.js';
-import { dispatch, type DispatchOptions, type DispatchReport } from '../consumers/dispatcher.js';
+import { dispatch, type DispatchOptions, type DispatchReport, type InternalDispatchOptions } from '../consumers/dispatcher.js';
 import { enqueueNewEvents } from '../consumers/enqueue.js';
 import { failedDelivery, hasFailed, type FailedDelivery } from '../consumers/failures.js';
 import { readiness, type Readiness } from '../consumers/ready.js';
@@ -163,7 +163,8 @@ export async function redeliver(ws: Workspace, request: RedeliverRequest = {}, o
     const runs = await ws.engine.query(`SELECT 1 FROM ${stateTable(ws.engine, 'runs')} WHERE run_id = $1`, [request.run]);
     if (!runs.length) throw new TidemarkError('NOT_FOUND', `unknown run '${request.run}'`);
   }
-  const now = new Date((options.now ?? Date.now)()).toISOString();
+  const { now: clock = Date.now }: InternalDispatchOptions = options;
+  const now = new Date(clock()).toISOString();
   // Fan out events first, so a run's deliveries exist before they are re-queued.
   await enqueueNewEvents(ws, now);
   let requeued = 0;

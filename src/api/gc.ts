@@ -33,7 +33,11 @@ export interface GcOptions {
   dryRun?: boolean;
   /** Also drop the staging of the latest failed attempt of each request (it can then not resume). */
   allStaging?: boolean;
-  /** Clock for the `days` rule (tests). */
+}
+
+/** GcOptions with what only tests set (not exported from the package: src/index.ts). */
+export interface InternalGcOptions extends GcOptions {
+  /** Clock for the `days` rule. */
   now?: Date;
 }
 
@@ -83,10 +87,10 @@ export interface GcReport {
 }
 
 export async function gc(ws: Workspace, options: GcOptions = {}): Promise<GcReport> {
+  const { now = new Date() }: InternalGcOptions = options;
   const { engine, project } = ws;
   const policy = project.retention;
   const reason = options.reason?.trim() || `gc: retention policy (keep ${policy.versions} replaced versions per partition and anything replaced within ${policy.days} days)`;
-  const now = options.now ?? new Date();
   // History rows are found through the dataset's partition column: a dataset no longer in the
   // project file keeps its history until it is configured again.
   const all = await expiredVersions(engine, policy, now);

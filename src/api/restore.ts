@@ -61,9 +61,9 @@ export interface RestorePlan {
   not_restorable: { partition: string; why: string }[];
 }
 
-export interface RestoreResult extends RunResult {
+export type RestoreResult = RunResult & {
   restore: Omit<RestorePlan, 'plan'>;
-}
+};
 
 export async function planRestore(ws: Workspace, request: RestoreRequest): Promise<RestorePlan> {
   const { engine, project } = ws;

@@ -23,7 +23,8 @@ export interface UpstreamSpec {
   lookback: number;
 }
 
-interface DatasetCommon {
+/** What every dataset has, source or model. */
+export interface DatasetCommon {
   name: string;
   partitionColumn: string;
   grain: Grain;

@@ -42,6 +42,10 @@ export interface DispatchOptions {
   signal?: AbortSignal;
   /** Give up (leaving the rest pending) after this long; default from the consumers' settings. */
   budgetMs?: number;
+}
+
+/** DispatchOptions with the clock and sleep tests drive retries with (not exported from the package: src/index.ts). */
+export interface InternalDispatchOptions extends DispatchOptions {
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -89,8 +93,7 @@ export function defaultBudgetMs(ws: Workspace, env: NodeJS.ProcessEnv = process.
 }
 
 export async function dispatch(ws: Workspace, options: DispatchOptions = {}): Promise<DispatchReport> {
-  const now = options.now ?? Date.now;
-  const sleep = options.sleep ?? realSleep;
+  const { now = Date.now, sleep = realSleep }: InternalDispatchOptions = options;
   const deadline = now() + (options.budgetMs ?? defaultBudgetMs(ws));
   const report: DispatchReport = { enqueued: 0, attempts: [], delivered: 0, dead: 0, pending: 0, completed_runs: [] };
   const queued = await enqueueNewEvents(ws, new Date(now()).toISOString());

@@ -24,7 +24,7 @@ import { addedColumns } from './staging.js';
 import { windowChecksumsSql } from './window-checksums.js';
 
 /** Recorded checksums recomputed: current versions (from live), and replaced versions kept in history. */
-interface ChecksumsRecomputed {
+export interface ChecksumsRecomputed {
   current: number;
   replaced: number;
 }

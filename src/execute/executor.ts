@@ -24,7 +24,7 @@ import { admitRun } from '../workers/admission.js';
 import { crashPoint } from './crash.js';
 import { copyReplacedRowsAhead } from './history-copy.js';
 import { publishRun, publishedByRun, type DatasetSchemaChange, type PublishKind, type PublishPrepare, type PublishedPartition } from './publish.js';
-import { PUBLISH_MODES, type RunContext, type RunOptions } from './run-context.js';
+import { PUBLISH_MODES, type InternalRunOptions, type RunContext, type RunOptions } from './run-context.js';
 import { runKeyOf } from './run-key.js';
 import { dropStaging } from './staging.js';
 import { settleInterruptedPublishes, type InterruptedPublish } from './interrupted-publishes.js';
@@ -34,9 +34,17 @@ import { defaultPool } from '../scheduler/scheduler.js';
 import { assertRunMayStart } from '../scheduler/gate.js';
 import { cancelledError, cancelRequestedHere } from '../scheduler/cancel.js';
 
-export interface RunResult {
-  run_id: string | null;
-  status: 'published' | 'noop' | 'dry_run';
+/**
+ * What a run, backfill, restore, dedupe or ingest did. `status` tells whether a run exists:
+ * `published` names it in `run_id`; `noop` (nothing to compute) and `dry_run` (planned and checked
+ * only) created none, and their `run_id` is null. Narrow on `status` to read `run_id` as a string.
+ */
+export type RunResult = PublishedRunResult | NoRunResult;
+
+/** A run was created, computed and published (`published` may be empty: every partition came out unchanged). */
+export interface PublishedRunResult {
+  run_id: string;
+  status: 'published';
   published: PublishedPartition[];
   unchanged: number;
   /** Tasks whose staged output from an earlier attempt was reused. */
@@ -51,6 +59,12 @@ export interface RunResult {
    */
   already_published_by?: InterruptedPublish[];
   plan: Plan;
+}
+
+/** No run was created: `noop`, nothing to compute; `dry_run`, planned and checked only. Nothing was published. */
+export interface NoRunResult extends Omit<PublishedRunResult, 'run_id' | 'status'> {
+  run_id: null;
+  status: 'noop' | 'dry_run';
 }
 
 /** How a kind of run fills staging. */
@@ -88,7 +102,7 @@ export function assertNoBlockingGuards(plan: Plan): void {
   throw guardRefusal(blocking, 'refused', { dataset: blocking[0].dataset, partitions: blocking[0].partitions });
 }
 
-export async function executePlan(ws: Workspace, plan: Plan, options: RunOptions, stager: Stager): Promise<RunResult> {
+export async function executePlan(ws: Workspace, plan: Plan, options: InternalRunOptions, stager: Stager): Promise<RunResult> {
   // The reason lands in runs, versions and the audit record: secrets never do (DESIGN.md).
   options = { ...options, reason: ws.redact(options.reason) };
   const perBatch = publishPerBatch(plan, options, stager);

@@ -86,13 +86,13 @@ export interface IngestOptions {
   reload?: boolean;
 }
 
-export interface IngestResult extends RunResult {
+export type IngestResult = RunResult & {
   files: { file: string; status: IngestFile['status']; schema_version?: number }[];
   /** Columns of schema.current the live table lacks, added by this ingest's publish (or that it would add, on a dry run). */
   schema_change?: { added: ColumnSpec[] };
   /** Failed ingests of these files this one made obsolete (dismissed: see ingest-superseded.ts). */
   superseded: string[];
-}
+};
 
 export async function planIngest(
   ws: Workspace,

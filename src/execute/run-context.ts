@@ -27,24 +27,31 @@ export interface RunOptions {
   rate?: number;
   /** Run window in local time, e.g. '22:00-06:00' (overrides the pool's `window`). */
   window?: string;
+}
+
+/**
+ * RunOptions with what only tests set. Not exported from the package (src/index.ts), so the public
+ * type lists only what users should touch; tests import it from here. A value of it passes wherever
+ * RunOptions is asked for, and the run reads these fields from the same object.
+ */
+export interface InternalRunOptions extends RunOptions {
   /** Time source for rate and window; tests inject one instead of sleeping. */
   clock?: Clock;
   /** The scheduler whose pools the tasks take slots from (default: the one of this process's engine). */
   scheduler?: ProcessScheduler;
   /**
    * Called after preflight, before the run is created; throwing refuses the run with nothing written.
-   * Default: the pause handshake with consumers that have `pause: true` (src/consumers/pause.ts).
+   * Default: the pause handshake with consumers that have `pause: true` (src/consumers/pause.ts), which
+   * this replaces: tests use it to hold a run at that point, or to skip the handshake.
    */
   beforeStart?: (ws: Workspace, plan: Plan) => Promise<void>;
-  /** Test hook: called at named points so crash tests can kill the process there. */
-  onCheckpoint?: (point: string) => void;
 }
 
 export interface RunContext {
   ws: Workspace;
   runId: string;
   plan: Plan;
-  options: RunOptions;
+  options: InternalRunOptions;
   /** User-visible columns of each dataset's output (without Tidemark's own). */
   columns: Map<string, string[]>;
   /** Partitions of each dataset already computed into staging in this run. */

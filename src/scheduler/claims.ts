@@ -10,12 +10,9 @@ import { systemClock, type Clock } from './throttle.js';
 
 const POLL_MS = 250;
 
-export async function waitForConflictingRuns(
-  replan: () => Promise<Plan>,
-  first: Plan,
-  options: { timeoutMs: number; events?: EventBus; clock?: Clock },
-): Promise<Plan> {
-  const clock = options.clock ?? systemClock;
+export async function waitForConflictingRuns(replan: () => Promise<Plan>, first: Plan, options: { timeoutMs: number; events?: EventBus }): Promise<Plan> {
+  // A test may pass a clock too: not part of the public options.
+  const { clock = systemClock }: { timeoutMs: number; clock?: Clock } = options;
   const deadline = clock.now() + options.timeoutMs;
   let plan = first;
   let announced = '';

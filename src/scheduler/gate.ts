@@ -7,7 +7,7 @@
 import type { Db } from '../engines/engine.js';
 import type { Plan } from '../plan/types.js';
 import { runKeyOf } from '../execute/run-key.js';
-import type { RunContext, RunOptions } from '../execute/run-context.js';
+import type { InternalRunOptions, RunContext } from '../execute/run-context.js';
 import type { Workspace } from '../workspace.js';
 import { cancelChecker, cancelledError, clearCancelRequest } from './cancel.js';
 import type { PoolLimits } from './pools.js';
@@ -31,7 +31,7 @@ function runWindowOf(pools: Record<string, PoolLimits>, kind: string, options: {
  * (window-attempts.ts). After such a wait, a plan other than the one the user confirmed is refused.
  * Anywhere else (`serve`, PostgreSQL, the library API) this does nothing: the task gate pauses in place.
  */
-export function assertRunMayStart(ws: Workspace, plan: Plan, options: RunOptions, runKey: string): void {
+export function assertRunMayStart(ws: Workspace, plan: Plan, options: InternalRunOptions, runKey: string): void {
   if (windowPolicy(ws.engine) !== 'stop') return;
   const attempt = oneShotAttempt();
   const stopped = attempt?.stopped ?? null;
@@ -50,7 +50,7 @@ export function assertRunMayStart(ws: Workspace, plan: Plan, options: RunOptions
  * The scheduler a run's tasks take slots from: its pools' `window:` is the one the check before the
  * run starts and the task gate both read.
  */
-function schedulerOf(ws: Workspace, options: RunOptions): ProcessScheduler {
+function schedulerOf(ws: Workspace, options: InternalRunOptions): ProcessScheduler {
   return options.scheduler ?? schedulerFor(ws);
 }
 

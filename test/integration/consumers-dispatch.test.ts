@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumersStatus, dispatch, readiness, redeliver, runsAwaitingConsumers, verifyRun } from '../../src/api/consumers.js';
 import { backfill } from '../../src/api/operations.js';
 import { loadProject } from '../../src/config/load.js';
+import type { InternalDispatchOptions } from '../../src/consumers/dispatcher.js';
+import type { InternalRunOptions } from '../../src/execute/run-context.js';
 import { builtShop, cleanup, cli, cliJson, days, holdWorkspace, requireBuild, withWorkspace, writeOrdersFix } from '../helpers/project.js';
 
 const FIX_DAYS = days('2026-03-01', '2026-03-05');
@@ -41,8 +43,8 @@ beforeAll(async () => {
 }, 300_000);
 afterAll(() => cleanup(dir));
 
-/** A fake clock: sleeping advances it instantly, and every sleep is recorded. */
-function fakeClock() {
+/** A fake clock (the dispatcher's test hooks): sleeping advances it instantly, and every sleep is recorded. */
+function fakeClock(): Required<Pick<InternalDispatchOptions, 'now' | 'sleep'>> & { sleeps: number[] } {
   let t = Date.now();
   const sleeps: number[] = [];
   return { now: () => t, sleep: async (ms: number) => void (sleeps.push(ms), (t += ms)), sleeps };
@@ -139,7 +141,8 @@ describe('ready', () => {
       const off = ws.events.on((e) => {
         if (e.type === 'task.finished' && !during.length) during.push(readiness(ws, 'daily_revenue', FIX_DAYS[0]));
       });
-      const again = await backfill(ws, REQUEST, { reason: 'recompute', beforeStart: async () => undefined });
+      const skipPauseHandshake: InternalRunOptions = { reason: 'recompute', beforeStart: async () => undefined };
+      const again = await backfill(ws, REQUEST, skipPauseHandshake);
       off();
       expect(await during[0]).toMatchObject({ ready: false, held_by: [again.run_id] });
       expect(await readiness(ws, 'daily_revenue', FIX_DAYS[0])).toMatchObject({ ready: true });

@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ingest } from '../../src/execute/ingest.js';
+import type { InternalRunOptions } from '../../src/execute/run-context.js';
 import { withWorkspace } from '../helpers/project.js';
 import { csv, GRAIN_SOURCES_YAML, grainSourceProjects } from './grain-sources-fixture.js';
 
@@ -137,7 +138,8 @@ describe('a file rewritten while it is ingested', () => {
   async function ingestRewritten(dir: string) {
     const file = path.join(dir, 'data', 'orders.csv');
     return withWorkspace(dir, async (ws) => {
-      const error = await ingest(ws, 'orders', [file], { reason: 'test', beforeStart: async () => writeFileSync(file, REWRITTEN) }).then(
+      const rewriteFirst: InternalRunOptions = { reason: 'test', beforeStart: async () => writeFileSync(file, REWRITTEN) };
+      const error = await ingest(ws, 'orders', [file], rewriteFirst).then(
         () => null,
         (e: { code?: string; message?: string }) => e,
       );

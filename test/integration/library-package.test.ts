@@ -13,7 +13,8 @@
  *    process holding the project is LOCKED, then waited for; the process exits on its own.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, cleanup, requireBuild, tempDir } from '../helpers/project.js';
@@ -156,6 +157,27 @@ const code: ErrorCode = 'LOCKED';
 console.log(typeof openWorkspace, new TidemarkError(code, 'x').exitCode);
 `;
 
+/**
+ * A consumer that keeps the id of the run a call made: `status` tells whether there is one, and
+ * narrowing on it types `run_id` (type-checked only).
+ */
+const RESULTS = `import type { IngestResult, RestoreResult, RunResult } from 'tidemark';
+
+export function runOf(result: RunResult | RestoreResult | IngestResult): string | null {
+  switch (result.status) {
+    case 'published': {
+      const id: string = result.run_id;
+      return id;
+    }
+    case 'noop':
+    case 'dry_run': {
+      const none: null = result.run_id;
+      return none;
+    }
+  }
+}
+`;
+
 /** The `ts` blocks of README's "Using Tidemark as a library", in order. */
 function readmeExamples(): string[] {
   const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
@@ -199,6 +221,17 @@ function packAndInstall(scratch: string): Packed {
   return { files: info.files.map((f) => f.path), consumer };
 }
 
+/** The sources named by the package's source maps that the package does not hold: `map -> source`. */
+function unshippedMapSources(consumer: string, files: string[]): string[] {
+  const shipped = new Set(files);
+  return files
+    .filter((f) => f.endsWith('.map'))
+    .flatMap((map) => {
+      const { sources, sourceRoot = '' } = JSON.parse(readFileSync(path.join(consumer, 'node_modules', 'tidemark', map), 'utf8')) as { sources: string[]; sourceRoot?: string };
+      return sources.filter((s) => !shipped.has(path.posix.join(path.posix.dirname(map), sourceRoot, s))).map((s) => `${map} -> ${s}`);
+    });
+}
+
 /** tsc --strict over `files` in the consumer, with one module resolution; emits into out-RESOLUTION/. */
 function typecheck(consumer: string, resolution: 'nodenext' | 'bundler', files: string[]): string[] {
   const module = resolution === 'nodenext' ? 'nodenext' : 'esnext';
@@ -214,6 +247,23 @@ function typecheck(consumer: string, resolution: 'nodenext' | 'bundler', files: 
 /** Runs compiled JavaScript; a process that does not exit on its own is killed (and fails the test). */
 function node(script: string, args: string[], cwd: string): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, [script, ...args], { cwd, encoding: 'utf8', timeout: 110_000, killSignal: 'SIGKILL' });
+}
+
+/**
+ * Runs `script` as a user who cannot write `dir`. As root (CI containers) chmod stops nothing, so root
+ * runs it as `nobody` with setpriv (the folders above must let nobody in); null when it cannot.
+ */
+function withoutWriteAccess(dir: string, script: string, args: string[]): SpawnSyncReturns<string> | null {
+  const root = process.getuid?.() === 0;
+  if (root && spawnSync('setpriv', ['--version']).status !== 0) return null;
+  const prefix = root ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+  if (!root) chmodSync(dir, 0o555);
+  try {
+    const [cmd, ...rest] = [...prefix, process.execPath, script, ...args];
+    return spawnSync(cmd, rest, { cwd: os.tmpdir(), encoding: 'utf8', timeout: 110_000, killSignal: 'SIGKILL' });
+  } finally {
+    if (!root) chmodSync(dir, 0o755);
+  }
 }
 
 describe('the packed package, installed in a project outside the repo', () => {
@@ -232,6 +282,7 @@ describe('the packed package, installed in a project outside the repo', () => {
     writeFileSync(path.join(consumer, 'holder.mjs'), HOLDER);
     writeFileSync(path.join(consumer, 'plain.cjs'), CJS);
     writeFileSync(path.join(consumer, 'typed.cts'), CTS);
+    writeFileSync(path.join(consumer, 'results.ts'), RESULTS);
   });
 
   afterAll(() => cleanup(scratch));
@@ -242,6 +293,11 @@ describe('the packed package, installed in a project outside the repo', () => {
       expect(files).toContain(needed);
     }
     expect(files.filter((f) => /^(test|bench|src|scripts|tmp|docs|node_modules)\//.test(f) || /\.duckdb|\.tgz$|^\.tidemark\//.test(f))).toEqual([]);
+    // A V8 code cache holds code compiled by the build machine's exact Node version (bin/load-cli.js):
+    // useless to any other, and an install writes its own (see the CLI test below).
+    expect(files.filter((f) => f.includes('.v8cache'))).toEqual([]);
+    // A source map is shipped only with the sources it points at (none is: dist/ is readable JavaScript).
+    expect(unshippedMapSources(consumer, files)).toEqual([]);
     // The declarations a consumer compiles against name no path of the machine that built them.
     const declarations = files.filter((f) => f.endsWith('.d.ts'));
     const leaking = declarations.filter((f) => readFileSync(path.join(consumer, 'node_modules', 'tidemark', f), 'utf8').includes(ROOT));
@@ -259,8 +315,8 @@ describe('the packed package, installed in a project outside the repo', () => {
   });
 
   // Two full tsc runs on a small shared machine: a budget of its own.
-  it('type-checks the README examples and a consumer of every refusal with tsc --strict, under nodenext and bundler', { timeout: 300_000 }, () => {
-    const files = [...readmeFiles, 'refusals.ts'];
+  it('type-checks the README examples, a consumer of every refusal and one of run ids with tsc --strict, under nodenext and bundler', { timeout: 300_000 }, () => {
+    const files = [...readmeFiles, 'refusals.ts', 'results.ts'];
     expect(typecheck(packed.consumer, 'bundler', files)).toEqual([]);
     expect(typecheck(packed.consumer, 'nodenext', [...files, 'typed.cts'])).toEqual([]);
   });
@@ -284,6 +340,34 @@ describe('the packed package, installed in a project outside the repo', () => {
     expect(second.signal).toBeNull();
     expect(second.status).toBe(0);
     expect(second.stdout.trim().split('\n')).toEqual(['GUARD 3', 'UNKNOWN_DATASET 2', 'true']);
+  });
+
+  describe('its CLI, installed with no code cache', () => {
+    const installed = () => path.join(packed.consumer, 'node_modules', 'tidemark');
+    const caches = () => readdirSync(path.join(installed(), 'dist')).filter((f) => f.includes('.v8cache'));
+    const version = () => (JSON.parse(readFileSync(path.join(installed(), 'package.json'), 'utf8')) as { version: string }).version;
+
+    // Earlier tests ran the installed CLI, which cached: start from the install as the tarball left it.
+    beforeAll(() => caches().forEach((f) => rmSync(path.join(installed(), 'dist', f))));
+
+    it('runs where the user may not write the install (a global install, a read-only image), and caches nothing', (ctx) => {
+      chmodSync(scratch, 0o755); // a temp folder is private to its owner: let the other user in, to read
+      const r = withoutWriteAccess(path.join(installed(), 'dist'), path.join(installed(), 'bin', 'tidemark.js'), ['--version']);
+      if (!r) return ctx.skip('running as root without setpriv: permissions cannot be taken away');
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout.trim()).toBe(version());
+      expect(caches()).toEqual([]);
+    });
+
+    it('writes its own cache on first use where it may, and runs with it', () => {
+      for (let i = 0; i < 2; i++) {
+        const r = node(path.join(installed(), 'bin', 'tidemark.js'), ['--version'], packed.consumer);
+        expect(r.stderr).toBe('');
+        expect(r.stdout.trim()).toBe(version());
+        expect(caches()).toEqual([expect.stringMatching(new RegExp(`^tidemark\\.cjs\\.${process.version.replaceAll('.', '\\.')}-${process.arch}-[0-9a-f]+\\.v8cache$`))]);
+      }
+    });
   });
 
   it.skipIf(!(process.features as { require_module?: boolean }).require_module)('is required from CommonJS, in JavaScript and in TypeScript compiled to CommonJS', () => {

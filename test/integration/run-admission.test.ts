@@ -4,9 +4,9 @@
 // and leaves them to their holder, with the notice, instead of being refused; a backfill is still
 // refused; and the re-planning is bounded.
 //
-// The race is made deterministic with the library API's `beforeStart` hook, which the executor calls
-// after planning and before admitting the run: the hook queues a competing detached backfill from
-// another process (the real CLI), exactly in the window between plan and admission.
+// The race is made deterministic with the run's `beforeStart` test hook (InternalRunOptions), which
+// the executor calls after planning and before admitting the run: the hook queues a competing detached
+// backfill from another process (the real CLI), exactly in the window between plan and admission.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +14,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { backfill, run } from '../../src/api/operations.js';
 import { TidemarkError } from '../../src/errors.js';
+import type { InternalRunOptions } from '../../src/execute/run-context.js';
 import type { Plan } from '../../src/plan/types.js';
 import type { Workspace } from '../../src/workspace.js';
 import { applyOrdersFix, builtShop, cliAsync, cliJson, days, projectCopies, requireBuild, SHOP_MODELS, withWorkspace } from '../helpers/project.js';
@@ -64,15 +65,14 @@ describe('run admission on PostgreSQL', () => {
     const dir = copies.fresh();
     let competing = '';
     let calls = 0;
-    const result = await withWorkspace(dir, (ws) =>
-      run(ws, {}, {
-        reason: REASON,
-        beforeStart: async () => {
-          calls++;
-          if (calls === 1) competing = detachBackfill(dir, '2026-03-12', '2026-03-13', true);
-        },
-      }),
-    );
+    const options: InternalRunOptions = {
+      reason: REASON,
+      beforeStart: async () => {
+        calls++;
+        if (calls === 1) competing = detachBackfill(dir, '2026-03-12', '2026-03-13', true);
+      },
+    };
+    const result = await withWorkspace(dir, (ws) => run(ws, {}, options));
     expect(competing).not.toBe('');
     // The first plan was refused at admission (nothing written), the second one admitted.
     expect(calls).toBe(2);
@@ -121,18 +121,15 @@ describe('run admission on PostgreSQL', () => {
   it.skipIf(skip)(title('a backfill in the same race is still refused (exit 3 semantics): only `run` plans again'), async () => {
     const dir = copies.fresh();
     let calls = 0;
+    const options: InternalRunOptions = {
+      reason: 'backfill racing a backfill',
+      beforeStart: async () => {
+        calls++;
+        detachBackfill(dir, '2026-03-12', '2026-03-13', false);
+      },
+    };
     const refused = await withWorkspace(dir, (ws) =>
-      backfill(
-        ws,
-        { dataset: 'daily_revenue', from: '2026-03-10', to: '2026-03-12', includeRecent: true },
-        {
-          reason: 'backfill racing a backfill',
-          beforeStart: async () => {
-            calls++;
-            detachBackfill(dir, '2026-03-12', '2026-03-13', false);
-          },
-        },
-      ).catch((e: unknown) => e),
+      backfill(ws, { dataset: 'daily_revenue', from: '2026-03-10', to: '2026-03-12', includeRecent: true }, options).catch((e: unknown) => e),
     );
     expect(calls).toBe(1);
     expect(refused).toBeInstanceOf(TidemarkError);
@@ -147,16 +144,15 @@ describe('run admission on PostgreSQL', () => {
     // Each attempt plans around the runs queued so far; a new one then takes one of its stale days.
     const taken = ['2026-03-10', '2026-03-11', '2026-03-14', '2026-03-15'];
     let calls = 0;
-    const refused = await withWorkspace(dir, (ws) =>
-      run(ws, {}, {
-        reason: REASON,
-        beforeStart: async (_ws, plan) => {
-          const day = taken[calls++];
-          expect(taskKeys(plan)).toContain(`daily_revenue ${day}`);
-          detachBackfill(dir, day, day, false);
-        },
-      }).catch((e: unknown) => e),
-    );
+    const options: InternalRunOptions = {
+      reason: REASON,
+      beforeStart: async (_ws, plan) => {
+        const day = taken[calls++];
+        expect(taskKeys(plan)).toContain(`daily_revenue ${day}`);
+        detachBackfill(dir, day, day, false);
+      },
+    };
+    const refused = await withWorkspace(dir, (ws) => run(ws, {}, options).catch((e: unknown) => e));
     expect(calls).toBe(3);
     expect(refused).toBeInstanceOf(TidemarkError);
     expect((refused as TidemarkError).code).toBe('GUARD');

@@ -1,9 +1,11 @@
 // The scheduler inside one process, through the library on a real DuckDB file (issue 7): production
 // tasks submitted during a backfill start before the backfill's remaining tasks; a backfill outside
-// its window makes no progress and resumes inside it; a rate spaces its tasks. Time is a manual clock.
+// its window makes no progress and resumes inside it; a rate spaces its tasks. Time is a manual clock
+// (the run's `clock` test hook: InternalRunOptions).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backfill, run } from '../../src/api/operations.js';
 import type { TidemarkEvent } from '../../src/events.js';
+import type { InternalRunOptions } from '../../src/execute/run-context.js';
 import { ManualClock } from '../../src/scheduler/manual-clock.js';
 import { ProcessScheduler } from '../../src/scheduler/scheduler.js';
 import { getRun, listTasks } from '../../src/state/runs.js';
@@ -66,9 +68,11 @@ describe('scheduler priority', () => {
 
     // The backfill is held between tasks by a rate on a manual clock, so production arrives mid-way.
     const clock = new ManualClock(local(12));
-    const bf = backfill(ws, { dataset: 'daily_revenue', from: '2026-02-15', to: '2026-03-05' }, { reason: 'priority test', rate: 60, clock, scheduler });
+    const backfillOptions: InternalRunOptions = { reason: 'priority test', rate: 60, clock, scheduler };
+    const bf = backfill(ws, { dataset: 'daily_revenue', from: '2026-02-15', to: '2026-03-05' }, backfillOptions);
     await until(() => events.some((e) => e.type === 'task.finished' && e.status === 'computed') && clock.sleeping > 0);
-    const prod = run(ws, {}, { scheduler });
+    const runOptions: Partial<InternalRunOptions> = { scheduler };
+    const prod = run(ws, {}, runOptions);
     await until(() => events.some((e) => e.type === 'run.started' && e.kind === 'run'));
     const prodStart = events.find((e) => e.type === 'run.started' && e.kind === 'run') as { run_id: string };
     const prodRun = prodStart.run_id;
@@ -100,7 +104,8 @@ describe('scheduler throttling', () => {
     const ws = await fresh();
     const clock = new ManualClock(local(12));
     const events = record(ws, clock);
-    const result = backfill(ws, { dataset: 'daily_revenue', from: '2026-03-01', to: '2026-03-07' }, { reason: 'window test', window: '22:00-06:00', clock });
+    const options: InternalRunOptions = { reason: 'window test', window: '22:00-06:00', clock };
+    const result = backfill(ws, { dataset: 'daily_revenue', from: '2026-03-01', to: '2026-03-07' }, options);
     await until(() => events.some((e) => e.type === 'run.paused'));
     const runId = (events.find((e) => e.type === 'run.started') as { run_id: string }).run_id;
     clock.set(local(21, 30)); // still outside: it wakes, looks, and waits again
@@ -121,7 +126,8 @@ describe('scheduler throttling', () => {
     const ws = await fresh();
     const clock = new ManualClock(local(12));
     const events = record(ws, clock);
-    const result = backfill(ws, { dataset: 'daily_revenue', from: '2026-03-01', to: '2026-03-03' }, { reason: 'rate test', rate: 2, clock });
+    const options: InternalRunOptions = { reason: 'rate test', rate: 2, clock };
+    const result = backfill(ws, { dataset: 'daily_revenue', from: '2026-03-01', to: '2026-03-03' }, options);
     const started = () => events.filter((e) => e.type === 'task.started').length;
     await until(() => started() === 1 && clock.sleeping > 0);
     clock.advance(10_000);
@@ -143,7 +149,8 @@ describe('cancel', () => {
     const clock = new ManualClock(local(12));
     const events = record(ws, clock);
     const request = { dataset: 'daily_revenue', from: '2026-03-01', to: '2026-03-07' };
-    const first = backfill(ws, request, { reason: 'cancel test', rate: 1, clock });
+    const options: InternalRunOptions = { reason: 'cancel test', rate: 1, clock };
+    const first = backfill(ws, request, options);
     await until(() => events.filter((e) => e.type === 'task.finished').length === 1 && clock.sleeping > 0);
     const runId = (events.find((e) => e.type === 'run.started') as { run_id: string }).run_id;
     requestCancelByMarker(ws.project, runId);
