@@ -2,8 +2,9 @@
  * README is the manual a user follows at 2 a.m.: every `tidemark …` command line it shows must still
  * parse with the real CLI. Each invocation is handed to the commander program src/cli/main.ts builds,
  * with every action replaced by a no-op, so what is checked is exactly what the parser accepts
- * (command path, options of that command or global ones, option values, required arguments) and
- * nothing runs. The Commands table's synopses are checked the same way, flag by flag.
+ * (command path, options of that command or global ones, a value for each option that takes one,
+ * required arguments) and nothing runs. The Commands table's synopses are checked too: each names a
+ * command, and each flag there is an option of it.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,7 +27,7 @@ const ELISION = /^(…|\.\.\.)$/;
 /**
  * Every `tidemark …` command line in the markdown, with the line it starts on: shell lines of fenced
  * blocks (`$ tidemark …`, `npx tidemark …`, or after `&&`), and code spans that start with the command
- * (also spans running over a line break, and the \`tidemark …\` quoted inside sample output).
+ * (also spans running over a line break, and commands quoted inside a sample message).
  */
 export function extractInvocations(markdown: string): Invocation[] {
   const lines = markdown.split('\n');
@@ -37,7 +38,7 @@ export function extractInvocations(markdown: string): Invocation[] {
   let proseLines: number[] = [];
   const flushProse = () => {
     for (const m of prose.matchAll(/`((?:npx )?tidemark [a-z<][^`]*)`/g)) {
-      found.push({ line: proseLines[m.index], text: m[1].replace(/\\$/, '').replace(/\s+/g, ' ') });
+      found.push({ line: proseLines[m.index], text: m[1].replace(/\s+/g, ' ') });
     }
     prose = '';
     proseLines = [];
@@ -186,7 +187,7 @@ export async function checkInvocation(text: string): Promise<string[]> {
     const tolerated =
       (elided && ['commander.missingArgument', 'commander.missingMandatoryOptionValue', 'commander.excessArguments'].includes(code)) ||
       // Prose naming a command (`tidemark cancel` stops a run…) is not a command line to run as is.
-      (code === 'commander.missingArgument' && isCommandPath(program, args));
+      (['commander.missingArgument', 'commander.missingMandatoryOptionValue'].includes(code) && isCommandPath(program, args));
     if (code === 'commander.help' || code === 'commander.helpDisplayed') problems.push(`'${args.join(' ')}' is not a complete command: the CLI shows its help`);
     else if (!tolerated) problems.push((error instanceof Error ? error.message : String(error)).split('\n')[0].replace(/^error: /, ''));
   }
@@ -297,7 +298,8 @@ describe('the README command-line checker', () => {
     'tidemark restore daily_revenue --version 3 --from 2026-03-01 --to 2026-03-01 --reason "r" --yes',
     'tidemark worker [--pool P] [--concurrency N]',
     'tidemark status --json --project shop',
-    'tidemark cancel', // prose naming the command
+    'tidemark cancel', // prose naming a command
+    'tidemark changes', // … one with a required option
   ])('accepts %s', async (line) => {
     expect(await checkInvocation(line)).toEqual([]);
   });
