@@ -6,13 +6,11 @@
 import { guardRefusal } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
-import { systemClock, type Clock } from './throttle.js';
+import { systemClock as clock } from './throttle.js';
 
 const POLL_MS = 250;
 
 export async function waitForConflictingRuns(replan: () => Promise<Plan>, first: Plan, options: { timeoutMs: number; events?: EventBus }): Promise<Plan> {
-  // A test may pass a clock too: not part of the public options.
-  const { clock = systemClock }: { timeoutMs: number; clock?: Clock } = options;
   const deadline = clock.now() + options.timeoutMs;
   let plan = first;
   let announced = '';
