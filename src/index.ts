@@ -65,6 +65,7 @@ export { waitForConflictingRuns } from './scheduler/claims.js';
 // --- status, partitions, query ---------------------------------------------------------------
 export { listPartitions, query, status } from './api/operations.js';
 export type { DatasetStatus, PartitionRow, PartitionState, ProjectStatus } from './api/operations.js';
+export type { Completeness, IncompleteAt } from './api/completeness.js';
 
 // --- check, dedupe ---------------------------------------------------------------------------
 export { checkDuplicates, dedupe, planDedupe, type DedupeRequest, type DuplicateReport } from './api/dedupe.js';

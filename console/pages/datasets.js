@@ -16,7 +16,7 @@ export function DatasetsPage() {
     <${Card} title="Datasets">
       <table class="table" data-testid="datasets-table">
         <thead>
-          <tr><th>Dataset</th><th>Kind</th><th>Grain</th><th class="num">Partitions</th><th class="num">Published</th><th class="num">Stale</th><th class="num">Missing</th><th class="num">Failed</th><th class="num">Rows</th><th>Range</th></tr>
+          <tr><th>Dataset</th><th>Kind</th><th>Grain</th><th class="num">Partitions</th><th class="num">Published</th><th class="num">Stale</th><th class="num">Missing</th><th class="num">Failed</th><th class="num">Rows</th><th>Range</th><th>Complete through</th></tr>
         </thead>
         <tbody>
           ${data.datasets.map(
@@ -31,10 +31,19 @@ export function DatasetsPage() {
               <td class="num">${d.failed ? html`<${Badge} tone="bad">${d.failed}<//>` : '0'}</td>
               <td class="num">${fmtInt(d.rows)}</td>
               <td class="mono">${d.first ? `${d.first} … ${d.last}` : '—'}</td>
+              <td class="mono" data-testid=${`complete-through-${d.dataset}`}>${d.incomplete_at ? html`<${Badge} tone="warn" title=${incompleteTitle(d)}>${d.complete_through ?? '—'}<//>` : (d.complete_through ?? '—')}</td>
             </tr>`,
           )}
         </tbody>
       </table>
     <//>
   `;
+}
+
+/** Where a dataset's watermark stops and why (status's `incomplete_at`), as the tooltip of its cell. */
+function incompleteTitle(d) {
+  const at = d.incomplete_at;
+  if (!at) return '';
+  const gaps = d.gaps ? ` (${d.gaps} gap${d.gaps === 1 ? '' : 's'}, the first ${d.first_gap})` : '';
+  return at.state === 'no_data' ? `no data for ${at.partition}${gaps}` : `${at.partition} is ${at.state}${at.why.length ? `: ${at.why.join('; ')}` : ''}${gaps}`;
 }

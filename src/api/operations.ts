@@ -12,6 +12,7 @@
  */
 import { oneStatement } from '../config/model-sql.js';
 import { getDataset } from '../config/project.js';
+import { completeness, type Completeness } from './completeness.js';
 import { runsAwaitingConsumers, type AwaitingRun } from './consumers.js';
 import { frozenPartitions, lockedPartitions, recentPartitions } from '../core/guards.js';
 import { sortKeys } from '../core/grain.js';
@@ -186,7 +187,8 @@ function partitionRows(ws: Workspace, dataset: string, { state, records: recorde
   });
 }
 
-export interface DatasetStatus {
+/** Completeness (src/api/completeness.ts): the watermark `complete_through`, `gaps`, `first_gap`, `incomplete_at`. */
+export interface DatasetStatus extends Completeness {
   dataset: string;
   kind: 'source' | 'model';
   grain: string;
@@ -232,6 +234,7 @@ export async function status(ws: Workspace): Promise<ProjectStatus> {
       rows: present.reduce((s, r) => s + (r.rows ?? 0), 0),
       first: present[0]?.partition ?? null,
       last: present[present.length - 1]?.partition ?? null,
+      ...completeness(ds.grain, rows),
     });
   }
   const { state, recent } = inputs;

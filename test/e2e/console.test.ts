@@ -32,6 +32,11 @@ describe.skipIf(!available)(available ? 'web console in Chromium' : 'web console
     // Read-only at first: the datasets, the graph, and the grid with the stale days of the fix.
     await page.goto(`${suite.server.url}/`);
     await page.getByTestId('dag-node-daily_revenue').waitFor();
+    // How far each dataset is complete: daily_revenue through the day before the fix, and why it stops.
+    const watermark = page.getByTestId('complete-through-daily_revenue');
+    expect(await watermark.textContent()).toBe('2026-04-23');
+    expect(await watermark.locator('.badge').getAttribute('title')).toBe('2026-04-24 is stale: orders 2026-04-24 changed v1 → v2');
+    expect(await page.getByTestId('complete-through-orders').textContent()).toBe('2026-04-30');
     await page.getByTestId('dag-node-daily_revenue').click();
     await page.getByTestId('partition-grid').waitFor();
     const stale = page.locator('.cell[data-state="stale"]');

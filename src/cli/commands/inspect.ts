@@ -1,5 +1,6 @@
 /** status, partitions, query: read-only views of the warehouse and its state. */
 import type { Command } from 'commander';
+import { describeIncomplete } from '../../api/completeness.js';
 import { listPartitions, query, status } from '../../api/operations.js';
 import { print, printJson, withWorkspace } from '../context.js';
 import { table } from '../render.js';
@@ -13,7 +14,10 @@ export function registerInspectCommands(program: Command): void {
         const s = await status(ws);
         if (g.json) return printJson(s);
         print(`Project ${s.project} (${s.engine})`);
-        print(table(s.datasets.map((d) => ({ dataset: d.dataset, kind: d.kind, grain: d.grain, published: d.published, stale: d.stale, missing: d.missing, failed: d.failed, rows: d.rows, range: d.first ? `${d.first}..${d.last}` : '' }))));
+        print(table(s.datasets.map((d) => ({ dataset: d.dataset, kind: d.kind, grain: d.grain, published: d.published, stale: d.stale, missing: d.missing, failed: d.failed, rows: d.rows, range: d.first ? `${d.first}..${d.last}` : '', 'complete through': d.complete_through ?? '—' }))));
+        // Why each dataset not complete through its last partition stops where it does (its watermark).
+        const incomplete = s.datasets.map((d) => describeIncomplete(d.dataset, d)).filter((line): line is string => line !== null);
+        if (incomplete.length) print(`\n${incomplete.join('\n')}`);
         if (s.active_runs.length) print(`\nRuns in flight:\n${table(s.active_runs)}`);
         if (s.interrupted_runs.length) print(`\nInterrupted runs (their process is gone; re-issue the command to resume, or \`tidemark cancel RUN\`):\n${table(s.interrupted_runs)}`);
         if (s.failed_runs.length) print(`\nFailed runs (re-issue the command to resume, or \`tidemark cancel RUN\` if nobody will):\n${table(s.failed_runs)}`);
