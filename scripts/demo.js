@@ -174,6 +174,10 @@ function lateData(demo) {
   const stale = tidemark(['partitions', 'daily_revenue', '--json'], { json: true }).filter((p) => p.state === 'stale');
   for (const p of stale) say(`→ daily_revenue ${p.partition} is stale: ${p.stale_reasons.join('; ')}`);
   expect(stale.length === 1 && stale[0].partition === LATE_DAY, `exactly daily_revenue ${LATE_DAY} should be stale`);
+  // The watermark of each model moves back to the day before the late day (its month for the rollup).
+  const before = watermarks();
+  say(`→ status: ${MODELS.map((d) => `${d} complete through ${before[d].complete_through}`).join(', ')}`);
+  expect(before.daily_revenue.complete_through === dayAfter(LATE_DAY, -1), `daily_revenue should be complete through the day before ${LATE_DAY}`);
 
   const run = tidemark(['run', '--json'], { json: true });
   const rebuilt = publishedByDataset(run);
@@ -182,6 +186,14 @@ function lateData(demo) {
   const expected = { daily_revenue: [LATE_DAY], revenue_7d: dayRange(LATE_DAY, 7), monthly_revenue: [`${LATE_DAY.slice(0, 7)}-01`] };
   expect(sameScope(rebuilt, expected), `the late file should rebuild daily d, rolling d..d+6 and month(d), got ${JSON.stringify(rebuilt)}`);
   say('Scope check passed: 1 daily, 7 rolling and 1 monthly partition, nothing else.');
+  const after = watermarks();
+  expect(MODELS.every((d) => after[d].incomplete_at === null), 'every model should be complete through its last partition after the run');
+  say(`→ status: every model complete through its last partition again (${MODELS.map((d) => after[d].complete_through).join(', ')})`);
+}
+
+/** `status --json`'s completeness of each dataset, by name. */
+function watermarks() {
+  return Object.fromEntries(tidemark(['status', '--json'], { json: true }).datasets.map((d) => [d.dataset, d]));
 }
 
 /**
@@ -358,11 +370,14 @@ function describeCounts(byDataset) {
 
 /** `n` consecutive ISO days starting at `first`. */
 function dayRange(first, n) {
-  return Array.from({ length: n }, (_, i) => {
-    const d = new Date(`${first}T00:00:00Z`);
-    d.setUTCDate(d.getUTCDate() + i);
-    return d.toISOString().slice(0, 10);
-  });
+  return Array.from({ length: n }, (_, i) => dayAfter(first, i));
+}
+
+/** The ISO day `n` days after `day` (before it when negative). */
+function dayAfter(day, n) {
+  const d = new Date(`${day}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
 }
 
 // ---------------------------------------------------------------------------------------------
