@@ -53,7 +53,13 @@ describe.each(testEngines(inject('pgUrl')))('drill 9: a wrong checkpoint is repa
     const reset = hintedReset(bad.stderr);
     expect(reset.value).toBe(behind);
     expect(cli(dir, reset.args).code).toBe(0);
+    // Monitoring after the fix: status says how far the model has caught up, then that it has.
+    const facts = () => cliJson<{ datasets: { dataset: string; complete_through: string | null; incomplete_at: { state: string } | null }[] }>(dir, ['status']).datasets.find((d) => d.dataset === 'order_facts')!;
+    const replaying = facts();
+    expect(replaying.incomplete_at?.state).toBe('stale');
+    expect(replaying.complete_through === null || replaying.complete_through < '2026-03-10').toBe(true);
     expect(cli(dir, ['run']).code).toBe(0);
+    expect(facts()).toMatchObject({ complete_through: '2026-03-10', incomplete_at: null });
     expect(cli(dir, ['checkpoint', 'validate', 'order_facts']).code).toBe(0);
     const after = cliJson<{ checkpoint: { value: string }; data_max: string }>(dir, ['checkpoint', 'show', 'order_facts']);
     expect(after.checkpoint.value).toBe(after.data_max); // the replay brought the mark back to the data
