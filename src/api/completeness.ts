@@ -25,6 +25,8 @@ export interface IncompleteAt {
   state: PartitionState | 'no_data';
   /** Why it is stale, as `partitions` says it (empty for the other states). */
   why: string[];
+  /** A failed partition: the run that failed on it. */
+  failed_run?: string;
 }
 
 /** A frozen or locked partition is published and fresh: those states are only given to fresh ones. */
@@ -50,7 +52,9 @@ export function completeness(grain: Grain, rows: PartitionRow[]): Completeness {
     for (const k of partitionRange(rows[0].partition, rows[rows.length - 1].partition, grain)) {
       const row = byKey.get(k);
       if (!row || !COMPLETE.has(row.state)) {
-        return { complete_through: through, gaps, first_gap: firstGap, incomplete_at: { partition: k, state: row?.state ?? 'no_data', why: row?.stale_reasons ?? [] } };
+        const at: IncompleteAt = { partition: k, state: row?.state ?? 'no_data', why: row?.stale_reasons ?? [] };
+        if (row?.failed_run) at.failed_run = row.failed_run;
+        return { complete_through: through, gaps, first_gap: firstGap, incomplete_at: at };
       }
       through = k;
     }
@@ -81,7 +85,7 @@ function whatIsWrongAt(at: IncompleteAt): string {
     case 'missing':
       return `${at.partition} is missing: not built yet`;
     case 'failed':
-      return `${at.partition} failed: its latest build failed (see the failed runs)`;
+      return `${at.partition} failed${at.failed_run ? ` in run ${at.failed_run}` : ''}: re-issue its command to resume it`;
     case 'building':
       return `${at.partition} is building: a run in flight holds it`;
     default:

@@ -103,6 +103,8 @@ export interface PartitionRow {
   published_at: string | null;
   stale_reasons?: string[];
   protected?: string[];
+  /** A failed partition: the newest run that failed on it (re-issuing its command resumes it). */
+  failed_run?: string;
 }
 
 /** Every partition of a dataset with its state: published, stale (and why), missing, building, failed, frozen or locked. */
@@ -120,8 +122,8 @@ interface PartitionStateInputs {
   expected: Map<string, Set<string>>;
   /** The newest 20 runs. */
   recent: RunHeader[];
-  /** dataset → partition → when the newest of those runs that failed on it failed. */
-  failed: Map<string, Map<string, string>>;
+  /** dataset → partition → the newest of those runs that failed on it, and when. */
+  failed: Map<string, Map<string, { run_id: string; at: string }>>;
   /** dataset → partition → why, for partitions stale only through what they read (plan/stale-cause.ts). */
   throughReads: Map<string, Map<string, string>>;
 }
@@ -133,14 +135,14 @@ async function partitionStateInputs(ws: Workspace, dataset?: string): Promise<Pa
   const recent = await recentRuns(engine, engine, 20);
   const failedRuns = recent.filter((r) => r.status === 'failed');
   const tasks = await listFailedTasks(engine, engine, failedRuns.map((r) => r.run_id));
-  const failed = new Map<string, Map<string, string>>();
+  const failed = new Map<string, Map<string, { run_id: string; at: string }>>();
   // Newest run first: a partition's entry is the latest failure.
   for (const r of failedRuns) {
     for (const t of tasks) {
       if (t.run_id !== r.run_id) continue;
       let m = failed.get(t.dataset);
       if (!m) failed.set(t.dataset, (m = new Map()));
-      if (!m.has(t.partition)) m.set(t.partition, r.updated_at);
+      if (!m.has(t.partition)) m.set(t.partition, { run_id: r.run_id, at: r.updated_at });
     }
   }
   return { state, records, expected: expectedPartitions(ws.project, state.snapshot), recent, failed, throughReads: staleThroughReads(ws.project, state) };
@@ -156,7 +158,7 @@ function partitionRows(ws: Workspace, dataset: string, { state, records: recorde
   const locked = new Set(lockedPartitions(state.locks, dataset, keys).flatMap((l) => l.partitions));
   const recent = recentPartitions(ds, records.keys());
   const building = state.claims.get(dataset) ?? new Map();
-  const failed = failures.get(dataset) ?? new Map<string, string>();
+  const failed = failures.get(dataset) ?? new Map<string, { run_id: string; at: string }>();
   return keys.map((k) => {
     const rec = records.get(k);
     let stale: string[] = [];
@@ -167,7 +169,8 @@ function partitionRows(ws: Workspace, dataset: string, { state, records: recorde
     const protections = [...(frozen.has(k) ? ['frozen'] : []), ...(locked.has(k) ? ['locked'] : []), ...(recent.has(k) ? ['recent'] : [])];
     let st: PartitionState = rec ? 'published' : 'missing';
     if (stale.length) st = 'stale';
-    if (failed.has(k) && (!rec || failed.get(k)! > rec.published_at)) st = 'failed';
+    const failure = failed.get(k);
+    if (failure && (!rec || failure.at > rec.published_at)) st = 'failed';
     if (building.has(k)) st = 'building';
     if (st === 'published' && frozen.has(k)) st = 'frozen';
     if (st === 'published' && locked.has(k)) st = 'locked';
@@ -183,6 +186,7 @@ function partitionRows(ws: Workspace, dataset: string, { state, records: recorde
     };
     if (stale.length) row.stale_reasons = stale;
     if (protections.length) row.protected = protections;
+    if (st === 'failed') row.failed_run = failure!.run_id;
     return row;
   });
 }

@@ -86,11 +86,18 @@ describe.each(testEngines(inject('pgUrl')))('status: how far each dataset is com
     // Reading a day too early puts rows of another day in the partition: validation fails the run.
     const sql = readModel(dir, 'daily_revenue');
     writeModel(dir, 'daily_revenue', sql.replace('o.order_date >= {{ start }}', "o.order_date >= {{ start }} - INTERVAL '1 day'"));
-    expect(cli(dir, ['backfill', 'daily_revenue', '--from', LATE_DAY, '--to', LATE_DAY, '--reason', 'fails', '--yes']).code).toBe(4);
+    const failedRun = cli(dir, ['backfill', 'daily_revenue', '--from', LATE_DAY, '--to', LATE_DAY, '--reason', 'fails', '--yes']);
+    expect(failedRun.code).toBe(4);
+    const runId = /^run (r\S+): backfill/m.exec(failedRun.stderr)?.[1];
+    expect(runId, failedRun.stderr).toBeDefined();
     writeModel(dir, 'daily_revenue', sql);
 
-    expect(datasets(dir).get('daily_revenue')).toMatchObject({ complete_through: '2026-03-04', gaps: 0, incomplete_at: { partition: LATE_DAY, state: 'failed' } });
-    expect(incompleteLines(dir)).toEqual([`daily_revenue: complete through 2026-03-04; ${LATE_DAY} failed: its latest build failed (see the failed runs)`]);
+    expect(datasets(dir).get('daily_revenue')).toMatchObject({ complete_through: '2026-03-04', gaps: 0, incomplete_at: { partition: LATE_DAY, state: 'failed', failed_run: runId } });
+    expect(incompleteLines(dir)).toEqual([`daily_revenue: complete through 2026-03-04; ${LATE_DAY} failed in run ${runId}: re-issue its command to resume it`]);
+    // `partitions` names the run too.
+    const row = cliJson<{ partition: string; state: string; failed_run?: string }[]>(dir, ['partitions', 'daily_revenue']).find((p) => p.partition === LATE_DAY);
+    expect(row).toMatchObject({ state: 'failed', failed_run: runId });
+    expect(cli(dir, ['partitions', 'daily_revenue']).stdout).toMatch(new RegExp(`^${LATE_DAY} +failed .*failed in run ${runId}$`, 'm'));
   });
 });
 

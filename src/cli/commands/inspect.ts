@@ -32,7 +32,7 @@ export function registerInspectCommands(program: Command): void {
       withWorkspace(cmd, async (ws, g) => {
         const rows = await listPartitions(ws, dataset);
         if (g.json) return printJson(rows);
-        print(table(rows.map((r) => ({ partition: r.partition, state: r.state, version: r.version, rows: r.rows, checksum: r.checksum?.slice(0, 12), run_id: r.run_id, published_at: r.published_at, why: [...(r.stale_reasons ?? []), ...(r.protected ?? [])].join('; ') }))));
+        print(table(rows.map((r) => ({ partition: r.partition, state: r.state, version: r.version, rows: r.rows, checksum: r.checksum?.slice(0, 12), run_id: r.run_id, published_at: r.published_at, why: [...(r.failed_run ? [`failed in run ${r.failed_run}`] : []), ...(r.stale_reasons ?? []), ...(r.protected ?? [])].join('; ') }))));
       }),
     );
 
