@@ -45,5 +45,7 @@ function incompleteTitle(d) {
   const at = d.incomplete_at;
   if (!at) return '';
   const gaps = d.gaps ? ` (${d.gaps} gap${d.gaps === 1 ? '' : 's'}, the first ${d.first_gap})` : '';
-  return at.state === 'no_data' ? `no data for ${at.partition}${gaps}` : `${at.partition} is ${at.state}${at.why.length ? `: ${at.why.join('; ')}` : ''}${gaps}`;
+  if (at.state === 'no_data') return `no data for ${at.partition}${gaps}`;
+  if (at.state === 'failed') return `${at.partition} failed${at.failed_run ? ` in run ${at.failed_run}` : ''}${gaps}`;
+  return `${at.partition} is ${at.state}${at.why.length ? `: ${at.why.join('; ')}` : ''}${gaps}`;
 }
