@@ -2,7 +2,7 @@
 import type { Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { runLiveness } from '../plan/snapshot.js';
-import { getRun, type RunRecord } from '../state/runs.js';
+import { getRun, isActive, type RunRecord } from '../state/runs.js';
 import { runFailedError, taskCounts } from './finish.js';
 
 export interface WaitOptions {
@@ -29,8 +29,7 @@ export function waitForRun(engine: Engine, runId: string, options: WaitOptions):
 export async function lookAtRun(engine: Engine, runId: string): Promise<RunLook> {
   const run = await getRun(engine, engine, runId);
   if (!run) return { run, counts: {} };
-  const inFlight = ['planned', 'computing', 'cancelling', 'publishing'].includes(run.status);
-  const interrupted = inFlight && run.pid !== null && !(await runLiveness(engine, engine))(run);
+  const interrupted = isActive(run.status) && run.pid !== null && !(await runLiveness(engine, engine))(run);
   return { run, counts: await taskCounts(engine, engine, runId), ...(interrupted ? { interrupted } : {}) };
 }
 
