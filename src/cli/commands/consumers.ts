@@ -155,7 +155,12 @@ async function checkReady(g: GlobalOptions, dataset: string, partition: string |
   const look = await lookAtProject(g, (ws) => readiness(ws, dataset, partition));
   if ('value' in look) return look.value;
   const key = partition === undefined ? null : parsePartitionKey(partition, getDataset(loadProject(g.project ?? process.cwd()), dataset).grain);
-  return { dataset, partition: key, ready: false, version: null, publish_seq: null, reason: look.held.message, held_by: [], stale_because: null };
+  return heldPartition(dataset, key, look.held.message);
+}
+
+/** A partition's answer while another process writes the DuckDB file: not ready, for that reason. */
+function heldPartition(dataset: string, partition: string | null, reason: string): Readiness {
+  return { dataset, partition, ready: false, version: null, publish_seq: null, reason, held_by: [], stale_because: null };
 }
 
 /**
@@ -188,7 +193,7 @@ async function checkRangeReady(g: GlobalOptions, dataset: string, flags: RangeFl
   }
   const given = await rangeFlags(flags, grain, async () => null);
   const keys = resolveRange(project, dataset, given.from, given.to);
-  const partitions = keys.map((partition) => ({ dataset, partition, ready: false, version: null, publish_seq: null, reason, held_by: [], stale_because: null }));
+  const partitions = keys.map((partition) => heldPartition(dataset, partition, reason));
   return { dataset, from: keys[0], to: keys[keys.length - 1], ready: false, reason, partitions };
 }
 
