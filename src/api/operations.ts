@@ -27,7 +27,7 @@ import { staleThroughReads } from '../plan/stale-cause.js';
 import { isUpToDate, rememberIfUpToDate, upToDateKey } from '../plan/up-to-date.js';
 import type { Plan } from '../plan/types.js';
 import { loadPartitions, type PartitionRecord } from '../state/partitions.js';
-import { listFailedTasks, recentRuns, type RunHeader, type RunRecord } from '../state/runs.js';
+import { listFailedTasks, listUnchangedTasks, recentRuns, type RunHeader, type RunRecord } from '../state/runs.js';
 import { AdmissionConflict } from '../workers/admission.js';
 import type { Workspace } from '../workspace.js';
 
@@ -145,7 +145,23 @@ async function partitionStateInputs(ws: Workspace, dataset?: string): Promise<Pa
       if (!m.has(t.partition)) m.set(t.partition, { run_id: r.run_id, at: r.updated_at });
     }
   }
+  if (failed.size) await dropConfirmedFailures(ws, recent, failed);
   return { state, records, expected: expectedPartitions(ws.project, state.snapshot), recent, failed, throughReads: staleThroughReads(ws.project, state) };
+}
+
+/**
+ * A failure is over once a later run rebuilt the partition. One that published a new version moves
+ * the partition's published_at past the failure; one that computed exactly the live content publishes
+ * nothing (an `unchanged` task), so its publish time is the run's. Without this, a partition repaired
+ * by another command (a narrower backfill, the one a refused restore names) stayed `failed`, and held
+ * the dataset's watermark back, until someone cancelled the failed run.
+ */
+async function dropConfirmedFailures(ws: Workspace, recent: RunHeader[], failed: Map<string, Map<string, { run_id: string; at: string }>>): Promise<void> {
+  const publishedAt = new Map(recent.flatMap((r) => (r.status !== 'failed' && r.published_at ? [[r.run_id, r.published_at] as const] : [])));
+  for (const t of await listUnchangedTasks(ws.engine, ws.engine, [...publishedAt.keys()])) {
+    const failure = failed.get(t.dataset)?.get(t.partition);
+    if (failure && publishedAt.get(t.run_id)! > failure.at) failed.get(t.dataset)!.delete(t.partition);
+  }
 }
 
 function partitionRows(ws: Workspace, dataset: string, { state, records: recorded, expected: expectedOf, failed: failures, throughReads }: PartitionStateInputs): PartitionRow[] {

@@ -179,6 +179,18 @@ export async function listFailedTasks(db: Db, engine: Engine, runIds: string[]):
   );
 }
 
+/**
+ * The tasks of some runs that found their partition already holding what they computed (status
+ * `unchanged`), in one statement: such a run confirmed the partition without publishing a version.
+ */
+export async function listUnchangedTasks(db: Db, engine: Engine, runIds: string[]): Promise<Pick<TaskRecord, 'run_id' | 'dataset' | 'partition'>[]> {
+  if (!runIds.length) return [];
+  return db.query(
+    `SELECT run_id, dataset, partition FROM ${stateTable(engine, 'tasks')} WHERE status = 'unchanged' AND run_id IN (${runIds.map((_, i) => `$${i + 1}`).join(', ')})`,
+    runIds,
+  );
+}
+
 export async function updateTask(
   db: Db,
   engine: Engine,

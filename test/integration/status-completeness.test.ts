@@ -99,6 +99,28 @@ describe.each(testEngines(inject('pgUrl')))('status: how far each dataset is com
     expect(row).toMatchObject({ state: 'failed', failed_run: runId });
     expect(cli(dir, ['partitions', 'daily_revenue']).stdout).toMatch(new RegExp(`^${LATE_DAY} +failed .*failed in run ${runId}$`, 'm'));
   });
+
+  it('a failed partition that another command rebuilds to the same content is published again', () => {
+    const dir = shop.fresh();
+    const sql = readModel(dir, 'daily_revenue');
+    writeModel(dir, 'daily_revenue', sql.replace('o.order_date >= {{ start }}', "o.order_date >= {{ start }} - INTERVAL '1 day'"));
+    const failedRun = cli(dir, ['backfill', 'daily_revenue', '--from', LATE_DAY, '--to', LATE_DAY, '--reason', 'fails', '--yes']);
+    expect(failedRun.code).toBe(4);
+    writeModel(dir, 'daily_revenue', sql);
+    // Not the failed command re-issued (that would resume its run) but a wider backfill: it computes
+    // the live content again, so it publishes no version, yet the partition is confirmed as it is.
+    const wider = cliJson<{ status: string; published: unknown[]; unchanged: number }>(dir, ['backfill', 'daily_revenue', '--from', '2026-03-04', '--to', LATE_DAY, '--reason', 'rebuild', '--yes']);
+    expect(wider).toMatchObject({ status: 'published', published: [], unchanged: 2 });
+
+    const row = cliJson<{ partition: string; state: string; failed_run?: string }[]>(dir, ['partitions', 'daily_revenue']).find((p) => p.partition === LATE_DAY);
+    expect(row?.state).toBe('published');
+    expect(row?.failed_run).toBeUndefined();
+    expect(datasets(dir).get('daily_revenue')).toMatchObject({ complete_through: REDUCED_TO, incomplete_at: null });
+    // The run itself still failed, and is still listed as such: re-issuing it would resume it.
+    const status = cliJson<{ datasets: { dataset: string; failed: number }[]; failed_runs: { run_id: string }[] }>(dir, ['status']);
+    expect(status.datasets.find((d) => d.dataset === 'daily_revenue')?.failed).toBe(0);
+    expect(status.failed_runs.map((r) => r.run_id)).toEqual([/^run (r\S+): backfill/m.exec(failedRun.stderr)?.[1]]);
+  });
 });
 
 describe.each(testEngines(inject('pgUrl')))('status: a source day with no data ($kind)', (engine) => {
