@@ -17,6 +17,7 @@ import { executePlan, type RunResult } from '../execute/executor.js';
 import { restoreStager } from '../execute/restore-stager.js';
 import type { RunOptions } from '../execute/run-context.js';
 import { conflictGuards, dependentsLeftStale, expandDownstream, protectionGuards, resolveRange } from '../plan/build.js';
+import { restoredStale } from '../plan/restored-stale.js';
 import { loadPlanningState, type PlanningState } from '../plan/snapshot.js';
 import { planDatasets, type Plan, type PlannedTask } from '../plan/types.js';
 import { listVersions, type VersionRecord } from '../state/partitions.js';
@@ -128,6 +129,7 @@ export async function planRestore(ws: Workspace, request: RestoreRequest): Promi
   }
 
   const sources: RestoreSource[] = [];
+  const restoredInputs: { partition: PartitionKey; inputs: VersionRecord['inputs'] }[] = [];
   const alreadyCurrent: RestorePlan['already_current'] = [];
   for (const k of sortKeys(wanted.keys())) {
     const versions = byPartition.get(k)!;
@@ -144,6 +146,7 @@ export async function planRestore(ws: Workspace, request: RestoreRequest): Promi
       continue;
     }
     sources.push(sourceOf(chosen.record, now.version));
+    restoredInputs.push({ partition: k, inputs: chosen.record.inputs });
   }
 
   const tasks: PlannedTask[] = sources.map((s) => ({
@@ -162,6 +165,7 @@ export async function planRestore(ws: Workspace, request: RestoreRequest): Promi
   if (request.downstream) tasks.push(...dependents);
   const guards = [
     ...(request.downstream ? [] : dependentsLeftStale('restore', ds.name, dependents)),
+    ...restoredStale(project, state, ds.name, restoredInputs),
     ...protectionGuards(project, state, tasks, 'restore', request.includeRecent ?? false),
     ...conflictGuards(tasks, state),
   ];

@@ -112,6 +112,18 @@ describe.each(testEngines(inject('pgUrl')))('the wrong-filter incident and its r
     const dry = tmJson(dir, 'restore', 'daily_revenue', '--run', incidentRun, '--downstream', '--reason', 'undo the incident', '--dry-run');
     expect(dry.restored.map((s: { partition: string; version: number }) => [s.partition, s.version])).toEqual(INCIDENT.map((d) => [d, 1]));
     expect(dry.datasets.map((d: { dataset: string }) => d.dataset).sort()).toEqual(['daily_revenue', 'monthly_revenue', 'revenue_7d']);
+    // The 7 days the upstream fix changed were built from the orders before it: the plan says the next
+    // `run` rebuilds them (the next test sees them stale), and how to keep them; the other 3 are not named.
+    expect(dry.guards.filter((g: { code: string }) => g.code === 'RESTORED_STALE')).toEqual([
+      {
+        code: 'RESTORED_STALE',
+        dataset: 'daily_revenue',
+        partitions: INTENDED,
+        message: expect.stringContaining(`(${INTENDED[0]}: orders ${INTENDED[0]} changed v1 → v2), so they are stale once restored and the next \`tidemark run\` rebuilds them`),
+        hint: expect.stringContaining(`tidemark lock daily_revenue --from ${INTENDED[0]} --to ${INTENDED[6]} --reason`),
+        blocking: false,
+      },
+    ]);
     expect(tmJson(dir, 'query', `SELECT count(*) AS n FROM ${stateSchemaOf(dir)}.versions`)).toEqual(versions);
   });
 
