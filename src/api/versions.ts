@@ -17,7 +17,8 @@ import { loadPartitions, listVersions, type VersionRecord } from '../state/parti
 import { getRun } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
-import { locationOf, storedColumnsOf, userColumns, versionRowsSql, type VersionLocation } from './version-content.js';
+import { checksumColumns, locationOf, storedColumnsOf, userColumns, versionRowsSql, type VersionLocation } from './version-content.js';
+import { EMPTY_CHECKSUM } from '../execute/staging.js';
 import type { PublishedPartition } from '../execute/publish.js';
 
 export { planRestore, restore, type RestorePlan, type RestoreRequest, type RestoreResult } from './restore.js';
@@ -76,7 +77,7 @@ export interface PartitionDiff extends PublishedPartition {
   changed: number | null;
   /** Sum of each numeric non-key column before and after. */
   sums: Record<string, MetricSum> | null;
-  /** Set when a side cannot be read: which version's rows retention removed. */
+  /** Set when a side cannot be read (which version's rows retention removed), or its rows are not those it was published with. */
   note?: string;
 }
 
@@ -150,32 +151,58 @@ async function diffPartition(engine: Engine, ds: DatasetSpec, before: VersionRec
   const d = engine.dialect;
   const cols = userColumns(stored);
   const names = cols.map((c) => c.name);
+  const checksummed = checksumColumns(ds, stored);
+  const selected = [...new Set([...names, ...checksummed])];
   const keys = ds.key;
   const values = names.filter((c) => !keys.includes(c));
   const metrics = cols.filter((c) => isNumericFamily(typeFamily(c.type)) && !keys.includes(c.name) && c.name !== ds.partitionColumn).map((c) => c.name);
-  const afterSql = versionRowsSql(engine, ds, afterAt as 'live' | 'history', after, names, 1, 2);
+  const afterSql = versionRowsSql(engine, ds, afterAt as 'live' | 'history', after, selected, 1, 2);
   // A partition the run created has no "before": an empty relation of the same shape.
-  const beforeSql = beforeAt === 'none' ? `${afterSql} AND FALSE` : versionRowsSql(engine, ds, beforeAt as 'live' | 'history', before!, names, 1, 3);
+  const beforeSql = beforeAt === 'none' ? `${afterSql} AND FALSE` : versionRowsSql(engine, ds, beforeAt as 'live' | 'history', before!, selected, 1, 3);
   const q = (c: string) => d.quote(c);
   const differs = values.length ? values.map((c) => `b.${q(c)} IS DISTINCT FROM a.${q(c)}`).join(' OR ') : 'FALSE';
   const sums = metrics.flatMap((c, i) => [`(SELECT sum(${q(c)}) FROM b) AS b_${i}`, `(SELECT sum(${q(c)}) FROM a) AS a_${i}`]);
+  // What each side's rows add up to, against what its version recorded: see heldAsPublished.
+  const held = (side: 'a' | 'b') => `(SELECT count(*) FROM ${side}) AS ${side}_rows, (SELECT ${d.checksum(checksummed)} FROM ${side}) AS ${side}_checksum`;
   const sql = `WITH b AS (SELECT 1 AS _tm_in, t.* FROM (${beforeSql}) t), a AS (SELECT 1 AS _tm_in, t.* FROM (${afterSql}) t)
     SELECT
       sum(CASE WHEN b._tm_in IS NULL THEN 1 ELSE 0 END) AS added,
       sum(CASE WHEN a._tm_in IS NULL THEN 1 ELSE 0 END) AS removed,
-      sum(CASE WHEN a._tm_in IS NOT NULL AND b._tm_in IS NOT NULL AND (${differs}) THEN 1 ELSE 0 END) AS changed
+      sum(CASE WHEN a._tm_in IS NOT NULL AND b._tm_in IS NOT NULL AND (${differs}) THEN 1 ELSE 0 END) AS changed,
+      ${held('b')}, ${held('a')}
       ${sums.length ? `, ${sums.join(', ')}` : ''}
     FROM b FULL OUTER JOIN a ON ${keys.map((k) => `b.${q(k)} = a.${q(k)}`).join(' AND ')}`;
   const params = beforeAt === 'none' ? [after.partition, after.version] : [after.partition, after.version, before!.version];
   const [row] = await engine.query<Record<string, number | string | null>>(sql, params);
   const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
+  const altered = [
+    ...(before && !heldAsPublished(before, row.b_rows, row.b_checksum) ? [{ version: before, rows: num(row.b_rows), checksum: String(row.b_checksum ?? EMPTY_CHECKSUM) }] : []),
+    ...(!heldAsPublished(after, row.a_rows, row.a_checksum) ? [{ version: after, rows: num(row.a_rows), checksum: String(row.a_checksum ?? EMPTY_CHECKSUM) }] : []),
+  ];
   return {
     ...base,
     added: num(row.added),
     removed: num(row.removed),
     changed: num(row.changed),
     sums: Object.fromEntries(metrics.map((c, i) => [c, { before: row[`b_${i}`] ?? null, after: row[`a_${i}`] ?? null }])),
+    ...(altered.length
+      ? {
+          note:
+            altered.map((x) => `the rows held for version ${x.version.version} (${x.rows} rows, checksum ${x.checksum}) are not those it was published with (${x.version.rows} rows, ${x.version.checksum})`).join('; ') +
+            `: they were changed outside Tidemark (in the live table, or in history since); added/removed/changed and the sums compare the rows held`,
+        }
+      : {}),
   };
+}
+
+/**
+ * Whether the rows a version is read from now are the ones it was published with. They are not when
+ * the live table was edited outside Tidemark: while the version is live, or before a later publish
+ * replaced it (a repair keeps the edited rows in history as evidence). Its recorded rows and checksum
+ * then describe content that exists nowhere, and a diff would show changes its checksums deny.
+ */
+function heldAsPublished(version: VersionRecord, rows: unknown, checksum: unknown): boolean {
+  return Number(rows ?? 0) === version.rows && String(checksum ?? EMPTY_CHECKSUM) === version.checksum;
 }
 
 /** Sums of a diff's metrics over all its partitions of one dataset (for the summary line). */

@@ -104,6 +104,32 @@ describe.each(testEngines(inject('pgUrl')))('audit verify --data ($kind)', (engi
     expect(again).toMatchObject({ published: [], unchanged: 1 });
   });
 
+  it('diff says when the rows a version is read from are not those it was published with (a hand UPDATE), before and after the repair', async () => {
+    const dir = copies.fresh();
+    const OTHER = '2026-03-04';
+    const recorded = cliJson<{ partition: string; run_id: string; rows: number; checksum: string }[]>(dir, ['partitions', 'daily_revenue']).find((p) => p.partition === DAY)!;
+    type DiffJson = { partitions: { partition: string; checksum_before: string | null; checksum_after: string; changed: number | null; note?: string }[] };
+    const notes = (d: DiffJson) => d.partitions.filter((p) => p.note).map((p) => [p.partition, p.note]);
+    expect(notes(cliJson<DiffJson>(dir, ['diff', recorded.run_id, '--dataset', 'daily_revenue']))).toEqual([]);
+    await behindTidemarksBack(dir, (t) => `UPDATE ${t('daily_revenue')} SET revenue_usd_cents = revenue_usd_cents + 100 WHERE day = DATE '${DAY}' AND currency = 'EUR'`);
+
+    // Live: the run that published version 1 is diffed against rows that are no longer version 1.
+    const built = cliJson<DiffJson>(dir, ['diff', recorded.run_id, '--dataset', 'daily_revenue']);
+    expect(notes(built)).toEqual([[DAY, expect.stringMatching(new RegExp(`^the rows held for version 1 \\(${recorded.rows} rows, checksum \\d+\\) are not those it was published with \\(${recorded.rows} rows, ${recorded.checksum}\\): they were changed outside Tidemark`))]]);
+    expect(built.partitions.find((p) => p.partition === OTHER)?.note).toBeUndefined();
+
+    // The repair keeps the edited rows in history as evidence: its checksums say "same content", its
+    // key-level counts say one row changed, and the note says why both are true.
+    const repair = cliJson<{ run_id: string }>(dir, ['backfill', 'daily_revenue', '--from', DAY, '--to', DAY, '--reason', 'repair', '--yes']);
+    const diff = cliJson<DiffJson>(dir, ['diff', repair.run_id]);
+    expect(diff.partitions).toEqual([expect.objectContaining({ partition: DAY, checksum_before: recorded.checksum, checksum_after: recorded.checksum, changed: 1 })]);
+    expect(notes(diff)).toEqual([[DAY, expect.stringContaining('the rows held for version 1 (')]]);
+    const text = cli(dir, ['diff', repair.run_id]);
+    expect(text.stdout).toContain(`note ${DAY}: the rows held for version 1 (`);
+    // Version 2, as repaired, is what it was published with.
+    expect(diff.partitions[0].note).not.toContain('version 2');
+  });
+
   it('several partitions changed by hand: the hint names the repair of every one, not only the first, adjacent ones as one range', async () => {
     const dir = copies.fresh();
     const days = ['2026-03-03', '2026-03-04', '2026-03-06', '2026-03-08', '2026-03-09', '2026-03-11', '2026-03-13', '2026-03-15'];
