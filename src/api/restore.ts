@@ -85,6 +85,16 @@ export async function planRestore(ws: Workspace, request: RestoreRequest): Promi
     list.push({ record: r, location: locationOf(r, current.get(r.partition)?.version) });
   }
 
+  // A range with no partition of the dataset in it (a mistyped year, say) is refused, as a backfill
+  // refuses it: "nothing to restore" would read as "already current". --run names its own partitions.
+  if (range && request.run === undefined && ![...range].some((k) => byPartition.has(k))) {
+    const keys = sortKeys(byPartition.keys());
+    const asked = sortKeys([...range]);
+    throw new TidemarkError('BAD_INPUT', `${ds.name} has no partitions between ${asked[0]} and ${asked[asked.length - 1]}`, {
+      hint: keys.length ? `its partitions run from ${keys[0]} to ${keys[keys.length - 1]}` : `it has no published partitions yet`,
+    });
+  }
+
   const wanted = new Map<string, number>();
   const notRestorable: RestorePlan['not_restorable'] = [];
   if (request.run !== undefined) {

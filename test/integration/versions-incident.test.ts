@@ -203,6 +203,13 @@ describe.each(testEngines(inject('pgUrl')))('the wrong-filter incident and its r
     expect(outside.code).toBe(2);
     expect(outside.stderr).toContain(`run ${incidentRun} changed no partition of daily_revenue between 2026-03-10 and 2026-03-12`);
     expect(outside.stderr).toMatch(/hint: it changed 10 partition\(s\) from 2026-04-21 to 2026-04-30/);
+    // A range holding no partition at all (a mistyped year) is refused, not answered "nothing to restore".
+    for (const by of [['--version', '1'], ['--as-of', '2026-05-01']]) {
+      const none = tm(dir, 'restore', 'daily_revenue', ...by, '--from', '2027-04-21', '--to', '2027-04-30', '--reason', 'x', '--yes');
+      expect(none.code, none.stdout).toBe(2);
+      expect(none.stderr).toContain('error: daily_revenue has no partitions between 2027-04-21 and 2027-04-30');
+      expect(none.stderr).toContain('hint: its partitions run from 2026-03-02 to 2026-04-30');
+    }
     expect(tmJson(dir, 'query', `SELECT count(*) AS n FROM ${stateSchemaOf(dir)}.versions`)).toEqual(versions);
   });
 
