@@ -58,6 +58,8 @@ export interface PublishedRunResult {
    * reported) had published into this request's datasets: a re-issued command names them.
    */
   already_published_by?: InterruptedPublish[];
+  /** Failed runs of the same `tidemark run` request this one dismissed: it left them nothing to resume (run-superseded.ts). */
+  superseded?: string[];
   plan: Plan;
 }
 
