@@ -40,7 +40,7 @@ import { executePlan, type RunResult, type Stager } from './executor.js';
 import type { RunContext, RunOptions } from './run-context.js';
 import { EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
 import { createLoadTable, dropLoadTable, loadTable } from './first-load.js';
-import { validateStaged, validationError, type KeyColumnRange, type ValidationInput } from './validate.js';
+import { INGEST_VALIDATION_HINT, validateStaged, validationError, type KeyColumnRange, type ValidationInput } from './validate.js';
 import { integerRanges, overall } from './key-ranges.js';
 import { delimiterName, delimiterYaml, layoutOf, type DataFileLayout } from '../io/data-file-layout.js';
 import { checkGzip } from '../io/gzip.js';
@@ -370,7 +370,7 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
               problems.push({ dataset: ds.name, partition: t.partition, code: 'EMPTY_RESULT', message: `these files would leave the partition empty (it has ${t.current_rows} rows; pass --allow-empty if intended)` });
             }
           }
-          if (problems.length) throw validationError(problems);
+          if (problems.length) throw validationError(problems, INGEST_VALIDATION_HINT);
           rowsPerFile = await countRowsPerFile(tx, ctx, changed, mode === 'table' ? null : stats.reduce((n, s) => n + Number(s.n), 0));
           await markTasksComputed(tx, engine, ctx.runId, ds.name, ctx.plan.tasks.map((t) => ({ partition: t.partition, rows: Number(byPart.get(t.partition)?.n ?? 0), checksum: String(byPart.get(t.partition)?.c ?? EMPTY_CHECKSUM), inputs: {} })));
           for (const s of stats) if (s.part !== null) stagedRows.set(s.part, Number(s.n));

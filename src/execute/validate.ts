@@ -253,14 +253,20 @@ async function runCheck(db: Db, v: ValidationInput, check: DatasetSpec['checks']
   return [{ part, message: `check ${check.name ?? 'sql'} failed: returned ${rows.length}${rows.length === 3 ? '+' : ''} row(s), e.g. ${JSON.stringify(example)}` }];
 }
 
-export function validationError(problems: Problem[]): TidemarkError {
+/** The way forward after a model's (or a repair's) validation failed: its staged partitions are reused. */
+const RECOMPUTE_HINT = 'nothing was published; fix the model or the data and re-issue the command (computed partitions are reused)';
+/** After an ingest's: there is no model, and what is validated is the files' rows with those other files loaded into the same partitions. */
+export const INGEST_VALIDATION_HINT =
+  "nothing was published; the rows checked are these files' together with those other files already loaded into the same partitions: correct the files and ingest them again";
+
+export function validationError(problems: Problem[], hint = RECOMPUTE_HINT): TidemarkError {
   const first = problems[0];
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem(s))` : '';
   return new TidemarkError('VALIDATION', `${first.dataset} ${first.partition}: ${first.message}${more}`, {
     dataset: first.dataset,
     partitions: [...new Set(problems.map((p) => p.partition))],
     problems,
-    hint: 'nothing was published; fix the model or the data and re-issue the command (computed partitions are reused)',
+    hint,
   });
 }
 

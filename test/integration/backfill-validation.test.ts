@@ -76,7 +76,7 @@ describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
       expect(await snapshotState(dir)).toEqual(before);
     });
 
-    it('the keys a duplicate-key error shows are the most repeated, then the smallest: the same message on every engine and every run', async () => {
+    it('the keys a duplicate-key error of an ingest shows are the most repeated, then the smallest (the same message on every engine and every run), and its hint names files, not a model', async () => {
       const dir = fresh();
       // A second file for a day already loaded, holding that day's rows again (in reverse order): every key twice.
       const [header, ...rows] = readFileSync(path.join(dir, 'data', 'orders', 'orders-2026-03-08.csv'), 'utf8').trimEnd().split('\n');
@@ -86,6 +86,9 @@ describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
       const r = cli(dir, ['ingest', 'orders', 'data/orders/again-2026-03-08.csv']);
       expect(r.code).toBe(4);
       expect(errorLines(r.stderr)).toEqual([`error: orders 2026-03-08: duplicate key order_id: ${smallest.map((k) => `(order_id=${k}) ×2`).join('; ')} …`]);
+      // An ingest has no model to fix: the hint says where the repeated rows come from.
+      expect(r.stderr).toContain("hint: nothing was published; the rows checked are these files' together with those other files already loaded into the same partitions: correct the files and ingest them again\n");
+      expect(r.stderr).not.toMatch(/model/);
       expect(await snapshotState(dir)).toEqual(before);
     });
   });
