@@ -40,6 +40,7 @@ import { executePlan, type RunResult, type Stager } from './executor.js';
 import type { RunContext, RunOptions } from './run-context.js';
 import { EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
 import { createLoadTable, dropLoadTable, loadTable } from './first-load.js';
+import { withOtherSourceHint } from './wrong-source.js';
 import { INGEST_VALIDATION_HINT, validateStaged, validationError, type KeyColumnRange, type ValidationInput } from './validate.js';
 import { integerRanges, overall } from './key-ranges.js';
 import { delimiterName, delimiterYaml, layoutOf, type DataFileLayout } from '../io/data-file-layout.js';
@@ -297,7 +298,9 @@ function readOtherwise(ds: SourceSpec, f: IngestFile, error: unknown): unknown {
 }
 
 export async function ingest(ws: Workspace, source: string, files: string[], options: Partial<RunOptions> & IngestOptions = {}): Promise<IngestResult> {
-  const planned = await planIngest(ws, source, files, { schemaVersion: options.schemaVersion, reload: options.reload });
+  const planned = await planIngest(ws, source, files, { schemaVersion: options.schemaVersion, reload: options.reload }).catch((error: unknown) => {
+    throw withOtherSourceHint(ws.project, source, error);
+  });
   const reason = options.reason ?? `ingest ${planned.files.filter((f) => f.status !== 'unchanged').length} file(s)`;
   const stager = ingestStager(planned.files);
   const result = await executePlan(ws, planned.plan, { ...options, reason }, stager);
