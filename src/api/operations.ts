@@ -28,6 +28,7 @@ import { isUpToDate, rememberIfUpToDate, upToDateKey } from '../plan/up-to-date.
 import type { Plan } from '../plan/types.js';
 import { loadPartitions, type PartitionRecord } from '../state/partitions.js';
 import { listFailedTasks, listUnchangedTasks, recentRuns, type RunHeader, type RunRecord } from '../state/runs.js';
+import { dismissSupersededRuns } from '../execute/run-superseded.js';
 import { AdmissionConflict } from '../workers/admission.js';
 import type { Workspace } from '../workspace.js';
 
@@ -65,7 +66,10 @@ export async function run(ws: Workspace, request: RunRequest = {}, options: Part
   for (let attempt = 1; ; attempt++) {
     const plan = await planRun(ws, request);
     try {
-      return await executePlan(ws, plan, runOptions, modelStager);
+      const result = await executePlan(ws, plan, runOptions, modelStager);
+      if (result.status === 'dry_run') return result;
+      const superseded = await dismissSupersededRuns(ws, plan, result.run_id);
+      return superseded.length ? { ...result, superseded } : result;
     } catch (error) {
       // Bounded: runs that keep starting in each gap get the refusal (exit 3) after the last attempt.
       if (!(error instanceof AdmissionConflict) || attempt >= RUN_ADMISSION_ATTEMPTS) throw error;

@@ -213,10 +213,17 @@ async function ask(question: string, yes: boolean | undefined): Promise<void> {
     throw new TidemarkError('CONFIRM', 'confirmation needed and no terminal to ask on', { hint: 'review the plan (--dry-run), then pass --yes' });
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  let answer: string;
   try {
-    const answer = (await rl.question(`${question} [y/N] `)).trim().toLowerCase();
-    if (answer !== 'y' && answer !== 'yes') throw new TidemarkError('CONFIRM', 'not confirmed; nothing was changed');
+    answer = (await rl.question(`${question} [y/N] `)).trim().toLowerCase();
+  } catch (error) {
+    // Ctrl-C or Ctrl-D at the question: readline rejects it (AbortError) instead of raising SIGINT, so
+    // no signal handler sees it. It is a no, like any answer but yes; nothing was written yet.
+    if ((error as Error).name !== 'AbortError') throw error;
+    const how = /ctrl\+[a-z]/i.exec((error as Error).message)?.[0];
+    throw new TidemarkError('CONFIRM', `not confirmed${how ? ` (${how})` : ''}; nothing was changed`);
   } finally {
     rl.close();
   }
+  if (answer !== 'y' && answer !== 'yes') throw new TidemarkError('CONFIRM', 'not confirmed; nothing was changed');
 }

@@ -16,6 +16,11 @@ import type { Workspace } from '../workspace.js';
 
 const EXIT_CODE: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
+/** How to send the second signal: a person pressed Ctrl-C; a supervisor (systemd, a CI runner, kill) sent SIGTERM. */
+function again(signal: NodeJS.Signals): string {
+  return signal === 'SIGINT' ? 'Ctrl-C again' : `${signal} again`;
+}
+
 /**
  * Ctrl-C (or SIGTERM) while a command opens the project, typically while it waits for a DuckDB file
  * another process holds (`--wait`): nothing of the command exists yet, so it stops at once (exit
@@ -68,7 +73,7 @@ export function cancelRunOnInterrupt(ws: Workspace): () => void {
     // signal still stops at once, and the transaction then rolls back.
     if (publishing && !stopAfterPublish) {
       stopAfterPublish = signal;
-      process.stderr.write(`tidemark: run ${publishing} is publishing (one transaction); stopping once it commits. Ctrl-C again to stop at once (nothing of it is then published).\n`);
+      process.stderr.write(`tidemark: run ${publishing} is publishing (one transaction); stopping once it commits. ${again(signal)} to stop at once (nothing of it is then published).\n`);
       return;
     }
     if (publishing) {
@@ -87,7 +92,7 @@ export function cancelRunOnInterrupt(ws: Workspace): () => void {
     }
     asked = true;
     const runId = running;
-    process.stderr.write(`tidemark: cancelling run ${runId}: it stops between tasks, publishes nothing and keeps its computed partitions for a resume. Ctrl-C again to stop at once.\n`);
+    process.stderr.write(`tidemark: cancelling run ${runId}: it stops between tasks, publishes nothing and keeps its computed partitions for a resume. ${again(signal)} to stop at once.\n`);
     requestCancel(ws.engine, ws.engine, runId, ws.project).catch((error: unknown) => process.stderr.write(`tidemark: ${coerceError(error).message}\n`));
   };
   process.on('SIGINT', onSignal);

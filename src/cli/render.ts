@@ -112,6 +112,8 @@ export function resultJson(r: RunResult): Record<string, unknown> {
     ...(r.schema_changes ? { schema_changes: r.schema_changes } : {}),
     // Nothing published because a run killed after its publish (before it reported) had done it.
     ...(r.already_published_by ? { already_published_by: r.already_published_by } : {}),
+    // Failed runs of the same `tidemark run` this one left nothing to resume: dismissed from status.
+    ...(r.superseded ? { superseded: r.superseded } : {}),
     // What the plan noted but did not refuse: stale partitions left because they are protected,
     // dependents a backfill without --downstream left stale.
     notices: r.plan.guards.filter((g) => !g.blocking).map((g) => ({ code: g.code, dataset: g.dataset, partitions: g.partitions, message: g.message })),
@@ -122,7 +124,7 @@ export function renderResult(r: RunResult): string {
   if (r.status === 'noop') {
     const notes = r.plan.guards.filter((g) => !g.blocking);
     const head = notes.length ? ['Nothing was rebuilt.', ...renderGuards(notes)] : ['Nothing to do: every partition is up to date.'];
-    return [...head, ...renderAlreadyPublished(r)].join('\n');
+    return [...head, ...renderAlreadyPublished(r), ...renderSuperseded(r)].join('\n');
   }
   if (r.status === 'dry_run') return `${renderPlan(r.plan)}\nDry run: nothing was written.`;
   const lines = [`Run ${r.run_id} published: ${r.published.length} partition(s) changed, ${r.unchanged} unchanged${r.skipped ? `, ${r.skipped} dependent(s) skipped (inputs unchanged)` : ''}${r.reused ? `, ${r.reused} reused from an earlier attempt` : ''}.`];
@@ -140,7 +142,14 @@ export function renderResult(r: RunResult): string {
   // What a run left as it is: protected partitions, and partitions another run in flight is rebuilding.
   lines.push(...renderGuards(r.plan.guards.filter((g) => g.code === 'SKIPPED_PROTECTED' || g.code === 'SKIPPED_IN_FLIGHT')));
   lines.push(...renderAlreadyPublished(r));
+  lines.push(...renderSuperseded(r));
   return lines.join('\n');
+}
+
+/** Names the failed runs of the same `tidemark run` it dismissed: `status` no longer lists them. */
+function renderSuperseded(r: RunResult): string[] {
+  if (!r.superseded?.length) return [];
+  return [`Dismissed failed run(s) ${r.superseded.join(', ')}: this run left them nothing to resume (\`tidemark runs\` shows them cancelled).`];
 }
 
 /** Names the earlier run(s) that published what a re-issued command found nothing left to publish in. */

@@ -2,7 +2,7 @@
  * How a failed or refused command reports its error, the same in the CLI and inside `tidemark serve`:
  * one `error:` line and a `hint:` line per line of the hint on stderr (for people), and with `--json`
  * also one JSON object on stdout (for scripts, which otherwise get nothing to parse):
- *   { "error": { "code", "message", "hint"?, "exit_code", "guards"? } }
+ *   { "error": { "code", "message", "hint"?, "exit_code", "run_id"?, "guards"? } }
  * `guards`: the blocking guards of a refused plan, shaped as in `plan --json`.
  *
  * A command that already printed its JSON before failing (`check`, `audit verify --data`,
@@ -49,6 +49,8 @@ export function errorJson(err: TidemarkError, redact: (text: string) => string):
   const body: Record<string, unknown> = { code: err.code, message: redact(err.message) };
   if (err.hint) body.hint = redact(err.hint);
   body.exit_code = err.exitCode;
+  // The run the command started or resumed before it failed or was cancelled: the one to re-issue or cancel.
+  if (typeof err.details.run_id === 'string') body.run_id = err.details.run_id;
   const guards = err.details.guards;
   if (Array.isArray(guards) && guards.length) {
     body.guards = (guards as GuardJson[]).map(({ code, dataset, partitions, message, hint, blocking }) => ({

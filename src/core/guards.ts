@@ -6,7 +6,18 @@
 import type { DatasetSpec } from '../config/project.js';
 import { parsePartitionKey, sortKeys, type PartitionKey } from './grain.js';
 
-export type GuardCode = 'FULL_REFRESH' | 'FROZEN' | 'RECENT' | 'LOCKED' | 'RUN_CONFLICT' | 'SKIPPED_PROTECTED' | 'SKIPPED_IN_FLIGHT' | 'DEPENDENTS_LEFT_STALE' | 'RESTORED_STALE' | 'RANGE_WIDENED';
+export type GuardCode =
+  | 'FULL_REFRESH'
+  | 'FROZEN'
+  | 'RECENT'
+  | 'LOCKED'
+  | 'RUN_CONFLICT'
+  | 'SKIPPED_PROTECTED'
+  | 'SKIPPED_IN_FLIGHT'
+  | 'DEPENDENTS_LEFT_STALE'
+  | 'RESTORED_STALE'
+  | 'RANGE_WIDENED'
+  | 'TO_FIRST_HOUR';
 
 export interface Guard {
   code: GuardCode;

@@ -58,6 +58,8 @@ export interface PublishedRunResult {
    * reported) had published into this request's datasets: a re-issued command names them.
    */
   already_published_by?: InterruptedPublish[];
+  /** Failed runs of the same `tidemark run` request this one dismissed: it left them nothing to resume (run-superseded.ts). */
+  superseded?: string[];
   plan: Plan;
 }
 
@@ -171,10 +173,10 @@ export async function executePlan(ws: Workspace, plan: Plan, options: InternalRu
     else if (err.code === 'WINDOW_CLOSED') await setRunStatus(engine, engine, runId, 'computing', { pid: null }).catch(() => undefined);
     else await markFailed(ws, runId, err).catch(() => undefined);
     ws.events.emit({ type: 'run.failed', run_id: runId, error: err.message });
-    // The failed run exists now: re-issuing the command resumes it.
-    if (err.code === 'VALIDATION' || err.code === 'SQL' || err.code === 'BAD_INPUT') {
-      err.details.run_id = runId;
-    }
+    // The failed run exists now: re-issuing the command resumes it, `cancel` ends it, and the error
+    // names it (`run_id` in --json) so a script need not look it up. An error that already says which
+    // run it is about (a window that closed before this run started names none) keeps that.
+    if (!('run_id' in err.details)) err.details.run_id = runId;
     throw err;
   } finally {
     noteHolderRun(ws, undefined);

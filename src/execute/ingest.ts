@@ -40,7 +40,8 @@ import { executePlan, type RunResult, type Stager } from './executor.js';
 import type { RunContext, RunOptions } from './run-context.js';
 import { EMPTY_CHECKSUM, ensureStagingTable, stageAsView } from './staging.js';
 import { createLoadTable, dropLoadTable, loadTable } from './first-load.js';
-import { validateStaged, validationError, type KeyColumnRange, type ValidationInput } from './validate.js';
+import { withOtherSourceHint } from './wrong-source.js';
+import { INGEST_VALIDATION_HINT, validateStaged, validationError, type KeyColumnRange, type ValidationInput } from './validate.js';
 import { integerRanges, overall } from './key-ranges.js';
 import { delimiterName, delimiterYaml, layoutOf, type DataFileLayout } from '../io/data-file-layout.js';
 import { checkGzip } from '../io/gzip.js';
@@ -297,7 +298,9 @@ function readOtherwise(ds: SourceSpec, f: IngestFile, error: unknown): unknown {
 }
 
 export async function ingest(ws: Workspace, source: string, files: string[], options: Partial<RunOptions> & IngestOptions = {}): Promise<IngestResult> {
-  const planned = await planIngest(ws, source, files, { schemaVersion: options.schemaVersion, reload: options.reload });
+  const planned = await planIngest(ws, source, files, { schemaVersion: options.schemaVersion, reload: options.reload }).catch((error: unknown) => {
+    throw withOtherSourceHint(ws.project, source, error);
+  });
   const reason = options.reason ?? `ingest ${planned.files.filter((f) => f.status !== 'unchanged').length} file(s)`;
   const stager = ingestStager(planned.files);
   const result = await executePlan(ws, planned.plan, { ...options, reason }, stager);
@@ -370,7 +373,7 @@ function ingestStager(files: IngestFile[]): Stager & { superseded: string[] } {
               problems.push({ dataset: ds.name, partition: t.partition, code: 'EMPTY_RESULT', message: `these files would leave the partition empty (it has ${t.current_rows} rows; pass --allow-empty if intended)` });
             }
           }
-          if (problems.length) throw validationError(problems);
+          if (problems.length) throw validationError(problems, INGEST_VALIDATION_HINT);
           rowsPerFile = await countRowsPerFile(tx, ctx, changed, mode === 'table' ? null : stats.reduce((n, s) => n + Number(s.n), 0));
           await markTasksComputed(tx, engine, ctx.runId, ds.name, ctx.plan.tasks.map((t) => ({ partition: t.partition, rows: Number(byPart.get(t.partition)?.n ?? 0), checksum: String(byPart.get(t.partition)?.c ?? EMPTY_CHECKSUM), inputs: {} })));
           for (const s of stats) if (s.part !== null) stagedRows.set(s.part, Number(s.n));

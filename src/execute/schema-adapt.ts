@@ -356,6 +356,9 @@ export async function resolveVersion(engine: Engine, ds: SourceSpec, file: Shape
     hint: `expected columns: ${shapeText(closest.columns, true)}; the file has: ${shapeText(file.shape.columns, file.shape.typed)}. To accept this shape, add under datasets.${ds.name}.schema.history (replace any CAST(NULL …) with a default): ${match.suggestionInline}`,
     diff: match.closest,
     suggestion: match.suggestion,
+    // For a caller that knows the other sources (wrong-source.ts): a file given to the wrong one.
+    shape: file.shape,
+    file: label,
   });
 }
 

@@ -108,7 +108,7 @@ export async function validateStaged(db: Db, v: ValidationInput): Promise<Proble
       : across
         ? await duplicateKeysAcrossPartitions(db, v, keyCols, scope, params)
         : await db.query<Record<string, unknown>>(
-            `SELECT ${p} AS _part, ${keyCols.join(', ')}, count(*) AS _n FROM ${v.staging} WHERE ${scope} GROUP BY ${p}, ${keyCols.join(', ')} HAVING count(*) > 1 ORDER BY ${p}, _n DESC LIMIT 20`,
+            `SELECT ${p} AS _part, ${keyCols.join(', ')}, count(*) AS _n FROM ${v.staging} WHERE ${scope} GROUP BY ${p}, ${keyCols.join(', ')} HAVING count(*) > 1 ORDER BY ${p}, _n DESC, ${keyCols.join(', ')} LIMIT 20`,
             params,
           );
   const dupByPart = new Map<string, Record<string, unknown>[]>();
@@ -117,6 +117,7 @@ export async function validateStaged(db: Db, v: ValidationInput): Promise<Proble
     list.push(r);
     dupByPart.set(String(r._part), list);
   }
+  // The examples are the most repeated keys, then the smallest: the same message on every engine and every run.
   for (const [part, rows] of dupByPart) {
     const shown = rows.slice(0, 3).map((r) => `(${v.dataset.key.map((k) => `${k}=${String(r[k])}`).join(', ')}) ×${r._n}`);
     add(part, 'DUPLICATE_KEY', `duplicate key ${v.dataset.key.join(', ')}: ${shown.join('; ')}${rows.length > 3 ? ' …' : ''}`);
@@ -159,7 +160,7 @@ async function duplicateKeysAcrossPartitions(db: Db, v: ValidationInput, keyCols
     (v.engine.withDenseKeyAggregation ? await v.engine.withDenseKeyAggregation(db, anyRepeated) : await anyRepeated());
   if (!found) return [];
   return db.query<Record<string, unknown>>(
-    `SELECT min(${p}) AS _part, ${keys}, count(*) AS _n FROM ${v.staging} WHERE ${scope} GROUP BY ${keys} HAVING count(*) > 1 ORDER BY _part, _n DESC LIMIT 20`,
+    `SELECT min(${p}) AS _part, ${keys}, count(*) AS _n FROM ${v.staging} WHERE ${scope} GROUP BY ${keys} HAVING count(*) > 1 ORDER BY _part, _n DESC, ${keys} LIMIT 20`,
     params,
   );
 }
@@ -252,14 +253,20 @@ async function runCheck(db: Db, v: ValidationInput, check: DatasetSpec['checks']
   return [{ part, message: `check ${check.name ?? 'sql'} failed: returned ${rows.length}${rows.length === 3 ? '+' : ''} row(s), e.g. ${JSON.stringify(example)}` }];
 }
 
-export function validationError(problems: Problem[]): TidemarkError {
+/** The way forward after a model's (or a repair's) validation failed: its staged partitions are reused. */
+const RECOMPUTE_HINT = 'nothing was published; fix the model or the data and re-issue the command (computed partitions are reused)';
+/** After an ingest's: there is no model, and what is validated is the files' rows with those other files loaded into the same partitions. */
+export const INGEST_VALIDATION_HINT =
+  "nothing was published; the rows checked are these files' together with those other files already loaded into the same partitions: correct the files and ingest them again";
+
+export function validationError(problems: Problem[], hint = RECOMPUTE_HINT): TidemarkError {
   const first = problems[0];
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem(s))` : '';
   return new TidemarkError('VALIDATION', `${first.dataset} ${first.partition}: ${first.message}${more}`, {
     dataset: first.dataset,
     partitions: [...new Set(problems.map((p) => p.partition))],
     problems,
-    hint: 'nothing was published; fix the model or the data and re-issue the command (computed partitions are reused)',
+    hint,
   });
 }
 

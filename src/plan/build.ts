@@ -148,9 +148,13 @@ export function buildBackfillPlan(project: Project, state: PlanningState, reques
 
 /**
  * A month partition named by a day inside it (`--from 2026-01-15`) is rebuilt whole: the plan says
- * so, rather than leave someone to believe only the days from the 15th on were touched. A notice.
+ * so, rather than leave someone to believe only the days from the 15th on were touched. An hourly
+ * dataset's `--to` given as a day (`--to 2026-03-01`) is that day's first hour, 2026-03-01T00: the
+ * plan says so too, rather than leave someone to believe the whole day was rebuilt (`--from` as a
+ * day is its first hour, which is what it means). Notices.
  */
 function rangeWidened(dataset: string, grain: Grain, from: string, to: string): Guard[] {
+  if (grain === 'hour') return toFirstHour(dataset, to);
   if (grain !== 'month') return [];
   return (
     [
@@ -172,6 +176,22 @@ function rangeWidened(dataset: string, grain: Grain, from: string, to: string): 
       },
     ];
   });
+}
+
+function toFirstHour(dataset: string, to: string): Guard[] {
+  const day = to.trim();
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return [];
+  const first = parsePartitionKey(day, 'hour');
+  return [
+    {
+      code: 'TO_FIRST_HOUR' as const,
+      dataset,
+      partitions: [first],
+      message: `${dataset}: --to ${day} names the hour ${first}, the first of that day: the range ends there, not at the end of the day`,
+      hint: `partitions are hours: to take in the whole day, give --to ${day}T23`,
+      blocking: false,
+    },
+  ];
 }
 
 /**

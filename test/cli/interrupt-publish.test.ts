@@ -92,7 +92,7 @@ describe.each(testEngines(inject('pgUrl')))('a signal during the publish transac
     const { dir, run, runId, release } = await backfillInPublish();
     run.kill(signal);
     await until(() => run.stderr().includes('stopping once it commits') || run.child.exitCode !== null);
-    expect(run.stderr()).toContain(`tidemark: run ${runId} is publishing (one transaction); stopping once it commits. Ctrl-C again to stop at once (nothing of it is then published).\n`);
+    expect(run.stderr()).toContain(`tidemark: run ${runId} is publishing (one transaction); stopping once it commits. ${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again to stop at once (nothing of it is then published).\n`);
     release();
     const ended = await run.done;
     expect({ code: ended.code, signal: ended.signal }).toEqual({ code: EXIT_CODE[signal], signal: null });

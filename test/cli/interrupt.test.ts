@@ -64,6 +64,21 @@ describe('Ctrl-C on a one-shot backfill', () => {
   });
 });
 
+describe('SIGTERM on a one-shot backfill (a supervisor stopping it)', () => {
+  it('cancels between tasks like Ctrl-C, and says to send SIGTERM again, not to press Ctrl-C; a second SIGTERM stops at once (143)', async () => {
+    const { dir, before, run } = await backfillUnderWay(1);
+    run.kill('SIGTERM');
+    await until(() => run.stderr().includes('to stop at once'));
+    expect(run.stderr()).toContain('SIGTERM again to stop at once');
+    expect(run.stderr()).not.toContain('Ctrl-C again');
+    run.kill('SIGTERM');
+    const ended = await run.done;
+    expect(ended.code).toBe(143);
+    expect(ended.stderr).toMatch(/stopped at once; run r\S+ is interrupted and resumable/);
+    expect(await snapshotLive(dir)).toEqual(before);
+  });
+});
+
 describe('Ctrl-C on a write command waiting for the file (--wait)', () => {
   it.each([
     ['SIGINT', 130],

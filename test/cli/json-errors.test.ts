@@ -1,12 +1,12 @@
 // `--json` on an error, through the real CLI: besides the `error:`/`hint:` lines on stderr (kept as
-// they were), one JSON object on stdout, `{ error: { code, message, hint?, exit_code, guards? } }`, so a
+// they were), one JSON object on stdout, `{ error: { code, message, hint?, exit_code, run_id?, guards? } }`, so a
 // script parsing stdout gets the refusal and its blocking guards. A refusal by several guards names
 // every one of them, with a `hint:` line each. A command that printed its JSON before failing keeps
 // that one object on stdout.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { builtShop, cleanup, cli, cliJson, requireBuild, snapshotState } from '../helpers/project.js';
+import { builtShop, cleanup, cli, cliJson, readModel, requireBuild, snapshotState, writeModel } from '../helpers/project.js';
 
 let dir: string;
 
@@ -28,7 +28,7 @@ afterAll(() => cleanup(dir));
 const backfill = (from: string, to: string, ...more: string[]) => ['backfill', 'daily_revenue', '--from', from, '--to', to, '--reason', 'test', '--yes', ...more];
 
 interface ErrorJson {
-  error: { code: string; message: string; hint?: string; exit_code: number; guards?: { code: string; dataset: string; partitions: string[]; message: string; hint: string; blocking: boolean }[] };
+  error: { code: string; message: string; hint?: string; exit_code: number; run_id?: string; guards?: { code: string; dataset: string; partitions: string[]; message: string; hint: string; blocking: boolean }[] };
 }
 
 describe('--json on an error', () => {
@@ -78,6 +78,25 @@ describe('--json on an error', () => {
     const out = JSON.parse(r.stdout) as ErrorJson;
     expect(out.error).toEqual({ code: 'UNKNOWN_DATASET', message: expect.stringContaining("unknown dataset 'daily_revenu'"), hint: expect.stringContaining('daily_revenue'), exit_code: 2 });
     expect(r.stderr).toBe(`error: ${out.error.message}\nhint: ${out.error.hint}\n`);
+  });
+
+  it('a run that failed names itself: run_id, the failed run that re-issuing the command resumes', async () => {
+    const sql = readModel(dir, 'revenue_7d');
+    const failing = sql.replace('GROUP BY', "AND CAST(CASE WHEN {{ start }} = DATE '2026-03-06' THEN 'x' ELSE '1' END AS INTEGER) = 1\nGROUP BY");
+    expect(failing).not.toBe(sql);
+    writeModel(dir, 'revenue_7d', failing);
+    const before = await snapshotState(dir);
+    const args = ['backfill', 'revenue_7d', '--from', '2026-03-05', '--to', '2026-03-07', '--reason', 'test', '--yes'];
+    const r = cli(dir, [...args, '--json']);
+    expect(r.code).toBe(2);
+    const out = JSON.parse(r.stdout) as ErrorJson;
+    expect(out.error).toMatchObject({ code: 'SQL', exit_code: 2, run_id: expect.stringMatching(/^r\d{8}_\d{6}_[0-9a-f]{6}$/) });
+    const failed = cliJson<{ run_id: string; status: string }[]>(dir, ['runs']).find((run) => run.status === 'failed');
+    expect(failed?.run_id).toBe(out.error.run_id);
+    expect(await snapshotState(dir)).toEqual(before);
+
+    writeModel(dir, 'revenue_7d', sql);
+    expect(cliJson<{ run_id: string }>(dir, args).run_id).toBe(out.error.run_id);
   });
 
   it('an error without a hint has no hint field', () => {

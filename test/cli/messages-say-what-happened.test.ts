@@ -172,3 +172,24 @@ describe('ingest names the models it made stale', () => {
     expect(newDay.stdout).not.toContain('stale now');
   });
 });
+
+describe('a file given to the wrong source', () => {
+  it('names the source whose columns it has and the command that loads it there, before the history entry; nothing is loaded', () => {
+    const dir = copies.fresh();
+    const fx = dataFiles(dir, 'fx_rates')[0];
+    const before = cliJson(dir, ['partitions', 'orders']);
+    const r = cli(dir, ['ingest', 'orders', fx]);
+    expect(r.code).toBe(2);
+    const hints = r.stderr.split('\n').filter((l) => l.startsWith('hint: '));
+    expect(hints[0]).toBe(`hint: its columns are those of source fx_rates: if it is one of their files, \`tidemark ingest fx_rates ${fx}\``);
+    expect(hints[1]).toMatch(/^hint: if it really is a file of orders: expected columns: order_id BIGINT, /);
+    expect(cliJson(dir, ['partitions', 'orders'])).toEqual(before);
+    // A file whose columns fit no source keeps the one hint it had.
+    const odd = path.join(dir, 'data', 'odd.csv');
+    writeFileSync(odd, 'a,b\n1,2\n');
+    const other = cli(dir, ['ingest', 'orders', odd]);
+    expect(other.code).toBe(2);
+    expect(other.stderr.split('\n').filter((l) => l.startsWith('hint: '))).toHaveLength(1);
+    expect(other.stderr).not.toContain('its columns are those of');
+  });
+});

@@ -1,7 +1,7 @@
 // What a backfill refuses before publish (issue 2): rows outside the partition window, duplicate
 // keys, a failing task; each leaves live data and state exactly as they were, and a failed backfill
 // resumes when the same command is re-issued. On DuckDB and on PostgreSQL (issue 8).
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateOrdersCsv } from '../../src/example/shop.js';
@@ -73,6 +73,22 @@ describe.each(testEngines(inject('pgUrl')))('on $kind', (engine) => {
       expect(r.code).toBe(4);
       expect(errorLines(r.stderr)).toHaveLength(1);
       expect(r.stderr).toMatch(/error: daily_revenue 2026-03-0[1-7]: duplicate key day, currency: \(day=2026-03-0[1-7], currency=(EUR|GBP|USD)\) ×2/);
+      expect(await snapshotState(dir)).toEqual(before);
+    });
+
+    it('the keys a duplicate-key error of an ingest shows are the most repeated, then the smallest (the same message on every engine and every run), and its hint names files, not a model', async () => {
+      const dir = fresh();
+      // A second file for a day already loaded, holding that day's rows again (in reverse order): every key twice.
+      const [header, ...rows] = readFileSync(path.join(dir, 'data', 'orders', 'orders-2026-03-08.csv'), 'utf8').trimEnd().split('\n');
+      writeFileSync(path.join(dir, 'data', 'orders', 'again-2026-03-08.csv'), `${[header, ...rows.reverse()].join('\n')}\n`);
+      const smallest = rows.map((r) => BigInt(r.split(',')[0])).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, 3);
+      const before = await snapshotState(dir);
+      const r = cli(dir, ['ingest', 'orders', 'data/orders/again-2026-03-08.csv']);
+      expect(r.code).toBe(4);
+      expect(errorLines(r.stderr)).toEqual([`error: orders 2026-03-08: duplicate key order_id: ${smallest.map((k) => `(order_id=${k}) ×2`).join('; ')} …`]);
+      // An ingest has no model to fix: the hint says where the repeated rows come from.
+      expect(r.stderr).toContain("hint: nothing was published; the rows checked are these files' together with those other files already loaded into the same partitions: correct the files and ingest them again\n");
+      expect(r.stderr).not.toMatch(/model/);
       expect(await snapshotState(dir)).toEqual(before);
     });
   });
