@@ -16,7 +16,7 @@ import { TidemarkError, usageError } from '../errors.js';
 import { executePlan, type RunResult } from '../execute/executor.js';
 import { restoreStager } from '../execute/restore-stager.js';
 import type { RunOptions } from '../execute/run-context.js';
-import { conflictGuards, dependentsLeftStale, expandDownstream, protectionGuards, resolveRange } from '../plan/build.js';
+import { conflictGuards, dependentsLeftStale, expandDownstream, protectionGuards, rangeWidened, resolveRange } from '../plan/build.js';
 import { restoredStale } from '../plan/restored-stale.js';
 import { loadPlanningState, type PlanningState } from '../plan/snapshot.js';
 import { planDatasets, type Plan, type PlannedTask } from '../plan/types.js';
@@ -174,6 +174,7 @@ export async function planRestore(ws: Workspace, request: RestoreRequest): Promi
   const dependents = seeds.length ? expandDownstream(project, state, expected, ds.name, sortKeys(seeds)) : [];
   if (request.downstream) tasks.push(...dependents);
   const guards = [
+    ...(request.from !== undefined ? rangeWidened(ds.name, ds.grain, request.from, request.to!) : []),
     ...(request.downstream ? [] : dependentsLeftStale('restore', ds.name, dependents)),
     ...restoredStale(project, state, ds.name, restoredInputs),
     ...protectionGuards(project, state, tasks, 'restore', request.includeRecent ?? false),

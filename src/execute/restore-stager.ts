@@ -174,7 +174,11 @@ async function stageVersions(ctx: RunContext, ds: DatasetSpec, tasks: PlannedTas
           );
         }
       }
-      if (problems.length) throw validationError(problems);
+      if (problems.length) {
+        // The version's rows are what they are: the way forward is the flag, or another version.
+        const first = problems[0].partition;
+        throw validationError(problems, `nothing was published; a version is restored exactly as it was published: if the problem is intended, pass the flag it names; otherwise restore another version (\`tidemark history ${ds.name} --partition ${first}\` lists them)`);
+      }
       await markTasksComputed(tx, engine, runId, ds.name, chosen.map(({ task, record }) => ({ partition: task.partition, rows: record.rows, checksum: record.checksum, inputs: record.inputs })));
     });
   } catch (error) {

@@ -153,7 +153,7 @@ export function buildBackfillPlan(project: Project, state: PlanningState, reques
  * plan says so too, rather than leave someone to believe the whole day was rebuilt (`--from` as a
  * day is its first hour, which is what it means). Notices.
  */
-function rangeWidened(dataset: string, grain: Grain, from: string, to: string): Guard[] {
+export function rangeWidened(dataset: string, grain: Grain, from: string, to: string): Guard[] {
   if (grain === 'hour') return toFirstHour(dataset, to);
   if (grain !== 'month') return [];
   return (

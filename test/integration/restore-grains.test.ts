@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gc } from '../../src/api/gc.js';
-import { restore } from '../../src/api/restore.js';
+import { planRestore, restore } from '../../src/api/restore.js';
 import { ingest } from '../../src/execute/ingest.js';
 import { withWorkspace } from '../helpers/project.js';
 import { csv, GRAIN_SOURCES_YAML, grainSourceProjects } from './grain-sources-fixture.js';
@@ -75,4 +75,35 @@ describe('restore and gc find history rows by window at the hour and month grain
       expect(await partitions(dir, c.dataset)).toEqual(now);
     });
   }
+
+  it('a restore range named by a day inside a month partition restores the whole month, and its plan says so', async () => {
+    const c = cases[1];
+    const dir = projects.project({ [`${c.dataset}.csv`]: csv(c.header, c.before) });
+    const file = path.join(dir, 'data', `${c.dataset}.csv`);
+    await withWorkspace(dir, (ws) => ingest(ws, c.dataset, [file], { reason: 'first' }));
+    writeFileSync(file, csv(c.header, c.after));
+    await withWorkspace(dir, (ws) => ingest(ws, c.dataset, [file], { reason: 'changed' }));
+    const planned = await withWorkspace(dir, (ws) => planRestore(ws, { dataset: c.dataset, version: 1, from: '2025-02-15', to: '2025-02-15' }));
+    expect(planned.sources.map((s) => s.partition)).toEqual(['2025-02-01']);
+    expect(planned.plan.guards.map((g) => ({ code: g.code, partitions: g.partitions, blocking: g.blocking }))).toEqual([
+      { code: 'RANGE_WIDENED', partitions: ['2025-02-01'], blocking: false },
+      { code: 'RANGE_WIDENED', partitions: ['2025-02-01'], blocking: false },
+    ]);
+  });
+
+  it('a restore refused by a guard says how forward: the flag, or another version (not "fix the model"); nothing changes', async () => {
+    const c = cases[1];
+    const dir = projects.project({ [`${c.dataset}.csv`]: csv(c.header, ['2,20,2025-02-01']) });
+    const file = path.join(dir, 'data', `${c.dataset}.csv`);
+    await withWorkspace(dir, (ws) => ingest(ws, c.dataset, [file], { reason: 'first' }));
+    writeFileSync(file, csv(c.header, ['2,20,2025-02-01', '3,30,2025-02-10', '6,60,2025-02-20']));
+    await withWorkspace(dir, (ws) => ingest(ws, c.dataset, [file], { reason: 'three rows' }));
+    const before = await partitions(dir, c.dataset);
+    const refused = await withWorkspace(dir, (ws) => restore(ws, { dataset: c.dataset, version: 1, from: '2025-02-01', to: '2025-02-01' }, { reason: 'back', yes: true })).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'VALIDATION', message: expect.stringMatching(/shrinks the partition from 3 to 1 rows/) });
+    expect((refused as { hint: string }).hint).toBe(
+      `nothing was published; a version is restored exactly as it was published: if the problem is intended, pass the flag it names; otherwise restore another version (\`tidemark history ${c.dataset} --partition 2025-02-01\` lists them)`,
+    );
+    expect(await partitions(dir, c.dataset)).toEqual(before);
+  });
 });
