@@ -17,7 +17,8 @@ import { requestCancel } from '../scheduler/cancel.js';
 import { listRuns } from '../api/runs.js';
 import { parsePositiveInt } from '../cli/commands/core.js';
 import { schedulerFor } from '../scheduler/scheduler.js';
-import { getRun, listTasks } from '../state/runs.js';
+import { runLiveness } from '../plan/snapshot.js';
+import { getRun, isActive, listTasks } from '../state/runs.js';
 import type { Workspace } from '../workspace.js';
 import { registerActionRoutes } from './api-actions.js';
 import { registerAssetRoutes } from './api-assets.js';
@@ -76,7 +77,9 @@ export function createApp({ ws, token, log = () => undefined, boundHost, port, s
   app.get('/api/runs/:id', async (c) => {
     const run = await getRun(ws.engine, ws.engine, c.req.param('id'));
     if (!run) return runNotFound(c, c.req.param('id'));
-    return c.json({ ...run, tasks: await listTasks(ws.engine, ws.engine, run.run_id) });
+    // As in GET /api/runs: a run in flight whose process is gone says so (its status still reads computing).
+    const interrupted = isActive(run.status) && !(await runLiveness(ws.engine, ws.engine))(run);
+    return c.json({ ...run, interrupted, tasks: await listTasks(ws.engine, ws.engine, run.run_id) });
   });
   app.get('/api/pools', (c) => c.json(schedulerFor(ws).slots.usage()));
 
