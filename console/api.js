@@ -28,9 +28,19 @@ export class ApiError extends Error {
 async function request(method, url, body) {
   const headers = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  if (method !== 'GET' && getToken()) headers.authorization = `Bearer ${getToken()}`;
+  const sent = method !== 'GET' ? getToken() : '';
+  if (sent) headers.authorization = `Bearer ${sent}`;
   const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await res.json().catch(() => null);
+  if (res.status === 401 && sent) {
+    // Each start of tidemark serve writes a new token: one this tab kept from before a restart is refused
+    // on every action. Forget it, so the header asks for the token again instead of saying actions are enabled.
+    setToken('');
+    throw new ApiError(401, {
+      error: 'the server refused the token this tab kept: tidemark serve writes a new one each time it starts',
+      hint: 'click Enter token and paste the token from .tidemark/serve.json',
+    });
+  }
   if (!res.ok) throw new ApiError(res.status, data);
   return data;
 }

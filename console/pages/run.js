@@ -41,7 +41,7 @@ export function RunPage({ id }) {
   return html`
     <div class="page-title">
       <h1 class="mono">${run.run_id}</h1>
-      <${RunStatus} status=${status} />
+      <${RunStatus} status=${status} interrupted=${run.interrupted && !liveRun} />
       <span class="muted">${run.kind} · pool ${run.pool}</span>
       <span class="spacer"></span>
       ${active ? html`<${CancelButton} runId=${run.run_id} />` : null}

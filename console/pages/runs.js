@@ -53,7 +53,7 @@ function RunRow({ run, liveRun }) {
   return html`<tr data-run=${run.run_id}>
     <td><a class="mono" href=${`#/runs/${run.run_id}`}>${run.run_id}</a></td>
     <td>${run.kind}</td>
-    <td><${RunStatus} status=${status} /></td>
+    <td><${RunStatus} status=${status} interrupted=${run.interrupted && !liveRun} /></td>
     <td class="progress-cell"><${Progress} done=${done} total=${total} state=${status} />${notes ? html`<span class="muted" data-testid="task-notes">${notes}</span>` : null}<${LiveLine} liveRun=${active ? liveRun : null} /></td>
     <td>${run.actor ?? '—'}</td>
     <td class="reason">${run.reason ?? ''}</td>

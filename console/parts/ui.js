@@ -33,8 +33,12 @@ export function Badge({ tone = 'muted', children, title }) {
   return html`<span class=${`badge tone-${tone}`} title=${title}>${children}</span>`;
 }
 
-export function RunStatus({ status }) {
-  return html`<${Badge} tone=${RUN_TONES[status] ?? 'muted'}>${status}<//>`;
+/** `interrupted`: the run's process is gone (the API says so); its stored status still reads computing. */
+export function RunStatus({ status, interrupted = false }) {
+  const badge = html`<${Badge} tone=${RUN_TONES[status] ?? 'muted'}>${status}<//>`;
+  if (!interrupted) return badge;
+  const why = 'its process is gone and nothing computes it: re-issue its command to resume it, or cancel it';
+  return html`${badge} <${Badge} tone="warn" title=${why}>interrupted<//>`;
 }
 
 export function Card({ title, actions, children, className = '' }) {

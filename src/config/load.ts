@@ -247,8 +247,10 @@ function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, secrets: string[
     return value.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
       const v = env[name] ?? fallback;
       if (v === undefined) {
-        throw new TidemarkError('CONFIG', `${CONFIG_FILE}: ${at.join('.')}: environment variable ${name} is not set`, {
-          hint: `export ${name}=… before running tidemark`,
+        // Worded without `secret: …` or `NAME=…`: errors go through the redactor, which reads those as a
+        // credential and its value (`consumers.x.secret: *** variable CACHE_SECRET is not set`).
+        throw new TidemarkError('CONFIG', `${CONFIG_FILE}: ${at.join('.')} needs environment variable ${name}, which is not set`, {
+          hint: `set and export ${name} in the shell that runs tidemark (\`tidemark serve\` reads it when it starts)`,
         });
       }
       if (v.length >= 4) secrets.push(v);

@@ -104,7 +104,8 @@ const pool = z.strictObject({
 });
 
 const consumer = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('webhook'), url: z.string().url(), secret: z.string().optional(), timeout_ms: z.number().int().positive().default(5000), required: z.boolean().default(true), pause: z.boolean().default(false), verify: verifyConfigSchema.optional(), ...retrySettings }),
+  // http(s) only: fetch posts nowhere else (ftp://, file:// failed only at the first delivery, as "fetch failed").
+  z.strictObject({ kind: z.literal('webhook'), url: z.string().url({ protocol: /^https?$/, error: 'expected an http:// or https:// address' }), secret: z.string().optional(), timeout_ms: z.number().int().positive().default(5000), required: z.boolean().default(true), pause: z.boolean().default(false), verify: verifyConfigSchema.optional(), ...retrySettings }),
   z.strictObject({ kind: z.literal('command'), command: z.string().min(1), timeout_ms: z.number().int().positive().default(30000), required: z.boolean().default(true), verify: verifyConfigSchema.optional(), ...retrySettings }),
   z.strictObject({ kind: z.literal('sql'), sql: z.string().min(1), required: z.boolean().default(true), verify: verifyConfigSchema.optional(), ...retrySettings }),
   z.strictObject({ kind: z.literal('file'), path: z.string().min(1), required: z.boolean().default(true), ...retrySettings }),

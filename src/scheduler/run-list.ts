@@ -1,7 +1,8 @@
 /** `tidemark runs`: recent runs with their pool and task progress. */
 import { awaitedConsumers } from '../consumers/awaiting.js';
 import type { Engine } from '../engines/engine.js';
-import { recentRuns, type RunStatus } from '../state/runs.js';
+import { runLiveness } from '../plan/snapshot.js';
+import { isActive, recentRuns, type RunStatus } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 
@@ -22,6 +23,12 @@ export interface RunSummary {
    * `done`: tasks that need no more work (computed or skipped), so a finished run shows done = total.
    */
   tasks: { total: number; computed: number; pending: number; failed: number; skipped: number; done: number };
+  /**
+   * A run in flight whose process is gone (killed, crashed, a `serve` stopped under it): its status
+   * still says `computing`, but nothing computes it and it holds nothing; re-issuing its command
+   * resumes it, `tidemark cancel` ends it (the rule `status` lists as interrupted and planning uses).
+   */
+  interrupted: boolean;
 }
 
 /**
@@ -39,6 +46,7 @@ export async function listRunSummaries(engine: Engine, limit = 50, ws?: Workspac
   const published = ws ? runs.filter((r) => r.status === 'published').map((r) => r.run_id) : [];
   const awaited = ws ? await awaitedConsumers(ws, published) : new Map<string, unknown[]>();
   const completeInEffect = new Set(published.filter((id) => !awaited.get(id)!.length));
+  const alive = runs.some((r) => isActive(r.status)) ? await runLiveness(engine, engine) : () => true;
   return runs.map((r) => {
     const tasks = { total: 0, computed: 0, pending: 0, failed: 0, skipped: 0, done: 0 };
     for (const row of rows.filter((x) => x.run_id === r.run_id)) {
@@ -51,6 +59,6 @@ export async function listRunSummaries(engine: Engine, limit = 50, ws?: Workspac
     }
     tasks.done = tasks.computed + tasks.skipped;
     const status: RunStatus = completeInEffect.has(r.run_id) ? 'complete' : r.status;
-    return { run_id: r.run_id, kind: r.kind, status, pool: r.pool, actor: r.actor, reason: r.reason, created_at: r.created_at, updated_at: r.updated_at, published_at: r.published_at, error: r.error, tasks };
+    return { run_id: r.run_id, kind: r.kind, status, pool: r.pool, actor: r.actor, reason: r.reason, created_at: r.created_at, updated_at: r.updated_at, published_at: r.published_at, error: r.error, tasks, interrupted: isActive(r.status) && !alive(r) };
   });
 }

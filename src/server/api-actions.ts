@@ -49,7 +49,12 @@ const restorePlanBody = z
 const restoreBody = restorePlanBody.extend({ reason: z.string().optional(), plan_id: z.string().optional() }).strict();
 const lockBody = z.object({ ...range, reason: z.string().optional() }).strict();
 
-/** `log`: the server's terminal, told each action's command line and exit code like handed-over commands. */
+/**
+ * `log`: the server's terminal, told each action's command line and exit code like handed-over commands.
+ * Free text the user typed (a reason, a rate, a window) goes in as `--flag=value`: as a separate word,
+ * a value that reads like a flag of the command (`--json`) would be parsed as that flag. The dataset,
+ * dates and run are checked against the project before the command line is built.
+ */
 export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvents, log: (line: string) => void = () => undefined): void {
   const start = (c: Context, argv: string[]) => startCommand(c, hub, ws, argv, log);
   // The middleware has checked the token by the time this answers: the console's "is my token right?".
@@ -70,10 +75,10 @@ export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvent
     requireReason(body.reason, 'backfill');
     const refused = await checkPlan(c, ws, { action: 'backfill', plan: await planBackfill(ws, backfillRequest(body)) }, body.plan_id);
     if (refused) return refused;
-    const argv = ['backfill', body.dataset, '--from', body.from, '--to', body.to, '--reason', body.reason, '--yes', '--json'];
+    const argv = ['backfill', body.dataset, '--from', body.from, '--to', body.to, `--reason=${body.reason}`, '--yes', '--json'];
     argv.push(...actionOptions(body, 'backfill'));
-    if (body.rate) argv.push('--rate', body.rate);
-    if (body.window) argv.push('--window', body.window);
+    if (body.rate) argv.push(`--rate=${body.rate}`);
+    if (body.window) argv.push(`--window=${body.window}`);
     return start(c, argv);
   });
 
@@ -82,7 +87,7 @@ export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvent
     requireReason(body.reason, 'restore');
     const refused = await checkPlan(c, ws, { action: 'restore', restore: await planRestore(ws, restoreRequest(body)) }, body.plan_id);
     if (refused) return refused;
-    const argv = ['restore', body.dataset, '--run', body.run, '--reason', body.reason, '--yes', '--json', ...actionOptions(body, 'restore')];
+    const argv = ['restore', body.dataset, '--run', body.run, `--reason=${body.reason}`, '--yes', '--json', ...actionOptions(body, 'restore')];
     return start(c, argv);
   });
 
@@ -91,7 +96,7 @@ export function registerActionRoutes(app: Hono, ws: Workspace, hub: ConsoleEvent
       const body = await parseBody(c, lockBody);
       requireReason(body.reason, action);
       resolveRange(ws.project, body.dataset, body.from, body.to); // unknown dataset, bad or reversed dates: 400
-      return start(c, [action, body.dataset, '--from', body.from, '--to', body.to, '--reason', body.reason, '--json']);
+      return start(c, [action, body.dataset, '--from', body.from, '--to', body.to, `--reason=${body.reason}`, '--json']);
     });
   }
 }

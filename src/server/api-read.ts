@@ -11,8 +11,10 @@ import { auditPage, lineage, verifyAudit } from '../api/audit.js';
 import { diffRun } from '../api/versions.js';
 import { getDataset } from '../config/project.js';
 import { listLocks } from '../state/locks.js';
+import { getRun } from '../state/runs.js';
 import { liveVersionNotes } from '../state/partitions.js';
 import type { Workspace } from '../workspace.js';
+import { runNotFound } from './run-not-found.js';
 import { eventStream, type ConsoleEvents } from './sse.js';
 
 /** A partition with who published its live version and why (from the versions table). */
@@ -54,7 +56,11 @@ export function registerReadRoutes(app: Hono, ws: Workspace, hub: ConsoleEvents)
     return c.json({ dataset: name, kind: spec.kind, grain: spec.grain, partitions, locks: await listLocks(ws.engine, ws.engine, name) });
   });
 
-  app.get('/api/runs/:id/diff', async (c) => c.json(await diffRun(ws, c.req.param('id'), { dataset: c.req.query('dataset') || undefined })));
+  app.get('/api/runs/:id/diff', async (c) => {
+    // A run named in the path: unknown is a 404, as on GET /api/runs/:id (diffRun's NOT_FOUND is the CLI's exit 2, a 400).
+    if (!(await getRun(ws.engine, ws.engine, c.req.param('id')))) return runNotFound(c, c.req.param('id'));
+    return c.json(await diffRun(ws, c.req.param('id'), { dataset: c.req.query('dataset') || undefined }));
+  });
 
   app.get('/api/audit', async (c) => {
     const page = await auditPage(ws, { dataset: c.req.query('dataset') || undefined, since: c.req.query('since') || undefined, runId: c.req.query('run') || undefined }, AUDIT_PAGE);

@@ -14,15 +14,18 @@ import { timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import { coerceError } from '../errors.js';
 import { requestCancel } from '../scheduler/cancel.js';
-import { listRunSummaries } from '../scheduler/run-list.js';
+import { listRuns } from '../api/runs.js';
+import { parsePositiveInt } from '../cli/commands/core.js';
 import { schedulerFor } from '../scheduler/scheduler.js';
-import { getRun, listTasks } from '../state/runs.js';
+import { runLiveness } from '../plan/snapshot.js';
+import { getRun, isActive, listTasks } from '../state/runs.js';
 import type { Workspace } from '../workspace.js';
 import { registerActionRoutes } from './api-actions.js';
 import { registerAssetRoutes } from './api-assets.js';
 import { registerReadRoutes } from './api-read.js';
 import { CommandInterrupts } from './command-interrupts.js';
 import { hostCheck } from './host-check.js';
+import { runNotFound } from './run-not-found.js';
 import { ConsoleEvents } from './sse.js';
 
 export interface AppOptions {
@@ -50,7 +53,7 @@ export function createApp({ ws, token, log = () => undefined, boundHost, port, s
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
     const given = Buffer.from(c.req.header('authorization') ?? '');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      return c.json({ error: 'a bearer token is required (see .tidemark/serve.json)' }, 401);
+      return c.json({ error: 'a bearer token is required (see .tidemark/serve.json)', code: 'TOKEN', hint: 'send `Authorization: Bearer TOKEN` with the token from .tidemark/serve.json' }, 401);
     }
     return next();
   });
@@ -69,18 +72,21 @@ export function createApp({ ws, token, log = () => undefined, boundHost, port, s
   registerActionRoutes(app, ws, hub, log);
 
   app.get('/api/health', (c) => c.json({ ok: true, pid: process.pid, project: ws.project.name }));
-  app.get('/api/runs', async (c) => c.json(await listRunSummaries(ws.engine, Number(c.req.query('limit') ?? 50), ws)));
+  // The limit is checked as `tidemark runs --limit` checks it: `?limit=abc` is bad input, not SQL.
+  app.get('/api/runs', async (c) => c.json(await listRuns(ws, { limit: parsePositiveInt(c.req.query('limit'), 'limit') })));
   app.get('/api/runs/:id', async (c) => {
     const run = await getRun(ws.engine, ws.engine, c.req.param('id'));
-    if (!run) return c.json({ error: `no run '${c.req.param('id')}'` }, 404);
-    return c.json({ ...run, tasks: await listTasks(ws.engine, ws.engine, run.run_id) });
+    if (!run) return runNotFound(c, c.req.param('id'));
+    // As in GET /api/runs: a run in flight whose process is gone says so (its status still reads computing).
+    const interrupted = isActive(run.status) && !(await runLiveness(ws.engine, ws.engine))(run);
+    return c.json({ ...run, interrupted, tasks: await listTasks(ws.engine, ws.engine, run.run_id) });
   });
   app.get('/api/pools', (c) => c.json(schedulerFor(ws).slots.usage()));
 
   app.post('/api/runs/:id/cancel', async (c) => {
     // A run named in the path that does not exist is a 404, as on GET /api/runs/:id (a run named in a
     // request body is bad input: 400).
-    if (!(await getRun(ws.engine, ws.engine, c.req.param('id')))) return c.json({ error: `no run '${c.req.param('id')}'`, code: 'NOT_FOUND', hint: 'list runs with `tidemark runs`' }, 404);
+    if (!(await getRun(ws.engine, ws.engine, c.req.param('id')))) return runNotFound(c, c.req.param('id'));
     const run = await requestCancel(ws.engine, ws.engine, c.req.param('id'));
     return c.json({ run_id: run.run_id, status: run.status });
   });

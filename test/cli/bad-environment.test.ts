@@ -26,6 +26,32 @@ const editYaml = (dir: string, edit: (yaml: string) => string) => writeFileSync(
 const backfillMonth = ['backfill', 'monthly_revenue', '--from', '2026-03-01', '--to', '2026-03-01', '--reason', 'test', '--yes'];
 
 describe('tidemark.yaml and model files edited by hand', () => {
+  it('a webhook url that is not http(s) is refused at load, naming the line and what is expected', async () => {
+    const dir = copies.fresh();
+    const before = await snapshotState(dir);
+    const original = readFileSync(YAML(dir), 'utf8');
+    for (const url of ['ftp://127.0.0.1/invalidate', 'file:///tmp/invalidate', 'not a url']) {
+      editYaml(dir, () => `${original}\nconsumers:\n  revenue_cache: { kind: webhook, url: "${url}" }\n`);
+      const r = cli(dir, ['consumers', 'list']);
+      expect(r.code, url).toBe(2);
+      expect(r.stderr, url).toMatch(/^error: tidemark\.yaml:\d+: consumers\.revenue_cache\.url: expected an http:\/\/ or https:\/\/ address$/m);
+    }
+    writeFileSync(YAML(dir), original);
+    expect(await snapshotState(dir)).toEqual(before);
+  });
+
+  it('a consumer secret read from an unset variable is named plainly (the redactor turned it into `secret: *** variable …`)', async () => {
+    const dir = copies.fresh();
+    const before = await snapshotState(dir);
+    const original = readFileSync(YAML(dir), 'utf8');
+    editYaml(dir, (yaml) => `${yaml}\nconsumers:\n  revenue_cache: { kind: webhook, url: "http://127.0.0.1:9/invalidate", secret: "\${TM_TEST_UNSET_SECRET}" }\n`);
+    const r = cli(dir, ['status']);
+    expectRefusal(r, 2, /^error: tidemark\.yaml: consumers\.revenue_cache\.secret needs environment variable TM_TEST_UNSET_SECRET, which is not set$/m, /^hint: set and export TM_TEST_UNSET_SECRET in the shell that runs tidemark/m);
+    expect(r.stderr).not.toContain('***');
+    writeFileSync(YAML(dir), original);
+    expect(await snapshotState(dir)).toEqual(before);
+  });
+
   it('a model with a second statement is refused before anything runs (its DROP TABLE used to run)', async () => {
     const dir = copies.fresh();
     const before = await snapshotState(dir);

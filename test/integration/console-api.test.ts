@@ -226,6 +226,23 @@ describe('console API', () => {
     expect(actions).toEqual([expect.objectContaining({ action: 'unlock', actor: 'console-test' }), expect.objectContaining({ action: 'lock', actor: 'console-test' })]);
   });
 
+  it('takes a reason as typed, even one that reads like a flag of the command it runs', async () => {
+    // The action runs as a command line; a reason `--json` was read as the flag (`--reason` then had no value).
+    const range = { dataset: 'daily_revenue', from: '2026-03-04', to: '2026-03-04' };
+    const locked = await call(server, 'POST', '/api/actions/lock', { ...range, reason: '--json' }, server.token);
+    expect(locked.status, JSON.stringify(locked.body)).toBe(200);
+    expect(locked.body.result).toMatchObject({ reason: '--json', created: true });
+    const unlocked = await call(server, 'POST', '/api/actions/unlock', { ...range, reason: '--json' }, server.token);
+    expect(unlocked.status, JSON.stringify(unlocked.body)).toBe(200);
+    const [unlock, lock] = (await call(server, 'GET', '/api/audit?dataset=daily_revenue')).body.records as { action: string; reason: string }[];
+    expect([unlock, lock]).toEqual([expect.objectContaining({ action: 'unlock', reason: '--json' }), expect.objectContaining({ action: 'lock', reason: '--json' })]);
+    // A rate that reads like a flag is refused as a rate, and nothing runs.
+    const before = await observable();
+    const rate = await call(server, 'POST', '/api/actions/backfill', { ...BACKFILL, reason: 'r', rate: '--json' }, server.token);
+    expect(rate).toMatchObject({ status: 400, body: { error: "--rate looks like 30/min or 120/h, got '--json'" } });
+    expect(await observable()).toEqual(before);
+  });
+
   it('restores what the backfill replaced, after showing the restore plan', async () => {
     expect(backfillRun).toBeDefined();
     const planned = await call(server, 'POST', '/api/plan/restore', { dataset: 'daily_revenue', run: backfillRun, downstream: true }, server.token);

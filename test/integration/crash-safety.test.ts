@@ -104,10 +104,15 @@ describe('a run whose process was killed', () => {
     expect(text).not.toContain('Runs in flight');
 
     const runId = status.interrupted_runs[0].run_id;
+    // `tidemark runs` (which the lost-connection hint points to) says so too: it showed a bare `computing`.
+    expect(cliJson(dir, ['runs']).find((r: { run_id: string }) => r.run_id === runId)).toMatchObject({ status: 'computing', interrupted: true });
+    const listed = cli(dir, ['runs']).stdout;
+    expect(listed).toMatch(new RegExp(`^${runId} +backfill +computing \\(interrupted\\) `, 'm'));
+    expect(listed).toMatch(/re-issue its command to resume it, or `tidemark cancel RUN`/);
     const cancel = cli(dir, ['cancel', runId]);
     expect(cancel.code, cancel.stderr).toBe(0);
     const runs = cliJson(dir, ['runs']);
-    expect(runs.find((r: { run_id: string }) => r.run_id === runId)?.status).toBe('cancelled');
+    expect(runs.find((r: { run_id: string }) => r.run_id === runId)).toMatchObject({ status: 'cancelled', interrupted: false });
     expect(cliJson(dir, ['status']).interrupted_runs).toEqual([]);
     expect(which(await snapshotLive(dir))).toBe('old');
     cleanup(dir);

@@ -103,7 +103,24 @@ describe('tidemark serve: a second server, an edited project, API errors (DuckDB
   it('answers 404 with JSON for an unknown run and an unknown route', async () => {
     const cancel = await call(server, 'POST', '/api/runs/r_nope/cancel', undefined, server.token);
     expect(cancel).toMatchObject({ status: 404, body: { code: 'NOT_FOUND' } });
+    // The run's page and its diff say the same (the diff was a 400, the run's page had no code or hint).
+    for (const route of ['/api/runs/r_nope', '/api/runs/r_nope/diff']) {
+      expect(await call(server, 'GET', route), route).toMatchObject({ status: 404, body: { error: "no run 'r_nope'", code: 'NOT_FOUND', hint: expect.stringMatching(/tidemark runs/) } });
+    }
     const route = await call(server, 'GET', '/api/nope');
     expect(route).toMatchObject({ status: 404, body: { code: 'NOT_FOUND', error: 'no route GET /api/nope' } });
+  });
+
+  it('answers a bad ?limit= of the run list with 400 and the message of `tidemark runs --limit`, not an SQL error', async () => {
+    for (const limit of ['abc', '0', '-1', '1.5']) {
+      const reply = await call(server, 'GET', `/api/runs?limit=${limit}`);
+      expect(reply, limit).toMatchObject({ status: 400, body: { code: 'USAGE', error: `limit must be a positive integer, got '${limit}'` } });
+    }
+    expect((await call(server, 'GET', '/api/runs?limit=1')).body).toHaveLength(1);
+  });
+
+  it('says what a missing or wrong token is in the shape of every API error', async () => {
+    const reply = await call(server, 'POST', '/api/auth/check', {}, 'nope');
+    expect(reply).toMatchObject({ status: 401, body: { code: 'TOKEN', error: expect.stringMatching(/bearer token/), hint: expect.stringMatching(/serve\.json/) } });
   });
 });

@@ -17,8 +17,10 @@ export function registerRunsCommands(program: Command): void {
         const runs = await listRunSummaries(ws.engine, parsePositiveInt(opts.limit, '--limit'), ws);
         if (g.json) return printJson(runs);
         if (!runs.length) return print('No runs yet.');
-        const rows = runs.map((r) => [r.run_id, r.kind, r.status, r.pool, taskProgress(r.tasks), r.actor, r.created_at.slice(0, 19)]);
+        const rows = runs.map((r) => [r.run_id, r.kind, r.interrupted ? `${r.status} (interrupted)` : r.status, r.pool, taskProgress(r.tasks), r.actor, r.created_at.slice(0, 19)]);
         print(table([['RUN', 'KIND', 'STATUS', 'POOL', 'TASKS', 'ACTOR', 'CREATED'], ...rows]));
+        // Its status still says computing: say what it takes to finish or end it.
+        if (runs.some((r) => r.interrupted)) print('\n(interrupted: its process is gone and nothing computes it; re-issue its command to resume it, or `tidemark cancel RUN`)');
       }),
     );
 

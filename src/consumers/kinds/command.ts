@@ -22,14 +22,22 @@ export function eventEnv(body: Record<string, unknown>): Record<string, string> 
   };
 }
 
+/**
+ * The command runs in its own process group, and the timeout kills the group: killing only the shell
+ * left what it had started (`sleep 20; …`) running and holding its stderr pipe, so the attempt lasted as
+ * long as that child did, not `timeout_ms`, and the command went on after it was said to be killed.
+ */
 export function runCommand(c: CommandConfig, body: Record<string, unknown>, cwd: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(c.command, { shell: true, cwd, env: { ...process.env, ...eventEnv(body) }, stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(c.command, { shell: true, cwd, env: { ...process.env, ...eventEnv(body) }, stdio: ['pipe', 'ignore', 'pipe'], detached: true });
     let stderr = '';
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      killGroup(child.pid);
+      // Settle now: a process that left the group could still hold the pipe.
+      child.stderr.destroy();
+      reject(new DeliveryError(`no exit within ${c.timeout_ms} ms (killed)`));
     }, c.timeout_ms);
     child.stderr.on('data', (b: Buffer) => {
       stderr = (stderr + b.toString()).slice(-2000);
@@ -42,10 +50,19 @@ export function runCommand(c: CommandConfig, body: Record<string, unknown>, cwd:
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (timedOut) return reject(new DeliveryError(`no exit within ${c.timeout_ms} ms (killed)`));
+      if (timedOut) return; // rejected when the timer fired
       if (code === 0) return resolve();
       const last = stderr.trim().split('\n').slice(-1)[0] ?? '';
       reject(new DeliveryError(`exit ${code ?? signal}${last ? `: ${last.slice(0, 200)}` : ''}`));
     });
   });
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    /* the group is gone already */
+  }
 }

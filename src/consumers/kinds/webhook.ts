@@ -1,4 +1,9 @@
-/** webhook: POST the event as JSON, signed when a secret is set; any 2xx within the timeout is an ack. */
+/**
+ * webhook: POST the event as JSON, signed when a secret is set; any 2xx within the timeout is an ack.
+ * A redirect is not followed: fetch turns a POST answered 301/302/303 into a GET without the body, so
+ * the 2xx of the page it lands on would record as acknowledged an event the consumer never received.
+ * A 3xx is a failed attempt that names where it points, so the url can be set to that address.
+ */
 import type { ConsumerConfig } from '../../config/schema.js';
 import { sign, SIGNATURE_HEADER } from '../signature.js';
 import { DeliveryError } from './delivery-error.js';
@@ -16,12 +21,17 @@ export async function postEvent(c: WebhookConfig, body: Record<string, unknown>)
   if (c.secret) headers[SIGNATURE_HEADER.toLowerCase()] = sign(text, c.secret);
   let res: Response;
   try {
-    res = await fetch(c.url, { method: 'POST', headers, body: text, signal: AbortSignal.timeout(c.timeout_ms) });
+    res = await fetch(c.url, { method: 'POST', headers, body: text, redirect: 'manual', signal: AbortSignal.timeout(c.timeout_ms) });
   } catch (error) {
     throw new DeliveryError(describeFetchError(error, c.timeout_ms));
   }
   // Drain the body so the connection is released; its text helps explain a refusal.
   const reply = (await res.text().catch(() => '')).slice(0, 200).replace(/\s+/g, ' ').trim();
+  if (res.status >= 300 && res.status < 400) {
+    const location = res.headers.get('location');
+    const to = location ? new URL(location, c.url).href : null;
+    throw new DeliveryError(`HTTP ${res.status}: redirected${to ? ` to ${to}` : ''}; webhooks are not followed across redirects (the event would arrive without its body): set the consumer's url to the address that takes the POST`);
+  }
   if (res.status < 200 || res.status >= 300) throw new DeliveryError(`HTTP ${res.status}${reply ? `: ${reply}` : ''}`);
 }
 
