@@ -1,16 +1,19 @@
 /**
  * Reading the outbox and deciding who hears about each event. An event concerns a consumer when the
  * run touched a dataset the consumer follows: the datasets a publish changed for `run.published`,
- * the datasets the run planned for `run.started` / `run.failed` / `run.cancelled`. A pausing consumer
- * also hears `run.published` of every run it paused for, even when nothing it follows changed: that
- * event is its signal to resume. A batch's `run.published` of a `--publish partition` run
- * (`partial: true`) is not: it reaches only the consumers following what the batch changed.
+ * the datasets the run planned for `run.started` / `run.failed` / `run.cancelled`. A consumer that
+ * heard a run start also hears it end: the run's `run.published` reaches it even when nothing it
+ * follows changed (the run recomputed its partitions to the content they held), or a dashboard that
+ * put up "backfill in progress" on `run.started` would wait for an end that never comes, and a
+ * pausing consumer would never be told to resume. A batch's `run.published` of a `--publish
+ * partition` run (`partial: true`) is not an end: it reaches only the consumers following what the
+ * batch changed.
  */
 import type { Db, Engine } from '../engines/engine.js';
 import { parseJson } from '../state/json.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
-import { acceptsEvent, hasConsumers, isPauseConsumer, subscriptions } from './config.js';
+import { acceptsEvent, hasConsumers, subscriptions } from './config.js';
 
 export interface OutboxEvent {
   event_id: number;
@@ -82,8 +85,9 @@ export function recipientsGiven(ws: Workspace, event: OutboxEvent, planned: stri
   for (const [name, follows] of subscriptions(ws.project)) {
     const c = ws.project.consumers[name];
     if (!acceptsEvent(c, event.event_type)) continue;
-    const resumes = isPauseConsumer(c) && event.payload.partial !== true && follows.some((d) => planned.includes(d));
-    const concerns = follows.some((d) => changed.includes(d)) || resumes;
+    const heardItStart = acceptsEvent(c, 'run.started') && follows.some((d) => planned.includes(d));
+    const endOfWhatItHeardStart = event.event_type === 'run.published' && event.payload.partial !== true && heardItStart;
+    const concerns = follows.some((d) => changed.includes(d)) || endOfWhatItHeardStart;
     if (concerns) out.push(name);
   }
   return out.sort();
