@@ -17,6 +17,7 @@
  * }
  */
 import { getDataset, getModel, type ModelSpec } from '../config/project.js';
+import { typeFamily } from '../config/types.js';
 import type { Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { appendAudit } from '../state/audit.js';
@@ -287,8 +288,16 @@ async function resetEffect(db: Db, engine: Engine, model: ModelSpec, to: string)
   return { dataset: model.name, cursor_column: cursor, from: current?.value ?? null, to: normalised, data_max: dataMax, replay, rows_beyond: sum(replay), protected: [], applied: false };
 }
 
+/** A whole number, as an integer cursor takes it (`12.0` is 12). */
+const WHOLE_NUMBER = /^\s*[+-]?\d+(\.0*)?\s*$/;
+
 /** The value as the engine reads it back in the cursor's type; a value of the wrong type is bad input. */
 async function normaliseValue(db: Db, engine: Engine, model: ModelSpec, to: string, type: string): Promise<string> {
+  // DuckDB casts the text '2057000000.5' to 2057000001 (PostgreSQL refuses it): a reset must move the
+  // mark to the value asked, not to a neighbour, so a fraction is refused, as ingest refuses one.
+  if (typeFamily(type) === 'integer' && !WHOLE_NUMBER.test(to)) {
+    throw new TidemarkError('BAD_INPUT', `--to '${to}' is not a value of ${model.name}.${cursorColumnOf(model)} (${type}): a whole number is expected, and Tidemark never rounds one`, { dataset: model.name });
+  }
   try {
     const rows = await db.query<{ v: string }>(`SELECT CAST(CAST($1 AS ${type}) AS VARCHAR) AS v`, [to]);
     if (rows[0]?.v == null) throw new Error('null');

@@ -388,7 +388,7 @@ describe('incremental checkpoints survive reprocessing history', () => {
     expect(validate().report.findings).toEqual([]);
   });
 
-  it('refuses what has no meaning: a source, a plain model, a value of the wrong type, a reset without --to', () => {
+  it('refuses what has no meaning: a source, a plain model, a value of the wrong type, a reset without --to', async () => {
     // A source says plainly that it is not an incremental model, then how sources are loaded.
     const source = cli(dir, ['checkpoint', 'reset', 'orders', '--to', '5', '--reason', 'x', '--dry-run']);
     expect(source.code).toBe(2);
@@ -400,6 +400,17 @@ describe('incremental checkpoints survive reprocessing history', () => {
     const badType = cli(dir, ['checkpoint', 'reset', 'order_facts', '--to', 'yesterday', '--reason', 'x', '--dry-run']);
     expect(badType.code).toBe(2);
     expect(badType.stderr).toMatch(/not a value of order_facts\.order_id \(BIGINT\)/);
+    // A fraction is not rounded into the integer cursor (DuckDB would cast '….5' to the next id), with or without --dry-run.
+    const state = await snapshotState(dir);
+    const max = maxOrderId();
+    for (const flag of ['--dry-run', '--yes']) {
+      const fraction = cli(dir, ['checkpoint', 'reset', 'order_facts', '--to', `${max - 10}.5`, '--reason', 'x', flag]);
+      expect(fraction.code, fraction.stdout).toBe(2);
+      expect(fraction.stderr).toMatch(new RegExp(`^error: --to '${max - 10}\\.5' is not a value of order_facts\\.order_id \\(BIGINT\\): a whole number is expected`, 'm'));
+    }
+    expect(await snapshotState(dir)).toEqual(state);
+    const whole = cliJson<ResetEffect>(dir, ['checkpoint', 'reset', 'order_facts', '--to', `${max - 10}.0`, '--reason', 'x', '--dry-run']);
+    expect(whole.to).toBe(String(max - 10));
     const noTo = cli(dir, ['checkpoint', 'reset', 'order_facts', '--reason', 'x', '--dry-run']);
     expect(noTo.code).toBe(2);
     expect(noTo.stderr).toMatch(/--to/);
