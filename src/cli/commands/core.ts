@@ -19,6 +19,7 @@ import type { GlobalOptions } from '../context.js';
 import { enqueuePlan } from '../../workers/enqueue.js';
 import { requireMultiWriter } from '../../workers/multi-writer.js';
 import { requirePool } from '../../scheduler/pools.js';
+import { blockingGuards } from '../../plan/types.js';
 
 interface WriteFlags {
   reason?: string;
@@ -208,12 +209,20 @@ export function registerCoreCommands(program: Command): void {
         if (wait !== null && !f.dryRun) plan = await waitForConflictingRuns(() => planBackfill(ws, request), plan, { timeoutMs: wait, events: ws.events });
         const shown = perBatch ? `${renderPlan(plan)}\n${publishPerBatchNote()}` : renderPlan(plan);
         if (f.dryRun) {
-          if (g.json) printJson(planJson(plan));
-          else print(shown);
           // Everything the real run checks before writing, so a dry run cannot pass what the run refuses.
+          // With --json, model SQL that would fail is checked before the plan is printed, as `plan --json`
+          // does: the error object is then the one answer, not a clean-looking plan beside exit 4. A plan
+          // refused by a guard is still printed: its guards say why.
+          if (g.json) {
+            if (!blockingGuards(plan).length) await preflight(ws, plan);
+            printJson(planJson(plan));
+            assertNoBlockingGuards(plan);
+            return;
+          }
+          print(shown);
           assertNoBlockingGuards(plan);
           await preflight(ws, plan);
-          if (!g.json) print('Dry run: nothing was written.');
+          print('Dry run: nothing was written.');
           return;
         }
         assertNoBlockingGuards(plan);
