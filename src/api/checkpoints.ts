@@ -17,13 +17,13 @@
  * }
  */
 import { getDataset, getModel, type ModelSpec } from '../config/project.js';
+import { typeFamily } from '../config/types.js';
 import type { Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
 import { appendAudit } from '../state/audit.js';
 import { cursorColumnOf, cursorType, liveCursorMax, readCheckpoint, typedValue, writeCheckpoint, type CheckpointRecord } from '../state/checkpoints.js';
 import { nowIso } from '../state/json.js';
 import { currentPublishSeq } from '../state/meta.js';
-import { loadPartitions } from '../state/partitions.js';
 import { liveTable, stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { listPartitions, requireReason } from './operations.js';
@@ -111,12 +111,12 @@ export async function validateCheckpoint(ws: Workspace, dataset: string): Promis
   const findings: CheckpointFinding[] = [];
   const cp = v.checkpoint;
 
-  const stale = await stalePartitions(ws, model);
+  const { reasons: stale, leftByRun } = await stalePartitions(ws, model);
   if (stale.size) {
     findings.push({
       code: 'stale_partitions',
       severity: 'pending',
-      message: `${stale.size} partition(s) are stale (their inputs changed, or a checkpoint reset asked for a replay); the next \`tidemark run\` replays them`,
+      message: `${stale.size} partition(s) are stale (their inputs changed, or a checkpoint reset asked for a replay); the next \`tidemark run\` replays them${exceptLeftByRun([...stale.keys()], leftByRun)}`,
       partitions: [...stale.keys()],
       reasons: Object.fromEntries(stale),
     });
@@ -163,7 +163,7 @@ export async function validateCheckpoint(ws: Workspace, dataset: string): Promis
       findings.push({
         code: 'replay_pending',
         severity: 'pending',
-        message: `${sum(scheduled)} row(s) lie beyond the checkpoint ${cp.value} in stale partitions; the next run replays them and moves the mark`,
+        message: `${sum(scheduled)} row(s) lie beyond the checkpoint ${cp.value} in stale partitions; the next run replays them and moves the mark${exceptLeftByRun(scheduled.map((b) => b.partition), leftByRun)}`,
         partitions: scheduled.map((b) => b.partition),
         rows: sum(scheduled),
       });
@@ -288,8 +288,16 @@ async function resetEffect(db: Db, engine: Engine, model: ModelSpec, to: string)
   return { dataset: model.name, cursor_column: cursor, from: current?.value ?? null, to: normalised, data_max: dataMax, replay, rows_beyond: sum(replay), protected: [], applied: false };
 }
 
+/** A whole number, as an integer cursor takes it (`12.0` is 12). */
+const WHOLE_NUMBER = /^\s*[+-]?\d+(\.0*)?\s*$/;
+
 /** The value as the engine reads it back in the cursor's type; a value of the wrong type is bad input. */
 async function normaliseValue(db: Db, engine: Engine, model: ModelSpec, to: string, type: string): Promise<string> {
+  // DuckDB casts the text '2057000000.5' to 2057000001 (PostgreSQL refuses it): a reset must move the
+  // mark to the value asked, not to a neighbour, so a fraction is refused, as ingest refuses one.
+  if (typeFamily(type) === 'integer' && !WHOLE_NUMBER.test(to)) {
+    throw new TidemarkError('BAD_INPUT', `--to '${to}' is not a value of ${model.name}.${cursorColumnOf(model)} (${type}): a whole number is expected, and Tidemark never rounds one`, { dataset: model.name });
+  }
   try {
     const rows = await db.query<{ v: string }>(`SELECT CAST(CAST($1 AS ${type}) AS VARCHAR) AS v`, [to]);
     if (rows[0]?.v == null) throw new Error('null');
@@ -312,15 +320,22 @@ async function markForReplay(tx: Db, engine: Engine, dataset: string, partitions
 }
 
 /** Stale partitions of the model with why (upstream changes, or a replay requested by a reset). */
-async function stalePartitions(ws: Workspace, model: ModelSpec): Promise<Map<string, string[]>> {
-  const records = (await loadPartitions(ws.engine, ws.engine, model.name)).get(model.name) ?? new Map();
-  const out = new Map<string, string[]>();
+async function stalePartitions(ws: Workspace, model: ModelSpec): Promise<{ reasons: Map<string, string[]>; leftByRun: string[] }> {
+  const reasons = new Map<string, string[]>();
+  const leftByRun: string[] = [];
   for (const row of await listPartitions(ws, model.name)) {
     if (!row.stale_reasons?.length) continue;
-    const cleared = Object.keys(records.get(row.partition)?.inputs ?? {}).length === 0;
-    out.set(row.partition, cleared ? ['replay requested by `checkpoint reset`'] : (row.stale_reasons ?? []));
+    reasons.set(row.partition, row.stale_reasons);
+    // A routine run leaves frozen and locked partitions stale (buildRunPlan's SKIPPED_PROTECTED).
+    if (row.protected?.some((p) => p === 'frozen' || p === 'locked')) leftByRun.push(row.partition);
   }
-  return out;
+  return { reasons, leftByRun };
+}
+
+/** `, except 2026-04-30 (frozen or locked: …)` when a routine run leaves some of `partitions` alone. */
+function exceptLeftByRun(partitions: string[], leftByRun: string[]): string {
+  const left = partitions.filter((p) => leftByRun.includes(p));
+  return left.length ? `, except ${left.join(', ')} (frozen or locked: a routine run leaves them alone; backfill them explicitly)` : '';
 }
 
 async function duplicateKeys(engine: Engine, model: ModelSpec): Promise<{ count: number; partitions: string[]; examples: Record<string, unknown>[] }> {

@@ -16,7 +16,7 @@ import { completeness, type Completeness } from './completeness.js';
 import { runsAwaitingConsumers, type AwaitingRun } from './consumers.js';
 import { frozenPartitions, lockedPartitions, recentPartitions } from '../core/guards.js';
 import { sortKeys } from '../core/grain.js';
-import { describeStale, expectedPartitions, inputsFor, staleReasons } from '../core/staleness.js';
+import { describeStaleReasons, expectedPartitions, inputsFor, replayRequested, staleReasons } from '../core/staleness.js';
 import { TidemarkError, usageError } from '../errors.js';
 import { executePlan, type RunResult } from '../execute/executor.js';
 import { modelStager } from '../execute/model-stager.js';
@@ -182,7 +182,7 @@ function partitionRows(ws: Workspace, dataset: string, { state, records: recorde
   return keys.map((k) => {
     const rec = records.get(k);
     let stale: string[] = [];
-    if (rec && ds.kind === 'model') stale = staleReasons(rec.inputs, inputsFor(project, ds, k, state.snapshot)).map(describeStale);
+    if (rec && ds.kind === 'model') stale = describeStaleReasons(staleReasons(rec.inputs, inputsFor(project, ds, k, state.snapshot)), replayRequested(rec.inputs));
     // Its own inputs unchanged, but it reads a partition `run` rebuilds: `run` rebuilds it too, and `ready` says so.
     const upstream = stale.length ? undefined : throughReads.get(dataset)?.get(k);
     if (upstream) stale = [upstream];

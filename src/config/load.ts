@@ -292,7 +292,16 @@ function configError(error: z.ZodError, root: unknown, lines: LineCounter): Tide
   if (issue.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
   // A bad name (a dataset called `fx rates` or `o'brien`): say what a name may be, not "Invalid key".
   if (issue.code === 'invalid_key') message = `'${at[at.length - 1]}' is not a valid name: ${issue.issues[0]?.message ?? message}`;
-  return new TidemarkError('CONFIG', `${CONFIG_FILE}${line ? `:${line}` : ''}: ${where}: ${message}`);
+  return new TidemarkError('CONFIG', `${CONFIG_FILE}${line ? `:${line}` : ''}: ${where}: ${message}`, { hint: misplacedFieldHint(issue, at) });
+}
+
+/**
+ * `depends_on: { cumulative: { depends_on_past: true } }` reads like how a partition maps, but
+ * depends_on_past is a field of the model itself (it reads its own previous partition).
+ */
+function misplacedFieldHint(issue: z.core.$ZodIssue, at: string[]): string | undefined {
+  if (issue.code !== 'unrecognized_keys' || !issue.keys.includes('depends_on_past') || at[0] !== 'datasets' || at[2] !== 'depends_on') return undefined;
+  return `depends_on_past is a field of the model itself: datasets.${at[1]}.depends_on_past: true (with its output columns: under datasets.${at[1]}.columns)`;
 }
 
 function lineOf(root: unknown, at: string[], lines: LineCounter): number | null {

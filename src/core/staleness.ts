@@ -172,6 +172,24 @@ export function inputsChanged(recorded: Record<string, Record<string, number>>, 
   return false;
 }
 
+/**
+ * A recorded input fingerprint that names no upstream at all. inputsFor names every upstream (with no
+ * versions when it had no data), so only `checkpoint reset` writes one: it clears the fingerprint so that
+ * the next run replays the partition. Its differences from the current inputs are then every upstream
+ * partition "appearing", which is not what happened, so the replay request is said instead.
+ */
+export function replayRequested(recorded: Record<string, Record<string, number>>): boolean {
+  return Object.keys(recorded).length === 0;
+}
+
+export const REPLAY_REQUESTED = 'replay requested by `checkpoint reset`';
+
+/** Why a partition is stale, in the words `partitions`, `status` and `ready` use; `replay`: see replayRequested. */
+export function describeStaleReasons(reasons: StaleReason[], replay: boolean): string[] {
+  if (!reasons.length) return [];
+  return replay ? [REPLAY_REQUESTED] : reasons.map(describeStale);
+}
+
 export function describeStale(r: StaleReason): string {
   if (r.from === null) return `${r.upstream} ${r.partition} appeared (v${r.to})`;
   if (r.to === null) return `${r.upstream} ${r.partition} disappeared (was v${r.from})`;

@@ -156,6 +156,12 @@ export interface SuggestedEntry {
 export function suggestEntry(shape: FileShape, versions: SchemaVersion[]): SuggestedEntry {
   const current = versions.find((v) => v.current)!;
   const fileType = (c: ColumnInfo) => (shape.typed ? (normalizeType(c.type) ?? c.type) : (current.columns.find((x) => lower(x.name) === lower(c.name))?.type ?? 'VARCHAR'));
+  // A file column of another type that the engine casts to the current one is adapted by name: ingest
+  // casts an adapter's result itself and refuses a value with a fraction for an integer column, where
+  // an explicit CAST(… AS BIGINT) in the adapter means "round" (DuckDB makes '12.5' 13) and would load
+  // a file of dollars into a column of cents without a word. Only a cast the engine cannot do is spelt
+  // out, for the user to replace with an expression.
+  const convert = (x: ColumnInfo, type: string) => (canCast(fileType(x), type) ? x.name : `CAST(${x.name} AS ${type})`);
   const claimed = new Set(current.columns.map((c) => lower(c.name)));
   const unclaimed = shape.columns.filter((c) => !claimed.has(lower(c.name)));
   const adapt: [string, string][] = [];
@@ -164,7 +170,7 @@ export function suggestEntry(shape: FileShape, versions: SchemaVersion[]): Sugge
   for (const c of current.columns) {
     const same = shape.columns.find((x) => lower(x.name) === lower(c.name));
     if (same) {
-      if (typeFit(same.type, c.type, shape.typed) === 'mistyped') adapt.push([c.name, `CAST(${same.name} AS ${c.type})`]);
+      if (typeFit(same.type, c.type, shape.typed) === 'mistyped') adapt.push([c.name, convert(same, c.type)]);
       continue;
     }
     const rename = unclaimed
@@ -181,7 +187,7 @@ export function suggestEntry(shape: FileShape, versions: SchemaVersion[]): Sugge
         // load into a column of cents without a word.
         declared.set(rename.name, c.type);
         adapt.push([c.name, rename.name]);
-      } else adapt.push([c.name, typeFit(fileType(rename), c.type, true) === 'mistyped' ? `CAST(${rename.name} AS ${c.type})` : rename.name]);
+      } else adapt.push([c.name, rename.name]); // a rename is only suggested when its type casts (canCast above): by name, as convert says
     } else {
       adapt.push([c.name, `CAST(NULL AS ${c.type})`]);
       todo.push(c.name);

@@ -49,7 +49,8 @@ export function describeColumnDiff(live: ColumnInfo[], next: ColumnInfo[]): stri
     else if (l.type.toUpperCase() !== c.type.toUpperCase()) parts.push(`~ ${c.name}: ${l.type} → ${c.type}`);
   }
   for (const l of live) if (!next.some((c) => c.name === l.name)) parts.push(`- ${l.name} ${l.type} (missing)`);
-  if (!parts.length) parts.push('columns are in a different order');
+  // Same names and types: only the order differs, which says nothing until both orders are shown.
+  if (!parts.length) parts.push(`columns are in a different order: the live table has ${live.map((c) => c.name).join(', ')}; the output ${next.map((c) => c.name).join(', ')}`);
   return parts.join('; ');
 }
 

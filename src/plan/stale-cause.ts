@@ -8,7 +8,7 @@
 import { getDataset, type Project } from '../config/project.js';
 import { frozenPartitions } from '../core/guards.js';
 import { sortKeys, type PartitionKey } from '../core/grain.js';
-import { describeStale, inputsFor, partitionsRead, staleReasons, type Snapshot, type StaleReason } from '../core/staleness.js';
+import { describeStaleReasons, inputsFor, partitionsRead, replayRequested, staleReasons, type Snapshot, type StaleReason } from '../core/staleness.js';
 import { buildRunPlan } from './build.js';
 import type { PlanningState } from './snapshot.js';
 import type { Plan, PlannedTask } from './types.js';
@@ -21,6 +21,8 @@ export interface StaleCause {
   missing: boolean;
   /** How its inputs changed since it was built, as `tidemark partitions` shows them (empty when missing). */
   changes: StaleReason[];
+  /** True when `checkpoint reset` cleared its input fingerprint to have it replayed (then `changes` says nothing true). */
+  replay_requested: boolean;
   /** The partitions in between, in reading order: the asked one reads via[0], …, the last reads `dataset partition`. */
   via: { dataset: string; partition: PartitionKey }[];
   /** Set when the asked partition is frozen (protect in tidemark.yaml) or locked: `tidemark run` leaves it stale. */
@@ -73,7 +75,9 @@ export class PlanCauses {
       // found here; stop there rather than loop.
       const next = missing || changes.length ? null : this.plannedRead(at.dataset, at.partition);
       if (!next) {
-        cause = { dataset: at.dataset, partition: at.partition, missing, changes, via: [] };
+        const rec = this.snapshot.get(at.dataset)?.get(at.partition);
+        const replay = !missing && changes.length > 0 && rec !== undefined && replayRequested(rec.inputs);
+        cause = { dataset: at.dataset, partition: at.partition, missing, changes, replay_requested: replay, via: [] };
         this.memo.set(id(at.dataset, at.partition), cause);
         break;
       }
@@ -109,8 +113,9 @@ export class PlanCauses {
 }
 
 /** `which is stale: orders 2026-03-05 changed v1 → v2` or `which is not built yet`, as a clause. */
-function whatIsWrong(cause: Pick<StaleCause, 'missing' | 'changes'>): string {
-  const changes = cause.changes.slice(0, 3).map(describeStale).join(', ') + (cause.changes.length > 3 ? `, and ${cause.changes.length - 3} more` : '');
+function whatIsWrong(cause: Pick<StaleCause, 'missing' | 'changes' | 'replay_requested'>): string {
+  const described = describeStaleReasons(cause.changes, cause.replay_requested);
+  const changes = described.slice(0, 3).join(', ') + (described.length > 3 ? `, and ${described.length - 3} more` : '');
   return cause.missing ? 'is not built yet' : `is stale: ${changes}`;
 }
 

@@ -108,6 +108,14 @@ const CASES: Case[] = [
     error: /guards: unknown field 'max_partitions'/,
   },
   {
+    name: 'depends_on_past under depends_on, where a partition mapping goes',
+    setup: () => writeFileSync(YAML(), yaml.replace('depends_on: { daily_revenue: { lookback: 6 } }', 'depends_on: { daily_revenue: { lookback: 6 }, revenue_7d: { depends_on_past: true } }')),
+    args: ['status'],
+    exit: 2,
+    error: /datasets\.revenue_7d\.depends_on\.revenue_7d: unknown field 'depends_on_past'/,
+    hint: /depends_on_past is a field of the model itself: datasets\.revenue_7d\.depends_on_past: true/,
+  },
+  {
     name: 'ref() to an unknown dataset',
     setup: () => writeModel(dir, 'daily_revenue', dailySql.replace("{{ ref('fx_rates') }}", "{{ ref('fx_ratez') }}")),
     args: ['status'],

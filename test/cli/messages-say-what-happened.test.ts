@@ -170,6 +170,17 @@ describe('ingest names the models it made stale', () => {
     expect(newDay.code, newDay.stderr).toBe(0);
     expect(newDay.stdout).toContain('Models that read orders have partitions to build for the new ones (daily_revenue, monthly_revenue, revenue_7d): `tidemark run` builds them');
     expect(newDay.stdout).not.toContain('stale now');
+    // Orders for a day with no FX rate: every model here joins fx_rates, so none has a partition for it,
+    // and the ingest names none (it named all three, and `run` then had nothing to do).
+    cliJson(dir, ['run']);
+    const noRates = path.join(dir, 'data', 'orders', 'orders-2026-03-10.csv');
+    writeFileSync(noRates, 'order_id,customer_id,amount_cents,currency,status,order_date\n2099000001,1,100,USD,paid,2026-03-10\n');
+    const unmatched = cli(dir, ['ingest', 'orders', noRates]);
+    expect(unmatched.code, unmatched.stderr).toBe(0);
+    expect(unmatched.stdout).not.toContain('have partitions to build');
+    expect(unmatched.stdout).toContain('No model that reads orders has a partition to build or rebuild for them: a model partition exists only where every dataset it reads has data');
+    cliJson(dir, ['run']);
+    expect(cli(dir, ['run', '--dry-run']).stdout).toContain('nothing to do');
   });
 });
 

@@ -106,7 +106,7 @@ describe.each(testEngines(inject('pgUrl')))('ready over a range of partitions ($
       publish_seq: expect.any(Number),
       reason: `daily_revenue 2026-03-02 is stale: orders 2026-03-02 changed v1 → v2; ${RUN_FIX}`,
       held_by: [],
-      stale_because: { dataset: 'daily_revenue', partition: '2026-03-02', missing: false, changes: [{ upstream: 'orders', partition: '2026-03-02', from: 1, to: 2 }], via: [], protected_from_run: null },
+      stale_because: { dataset: 'daily_revenue', partition: '2026-03-02', missing: false, changes: [{ upstream: 'orders', partition: '2026-03-02', from: 1, to: 2 }], replay_requested: false, via: [], protected_from_run: null },
     });
   });
 

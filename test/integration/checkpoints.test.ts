@@ -328,6 +328,16 @@ describe('incremental checkpoints survive reprocessing history', () => {
     });
     expect(added[0].command.startsWith('tidemark checkpoint reset order_facts')).toBe(true);
 
+    // partitions, status and ready say why they are stale: the reset asked for their replay (their
+    // cleared fingerprint is not "orders … appeared", which is what a diff of the inputs would say).
+    const replayWhy = 'replay requested by `checkpoint reset`';
+    const staleRows = cliJson<{ partition: string; state: string; stale_reasons?: string[] }[]>(dir, ['partitions', 'order_facts']).filter((p) => p.state === 'stale');
+    expect(staleRows.map((p) => [p.partition, p.stale_reasons])).toEqual(replayDays.map((d) => [d, [replayWhy]]));
+    expect(cli(dir, ['status']).stdout).toContain(`order_facts: complete through 2026-01-17; 2026-01-18 is stale: ${replayWhy}`);
+    const notReady = cli(dir, ['ready', 'order_facts', '--partition', LAST]);
+    expect(notReady.code).toBe(3);
+    expect(notReady.stderr).toContain(`order_facts ${LAST} is stale: ${replayWhy}`);
+
     // Validate is clean: the rows beyond the new mark are in partitions the next run replays (pending).
     v = validate();
     expect(v.code, v.stderr).toBe(0);
@@ -355,7 +365,30 @@ describe('incremental checkpoints survive reprocessing history', () => {
     expect(liveFacts()).toEqual(scratch());
   });
 
-  it('refuses what has no meaning: a source, a plain model, a value of the wrong type, a reset without --to', () => {
+  it('a replay the next run cannot do (a locked partition) is not promised by validate', () => {
+    const lockArgs = ['lock', 'order_facts', '--from', LAST, '--to', LAST, '--reason', 'held for an audit'];
+    expect(cli(dir, lockArgs).code).toBe(0);
+    const to = String(maxOrderId(`order_date < DATE '${LAST}'`));
+    const reset = cli(dir, ['checkpoint', 'reset', 'order_facts', '--to', to, '--reason', 'replay the last day', '--yes']);
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(reset.stdout).toContain(`Frozen or locked, so a routine run leaves them alone (backfill them explicitly): ${LAST}`);
+    const run = cli(dir, ['run']);
+    expect(run.stdout).toMatch(/SKIPPED_PROTECTED/);
+
+    const v = validate();
+    expect(v.code, v.stderr).toBe(0);
+    const stale = v.report.findings.find((f) => f.code === 'stale_partitions') as Finding & { message: string; reasons: Record<string, string[]> };
+    expect(stale.partitions).toEqual([LAST]);
+    expect(stale.reasons).toEqual({ [LAST]: ['replay requested by `checkpoint reset`'] });
+    expect(stale.message).toContain(`except ${LAST} (frozen or locked: a routine run leaves them alone; backfill them explicitly)`);
+
+    // Unlocked, the next run replays it and the checkpoint is clean again.
+    expect(cli(dir, ['unlock', 'order_facts', '--from', LAST, '--to', LAST, '--reason', 'audit done']).code).toBe(0);
+    expect(cli(dir, ['run']).code).toBe(0);
+    expect(validate().report.findings).toEqual([]);
+  });
+
+  it('refuses what has no meaning: a source, a plain model, a value of the wrong type, a reset without --to', async () => {
     // A source says plainly that it is not an incremental model, then how sources are loaded.
     const source = cli(dir, ['checkpoint', 'reset', 'orders', '--to', '5', '--reason', 'x', '--dry-run']);
     expect(source.code).toBe(2);
@@ -367,6 +400,17 @@ describe('incremental checkpoints survive reprocessing history', () => {
     const badType = cli(dir, ['checkpoint', 'reset', 'order_facts', '--to', 'yesterday', '--reason', 'x', '--dry-run']);
     expect(badType.code).toBe(2);
     expect(badType.stderr).toMatch(/not a value of order_facts\.order_id \(BIGINT\)/);
+    // A fraction is not rounded into the integer cursor (DuckDB would cast '….5' to the next id), with or without --dry-run.
+    const state = await snapshotState(dir);
+    const max = maxOrderId();
+    for (const flag of ['--dry-run', '--yes']) {
+      const fraction = cli(dir, ['checkpoint', 'reset', 'order_facts', '--to', `${max - 10}.5`, '--reason', 'x', flag]);
+      expect(fraction.code, fraction.stdout).toBe(2);
+      expect(fraction.stderr).toMatch(new RegExp(`^error: --to '${max - 10}\\.5' is not a value of order_facts\\.order_id \\(BIGINT\\): a whole number is expected`, 'm'));
+    }
+    expect(await snapshotState(dir)).toEqual(state);
+    const whole = cliJson<ResetEffect>(dir, ['checkpoint', 'reset', 'order_facts', '--to', `${max - 10}.0`, '--reason', 'x', '--dry-run']);
+    expect(whole.to).toBe(String(max - 10));
     const noTo = cli(dir, ['checkpoint', 'reset', 'order_facts', '--reason', 'x', '--dry-run']);
     expect(noTo.code).toBe(2);
     expect(noTo.stderr).toMatch(/--to/);

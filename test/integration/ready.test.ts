@@ -61,6 +61,7 @@ describe.each(testEngines(inject('pgUrl')))('ready ($kind)', (engine) => {
         partition: LATE,
         missing: false,
         changes: [{ upstream: 'orders', partition: LATE, from: 1, to: 2 }],
+        replay_requested: false,
         via: [],
         protected_from_run: null,
       });

@@ -58,6 +58,9 @@ describe('schema check', () => {
     expect(report.files.find((f: { file: string }) => f.file === FILES.v3csv).ok).toBe(true);
     expect(report.versions.map((v: { files: number }) => v.files)).toEqual([1, 0, 1]);
     expect(r.stderr).toContain('1 of 2 file(s) do not map onto the current schema of orders: data/v1-bad.csv');
+    // Its shape matched version 1: there is no suggested history entry to point at, its values are what is wrong.
+    expect(r.stderr).toMatch(/^hint: fix the files \(each file's error or failures say what is wrong\)/m);
+    expect(r.stderr).not.toContain('suggestion');
     expect(await snapshotState(dir)).toEqual(state);
   });
 
@@ -68,6 +71,7 @@ describe('schema check', () => {
     expect(r.stdout).toContain('data/odd.csv: data/odd.csv matches no schema version of orders');
     expect(r.stdout).toContain('suggested history entry:');
     expect(r.stdout).toContain('currency: "CAST(NULL AS VARCHAR)"');
+    expect(r.stderr).toMatch(/^hint: declare the missing shape under schema.history \(see the suggestion above\)/m);
     const json = JSON.parse(cli(dir, ['schema', 'check', 'orders', 'data/odd.csv', '--json']).stdout);
     expect(json.files[0].version).toBeNull();
     expect(json.files[0].diff.missing.map((c: { name: string }) => c.name)).toContain('customer_id');

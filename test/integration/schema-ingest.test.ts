@@ -1,7 +1,7 @@
 // Failure mode 4: history no longer matches the current schema. Files in older shapes are matched to
 // their declared version and adapted to the current schema in the engine; an unknown shape is
 // refused (exit 2) with the difference and a suggested adapter, and nothing is written.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingest } from '../../src/execute/ingest.js';
@@ -94,13 +94,30 @@ describe('ingesting files of older schema versions', () => {
     expect(r.stderr).toContain('missing customer_id BIGINT');
     expect(r.stderr).toContain('extra cust BIGINT');
     expect(r.stderr).toContain('mistyped amount_cents (VARCHAR, expected BIGINT)');
-    // The suggested history entry renames cust and casts the text amount.
+    // The suggested history entry renames cust and reads the text amount by name: ingest casts it and
+    // refuses a fraction, where CAST(amount_cents AS BIGINT) would round '12.5' to 13 without a word.
     expect(r.stderr).toContain('customer_id: "cust"');
-    expect(r.stderr).toContain('amount_cents: "CAST(amount_cents AS BIGINT)"');
+    expect(r.stderr).toContain('amount_cents: "amount_cents"');
+    expect(r.stderr).not.toContain('CAST(amount_cents');
     expect(r.stderr).toContain('columns: { order_id: BIGINT, cust: BIGINT, amount_cents: VARCHAR, currency: VARCHAR, order_date: DATE }');
     // The CLI contract: one error line and one hint line, the suggestion inline (YAML flow style).
     expect(r.stderr.trim().split('\n').map((l) => l.split(':')[0])).toEqual(['error', 'hint']);
     expect(await snapshotState(dir)).toEqual(before);
+
+    // Pasted into the project file as it is, the suggestion loads the file; a fraction is refused, not rounded.
+    const suggestion = /add under datasets\.orders\.schema\.history \(replace any CAST\(NULL …\) with a default\): (- \{.*\})$/m.exec(r.stderr)![1];
+    const pasted = path.join(newDir(), 'evolution');
+    await writeSchemaProject(pasted, SCHEMA_YAML.replace('      history:\n', `      history:\n        ${suggestion}\n`), {});
+    cpSync(odd, path.join(pasted, 'data', 'odd-2025-01-06.parquet'));
+    const loaded = cli(pasted, ['ingest', 'orders', 'data/odd-2025-01-06.parquet']);
+    expect(loaded.code, loaded.stderr).toBe(0);
+    expect((await liveOrders(pasted)).map((o) => [o.order_id, o.customer_id, o.amount_cents])).toEqual([[9, 108, 1000]]);
+    await writeParquet(path.join(pasted, 'data', 'odd-2025-01-07.parquet'), `SELECT 10::BIGINT AS order_id, 108::BIGINT AS cust, '12.5' AS amount_cents, 'USD' AS currency, DATE '2025-01-07' AS order_date`);
+    const pastedBefore = await snapshotState(pasted);
+    const fraction = cli(pasted, ['ingest', 'orders', 'data/odd-2025-01-07.parquet']);
+    expect(fraction.code).toBe(2);
+    expect(fraction.stderr).toContain('amount_cents is not an integer: 12.5');
+    expect(await snapshotState(pasted)).toEqual(pastedBefore);
   });
 
   it('--schema-version forces a version and refuses a file that does not have its shape', async () => {

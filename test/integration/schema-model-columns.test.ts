@@ -50,6 +50,19 @@ describe('on_schema_change: add_columns', () => {
     expect(await snapshotState(dir)).toEqual(before);
   });
 
+  it('columns in another order name both orders, changing nothing', async () => {
+    writeFileSync(path.join(dir, 'models', 'daily.sql'), `SELECT count(*) AS orders, order_date AS day ${WINDOW.replace('GROUP BY 1', 'GROUP BY order_date')}`);
+    const before = await snapshotState(dir);
+    const r = backfill(dir);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain('daily: the output of models/daily.sql no longer matches the live table: columns are in a different order: the live table has day, orders; the output orders, day');
+    // A dry run refuses it too; with --json its one object on stdout is that error, not a plan that looks fine beside exit 4.
+    const dry = cli(dir, ['backfill', 'daily', '--from', '2025-01-03', '--to', '2025-01-04', '--dry-run', '--json']);
+    expect(dry.code).toBe(4);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ error: { code: 'VALIDATION', exit_code: 4 } });
+    expect(await snapshotState(dir)).toEqual(before);
+  });
+
   it('a new column at the end is added to the live table inside the publish, and audited', async () => {
     writeFileSync(path.join(dir, 'models', 'daily.sql'), WIDER_SQL);
     const r = backfill(dir);

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { Command } from 'commander';
-import { backfill, planBackfill, preflight, requireReason, run } from '../../api/operations.js';
+import { backfill, planBackfill, planRun, preflight, requireReason, run } from '../../api/operations.js';
 import { getDataset, type Project } from '../../config/project.js';
 import { usageError } from '../../errors.js';
 import { scaffoldShopExample } from '../../example/shop.js';
@@ -19,6 +19,7 @@ import type { GlobalOptions } from '../context.js';
 import { enqueuePlan } from '../../workers/enqueue.js';
 import { requireMultiWriter } from '../../workers/multi-writer.js';
 import { requirePool } from '../../scheduler/pools.js';
+import { blockingGuards } from '../../plan/types.js';
 
 interface WriteFlags {
   reason?: string;
@@ -115,11 +116,13 @@ export function registerCoreCommands(program: Command): void {
           print(renderResult(result));
           // A late file for an old day is the usual case: say what it made stale and what to type next.
           // Models never built are not stale, only missing (a first load): `run` builds them anyway.
-          const readers = result.status === 'published' && result.published.length ? await builtModels(ws, modelsReading(ws.project, source)) : [];
+          const built = result.status === 'published' && result.published.length ? await builtModels(ws, modelsReading(ws.project, source)) : [];
+          const readers = built.length ? await plannedByRun(ws, built) : [];
           // Only new partitions (a new day): what reads them is not stale, it is still to be built.
           const restated = result.published.some((p) => p.version_before !== null);
           if (readers.length && restated) print(`Models that read ${source} are stale now where they read the changed partitions (${readers.join(', ')}): \`tidemark run\` rebuilds exactly those; \`tidemark run --dry-run\` lists them first.`);
           else if (readers.length) print(`Models that read ${source} have partitions to build for the new ones (${readers.join(', ')}): \`tidemark run\` builds them; \`tidemark run --dry-run\` lists them first.`);
+          else if (built.length) print(`No model that reads ${source} has a partition to build or rebuild for them: a model partition exists only where every dataset it reads has data, and \`tidemark run\` leaves frozen and locked partitions alone.`);
           if (result.superseded.length) print(`Dismissed failed run(s) ${result.superseded.join(', ')}: the files they failed on were corrected and ingested again.`);
         }
       }),
@@ -206,12 +209,20 @@ export function registerCoreCommands(program: Command): void {
         if (wait !== null && !f.dryRun) plan = await waitForConflictingRuns(() => planBackfill(ws, request), plan, { timeoutMs: wait, events: ws.events });
         const shown = perBatch ? `${renderPlan(plan)}\n${publishPerBatchNote()}` : renderPlan(plan);
         if (f.dryRun) {
-          if (g.json) printJson(planJson(plan));
-          else print(shown);
           // Everything the real run checks before writing, so a dry run cannot pass what the run refuses.
+          // With --json, model SQL that would fail is checked before the plan is printed, as `plan --json`
+          // does: the error object is then the one answer, not a clean-looking plan beside exit 4. A plan
+          // refused by a guard is still printed: its guards say why.
+          if (g.json) {
+            if (!blockingGuards(plan).length) await preflight(ws, plan);
+            printJson(planJson(plan));
+            assertNoBlockingGuards(plan);
+            return;
+          }
+          print(shown);
           assertNoBlockingGuards(plan);
           await preflight(ws, plan);
-          if (!g.json) print('Dry run: nothing was written.');
+          print('Dry run: nothing was written.');
           return;
         }
         assertNoBlockingGuards(plan);
@@ -238,6 +249,16 @@ function modelsReading(project: Project, dataset: string): string[] {
     if (ds.kind === 'model' && ds.upstream.some((u) => reading.has(u.dataset))) reading.add(name);
   }
   return project.order.filter((n) => n !== dataset && reading.has(n));
+}
+
+/**
+ * Those of `models` that the next `tidemark run` builds or rebuilds partitions of: its real plan, so the
+ * ingest names no model that has no partition for the new data (one that also reads a dataset with no
+ * data for that day) and none whose stale partitions are frozen or locked.
+ */
+async function plannedByRun(ws: import('../../workspace.js').Workspace, models: string[]): Promise<string[]> {
+  const planned = new Set((await planRun(ws)).tasks.map((t) => t.dataset));
+  return models.filter((m) => planned.has(m));
 }
 
 async function builtModels(ws: import('../../workspace.js').Workspace, models: string[]): Promise<string[]> {

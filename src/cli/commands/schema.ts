@@ -25,12 +25,21 @@ export function registerSchemaCommands(program: Command): void {
         if (!report.ok) {
           const bad = report.files.filter((f) => !f.ok);
           throw new TidemarkError('CHECK_FAILED', `${bad.length} of ${report.files.length} file(s) do not map onto the current schema of ${source}: ${bad[0].file}${bad.length > 1 ? ', …' : ''}`, {
-            hint: 'declare the missing shape under schema.history (see the suggestion above), or fix the files',
+            hint: checkFailedHint(bad, Boolean(g.json)),
           });
         }
       }),
     );
   for (const cmd of schema.commands) cmd.exitOverride();
+}
+
+/**
+ * Only a file of unknown shape comes with a suggested history entry; a file that matched a version but
+ * has values that do not cast, or that cannot be read, is fixed otherwise (its line says what is wrong).
+ */
+function checkFailedHint(bad: SchemaCheckReport['files'], json: boolean): string {
+  if (bad.some((f) => f.suggestion)) return `declare the missing shape under schema.history (see ${json ? 'each file\'s suggestion' : 'the suggestion above'}), or fix the files`;
+  return `fix the files (${json ? 'each file\'s error or failures say' : 'each is named above with'} what is wrong), or declare in schema.history how their values are read`;
 }
 
 function liveTableLine(r: SchemaCheckReport): string {
