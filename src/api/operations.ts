@@ -27,7 +27,7 @@ import { staleThroughReads } from '../plan/stale-cause.js';
 import { isUpToDate, rememberIfUpToDate, upToDateKey } from '../plan/up-to-date.js';
 import type { Plan } from '../plan/types.js';
 import { loadPartitions, type PartitionRecord } from '../state/partitions.js';
-import { listFailedTasks, listUnchangedTasks, recentRuns, type RunHeader, type RunRecord } from '../state/runs.js';
+import { listFailedAndUnchangedTasks, recentRuns, type RunHeader, type RunRecord } from '../state/runs.js';
 import { dismissSupersededRuns } from '../execute/run-superseded.js';
 import { AdmissionConflict } from '../workers/admission.js';
 import type { Workspace } from '../workspace.js';
@@ -138,18 +138,19 @@ async function partitionStateInputs(ws: Workspace, dataset?: string): Promise<Pa
   const records = await loadPartitions(engine, engine, dataset);
   const recent = await recentRuns(engine, engine, 20);
   const failedRuns = recent.filter((r) => r.status === 'failed');
-  const tasks = await listFailedTasks(engine, engine, failedRuns.map((r) => r.run_id));
+  // Only when a run failed: the failed tasks, and the unchanged ones of the other runs (dropConfirmedFailures).
+  const tasks = failedRuns.length ? await listFailedAndUnchangedTasks(engine, engine, recent.map((r) => r.run_id)) : [];
   const failed = new Map<string, Map<string, { run_id: string; at: string }>>();
   // Newest run first: a partition's entry is the latest failure.
   for (const r of failedRuns) {
     for (const t of tasks) {
-      if (t.run_id !== r.run_id) continue;
+      if (t.run_id !== r.run_id || t.status !== 'failed') continue;
       let m = failed.get(t.dataset);
       if (!m) failed.set(t.dataset, (m = new Map()));
       if (!m.has(t.partition)) m.set(t.partition, { run_id: r.run_id, at: r.updated_at });
     }
   }
-  if (failed.size) await dropConfirmedFailures(ws, recent, failed);
+  if (failed.size) dropConfirmedFailures(recent, tasks, failed);
   return { state, records, expected: expectedPartitions(ws.project, state.snapshot), recent, failed, throughReads: staleThroughReads(ws.project, state) };
 }
 
@@ -160,9 +161,10 @@ async function partitionStateInputs(ws: Workspace, dataset?: string): Promise<Pa
  * by another command (a narrower backfill, the one a refused restore names) stayed `failed`, and held
  * the dataset's watermark back, until someone cancelled the failed run.
  */
-async function dropConfirmedFailures(ws: Workspace, recent: RunHeader[], failed: Map<string, Map<string, { run_id: string; at: string }>>): Promise<void> {
+function dropConfirmedFailures(recent: RunHeader[], tasks: { run_id: string; dataset: string; partition: string; status: string }[], failed: Map<string, Map<string, { run_id: string; at: string }>>): void {
   const publishedAt = new Map(recent.flatMap((r) => (r.status !== 'failed' && r.published_at ? [[r.run_id, r.published_at] as const] : [])));
-  for (const t of await listUnchangedTasks(ws.engine, ws.engine, [...publishedAt.keys()])) {
+  for (const t of tasks) {
+    if (t.status !== 'unchanged' || !publishedAt.has(t.run_id)) continue;
     const failure = failed.get(t.dataset)?.get(t.partition);
     if (failure && publishedAt.get(t.run_id)! > failure.at) failed.get(t.dataset)!.delete(t.partition);
   }

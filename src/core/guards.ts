@@ -17,7 +17,8 @@ export type GuardCode =
   | 'DEPENDENTS_LEFT_STALE'
   | 'RESTORED_STALE'
   | 'RANGE_WIDENED'
-  | 'TO_FIRST_HOUR';
+  | 'TO_FIRST_HOUR'
+  | 'ADDS_COLUMNS';
 
 export interface Guard {
   code: GuardCode;

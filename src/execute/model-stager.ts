@@ -14,6 +14,7 @@ import type { ColumnInfo, Connection, Db, Engine } from '../engines/engine.js';
 import { Mutex } from '../engines/mutex.js';
 import { TidemarkError } from '../errors.js';
 import type { Plan, PlannedTask } from '../plan/types.js';
+import { addNotice, columnsAddedNotice } from '../plan/columns-added.js';
 import { checkpointLiteral } from '../state/checkpoints.js';
 import { loadPartitionVersions, loadPartitionVersionsOf, type Inputs } from '../state/partitions.js';
 import { listTasks, markTasksComputed, updateTask, type TaskRecord } from '../state/runs.js';
@@ -42,7 +43,10 @@ export const modelStager: Stager = {
       if (!refs) continue; // an upstream is built by this same run; checked when staging is prepared
       const sql = renderModelSql(ws.engine, ws.project, model, first.partition, (d) => refs.get(d)!);
       const liveColumns = await live(name);
-      described.set(name, { output: await describeModel(ws.engine, ws.engine, model, sql, liveColumns), live: liveColumns });
+      const output = await describeModel(ws.engine, ws.engine, model, sql, liveColumns);
+      described.set(name, { output, live: liveColumns });
+      const gained = liveColumns && !sameColumns(liveColumns, output) ? addedColumns(liveColumns, output) : null;
+      if (gained?.length) addNotice(plan, columnsAddedNotice(model.name, model.sqlFile, gained, plan.tasks.filter((t) => t.dataset === name).map((t) => t.partition)));
     }
     describedAgainstLive.set(plan, described);
   },

@@ -170,23 +170,14 @@ export async function listTasks(db: Db, engine: Engine, runId: string): Promise<
   return rows.map(taskFromRow);
 }
 
-/** The failed tasks of some runs (which partitions each run failed on), in one statement. */
-export async function listFailedTasks(db: Db, engine: Engine, runIds: string[]): Promise<Pick<TaskRecord, 'run_id' | 'dataset' | 'partition'>[]> {
-  if (!runIds.length) return [];
-  return db.query(
-    `SELECT run_id, dataset, partition FROM ${stateTable(engine, 'tasks')} WHERE status = 'failed' AND run_id IN (${runIds.map((_, i) => `$${i + 1}`).join(', ')})`,
-    runIds,
-  );
-}
-
 /**
- * The tasks of some runs that found their partition already holding what they computed (status
- * `unchanged`), in one statement: such a run confirmed the partition without publishing a version.
+ * The failed and the unchanged tasks of some runs, in one statement: the partitions each run failed
+ * on, and those it found already holding what it computed (it confirmed them without publishing a version).
  */
-export async function listUnchangedTasks(db: Db, engine: Engine, runIds: string[]): Promise<Pick<TaskRecord, 'run_id' | 'dataset' | 'partition'>[]> {
+export async function listFailedAndUnchangedTasks(db: Db, engine: Engine, runIds: string[]): Promise<Pick<TaskRecord, 'run_id' | 'dataset' | 'partition' | 'status'>[]> {
   if (!runIds.length) return [];
   return db.query(
-    `SELECT run_id, dataset, partition FROM ${stateTable(engine, 'tasks')} WHERE status = 'unchanged' AND run_id IN (${runIds.map((_, i) => `$${i + 1}`).join(', ')})`,
+    `SELECT run_id, dataset, partition, status FROM ${stateTable(engine, 'tasks')} WHERE status IN ('failed', 'unchanged') AND run_id IN (${runIds.map((_, i) => `$${i + 1}`).join(', ')})`,
     runIds,
   );
 }

@@ -63,12 +63,33 @@ describe('on_schema_change: add_columns', () => {
     expect(await snapshotState(dir)).toEqual(before);
   });
 
+  it('the plan says a new column at the end will be added, before anything is written (plan, dry runs, the backfill)', async () => {
+    writeFileSync(path.join(dir, 'models', 'daily.sql'), WIDER_SQL);
+    const before = await snapshotState(dir);
+    const notice = {
+      code: 'ADDS_COLUMNS',
+      dataset: 'daily',
+      partitions: ['2025-01-03', '2025-01-04'],
+      message: expect.stringContaining('daily: models/daily.sql returns 1 new column(s) at the end (cents HUGEINT); on_schema_change: add_columns adds them to the live table'),
+      blocking: false,
+    };
+    const range = ['daily', '--from', '2025-01-03', '--to', '2025-01-04'];
+    expect(cliJson(dir, ['plan', ...range]).guards).toEqual([expect.objectContaining(notice)]);
+    expect(cliJson(dir, ['backfill', ...range, '--dry-run']).guards).toEqual([expect.objectContaining(notice)]);
+    const human = cli(dir, ['backfill', ...range, '--dry-run']);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/Guards:\n.*daily: models\/daily\.sql returns 1 new column\(s\) at the end \(cents HUGEINT\)/);
+    expect(human.stdout).toContain('Dry run: nothing was written.');
+    expect(await snapshotState(dir)).toEqual(before);
+  });
+
   it('a new column at the end is added to the live table inside the publish, and audited', async () => {
     writeFileSync(path.join(dir, 'models', 'daily.sql'), WIDER_SQL);
     const r = backfill(dir);
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(result.published.map((p: { partition: string }) => p.partition)).toEqual(['2025-01-03', '2025-01-04']);
+    expect(result.notices.map((n: { code: string }) => n.code)).toEqual(['ADDS_COLUMNS']);
     await withWorkspace(dir, async (ws) => {
       expect((await ws.engine.columns('main', 'daily'))!.map((c) => `${c.name} ${c.type}`)).toEqual(['day DATE', 'orders BIGINT', 'cents HUGEINT']);
       // The history table holds the replaced rows with the new column empty.

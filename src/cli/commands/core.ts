@@ -207,26 +207,25 @@ export function registerCoreCommands(program: Command): void {
         let plan = await planBackfill(ws, request);
         const wait = waitMs(g);
         if (wait !== null && !f.dryRun) plan = await waitForConflictingRuns(() => planBackfill(ws, request), plan, { timeoutMs: wait, events: ws.events });
-        const shown = perBatch ? `${renderPlan(plan)}\n${publishPerBatchNote()}` : renderPlan(plan);
+        const shown = () => (perBatch ? `${renderPlan(plan)}\n${publishPerBatchNote()}` : renderPlan(plan));
+        // Everything the run checks before writing (model SQL, its output against the live table), checked
+        // before the plan is shown, so the plan shows what that finds (a model gaining columns) and a dry
+        // run cannot pass what the run refuses. A plan refused by a guard needs no check: its guards say why.
+        const checked = blockingGuards(plan).length ? null : await preflight(ws, plan).then(() => null, (error: unknown) => ({ error }));
         if (f.dryRun) {
-          // Everything the real run checks before writing, so a dry run cannot pass what the run refuses.
-          // With --json, model SQL that would fail is checked before the plan is printed, as `plan --json`
-          // does: the error object is then the one answer, not a clean-looking plan beside exit 4. A plan
-          // refused by a guard is still printed: its guards say why.
-          if (g.json) {
-            if (!blockingGuards(plan).length) await preflight(ws, plan);
-            printJson(planJson(plan));
-            assertNoBlockingGuards(plan);
-            return;
-          }
-          print(shown);
+          // With --json, a failing check's error object is the one answer, not a clean-looking plan beside
+          // exit 4 (as `plan --json`); a person sees the plan, then why it would fail.
+          if (checked && g.json) throw checked.error;
+          if (g.json) printJson(planJson(plan));
+          else print(shown());
           assertNoBlockingGuards(plan);
-          await preflight(ws, plan);
-          print('Dry run: nothing was written.');
+          if (checked) throw checked.error;
+          if (!g.json) print('Dry run: nothing was written.');
           return;
         }
         assertNoBlockingGuards(plan);
-        showPlan(g.json ? null : shown);
+        if (checked) throw checked.error;
+        showPlan(g.json ? null : shown());
         await confirm(perBatch ? `Backfill ${plan.tasks.length} partition(s), publishing each batch as it is computed?` : `Backfill ${plan.tasks.length} partition(s)?`, f.yes);
         if (f.detach) {
           const queued = await enqueuePlan(ws, plan, opts);
