@@ -8,29 +8,20 @@
  * A real HTTP server on 127.0.0.1 in this process; the CLI runs as a subprocess (cliAsync).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtShop, cleanup, cliAsync, requireBuild } from '../helpers/project.js';
+import { startRecordingServer, type RecordingServer } from '../helpers/recording-server.js';
 
 describe('a run that changes nothing a webhook follows (DuckDB)', () => {
   let dir: string;
-  let server: Server;
-  const received: { type: string; run_id: string; datasets: string[]; partitions: unknown[] }[] = [];
+  let server: RecordingServer;
+  const received = () => server.requests.map((r) => JSON.parse(r.body) as { type: string; run_id: string; partitions: { dataset: string }[] });
 
   beforeAll(async () => {
     requireBuild();
-    server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        received.push(JSON.parse(body));
-        res.writeHead(200).end('ok');
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`;
+    server = await startRecordingServer();
+    const url = `${server.base}/events`;
     dir = await builtShop();
     const file = path.join(dir, 'tidemark.yaml');
     const yaml = readFileSync(file, 'utf8').replace('    sql: models/daily_revenue.sql\n', '    sql: models/daily_revenue.sql\n    consumers: [dashboard, marker]\n');
@@ -38,7 +29,7 @@ describe('a run that changes nothing a webhook follows (DuckDB)', () => {
   });
 
   afterAll(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await server.close();
     cleanup(dir);
   });
 
@@ -49,9 +40,9 @@ describe('a run that changes nothing a webhook follows (DuckDB)', () => {
     expect(result.published).toEqual([]);
     expect(result.unchanged).toBe(3);
 
-    const heard = received.filter((e) => e.run_id === result.run_id);
+    const heard = received().filter((e) => e.run_id === result.run_id);
     expect(heard.map((e) => e.type)).toEqual(['run.started', 'run.published']);
-    expect(heard[1].partitions.filter((p) => (p as { dataset: string }).dataset === 'daily_revenue')).toEqual([]);
+    expect(heard[1].partitions.filter((p) => p.dataset === 'daily_revenue')).toEqual([]);
 
     const runs = JSON.parse((await cliAsync(dir, ['runs', '--json'])).stdout) as { run_id: string; status: string }[];
     expect(runs.find((x) => x.run_id === result.run_id)?.status).toBe('complete');

@@ -7,31 +7,24 @@
  * A real HTTP server on 127.0.0.1 in this process; the CLI runs as a subprocess (cliAsync).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyOrdersFix, builtShop, cleanup, cliAsync, requireBuild } from '../helpers/project.js';
+import { startRecordingServer, type RecordedRequest, type RecordingServer } from '../helpers/recording-server.js';
 
 describe('a webhook answering with a redirect (DuckDB)', () => {
   let dir: string;
-  let server: Server;
+  let server: RecordingServer;
   let base: string;
-  const requests: { method: string; url: string; body: string }[] = [];
+  let requests: RecordedRequest[];
 
   beforeAll(async () => {
     requireBuild();
-    server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        requests.push({ method: req.method ?? '', url: req.url ?? '', body });
-        if (req.url === '/invalidate') res.writeHead(302, { location: '/invalidate/' }).end();
-        else res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
-      });
+    server = await startRecordingServer((req, res) => {
+      if (req.url === '/invalidate') res.writeHead(302, { location: '/invalidate/' }).end();
+      else res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ base, requests } = server);
     dir = await builtShop();
     applyOrdersFix(dir, ['2026-03-01']); // the backfill then publishes a change: its run.published has a recipient
     const file = path.join(dir, 'tidemark.yaml');
@@ -40,7 +33,7 @@ describe('a webhook answering with a redirect (DuckDB)', () => {
   });
 
   afterAll(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await server.close();
     cleanup(dir);
   });
 
