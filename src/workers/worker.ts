@@ -19,6 +19,7 @@ import type { RunContext } from '../execute/run-context.js';
 import type { Workspace } from '../workspace.js';
 import { claimNextTask, ensurePoolSlots, poolsByPriority, releaseSlot, unclaimTask, type ClaimedTask } from './claim.js';
 import { computeClaimedTask } from './compute.js';
+import { abortableSleep } from './abortable-sleep.js';
 import { activeWorkerRuns, failRun, finishCancelled, publishIfComplete } from './finish.js';
 import { extendLeases, leaseMs as defaultLeaseMs, MAX_ATTEMPTS, reclaimExpiredTasks } from './lease.js';
 import { requireMultiWriter } from './multi-writer.js';
@@ -79,10 +80,7 @@ export async function runWorker(ws: Workspace, options: WorkerOptions = {}): Pro
   const stop = () => (stopping = true);
   options.signal?.addEventListener('abort', stop);
   if (options.signal?.aborted) stop();
-  const sleep = (ms: number) => new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    options.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-  });
+  const sleep = (ms: number) => abortableSleep(ms, options.signal);
 
   const heartbeat = setInterval(() => void extendLeases(engine, engine, id, leaseMs).catch((e) => log(`heartbeat failed: ${coerceError(e).message}`)), Math.max(30, Math.floor(leaseMs / 3)));
   heartbeat.unref();
