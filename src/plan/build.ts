@@ -335,14 +335,19 @@ export function conflictGuards(tasks: PlannedTask[], state: PlanningState): Guar
     if (!entry) byRun.set(key, (entry = { dataset: t.dataset, partitions: [], pid: run.pid, kind: run.kind }));
     entry.partitions.push(t.partition);
   }
-  return [...byRun].map(([key, e]) => ({
-    code: 'RUN_CONFLICT' as const,
-    dataset: e.dataset,
-    partitions: e.partitions,
-    message: `${e.dataset}: ${listKeys(e.partitions)} held by ${e.kind} run ${key.split('\0')[0]} (pid ${e.pid}) in flight`,
-    hint: 'wait for it (tidemark runs), or retry with --wait',
-    blocking: true,
-  }));
+  return [...byRun].map(([key, e]) => {
+    const runId = key.split('\0')[0];
+    // A run queued by `backfill --detach` has no process to name: whichever workers claim its tasks compute it.
+    const holder = e.pid === null ? 'queued for workers' : `pid ${e.pid}`;
+    return {
+      code: 'RUN_CONFLICT' as const,
+      dataset: e.dataset,
+      partitions: e.partitions,
+      message: `${e.dataset}: ${listKeys(e.partitions)} held by ${e.kind} run ${runId} (${holder}) in flight`,
+      hint: e.pid === null ? `wait for it (tidemark wait ${runId}), or retry with --wait` : 'wait for it (tidemark runs), or retry with --wait',
+      blocking: true,
+    };
+  });
 }
 
 function finish(kind: RunKind, targets: string[], tasks: PlannedTask[], guards: Guard[], state: PlanningState, request: Record<string, unknown>): Plan {

@@ -243,6 +243,10 @@ describe('tidemark worker', () => {
     // The queued run holds its partitions for as long as it waits: a one-process backfill is refused too.
     const inProcess = await cli(p, second);
     expect(inProcess.code).toBe(3);
+    // A queued run has no process: the refusal says who computes it and how to follow it, not "pid null".
+    expect(inProcess.stderr).toContain(`held by backfill run ${queuedId} (queued for workers) in flight`);
+    expect(inProcess.stderr).toContain(`hint: wait for it (tidemark wait ${queuedId}), or retry with --wait`);
+    expect(inProcess.stderr).not.toContain('pid null');
     // Cancelled while still queued, it holds nothing any more.
     const cancel = await cli(p, ['cancel', queuedId, '--json']);
     expect(JSON.parse(cancel.stdout)).toMatchObject({ run_id: queuedId, status: 'cancelled' });
