@@ -6,6 +6,7 @@
  * Staging is prepared before the run exists, so a worker can never claim a task whose staging table
  * is not there yet; the run is admitted (admission.ts) in the transaction that creates it.
  */
+import { computeHash } from '../config/compute-hash.js';
 import { getModel } from '../config/project.js';
 import { releasePause, requestPause } from '../consumers/pause.js';
 import { TidemarkError, coerceError } from '../errors.js';
@@ -59,6 +60,7 @@ export async function enqueuePlan(ws: Workspace, plan: Plan, options: RunOptions
       targets: plan.targets,
       options: { allowEmpty: options.allowEmpty, allowShrink: options.allowShrink },
       config_hash: project.configHash,
+      compute_hash: computeHash(project),
     };
     // No pid: the run belongs to no process; workers compute it (src/plan/snapshot.ts).
     await createRun(ws, plan, { runId, status: 'queued', reason, pool, pid: null, record });

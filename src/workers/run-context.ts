@@ -3,6 +3,7 @@
  * the state store (the run row, its tasks and its staging tables), since the process that planned it
  * is gone. Audit records name the run's own actor and command, not the worker's.
  */
+import { computeHash } from '../config/compute-hash.js';
 import { PARTITION_COLUMN } from '../core/identifiers.js';
 import { TidemarkError } from '../errors.js';
 import type { RunContext } from '../execute/run-context.js';
@@ -19,8 +20,10 @@ export interface QueuedPlanRecord {
   reasons: TaskReason[];
   targets: string[];
   options: { allowEmpty?: boolean; allowShrink?: boolean };
-  /** The project (tidemark.yaml and model SQL) the run was planned with: workers must compute the same. */
+  /** The project's files (tidemark.yaml and model SQL) as they were when the run was queued. */
   config_hash: string;
+  /** What that project computes (src/config/compute-hash.ts): workers must compute the same. Absent on runs queued before it was recorded. */
+  compute_hash?: string;
 }
 
 export async function loadRunContext(ws: Workspace, runId: string): Promise<{ ctx: RunContext; run: RunRecord }> {
@@ -28,10 +31,11 @@ export async function loadRunContext(ws: Workspace, runId: string): Promise<{ ct
   const run = await getRun(engine, engine, runId);
   if (!run) throw new TidemarkError('NOT_FOUND', `no run '${runId}'`);
   const stored = run.plan as QueuedPlanRecord;
-  if (stored.config_hash && stored.config_hash !== ws.project.configHash) {
+  const queuedWithOther = stored.compute_hash ? stored.compute_hash !== computeHash(ws.project) : stored.config_hash && stored.config_hash !== ws.project.configHash;
+  if (queuedWithOther) {
     // Computing with other model SQL than the plan's would publish something nobody planned.
     throw new TidemarkError('CONFIG', `run ${runId} was queued with a different version of the project (tidemark.yaml or model SQL) than this worker's`, {
-      hint: 'run workers from the same project version as the one that queued the run (restart them after a deploy)',
+      hint: `run workers from the same project version as the one that queued the run (restart them after a deploy), or cancel it (tidemark cancel ${runId}) and queue it again`,
     });
   }
   const tasks: PlannedTask[] = (await listTasks(engine, engine, runId)).map((t) => ({

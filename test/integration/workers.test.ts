@@ -224,6 +224,34 @@ describe('tidemark worker', () => {
     await assertEqualsSingleProcessRun(p);
   });
 
+  it.skipIf(skip)(title('a queued run is computed after its pool slots are raised (as the README advises), refused after its model SQL changed'), async () => {
+    const p = await shopOnPostgres('workers_edit', 1);
+    const config = path.join(p.dir, 'tidemark.yaml');
+    const runId = await detach(p);
+    // Adding workers: the backfill pool gets more slots (and a comment saying why) while the run waits.
+    const text = await readFile(config, 'utf8');
+    const raised = text.replace('backfill: { slots: 1, priority: 1 }', 'backfill: { slots: 3, priority: 1 } # three workers now');
+    expect(raised).not.toBe(text);
+    await writeFile(config, raised);
+    const worker = await cli(p, ['worker', '--drain']);
+    expect(worker.code, worker.stderr).toBe(0);
+    const [done] = await stateRows<{ status: string }>(p, (t) => `SELECT status FROM ${t('runs')} WHERE run_id = $1`, [runId]);
+    expect(done.status).toBe('complete');
+    await assertNoDuplicates(p);
+
+    // Another model SQL than the one planned with: the worker refuses the run and leaves it queued.
+    const second = await detach(p);
+    const sqlFile = path.join(p.dir, 'models', 'daily_revenue.sql');
+    await writeFile(sqlFile, (await readFile(sqlFile, 'utf8')).replace("WHERE o.status = 'paid'", "WHERE o.status IN ('paid', 'refunded')"));
+    const refused = await cli(p, ['worker', '--drain']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`run ${second} was queued with a different version of the project`);
+    expect(refused.stderr).toContain(`tidemark cancel ${second}`);
+    const [still] = await stateRows<{ status: string; n: number }>(p, (t) => `SELECT r.status, (SELECT count(*) FROM ${t('tasks')} WHERE run_id = r.run_id AND status <> 'pending') AS n FROM ${t('runs')} r WHERE run_id = $1`, [second]);
+    expect(still.status).toBe('queued');
+    expect(Number(still.n)).toBe(0);
+  });
+
   it.skipIf(skip)(title('overlapping backfills from two processes: one proceeds, the other is refused (exit 3), never interleaved'), async () => {
     const p = await shopOnPostgres('workers_overlap');
     await inProject(p, async (ws) => {
