@@ -10,7 +10,7 @@
  */
 import { CommanderError, type Command } from 'commander';
 import { TidemarkError } from '../errors.js';
-import type { Project } from '../config/project.js';
+import { incrementalModelsHint, type Project } from '../config/project.js';
 
 const raisedBy = new WeakMap<CommanderError, Command>();
 
@@ -74,12 +74,7 @@ function candidates(argument: string, command: Command, project: () => Project |
   const p = project();
   if (!p) return undefined;
   const all = [...p.datasets.values()];
-  if (command.parent?.name() === 'checkpoint') {
-    const incremental = all.filter((d) => d.kind === 'model' && d.incremental).map((d) => d.name);
-    return incremental.length
-      ? `incremental models in this project: ${incremental.join(', ')}`
-      : 'no model in this project is incremental: checkpoints exist only for models with incremental: { cursor: COLUMN }';
-  }
+  if (command.parent?.name() === 'checkpoint') return incrementalModelsHint(p);
   const names = (argument === 'source' ? all.filter((d) => d.kind === 'source') : all).map((d) => d.name);
   if (!names.length) return `this project declares no ${argument === 'source' ? 'sources' : 'datasets'} yet`;
   return `${argument === 'source' ? 'sources' : 'datasets'} in this project: ${names.join(', ')}`;

@@ -99,6 +99,20 @@ describe('usage errors', () => {
     expect(lines(r, 'hint:')[0]).toBe('hint: no model in this project is incremental: checkpoints exist only for models with incremental: { cursor: COLUMN }');
   });
 
+  it('checkpoint on a dataset without a checkpoint names the incremental models: an unknown one, a source, a plain model', async () => {
+    const before = await snapshotState(dir);
+    const unknown = cli(dir, ['checkpoint', 'validate', 'order_id', '--json']);
+    expect(unknown.code).toBe(2);
+    expect(JSON.parse(unknown.stdout).error).toMatchObject({ code: 'UNKNOWN_DATASET', hint: 'incremental models in this project: order_ids' });
+    const source = cli(dir, ['checkpoint', 'reset', 'orders', '--to', '5', '--reason', 'x', '--yes']);
+    expect(source.code).toBe(2);
+    expect(lines(source, 'hint:').at(-1)).toBe('hint: incremental models in this project: order_ids');
+    const model = cli(dir, ['checkpoint', 'show', 'daily_revenue']);
+    expect(model.code).toBe(2);
+    expect(lines(model, 'hint:')).toEqual(['hint: declare incremental: { cursor: COLUMN } on daily_revenue in tidemark.yaml', 'hint: incremental models in this project: order_ids']);
+    expect(await snapshotState(dir)).toEqual(before);
+  });
+
   it('outside any project the hint is the usage alone', () => {
     const empty = tempDir();
     const r = cli(empty, ['partitions']);
