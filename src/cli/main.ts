@@ -50,10 +50,30 @@ export function buildProgram(): Command {
   // Usage errors are reported by main() as every error is (src/cli/usage-errors.ts).
   silenceCommander(program);
   program.hook('preAction', (_program, command) => {
+    refuseSwallowedFlags(command);
     checkGlobalOptions(command);
     refuseReadOnlyWhereUnkept(command);
   });
   return program;
+}
+
+/**
+ * Commander gives a value-taking option the next word even when it is another of the command's flags:
+ * `backfill … --reason --dry-run --yes` would publish for real with the reason "--dry-run", the dry run
+ * asked for swallowed. A value that is a flag this command knows, or any `--word`, is refused before anything
+ * runs (no reason, actor, date or value is spelt that way; `--to -5` is still a value).
+ */
+function refuseSwallowedFlags(command: Command): void {
+  const flags = new Set<string>();
+  for (let c: Command | null = command; c; c = c.parent) for (const o of c.options) for (const f of [o.long, o.short]) if (f) flags.add(f);
+  flags.add('--help').add('-h');
+  for (let c: Command | null = command; c; c = c.parent) {
+    for (const o of c.options) {
+      const value: unknown = c.getOptionValue(o.attributeName());
+      if (typeof value !== 'string' || !(flags.has(value) || /^--[a-z][a-z0-9-]*$/i.test(value))) continue;
+      throw usageError(`${o.long} has no value: it took the next flag, ${value}, as its value`, `give ${o.long} its value (${o.flags}) before ${value}`);
+    }
+  }
 }
 
 /**

@@ -1,7 +1,8 @@
 // Commander's own usage errors (a missing argument, an unknown option or command, a command group typed
 // alone) through the real CLI: exit 2, one `error:` line, `hint:` lines that say what to type — for a
 // missing dataset the datasets the command takes (`checkpoint …`: the incremental models) — and with
-// --json one JSON error object on stdout, as every other error has. Nothing is written.
+// --json one JSON error object on stdout, as every other error has. Nothing is written. An option's value
+// that is one of the command's flags (`--reason --dry-run`) is refused the same way.
 import { appendFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +71,15 @@ const CASES: { name: string; args: string[]; error: RegExp; hints: RegExp[] }[] 
   },
   { name: 'a mistyped command', args: ['chekpoint', 'validate', 'order_ids'], error: /^error: unknown command 'chekpoint'$/, hints: [/^hint: did you mean checkpoint\?$/, /^hint: tidemark --help lists the commands$/] },
   { name: 'an option without its value', args: ['plan', 'daily_revenue', '--to', '2026-03-02', '--from'], error: /option '--from <date>' argument missing/, hints: [/^hint: usage: tidemark plan/] },
+  // commander hands a value-taking option the next word even when it is a flag: the dry run asked for
+  // would otherwise have been swallowed as the reason, and the backfill published for real.
+  {
+    name: 'a flag swallowed as --reason',
+    args: ['backfill', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', '--dry-run', '--yes'],
+    error: /^error: --reason has no value: it took the next flag, --dry-run, as its value$/,
+    hints: [/^hint: give --reason its value \(--reason <text>\) before --dry-run$/],
+  },
+  { name: 'a flag swallowed as --actor', args: ['lock', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'x', '--actor', '--yes'], error: /^error: --actor has no value: it took the next flag, --yes/, hints: [/^hint: give --actor its value/] },
   { name: 'a command group alone', args: ['checkpoint'], error: /^error: tidemark checkpoint needs a subcommand: show, validate, reset$/, hints: [/^hint: e\.g\. tidemark checkpoint show --help$/] },
 ];
 
