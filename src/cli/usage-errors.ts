@@ -43,12 +43,16 @@ export function isRequestedExit(error: CommanderError): boolean {
  */
 export function usageErrorFrom(error: CommanderError, command: Command | undefined, project: () => Project | undefined): TidemarkError {
   const path = command ? commandPath(command) : 'tidemark';
-  const usage = command && command.parent ? `usage: ${path} ${command.usage()} (${path} --help for every option)` : 'tidemark --help lists the commands';
+  const subcommands = command?.commands.map((c) => c.name()).filter((n) => n !== 'help') ?? [];
+  const usage = !command?.parent
+    ? 'tidemark --help lists the commands'
+    : subcommands.length
+      ? `${path} takes a subcommand: ${subcommands.join(', ')} (${path} --help)`
+      : `usage: ${path} ${command.usage()} (${path} --help for every option)`;
   if (error.code === 'commander.help') {
     // A command group typed alone (`tidemark checkpoint`): commander has printed its help on stderr.
-    const subs = command?.commands.map((c) => c.name()).filter((n) => n !== 'help') ?? [];
-    const message = command?.parent ? `${path} needs a subcommand: ${subs.join(', ')}` : `tidemark needs a command`;
-    return new TidemarkError('USAGE', message, { hint: command?.parent ? `e.g. ${path} ${subs[0]} --help` : usage });
+    const message = command?.parent ? `${path} needs a subcommand: ${subcommands.join(', ')}` : `tidemark needs a command`;
+    return new TidemarkError('USAGE', message, { hint: command?.parent ? `e.g. ${path} ${subcommands[0]} --help` : usage });
   }
   const [first, ...rest] = error.message.split('\n');
   const message = first.replace(/^error: /, '');

@@ -80,6 +80,7 @@ const CASES: { name: string; args: string[]; error: RegExp; hints: RegExp[] }[] 
     hints: [/^hint: give --reason its value \(--reason <text>\) before --dry-run$/],
   },
   { name: 'a flag swallowed as --actor', args: ['lock', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'x', '--actor', '--yes'], error: /^error: --actor has no value: it took the next flag, --yes/, hints: [/^hint: give --actor its value/] },
+  { name: 'a mistyped subcommand', args: ['checkpoint', 'valdate', 'order_ids'], error: /^error: unknown command 'valdate'$/, hints: [/^hint: did you mean validate\?$/, /^hint: tidemark checkpoint takes a subcommand: show, validate, reset \(tidemark checkpoint --help\)$/] },
   { name: 'a command group alone', args: ['checkpoint'], error: /^error: tidemark checkpoint needs a subcommand: show, validate, reset$/, hints: [/^hint: e\.g\. tidemark checkpoint show --help$/] },
 ];
 
