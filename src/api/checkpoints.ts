@@ -16,7 +16,7 @@
  *   await run(ws);
  * }
  */
-import { getDataset, getModel, type ModelSpec } from '../config/project.js';
+import { getModel, incrementalModelNames, incrementalModelsHint, type ModelSpec } from '../config/project.js';
 import { typeFamily } from '../config/types.js';
 import type { Db, Engine } from '../engines/engine.js';
 import { TidemarkError } from '../errors.js';
@@ -224,16 +224,24 @@ export async function resetCheckpoint(ws: Workspace, request: ResetRequest & { r
 }
 
 function incrementalModel(ws: Workspace, dataset: string): ModelSpec {
+  // Every refusal names the datasets that do have a checkpoint, if any: the one meant is usually among them.
+  const spec = ws.project.datasets.get(dataset);
+  if (!spec) throw new TidemarkError('UNKNOWN_DATASET', `unknown dataset '${dataset}'`, { hint: incrementalModelsHint(ws.project) });
+  const candidates = incrementalModelNames(ws.project).length ? `\n${incrementalModelsHint(ws.project)}` : '';
   // A source first says what it is not (getModel would talk of rebuilding, which nobody asked for).
-  if (getDataset(ws.project, dataset).kind === 'source') {
+  if (spec.kind === 'source') {
     throw new TidemarkError('USAGE', `${dataset} is a source, not an incremental model: it has no checkpoint (checkpoints exist only for models with incremental:)`, {
       dataset,
-      hint: `a source is loaded with \`tidemark ingest ${dataset} FILE…\`: a changed file replaces exactly the rows it contributed, so there is no mark to move`,
+      hint: `a source is loaded with \`tidemark ingest ${dataset} FILE…\`: a changed file replaces exactly the rows it contributed, so there is no mark to move${candidates}`,
     });
   }
-  const model = getModel(ws.project, dataset);
-  cursorColumnOf(model);
-  return model;
+  if (!spec.incremental) {
+    throw new TidemarkError('USAGE', `${dataset} is not an incremental model: it has no checkpoint`, {
+      dataset,
+      hint: `declare incremental: { cursor: COLUMN } on ${dataset} in tidemark.yaml${candidates}`,
+    });
+  }
+  return getModel(ws.project, dataset);
 }
 
 async function view(db: Db, engine: Engine, model: ModelSpec): Promise<CheckpointView> {

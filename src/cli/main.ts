@@ -4,6 +4,8 @@
  * stdout: src/cli/report-error.ts); stacks only with --debug.
  */
 import { Command, CommanderError } from 'commander';
+import { loadProject } from '../config/load.js';
+import type { Project } from '../config/project.js';
 import { TIDEMARK_VERSION } from '../version.js';
 import { usageError } from '../errors.js';
 import { registerCoreCommands } from './commands/core.js';
@@ -21,6 +23,7 @@ import { registerSchemaCommands } from './commands/schema.js';
 import { registerWorkerCommands } from './commands/worker.js';
 import { registerCheckpointCommands } from './commands/checkpoint.js';
 import { registerDedupeCommands } from './commands/dedupe.js';
+import { failedCommand, isRequestedExit, silenceCommander, usageErrorFrom } from './usage-errors.js';
 
 export function buildProgram(): Command {
   const program = new Command('tidemark')
@@ -31,9 +34,7 @@ export function buildProgram(): Command {
     .option('--actor <name>', 'who is acting (default: $TIDEMARK_ACTOR, else the OS user)')
     .option('--wait [seconds]', 'wait for a project held by another process instead of failing')
     .option('--read-only', 'open the DuckDB file read-only (as when it cannot be written): read commands work, write commands are refused')
-    .option('--debug', 'print stack traces')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .option('--debug', 'print stack traces');
   registerCoreCommands(program);
   registerInspectCommands(program);
   registerDedupeCommands(program);
@@ -46,12 +47,33 @@ export function buildProgram(): Command {
   registerSchemaCommands(program);
   registerWorkerCommands(program);
   registerCheckpointCommands(program);
-  for (const cmd of program.commands) cmd.exitOverride();
+  // Usage errors are reported by main() as every error is (src/cli/usage-errors.ts).
+  silenceCommander(program);
   program.hook('preAction', (_program, command) => {
+    refuseSwallowedFlags(command);
     checkGlobalOptions(command);
     refuseReadOnlyWhereUnkept(command);
   });
   return program;
+}
+
+/**
+ * Commander gives a value-taking option the next word even when it is another of the command's flags:
+ * `backfill … --reason --dry-run --yes` would publish for real with the reason "--dry-run", the dry run
+ * asked for swallowed. A value that is a flag this command knows, or any `--word`, is refused before anything
+ * runs (no reason, actor, date or value is spelt that way; `--to -5` is still a value).
+ */
+function refuseSwallowedFlags(command: Command): void {
+  const flags = new Set<string>();
+  for (let c: Command | null = command; c; c = c.parent) for (const o of c.options) for (const f of [o.long, o.short]) if (f) flags.add(f);
+  flags.add('--help').add('-h');
+  for (let c: Command | null = command; c; c = c.parent) {
+    for (const o of c.options) {
+      const value: unknown = c.getOptionValue(o.attributeName());
+      if (typeof value !== 'string' || !(flags.has(value) || /^--[a-z][a-z0-9-]*$/i.test(value))) continue;
+      throw usageError(`${o.long} has no value: it took the next flag, ${value}, as its value`, `give ${o.long} its value (${o.flags}) before ${value}`);
+    }
+  }
 }
 
 /**
@@ -109,16 +131,23 @@ export async function main(argv: string[]): Promise<number> {
     if (delegated !== null) return delegated;
     await program.parseAsync(argv);
     return 0;
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      // Commander already printed its own "error: …" line.
-      return error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2;
-    }
+  } catch (caught) {
+    if (caught instanceof CommanderError && isRequestedExit(caught)) return 0;
+    const error = caught instanceof CommanderError ? usageErrorFrom(caught, failedCommand(caught), () => projectOf(program)) : caught;
     // Commands handed to `tidemark serve` report theirs there (src/server/hosted.ts); this is a local one.
     return reportError(error, argv, {
       stdout: (text) => void process.stdout.write(text),
       stderr: (text) => void process.stderr.write(text),
       stdoutUsed: stdoutWritten(),
     });
+  }
+}
+
+/** The project a usage error's hint names datasets of, if there is one that loads (nothing is opened). */
+function projectOf(program: Command): Project | undefined {
+  try {
+    return loadProject((program.opts() as { project?: string }).project ?? process.cwd());
+  } catch {
+    return undefined;
   }
 }

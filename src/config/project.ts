@@ -106,6 +106,18 @@ function unknownDataset(project: Project, name: string): Error {
   });
 }
 
+export function incrementalModelNames(project: Project): string[] {
+  return [...project.datasets.values()].filter((d) => d.kind === 'model' && d.incremental).map((d) => d.name);
+}
+
+/** Names the models with `incremental:`, the only datasets with a checkpoint: for the hints of `checkpoint …`. */
+export function incrementalModelsHint(project: Project): string {
+  const names = incrementalModelNames(project);
+  return names.length
+    ? `incremental models in this project: ${names.join(', ')}`
+    : 'no model in this project is incremental: checkpoints exist only for models with incremental: { cursor: COLUMN }';
+}
+
 /** Datasets that read `name` directly (with their mapping). */
 export function directDependents(project: Project, name: string): { dataset: ModelSpec; lookback: number }[] {
   const out: { dataset: ModelSpec; lookback: number }[] = [];

@@ -8,6 +8,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Command } from 'commander';
 import { CommanderError } from 'commander';
 import { reportError } from '../cli/report-error.js';
+import { failedCommand, isRequestedExit, usageErrorFrom } from '../cli/usage-errors.js';
 import { EventBus, type TidemarkEvent } from '../events.js';
 import type { Workspace } from '../workspace.js';
 import { checkProjectUnchanged } from './config-drift.js';
@@ -64,11 +65,10 @@ export async function runHostedCommand(ws: Workspace, request: CommandRequest, s
     await storage.run({ workspace, command, stdout, stderr: sink.stderr }, () => program.parseAsync(['node', 'tidemark', ...request.argv]));
     return 0;
   } catch (error) {
-    if (error instanceof CommanderError) {
-      return error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2;
-    }
+    if (error instanceof CommanderError && isRequestedExit(error)) return 0;
+    const reported = error instanceof CommanderError ? usageErrorFrom(error, failedCommand(error), () => ws.project) : error;
     // As the CLI reports it (the client prints stdout and stderr as they come), with the project's secrets redacted.
-    return reportError(error, request.argv, { stdout: sink.stdout, stderr: sink.stderr, stdoutUsed, redact: ws.redact });
+    return reportError(reported, request.argv, { stdout: sink.stdout, stderr: sink.stderr, stdoutUsed, redact: ws.redact });
   } finally {
     off();
   }

@@ -55,6 +55,20 @@ describe('tidemark serve: a second server, an edited project, API errors (DuckDB
     expect(r.stderr).toContain(`error: ${out.error.message}\n`);
   });
 
+  it('reports a usage error of a command handed to it as a local one does: error, hints, the JSON object (--json)', () => {
+    const r = cli(dir, ['ingest', '--json']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toEqual({
+      error: {
+        code: 'USAGE',
+        message: "missing required argument 'source'",
+        hint: 'sources in this project: orders, fx_rates\nusage: tidemark ingest [options] <source> <files...> (tidemark ingest --help for every option)',
+        exit_code: 2,
+      },
+    });
+    expect(r.stderr).toContain("error: missing required argument 'source'\nhint: sources in this project: orders, fx_rates\n");
+  });
+
   it('counts an ingest handed to it as done in its live picture (an ingest reports no task one by one)', async () => {
     const files = writeOrdersFix(dir, ['2026-03-05', '2026-03-06']);
     const ingest = cli(dir, ['ingest', 'orders', ...files, '--json']);

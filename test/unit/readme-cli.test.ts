@@ -285,7 +285,7 @@ describe('the README command-line checker', () => {
     ['tidemark consumers redelivr --dead', /unknown command/],
     ['tidemark audit lineage daily_revenue', /--partition/],
     ['tidemark diff --dataset daily_revenue', /missing required argument 'run'/],
-    ['tidemark backfill daily_revenue --from 2026-03-01 --to 2026-03-07 --reason --yes', /--reason takes a value/],
+    ['tidemark backfill daily_revenue --from 2026-03-01 --to 2026-03-07 --reason --yes', /--reason (takes a value|has no value)/],
     ['tidemark changes daily_revenue --since', /argument missing/],
     ['tidemark checkpoint', /not a complete command/],
     ['tidemark <command> [--project DIR] [--verbose]', /--verbose is not a global option/],
