@@ -60,17 +60,24 @@ export function buildProgram(): Command {
 /**
  * Commander gives a value-taking option the next word even when it is another of the command's flags:
  * `backfill … --reason --dry-run --yes` would publish for real with the reason "--dry-run", the dry run
- * asked for swallowed. A value that is a flag this command knows, or any `--word`, is refused before anything
- * runs (no reason, actor, date or value is spelt that way; `--to -5` is still a value).
+ * asked for swallowed. A value that is a flag this command knows, or any `--word`, given as the next
+ * word is refused before anything runs (no reason, actor, date or value is spelt that way; `--to -5` is
+ * still a value). Written as one word, `--reason=--json` says the value is meant: the console passes
+ * what a user typed that way.
  */
 function refuseSwallowedFlags(command: Command): void {
   const flags = new Set<string>();
   for (let c: Command | null = command; c; c = c.parent) for (const o of c.options) for (const f of [o.long, o.short]) if (f) flags.add(f);
   flags.add('--help').add('-h');
+  let root = command;
+  while (root.parent) root = root.parent;
+  const raw = (root as unknown as { rawArgs: string[] }).rawArgs;
+  const asNextWord = (names: (string | undefined)[], value: string) => raw.some((word, i) => names.includes(word) && raw[i + 1] === value);
   for (let c: Command | null = command; c; c = c.parent) {
     for (const o of c.options) {
       const value: unknown = c.getOptionValue(o.attributeName());
       if (typeof value !== 'string' || !(flags.has(value) || /^--[a-z][a-z0-9-]*$/i.test(value))) continue;
+      if (!asNextWord([o.long, o.short], value)) continue;
       throw usageError(`${o.long} has no value: it took the next flag, ${value}, as its value`, `give ${o.long} its value (${o.flags}) before ${value}`);
     }
   }

@@ -132,6 +132,14 @@ describe('usage errors', () => {
     expect(r.stderr).toBe("error: missing required argument 'dataset'\nhint: usage: tidemark partitions [options] <dataset> (tidemark partitions --help for every option)\n");
   });
 
+  it('a value that looks like a flag is taken when written as one word with its option (--reason=--hotfix): meant, as the console passes what was typed', async () => {
+    const r = cli(dir, ['lock', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--reason=--hotfix', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const trail = JSON.parse(cli(dir, ['audit', 'log', '--dataset', 'daily_revenue', '--json']).stdout) as { action: string; reason: string }[];
+    expect(trail.at(-1)).toMatchObject({ action: 'lock', reason: '--hotfix' });
+    expect(cli(dir, ['unlock', 'daily_revenue', '--from', '2026-03-01', '--to', '2026-03-02', '--reason', 'undo', '--json']).code).toBe(0);
+  });
+
   it('--help and --version still exit 0 on stdout', () => {
     expect(cli(dir, ['checkpoint', 'validate', '--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining('Usage: tidemark checkpoint validate'), stderr: '' });
     expect(cli(dir, ['--version'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^\d+\.\d+\.\d+\n$/) });
