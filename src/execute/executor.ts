@@ -26,6 +26,7 @@ import { copyReplacedRowsAhead } from './history-copy.js';
 import { publishRun, publishedByRun, type DatasetSchemaChange, type PublishKind, type PublishPrepare, type PublishedPartition } from './publish.js';
 import { PUBLISH_MODES, type InternalRunOptions, type RunContext, type RunOptions } from './run-context.js';
 import { runKeyOf } from './run-key.js';
+import { assertRunNumbers } from './run-numbers.js';
 import { dropStaging } from './staging.js';
 import { settleInterruptedPublishes, type InterruptedPublish } from './interrupted-publishes.js';
 import { problemCodesOf } from './problem-codes.js';
@@ -107,6 +108,7 @@ export function assertNoBlockingGuards(plan: Plan): void {
 export async function executePlan(ws: Workspace, plan: Plan, options: InternalRunOptions, stager: Stager): Promise<RunResult> {
   // The reason lands in runs, versions and the audit record: secrets never do (DESIGN.md).
   options = { ...options, reason: ws.redact(options.reason) };
+  assertRunNumbers(options);
   const perBatch = publishPerBatch(plan, options, stager);
   assertNoBlockingGuards(plan);
   // Checked before anything is written: an unknown pool must not leave a failed run behind.
