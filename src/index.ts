@@ -122,7 +122,8 @@ export type { WaitOptions } from './workers/wait.js';
 export type { RunRecord, RunStatus } from './state/runs.js';
 /**
  * `tidemark cancel RUN` when the project's DuckDB file is held by another process (openWorkspace
- * throws LOCKED): `requestCancelByMarker(loadProject(dir), runId)` asks the holder to stop between tasks.
+ * throws LOCKED, its `details.holder_run_id` the run): `requestCancelByMarker(loadProject(dir), runId)` asks
+ * the holder to stop between tasks.
  */
 export { requestCancelByMarker } from './scheduler/cancel.js';
 
