@@ -3,9 +3,11 @@
  * server-sent events, and tests.
  */
 import { EventEmitter } from 'node:events';
+import type { RunKind } from './plan/types.js';
 
 export type TidemarkEvent =
-  | { type: 'run.started'; run_id: string; kind: string; tasks: number; resumed: number }
+  /** `resumed`: the run of an earlier attempt of this command (failed, cancelled or interrupted) goes on, reusing what it computed. */
+  | { type: 'run.started'; run_id: string; kind: RunKind; tasks: number; resumed: boolean }
   | { type: 'task.started'; run_id: string; dataset: string; partition: string }
   | { type: 'task.finished'; run_id: string; dataset: string; partition: string; status: 'computed' | 'skipped' | 'reused' | 'failed'; rows?: number }
   | { type: 'run.publishing'; run_id: string }

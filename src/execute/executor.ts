@@ -145,7 +145,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: InternalRu
   if (announced) await deliverRunStarted(ws, plan, runId);
   const ctx: RunContext = { ws, runId, plan, options, columns: new Map(), staged: new Map(), newRun: !resumable };
   if (perBatch) ctx.publishBatch = serialPublisher(ctx, stager);
-  ws.events.emit({ type: 'run.started', run_id: runId, kind: plan.kind, tasks: plan.tasks.length, resumed: resumable ? 1 : 0 });
+  ws.events.emit({ type: 'run.started', run_id: runId, kind: plan.kind, tasks: plan.tasks.length, resumed: resumable !== null });
 
   let counts: { reused: number; skipped: number };
   let result;
