@@ -3,6 +3,7 @@
  * server-sent events, and tests.
  */
 import { EventEmitter } from 'node:events';
+import type { ErrorCode } from './errors.js';
 import type { RunKind } from './plan/types.js';
 
 export type TidemarkEvent =
@@ -14,7 +15,11 @@ export type TidemarkEvent =
   /** A publish transaction of the run has done all its work: what follows is its commit (until then, a stop leaves nothing of it). */
   | { type: 'run.committing'; run_id: string }
   | { type: 'run.published'; run_id: string; published: number; unchanged: number }
-  | { type: 'run.failed'; run_id: string; error: string }
+  /**
+   * The run stopped without publishing all it planned. `code` tells a failure from a stop that is not
+   * one: CANCELLED (a cancel was asked), WINDOW_CLOSED (it resumes when its run window opens).
+   */
+  | { type: 'run.failed'; run_id: string; error: string; code: ErrorCode }
   | { type: 'run.paused'; run_id: string; reason: string }
   | { type: 'log'; message: string };
 

@@ -174,7 +174,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: InternalRu
     // (plan/snapshot.ts), as an interrupted run, until it resumes.
     else if (err.code === 'WINDOW_CLOSED') await setRunStatus(engine, engine, runId, 'computing', { pid: null }).catch(() => undefined);
     else await markFailed(ws, runId, err).catch(() => undefined);
-    ws.events.emit({ type: 'run.failed', run_id: runId, error: err.message });
+    ws.events.emit({ type: 'run.failed', run_id: runId, error: err.message, code: err.code });
     // The failed run exists now: re-issuing the command resumes it, `cancel` ends it, and the error
     // names it (`run_id` in --json) so a script need not look it up. An error that already says which
     // run it is about (a window that closed before this run started names none) keeps that.
