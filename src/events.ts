@@ -3,16 +3,23 @@
  * server-sent events, and tests.
  */
 import { EventEmitter } from 'node:events';
+import type { ErrorCode } from './errors.js';
+import type { RunKind } from './plan/types.js';
 
 export type TidemarkEvent =
-  | { type: 'run.started'; run_id: string; kind: string; tasks: number; resumed: number }
+  /** `resumed`: the run of an earlier attempt of this command (failed, cancelled or interrupted) goes on, reusing what it computed. */
+  | { type: 'run.started'; run_id: string; kind: RunKind; tasks: number; resumed: boolean }
   | { type: 'task.started'; run_id: string; dataset: string; partition: string }
   | { type: 'task.finished'; run_id: string; dataset: string; partition: string; status: 'computed' | 'skipped' | 'reused' | 'failed'; rows?: number }
   | { type: 'run.publishing'; run_id: string }
   /** A publish transaction of the run has done all its work: what follows is its commit (until then, a stop leaves nothing of it). */
   | { type: 'run.committing'; run_id: string }
   | { type: 'run.published'; run_id: string; published: number; unchanged: number }
-  | { type: 'run.failed'; run_id: string; error: string }
+  /**
+   * The run stopped without publishing all it planned. `code` tells a failure from a stop that is not
+   * one: CANCELLED (a cancel was asked), WINDOW_CLOSED (it resumes when its run window opens).
+   */
+  | { type: 'run.failed'; run_id: string; error: string; code: ErrorCode }
   | { type: 'run.paused'; run_id: string; reason: string }
   | { type: 'log'; message: string };
 

@@ -80,7 +80,10 @@ export type { DroppedHistoryCopies, DroppedStaging, RemovedVersion } from './api
 export { auditLog, exportAudit, lineage, verifyAudit, type AuditExport, type AuditLogQuery, type LineageEntry, type UpstreamVersion } from './api/audit.js';
 export { verifyData, type DataVerdict, type DataVerifyRequest, type DatasetDataSummary, type PartitionDrift, type UnauditedState, type UnpublishedRows } from './api/audit-data.js';
 export type { SealedState } from './api/audit-sealed.js';
-/** Verifies an exported chain (e.g. the lines of `exportAudit`) without a workspace. */
+/**
+ * Verifies an exported chain without a workspace: the records of `exportAudit` (its `lines` but the
+ * last, parsed), with the last line's `head` as `{ head }`.
+ */
 export { verifyAuditChain, type AuditRecord, type AuditRecordBody, type ChainProblem, type ChainVerdict, type StoredAuditRecord } from './audit/chain.js';
 
 // --- changes ---------------------------------------------------------------------------------
@@ -119,7 +122,8 @@ export type { WaitOptions } from './workers/wait.js';
 export type { RunRecord, RunStatus } from './state/runs.js';
 /**
  * `tidemark cancel RUN` when the project's DuckDB file is held by another process (openWorkspace
- * throws LOCKED): `requestCancelByMarker(loadProject(dir), runId)` asks the holder to stop between tasks.
+ * throws LOCKED, its `details.holder_run_id` the run): `requestCancelByMarker(loadProject(dir), runId)` asks
+ * the holder to stop between tasks.
  */
 export { requestCancelByMarker } from './scheduler/cancel.js';
 

@@ -263,7 +263,10 @@ function describeHolder(project: Project, error: TidemarkError, waitedMs: number
       : isServe
         ? `${wait}; then start tidemark serve, and commands from other terminals are handed to it`
         : `${wait}, or run \`tidemark serve\` so commands are handed to one process`;
-  return new TidemarkError('LOCKED', `the project's DuckDB file is held by another Tidemark process: ${whoHolds(project, error)}${waited}`, { ...error.details, hint });
+  // The holder's command and run, as data: a caller in another process that wants that run stopped
+  // (requestCancelByMarker) should not have to parse them out of the message.
+  const named = holder ? { holder_command: holder.command, ...(holder.run_id ? { holder_run_id: holder.run_id } : {}) } : {};
+  return new TidemarkError('LOCKED', `the project's DuckDB file is held by another Tidemark process: ${whoHolds(project, error)}${waited}`, { ...error.details, ...named, hint });
 }
 
 /**

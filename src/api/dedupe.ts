@@ -20,6 +20,7 @@ import { nowIso } from '../state/json.js';
 import { liveTable, stagingTable, stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
 import { storedColumnsOf, userColumns } from './version-content.js';
+import { assertStillThePlan } from './confirmed-plan.js';
 import { requireReason } from './operations.js';
 
 export interface DuplicateReport {
@@ -118,7 +119,10 @@ export async function planDedupe(ws: Workspace, request: DedupeRequest): Promise
 
 export async function dedupe(ws: Workspace, request: DedupeRequest, options: RunOptions, confirmed?: Plan): Promise<RunResult> {
   requireReason(options.reason, 'dedupe');
-  const plan = confirmed ?? (await planDedupe(ws, request)).plan;
+  const { plan: fresh } = await planDedupe(ws, request);
+  // A plan reviewed earlier is executed only while it is still the plan (confirmed-plan.ts).
+  if (confirmed) assertStillThePlan(confirmed, fresh);
+  const plan = confirmed ?? fresh;
   if (!plan.tasks.length) throw new TidemarkError('NOT_FOUND', `${request.dataset} has no duplicate keys: nothing to repair`);
   return executePlan(ws, plan, options, dedupeStager);
 }

@@ -13,6 +13,7 @@
 import { oneStatement } from '../config/model-sql.js';
 import { getDataset } from '../config/project.js';
 import { completeness, type Completeness } from './completeness.js';
+import { assertStillThePlan } from './confirmed-plan.js';
 import { runsAwaitingConsumers, type AwaitingRun } from './consumers.js';
 import { frozenPartitions, lockedPartitions, recentPartitions } from '../core/guards.js';
 import { sortKeys } from '../core/grain.js';
@@ -81,11 +82,15 @@ export async function run(ws: Workspace, request: RunRequest = {}, options: Part
 /** Plans a `run` may make when runs in flight keep taking its partitions between plan and admission. */
 export const RUN_ADMISSION_ATTEMPTS = 3;
 
-/** Backfills a range; pass `plan` to execute exactly the plan a user already confirmed. */
+/**
+ * Backfills a range; pass `plan` to execute exactly the plan a user already confirmed (refused, with
+ * nothing written, when planning `request` again no longer gives that plan: confirmed-plan.ts).
+ */
 export async function backfill(ws: Workspace, request: BackfillRequest, options: RunOptions, confirmed?: Plan): Promise<RunResult> {
   requireReason(options.reason, 'backfill');
-  const plan = confirmed ?? (await planBackfill(ws, request));
-  return executePlan(ws, plan, options, modelStager);
+  const plan = await planBackfill(ws, request);
+  if (confirmed) assertStillThePlan(confirmed, plan);
+  return executePlan(ws, confirmed ?? plan, options, modelStager);
 }
 
 export function requireReason(reason: string | undefined, command: string): asserts reason is string {

@@ -23,6 +23,7 @@ import { planDatasets, type Plan, type PlannedTask } from '../plan/types.js';
 import { listVersions, type VersionRecord } from '../state/partitions.js';
 import { getRun } from '../state/runs.js';
 import type { Workspace } from '../workspace.js';
+import { assertStillThePlan } from './confirmed-plan.js';
 import { requireReason } from './operations.js';
 import { locationOf, removedByRetention, type LocatedVersion } from './version-content.js';
 
@@ -195,10 +196,16 @@ export async function planRestore(ws: Workspace, request: RestoreRequest): Promi
   return { plan, dataset: ds.name, sources, already_current: alreadyCurrent, not_restorable: notRestorable };
 }
 
-/** Restores; pass `confirmed` to execute exactly the plan a user already reviewed. */
+/**
+ * Restores; pass `confirmed` to execute exactly the plan a user already reviewed (refused, with
+ * nothing written, when planning `request` again no longer gives that plan: confirmed-plan.ts).
+ */
 export async function restore(ws: Workspace, request: RestoreRequest, options: RunOptions, confirmed?: RestorePlan): Promise<RestoreResult> {
   requireReason(options.reason, 'restore');
-  const planned = confirmed ?? (await planRestore(ws, request));
+  const fresh = await planRestore(ws, request);
+  // The versions each partition gets back travel in the plan's request, so they are compared too.
+  if (confirmed) assertStillThePlan(confirmed.plan, fresh.plan);
+  const planned = confirmed ?? fresh;
   const result = await executePlan(ws, planned.plan, options, restoreStager);
   const { plan: _plan, ...restore } = planned;
   return { ...result, restore };

@@ -8,6 +8,7 @@
  * pass it back as `opts.head` to detect truncation.
  */
 import { createHash } from 'node:crypto';
+import { TidemarkError } from '../errors.js';
 import { canonicalJson, canonicalJsonOfParsed } from './canonical.js';
 
 /** prev_hash of the first record. */
@@ -194,9 +195,11 @@ function short(hash: string): string {
  * (records appended after it was anchored) or GENESIS_HASH (anchored while empty); that is fine.
  *
  * An `ok` verdict's `head` is the last record's hash (GENESIS_HASH for an empty chain): export it.
- * Values no JSON column could hold (a bigint seq, say) make it throw rather than report tampering.
+ * Values no JSON column could hold (a bigint seq, say) make it throw (BAD_INPUT) rather than report
+ * tampering; so does an export's trailer line handed over as if it were the last record.
  */
 export function verifyAuditChain(records: (AuditRecord | StoredAuditRecord)[], opts: { head?: string } = {}): ChainVerdict {
+  refuseExportTrailer(records);
   const count = records.length;
   // Stored hash -> last index holding it (O(1) reorder and head checks).
   const indexOfHash = new Map<string, number>();
@@ -235,9 +238,11 @@ export function verifyAuditChain(records: (AuditRecord | StoredAuditRecord)[], o
       actual = recomputedHash(rec);
     } catch (err) {
       // Not tampering: the caller handed over values no JSON column could hold (e.g. a bigint seq).
-      throw new Error(
+      throw new TidemarkError(
+        'BAD_INPUT',
         `verifyAuditChain: cannot hash the record at position ${expected} (seq ${String(rec.seq)}): ` +
           (err instanceof Error ? err.message : String(err)),
+        { hint: 'pass the records as read back from JSON (the lines of an export, parsed) or from the audit table' },
         { cause: err },
       );
     }
@@ -294,4 +299,19 @@ export function verifyAuditChain(records: (AuditRecord | StoredAuditRecord)[], o
     first_seq: count === 0 ? null : records[0].seq,
     last_seq: lastSeq,
   };
+}
+
+/**
+ * `audit export` (exportAudit's `lines`) ends with `{"count":N,"head":"<hash>"}`, not a record. Parsed
+ * with the records and verified as one, it read as the last record "altered", a false alarm of
+ * tampering on an intact export: refused instead, with the way to use it (its head anchors the chain).
+ */
+function refuseExportTrailer(records: readonly unknown[]): void {
+  const last = records[records.length - 1];
+  if (typeof last !== 'object' || last === null || Array.isArray(last)) return;
+  const keys = Object.keys(last).sort();
+  if (keys.length !== 2 || keys[0] !== 'count' || keys[1] !== 'head') return;
+  throw new TidemarkError('BAD_INPUT', `verifyAuditChain: the last of the ${records.length} lines is an export's trailer {"count","head"}, not an audit record`, {
+    hint: 'verify the lines before it, and pass the trailer\'s head as { head }: that also tells a chain whose tail was cut off',
+  });
 }

@@ -26,6 +26,7 @@ import { copyReplacedRowsAhead } from './history-copy.js';
 import { publishRun, publishedByRun, type DatasetSchemaChange, type PublishKind, type PublishPrepare, type PublishedPartition } from './publish.js';
 import { PUBLISH_MODES, type InternalRunOptions, type RunContext, type RunOptions } from './run-context.js';
 import { runKeyOf } from './run-key.js';
+import { assertRunNumbers } from './run-numbers.js';
 import { dropStaging } from './staging.js';
 import { settleInterruptedPublishes, type InterruptedPublish } from './interrupted-publishes.js';
 import { problemCodesOf } from './problem-codes.js';
@@ -107,6 +108,7 @@ export function assertNoBlockingGuards(plan: Plan): void {
 export async function executePlan(ws: Workspace, plan: Plan, options: InternalRunOptions, stager: Stager): Promise<RunResult> {
   // The reason lands in runs, versions and the audit record: secrets never do (DESIGN.md).
   options = { ...options, reason: ws.redact(options.reason) };
+  assertRunNumbers(options);
   const perBatch = publishPerBatch(plan, options, stager);
   assertNoBlockingGuards(plan);
   // Checked before anything is written: an unknown pool must not leave a failed run behind.
@@ -143,7 +145,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: InternalRu
   if (announced) await deliverRunStarted(ws, plan, runId);
   const ctx: RunContext = { ws, runId, plan, options, columns: new Map(), staged: new Map(), newRun: !resumable };
   if (perBatch) ctx.publishBatch = serialPublisher(ctx, stager);
-  ws.events.emit({ type: 'run.started', run_id: runId, kind: plan.kind, tasks: plan.tasks.length, resumed: resumable ? 1 : 0 });
+  ws.events.emit({ type: 'run.started', run_id: runId, kind: plan.kind, tasks: plan.tasks.length, resumed: resumable !== null });
 
   let counts: { reused: number; skipped: number };
   let result;
@@ -172,7 +174,7 @@ export async function executePlan(ws: Workspace, plan: Plan, options: InternalRu
     // (plan/snapshot.ts), as an interrupted run, until it resumes.
     else if (err.code === 'WINDOW_CLOSED') await setRunStatus(engine, engine, runId, 'computing', { pid: null }).catch(() => undefined);
     else await markFailed(ws, runId, err).catch(() => undefined);
-    ws.events.emit({ type: 'run.failed', run_id: runId, error: err.message });
+    ws.events.emit({ type: 'run.failed', run_id: runId, error: err.message, code: err.code });
     // The failed run exists now: re-issuing the command resumes it, `cancel` ends it, and the error
     // names it (`run_id` in --json) so a script need not look it up. An error that already says which
     // run it is about (a window that closed before this run started names none) keeps that.

@@ -17,7 +17,6 @@ export interface RunOptions {
   reason: string;
   /** Default 'run'. */
   publish?: PublishMode;
-  yes?: boolean;
   dryRun?: boolean;
   maxParallel?: number;
   pool?: string;

@@ -18,7 +18,6 @@
  * answers (planResponse): what runs is what the user confirmed, and the plan shown instead keeps its
  * overrides (and, for a restore, what it restores).
  */
-import { createHash } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import * as z from 'zod';
 import { planBackfill, requireReason } from '../api/operations.js';
@@ -26,6 +25,7 @@ import { planRestore, type RestorePlan } from '../api/versions.js';
 import { planJson } from '../cli/render.js';
 import { refusalText, TidemarkError, usageError } from '../errors.js';
 import { resolveRange } from '../plan/build.js';
+import { planId } from '../plan/plan-id.js';
 import { blockingGuards, type Plan } from '../plan/types.js';
 import type { Workspace } from '../workspace.js';
 import { driftNotice } from './config-drift.js';
@@ -125,12 +125,6 @@ function actionOptions(body: { downstream?: boolean } & Partial<Record<OverrideF
   // --downstream is the form's own checkbox, not an override a plan asks for: sent whenever ticked.
   const downstream = body.downstream === true ? ['--downstream'] : [];
   return [...downstream, ...OVERRIDES_OF[action].filter((f) => body[f] === true).map(optionOf)];
-}
-
-/** The hash a confirmed plan is recognised by: which partitions, and which guards apply. */
-export function planId(plan: Plan): string {
-  const shape = { tasks: plan.tasks.map((t) => [t.dataset, t.partition]), guards: plan.guards.map((g) => [g.code, g.dataset, g.partitions, g.blocking]) };
-  return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
 }
 
 function describePlan(plan: Plan) {

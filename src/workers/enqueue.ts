@@ -20,6 +20,7 @@ import type { Workspace } from '../workspace.js';
 import { requireMultiWriter } from './multi-writer.js';
 import type { QueuedPlanRecord } from './run-context.js';
 import { requirePool } from '../scheduler/pools.js';
+import { requireReason } from '../api/operations.js';
 
 export interface QueuedRun {
   run_id: string | null;
@@ -31,6 +32,8 @@ export interface QueuedRun {
 export async function enqueuePlan(ws: Workspace, plan: Plan, options: RunOptions): Promise<QueuedRun> {
   const { engine, project } = ws;
   requireMultiWriter(engine, 'backfill --detach');
+  // The CLI asks for --reason before it plans; a library caller reaches here directly.
+  requireReason(options.reason, 'backfill');
   if (options.rate !== undefined || options.window !== undefined) {
     throw new TidemarkError('USAGE', '--rate and --window throttle one process; they do not apply to a detached run', {
       hint: 'limit a detached run with pool slots (pools: in tidemark.yaml, worker --pool), or run it without --detach',

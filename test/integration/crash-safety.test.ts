@@ -169,10 +169,10 @@ describe('a library caller that has not dispatched yet interrupted nothing', () 
     const ws = await openWorkspace(dir, { actor: 'lib', command: 'library' });
     try {
       const request = { dataset: 'daily_revenue', from: '2026-03-01', to: '2026-03-10', downstream: true };
-      const first = await backfill(ws, request, { reason: 'library fix', yes: true });
+      const first = await backfill(ws, request, { reason: 'library fix' });
       expect(first.status).toBe('published');
       // No dispatch(ws) between the two: the first run's publish event is still beyond the fan-out cursor.
-      const again = await backfill(ws, request, { reason: 'library fix', yes: true });
+      const again = await backfill(ws, request, { reason: 'library fix' });
       expect(again.published).toEqual([]);
       expect(again).not.toHaveProperty('already_published_by');
       const [{ status }] = await ws.engine.query<{ status: string }>(`SELECT status FROM tidemark.runs WHERE run_id = $1`, [first.run_id]);

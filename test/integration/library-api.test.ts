@@ -153,7 +153,7 @@ import { requireReason } from 'tidemark/dist/api/operations.js'; // MARK:deep
 
 const ws = await openWorkspace('.');
 const request: BackfillRequest = { dataset: 'daily_revenue', from: '2026-04-24', to: '2026-04-30' };
-await backfill(ws, request, { yes: true }); // MARK:reason
+await backfill(ws, request, { dryRun: true }); // MARK:reason
 await backfill(ws, { dataset: 'daily_revenue', from: '2026-04-24' }, { reason: 'x' }); // MARK:to
 void executePlan;
 void requireReason;

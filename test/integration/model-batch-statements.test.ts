@@ -60,7 +60,7 @@ describe.each(testEngines(inject('pgUrl')))('model batches with fewer statements
     const before = await snapshotState(dir);
     writeModel(dir, 'daily_orders', `${DAILY_ORDERS.trim()}\nUNION ALL SELECT CAST(NULL AS DATE) AS day, CAST(0 AS BIGINT) AS orders FROM {{ ref('orders') }} o WHERE o.order_date = {{ start }} AND {{ start }} = DATE '2026-01-05'\n`);
     const error = await withWorkspace(dir, (ws) =>
-      backfill(ws, { dataset: 'daily_orders', from: '2026-01-03', to: '2026-01-05' }, { reason: 'test', yes: true }).then(
+      backfill(ws, { dataset: 'daily_orders', from: '2026-01-03', to: '2026-01-05' }, { reason: 'test' }).then(
         () => null,
         (e: unknown) => e as TidemarkError,
       ),

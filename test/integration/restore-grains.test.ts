@@ -61,7 +61,7 @@ describe('restore and gc find history rows by window at the hour and month grain
       expect(v2.get(c.restored)!.version).toBe(2);
       expect(v2.get(c.restored)!.checksum).not.toBe(v1.get(c.restored)!.checksum);
 
-      await withWorkspace(dir, (ws) => restore(ws, { dataset: c.dataset, version: 1, from: c.restored, to: c.restored }, { reason: 'back', yes: true }));
+      await withWorkspace(dir, (ws) => restore(ws, { dataset: c.dataset, version: 1, from: c.restored, to: c.restored }, { reason: 'back' }));
       const now = await partitions(dir, c.dataset);
       expect(now.get(c.restored)).toEqual({ version: 3, rows: v1.get(c.restored)!.rows, checksum: v1.get(c.restored)!.checksum });
       for (const [partition, state] of v2) if (partition !== c.restored) expect(now.get(partition), partition).toEqual(state);
@@ -99,7 +99,7 @@ describe('restore and gc find history rows by window at the hour and month grain
     writeFileSync(file, csv(c.header, ['2,20,2025-02-01', '3,30,2025-02-10', '6,60,2025-02-20']));
     await withWorkspace(dir, (ws) => ingest(ws, c.dataset, [file], { reason: 'three rows' }));
     const before = await partitions(dir, c.dataset);
-    const refused = await withWorkspace(dir, (ws) => restore(ws, { dataset: c.dataset, version: 1, from: '2025-02-01', to: '2025-02-01' }, { reason: 'back', yes: true })).catch((e: unknown) => e);
+    const refused = await withWorkspace(dir, (ws) => restore(ws, { dataset: c.dataset, version: 1, from: '2025-02-01', to: '2025-02-01' }, { reason: 'back' })).catch((e: unknown) => e);
     expect(refused).toMatchObject({ code: 'VALIDATION', message: expect.stringMatching(/shrinks the partition from 3 to 1 rows/) });
     expect((refused as { hint: string }).hint).toBe(
       `nothing was published; a version is restored exactly as it was published: if the problem is intended, pass the flag it names; otherwise restore another version (\`tidemark history ${c.dataset} --partition 2025-02-01\` lists them)`,

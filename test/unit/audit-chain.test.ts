@@ -336,6 +336,17 @@ describe('verifyAuditChain', () => {
     const rs = copy(chain);
     (rs[2] as unknown as { seq: bigint }).seq = 3n;
     expect(() => verifyAuditChain(rs)).toThrow(/cannot hash the record at position 3 .*bigint/);
+    expect(() => verifyAuditChain(rs)).toThrow(expect.objectContaining({ name: 'TidemarkError', code: 'BAD_INPUT' }));
+  });
+
+  it("refuses an export's trailer line given as the last record, rather than calling an intact export altered", () => {
+    // What `audit export` writes (exportAudit's lines): the records, then {"count":N,"head":"<hash>"}.
+    const lines = [...chain.map((r) => canonicalJson(r)), canonicalJson({ head: HEAD, count: N })];
+    const parsed = lines.map((l) => JSON.parse(l) as AuditRecord);
+    expect(() => verifyAuditChain(parsed)).toThrow(expect.objectContaining({ name: 'TidemarkError', code: 'BAD_INPUT', message: expect.stringMatching(/trailer/) }));
+    // As the hint says: the lines before it, with its head.
+    const trailer = JSON.parse(lines[lines.length - 1]) as { head: string };
+    expect(verifyAuditChain(parsed.slice(0, -1), { head: trailer.head })).toMatchObject({ ok: true, count: N, head: HEAD });
   });
 });
 

@@ -27,6 +27,9 @@ const INTERNAL: Record<string, string> = {
 /** Fields the tests set and users must not: each lives in an internal type (InternalRunOptions…). */
 const TEST_HOOKS = ['RunOptions.clock', 'RunOptions.scheduler', 'RunOptions.beforeStart', 'GcOptions.now', 'DispatchOptions.now', 'DispatchOptions.sleep'];
 
+/** Options of the command line alone: a field of that name in a public type would do nothing. */
+const CLI_ONLY = ['RunOptions.yes'];
+
 const NAMED = ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias | ts.SymbolFlags.Enum | ts.SymbolFlags.Class;
 
 interface PublicSurface {
@@ -175,5 +178,12 @@ describe('the public API (src/index.ts)', () => {
     expect([...members].filter(([, doc]) => /\btests?\b/i.test(doc)).map(([member, doc]) => `${member}: ${doc}`)).toEqual([]);
     // The walk saw the option types: a hook that moved out is not merely unseen.
     expect(['RunOptions.reason', 'GcOptions.dryRun', 'DispatchOptions.budgetMs'].filter((m) => !members.has(m))).toEqual([]);
+  });
+
+  it('has no option that only the command line reads', () => {
+    // `--yes` answers the CLI's confirmation prompt; the library has none (calling backfill is the
+    // confirmation), so a `yes` field did nothing, while reading as if `yes: false` would ask or refuse.
+    expect(CLI_ONLY.filter((option) => surface.members.has(option))).toEqual([]);
+    expect(surface.members.has('RunOptions.dryRun')).toBe(true);
   });
 });

@@ -63,7 +63,6 @@ function runOptions(f: WriteFlags) {
   return {
     publish: parsePublishMode(f.publish),
     reason: f.reason ?? '',
-    yes: f.yes,
     dryRun: f.dryRun,
     maxParallel: parsePositiveInt(f.maxParallel, '--max-parallel'),
     pool: f.pool,

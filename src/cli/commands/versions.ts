@@ -116,7 +116,7 @@ export function registerVersionCommands(program: Command): void {
         showPlan(shown);
         if (planned.plan.tasks.length) await confirm(`Restore ${planned.sources.length} partition(s)?`, f.yes);
         // f.reason was required above (a dry run returned before this).
-        const options = { reason: f.reason ?? '', yes: f.yes, maxParallel: parsePositiveInt(f.maxParallel, '--max-parallel'), pool: f.pool, allowEmpty: f.allowEmpty, allowShrink: f.allowShrink };
+        const options = { reason: f.reason ?? '', maxParallel: parsePositiveInt(f.maxParallel, '--max-parallel'), pool: f.pool, allowEmpty: f.allowEmpty, allowShrink: f.allowShrink };
         const result = await restore(ws, request, options, planned);
         if (g.json) printJson({ ...resultJson(result), restored: planned.sources, already_current: planned.already_current, not_restorable: planned.not_restorable });
         else print(result.status === 'noop' ? 'Nothing to restore.' : renderResult(result));
