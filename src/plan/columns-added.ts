@@ -12,6 +12,9 @@ import type { PartitionKey } from '../core/grain.js';
 import type { ColumnInfo } from '../engines/engine.js';
 import type { Plan } from './types.js';
 
+/** Notices the pre-write check adds to a plan after planning (plan-id.ts leaves them out of a plan's identity). */
+export const PRE_WRITE_NOTICES: ReadonlySet<Guard['code']> = new Set(['ADDS_COLUMNS']);
+
 export function columnsAddedNotice(dataset: string, sqlFile: string, added: ColumnInfo[], partitions: PartitionKey[]): Guard {
   const list = added.map((c) => `${c.name} ${c.type}`).join(', ');
   return {
