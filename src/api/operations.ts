@@ -34,12 +34,20 @@ import { AdmissionConflict } from '../workers/admission.js';
 import type { Workspace } from '../workspace.js';
 
 export async function planRun(ws: Workspace, request: RunRequest = {}): Promise<Plan> {
-  // A scheduled run that finds nothing to do, twice in a row, does not re-plan (src/plan/up-to-date.ts).
+  return (await planRunNotingShortcut(ws, request)).plan;
+}
+
+/**
+ * planRun, and whether it took the shortcut: a scheduled run that finds nothing to do, twice in a row,
+ * does not re-plan (src/plan/up-to-date.ts). Nothing has changed since the `run` that planned from
+ * the state then, so nothing is left for that shortcut's run to do after it either.
+ */
+async function planRunNotingShortcut(ws: Workspace, request: RunRequest): Promise<{ plan: Plan; upToDate: boolean }> {
   const key = await upToDateKey(ws, request);
-  if (key !== null && isUpToDate(ws, key)) return buildRunPlan(ws.project, NOTHING_PUBLISHED, request);
+  if (key !== null && isUpToDate(ws, key)) return { plan: buildRunPlan(ws.project, NOTHING_PUBLISHED, request), upToDate: true };
   const plan = buildRunPlan(ws.project, await loadPlanningState(ws.engine, ws.engine), request);
   if (key !== null) rememberIfUpToDate(ws, key, plan);
-  return plan;
+  return { plan, upToDate: false };
 }
 
 /** Planning state with no partitions: what an up-to-date project plans from (an empty plan). */
@@ -65,10 +73,12 @@ export async function preflight(ws: Workspace, plan: Plan): Promise<void> {
 export async function run(ws: Workspace, request: RunRequest = {}, options: Partial<RunOptions> = {}): Promise<RunResult> {
   const runOptions: RunOptions = { reason: options.reason ?? 'scheduled run: build missing and stale partitions', ...options };
   for (let attempt = 1; ; attempt++) {
-    const plan = await planRun(ws, request);
+    const { plan, upToDate } = await planRunNotingShortcut(ws, request);
     try {
       const result = await executePlan(ws, plan, runOptions, modelStager);
-      if (result.status === 'dry_run') return result;
+      // Up to date: the run that last planned from this same state dismissed what it superseded, and a
+      // failed run since would have needed other state; the shortcut stays free of that read.
+      if (result.status === 'dry_run' || upToDate) return result;
       const superseded = await dismissSupersededRuns(ws, plan, result.run_id);
       return superseded.length ? { ...result, superseded } : result;
     } catch (error) {

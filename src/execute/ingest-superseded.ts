@@ -10,9 +10,7 @@
  * a transaction of its own.
  */
 import type { Db, Engine } from '../engines/engine.js';
-import { parseJson } from '../state/json.js';
-import { recordRunCancelled } from '../state/runs.js';
-import { stateTable } from '../state/tables.js';
+import { listFailedRuns, recordRunCancelled } from '../state/runs.js';
 
 /** A file as this ingest read it: its manifest name and the hash of its bytes. */
 export interface SeenFile {
@@ -20,22 +18,14 @@ export interface SeenFile {
   sha256: string;
 }
 
-interface FailedIngest {
-  run_id: string;
-  request: unknown;
-  error: string | null;
-}
-
 /** In `tx`: dismisses the failed ingests of `source` that the files `seen` superseded; returns their run ids. */
 export async function dismissSupersededIngests(tx: Db, engine: Engine, source: string, seen: SeenFile[]): Promise<string[]> {
-  // Failed ingests are few (a failure is re-issued or cancelled): filtering them by source here is cheap.
-  const failed = await tx.query<FailedIngest>(`SELECT run_id, request, error FROM ${stateTable(engine, 'runs')} WHERE kind = 'ingest' AND status = 'failed'`);
+  const failed = await listFailedRuns<{ dataset?: string; files?: [string, string][] }>(tx, engine, 'ingest');
   const now = new Map(seen.map((f) => [f.name, f.sha256]));
   const dismissed: string[] = [];
   for (const run of failed) {
-    const request = parseJson<{ dataset?: string; files?: [string, string][] }>(run.request, {});
-    const files = request.files ?? [];
-    if (request.dataset !== source || !files.length) continue;
+    const files = run.request?.files ?? [];
+    if (run.request?.dataset !== source || !files.length) continue;
     if (!files.every(([name, sha]) => now.has(name) && now.get(name) !== sha)) continue;
     const names = files.map(([name]) => name).join(', ');
     await recordRunCancelled(tx, engine, run.run_id, `superseded: ${names} changed since this attempt and ${files.length === 1 ? 'was' : 'were'} ingested again (it failed with: ${run.error ?? 'unknown error'})`);

@@ -12,16 +12,9 @@
  * dismissed by the ingest of its corrected files, ingest-superseded.ts.)
  */
 import type { Plan } from '../plan/types.js';
-import { parseJson } from '../state/json.js';
-import { recordRunCancelled } from '../state/runs.js';
+import { listFailedRuns, recordRunCancelled } from '../state/runs.js';
 import { stateTable } from '../state/tables.js';
 import type { Workspace } from '../workspace.js';
-
-interface FailedRun {
-  run_id: string;
-  request: unknown;
-  error: string | null;
-}
 
 /** Dismisses the failed runs of `plan`'s request that the run `by` (null: nothing to do) superseded; returns their ids. */
 export async function dismissSupersededRuns(ws: Workspace, plan: Plan, by: string | null): Promise<string[]> {
@@ -29,11 +22,8 @@ export async function dismissSupersededRuns(ws: Workspace, plan: Plan, by: strin
   const { engine } = ws;
   const request = JSON.stringify(plan.request);
   const runs = stateTable(engine, 'runs');
-  // Failed runs are few (a failure is re-issued or cancelled): reading them all is cheap, and a read
-  // first keeps the usual case (none) free of a write transaction.
-  const failed = (await engine.query<FailedRun>(`SELECT run_id, request, error FROM ${runs} WHERE kind = 'run' AND status = 'failed'`)).filter(
-    (r) => r.run_id !== by && JSON.stringify(parseJson(r.request, {})) === request,
-  );
+  // A read first keeps the usual case (none) free of a write transaction.
+  const failed = (await listFailedRuns(engine, engine, 'run')).filter((r) => r.run_id !== by && JSON.stringify(r.request ?? {}) === request);
   if (!failed.length) return [];
   const what = by ? `run ${by} built what it had left` : 'nothing it had left was still to build';
   return engine.transaction(async (tx) => {

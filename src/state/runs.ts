@@ -244,6 +244,16 @@ export async function markRunCancelled(db: Db, engine: Engine, runId: string, no
 }
 
 /** The statements of markRunCancelled, in a transaction the caller holds (e.g. a publish's). */
+/**
+ * The failed runs of one kind, with their requests parsed: what a later command of that kind checks
+ * when it dismisses the attempts it superseded (execute/run-superseded.ts, execute/ingest-superseded.ts).
+ * Failed runs are few (a failure is re-issued or cancelled), so they are read whole.
+ */
+export async function listFailedRuns<R = unknown>(db: Db, engine: Engine, kind: string): Promise<{ run_id: string; request: R | null; error: string | null }[]> {
+  const rows = await db.query<{ run_id: string; request: unknown; error: string | null }>(`SELECT run_id, request, error FROM ${stateTable(engine, 'runs')} WHERE kind = $1 AND status = 'failed'`, [kind]);
+  return rows.map((r) => ({ run_id: r.run_id, request: parseJson<R | null>(r.request, null), error: r.error }));
+}
+
 export async function recordRunCancelled(tx: Db, engine: Engine, runId: string, note: string | null = null): Promise<void> {
   const tasks = await listTasks(tx, engine, runId);
   await setRunStatus(tx, engine, runId, 'cancelled', { error: note });

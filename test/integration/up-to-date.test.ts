@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanup, cliJson, requireBuild, scaffoldShop } from '../helpers/project.js';
+import { cleanup, cli, cliJson, requireBuild, scaffoldShop } from '../helpers/project.js';
 
 const DAYS = 20; // 2026-01-01 .. 2026-01-20
 const days = Array.from({ length: DAYS }, (_, i) => `2026-01-${String(i + 1).padStart(2, '0')}`);
@@ -51,9 +51,18 @@ describe('run remembers "nothing to do" without ever hiding work (DuckDB)', () =
 
   it('a run with nothing to do writes the marker, and the next one is a no-op too', () => {
     expect(existsSync(marker(dir))).toBe(false);
-    expect(cliJson<RunJson>(dir, ['run']).status).toBe('noop');
+    const traced = { env: { TIDEMARK_TRACE_SQL: '1' } };
+    const planned = cli(dir, ['run', '--json'], traced);
+    expect(JSON.parse(planned.stdout).status).toBe('noop');
     expect(existsSync(marker(dir))).toBe(true);
-    expect(cliJson<RunJson>(dir, ['run']).status).toBe('noop');
+    const shortcut = cli(dir, ['run', '--json'], traced);
+    expect(JSON.parse(shortcut.stdout).status).toBe('noop');
+    // A planned run looks for the failed runs it superseded; the shortcut has nothing to look for
+    // (nothing changed since that run) and reads neither them nor the partitions.
+    const readsFailedRuns = /FROM \S*runs\S* WHERE kind = \$1 AND status = 'failed'/;
+    expect(planned.stderr).toMatch(readsFailedRuns);
+    expect(shortcut.stderr).not.toMatch(readsFailedRuns);
+    expect(shortcut.stderr).not.toMatch(/SELECT dataset, partition, version, rows, checksum, inputs FROM/);
   });
 
   it('a late file makes the next run rebuild exactly its dependents', () => {

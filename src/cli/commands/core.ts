@@ -210,6 +210,7 @@ export function registerCoreCommands(program: Command): void {
         // Everything the run checks before writing (model SQL, its output against the live table), checked
         // before the plan is shown, so the plan shows what that finds (a model gaining columns) and a dry
         // run cannot pass what the run refuses. A plan refused by a guard needs no check: its guards say why.
+        // The run checks again before it writes: a confirmation may wait a long time.
         const checked = blockingGuards(plan).length ? null : await preflight(ws, plan).then(() => null, (error: unknown) => ({ error }));
         if (f.dryRun) {
           // With --json, a failing check's error object is the one answer, not a clean-looking plan beside
